@@ -1,0 +1,821 @@
+//! The plugin configuration: parsed from JSON, validated whole, compiled for the request path.
+//!
+//! Any problem refuses the whole configuration with an error that names the key
+//! (`rules[3].mode: ...`); a configuration is never half applied. Secret values never appear
+//! in an error.
+
+use std::fmt;
+
+use serde::de::{self, Deserializer, Visitor};
+use serde::Deserialize;
+
+use crate::credentials::{is_b64token, CLIENT_ID_PARAM, CLIENT_SECRET_PARAM};
+use crate::identity::{role, CredentialKind};
+use crate::keys::{ClientRegistry, KeyRing};
+use crate::path;
+use crate::request::spells_header;
+use crate::rules::{default_roles, Matcher, Mode, Policy, Rule, RuleSet};
+use crate::token::{SigningKey, TokenVerifier};
+
+/// The shortest HS256 secret accepted, in bytes (RFC 7518 section 3.2).
+pub const MIN_SECRET_LEN: usize = 32;
+/// The shortest API key, publishable key or client secret accepted, in bytes.
+pub const MIN_KEY_LEN: usize = 24;
+/// The largest `clock_skew_seconds` accepted.
+pub const MAX_CLOCK_SKEW: u64 = 300;
+
+/// A configuration refused: which key, and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub key: String,
+    pub problem: String,
+}
+
+impl ConfigError {
+    fn new(key: impl Into<String>, problem: impl Into<String>) -> Self {
+        ConfigError {
+            key: key.into(),
+            problem: problem.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.key, self.problem)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Names of the headers that carry the identity to the upstream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityHeaders {
+    pub user: String,
+    pub kind: String,
+    pub role: String,
+    pub name: String,
+}
+
+impl IdentityHeaders {
+    /// Whether a client-sent header `name` spells one of these (any case, `_` for `-`).
+    pub fn is_spoof(&self, name: &str) -> bool {
+        [&self.user, &self.kind, &self.role, &self.name]
+            .iter()
+            .any(|h| spells_header(name, h))
+    }
+}
+
+/// Where browsers are sent to sign in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Login {
+    /// `login_url` as configured.
+    pub url: String,
+    /// The query parameter that carries the original URL.
+    pub return_param: String,
+}
+
+/// A validated configuration, ready for the request path.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub verifier: TokenVerifier,
+    pub keys: KeyRing,
+    pub clients: ClientRegistry,
+    pub rules: RuleSet,
+    pub rule_count: usize,
+    pub login: Option<Login>,
+    pub token_query_param: String,
+    pub token_cookie: String,
+    pub identity_headers: IdentityHeaders,
+    pub forward_credentials: bool,
+}
+
+impl Config {
+    /// Parses and validates `json`; `env` reads the VM's environment variables (`*_env` keys).
+    pub fn parse(json: &[u8], env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        if json.iter().all(u8::is_ascii_whitespace) {
+            return Err(ConfigError::new(
+                "configuration",
+                "is empty; expected a JSON object",
+            ));
+        }
+        let mut de = serde_json::Deserializer::from_slice(json);
+        let raw: RawConfig = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            let key = match e.path().to_string() {
+                p if p == "." => "configuration".to_owned(),
+                p => p,
+            };
+            ConfigError::new(key, e.inner().to_string())
+        })?;
+        de.end()
+            .map_err(|e| ConfigError::new("configuration", e.to_string()))?;
+        raw.compile(env)
+    }
+
+    /// One line for the configuration log: counts only, never values.
+    pub fn summary(&self) -> String {
+        format!(
+            "{} rules, {} secrets, {} API keys, {} publishable keys, {} clients, login redirect {}",
+            self.rule_count,
+            self.verifier.key_count(),
+            self.keys.count(CredentialKind::ApiKey),
+            self.keys.count(CredentialKind::PublishableKey),
+            self.clients.len(),
+            if self.login.is_some() { "on" } else { "off" },
+        )
+    }
+}
+
+/// A string that holds a secret: its deserialisation errors never quote the value.
+struct SecretText(String);
+
+impl<'de> Deserialize<'de> for SecretText {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct SecretVisitor;
+        impl<'de> Visitor<'de> for SecretVisitor {
+            type Value = SecretText;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<SecretText, E> {
+                Ok(SecretText(v.to_owned()))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<SecretText, E> {
+                Err(E::custom("expected a string"))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<SecretText, E> {
+                Err(E::custom("expected a string"))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<SecretText, E> {
+                Err(E::custom("expected a string"))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<SecretText, E> {
+                Err(E::custom("expected a string"))
+            }
+        }
+        deserializer.deserialize_any(SecretVisitor)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    secrets: Vec<RawSecret>,
+    #[serde(default)]
+    api_keys: Vec<RawNamedKey>,
+    #[serde(default)]
+    publishable_keys: Vec<RawNamedKey>,
+    #[serde(default)]
+    clients: Vec<RawClient>,
+    default_mode: Option<String>,
+    #[serde(default)]
+    rules: Vec<RawRule>,
+    login_url: Option<String>,
+    return_param: Option<String>,
+    clock_skew_seconds: Option<u64>,
+    max_lifetime_seconds: Option<u64>,
+    token_query_param: Option<String>,
+    token_cookie: Option<String>,
+    identity_headers: Option<RawIdentityHeaders>,
+    forward_credentials: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSecret {
+    kid: Option<String>,
+    key: Option<SecretText>,
+    key_env: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNamedKey {
+    name: String,
+    key: Option<SecretText>,
+    key_env: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawClient {
+    client_id: String,
+    client_secret: Option<SecretText>,
+    client_secret_env: Option<String>,
+    role: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    path: Option<String>,
+    prefix: Option<String>,
+    mode: String,
+    methods: Option<Vec<String>>,
+    roles: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIdentityHeaders {
+    user: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    role: Option<String>,
+    name: Option<String>,
+}
+
+/// Reads a secret given inline (`key`) or by environment variable (`key_env`).
+fn resolve_secret(
+    at: &str,
+    inline_name: &str,
+    inline: Option<SecretText>,
+    env_name: Option<String>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<String, ConfigError> {
+    let env_key = format!("{inline_name}_env");
+    match (inline, env_name) {
+        (Some(SecretText(value)), None) => Ok(value),
+        (None, Some(var)) => match env(&var) {
+            Some(value) if !value.is_empty() => Ok(value),
+            Some(_) => Err(ConfigError::new(
+                format!("{at}.{env_key}"),
+                format!("environment variable \"{var}\" is empty"),
+            )),
+            None => Err(ConfigError::new(
+                format!("{at}.{env_key}"),
+                format!("environment variable \"{var}\" is not set"),
+            )),
+        },
+        (Some(_), Some(_)) => Err(ConfigError::new(
+            at,
+            format!("has both \"{inline_name}\" and \"{env_key}\"; use one"),
+        )),
+        (None, None) => Err(ConfigError::new(
+            at,
+            format!("needs \"{inline_name}\" or \"{env_key}\""),
+        )),
+    }
+}
+
+/// Problems with an HS256 secret, described without quoting it.
+fn secret_problem(key: &str) -> Option<String> {
+    if key.len() < MIN_SECRET_LEN {
+        return Some(format!(
+            "is {} bytes; an HS256 secret needs at least {MIN_SECRET_LEN} (try `openssl rand -base64 32`)",
+            key.len()
+        ));
+    }
+    if let Some(problem) = text_problem(key) {
+        return Some(problem);
+    }
+    let looks_public = ["-----BEGIN", "ssh-rsa", "ssh-ed25519", "ecdsa-sha2-", "{\"kty\""]
+        .iter()
+        .any(|marker| key.contains(marker));
+    if looks_public {
+        return Some("looks like a public key (PEM, SSH or JWK), not an HS256 secret".into());
+    }
+    let mut distinct = [false; 256];
+    for b in key.bytes() {
+        if let Some(seen) = distinct.get_mut(usize::from(b)) {
+            *seen = true;
+        }
+    }
+    if distinct.iter().filter(|&&d| d).count() < 8 {
+        return Some("is too repetitive to be a random secret".into());
+    }
+    None
+}
+
+/// Whitespace around a secret or control characters in it (a copied newline, typically).
+fn text_problem(value: &str) -> Option<String> {
+    if value.trim() != value {
+        return Some("has leading or trailing whitespace".into());
+    }
+    if value.chars().any(char::is_control) {
+        return Some("holds control characters".into());
+    }
+    None
+}
+
+/// Problems with an API key, publishable key or client secret.
+fn key_problem(key: &str, what: &str) -> Option<String> {
+    if key.len() < MIN_KEY_LEN {
+        return Some(format!(
+            "is {} bytes; {what} needs at least {MIN_KEY_LEN}",
+            key.len()
+        ));
+    }
+    if key.len() > crate::token::MAX_CREDENTIAL_LEN {
+        return Some(format!("is longer than {} bytes", crate::token::MAX_CREDENTIAL_LEN));
+    }
+    text_problem(key)
+}
+
+/// A label copied into an identity header: 1 to 128 visible ASCII characters, no comma.
+fn label_problem(label: &str) -> Option<String> {
+    if label.is_empty() || label.len() > 128 {
+        return Some("must be 1 to 128 characters".into());
+    }
+    if !label.bytes().all(|b| b.is_ascii_graphic() && b != b',') {
+        return Some(format!(
+            "\"{}\" must be visible ASCII without spaces or commas",
+            label.escape_default()
+        ));
+    }
+    None
+}
+
+/// A query parameter name we look for: 1 to 64 unreserved characters.
+fn param_name_problem(name: &str) -> Option<String> {
+    if name.is_empty() || name.len() > 64 || !name.bytes().all(path::is_unreserved) {
+        return Some(format!(
+            "\"{}\" must be 1 to 64 letters, digits, '-', '.', '_' or '~'",
+            name.escape_default()
+        ));
+    }
+    None
+}
+
+/// A cookie name (RFC 6265 token).
+fn cookie_name_problem(name: &str) -> Option<String> {
+    let ok = !name.is_empty()
+        && name.len() <= 128
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b));
+    (!ok).then(|| format!("\"{}\" is not a valid cookie name", name.escape_default()))
+}
+
+/// A role name: 1 to 64 lower-case letters, digits, '-' or '_'.
+fn role_name_problem(name: &str) -> Option<String> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    (!ok).then(|| {
+        format!(
+            "\"{}\" must be 1 to 64 lower-case letters, digits, '-' or '_'",
+            name.escape_default()
+        )
+    })
+}
+
+/// Headers the filter must never overwrite.
+const RESERVED_HEADERS: &[&str] = &[
+    "authorization",
+    "cookie",
+    "host",
+    "content-length",
+    "content-type",
+    "transfer-encoding",
+    "connection",
+    "upgrade",
+    "te",
+    "keep-alive",
+    "proxy-authorization",
+];
+
+fn header_name_problem(name: &str) -> Option<String> {
+    let token = !name.is_empty()
+        && name.len() <= 128
+        && name.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || b"!#$%&'*+-.^_`|~".contains(&b)
+        });
+    if !token {
+        return Some(format!(
+            "\"{}\" must be a lower-case HTTP header name",
+            name.escape_default()
+        ));
+    }
+    if RESERVED_HEADERS.iter().any(|r| spells_header(name, r)) || name.starts_with("x-envoy-") {
+        return Some(format!("\"{name}\" is reserved"));
+    }
+    None
+}
+
+fn check(key: impl Into<String>, problem: Option<String>) -> Result<(), ConfigError> {
+    match problem {
+        Some(p) => Err(ConfigError::new(key, p)),
+        None => Ok(()),
+    }
+}
+
+fn parse_mode(key: &str, text: &str) -> Result<Mode, ConfigError> {
+    Mode::parse(text).ok_or_else(|| {
+        ConfigError::new(
+            key,
+            format!(
+                "unknown mode \"{}\" (expected none, optional, required)",
+                text.escape_default()
+            ),
+        )
+    })
+}
+
+impl RawConfig {
+    fn compile(self, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let clock_skew = self.clock_skew_seconds.unwrap_or(60);
+        if clock_skew > MAX_CLOCK_SKEW {
+            return Err(ConfigError::new(
+                "clock_skew_seconds",
+                format!("{clock_skew} is more than the {MAX_CLOCK_SKEW} seconds accepted"),
+            ));
+        }
+        if self.max_lifetime_seconds == Some(0) {
+            return Err(ConfigError::new(
+                "max_lifetime_seconds",
+                "must be at least 1",
+            ));
+        }
+        let verifier = TokenVerifier::new(
+            compile_secrets(self.secrets, env)?,
+            clock_skew,
+            self.max_lifetime_seconds,
+        );
+        let keys = compile_keys(self.api_keys, self.publishable_keys, env)?;
+        let clients = compile_clients(self.clients, env, &keys)?;
+        let default_mode = match &self.default_mode {
+            Some(text) => parse_mode("default_mode", text)?,
+            None => Mode::Required,
+        };
+        let rule_count = self.rules.len();
+        let rules = RuleSet::new(compile_rules(self.rules, &clients)?, default_mode);
+
+        let nobody_can_authenticate =
+            !verifier.has_keys() && keys.count(CredentialKind::ApiKey) == 0
+                && keys.count(CredentialKind::PublishableKey) == 0
+                && clients.is_empty();
+        if nobody_can_authenticate && rules.any_required() {
+            return Err(ConfigError::new(
+                "secrets",
+                "no secret, API key, publishable key or client is configured, yet some paths are required: nobody could pass",
+            ));
+        }
+
+        let token_query_param = self
+            .token_query_param
+            .unwrap_or_else(|| "access_token".into());
+        check("token_query_param", param_name_problem(&token_query_param))?;
+        if token_query_param == CLIENT_ID_PARAM || token_query_param == CLIENT_SECRET_PARAM {
+            return Err(ConfigError::new(
+                "token_query_param",
+                format!("\"{token_query_param}\" is the name of a client credential parameter"),
+            ));
+        }
+        let token_cookie = self.token_cookie.unwrap_or_else(|| "access_token".into());
+        check("token_cookie", cookie_name_problem(&token_cookie))?;
+
+        let return_param = self.return_param.unwrap_or_else(|| "redirect".into());
+        check("return_param", param_name_problem(&return_param))?;
+        let login = match self.login_url {
+            Some(url) => {
+                check_login_url(&url, &rules)?;
+                Some(Login { url, return_param })
+            }
+            None => None,
+        };
+
+        Ok(Config {
+            verifier,
+            keys,
+            clients,
+            rules,
+            rule_count,
+            login,
+            token_query_param,
+            token_cookie,
+            identity_headers: compile_identity_headers(self.identity_headers)?,
+            forward_credentials: self.forward_credentials.unwrap_or(false),
+        })
+    }
+}
+
+fn compile_secrets(
+    raw: Vec<RawSecret>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<SigningKey>, ConfigError> {
+    let mut keys: Vec<SigningKey> = Vec::with_capacity(raw.len());
+    for (i, secret) in raw.into_iter().enumerate() {
+        let at = format!("secrets[{i}]");
+        if let Some(kid) = &secret.kid {
+            check(format!("{at}.kid"), label_problem(kid))?;
+            if keys.iter().any(|k| k.kid.as_deref() == Some(kid)) {
+                return Err(ConfigError::new(
+                    format!("{at}.kid"),
+                    format!("\"{kid}\" is already used by another secret"),
+                ));
+            }
+        }
+        let value = resolve_secret(&at, "key", secret.key, secret.key_env, env)?;
+        check(format!("{at}.key"), secret_problem(&value))?;
+        keys.push(SigningKey::new(secret.kid, value.as_bytes()));
+    }
+    Ok(keys)
+}
+
+fn compile_keys(
+    api_keys: Vec<RawNamedKey>,
+    publishable_keys: Vec<RawNamedKey>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<KeyRing, ConfigError> {
+    let mut ring = KeyRing::default();
+    let lists = [
+        ("api_keys", CredentialKind::ApiKey, api_keys),
+        (
+            "publishable_keys",
+            CredentialKind::PublishableKey,
+            publishable_keys,
+        ),
+    ];
+    for (list, kind, entries) in lists {
+        let mut names: Vec<String> = Vec::with_capacity(entries.len());
+        for (i, entry) in entries.into_iter().enumerate() {
+            let at = format!("{list}[{i}]");
+            check(format!("{at}.name"), label_problem(&entry.name))?;
+            if names.contains(&entry.name) {
+                return Err(ConfigError::new(
+                    format!("{at}.name"),
+                    format!("\"{}\" is already used in {list}", entry.name),
+                ));
+            }
+            let value = resolve_secret(&at, "key", entry.key, entry.key_env, env)?;
+            check(format!("{at}.key"), key_problem(&value, "a key"))?;
+            if !is_b64token(value.as_bytes()) {
+                return Err(ConfigError::new(
+                    format!("{at}.key"),
+                    "may hold only letters, digits and '-', '.', '_', '~', '+', '/' (then '=' padding), so it can travel as a Bearer credential",
+                ));
+            }
+            if ring.contains(value.as_bytes()) {
+                return Err(ConfigError::new(
+                    format!("{at}.key"),
+                    "the same key is configured twice",
+                ));
+            }
+            ring.add(kind, &entry.name, value.as_bytes());
+            names.push(entry.name);
+        }
+    }
+    Ok(ring)
+}
+
+fn compile_clients(
+    raw: Vec<RawClient>,
+    env: &dyn Fn(&str) -> Option<String>,
+    keys: &KeyRing,
+) -> Result<ClientRegistry, ConfigError> {
+    let mut clients = ClientRegistry::default();
+    for (i, client) in raw.into_iter().enumerate() {
+        let at = format!("clients[{i}]");
+        check(
+            format!("{at}.client_id"),
+            param_name_problem(&client.client_id),
+        )?;
+        if clients.contains(&client.client_id) {
+            return Err(ConfigError::new(
+                format!("{at}.client_id"),
+                format!("\"{}\" is already configured", client.client_id),
+            ));
+        }
+        let secret = resolve_secret(
+            &at,
+            "client_secret",
+            client.client_secret,
+            client.client_secret_env,
+            env,
+        )?;
+        check(
+            format!("{at}.client_secret"),
+            key_problem(&secret, "a client secret"),
+        )?;
+        if keys.contains(secret.as_bytes()) {
+            return Err(ConfigError::new(
+                format!("{at}.client_secret"),
+                "is also configured as a key",
+            ));
+        }
+        let role = client.role.unwrap_or_else(|| role::ADMIN.into());
+        check(format!("{at}.role"), role_name_problem(&role))?;
+        clients.add(&client.client_id, secret.as_bytes(), &role);
+    }
+    Ok(clients)
+}
+
+fn compile_rules(raw: Vec<RawRule>, clients: &ClientRegistry) -> Result<Vec<Rule>, ConfigError> {
+    let mut rules: Vec<Rule> = Vec::with_capacity(raw.len());
+    for (index, rule) in raw.into_iter().enumerate() {
+        let at = format!("rules[{index}]");
+        let matcher = match (rule.path, rule.prefix) {
+            (Some(p), None) => Matcher::Exact(normal_rule_path(&format!("{at}.path"), &p, false)?),
+            (None, Some(p)) => {
+                Matcher::Prefix(normal_rule_path(&format!("{at}.prefix"), &p, true)?)
+            }
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::new(
+                    at,
+                    "has both \"path\" and \"prefix\"; use one",
+                ))
+            }
+            (None, None) => return Err(ConfigError::new(at, "needs \"path\" or \"prefix\"")),
+        };
+        let mode = parse_mode(&format!("{at}.mode"), &rule.mode)?;
+        let methods = match rule.methods {
+            Some(methods) => Some(compile_methods(&at, methods)?),
+            None => None,
+        };
+        let roles = match (mode, rule.roles) {
+            (Mode::Required, Some(roles)) => compile_roles(&at, roles, clients)?,
+            (Mode::Required, None) => default_roles(),
+            (_, Some(_)) => {
+                return Err(ConfigError::new(
+                    format!("{at}.roles"),
+                    "only a \"required\" rule takes roles",
+                ))
+            }
+            (_, None) => Vec::new(),
+        };
+        let compiled = Rule {
+            index,
+            matcher,
+            methods,
+            mode,
+            roles,
+        };
+        if let Some(other) = rules.iter().find(|r| r.conflicts_with(&compiled)) {
+            return Err(ConfigError::new(
+                at,
+                format!(
+                    "matches the same requests as rules[{}]; merge them",
+                    other.index
+                ),
+            ));
+        }
+        rules.push(compiled);
+    }
+    Ok(rules)
+}
+
+/// A rule path in normal form; a prefix loses its trailing slash (`/public/` is `/public`).
+fn normal_rule_path(key: &str, given: &str, prefix: bool) -> Result<String, ConfigError> {
+    let trimmed = match given.strip_suffix('/') {
+        Some(t) if prefix && !t.is_empty() => t,
+        _ => given,
+    };
+    let normal = path::normalize(trimmed.as_bytes())
+        .map_err(|e| ConfigError::new(key, format!("\"{}\": {e}", given.escape_default())))?;
+    if normal != trimmed {
+        return Err(ConfigError::new(
+            key,
+            format!(
+                "\"{}\" is not in normal form; write \"{normal}\"",
+                given.escape_default()
+            ),
+        ));
+    }
+    Ok(normal)
+}
+
+fn compile_methods(at: &str, methods: Vec<String>) -> Result<Vec<String>, ConfigError> {
+    if methods.is_empty() {
+        return Err(ConfigError::new(
+            format!("{at}.methods"),
+            "is empty; leave it out to match every method",
+        ));
+    }
+    let mut out: Vec<String> = Vec::with_capacity(methods.len());
+    for (j, method) in methods.into_iter().enumerate() {
+        let ok = !method.is_empty()
+            && method.len() <= 32
+            && method.bytes().all(|b| b.is_ascii_uppercase() || b == b'-');
+        if !ok {
+            return Err(ConfigError::new(
+                format!("{at}.methods[{j}]"),
+                format!(
+                    "\"{}\" is not an upper-case HTTP method",
+                    method.escape_default()
+                ),
+            ));
+        }
+        if !out.contains(&method) {
+            out.push(method);
+        }
+    }
+    Ok(out)
+}
+
+fn compile_roles(
+    at: &str,
+    roles: Vec<String>,
+    clients: &ClientRegistry,
+) -> Result<Vec<String>, ConfigError> {
+    if roles.is_empty() {
+        return Err(ConfigError::new(
+            format!("{at}.roles"),
+            "is empty; nobody could pass",
+        ));
+    }
+    let mut out: Vec<String> = Vec::with_capacity(roles.len());
+    for (j, name) in roles.into_iter().enumerate() {
+        let known = [role::USER, role::ADMIN, role::ANONYMOUS].contains(&name.as_str())
+            || clients.roles().any(|r| r == name);
+        if !known {
+            return Err(ConfigError::new(
+                format!("{at}.roles[{j}]"),
+                format!(
+                    "unknown role \"{}\" (expected user, admin, anonymous or a client's role)",
+                    name.escape_default()
+                ),
+            ));
+        }
+        if !out.contains(&name) {
+            out.push(name);
+        }
+    }
+    Ok(out)
+}
+
+fn check_login_url(url: &str, rules: &RuleSet) -> Result<(), ConfigError> {
+    let bad = |problem: String| Err(ConfigError::new("login_url", problem));
+    if url.is_empty() || !url.bytes().all(|b| b.is_ascii_graphic()) || url.contains('#') {
+        return bad("must be visible ASCII without spaces or a fragment".into());
+    }
+    let absolute = ["https://", "http://"]
+        .iter()
+        .find_map(|scheme| url.strip_prefix(scheme));
+    if let Some(rest) = absolute {
+        let host = rest.split(['/', '?']).next().unwrap_or_default();
+        if host.is_empty() || host.contains('\\') || host.contains('@') {
+            return bad(format!("\"{url}\" has no valid host"));
+        }
+        return Ok(());
+    }
+    if !url.starts_with('/') || url.starts_with("//") || url.contains('\\') {
+        return bad(format!(
+            "\"{url}\" must be an absolute http(s) URL or a path starting with a single /"
+        ));
+    }
+    let (login_path, _) = path::split_target(url.as_bytes());
+    let normal = path::normalize(login_path).map_err(|e| ConfigError::new("login_url", e.to_string()))?;
+    let browsers_pass = |method: &[u8]| {
+        matches!(
+            rules.policy(method, &normal),
+            Policy {
+                mode: Mode::None,
+                ..
+            }
+        )
+    };
+    if !browsers_pass(b"GET") || !browsers_pass(b"HEAD") {
+        return bad(format!(
+            "the login page \"{normal}\" must be a \"none\" path, or browsers would be redirected in a loop"
+        ));
+    }
+    Ok(())
+}
+
+fn compile_identity_headers(
+    raw: Option<RawIdentityHeaders>,
+) -> Result<IdentityHeaders, ConfigError> {
+    let raw = raw.unwrap_or(RawIdentityHeaders {
+        user: None,
+        kind: None,
+        role: None,
+        name: None,
+    });
+    let pick = |field: &str, given: Option<String>, default: &str| -> Result<String, ConfigError> {
+        let name = given.unwrap_or_else(|| default.into()).to_ascii_lowercase();
+        let key = format!("identity_headers.{field}");
+        check(&key, header_name_problem(&name))?;
+        if name.contains('_') {
+            return Err(ConfigError::new(
+                key,
+                format!("\"{name}\": use '-' instead of '_' (many servers read both the same)"),
+            ));
+        }
+        Ok(name)
+    };
+    let headers = IdentityHeaders {
+        user: pick("user", raw.user, "x-auth-user")?,
+        kind: pick("type", raw.kind, "x-auth-type")?,
+        role: pick("role", raw.role, "x-auth-role")?,
+        name: pick("name", raw.name, "x-auth-name")?,
+    };
+    let all = [
+        ("user", &headers.user),
+        ("type", &headers.kind),
+        ("role", &headers.role),
+        ("name", &headers.name),
+    ];
+    for (i, (field, name)) in all.iter().enumerate() {
+        if all.iter().skip(i + 1).any(|(_, other)| other == name) {
+            return Err(ConfigError::new(
+                format!("identity_headers.{field}"),
+                format!("\"{name}\" is used for two identity fields"),
+            ));
+        }
+    }
+    Ok(headers)
+}

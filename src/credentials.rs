@@ -1,0 +1,463 @@
+//! Finding the one credential a request carries, and refusing requests that carry several.
+
+use std::borrow::Cow;
+
+use crate::denial::{BadCredential, BadRequest, Denial};
+use crate::query::{self, name_is};
+use crate::request::RequestView;
+use crate::token::MAX_CREDENTIAL_LEN;
+
+/// Query parameter names of client credentials.
+pub const CLIENT_ID_PARAM: &str = "client_id";
+pub const CLIENT_SECRET_PARAM: &str = "client_secret";
+
+/// Where a bearer credential (token or key) was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Header,
+    Query,
+    Cookie,
+}
+
+impl Source {
+    /// A short name for logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Header => "header",
+            Source::Query => "query",
+            Source::Cookie => "cookie",
+        }
+    }
+}
+
+/// The credential a request presents, not yet checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Presented<'a> {
+    /// A token or key: `Authorization: Bearer`, the token query parameter or the token cookie.
+    Bearer {
+        value: Cow<'a, str>,
+        source: Source,
+    },
+    /// `client_id` and `client_secret` query parameters, decoded.
+    Client { id: Vec<u8>, secret: Vec<u8> },
+}
+
+/// The names under which credentials travel.
+#[derive(Debug, Clone, Copy)]
+pub struct Locations<'c> {
+    pub query_param: &'c str,
+    pub cookie: &'c str,
+}
+
+/// The credential of a request, `None` when it sends none, or why it is refused.
+pub fn extract<'a>(
+    request: &RequestView<'a>,
+    query: Option<&'a [u8]>,
+    at: Locations<'_>,
+) -> Result<Option<Presented<'a>>, Denial> {
+    if request.authorization.len() > 1 {
+        return Err(Denial::InvalidRequest(BadRequest::RepeatedAuthorization));
+    }
+    let header = request.authorization.first().copied();
+    let found = QueryCredentials::find(query.unwrap_or_default(), at.query_param)?;
+    let client = found.client_id.is_some() || found.client_secret.is_some();
+    let methods =
+        usize::from(header.is_some()) + usize::from(found.token.is_some()) + usize::from(client);
+    if methods > 1 {
+        return Err(Denial::InvalidRequest(BadRequest::SeveralMethods));
+    }
+    if let Some(value) = header {
+        return bearer_from_header(value).map(Some);
+    }
+    if let Some(raw) = found.token {
+        let decoded = query::percent_decode(raw)
+            .ok_or(Denial::InvalidCredentials(BadCredential::BadCharacters))?;
+        let value = checked_bearer(Cow::Owned(decoded))?;
+        return Ok(Some(Presented::Bearer {
+            value,
+            source: Source::Query,
+        }));
+    }
+    match (found.client_id, found.client_secret) {
+        (Some(id), Some(secret)) => {
+            let bad = Denial::InvalidCredentials(BadCredential::Client);
+            let id = query::percent_decode(id).ok_or(bad)?;
+            let secret = query::percent_decode(secret).ok_or(bad)?;
+            return Ok(Some(Presented::Client { id, secret }));
+        }
+        (Some(_), None) => return Err(Denial::InvalidRequest(BadRequest::LoneClientId)),
+        (None, Some(_)) => return Err(Denial::InvalidRequest(BadRequest::LoneClientSecret)),
+        (None, None) => {}
+    }
+    match token_cookie(&request.cookies, at.cookie)? {
+        Some(value) => Ok(Some(Presented::Bearer {
+            value: checked_bearer(Cow::Borrowed(value))?,
+            source: Source::Cookie,
+        })),
+        None => Ok(None),
+    }
+}
+
+/// The credential parameters of a query, each seen at most once.
+#[derive(Debug, Default)]
+struct QueryCredentials<'a> {
+    token: Option<&'a [u8]>,
+    client_id: Option<&'a [u8]>,
+    client_secret: Option<&'a [u8]>,
+}
+
+impl<'a> QueryCredentials<'a> {
+    fn find(query: &'a [u8], token_param: &str) -> Result<Self, Denial> {
+        let mut found = QueryCredentials::default();
+        for param in query::params(query) {
+            let slot = if name_is(param.name, token_param) {
+                &mut found.token
+            } else if name_is(param.name, CLIENT_ID_PARAM) {
+                &mut found.client_id
+            } else if name_is(param.name, CLIENT_SECRET_PARAM) {
+                &mut found.client_secret
+            } else {
+                continue;
+            };
+            if slot.replace(param.value).is_some() {
+                return Err(Denial::InvalidRequest(BadRequest::RepeatedParameter));
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// Parses `Bearer <credential>` (scheme in any case, then one or more spaces).
+fn bearer_from_header(value: &[u8]) -> Result<Presented<'_>, Denial> {
+    let (scheme, rest) = match value.iter().position(|&b| b == b' ') {
+        Some(sp) => (
+            value.get(..sp).unwrap_or_default(),
+            value.get(sp..).unwrap_or_default(),
+        ),
+        None => (value, &[][..]),
+    };
+    if !scheme.eq_ignore_ascii_case(b"bearer") {
+        return Err(Denial::InvalidCredentials(BadCredential::NotBearer));
+    }
+    let spaces = rest.iter().take_while(|&&b| b == b' ').count();
+    let credential = rest.get(spaces..).unwrap_or_default();
+    Ok(Presented::Bearer {
+        value: checked_bearer(Cow::Borrowed(credential))?,
+        source: Source::Header,
+    })
+}
+
+/// Checks length, then the RFC 6750 `b64token` grammar; the result is ASCII.
+fn checked_bearer(value: Cow<'_, [u8]>) -> Result<Cow<'_, str>, Denial> {
+    let invalid = |reason| Err(Denial::InvalidCredentials(reason));
+    if value.is_empty() {
+        return invalid(BadCredential::Empty);
+    }
+    if value.len() > MAX_CREDENTIAL_LEN {
+        return invalid(BadCredential::TooLong);
+    }
+    if !is_b64token(&value) {
+        return invalid(BadCredential::BadCharacters);
+    }
+    Ok(match value {
+        Cow::Borrowed(bytes) => Cow::Borrowed(std::str::from_utf8(bytes).unwrap_or_default()),
+        Cow::Owned(bytes) => Cow::Owned(String::from_utf8(bytes).unwrap_or_default()),
+    })
+}
+
+/// `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="` (RFC 6750 section 2.1).
+pub fn is_b64token(value: &[u8]) -> bool {
+    let body_len = value.len() - value.iter().rev().take_while(|&&b| b == b'=').count();
+    body_len > 0
+        && value.iter().take(body_len).all(|&b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+        })
+}
+
+/// The value of the token cookie across every `Cookie` header; two of them is a 400.
+fn token_cookie<'a>(cookies: &[&'a [u8]], name: &str) -> Result<Option<&'a [u8]>, Denial> {
+    let mut found = None;
+    for header in cookies {
+        for pair in cookie_pairs(header) {
+            if pair.0 == name.as_bytes() && found.replace(pair.1).is_some() {
+                return Err(Denial::InvalidRequest(BadRequest::RepeatedCookie));
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// `name=value` pairs of one `Cookie` header, whitespace around each pair removed.
+pub fn cookie_pairs(header: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+    header.split(|&b| b == b';').filter_map(|pair| {
+        let pair = pair.trim_ascii();
+        let eq = pair.iter().position(|&b| b == b'=')?;
+        Some((pair.get(..eq)?, pair.get(eq + 1..)?))
+    })
+}
+
+/// A `Cookie` header without the pairs named `name`; `None` when nothing is left.
+pub fn cookie_header_without(header: &[u8], name: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(header.len());
+    for pair in header.split(|&b| b == b';') {
+        let trimmed = pair.trim_ascii();
+        let pair_name = trimmed
+            .iter()
+            .position(|&b| b == b'=')
+            .and_then(|eq| trimmed.get(..eq));
+        if trimmed.is_empty() || pair_name == Some(name.as_bytes()) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.extend_from_slice(b"; ");
+        }
+        out.extend_from_slice(trimmed);
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const AT: Locations<'static> = Locations {
+        query_param: "access_token",
+        cookie: "access_token",
+    };
+
+    fn view<'a>(auth: &[&'a [u8]], cookies: &[&'a [u8]]) -> RequestView<'a> {
+        RequestView {
+            authorization: auth.to_vec(),
+            cookies: cookies.to_vec(),
+            ..Default::default()
+        }
+    }
+
+    fn run<'a>(
+        auth: &[&'a [u8]],
+        query: Option<&'a str>,
+        cookies: &[&'a [u8]],
+    ) -> Result<Option<Presented<'a>>, Denial> {
+        extract(&view(auth, cookies), query.map(str::as_bytes), AT)
+    }
+
+    fn bearer(value: &str, source: Source) -> Result<Option<Presented<'_>>, Denial> {
+        Ok(Some(Presented::Bearer {
+            value: Cow::Borrowed(value),
+            source,
+        }))
+    }
+
+    fn bad(reason: BadCredential) -> Result<Option<Presented<'static>>, Denial> {
+        Err(Denial::InvalidCredentials(reason))
+    }
+
+    fn bad_request(reason: BadRequest) -> Result<Option<Presented<'static>>, Denial> {
+        Err(Denial::InvalidRequest(reason))
+    }
+
+    #[test]
+    fn nothing_is_none() {
+        assert_eq!(run(&[], None, &[]), Ok(None));
+        assert_eq!(run(&[], Some("a=1"), &[b"theme=dark"]), Ok(None));
+        assert_eq!(run(&[], Some("Access_Token=x"), &[]), Ok(None));
+    }
+
+    #[test]
+    fn authorization_header() {
+        let cases: &[(&[u8], Result<Option<Presented>, Denial>)] = &[
+            (b"Bearer abc.def.ghi", bearer("abc.def.ghi", Source::Header)),
+            (b"bearer abc", bearer("abc", Source::Header)),
+            (b"BEARER abc", bearer("abc", Source::Header)),
+            (b"bEaReR abc", bearer("abc", Source::Header)),
+            (b"Bearer  abc", bearer("abc", Source::Header)),
+            (b"Bearer sk_test+/x==", bearer("sk_test+/x==", Source::Header)),
+            (b"Bearer", bad(BadCredential::Empty)),
+            (b"Bearer ", bad(BadCredential::Empty)),
+            (b"", bad(BadCredential::NotBearer)),
+            (b"abc.def.ghi", bad(BadCredential::NotBearer)),
+            (b"Basic YWxpY2U6cGFzc3dvcmQ=", bad(BadCredential::NotBearer)),
+            (b"Token abc", bad(BadCredential::NotBearer)),
+            (b"Bearer: abc", bad(BadCredential::NotBearer)),
+            (b"Bearer\tabc", bad(BadCredential::NotBearer)),
+            (b"Bearer \tabc", bad(BadCredential::BadCharacters)),
+            (b"Bearer Bearer abc", bad(BadCredential::BadCharacters)),
+            (b"Bearer a, Bearer b", bad(BadCredential::BadCharacters)),
+            (b"Bearer a=b", bad(BadCredential::BadCharacters)),
+            (b"Bearer =", bad(BadCredential::BadCharacters)),
+            (b"Bearer \xc0\xa7\xc0\xa2", bad(BadCredential::BadCharacters)),
+            (b"Bearer abc\r\n", bad(BadCredential::BadCharacters)),
+            (b"\xff\xfe", bad(BadCredential::NotBearer)),
+        ];
+        for (header, expected) in cases {
+            assert_eq!(
+                &run(&[header], None, &[]),
+                expected,
+                "{}",
+                String::from_utf8_lossy(header)
+            );
+        }
+    }
+
+    #[test]
+    fn credential_length_is_capped_before_parsing() {
+        let long = format!("Bearer {}", "A".repeat(MAX_CREDENTIAL_LEN + 1));
+        assert_eq!(
+            run(&[long.as_bytes()], None, &[]),
+            bad(BadCredential::TooLong)
+        );
+        let at_cap = format!("Bearer {}", "A".repeat(MAX_CREDENTIAL_LEN));
+        assert!(run(&[at_cap.as_bytes()], None, &[]).is_ok());
+        let long_bytes = [b"Bearer ".as_slice(), &[0xff; MAX_CREDENTIAL_LEN + 1]].concat();
+        assert_eq!(run(&[&long_bytes], None, &[]), bad(BadCredential::TooLong));
+        let query = format!("access_token={}", "A".repeat(MAX_CREDENTIAL_LEN + 1));
+        assert_eq!(run(&[], Some(&query), &[]), bad(BadCredential::TooLong));
+    }
+
+    #[test]
+    fn query_token() {
+        let owned = |v: &str| {
+            Ok(Some(Presented::Bearer {
+                value: Cow::Owned(v.to_string()),
+                source: Source::Query,
+            }))
+        };
+        assert_eq!(run(&[], Some("access_token=abc&page=2"), &[]), owned("abc"));
+        assert_eq!(run(&[], Some("access_token=%65yJ"), &[]), owned("eyJ"));
+        assert_eq!(run(&[], Some("access%5Ftoken=abc"), &[]), owned("abc"));
+        assert_eq!(
+            run(&[], Some("access_token=%2565yJ"), &[]),
+            bad(BadCredential::BadCharacters)
+        );
+        assert_eq!(run(&[], Some("access_token="), &[]), bad(BadCredential::Empty));
+        assert_eq!(run(&[], Some("access_token"), &[]), bad(BadCredential::Empty));
+        assert_eq!(
+            run(&[], Some("access_token=%zz"), &[]),
+            bad(BadCredential::BadCharacters)
+        );
+        assert_eq!(
+            run(&[], Some("access_token=a&access_token=b"), &[]),
+            bad_request(BadRequest::RepeatedParameter)
+        );
+        assert_eq!(
+            run(&[], Some("access_token=a&access%5Ftoken=a"), &[]),
+            bad_request(BadRequest::RepeatedParameter)
+        );
+    }
+
+    #[test]
+    fn one_method_per_request() {
+        assert_eq!(
+            run(&[b"Bearer a"], Some("access_token=a"), &[]),
+            bad_request(BadRequest::SeveralMethods)
+        );
+        assert_eq!(
+            run(&[b"Bearer a"], Some("client_id=c&client_secret=s"), &[]),
+            bad_request(BadRequest::SeveralMethods)
+        );
+        assert_eq!(
+            run(&[], Some("access_token=a&client_id=c&client_secret=s"), &[]),
+            bad_request(BadRequest::SeveralMethods)
+        );
+        assert_eq!(
+            run(&[b"Bearer a", b"Bearer b"], None, &[]),
+            bad_request(BadRequest::RepeatedAuthorization)
+        );
+        assert_eq!(
+            run(&[b"Basic x"], Some("access_token=a"), &[]),
+            bad_request(BadRequest::SeveralMethods)
+        );
+    }
+
+    #[test]
+    fn client_credentials() {
+        assert_eq!(
+            run(&[], Some("client_id=client-a&client_secret=s%2Bx&q=1"), &[]),
+            Ok(Some(Presented::Client {
+                id: b"client-a".to_vec(),
+                secret: b"s+x".to_vec()
+            }))
+        );
+        assert_eq!(
+            run(&[], Some("client_id=client-a"), &[]),
+            bad_request(BadRequest::LoneClientId)
+        );
+        assert_eq!(
+            run(&[], Some("client_secret=s"), &[]),
+            bad_request(BadRequest::LoneClientSecret)
+        );
+        assert_eq!(
+            run(&[], Some("client_id=a&client_id=b&client_secret=s"), &[]),
+            bad_request(BadRequest::RepeatedParameter)
+        );
+        assert_eq!(
+            run(&[], Some("client_id=a&client_secret=%"), &[]),
+            bad(BadCredential::Client)
+        );
+    }
+
+    #[test]
+    fn cookie_is_read_only_without_other_methods() {
+        assert_eq!(
+            run(&[], None, &[b"theme=dark; access_token=abc"]),
+            bearer("abc", Source::Cookie)
+        );
+        assert_eq!(
+            run(&[], None, &[b"theme=dark", b"access_token=abc"]),
+            bearer("abc", Source::Cookie)
+        );
+        assert_eq!(
+            run(&[], None, &[b"access_token=abc;"]),
+            bearer("abc", Source::Cookie)
+        );
+        assert_eq!(
+            run(&[b"Bearer hdr"], None, &[b"access_token=abc"]),
+            bearer("hdr", Source::Header)
+        );
+        assert_eq!(
+            run(&[], None, &[b"access_token=a; access_token=b"]),
+            bad_request(BadRequest::RepeatedCookie)
+        );
+        assert_eq!(
+            run(&[], None, &[b"access_token=a", b"access_token=a"]),
+            bad_request(BadRequest::RepeatedCookie)
+        );
+        assert_eq!(run(&[], None, &[b"Access_Token=a"]), Ok(None));
+        assert_eq!(run(&[], None, &[b"access_token =a"]), Ok(None));
+        assert_eq!(
+            run(&[], None, &[b"access_token=\"abc\""]),
+            bad(BadCredential::BadCharacters)
+        );
+        assert_eq!(
+            run(&[], None, &[b"access_token=\xff"]),
+            bad(BadCredential::BadCharacters)
+        );
+        assert_eq!(run(&[], None, &[b"access_token="]), bad(BadCredential::Empty));
+    }
+
+    #[test]
+    fn cookie_removal_keeps_the_others() {
+        let cases: &[(&[u8], Option<&[u8]>)] = &[
+            (b"access_token=x", None),
+            (b"a=1; access_token=x; b=2", Some(b"a=1; b=2")),
+            (b"access_token=x;theme=dark", Some(b"theme=dark")),
+            (b"theme=dark", Some(b"theme=dark")),
+        ];
+        for (header, expected) in cases {
+            assert_eq!(
+                cookie_header_without(header, "access_token").as_deref(),
+                *expected
+            );
+        }
+    }
+
+    #[test]
+    fn b64token_grammar() {
+        for ok in ["a", "abc.def.ghi", "a-b_c~d+e/f", "abc==", "x="] {
+            assert!(is_b64token(ok.as_bytes()), "{ok}");
+        }
+        for bad in ["", "=", "a=b", "a b", "a,b", "a\"b", "é"] {
+            assert!(!is_b64token(bad.as_bytes()), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,23 @@
+//! tollgate: an authentication filter for Envoy, built as a proxy-wasm module.
+//!
+//! Everything but [`filter`] is pure decision logic that knows nothing of proxy-wasm and is
+//! tested natively; `filter` is the thin adapter that talks to the host.
+
+pub mod config;
+pub mod credentials;
+pub mod decision;
+pub mod denial;
+pub mod identity;
+pub mod keys;
+pub mod path;
+pub mod query;
+pub mod request;
+pub mod response;
+pub mod rules;
+pub mod token;
+
+#[cfg(target_arch = "wasm32")]
+pub mod filter;
+
+/// The crate version, logged when a configuration loads.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

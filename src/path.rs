@@ -1,0 +1,414 @@
+//! Request-target handling: splitting off the query and normalising the path for rule matching.
+//!
+//! The normal form decodes percent-encoded unreserved characters, writes every other escape
+//! with upper-case hex, resolves `.` and `..` segments and merges repeated slashes. Characters
+//! whose meaning differs between servers (an encoded `/`, a `\`, a `;` path parameter) give
+//! several readings of one path; the caller matches each and keeps the strictest answer.
+
+use std::fmt;
+
+/// Why a path cannot be normalised; the request is refused with 400.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathError {
+    /// No `:path` at all (for example a CONNECT request).
+    Missing,
+    /// The path does not start with `/`.
+    NotAbsolute,
+    /// A `..` segment climbs above the root.
+    AboveRoot,
+    /// A `%` not followed by two hex digits.
+    MalformedEscape,
+    /// A raw or percent-encoded control character.
+    ControlCharacter,
+    /// A raw byte outside ASCII.
+    NonAscii,
+    /// Percent-encoded bytes that are not UTF-8 (such as the overlong `%C0%AF`).
+    InvalidUtf8,
+}
+
+impl fmt::Display for PathError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PathError::Missing => "no path",
+            PathError::NotAbsolute => "path does not start with /",
+            PathError::AboveRoot => "path climbs above the root",
+            PathError::MalformedEscape => "malformed percent escape",
+            PathError::ControlCharacter => "control character in path",
+            PathError::NonAscii => "raw non-ASCII byte in path",
+            PathError::InvalidUtf8 => "percent-encoded bytes are not UTF-8",
+        })
+    }
+}
+
+/// Splits a request target into its path and its query; a fragment is dropped.
+pub fn split_target(target: &[u8]) -> (&[u8], Option<&[u8]>) {
+    let end = target.iter().position(|&b| b == b'#').unwrap_or(target.len());
+    let target = target.get(..end).unwrap_or(target);
+    match target.iter().position(|&b| b == b'?') {
+        Some(q) => (
+            target.get(..q).unwrap_or(target),
+            Some(target.get(q + 1..).unwrap_or_default()),
+        ),
+        None => (target, None),
+    }
+}
+
+/// How ambiguous characters are read while normalising.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Reading {
+    encoded_slash_separates: bool,
+    backslash_separates: bool,
+    strip_parameters: bool,
+}
+
+/// What a first scan of a path found.
+#[derive(Debug, Default)]
+struct Scan {
+    encoded_slash: bool,
+    backslash: bool,
+    semicolon: bool,
+}
+
+/// The normal form of `path` under every reading its characters allow, without duplicates.
+///
+/// One reading for an ordinary path; up to eight when it holds an encoded `/`, a `\` or a `;`.
+pub fn readings(path: &[u8]) -> Result<Vec<String>, PathError> {
+    let scan = scan(path)?;
+    let mut out: Vec<String> = Vec::with_capacity(1);
+    for bits in 0u8..8 {
+        let reading = Reading {
+            encoded_slash_separates: bits & 1 != 0,
+            backslash_separates: bits & 2 != 0,
+            strip_parameters: bits & 4 != 0,
+        };
+        if (reading.encoded_slash_separates && !scan.encoded_slash)
+            || (reading.backslash_separates && !scan.backslash)
+            || (reading.strip_parameters && !scan.semicolon)
+        {
+            continue;
+        }
+        let normal = normalize_with(path, reading)?;
+        if !out.contains(&normal) {
+            out.push(normal);
+        }
+    }
+    Ok(out)
+}
+
+/// The normal form of `path`, reading every character literally (used for configured rules).
+pub fn normalize(path: &[u8]) -> Result<String, PathError> {
+    scan(path)?;
+    normalize_with(path, Reading::default())
+}
+
+fn hex_value(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Decodes the escape starting at `at` (which holds `%`).
+fn escape_at(path: &[u8], at: usize) -> Result<u8, PathError> {
+    let hi = path.get(at + 1).copied().and_then(hex_value);
+    let lo = path.get(at + 2).copied().and_then(hex_value);
+    match (hi, lo) {
+        (Some(hi), Some(lo)) => Ok(hi << 4 | lo),
+        _ => Err(PathError::MalformedEscape),
+    }
+}
+
+fn is_control(b: u8) -> bool {
+    b < 0x20 || b == 0x7f
+}
+
+/// RFC 3986 unreserved characters: always decoded.
+pub fn is_unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
+}
+
+/// Characters kept raw in a normal path: unreserved, sub-delims, `:` and `@`.
+fn is_path_char(b: u8) -> bool {
+    is_unreserved(b)
+        || matches!(
+            b,
+            b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'=' | b':' | b'@'
+        )
+}
+
+/// Validates the whole path once and notes which ambiguous characters it holds.
+fn scan(path: &[u8]) -> Result<Scan, PathError> {
+    if path.first() != Some(&b'/') {
+        return Err(PathError::NotAbsolute);
+    }
+    let mut scan = Scan::default();
+    let mut decoded_high: Vec<u8> = Vec::new();
+    let mut i = 0;
+    while let Some(&b) = path.get(i) {
+        match b {
+            b'%' => {
+                let v = escape_at(path, i)?;
+                if is_control(v) {
+                    return Err(PathError::ControlCharacter);
+                }
+                match v {
+                    b'/' => scan.encoded_slash = true,
+                    b'\\' => scan.backslash = true,
+                    _ => {}
+                }
+                decoded_high.push(v);
+                i += 3;
+                continue;
+            }
+            b'\\' => scan.backslash = true,
+            b';' => scan.semicolon = true,
+            _ if is_control(b) => return Err(PathError::ControlCharacter),
+            _ if !b.is_ascii() => return Err(PathError::NonAscii),
+            _ => {}
+        }
+        decoded_high.push(b);
+        i += 1;
+    }
+    if decoded_high.iter().any(|b| !b.is_ascii()) && std::str::from_utf8(&decoded_high).is_err() {
+        return Err(PathError::InvalidUtf8);
+    }
+    Ok(scan)
+}
+
+/// Builds the normal form under one reading; `path` has passed `scan`.
+fn normalize_with(path: &[u8], reading: Reading) -> Result<String, PathError> {
+    let mut segments: Vec<String> = Vec::new();
+    let mut current = String::new();
+    let mut in_parameters = false;
+    let mut i = 0;
+    while let Some(&b) = path.get(i) {
+        let (byte, encoded, width) = if b == b'%' {
+            (escape_at(path, i)?, true, 3)
+        } else {
+            (b, false, 1)
+        };
+        i += width;
+        let separates = match (byte, encoded) {
+            (b'/', false) => true,
+            (b'/', true) => reading.encoded_slash_separates,
+            (b'\\', _) => reading.backslash_separates,
+            _ => false,
+        };
+        if separates {
+            close_segment(&mut segments, std::mem::take(&mut current))?;
+            in_parameters = false;
+            continue;
+        }
+        if in_parameters {
+            continue;
+        }
+        if byte == b';' && !encoded && reading.strip_parameters {
+            in_parameters = true;
+        } else if is_unreserved(byte) || (!encoded && is_path_char(byte)) {
+            current.push(char::from(byte));
+        } else {
+            push_escape(&mut current, byte);
+        }
+    }
+    let trailing_slash = match current.as_str() {
+        "" | "." => true,
+        ".." => {
+            segments.pop().ok_or(PathError::AboveRoot)?;
+            true
+        }
+        _ => {
+            segments.push(current);
+            false
+        }
+    };
+    let mut out = String::with_capacity(path.len() + 1);
+    for segment in &segments {
+        out.push('/');
+        out.push_str(segment);
+    }
+    if out.is_empty() || trailing_slash {
+        out.push('/');
+    }
+    Ok(out)
+}
+
+/// Ends a segment that a separator follows.
+fn close_segment(segments: &mut Vec<String>, segment: String) -> Result<(), PathError> {
+    match segment.as_str() {
+        "" | "." => {}
+        ".." => {
+            segments.pop().ok_or(PathError::AboveRoot)?;
+        }
+        _ => segments.push(segment),
+    }
+    Ok(())
+}
+
+fn push_escape(out: &mut String, byte: u8) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    out.push('%');
+    for nibble in [byte >> 4, byte & 0x0f] {
+        if let Some(&h) = HEX.get(usize::from(nibble)) {
+            out.push(char::from(h));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(path: &str) -> Result<String, PathError> {
+        let r = readings(path.as_bytes())?;
+        assert_eq!(r.len(), 1, "{path} has several readings: {r:?}");
+        Ok(r[0].clone())
+    }
+
+    #[test]
+    fn split_target_separates_query_and_drops_fragment() {
+        let cases: &[(&str, &str, Option<&str>)] = &[
+            ("/a/b", "/a/b", None),
+            ("/a?x=1", "/a", Some("x=1")),
+            ("/a?", "/a", Some("")),
+            ("/a#frag?x", "/a", None),
+            ("/a?x=1#f", "/a", Some("x=1")),
+            ("/public/?../../admin", "/public/", Some("../../admin")),
+            ("", "", None),
+        ];
+        for (target, path, query) in cases {
+            let (p, q) = split_target(target.as_bytes());
+            assert_eq!(p, path.as_bytes(), "{target}");
+            assert_eq!(q, query.map(str::as_bytes), "{target}");
+        }
+    }
+
+    #[test]
+    fn normal_forms() {
+        let cases: &[(&str, &str)] = &[
+            ("/", "/"),
+            ("/a/b", "/a/b"),
+            ("/a/b/", "/a/b/"),
+            ("//a//b", "/a/b"),
+            ("///admin/users", "/admin/users"),
+            ("/./admin/users", "/admin/users"),
+            ("/admin/users/.", "/admin/users/"),
+            ("/public/..", "/"),
+            ("/public/../", "/"),
+            ("/public/../admin/users", "/admin/users"),
+            ("/public/%2e%2e/admin/users", "/admin/users"),
+            ("/public/%2E%2E/admin/users", "/admin/users"),
+            ("/public/.%2e/admin/users", "/admin/users"),
+            ("/public/%2e./admin/users", "/admin/users"),
+            ("/%61dmin/users", "/admin/users"),
+            ("/adm%69n/users", "/admin/users"),
+            ("/%41DMIN/users", "/ADMIN/users"),
+            ("/a%7eb", "/a~b"),
+            ("/a%20b", "/a%20b"),
+            ("/a%3ab", "/a%3Ab"),
+            ("/a:b@c", "/a:b@c"),
+            ("/a{b}", "/a%7Bb%7D"),
+            ("/a%7Bb", "/a%7Bb"),
+            ("/a%25b", "/a%25b"),
+            ("/caf%C3%A9", "/caf%C3%A9"),
+            ("/admin%20", "/admin%20"),
+            ("/a/b/c/../../d", "/a/d"),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(one(input).as_deref(), Ok(*expected), "{input}");
+        }
+    }
+
+    #[test]
+    fn unnormalisable_paths_are_errors() {
+        let cases: &[(&[u8], PathError)] = &[
+            (b"", PathError::NotAbsolute),
+            (b"admin/users", PathError::NotAbsolute),
+            (b"*", PathError::NotAbsolute),
+            (b"javascript:alert(1)", PathError::NotAbsolute),
+            (b"/..", PathError::AboveRoot),
+            (b"/../admin", PathError::AboveRoot),
+            (b"/a/../..", PathError::AboveRoot),
+            (b"/%2e%2e/x", PathError::AboveRoot),
+            (b"/a%", PathError::MalformedEscape),
+            (b"/a%2", PathError::MalformedEscape),
+            (b"/a%zz", PathError::MalformedEscape),
+            (b"/a%00b", PathError::ControlCharacter),
+            (b"/public/%00/../admin", PathError::ControlCharacter),
+            (b"/a%0d%0ab", PathError::ControlCharacter),
+            (b"/a\tb", PathError::ControlCharacter),
+            (b"/a\x7fb", PathError::ControlCharacter),
+            (b"/\xc3\xa4dmin", PathError::NonAscii),
+            (b"/\xff", PathError::NonAscii),
+            (b"/%c0%af", PathError::InvalidUtf8),
+            (b"/public/%c0%ae%c0%ae/admin", PathError::InvalidUtf8),
+            (b"/%ff", PathError::InvalidUtf8),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(
+                readings(input),
+                Err(*expected),
+                "{}",
+                String::from_utf8_lossy(input)
+            );
+        }
+    }
+
+    #[test]
+    fn ambiguous_characters_give_every_reading() {
+        let cases: &[(&str, &[&str])] = &[
+            ("/admin%2Fusers", &["/admin%2Fusers", "/admin/users"]),
+            ("/%2Fadmin/users", &["/%2Fadmin/users", "/admin/users"]),
+            ("/public%2F..%2Fadmin", &["/public%2F..%2Fadmin", "/admin"]),
+            ("/public/..%2Fadmin", &["/public/..%2Fadmin", "/admin"]),
+            ("/public/..\\admin", &["/public/..%5Cadmin", "/admin"]),
+            ("/public/..%5Cadmin", &["/public/..%5Cadmin", "/admin"]),
+            ("/public\\..\\admin", &["/public%5C..%5Cadmin", "/admin"]),
+            ("/admin;x=1/users", &["/admin;x=1/users", "/admin/users"]),
+            ("/public/..;/admin", &["/public/..;/admin", "/admin"]),
+            ("/public;/../admin", &["/admin"]),
+        ];
+        for (input, expected) in cases {
+            let got = readings(input.as_bytes()).unwrap();
+            assert_eq!(got.len(), expected.len(), "{input}: {got:?}");
+            for e in *expected {
+                assert!(got.iter().any(|g| g == e), "{input}: {got:?} lacks {e}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_reading_that_climbs_above_the_root_refuses_the_path() {
+        assert_eq!(
+            readings(b"/a%2F..%2F..%2Fb"),
+            Err(PathError::AboveRoot),
+            "the separator reading climbs above the root"
+        );
+    }
+
+    #[test]
+    fn normalisation_is_idempotent() {
+        for input in [
+            "/a/./b/../c//d/",
+            "/%61%2fb",
+            "/x%7b%7D",
+            "/public/..;/admin",
+            "/a\\b",
+        ] {
+            for once in readings(input.as_bytes()).unwrap() {
+                let twice = readings(once.as_bytes()).unwrap();
+                assert!(twice.contains(&once), "{input}: {once} -> {twice:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn long_traversal_path_is_linear() {
+        let mut path = String::from("/");
+        for _ in 0..10_000 {
+            path.push_str("a/../");
+        }
+        assert_eq!(one(&path).as_deref(), Ok("/"));
+    }
+}

@@ -1,0 +1,174 @@
+//! Query strings: finding parameters by their decoded name, decoding values, removing parameters.
+//!
+//! Pairs are separated by `&`; `+` is a literal plus (RFC 3986), not a space.
+
+use crate::path::is_unreserved;
+
+/// One `name[=value]` pair as it appears in the query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Param<'a> {
+    /// The whole pair, undecoded.
+    pub raw: &'a [u8],
+    /// The name, undecoded.
+    pub name: &'a [u8],
+    /// The value, undecoded; empty when the pair has no `=`.
+    pub value: &'a [u8],
+}
+
+/// The non-empty pairs of a query, in order.
+pub fn params(query: &[u8]) -> impl Iterator<Item = Param<'_>> {
+    query
+        .split(|&b| b == b'&')
+        .filter(|raw| !raw.is_empty())
+        .map(|raw| match raw.iter().position(|&b| b == b'=') {
+            Some(eq) => Param {
+                raw,
+                name: raw.get(..eq).unwrap_or_default(),
+                value: raw.get(eq + 1..).unwrap_or_default(),
+            },
+            None => Param {
+                raw,
+                name: raw,
+                value: &[],
+            },
+        })
+}
+
+fn hex_value(b: u8) -> Option<u8> {
+    char::from(b)
+        .to_digit(16)
+        .and_then(|d| u8::try_from(d).ok())
+}
+
+/// Decodes `%XX` escapes once; `None` when an escape is malformed.
+pub fn percent_decode(bytes: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if b == b'%' {
+            let hi = hex_value(*bytes.get(i + 1)?)?;
+            let lo = hex_value(*bytes.get(i + 2)?)?;
+            out.push(hi << 4 | lo);
+            i += 3;
+        } else {
+            out.push(b);
+            i += 1;
+        }
+    }
+    Some(out)
+}
+
+/// Whether a raw parameter name decodes to `expected`, without allocating.
+pub fn name_is(raw: &[u8], expected: &str) -> bool {
+    let mut expected = expected.bytes();
+    let mut i = 0;
+    while let Some(&b) = raw.get(i) {
+        let (decoded, width) = if b == b'%' {
+            match (
+                raw.get(i + 1).copied().and_then(hex_value),
+                raw.get(i + 2).copied().and_then(hex_value),
+            ) {
+                (Some(hi), Some(lo)) => (hi << 4 | lo, 3),
+                _ => return false,
+            }
+        } else {
+            (b, 1)
+        };
+        if expected.next() != Some(decoded) {
+            return false;
+        }
+        i += width;
+    }
+    expected.next().is_none()
+}
+
+/// The query without the pairs whose decoded name `drop` selects; `None` when nothing is left.
+pub fn without(query: &[u8], drop: impl Fn(&[u8]) -> bool) -> Option<Vec<u8>> {
+    let mut out: Vec<u8> = Vec::with_capacity(query.len());
+    for param in params(query).filter(|p| !drop(p.name)) {
+        if !out.is_empty() {
+            out.push(b'&');
+        }
+        out.extend_from_slice(param.raw);
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+/// Percent-encodes everything but unreserved characters (for a whole URL carried as one value).
+pub fn encode_component(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut out = String::with_capacity(bytes.len() * 3);
+    for &b in bytes {
+        if is_unreserved(b) {
+            out.push(char::from(b));
+        } else {
+            out.push('%');
+            for nibble in [b >> 4, b & 0x0f] {
+                if let Some(&h) = HEX.get(usize::from(nibble)) {
+                    out.push(char::from(h));
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_pairs() {
+        let got: Vec<_> = params(b"a=1&&b&c=&=d&e=f=g").collect();
+        let names: Vec<&[u8]> = got.iter().map(|p| p.name).collect();
+        let values: Vec<&[u8]> = got.iter().map(|p| p.value).collect();
+        assert_eq!(names, vec![&b"a"[..], b"b", b"c", b"", b"e"]);
+        assert_eq!(values, vec![&b"1"[..], b"", b"", b"d", b"f=g"]);
+    }
+
+    #[test]
+    fn decodes_once() {
+        assert_eq!(percent_decode(b"%65yJ").unwrap(), b"eyJ");
+        assert_eq!(percent_decode(b"%2565").unwrap(), b"%65");
+        assert_eq!(percent_decode(b"a+b").unwrap(), b"a+b");
+        assert_eq!(percent_decode(b"%"), None);
+        assert_eq!(percent_decode(b"%4"), None);
+        assert_eq!(percent_decode(b"%zz"), None);
+    }
+
+    #[test]
+    fn names_compare_decoded() {
+        assert!(name_is(b"access_token", "access_token"));
+        assert!(name_is(b"access%5Ftoken", "access_token"));
+        assert!(name_is(b"access%5ftoken", "access_token"));
+        assert!(!name_is(b"Access_Token", "access_token"));
+        assert!(!name_is(b"access_token2", "access_token"));
+        assert!(!name_is(b"access_toke", "access_token"));
+        assert!(!name_is(b"access%", "access_token"));
+        assert!(!name_is(b"access%255Ftoken", "access_token"));
+    }
+
+    #[test]
+    fn removes_selected_pairs() {
+        let drop = |n: &[u8]| name_is(n, "access_token");
+        assert_eq!(
+            without(b"access_token=x&page=2", drop).unwrap(),
+            b"page=2"
+        );
+        assert_eq!(
+            without(b"a=1&access%5Ftoken=x&b=2", drop).unwrap(),
+            b"a=1&b=2"
+        );
+        assert_eq!(without(b"access_token=x", drop), None);
+        assert_eq!(without(b"a=1&&b", drop).unwrap(), b"a=1&b");
+    }
+
+    #[test]
+    fn encodes_components() {
+        assert_eq!(
+            encode_component(b"https://h/app?x=1&y=a b"),
+            "https%3A%2F%2Fh%2Fapp%3Fx%3D1%26y%3Da%20b"
+        );
+        assert_eq!(encode_component(b"a-b_c.d~e"), "a-b_c.d~e");
+    }
+}

@@ -1,0 +1,125 @@
+//! One pass over the request headers: the parts the decision reads.
+
+/// Header names as Envoy hands them over (lower case).
+pub mod names {
+    pub const METHOD: &str = ":method";
+    pub const PATH: &str = ":path";
+    pub const AUTHORITY: &str = ":authority";
+    pub const SCHEME: &str = ":scheme";
+    pub const AUTHORIZATION: &str = "authorization";
+    pub const COOKIE: &str = "cookie";
+    pub const ORIGIN: &str = "origin";
+    pub const ACCESS_CONTROL_REQUEST_METHOD: &str = "access-control-request-method";
+    pub const ACCEPT: &str = "accept";
+    pub const X_REQUESTED_WITH: &str = "x-requested-with";
+}
+
+/// The headers of one request that matter to the filter, borrowed from the header list.
+#[derive(Debug, Default)]
+pub struct RequestView<'a> {
+    pub method: &'a [u8],
+    /// `None` for a request without `:path` (such as CONNECT).
+    pub target: Option<&'a [u8]>,
+    pub authority: &'a [u8],
+    pub scheme: &'a [u8],
+    /// Every `Authorization` value, in order.
+    pub authorization: Vec<&'a [u8]>,
+    /// Every `Cookie` value, in order (HTTP/2 may send several).
+    pub cookies: Vec<&'a [u8]>,
+    pub has_origin: bool,
+    pub has_access_control_request_method: bool,
+    pub accept: Option<&'a [u8]>,
+    pub x_requested_with: Option<&'a [u8]>,
+    /// Names of client-sent headers that spell an identity header: they are removed.
+    pub spoofed: Vec<&'a str>,
+}
+
+impl<'a> RequestView<'a> {
+    /// Reads `headers` once; `is_identity_header` tells which names to strip.
+    pub fn new<N, V>(headers: &'a [(N, V)], is_identity_header: impl Fn(&str) -> bool) -> Self
+    where
+        N: AsRef<str>,
+        V: AsRef<[u8]>,
+    {
+        let mut view = RequestView::default();
+        for (name, value) in headers {
+            let (name, value) = (name.as_ref(), value.as_ref());
+            match name {
+                names::METHOD => view.method = value,
+                names::PATH => view.target = Some(value),
+                names::AUTHORITY => view.authority = value,
+                names::SCHEME => view.scheme = value,
+                names::AUTHORIZATION => view.authorization.push(value),
+                names::COOKIE => view.cookies.push(value),
+                names::ORIGIN => view.has_origin = true,
+                names::ACCESS_CONTROL_REQUEST_METHOD => {
+                    view.has_access_control_request_method = true
+                }
+                names::ACCEPT => view.accept = Some(value),
+                names::X_REQUESTED_WITH => view.x_requested_with = Some(value),
+                _ if is_identity_header(name) && !view.spoofed.contains(&name) => {
+                    view.spoofed.push(name)
+                }
+                _ => {}
+            }
+        }
+        view
+    }
+
+    /// A CORS preflight: `OPTIONS` with `Origin` and `Access-Control-Request-Method`.
+    pub fn is_cors_preflight(&self) -> bool {
+        self.method == b"OPTIONS" && self.has_origin && self.has_access_control_request_method
+    }
+}
+
+/// Whether header `name` spells `canonical` (lower case, with `-`), ignoring case and reading `_` as `-`.
+pub fn spells_header(name: &str, canonical: &str) -> bool {
+    name.len() == canonical.len()
+        && name.bytes().zip(canonical.bytes()).all(|(n, c)| {
+            let n = match n {
+                b'_' => b'-',
+                _ => n.to_ascii_lowercase(),
+            };
+            n == c
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_pseudo_headers_and_repeats() {
+        let headers: Vec<(String, Vec<u8>)> = vec![
+            (":method".into(), b"OPTIONS".to_vec()),
+            (":path".into(), b"/a?b".to_vec()),
+            (":authority".into(), b"api.example.com".to_vec()),
+            (":scheme".into(), b"https".to_vec()),
+            ("authorization".into(), b"Bearer a".to_vec()),
+            ("authorization".into(), b"Bearer b".to_vec()),
+            ("cookie".into(), b"a=1".to_vec()),
+            ("cookie".into(), b"b=2".to_vec()),
+            ("origin".into(), b"https://app".to_vec()),
+            ("access-control-request-method".into(), b"GET".to_vec()),
+            ("x-auth-user".into(), b"admin".to_vec()),
+            ("x_auth_user".into(), b"admin".to_vec()),
+            ("x-auth-user".into(), b"root".to_vec()),
+        ];
+        let view = RequestView::new(&headers, |n| spells_header(n, "x-auth-user"));
+        assert_eq!(view.method, b"OPTIONS");
+        assert_eq!(view.target, Some(&b"/a?b"[..]));
+        assert_eq!(view.authorization.len(), 2);
+        assert_eq!(view.cookies.len(), 2);
+        assert!(view.is_cors_preflight());
+        assert_eq!(view.spoofed, vec!["x-auth-user", "x_auth_user"]);
+    }
+
+    #[test]
+    fn header_spellings() {
+        assert!(spells_header("X_Auth_User", "x-auth-user"));
+        assert!(spells_header("x-auth_user", "x-auth-user"));
+        assert!(spells_header("x-auth-user", "x-auth-user"));
+        assert!(!spells_header("x-auth-users", "x-auth-user"));
+        assert!(!spells_header("x-auth-usex", "x-auth-user"));
+    }
+}
