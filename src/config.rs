@@ -99,6 +99,9 @@ impl Config {
                 "is empty; expected a JSON object",
             ));
         }
+        if json.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(ConfigError::new("configuration", "is not a JSON object"));
+        }
         let mut de = serde_json::Deserializer::from_slice(json);
         let raw: RawConfig = serde_path_to_error::deserialize(&mut de).map_err(|e| {
             let key = match e.path().to_string() {
@@ -267,14 +270,20 @@ fn secret_problem(key: &str) -> Option<String> {
             key.len()
         ));
     }
-    if let Some(problem) = text_problem(key) {
-        return Some(problem);
-    }
-    let looks_public = ["-----BEGIN", "ssh-rsa", "ssh-ed25519", "ecdsa-sha2-", "{\"kty\""]
-        .iter()
-        .any(|marker| key.contains(marker));
+    let looks_public = [
+        "-----BEGIN",
+        "ssh-rsa",
+        "ssh-ed25519",
+        "ecdsa-sha2-",
+        "{\"kty\"",
+    ]
+    .iter()
+    .any(|marker| key.contains(marker));
     if looks_public {
         return Some("looks like a public key (PEM, SSH or JWK), not an HS256 secret".into());
+    }
+    if let Some(problem) = text_problem(key) {
+        return Some(problem);
     }
     let mut distinct = [false; 256];
     for b in key.bytes() {
@@ -308,7 +317,10 @@ fn key_problem(key: &str, what: &str) -> Option<String> {
         ));
     }
     if key.len() > crate::token::MAX_CREDENTIAL_LEN {
-        return Some(format!("is longer than {} bytes", crate::token::MAX_CREDENTIAL_LEN));
+        return Some(format!(
+            "is longer than {} bytes",
+            crate::token::MAX_CREDENTIAL_LEN
+        ));
     }
     text_problem(key)
 }
@@ -444,10 +456,10 @@ impl RawConfig {
         let rule_count = self.rules.len();
         let rules = RuleSet::new(compile_rules(self.rules, &clients)?, default_mode);
 
-        let nobody_can_authenticate =
-            !verifier.has_keys() && keys.count(CredentialKind::ApiKey) == 0
-                && keys.count(CredentialKind::PublishableKey) == 0
-                && clients.is_empty();
+        let nobody_can_authenticate = !verifier.has_keys()
+            && keys.count(CredentialKind::ApiKey) == 0
+            && keys.count(CredentialKind::PublishableKey) == 0
+            && clients.is_empty();
         if nobody_can_authenticate && rules.any_required() {
             return Err(ConfigError::new(
                 "secrets",
@@ -758,7 +770,8 @@ fn check_login_url(url: &str, rules: &RuleSet) -> Result<(), ConfigError> {
         ));
     }
     let (login_path, _) = path::split_target(url.as_bytes());
-    let normal = path::normalize(login_path).map_err(|e| ConfigError::new("login_url", e.to_string()))?;
+    let normal =
+        path::normalize(login_path).map_err(|e| ConfigError::new("login_url", e.to_string()))?;
     let browsers_pass = |method: &[u8]| {
         matches!(
             rules.policy(method, &normal),
@@ -818,4 +831,197 @@ fn compile_identity_headers(
         }
     }
     Ok(headers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &str = "0123456789abcdefghijklmnopqrstuvwxyzABCD";
+
+    fn env(name: &str) -> Option<String> {
+        match name {
+            "TOLLGATE_SECRET" => Some(SECRET.into()),
+            "EMPTY" => Some(String::new()),
+            "API_KEY" => Some("sk_live_0123456789abcdefghijklmnop".into()),
+            "CLIENT_SECRET" => Some("cs_live_0123456789abcdefghijklmnop".into()),
+            _ => None,
+        }
+    }
+
+    fn parse(json: &str) -> Result<Config, ConfigError> {
+        Config::parse(json.as_bytes(), &env)
+    }
+
+    #[test]
+    fn minimal_configuration_and_defaults() {
+        let c = parse(&format!(r#"{{"secrets":[{{"key":"{SECRET}"}}]}}"#)).unwrap();
+        assert_eq!(c.token_query_param, "access_token");
+        assert_eq!(c.token_cookie, "access_token");
+        assert_eq!(c.identity_headers.user, "x-auth-user");
+        assert_eq!(c.identity_headers.kind, "x-auth-type");
+        assert_eq!(c.identity_headers.role, "x-auth-role");
+        assert_eq!(c.identity_headers.name, "x-auth-name");
+        assert!(!c.forward_credentials);
+        assert!(c.login.is_none());
+        assert_eq!(c.rules.policy(b"GET", "/anything").mode, Mode::Required);
+        assert!(!c.summary().contains(SECRET));
+    }
+
+    #[test]
+    fn full_configuration() {
+        let c = parse(
+            r#"{
+            "secrets": [{"kid": "2026-11", "key_env": "TOLLGATE_SECRET"},
+                        {"kid": "2026-10", "key": "previous-secret-0123456789abcdefghi"}],
+            "api_keys": [{"name": "backend", "key_env": "API_KEY"}],
+            "publishable_keys": [{"name": "web", "key": "pk_live_0123456789abcdefghijklmnop"}],
+            "clients": [{"client_id": "reporting", "client_secret_env": "CLIENT_SECRET", "role": "reports"}],
+            "default_mode": "optional",
+            "rules": [
+                {"prefix": "/public/", "mode": "none"},
+                {"path": "/login", "mode": "none"},
+                {"prefix": "/admin", "mode": "required", "roles": ["admin"]},
+                {"prefix": "/reports", "mode": "required", "methods": ["GET"], "roles": ["reports", "admin"]}
+            ],
+            "login_url": "/login?tenant=acme",
+            "return_param": "return_to",
+            "clock_skew_seconds": 30,
+            "max_lifetime_seconds": 86400,
+            "token_query_param": "token",
+            "token_cookie": "session",
+            "identity_headers": {"user": "X-User", "type": "x-credential-type"},
+            "forward_credentials": true
+        }"#,
+        )
+        .unwrap();
+        assert_eq!(c.rule_count, 4);
+        assert_eq!(c.identity_headers.user, "x-user");
+        assert_eq!(c.identity_headers.kind, "x-credential-type");
+        assert_eq!(c.identity_headers.role, "x-auth-role");
+        assert_eq!(c.rules.policy(b"GET", "/public").mode, Mode::None);
+        assert_eq!(c.rules.policy(b"GET", "/elsewhere").mode, Mode::Optional);
+        assert_eq!(
+            c.rules.policy(b"GET", "/reports/x").roles,
+            vec!["reports".to_string(), "admin".to_string()]
+        );
+        assert_eq!(c.login.as_ref().unwrap().return_param, "return_to");
+        assert!(c.forward_credentials);
+        assert_eq!(
+            c.summary(),
+            "4 rules, 2 secrets, 1 API keys, 1 publishable keys, 1 clients, login redirect on"
+        );
+    }
+
+    #[test]
+    fn refused_configurations_name_the_key() {
+        let s = format!(r#"{{"key":"{SECRET}"}}"#);
+        let cases: Vec<(String, &str, &str)> = vec![
+            ("".into(), "configuration", "empty"),
+            ("not json".into(), "configuration", "not a JSON object"),
+            ("[]".into(), "configuration", "not a JSON object"),
+            ("{\"secrets\": [".into(), "secrets", "EOF"),
+            (format!(r#"{{"secrets":[{s}]}} trailing"#), "configuration", "trailing"),
+            (r#"{"secret": []}"#.into(), "secret", "unknown field `secret`"),
+            ("{}".into(), "secrets", "nobody could pass"),
+            (r#"{"default_mode":"optional","rules":[{"prefix":"/a","mode":"required"}]}"#.into(), "secrets", "nobody could pass"),
+            (r#"{"secrets":[{"key":"short"}]}"#.into(), "secrets[0].key", "at least 32"),
+            (r#"{"secrets":[{"key":"0123456789abcdefghijklmnopqrstu"}]}"#.into(), "secrets[0].key", "31 bytes"),
+            (format!(r#"{{"secrets":[{{"key":"{SECRET}\n"}}]}}"#), "secrets[0].key", "whitespace"),
+            (r#"{"secrets":[{"key":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}]}"#.into(), "secrets[0].key", "repetitive"),
+            (r#"{"secrets":[{"key":"-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEtest\n-----END PUBLIC KEY-----\n"}]}"#.into(), "secrets[0].key", "public key"),
+            (r#"{"secrets":[{"key":12345678901234567890123456789012345}]}"#.into(), "secrets[0].key", "expected a string"),
+            (r#"{"secrets":[{"kid":"a"}]}"#.into(), "secrets[0]", "needs \"key\" or \"key_env\""),
+            (format!(r#"{{"secrets":[{{"key":"{SECRET}","key_env":"TOLLGATE_SECRET"}}]}}"#), "secrets[0]", "use one"),
+            (r#"{"secrets":[{"key_env":"UNSET_VARIABLE"}]}"#.into(), "secrets[0].key_env", "\"UNSET_VARIABLE\" is not set"),
+            (r#"{"secrets":[{"key_env":"EMPTY"}]}"#.into(), "secrets[0].key_env", "is empty"),
+            (format!(r#"{{"secrets":[{{"kid":"a","key":"{SECRET}"}},{{"kid":"a","key_env":"TOLLGATE_SECRET"}}]}}"#), "secrets[1].kid", "already used"),
+            (format!(r#"{{"secrets":[{s}],"default_mode":"sometimes"}}"#), "default_mode", "unknown mode \"sometimes\""),
+            (format!(r#"{{"secrets":[{s}],"rules":[{{"prefix":"/a","mode":"none"}},{{"prefix":"/b","mode":"none"}},{{"prefix":"/c","mode":"none"}},{{"prefix":"/d","mode":"requried"}}]}}"#), "rules[3].mode", "unknown mode \"requried\" (expected none, optional, required)"),
+            (format!(r#"{{"secrets":[{s}],"rules":[{{"mode":"none"}}]}}"#), "rules[0]", "needs \"path\" or \"prefix\""),
+            (format!(r#"{{"secrets":[{s}],"rules":[{{"path":"/a","prefix":"/a","mode":"none"}}]}}"#), "rules[0]", "use one"),
+            (format!(r#"{{"secrets":[{s}],"rules":[{{"prefix":"/a","mode":"none","extra":1}}]}}"#), "rules[0].extra", "unknown field `extra`"),
+            (format!(r#"{{"secrets":[{s}],"rules":[{{"prefix":"/a//b","mode":"none"}}]}}"#), "rules[0].prefix", "write \"/a/b\""),
+            (format!(r#"{{"secrets":[{s}],"rules":[{{"path":"/a/../b","mode":"none"}}]}}"#), "rules[0].path", "write \"/b\""),
+            (format!(r#"{{"secrets":[{s}],"rules":[{{"path":"/%61","mode":"none"}}]}}"#), "rules[0].path", "write \"/a\""),
+            (format!(r#"{{"secrets":[{s}],"rules":[{{"path":"a","mode":"none"}}]}}"#), "rules[0].path", "does not start with /"),
+            (format!(r#"{{"secrets":[{s}],"rules":[{{"prefix":"/a","mode":"none","roles":["user"]}}]}}"#), "rules[0].roles", "only a \"required\" rule"),
+            (format!(r#"{{"secrets":[{s}],"rules":[{{"prefix":"/a","mode":"required","roles":["root"]}}]}}"#), "rules[0].roles[0]", "unknown role \"root\""),
+            (format!(r#"{{"secrets":[{s}],"rules":[{{"prefix":"/a","mode":"required","roles":[]}}]}}"#), "rules[0].roles", "nobody could pass"),
+            (format!(r#"{{"secrets":[{s}],"rules":[{{"prefix":"/a","mode":"none","methods":["get"]}}]}}"#), "rules[0].methods[0]", "upper-case"),
+            (format!(r#"{{"secrets":[{s}],"rules":[{{"prefix":"/a","mode":"none","methods":[]}}]}}"#), "rules[0].methods", "is empty"),
+            (format!(r#"{{"secrets":[{s}],"rules":[{{"prefix":"/a","mode":"none"}},{{"prefix":"/a/","mode":"required"}}]}}"#), "rules[1]", "same requests as rules[0]"),
+            (format!(r#"{{"secrets":[{s}],"clock_skew_seconds":-1}}"#), "clock_skew_seconds", "invalid value"),
+            (format!(r#"{{"secrets":[{s}],"clock_skew_seconds":3600}}"#), "clock_skew_seconds", "more than"),
+            (format!(r#"{{"secrets":[{s}],"clock_skew_seconds":"60"}}"#), "clock_skew_seconds", "invalid type"),
+            (format!(r#"{{"secrets":[{s}],"max_lifetime_seconds":0}}"#), "max_lifetime_seconds", "at least 1"),
+            (format!(r#"{{"secrets":[{s}],"token_query_param":"a b"}}"#), "token_query_param", "must be"),
+            (format!(r#"{{"secrets":[{s}],"token_query_param":"client_id"}}"#), "token_query_param", "client credential"),
+            (format!(r#"{{"secrets":[{s}],"token_cookie":"a;b"}}"#), "token_cookie", "not a valid cookie name"),
+            (format!(r#"{{"secrets":[{s}],"identity_headers":{{"user":"authorization"}}}}"#), "identity_headers.user", "reserved"),
+            (format!(r#"{{"secrets":[{s}],"identity_headers":{{"user":"x user"}}}}"#), "identity_headers.user", "header name"),
+            (format!(r#"{{"secrets":[{s}],"identity_headers":{{"user":"x_user"}}}}"#), "identity_headers.user", "instead of '_'"),
+            (format!(r#"{{"secrets":[{s}],"identity_headers":{{"role":"x-auth-user"}}}}"#), "identity_headers.user", "two identity fields"),
+            (format!(r#"{{"secrets":[{s}],"identity_headers":{{"group":"x-g"}}}}"#), "identity_headers.group", "unknown field `group`"),
+            (format!(r#"{{"secrets":[{s}],"forward_credentials":"yes"}}"#), "forward_credentials", "invalid type"),
+            (format!(r#"{{"secrets":[{s}],"login_url":"/login"}}"#), "login_url", "must be a \"none\" path"),
+            (format!(r#"{{"secrets":[{s}],"login_url":"//evil.example/login","rules":[{{"prefix":"/","mode":"none"}}]}}"#), "login_url", "single /"),
+            (format!(r#"{{"secrets":[{s}],"login_url":"javascript:alert(1)"}}"#), "login_url", "absolute http(s) URL"),
+            (format!(r#"{{"secrets":[{s}],"login_url":"https:///x"}}"#), "login_url", "no valid host"),
+            (format!(r#"{{"secrets":[{s}],"login_url":"https://a b"}}"#), "login_url", "visible ASCII"),
+            (format!(r#"{{"secrets":[{s}],"login_url":"https://auth.example.com","return_param":""}}"#), "return_param", "must be"),
+            (r#"{"api_keys":[{"name":"a","key":"short"}]}"#.into(), "api_keys[0].key", "at least 24"),
+            (r#"{"api_keys":[{"name":"a","key":"sk_live_0123456789abcdefghij klm"}]}"#.into(), "api_keys[0].key", "only letters"),
+            (r#"{"api_keys":[{"name":"a","key_env":"API_KEY"},{"name":"b","key_env":"API_KEY"}]}"#.into(), "api_keys[1].key", "twice"),
+            (r#"{"api_keys":[{"name":"a","key_env":"API_KEY"}],"publishable_keys":[{"name":"b","key_env":"API_KEY"}]}"#.into(), "publishable_keys[0].key", "twice"),
+            (r#"{"api_keys":[{"name":"a b","key_env":"API_KEY"}]}"#.into(), "api_keys[0].name", "visible ASCII"),
+            (r#"{"clients":[{"client_id":"c"}]}"#.into(), "clients[0]", "needs \"client_secret\" or \"client_secret_env\""),
+            (r#"{"clients":[{"client_id":"c","client_secret_env":"CLIENT_SECRET","role":"Admin"}]}"#.into(), "clients[0].role", "lower-case"),
+            (r#"{"clients":[{"client_id":"c","client_secret_env":"CLIENT_SECRET"},{"client_id":"c","client_secret_env":"CLIENT_SECRET"}]}"#.into(), "clients[1].client_id", "already configured"),
+        ];
+        for (json, key, problem) in cases {
+            match parse(&json) {
+                Ok(_) => panic!("accepted: {json}"),
+                Err(e) => {
+                    assert_eq!(e.key, key, "{json}: {e}");
+                    assert!(e.problem.contains(problem), "{json}: {e}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn errors_never_quote_secrets() {
+        let secret_like = "0123456789abcdefghijklmnopqrstuvwxyz";
+        for json in [
+            format!(r#"{{"secrets":[{{"key":"{secret_like} "}}]}}"#),
+            format!(r#"{{"api_keys":[{{"name":"n","key":"{secret_like}!"}}]}}"#),
+            format!(r#"{{"secrets":[{{"key":"{secret_like}","bogus":1}}]}}"#),
+        ] {
+            let e = parse(&json).unwrap_err().to_string();
+            assert!(!e.contains(secret_like), "{e}");
+        }
+    }
+
+    #[test]
+    fn login_path_must_be_open() {
+        let ok = format!(
+            r#"{{"secrets":[{{"key":"{SECRET}"}}],"login_url":"/login?x=1","rules":[{{"path":"/login","mode":"none"}}]}}"#
+        );
+        assert!(parse(&ok).is_ok());
+        let absolute = format!(
+            r#"{{"secrets":[{{"key":"{SECRET}"}}],"login_url":"https://auth.example.com/login?tenant=acme"}}"#
+        );
+        assert!(parse(&absolute).is_ok());
+        let get_only = format!(
+            r#"{{"secrets":[{{"key":"{SECRET}"}}],"login_url":"/login","rules":[{{"path":"/login","mode":"none","methods":["GET"]}}]}}"#
+        );
+        assert_eq!(parse(&get_only).unwrap_err().key, "login_url");
+    }
+
+    #[test]
+    fn root_none_rule_needs_no_credentials() {
+        assert!(parse(r#"{"rules":[{"prefix":"/","mode":"none"}]}"#).is_ok());
+        assert!(parse(r#"{"default_mode":"optional"}"#).is_ok());
+    }
 }

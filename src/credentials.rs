@@ -34,10 +34,7 @@ impl Source {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Presented<'a> {
     /// A token or key: `Authorization: Bearer`, the token query parameter or the token cookie.
-    Bearer {
-        value: Cow<'a, str>,
-        source: Source,
-    },
+    Bearer { value: Cow<'a, str>, source: Source },
     /// `client_id` and `client_secret` query parameters, decoded.
     Client { id: Vec<u8>, secret: Vec<u8> },
 }
@@ -233,6 +230,8 @@ mod tests {
         }
     }
 
+    type Extracted<'a> = Result<Option<Presented<'a>>, Denial>;
+
     fn run<'a>(
         auth: &[&'a [u8]],
         query: Option<&'a str>,
@@ -265,13 +264,16 @@ mod tests {
 
     #[test]
     fn authorization_header() {
-        let cases: &[(&[u8], Result<Option<Presented>, Denial>)] = &[
+        let cases: &[(&[u8], Extracted)] = &[
             (b"Bearer abc.def.ghi", bearer("abc.def.ghi", Source::Header)),
             (b"bearer abc", bearer("abc", Source::Header)),
             (b"BEARER abc", bearer("abc", Source::Header)),
             (b"bEaReR abc", bearer("abc", Source::Header)),
             (b"Bearer  abc", bearer("abc", Source::Header)),
-            (b"Bearer sk_test+/x==", bearer("sk_test+/x==", Source::Header)),
+            (
+                b"Bearer sk_test+/x==",
+                bearer("sk_test+/x==", Source::Header),
+            ),
             (b"Bearer", bad(BadCredential::Empty)),
             (b"Bearer ", bad(BadCredential::Empty)),
             (b"", bad(BadCredential::NotBearer)),
@@ -285,7 +287,10 @@ mod tests {
             (b"Bearer a, Bearer b", bad(BadCredential::BadCharacters)),
             (b"Bearer a=b", bad(BadCredential::BadCharacters)),
             (b"Bearer =", bad(BadCredential::BadCharacters)),
-            (b"Bearer \xc0\xa7\xc0\xa2", bad(BadCredential::BadCharacters)),
+            (
+                b"Bearer \xc0\xa7\xc0\xa2",
+                bad(BadCredential::BadCharacters),
+            ),
             (b"Bearer abc\r\n", bad(BadCredential::BadCharacters)),
             (b"\xff\xfe", bad(BadCredential::NotBearer)),
         ];
@@ -329,8 +334,14 @@ mod tests {
             run(&[], Some("access_token=%2565yJ"), &[]),
             bad(BadCredential::BadCharacters)
         );
-        assert_eq!(run(&[], Some("access_token="), &[]), bad(BadCredential::Empty));
-        assert_eq!(run(&[], Some("access_token"), &[]), bad(BadCredential::Empty));
+        assert_eq!(
+            run(&[], Some("access_token="), &[]),
+            bad(BadCredential::Empty)
+        );
+        assert_eq!(
+            run(&[], Some("access_token"), &[]),
+            bad(BadCredential::Empty)
+        );
         assert_eq!(
             run(&[], Some("access_token=%zz"), &[]),
             bad(BadCredential::BadCharacters)
@@ -432,7 +443,10 @@ mod tests {
             run(&[], None, &[b"access_token=\xff"]),
             bad(BadCredential::BadCharacters)
         );
-        assert_eq!(run(&[], None, &[b"access_token="]), bad(BadCredential::Empty));
+        assert_eq!(
+            run(&[], None, &[b"access_token="]),
+            bad(BadCredential::Empty)
+        );
     }
 
     #[test]

@@ -155,7 +155,10 @@ mod tests {
     #[test]
     fn codes_and_statuses_follow_the_contract() {
         let expect = |d: Denial, status, code, error| {
-            assert_eq!((d.status(), d.code(), d.bearer_error()), (status, code, error))
+            assert_eq!(
+                (d.status(), d.code(), d.bearer_error()),
+                (status, code, error)
+            )
         };
         expect(Denial::MissingCredentials, 401, "MISSING_CREDENTIALS", None);
         expect(
@@ -190,7 +193,8 @@ mod tests {
             let m = d.message();
             assert!(!m.is_empty());
             assert!(
-                m.bytes().all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\'),
+                m.bytes()
+                    .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\'),
                 "{m}"
             );
         }

@@ -92,12 +92,19 @@ impl HttpContext for Stream {
     fn on_http_request_headers(&mut self, _headers: usize, _end_of_stream: bool) -> HostAction {
         let Some(config) = self.config.clone() else {
             // Unreachable once configured; fail closed rather than let the request on.
-            self.send_http_response(503, vec![("content-type", "text/plain")], Some(b"not configured\n"));
+            self.send_http_response(
+                503,
+                vec![("content-type", "text/plain")],
+                Some(b"not configured\n"),
+            );
             return HostAction::Pause;
         };
         let headers = self.get_http_request_headers_bytes();
         let decision = decide(&config, &headers, self.unix_now());
-        debug!("tollgate: {:?} (rule {:?})", decision.outcome, decision.rule);
+        debug!(
+            "tollgate: {:?} (rule {:?})",
+            decision.outcome, decision.rule
+        );
         match decision.action {
             Action::Forward(edits) => {
                 for edit in edits {

@@ -161,7 +161,11 @@ mod tests {
     fn ring() -> KeyRing {
         let mut ring = KeyRing::default();
         ring.add(CredentialKind::ApiKey, "backend", SECRET_KEY.as_bytes());
-        ring.add(CredentialKind::PublishableKey, "web", PUBLISHABLE.as_bytes());
+        ring.add(
+            CredentialKind::PublishableKey,
+            "web",
+            PUBLISHABLE.as_bytes(),
+        );
         ring
     }
 
@@ -197,8 +201,16 @@ mod tests {
     #[test]
     fn clients_authenticate_by_id_and_secret() {
         let mut clients = ClientRegistry::default();
-        clients.add("client-a", b"cs_test_Zr4Qm8Vn2Lp6Xw1Ty9Hs3Kd7Bf5Gj0", "reporting");
-        clients.add("client-b", b"cs_test_other_secret_value_0123456789", "admin");
+        clients.add(
+            "client-a",
+            b"cs_test_Zr4Qm8Vn2Lp6Xw1Ty9Hs3Kd7Bf5Gj0",
+            "reporting",
+        );
+        clients.add(
+            "client-b",
+            b"cs_test_other_secret_value_0123456789",
+            "admin",
+        );
         let a = clients
             .authenticate(b"client-a", b"cs_test_Zr4Qm8Vn2Lp6Xw1Ty9Hs3Kd7Bf5Gj0")
             .unwrap();

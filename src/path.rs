@@ -42,7 +42,10 @@ impl fmt::Display for PathError {
 
 /// Splits a request target into its path and its query; a fragment is dropped.
 pub fn split_target(target: &[u8]) -> (&[u8], Option<&[u8]>) {
-    let end = target.iter().position(|&b| b == b'#').unwrap_or(target.len());
+    let end = target
+        .iter()
+        .position(|&b| b == b'#')
+        .unwrap_or(target.len());
     let target = target.get(..end).unwrap_or(target);
     match target.iter().position(|&b| b == b'?') {
         Some(q) => (
@@ -134,7 +137,18 @@ fn is_path_char(b: u8) -> bool {
     is_unreserved(b)
         || matches!(
             b,
-            b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'=' | b':' | b'@'
+            b'!' | b'$'
+                | b'&'
+                | b'\''
+                | b'('
+                | b')'
+                | b'*'
+                | b'+'
+                | b','
+                | b';'
+                | b'='
+                | b':'
+                | b'@'
         )
 }
 

@@ -151,10 +151,7 @@ mod tests {
     #[test]
     fn removes_selected_pairs() {
         let drop = |n: &[u8]| name_is(n, "access_token");
-        assert_eq!(
-            without(b"access_token=x&page=2", drop).unwrap(),
-            b"page=2"
-        );
+        assert_eq!(without(b"access_token=x&page=2", drop).unwrap(), b"page=2");
         assert_eq!(
             without(b"a=1&access%5Ftoken=x&b=2", drop).unwrap(),
             b"a=1&b=2"

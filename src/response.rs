@@ -106,7 +106,9 @@ mod tests {
         );
         assert_eq!(r.status, 401);
         let challenge = r.header("www-authenticate").unwrap();
-        assert!(challenge.starts_with("Bearer realm=\"localhost:10000\", error=\"invalid_token\", error_description=\""));
+        assert!(challenge.starts_with(
+            "Bearer realm=\"localhost:10000\", error=\"invalid_token\", error_description=\""
+        ));
         assert!(r.body.contains("TOKEN_EXPIRED"));
     }
 

@@ -235,6 +235,22 @@ pub fn is_safe_subject(subject: &str) -> bool {
         && subject.bytes().all(|b| b.is_ascii_graphic() && b != b',')
 }
 
+/// A compact JWS over exactly these header and payload texts, HMAC-SHA256 with `key`.
+///
+/// For tests and tools that need tokens jwt-simple would not produce (other algorithms,
+/// duplicate claims, hostile headers).
+pub fn sign_raw(header_json: &str, payload_json: &str, key: &[u8]) -> String {
+    use jwt_simple::reexports::ct_codecs::{Base64UrlSafeNoPadding, Encoder};
+    let encode = |bytes: &[u8]| Base64UrlSafeNoPadding::encode_to_string(bytes).unwrap_or_default();
+    let signing_input = format!(
+        "{}.{}",
+        encode(header_json.as_bytes()),
+        encode(payload_json.as_bytes())
+    );
+    let tag = hmac_sha256::HMAC::mac(signing_input.as_bytes(), key);
+    format!("{signing_input}.{}", encode(&tag))
+}
+
 /// The claims of a new token: `sub`, `token_type`, and `iat`/`nbf`/`exp` from `now` and `ttl`.
 pub fn claims_for(
     subject: &str,
@@ -255,5 +271,289 @@ pub fn claims_for(
         custom: AccessClaims {
             token_type: Some(token_type.to_owned()),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The catalogue's test key.
+    const K: &[u8] = b"test-only-hs256-key-32-bytes-ok!";
+    /// The catalogue's injected clock.
+    const NOW: u64 = 1_750_000_000;
+    const VECTORS: &str = include_str!("../tests/data/jwt-vectors.tsv");
+
+    fn verifier(keys: Vec<SigningKey>) -> TokenVerifier {
+        TokenVerifier::new(keys, 60, None)
+    }
+
+    fn error_named(name: &str) -> TokenError {
+        match name {
+            "TooLong" => TokenError::TooLong,
+            "Malformed" => TokenError::Malformed,
+            "Algorithm" => TokenError::Algorithm,
+            "CriticalHeader" => TokenError::CriticalHeader,
+            "UnknownKeyId" => TokenError::UnknownKeyId,
+            "BadSignature" => TokenError::BadSignature,
+            "Expired" => TokenError::Expired,
+            "NotYetValid" => TokenError::NotYetValid,
+            "IssuedInFuture" => TokenError::IssuedInFuture,
+            "MissingExpiry" => TokenError::MissingExpiry,
+            "NotAccessToken" => TokenError::NotAccessToken,
+            "BadSubject" => TokenError::BadSubject,
+            "LifetimeTooLong" => TokenError::LifetimeTooLong,
+            other => panic!("unknown expectation {other}"),
+        }
+    }
+
+    fn unescape(token: &str) -> String {
+        token
+            .replace("\\r", "\r")
+            .replace("\\n", "\n")
+            .replace("\\t", "\t")
+    }
+
+    #[test]
+    fn catalogue_vectors() {
+        let v = verifier(vec![SigningKey::new(None, K)]);
+        let mut count = 0;
+        for line in VECTORS.lines().filter(|l| !l.starts_with('#')) {
+            let cols: Vec<&str> = line.split('\t').collect();
+            let (id, expected, token) = (cols[0], cols[1], unescape(cols[4]));
+            let got = v.verify(&token, NOW);
+            match expected.strip_prefix("ok:") {
+                Some(sub) => assert_eq!(got.as_ref().map(|t| t.subject.as_str()), Ok(sub), "{id}"),
+                None => assert_eq!(got, Err(error_named(expected)), "{id}"),
+            }
+            count += 1;
+        }
+        assert_eq!(count, 96);
+    }
+
+    #[test]
+    fn catalogue_recipes() {
+        let v = verifier(vec![SigningKey::new(None, K)]);
+        let header = r#"{"alg":"HS256","typ":"JWT"}"#;
+        // J16j: a 10 KiB subject.
+        let payload = format!(
+            r#"{{"sub":"{}","token_type":"access","exp":4102444800}}"#,
+            "a".repeat(10240)
+        );
+        assert_eq!(
+            v.verify(&sign_raw(header, &payload, K), NOW),
+            Err(TokenError::TooLong)
+        );
+        // J18b: a header nested 3000 deep, signed with a wrong key.
+        let deep = format!(
+            r#"{{"alg":"HS256","x":{}{}}}"#,
+            "[".repeat(3000),
+            "]".repeat(3000)
+        );
+        let j01_payload = r#"{"sub":"alice","token_type":"access","exp":4102444800,"nbf":1700000000,"iat":1700000000}"#;
+        assert!(v
+            .verify(&sign_raw(&deep, j01_payload, b"wrong"), NOW)
+            .is_err());
+        // J18c: a header segment over 8192 characters.
+        let big_header = format!(r#"{{"alg":"HS256","x":"{}"}}"#, "A".repeat(7000));
+        assert_eq!(
+            v.verify(&sign_raw(&big_header, j01_payload, K), NOW),
+            Err(TokenError::TooLong)
+        );
+        // J18d: a valid token of about 8.9 KB.
+        let fat = format!(
+            r#"{{"sub":"alice","token_type":"access","exp":4102444800,"x":"{}"}}"#,
+            "A".repeat(6500)
+        );
+        assert_eq!(
+            v.verify(&sign_raw(header, &fat, K), NOW),
+            Err(TokenError::TooLong)
+        );
+        // A token just under the cap passes.
+        let near = format!(
+            r#"{{"sub":"alice","token_type":"access","exp":4102444800,"x":"{}"}}"#,
+            "A".repeat(5900)
+        );
+        let token = sign_raw(header, &near, K);
+        assert!(token.len() <= MAX_CREDENTIAL_LEN);
+        assert!(v.verify(&token, NOW).is_ok());
+    }
+
+    #[test]
+    fn rfc7515_appendix_a1() {
+        let token = "eyJ0eXAiOiJKV1QiLA0KICJhbGciOiJIUzI1NiJ9.eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ.dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        use jwt_simple::reexports::ct_codecs::{Base64UrlSafeNoPadding, Decoder};
+        let key = Base64UrlSafeNoPadding::decode_to_vec(
+            "AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow",
+            None,
+        )
+        .unwrap();
+        let v = verifier(vec![SigningKey::new(None, &key)]);
+        assert_eq!(v.verify(token, NOW), Err(TokenError::Expired));
+        assert_eq!(
+            v.verify(token, 1_300_819_380 + 61),
+            Err(TokenError::Expired)
+        );
+        // Authentic and unexpired, but no token_type and no sub: still refused.
+        assert_eq!(
+            v.verify(token, 1_300_819_000),
+            Err(TokenError::NotAccessToken)
+        );
+        // The k string itself is not the key.
+        let v = verifier(vec![SigningKey::new(
+            None,
+            b"AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow",
+        )]);
+        assert_eq!(
+            v.verify(token, 1_300_819_000),
+            Err(TokenError::BadSignature)
+        );
+    }
+
+    fn token(key: &SigningKey, sub: &str, kind: &str, iat: u64, ttl: u64) -> String {
+        key.sign(claims_for(sub, kind, iat, ttl)).unwrap()
+    }
+
+    #[test]
+    fn key_rotation_by_kid() {
+        let current = SigningKey::new(
+            Some("2026-11".into()),
+            b"current-secret-0123456789abcdefghij",
+        );
+        let old = SigningKey::new(
+            Some("2026-10".into()),
+            b"previous-secret-0123456789abcdefghi",
+        );
+        let anonymous_old = SigningKey::new(None, b"previous-secret-0123456789abcdefghi");
+        let stranger = SigningKey::new(
+            Some("2026-09".into()),
+            b"retired-secret-0123456789abcdefghij",
+        );
+        let v = verifier(vec![current.clone(), old.clone()]);
+        let now = NOW;
+        assert!(v
+            .verify(&token(&current, "u1", "access", now, 60), now)
+            .is_ok());
+        assert!(v.verify(&token(&old, "u1", "access", now, 60), now).is_ok());
+        // No kid: any configured secret may verify.
+        assert!(v
+            .verify(&token(&anonymous_old, "u1", "access", now, 60), now)
+            .is_ok());
+        // A kid that no secret has.
+        assert_eq!(
+            v.verify(&token(&stranger, "u1", "access", now, 60), now),
+            Err(TokenError::UnknownKeyId)
+        );
+        // A kid that exists, but the token was signed with another secret.
+        let forged = SigningKey::new(
+            Some("2026-11".into()),
+            b"previous-secret-0123456789abcdefghi",
+        );
+        assert_eq!(
+            v.verify(&token(&forged, "u1", "access", now, 60), now),
+            Err(TokenError::BadSignature)
+        );
+        // A retired secret, no longer configured, without kid.
+        let retired = SigningKey::new(None, b"retired-secret-0123456789abcdefghij");
+        assert_eq!(
+            v.verify(&token(&retired, "u1", "access", now, 60), now),
+            Err(TokenError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn clock_skew_applies_to_exp_and_nbf() {
+        let key = SigningKey::new(None, K);
+        let v = verifier(vec![key.clone()]);
+        let now = NOW;
+        // exp = now - 30: inside the 60 s skew.
+        assert!(v
+            .verify(&token(&key, "u", "access", now - 90, 60), now)
+            .is_ok());
+        // exp = now - 61: expired.
+        assert_eq!(
+            v.verify(&token(&key, "u", "access", now - 121, 60), now),
+            Err(TokenError::Expired)
+        );
+        let mut claims = claims_for("u", "access", now, 600);
+        claims.invalid_before = Some(UnixTimeStamp::from_secs(now + 30));
+        assert!(v.verify(&key.sign(claims.clone()).unwrap(), now).is_ok());
+        claims.invalid_before = Some(UnixTimeStamp::from_secs(now + 61));
+        assert_eq!(
+            v.verify(&key.sign(claims).unwrap(), now),
+            Err(TokenError::NotYetValid)
+        );
+        let strict = TokenVerifier::new(vec![key.clone()], 0, None);
+        assert_eq!(
+            strict.verify(&token(&key, "u", "access", now - 61, 60), now),
+            Err(TokenError::Expired)
+        );
+    }
+
+    #[test]
+    fn maximum_lifetime() {
+        let key = SigningKey::new(None, K);
+        let v = TokenVerifier::new(vec![key.clone()], 60, Some(3600));
+        let now = NOW;
+        assert!(v
+            .verify(&token(&key, "u", "access", now, 3600), now)
+            .is_ok());
+        assert_eq!(
+            v.verify(&token(&key, "u", "access", now, 3601), now),
+            Err(TokenError::LifetimeTooLong)
+        );
+        let no_start = sign_raw(
+            r#"{"alg":"HS256"}"#,
+            r#"{"sub":"u","token_type":"access","exp":1750000600}"#,
+            K,
+        );
+        assert_eq!(v.verify(&no_start, now), Err(TokenError::LifetimeTooLong));
+        assert!(verifier(vec![key]).verify(&no_start, now).is_ok());
+    }
+
+    #[test]
+    fn refresh_tokens_are_refused() {
+        let key = SigningKey::new(None, K);
+        let v = verifier(vec![key.clone()]);
+        assert_eq!(
+            v.verify(&token(&key, "u", "refresh", NOW, 60), NOW),
+            Err(TokenError::NotAccessToken)
+        );
+    }
+
+    #[test]
+    fn no_secret_verifies_nothing() {
+        let key = SigningKey::new(None, K);
+        assert_eq!(
+            verifier(vec![]).verify(&token(&key, "u", "access", NOW, 60), NOW),
+            Err(TokenError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn subjects() {
+        for ok in [
+            "alice",
+            "lUpa",
+            "user@example.com",
+            "a:b/c+d=e",
+            &"x".repeat(256),
+        ] {
+            assert!(is_safe_subject(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            " admin",
+            "admin ",
+            "a b",
+            "alice, admin",
+            "alice\r\nx: y",
+            "alice\0",
+            "ａｄｍｉｎ",
+            "jose\u{301}",
+            &"x".repeat(257),
+        ] {
+            assert!(!is_safe_subject(bad), "{bad:?}");
+        }
     }
 }

@@ -138,7 +138,11 @@ fn read_body(reader: &mut impl BufRead, request: &Received) -> Option<usize> {
                 while !read_line(reader, &mut budget)?.is_empty() {}
                 return Some(total);
             }
-            std::io::copy(&mut reader.take(u64::try_from(size).ok()?), &mut std::io::sink()).ok()?;
+            std::io::copy(
+                &mut reader.take(u64::try_from(size).ok()?),
+                &mut std::io::sink(),
+            )
+            .ok()?;
             let mut budget = 4;
             read_line(reader, &mut budget)?;
             total += size;
@@ -148,7 +152,11 @@ fn read_body(reader: &mut impl BufRead, request: &Received) -> Option<usize> {
         .header("content-length")
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
-    std::io::copy(&mut reader.take(u64::try_from(len).ok()?), &mut std::io::sink()).ok()?;
+    std::io::copy(
+        &mut reader.take(u64::try_from(len).ok()?),
+        &mut std::io::sink(),
+    )
+    .ok()?;
     Some(len)
 }
 

@@ -66,7 +66,8 @@ fn parse_args() -> Options {
         let Some(value) = args.next() else {
             fail(&format!("{flag} needs a value"));
         };
-        let duration = |v: &str| parse_duration(v).unwrap_or_else(|| fail(&format!("bad duration {v:?}")));
+        let duration =
+            |v: &str| parse_duration(v).unwrap_or_else(|| fail(&format!("bad duration {v:?}")));
         match flag.as_str() {
             "--sub" => options.sub = Some(value),
             "--ttl" => options.ttl = Some(duration(&value)),
