@@ -56,6 +56,10 @@ pub fn extract<'a>(
         return Err(Denial::InvalidRequest(BadRequest::RepeatedAuthorization));
     }
     let header = request.authorization.first().copied();
+    // Envoy joins repeated headers with ", "; no single credential holds a comma.
+    if header.is_some_and(|h| h.contains(&b',')) {
+        return Err(Denial::InvalidRequest(BadRequest::RepeatedAuthorization));
+    }
     let found = QueryCredentials::find(query.unwrap_or_default(), at.query_param)?;
     let client = found.client_id.is_some() || found.client_secret.is_some();
     let methods =
@@ -284,7 +288,10 @@ mod tests {
             (b"Bearer\tabc", bad(BadCredential::NotBearer)),
             (b"Bearer \tabc", bad(BadCredential::BadCharacters)),
             (b"Bearer Bearer abc", bad(BadCredential::BadCharacters)),
-            (b"Bearer a, Bearer b", bad(BadCredential::BadCharacters)),
+            (
+                b"Bearer a, Bearer b",
+                bad_request(BadRequest::RepeatedAuthorization),
+            ),
             (b"Bearer a=b", bad(BadCredential::BadCharacters)),
             (b"Bearer =", bad(BadCredential::BadCharacters)),
             (

@@ -1,8 +1,9 @@
 //! A small HTTP/1.1 upstream that answers every request with what it received: method, path
 //! and headers, as JSON (or as an HTML page for a browser). Used by `make run` and the tests.
 //!
-//! `echo-upstream [--listen 127.0.0.1:18080]`; port 0 picks a free port. The first line on
-//! stdout is `listening on http://<address>`.
+//! `echo-upstream [--listen 127.0.0.1:18080] [--exit-with-stdin]`; port 0 picks a free port.
+//! The first line on stdout is `listening on http://<address>`. With `--exit-with-stdin` it
+//! stops when its standard input closes (so a test harness never leaves it behind).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -31,12 +32,18 @@ fn main() {
     let mut listen = "127.0.0.1:18080".to_string();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
-        match (arg.as_str(), args.next()) {
-            ("--listen", Some(addr)) => listen = addr,
-            _ => {
-                eprintln!("usage: echo-upstream [--listen ADDRESS:PORT]");
-                std::process::exit(2);
+        match arg.as_str() {
+            "--listen" => match args.next() {
+                Some(addr) => listen = addr,
+                None => usage(),
+            },
+            "--exit-with-stdin" => {
+                thread::spawn(|| {
+                    let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
+                    std::process::exit(0);
+                });
             }
+            _ => usage(),
         }
     }
     let listener = match TcpListener::bind(&listen) {
@@ -57,6 +64,11 @@ fn main() {
     for stream in listener.incoming().flatten() {
         thread::spawn(move || serve(stream));
     }
+}
+
+fn usage() -> ! {
+    eprintln!("usage: echo-upstream [--listen ADDRESS:PORT] [--exit-with-stdin]");
+    std::process::exit(2);
 }
 
 fn serve(stream: TcpStream) {

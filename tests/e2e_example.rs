@@ -1,0 +1,149 @@
+//! The example configuration `make run` serves (envoy/envoy.yaml), run in a real Envoy with
+//! the README's first curl session, and the minting tool it uses.
+
+mod support;
+
+use std::process::Command;
+
+use support::{Envoy, Request};
+
+const SECRET: &str = "example-secret-for-the-readme-session-0123";
+
+fn mint(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_mint-token"))
+        .args(args)
+        .env("TOLLGATE_SECRET", SECRET)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// envoy/envoy.yaml with its fixed ports and module path swapped for this run's.
+fn example_envoy() -> Envoy {
+    let yaml =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/envoy/envoy.yaml")).unwrap();
+    let replaced = yaml
+        .replace("port_value: 10000", "port_value: 0")
+        .replace("port_value: 9901", "port_value: 0")
+        .replace(
+            "port_value: 18080",
+            &format!("port_value: {}", support::upstream_port()),
+        )
+        .replace(
+            "target/wasm32-wasip1/release/tollgate.wasm",
+            &support::wasm_module().display().to_string(),
+        );
+    for original in ["port_value: 10000", "port_value: 9901", "port_value: 18080"] {
+        assert!(
+            yaml.contains(original),
+            "envoy/envoy.yaml no longer has {original}"
+        );
+    }
+    let path = support::scratch_dir("example").join("envoy.yaml");
+    std::fs::write(&path, replaced).unwrap();
+    Envoy::from_file(&path, &[("TOLLGATE_SECRET", SECRET)])
+        .unwrap_or_else(|r| panic!("example refused ({:?}):\n{}", r.exit_code, r.log))
+}
+
+#[test]
+fn readme_session_on_the_example_configuration() {
+    let envoy = example_envoy();
+    let host = "127.0.0.1:10000";
+
+    let r = envoy.send(&Request::get("/api/orders").host(host));
+    assert_eq!(r.status, 401);
+    assert_eq!(r.code().as_deref(), Some("MISSING_CREDENTIALS"));
+    assert_eq!(
+        r.header("www-authenticate"),
+        Some("Bearer realm=\"127.0.0.1:10000\"")
+    );
+
+    let r = envoy.send(&Request::get("/public/hello").host(host));
+    assert_eq!(r.status, 200);
+
+    let r = envoy.send(&Request::get("/feed").host(host));
+    assert_eq!(
+        r.upstream_header("x-auth-type").as_deref(),
+        Some("anonymous")
+    );
+
+    let token = mint(&["--sub", "lUpa", "--ttl", "2h", "--kid", "demo"]);
+    let r = envoy.send(&Request::get("/api/orders").host(host).bearer(&token));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.upstream_header("x-auth-user").as_deref(), Some("lUpa"));
+    assert_eq!(
+        r.upstream_header("x-auth-type").as_deref(),
+        Some("access_token")
+    );
+    assert_eq!(r.upstream_header("x-auth-role").as_deref(), Some("user"));
+    assert!(r.upstream_headers("authorization").is_empty());
+
+    let r =
+        envoy.send(&Request::get(format!("/api/orders?access_token={token}&page=2")).host(host));
+    assert_eq!(r.status, 200);
+    assert_eq!(r.upstream_path(), "/api/orders?page=2");
+
+    let expired = mint(&[
+        "--sub",
+        "lUpa",
+        "--ttl",
+        "5m",
+        "--issued-ago",
+        "1h",
+        "--kid",
+        "demo",
+    ]);
+    let r = envoy.send(&Request::get("/api/orders").host(host).bearer(&expired));
+    assert_eq!(r.status, 401);
+    assert_eq!(r.code().as_deref(), Some("TOKEN_EXPIRED"));
+
+    let refresh = mint(&["--sub", "lUpa", "--type", "refresh", "--kid", "demo"]);
+    let r = envoy.send(&Request::get("/api/orders").host(host).bearer(&refresh));
+    assert_eq!(r.code().as_deref(), Some("INVALID_CREDENTIALS"));
+}
+
+#[test]
+fn example_refuses_to_start_without_its_secret() {
+    let yaml = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/envoy/envoy.yaml"))
+        .unwrap()
+        .replace("port_value: 10000", "port_value: 0")
+        .replace("port_value: 9901", "port_value: 0")
+        .replace(
+            "target/wasm32-wasip1/release/tollgate.wasm",
+            &support::wasm_module().display().to_string(),
+        );
+    let path = support::scratch_dir("example-nosecret").join("envoy.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    match Envoy::from_file(&path, &[]) {
+        Ok(_) => panic!("the example served without TOLLGATE_SECRET"),
+        Err(refused) => assert!(
+            refused.log.contains(
+                "secrets[0].key_env: environment variable \"TOLLGATE_SECRET\" is not set"
+            ),
+            "{}",
+            refused.log
+        ),
+    }
+}
+
+#[test]
+fn mint_token_never_takes_the_secret_from_argv() {
+    let out = Command::new(env!("CARGO_BIN_EXE_mint-token"))
+        .args(["--sub", "x", "--secret", SECRET])
+        .env_remove("TOLLGATE_SECRET")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let out = Command::new(env!("CARGO_BIN_EXE_mint-token"))
+        .args(["--sub", "x"])
+        .env_remove("TOLLGATE_SECRET")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("TOLLGATE_SECRET is not set"));
+}

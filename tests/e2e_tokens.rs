@@ -1,0 +1,523 @@
+//! Access tokens, modes, sources and paths, through a real Envoy running the built `.wasm`.
+
+mod support;
+
+use std::sync::OnceLock;
+
+use serde_json::json;
+use support::{now, Envoy, Request, Response, Setup, K};
+use tollgate::token::{claims_for, sign_raw, SigningKey};
+
+const OLD: &str = "previous-secret-0123456789abcdefghi";
+
+/// The configuration most tests share: the current secret from the VM environment, an older
+/// one for rotation, and one rule per mode.
+fn main_config() -> serde_json::Value {
+    json!({
+        "secrets": [
+            {"kid": "current", "key_env": "TOLLGATE_SECRET"},
+            {"kid": "old", "key": OLD}
+        ],
+        "rules": [
+            {"prefix": "/public", "mode": "none"},
+            {"path": "/healthz", "mode": "none"},
+            {"prefix": "/feed", "mode": "optional"},
+            {"prefix": "/orders", "mode": "none", "methods": ["GET"]}
+        ]
+    })
+}
+
+fn envoy() -> &'static Envoy {
+    static ENVOY: OnceLock<Envoy> = OnceLock::new();
+    ENVOY.get_or_init(|| Envoy::start(Setup::new(main_config()).vm_env("TOLLGATE_SECRET", K)))
+}
+
+fn signed(kid: &str, key: &str, sub: &str, token_type: &str, issued: u64, ttl: u64) -> String {
+    SigningKey::new(Some(kid.into()), key.as_bytes())
+        .sign(claims_for(sub, token_type, issued, ttl))
+        .unwrap()
+}
+
+fn token(sub: &str) -> String {
+    signed("current", K, sub, "access", now(), 3600)
+}
+
+fn assert_error(r: &Response, status: u16, code: &str) {
+    assert_eq!(r.status, status, "{}", r.text());
+    assert_eq!(r.code().as_deref(), Some(code), "{}", r.text());
+    assert_eq!(r.header("content-type"), Some("application/json"));
+}
+
+fn assert_passed_as(r: &Response, user: &str) {
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.upstream_header("x-auth-user").as_deref(), Some(user));
+    assert_eq!(
+        r.upstream_header("x-auth-type").as_deref(),
+        Some("access_token")
+    );
+    assert_eq!(r.upstream_header("x-auth-role").as_deref(), Some("user"));
+}
+
+#[test]
+fn missing_credential_is_401_with_a_bare_challenge() {
+    let r = envoy().get("/api/orders");
+    assert_error(&r, 401, "MISSING_CREDENTIALS");
+    assert_eq!(
+        r.header("www-authenticate"),
+        Some("Bearer realm=\"api.example.com\"")
+    );
+}
+
+#[test]
+fn good_token_passes_with_identity_and_without_the_credential() {
+    let r = envoy().send(&Request::get("/api/orders?page=2").bearer(&token("lUpa")));
+    assert_passed_as(&r, "lUpa");
+    assert!(r.upstream_headers("authorization").is_empty());
+    assert!(r.upstream_headers("x-auth-name").is_empty());
+    assert_eq!(r.upstream_path(), "/api/orders?page=2");
+}
+
+#[test]
+fn expired_token_is_token_expired_unless_within_skew() {
+    let expired = signed("current", K, "u", "access", now() - 7200, 3600);
+    let r = envoy().send(&Request::get("/api").bearer(&expired));
+    assert_error(&r, 401, "TOKEN_EXPIRED");
+    assert!(r.text().contains("refresh"));
+    let challenge = r.header("www-authenticate").unwrap();
+    assert!(challenge.starts_with(
+        "Bearer realm=\"api.example.com\", error=\"invalid_token\", error_description=\""
+    ));
+    // Expired 30 seconds ago: inside the default 60-second skew.
+    let within_skew = signed("current", K, "u", "access", now() - 3630, 3600);
+    assert_passed_as(
+        &envoy().send(&Request::get("/api").bearer(&within_skew)),
+        "u",
+    );
+}
+
+#[test]
+fn token_not_yet_valid_is_refused() {
+    let key = SigningKey::new(Some("current".into()), K.as_bytes());
+    let mut claims = claims_for("u", "access", now(), 3600);
+    claims.invalid_before = Some(jwt_simple::prelude::UnixTimeStamp::from_secs(now() + 600));
+    let r = envoy().send(&Request::get("/api").bearer(&key.sign(claims).unwrap()));
+    assert_error(&r, 401, "INVALID_CREDENTIALS");
+}
+
+#[test]
+fn refresh_token_is_refused() {
+    let refresh = signed("current", K, "u", "refresh", now(), 3600);
+    assert_error(
+        &envoy().send(&Request::get("/api").bearer(&refresh)),
+        401,
+        "INVALID_CREDENTIALS",
+    );
+}
+
+#[test]
+fn bad_signature_alg_none_and_other_algorithms_are_refused() {
+    let payload = format!(
+        r#"{{"sub":"eve","token_type":"access","exp":{}}}"#,
+        now() + 3600
+    );
+    let cases = [
+        sign_raw(
+            r#"{"alg":"HS256"}"#,
+            &payload,
+            b"some-other-secret-0123456789abcdef",
+        ),
+        sign_raw(r#"{"alg":"none"}"#, &payload, b""),
+        format!(
+            "{}.",
+            sign_raw(r#"{"alg":"none"}"#, &payload, b"")
+                .rsplit_once('.')
+                .unwrap()
+                .0
+        ),
+        sign_raw(r#"{"alg":"HS512"}"#, &payload, K.as_bytes()),
+        sign_raw(r#"{"alg":"RS256"}"#, &payload, K.as_bytes()),
+        sign_raw(r#"{"alg":"hs256"}"#, &payload, K.as_bytes()),
+    ];
+    for token in cases {
+        let r = envoy().send(&Request::get("/api").bearer(&token));
+        assert_error(&r, 401, "INVALID_CREDENTIALS");
+        assert!(!r.text().contains(&token));
+    }
+}
+
+#[test]
+fn rotated_key_by_kid_and_unknown_kid() {
+    let old = signed("old", OLD, "rotated", "access", now(), 600);
+    assert_passed_as(&envoy().send(&Request::get("/api").bearer(&old)), "rotated");
+    let unknown = signed("retired", OLD, "rotated", "access", now(), 600);
+    assert_error(
+        &envoy().send(&Request::get("/api").bearer(&unknown)),
+        401,
+        "INVALID_CREDENTIALS",
+    );
+    // A known kid with the other secret's signature.
+    let crossed = signed("current", OLD, "rotated", "access", now(), 600);
+    assert_error(
+        &envoy().send(&Request::get("/api").bearer(&crossed)),
+        401,
+        "INVALID_CREDENTIALS",
+    );
+}
+
+#[test]
+fn header_query_and_cookie_sources() {
+    let t = token("alice");
+    let r = envoy().send(&Request::get(format!("/api/x?a=1&access_token={t}&b=2")));
+    assert_passed_as(&r, "alice");
+    assert_eq!(r.upstream_path(), "/api/x?a=1&b=2");
+    let r = envoy().send(
+        &Request::get("/api/x").header("Cookie", format!("theme=dark; access_token={t}; lang=en")),
+    );
+    assert_passed_as(&r, "alice");
+    assert_eq!(
+        r.upstream_headers("cookie"),
+        vec!["theme=dark; lang=en".to_string()]
+    );
+    // With a header, the cookie is not read and stays.
+    let r = envoy().send(
+        &Request::get("/api/x")
+            .bearer(&t)
+            .header("Cookie", "access_token=garbage"),
+    );
+    assert_passed_as(&r, "alice");
+    assert_eq!(
+        r.upstream_headers("cookie"),
+        vec!["access_token=garbage".to_string()]
+    );
+}
+
+#[test]
+fn bearer_scheme_is_case_insensitive() {
+    let t = token("alice");
+    for scheme in ["bearer", "BEARER", "bEaReR"] {
+        let r =
+            envoy().send(&Request::get("/api").header("Authorization", format!("{scheme} {t}")));
+        assert_passed_as(&r, "alice");
+    }
+}
+
+#[test]
+fn authorization_without_bearer_is_invalid() {
+    let t = token("alice");
+    for value in [
+        t.clone(),
+        "Basic YWxpY2U6cGFzc3dvcmQ=".into(),
+        format!("Token {t}"),
+    ] {
+        let r = envoy().send(&Request::get("/api").header("Authorization", value));
+        assert_error(&r, 401, "INVALID_CREDENTIALS");
+        assert!(r
+            .header("www-authenticate")
+            .unwrap()
+            .contains("error=\"invalid_token\""));
+    }
+}
+
+#[test]
+fn two_methods_repeats_and_duplicates_are_400() {
+    let t = token("alice");
+    let cases = [
+        Request::get(format!("/api?access_token={t}")).bearer(&t),
+        Request::get(format!("/api?access_token={t}&access_token={t}")),
+        Request::get(format!("/api?access_token={t}&access%5Ftoken={t}")),
+        Request::get("/api").bearer(&t).bearer(&t),
+        Request::get("/api").header("Cookie", format!("access_token={t}; access_token={t}")),
+    ];
+    for request in cases {
+        let r = envoy().send(&request);
+        assert_error(&r, 400, "INVALID_REQUEST");
+        assert!(r
+            .header("www-authenticate")
+            .unwrap()
+            .contains("error=\"invalid_request\""));
+    }
+}
+
+#[test]
+fn each_mode() {
+    let t = token("alice");
+    // none: not checked, even with a broken credential, which stays untouched.
+    let r = envoy().send(&Request::get("/public/logo.svg").bearer("garbage"));
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.upstream_header("authorization").as_deref(),
+        Some("Bearer garbage")
+    );
+    assert!(r.upstream_headers("x-auth-type").is_empty());
+    // optional: anonymous without a credential, annotated with one, 401 with a bad one.
+    let r = envoy().get("/feed/latest");
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.upstream_header("x-auth-type").as_deref(),
+        Some("anonymous")
+    );
+    assert_eq!(
+        r.upstream_header("x-auth-role").as_deref(),
+        Some("anonymous")
+    );
+    assert!(r.upstream_headers("x-auth-user").is_empty());
+    assert_passed_as(
+        &envoy().send(&Request::get("/feed/latest").bearer(&t)),
+        "alice",
+    );
+    assert_error(
+        &envoy().send(&Request::get("/feed/latest").bearer("a.b.c")),
+        401,
+        "INVALID_CREDENTIALS",
+    );
+    // required (the default mode).
+    assert_error(&envoy().get("/anything"), 401, "MISSING_CREDENTIALS");
+}
+
+#[test]
+fn method_limited_rule() {
+    assert_eq!(envoy().get("/orders/17").status, 200);
+    assert_error(
+        &envoy().send(&Request::new("DELETE", "/orders/17")),
+        401,
+        "MISSING_CREDENTIALS",
+    );
+}
+
+#[test]
+fn spoofed_identity_headers_are_stripped_on_a_none_path() {
+    let r = envoy().send(
+        &Request::get("/public/x")
+            .header("x-auth-user", "admin")
+            .header("X-Auth-Role", "admin")
+            .header("x_auth_user", "admin")
+            .header("x-auth-type", "api_key")
+            .header("x-auth-name", "root"),
+    );
+    assert_eq!(r.status, 200);
+    for name in [
+        "x-auth-user",
+        "x-auth-role",
+        "x_auth_user",
+        "x-auth-type",
+        "x-auth-name",
+    ] {
+        assert!(
+            r.upstream_headers(name).is_empty(),
+            "{name} reached the upstream"
+        );
+    }
+}
+
+#[test]
+fn spoofed_identity_headers_are_replaced_on_a_required_path() {
+    let r = envoy().send(
+        &Request::get("/api")
+            .header("x-auth-user", "admin")
+            .header("x-auth-user", "root")
+            .header("x_auth_role", "admin")
+            .bearer(&token("alice")),
+    );
+    assert_passed_as(&r, "alice");
+    assert!(r.upstream_headers("x_auth_role").is_empty());
+}
+
+#[test]
+fn credentials_are_kept_with_forward_credentials() {
+    let mut config = main_config();
+    config["forward_credentials"] = json!(true);
+    let envoy = Envoy::start(Setup::new(config).vm_env("TOLLGATE_SECRET", K));
+    let t = token("alice");
+    let r = envoy.send(&Request::get("/api").bearer(&t));
+    assert_passed_as(&r, "alice");
+    assert_eq!(
+        r.upstream_header("authorization"),
+        Some(format!("Bearer {t}"))
+    );
+    let r = envoy.send(&Request::get(format!("/api?access_token={t}&x=1")));
+    assert_eq!(r.upstream_path(), format!("/api?access_token={t}&x=1"));
+}
+
+#[test]
+fn path_traversal_and_encoded_variants_get_the_strictest_mode() {
+    let required = [
+        "/public/../admin/users",
+        "/public/%2e%2e/admin/users",
+        "/public/%2E%2E/admin/users",
+        "/public/.%2e/admin/users",
+        "/public%2F..%2Fadmin/users",
+        "/public/..%2Fadmin/users",
+        "/public/..%5Cadmin/users",
+        "/public/..;/admin/users",
+        "/public;/../admin/users",
+        "//admin/users",
+        "/./admin",
+        "/healthz/../admin",
+        "/healthz/",
+    ];
+    for target in required {
+        let r = envoy().get(target);
+        assert_error(&r, 401, "MISSING_CREDENTIALS");
+    }
+    let unsafe_paths = [
+        "/..",
+        "/public/../..",
+        "/a%zz",
+        "/a%00b",
+        "/public/%c0%ae%c0%ae/x",
+    ];
+    for target in unsafe_paths {
+        let r = envoy().get(target);
+        assert_error(&r, 400, "INVALID_REQUEST");
+    }
+    for target in [
+        "/public/a/../b",
+        "/%70ublic/x",
+        "/healthz?probe=1",
+        "/public/?../../admin",
+    ] {
+        assert_eq!(envoy().get(target).status, 200, "{target}");
+    }
+}
+
+#[test]
+fn prefixes_match_whole_segments() {
+    assert_eq!(envoy().get("/public").status, 200);
+    assert_eq!(envoy().get("/public/").status, 200);
+    for target in ["/publicity", "/public-admin/x", "/public..", "/Public/x"] {
+        assert_error(&envoy().get(target), 401, "MISSING_CREDENTIALS");
+    }
+}
+
+#[test]
+fn cors_preflight_passes_without_credentials() {
+    let r = envoy().send(
+        &Request::new("OPTIONS", "/api/orders")
+            .header("Origin", "https://app.example.com")
+            .header("Access-Control-Request-Method", "POST")
+            .header("x-auth-user", "admin"),
+    );
+    assert_eq!(r.status, 200);
+    assert!(r.upstream_headers("x-auth-user").is_empty());
+    // Without Access-Control-Request-Method it is an ordinary OPTIONS request.
+    let r = envoy().send(&Request::new("OPTIONS", "/api/orders").header("Origin", "https://app"));
+    assert_error(&r, 401, "MISSING_CREDENTIALS");
+}
+
+#[test]
+fn non_utf8_header_values_are_refused_and_envoy_keeps_serving() {
+    for _ in 0..3 {
+        let r = envoy().send(
+            &Request::get("/api")
+                .header("Authorization", b"Bearer \xc0\xa7\xc0\xa2")
+                .header("User-Agent", b"\xff\xfe"),
+        );
+        assert_error(&r, 401, "INVALID_CREDENTIALS");
+        let r = envoy().send(&Request::get("/api").header("Cookie", b"access_token=\xff"));
+        assert_error(&r, 401, "INVALID_CREDENTIALS");
+        let r = envoy().send(&Request::get("/public/x").header("X-Anything", b"\x80\x81"));
+        assert_eq!(r.status, 200);
+    }
+    assert_passed_as(
+        &envoy().send(&Request::get("/api").bearer(&token("after"))),
+        "after",
+    );
+}
+
+#[test]
+fn oversized_credentials_are_refused() {
+    let long = "A".repeat(9000);
+    let r = envoy().send(&Request::get("/api").bearer(&long));
+    assert_error(&r, 401, "INVALID_CREDENTIALS");
+    assert!(r.text().contains("8192"));
+}
+
+#[test]
+fn catalogue_vectors_through_envoy() {
+    let vectors = include_str!("data/jwt-vectors.tsv");
+    let envoy = Envoy::start(Setup::new(json!({"secrets": [{"key": K}]})));
+    let mut checked = 0;
+    for line in vectors.lines().filter(|l| !l.starts_with('#')) {
+        let cols: Vec<&str> = line.split('\t').collect();
+        let (id, expected, clock, token) = (cols[0], cols[1], cols[2], cols[4]);
+        if clock != "any" {
+            continue;
+        }
+        let token = token
+            .replace("\\r", "\r")
+            .replace("\\n", "\n")
+            .replace("\\t", "\t");
+        // Sent percent-encoded in the query so that any byte arrives as the catalogue wrote it.
+        let encoded = tollgate::query::encode_component(token.as_bytes());
+        let r = envoy.send(&Request::get(format!("/api?access_token={encoded}")));
+        match expected.strip_prefix("ok:") {
+            Some(user) => assert_passed_as(&r, user),
+            None if expected == "Expired" => assert_error(&r, 401, "TOKEN_EXPIRED"),
+            None => {
+                assert_eq!(r.status, 401, "{id}: {}", r.text());
+                assert_eq!(r.code().as_deref(), Some("INVALID_CREDENTIALS"), "{id}");
+            }
+        }
+        checked += 1;
+    }
+    assert!(checked > 80, "{checked}");
+}
+
+fn refused(config: &str, env: &[(&str, &str)]) -> support::Refused {
+    let mut setup = Setup::raw(config);
+    for (k, v) in env {
+        setup = setup.vm_env(k, v);
+    }
+    match Envoy::try_start(setup) {
+        Ok(mut envoy) => panic!(
+            "Envoy served a bad configuration (running: {}):\n{config}",
+            envoy.is_running()
+        ),
+        Err(refused) => refused,
+    }
+}
+
+#[test]
+fn bad_configurations_are_refused_and_the_log_names_the_key() {
+    let cases: &[(&str, &[(&str, &str)], &str)] = &[
+        ("{}", &[], "secrets: no secret"),
+        ("not json", &[], "configuration: is not a JSON object"),
+        (
+            r#"{"secrets":[{"key":"short"}]}"#,
+            &[],
+            "secrets[0].key: is 5 bytes",
+        ),
+        (
+            r#"{"secrets":[{"key_env":"TOLLGATE_SECRET"}],"rules":[{"prefix":"/a","mode":"requried"}]}"#,
+            &[("TOLLGATE_SECRET", K)],
+            "rules[0].mode: unknown mode \"requried\" (expected none, optional, required)",
+        ),
+        (
+            r#"{"secrets":[{"key_env":"NOT_SET"}]}"#,
+            &[],
+            "secrets[0].key_env: environment variable \"NOT_SET\" is not set",
+        ),
+        (
+            r#"{"secrets":[{"key":"test-only-hs256-key-32-bytes-ok!"}],"colour":"blue"}"#,
+            &[],
+            "colour: unknown field `colour`",
+        ),
+        (
+            r#"{"secrets":[{"key":"test-only-hs256-key-32-bytes-ok!"}],"rules":[{"mode":"none"}]}"#,
+            &[],
+            "rules[0]: needs \"path\" or \"prefix\"",
+        ),
+    ];
+    for (config, env, message) in cases {
+        let refused = refused(config, env);
+        assert_ne!(refused.exit_code, Some(0), "{config}");
+        assert!(
+            refused
+                .log
+                .contains(&format!("configuration refused: {message}")),
+            "{config}: log lacks {message:?}:\n{}",
+            refused.log
+        );
+        assert!(!refused.log.contains(K), "the secret reached the log");
+    }
+}

