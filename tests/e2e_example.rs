@@ -1,6 +1,14 @@
 //! The example configuration `make run` serves (envoy/envoy.yaml), run in a real Envoy with
 //! the README's first curl session, and the minting tool it uses.
 
+// Tests may panic, unwrap and index: a failure is the point.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod support;
 
 use std::process::Command;

@@ -1,5 +1,13 @@
 //! Access tokens, modes, sources and paths, through a real Envoy running the built `.wasm`.
 
+// Tests may panic, unwrap and index: a failure is the point.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod support;
 
 use std::sync::OnceLock;
@@ -479,7 +487,8 @@ fn refused(config: &str, env: &[(&str, &str)]) -> support::Refused {
 
 #[test]
 fn bad_configurations_are_refused_and_the_log_names_the_key() {
-    let cases: &[(&str, &[(&str, &str)], &str)] = &[
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+    let cases: &[Case] = &[
         ("{}", &[], "secrets: no secret"),
         ("not json", &[], "configuration: is not a JSON object"),
         (
