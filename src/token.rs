@@ -39,7 +39,7 @@ pub enum TokenError {
     IssuedInFuture,
     /// There is no `exp`.
     MissingExpiry,
-    /// `token_type` is not exactly `access`.
+    /// `token_type` is not exactly the expected one (`access` for the filter).
     NotAccessToken,
     /// `sub` is missing, empty, too long or holds characters unsafe in a header.
     BadSubject,
@@ -138,8 +138,18 @@ impl TokenVerifier {
         self.keys.len()
     }
 
-    /// Verifies `token` at unix time `now`.
+    /// Verifies an access token at unix time `now`.
     pub fn verify(&self, token: &str, now: u64) -> Result<VerifiedToken, TokenError> {
+        self.verify_typed(token, "access", now)
+    }
+
+    /// Verifies a token whose `token_type` must be `token_type` (`access` or `refresh`).
+    pub fn verify_typed(
+        &self,
+        token: &str,
+        token_type: &str,
+        now: u64,
+    ) -> Result<VerifiedToken, TokenError> {
         if token.len() > MAX_CREDENTIAL_LEN {
             return Err(TokenError::TooLong);
         }
@@ -177,7 +187,7 @@ impl TokenVerifier {
                 .key
                 .verify_token::<AccessClaims>(token, Some(options.clone()))
             {
-                Ok(claims) => return self.check_claims(claims),
+                Ok(claims) => return self.check_claims(claims, token_type),
                 Err(e) => match e.downcast_ref::<JWTError>() {
                     Some(JWTError::InvalidAuthenticationTag) => continue,
                     Some(JWTError::TokenHasExpired) => return Err(TokenError::Expired),
@@ -196,12 +206,16 @@ impl TokenVerifier {
     }
 
     /// The checks jwt-simple leaves to its caller.
-    fn check_claims(&self, claims: JWTClaims<AccessClaims>) -> Result<VerifiedToken, TokenError> {
+    fn check_claims(
+        &self,
+        claims: JWTClaims<AccessClaims>,
+        token_type: &str,
+    ) -> Result<VerifiedToken, TokenError> {
         let expires_at = claims
             .expires_at
             .ok_or(TokenError::MissingExpiry)?
             .as_secs();
-        if claims.custom.token_type.as_deref() != Some("access") {
+        if claims.custom.token_type.as_deref() != Some(token_type) {
             return Err(TokenError::NotAccessToken);
         }
         let subject = claims.subject.ok_or(TokenError::BadSubject)?;

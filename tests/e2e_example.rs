@@ -13,9 +13,20 @@ mod support;
 
 use std::process::Command;
 
-use support::{Envoy, Request};
+use support::{Envoy, Request, SignIn};
 
 const SECRET: &str = "example-secret-for-the-readme-session-0123";
+const API_KEY: &str = "sk_demo_example_api_key_0123456789abcdef";
+const PUBLISHABLE_KEY: &str = "pk_demo_example_publishable_0123456789ab";
+const CLIENT_SECRET: &str = "cs_demo_example_client_secret_0123456789";
+
+/// The variables `scripts/run.sh` gives Envoy.
+const ENV: &[(&str, &str)] = &[
+    ("TOLLGATE_SECRET", SECRET),
+    ("TOLLGATE_API_KEY", API_KEY),
+    ("TOLLGATE_PUBLISHABLE_KEY", PUBLISHABLE_KEY),
+    ("TOLLGATE_CLIENT_SECRET", CLIENT_SECRET),
+];
 
 fn mint(args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_mint-token"))
@@ -31,10 +42,24 @@ fn mint(args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
+fn example_yaml() -> String {
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/envoy/envoy.yaml")).unwrap()
+}
+
 /// envoy/envoy.yaml with its fixed ports and module path swapped for this run's.
-fn example_envoy() -> Envoy {
-    let yaml =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/envoy/envoy.yaml")).unwrap();
+fn example_envoy(signin_port: u16, env: &[(&str, &str)]) -> Result<Envoy, support::Refused> {
+    let yaml = example_yaml();
+    for original in [
+        "port_value: 10000",
+        "port_value: 9901",
+        "port_value: 18080",
+        "port_value: 18081",
+    ] {
+        assert!(
+            yaml.contains(original),
+            "envoy/envoy.yaml no longer has {original}"
+        );
+    }
     let replaced = yaml
         .replace("port_value: 10000", "port_value: 0")
         .replace("port_value: 9901", "port_value: 0")
@@ -42,25 +67,21 @@ fn example_envoy() -> Envoy {
             "port_value: 18080",
             &format!("port_value: {}", support::upstream_port()),
         )
+        .replace("port_value: 18081", &format!("port_value: {signin_port}"))
         .replace(
             "target/wasm32-wasip1/release/tollgate.wasm",
             &support::wasm_module().display().to_string(),
         );
-    for original in ["port_value: 10000", "port_value: 9901", "port_value: 18080"] {
-        assert!(
-            yaml.contains(original),
-            "envoy/envoy.yaml no longer has {original}"
-        );
-    }
     let path = support::scratch_dir("example").join("envoy.yaml");
     std::fs::write(&path, replaced).unwrap();
-    Envoy::from_file(&path, &[("TOLLGATE_SECRET", SECRET)])
-        .unwrap_or_else(|r| panic!("example refused ({:?}):\n{}", r.exit_code, r.log))
+    Envoy::from_file(&path, env)
 }
 
 #[test]
 fn readme_session_on_the_example_configuration() {
-    let envoy = example_envoy();
+    let signin = SignIn::start(SECRET, "127.0.0.1:10000");
+    let envoy = example_envoy(signin.port, ENV)
+        .unwrap_or_else(|r| panic!("example refused ({:?}):\n{}", r.exit_code, r.log));
     let host = "127.0.0.1:10000";
 
     let r = envoy.send(&Request::get("/api/orders").host(host));
@@ -116,26 +137,88 @@ fn readme_session_on_the_example_configuration() {
 }
 
 #[test]
-fn example_refuses_to_start_without_its_secret() {
-    let yaml = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/envoy/envoy.yaml"))
+fn every_credential_kind_on_the_example_configuration() {
+    let signin = SignIn::start(SECRET, "127.0.0.1:10000");
+    let envoy = example_envoy(signin.port, ENV)
+        .unwrap_or_else(|r| panic!("example refused ({:?}):\n{}", r.exit_code, r.log));
+    let host = "127.0.0.1:10000";
+
+    let r = envoy.send(&Request::get("/admin/stats").host(host).bearer(API_KEY));
+    assert_eq!(r.upstream_header("x-auth-type").as_deref(), Some("api_key"));
+    assert_eq!(r.upstream_header("x-auth-name").as_deref(), Some("backend"));
+
+    let r = envoy.send(
+        &Request::get("/admin/stats")
+            .host(host)
+            .bearer(PUBLISHABLE_KEY),
+    );
+    assert_eq!(r.status, 403);
+    let r = envoy.send(
+        &Request::get("/catalog/items")
+            .host(host)
+            .bearer(PUBLISHABLE_KEY),
+    );
+    assert_eq!(
+        r.upstream_header("x-auth-type").as_deref(),
+        Some("publishable_key")
+    );
+
+    let r = envoy.send(
+        &Request::get(format!(
+            "/reports/daily?client_id=reporting-job&client_secret={CLIENT_SECRET}"
+        ))
+        .host(host),
+    );
+    assert_eq!(
+        r.upstream_header("x-auth-role").as_deref(),
+        Some("reporting")
+    );
+    assert_eq!(r.upstream_path(), "/reports/daily");
+
+    let r = envoy.send(
+        &Request::get("/app")
+            .host(host)
+            .header("Accept", "text/html"),
+    );
+    assert_eq!(r.status, 302);
+    assert_eq!(
+        r.header("location"),
+        Some("/login?redirect=http%3A%2F%2F127.0.0.1%3A10000%2Fapp")
+    );
+
+    let r = envoy.send(
+        &Request::new("POST", "/login")
+            .host(host)
+            .header("Content-Type", "application/json")
+            .body_text(r#"{"username":"demo","password":"demo-password"}"#),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let access = r.json().unwrap()["data"]["token"]["access_token"]
+        .as_str()
         .unwrap()
-        .replace("port_value: 10000", "port_value: 0")
-        .replace("port_value: 9901", "port_value: 0")
-        .replace(
-            "target/wasm32-wasip1/release/tollgate.wasm",
-            &support::wasm_module().display().to_string(),
-        );
-    let path = support::scratch_dir("example-nosecret").join("envoy.yaml");
-    std::fs::write(&path, yaml).unwrap();
-    match Envoy::from_file(&path, &[]) {
-        Ok(_) => panic!("the example served without TOLLGATE_SECRET"),
-        Err(refused) => assert!(
-            refused.log.contains(
-                "secrets[0].key_env: environment variable \"TOLLGATE_SECRET\" is not set"
+        .to_owned();
+    let r = envoy.send(&Request::get("/api/orders").host(host).bearer(&access));
+    assert_eq!(r.upstream_header("x-auth-user").as_deref(), Some("lUpa"));
+}
+
+#[test]
+fn example_refuses_to_start_without_its_secrets() {
+    for missing in [
+        "TOLLGATE_SECRET",
+        "TOLLGATE_API_KEY",
+        "TOLLGATE_CLIENT_SECRET",
+    ] {
+        let env: Vec<(&str, &str)> = ENV.iter().copied().filter(|(k, _)| *k != missing).collect();
+        match example_envoy(1, &env) {
+            Ok(_) => panic!("the example served without {missing}"),
+            Err(refused) => assert!(
+                refused
+                    .log
+                    .contains(&format!("environment variable \"{missing}\" is not set")),
+                "{}",
+                refused.log
             ),
-            "{}",
-            refused.log
-        ),
+        }
     }
 }
 

@@ -133,6 +133,10 @@ pub struct Setup {
     pub concurrency: u32,
     /// Extra HTTP connection manager settings (merged into its typed config).
     pub hcm: Value,
+    /// Routes to other local services, before the catch-all route to the echo upstream.
+    pub routes: Vec<(Value, u16)>,
+    /// The listener port; 0 lets the system choose.
+    pub listen_port: u16,
 }
 
 impl Setup {
@@ -142,7 +146,21 @@ impl Setup {
             vm_env: Vec::new(),
             concurrency: 1,
             hcm: json!({}),
+            routes: Vec::new(),
+            listen_port: 0,
         }
+    }
+
+    /// Sends requests matching `route_match` (an Envoy RouteMatch) to a local `port`.
+    pub fn route(mut self, route_match: Value, port: u16) -> Self {
+        self.routes.push((route_match, port));
+        self
+    }
+
+    /// Listens on `port` instead of a port the system chooses.
+    pub fn listen_on(mut self, port: u16) -> Self {
+        self.listen_port = port;
+        self
     }
 
     pub fn raw(plugin_config: &str) -> Self {
@@ -155,6 +173,40 @@ impl Setup {
     pub fn vm_env(mut self, name: &str, value: &str) -> Self {
         self.vm_env.push((name.into(), value.into()));
         self
+    }
+
+    fn route_table(&self) -> Value {
+        let mut routes: Vec<Value> = self
+            .routes
+            .iter()
+            .map(|(m, port)| json!({"match": m, "route": {"cluster": format!("local-{port}")}}))
+            .collect();
+        routes.push(json!({"match": {"prefix": "/"}, "route": {"cluster": "echo"}}));
+        Value::Array(routes)
+    }
+
+    fn clusters(&self, upstream: u16) -> Value {
+        let cluster = |name: String, port: u16| {
+            json!({
+                "name": name,
+                "type": "STATIC",
+                "connect_timeout": "2s",
+                "load_assignment": {
+                    "cluster_name": name,
+                    "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {
+                        "socket_address": {"address": "127.0.0.1", "port_value": port}
+                    }}}]}]
+                }
+            })
+        };
+        let mut clusters = vec![cluster("echo".into(), upstream)];
+        for (_, port) in &self.routes {
+            let name = format!("local-{port}");
+            if !clusters.iter().any(|c| c["name"] == name.as_str()) {
+                clusters.push(cluster(name, *port));
+            }
+        }
+        Value::Array(clusters)
     }
 
     fn bootstrap(&self, upstream: u16) -> Value {
@@ -171,7 +223,7 @@ impl Setup {
                 "virtual_hosts": [{
                     "name": "all",
                     "domains": ["*"],
-                    "routes": [{"match": {"prefix": "/"}, "route": {"cluster": "echo"}}]
+                    "routes": self.route_table()
                 }]
             },
             "http_filters": [
@@ -210,23 +262,13 @@ impl Setup {
             "static_resources": {
                 "listeners": [{
                     "name": "main",
-                    "address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}},
+                    "address": {"socket_address": {"address": "127.0.0.1", "port_value": self.listen_port}},
                     "filter_chains": [{"filters": [{
                         "name": "envoy.filters.network.http_connection_manager",
                         "typed_config": hcm
                     }]}]
                 }],
-                "clusters": [{
-                    "name": "echo",
-                    "type": "STATIC",
-                    "connect_timeout": "2s",
-                    "load_assignment": {
-                        "cluster_name": "echo",
-                        "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {
-                            "socket_address": {"address": "127.0.0.1", "port_value": upstream}
-                        }}}]}]
-                    }
-                }]
+                "clusters": self.clusters(upstream)
             },
             "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}}}
         })
@@ -386,6 +428,7 @@ pub struct Request {
     pub method: String,
     pub target: Vec<u8>,
     pub headers: Vec<(String, Vec<u8>)>,
+    pub body: Vec<u8>,
 }
 
 impl Request {
@@ -394,7 +437,14 @@ impl Request {
             method: method.into(),
             target: target.as_ref().to_vec(),
             headers: vec![("Host".into(), b"api.example.com".to_vec())],
+            body: Vec::new(),
         }
+    }
+
+    /// Sets the body and its Content-Length (the caller sets Content-Type).
+    pub fn body_text(mut self, body: &str) -> Request {
+        self.body = body.as_bytes().to_vec();
+        self.header("Content-Length", body.len().to_string())
     }
 
     pub fn get(target: impl AsRef<[u8]>) -> Request {
@@ -435,6 +485,7 @@ impl Request {
             out.extend_from_slice(b"\r\n");
         }
         out.extend_from_slice(b"Connection: close\r\n\r\n");
+        out.extend_from_slice(&self.body);
         out
     }
 }
@@ -571,10 +622,11 @@ fn parse_response(raw: &[u8]) -> Option<Response> {
         headers,
         body: raw[end + 4..].to_vec(),
     };
-    if response
+    let chunked = response
         .header("transfer-encoding")
-        .is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
-    {
+        .is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
+    // A response to HEAD announces a body it does not send.
+    if chunked && !response.body.is_empty() {
         response.body = dechunk(&response.body)?;
     }
     Some(response)
@@ -592,5 +644,80 @@ fn dechunk(mut raw: &[u8]) -> Option<Vec<u8>> {
         }
         body.extend_from_slice(raw.get(..size)?);
         raw = raw.get(size + 2..)?;
+    }
+}
+
+/// A loopback port that was free a moment ago (for services that must know it in advance).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A running demo sign-in service.
+pub struct SignIn {
+    child: Child,
+    pub port: u16,
+}
+
+impl Drop for SignIn {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn signin_binary() -> PathBuf {
+    let path = std::env::var_os("TOLLGATE_SIGNIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| manifest_dir().join("target/debug/tollgate-signin"));
+    assert!(
+        path.exists(),
+        "no sign-in service at {} (run `make test`, or `cargo build -p tollgate-signin`)",
+        path.display()
+    );
+    path
+}
+
+impl SignIn {
+    /// Starts `tollgate-signin` with the demo configuration, signing with `secret`, and
+    /// trusting `trusted_host` as a place to send browsers back to.
+    pub fn start(secret: &str, trusted_host: &str) -> SignIn {
+        let dir = scratch_dir("signin");
+        let log = dir.join("signin.log");
+        let args: Vec<String> = vec![
+            "--config".into(),
+            manifest_dir()
+                .join("demo/signin/signin.json")
+                .display()
+                .to_string(),
+            "--listen".into(),
+            "127.0.0.1:0".into(),
+            "--trust".into(),
+            trusted_host.into(),
+        ];
+        let mut child = spawn_tied(
+            &signin_binary(),
+            &args,
+            &[("TOLLGATE_SECRET", secret)],
+            &log,
+        );
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if let Some(port) = text
+                .lines()
+                .find_map(|l| l.strip_prefix("listening on http://"))
+                .and_then(read_port)
+            {
+                return SignIn { child, port };
+            }
+            if child.try_wait().unwrap().is_some() || Instant::now() > deadline {
+                panic!("tollgate-signin did not start:\n{text}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }
