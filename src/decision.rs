@@ -31,8 +31,9 @@ pub enum HeaderEdit {
 pub enum Action {
     /// Apply the edits, in order, and let the request on.
     Forward(Vec<HeaderEdit>),
-    /// Answer the request with this response.
-    Respond(LocalResponse),
+    /// Apply the edits, then answer the request with this response. The only edit is a
+    /// `:path` without credential parameters, so that access logs never record one.
+    Respond(LocalResponse, Vec<HeaderEdit>),
 }
 
 /// How the request was classified, for logs and metrics.
@@ -82,26 +83,32 @@ where
         };
     }
     let Some(target) = request.target else {
-        return refuse(
-            config,
-            &request,
-            None,
-            BadRequest::UnsafePath(PathError::Missing).into(),
-        );
+        let denial = BadRequest::UnsafePath(PathError::Missing).into();
+        return refuse(config, &request, None, None, denial);
     };
     let (raw_path, query) = path::split_target(target);
     let readings = match path::readings(raw_path) {
         Ok(readings) => readings,
-        Err(e) => return refuse(config, &request, None, BadRequest::UnsafePath(e).into()),
+        Err(e) => {
+            return refuse(
+                config,
+                &request,
+                None,
+                None,
+                BadRequest::UnsafePath(e).into(),
+            )
+        }
     };
     let policy = config.rules.policy_for_readings(request.method, &readings);
     let rule = policy.rule;
     let refuse_here = |denial: Denial| {
-        let target = Target {
-            normal_path: readings.first().map(String::as_str).unwrap_or("/"),
-            query,
-        };
-        refuse(config, &request, Some((target, rule)), denial)
+        refuse(
+            config,
+            &request,
+            readings.first().map(String::as_str),
+            rule,
+            denial,
+        )
     };
     if policy.mode == Mode::None {
         return Decision {
@@ -137,6 +144,84 @@ where
         action: Action::Forward(edits),
         outcome: Outcome::Allowed(identity),
         rule,
+    }
+}
+
+impl Outcome {
+    /// One word for logs and the access log.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Outcome::Preflight => "preflight",
+            Outcome::Unchecked => "unchecked",
+            Outcome::Allowed(_) => "allowed",
+            Outcome::Denied(_) => "denied",
+            Outcome::Redirected(_) => "redirected",
+        }
+    }
+}
+
+impl Decision {
+    /// Fields for Envoy's access log, set as filter state `wasm.tollgate.<field>`; only those
+    /// with a value. Never a credential.
+    pub fn log_fields(&self) -> Vec<(&'static str, String)> {
+        let mut fields = vec![("outcome", self.outcome.label().to_owned())];
+        match &self.outcome {
+            Outcome::Allowed(identity) => {
+                fields.push(("type", identity.kind.as_str().to_owned()));
+                fields.push(("role", identity.role.clone()));
+                if let Some(user) = &identity.user {
+                    fields.push(("user", user.clone()));
+                }
+                if let Some(name) = &identity.name {
+                    fields.push(("name", name.clone()));
+                }
+            }
+            Outcome::Denied(denial) | Outcome::Redirected(denial) => {
+                fields.push(("code", denial.code().to_owned()));
+            }
+            Outcome::Preflight | Outcome::Unchecked => {}
+        }
+        if !matches!(self.outcome, Outcome::Preflight) {
+            fields.push(("rule", self.rule_label()));
+        }
+        fields
+    }
+
+    /// `rules[N]` for a configured rule, `default` for the default mode.
+    pub fn rule_label(&self) -> String {
+        match self.rule {
+            Some(index) => format!("rules[{index}]"),
+            None => "default".to_owned(),
+        }
+    }
+
+    /// One line for the debug log: method, normalised path (never the query, which may hold
+    /// a credential), outcome, rule and identity or reason.
+    pub fn describe<N, V>(&self, headers: &[(N, V)]) -> String
+    where
+        N: AsRef<str>,
+        V: AsRef<[u8]>,
+    {
+        let header = |name: &str| {
+            headers
+                .iter()
+                .find(|(n, _)| n.as_ref() == name)
+                .map(|(_, v)| v.as_ref())
+        };
+        let method = String::from_utf8_lossy(header(names::METHOD).unwrap_or_default());
+        let path = header(names::PATH)
+            .map(|target| path::split_target(target).0)
+            .and_then(|p| path::readings(p).ok())
+            .and_then(|r| r.into_iter().next())
+            .unwrap_or_else(|| "(unusable path)".to_owned());
+        let mut line = format!("{} {method} {path}", self.outcome.label());
+        for (field, value) in self.log_fields().iter().skip(1) {
+            line.push_str(&format!(" {field}={value}"));
+        }
+        if let Outcome::Denied(denial) | Outcome::Redirected(denial) = &self.outcome {
+            line.push_str(&format!(" reason=\"{}\"", denial.message()));
+        }
+        line
     }
 }
 
@@ -230,45 +315,65 @@ fn strip_credential(
         } => &[config.token_query_param.as_str()],
         Presented::Client { .. } => &[CLIENT_ID_PARAM, CLIENT_SECRET_PARAM],
     };
+    edits.push(HeaderEdit::SetPath(path_without(
+        raw_path,
+        query,
+        drop_params,
+    )));
+}
+
+/// The query parameters that can carry a credential.
+fn credential_params(config: &Config) -> [&str; 3] {
+    [
+        config.token_query_param.as_str(),
+        CLIENT_ID_PARAM,
+        CLIENT_SECRET_PARAM,
+    ]
+}
+
+/// `raw_path` with `query` minus the parameters named in `drop`.
+fn path_without(raw_path: &[u8], query: Option<&[u8]>, drop: &[&str]) -> Vec<u8> {
     let mut new_path = raw_path.to_vec();
-    let rest = query.and_then(|q| {
-        query::without(q, |name| {
-            drop_params.iter().any(|p| query::name_is(name, p))
-        })
-    });
+    let rest =
+        query.and_then(|q| query::without(q, |name| drop.iter().any(|p| query::name_is(name, p))));
     if let Some(rest) = rest {
         new_path.push(b'?');
         new_path.extend_from_slice(&rest);
     }
-    edits.push(HeaderEdit::SetPath(new_path));
-}
-
-/// The parts of the target a redirect needs.
-struct Target<'a> {
-    normal_path: &'a str,
-    query: Option<&'a [u8]>,
+    new_path
 }
 
 /// Refuses the request: a JSON error, or for a browser on a 401, a redirect to sign in.
+/// `normal_path` is the normalised path when there is one.
 fn refuse(
     config: &Config,
     request: &RequestView<'_>,
-    target: Option<(Target<'_>, Option<usize>)>,
+    normal_path: Option<&str>,
+    rule: Option<usize>,
     denial: Denial,
 ) -> Decision {
-    let rule = target.as_ref().and_then(|(_, rule)| *rule);
-    if let (Some(login), Some((target, _))) = (&config.login, &target) {
+    let (raw_path, query) = path::split_target(request.target.unwrap_or_default());
+    let params = credential_params(config);
+    let holds_credential = query.is_some_and(|q| {
+        query::params(q).any(|p| params.iter().any(|n| query::name_is(p.name, n)))
+    });
+    let scrub = if holds_credential {
+        vec![HeaderEdit::SetPath(path_without(raw_path, query, &params))]
+    } else {
+        Vec::new()
+    };
+    if let (Some(login), Some(normal_path)) = (&config.login, normal_path) {
         if denial.status() == 401 && is_browser_navigation(request) {
-            let location = login_location(config, login, request, target);
+            let location = login_location(config, login, request, normal_path, query);
             return Decision {
-                action: Action::Respond(response::redirect(location)),
+                action: Action::Respond(response::redirect(location), scrub),
                 outcome: Outcome::Redirected(denial),
                 rule,
             };
         }
     }
     Decision {
-        action: Action::Respond(response::error(denial, request.authority)),
+        action: Action::Respond(response::error(denial, request.authority), scrub),
         outcome: Outcome::Denied(denial),
         rule,
     }
@@ -293,7 +398,8 @@ fn login_location(
     config: &Config,
     login: &crate::config::Login,
     request: &RequestView<'_>,
-    target: &Target<'_>,
+    normal_path: &str,
+    query: Option<&[u8]>,
 ) -> String {
     let scheme = if request.scheme == b"http" {
         "http"
@@ -307,20 +413,11 @@ fn login_location(
         Some(authority) => format!("{scheme}://{authority}"),
         None => String::new(),
     };
-    let mut original = format!("{site}{}", target.normal_path).into_bytes();
-    let credential_param = |name: &[u8]| {
-        [
-            config.token_query_param.as_str(),
-            CLIENT_ID_PARAM,
-            CLIENT_SECRET_PARAM,
-        ]
-        .iter()
-        .any(|p| query::name_is(name, p))
-    };
-    if let Some(rest) = target
-        .query
-        .and_then(|q| query::without(q, credential_param))
-    {
+    let mut original = format!("{site}{normal_path}").into_bytes();
+    let params = credential_params(config);
+    let rest = query
+        .and_then(|q| query::without(q, |name| params.iter().any(|p| query::name_is(name, p))));
+    if let Some(rest) = rest {
         original.push(b'?');
         original.extend_from_slice(&rest);
     }
@@ -434,13 +531,13 @@ mod tests {
     fn edits(d: &Decision) -> &[HeaderEdit] {
         match &d.action {
             Action::Forward(edits) => edits,
-            Action::Respond(r) => panic!("responded {} {}", r.status, r.body),
+            Action::Respond(r, _) => panic!("responded {} {}", r.status, r.body),
         }
     }
 
     fn response(d: &Decision) -> &LocalResponse {
         match &d.action {
-            Action::Respond(r) => r,
+            Action::Respond(r, _) => r,
             Action::Forward(e) => panic!("forwarded with {e:?}"),
         }
     }
@@ -667,6 +764,25 @@ mod tests {
     }
 
     #[test]
+    fn refusals_scrub_query_credentials_for_the_access_log() {
+        let c = config();
+        let d = get("/api/x?a=1&access_token=a.b.c&client_secret=s").run(&c);
+        match &d.action {
+            Action::Respond(r, edits) => {
+                assert_eq!(r.status, 400);
+                assert_eq!(edits, &[HeaderEdit::SetPath(b"/api/x?a=1".to_vec())]);
+            }
+            other => panic!("{other:?}"),
+        }
+        let d = get("/api/x?a=1").run(&c);
+        assert!(matches!(&d.action, Action::Respond(_, edits) if edits.is_empty()));
+        let d = get("/..?access_token=x").run(&c);
+        assert!(
+            matches!(&d.action, Action::Respond(_, edits) if edits == &[HeaderEdit::SetPath(b"/..".to_vec())])
+        );
+    }
+
+    #[test]
     fn several_methods_and_repeats_are_bad_requests() {
         let c = config();
         let t = token("alice");
@@ -886,6 +1002,76 @@ mod tests {
         assert!(
             location.starts_with("/login?tenant=acme&redirect="),
             "{location}"
+        );
+    }
+}
+
+#[cfg(test)]
+mod report_tests {
+    use super::*;
+
+    #[test]
+    fn log_fields_and_description_never_hold_the_credential() {
+        let config = Config::parse(
+            br#"{"secrets":[{"key":"test-only-hs256-key-32-bytes-ok!"}],"rules":[{"prefix":"/public","mode":"none"}]}"#,
+            &|_| None,
+        )
+        .unwrap();
+        let token = crate::token::SigningKey::new(None, b"test-only-hs256-key-32-bytes-ok!")
+            .sign(crate::token::claims_for(
+                "alice",
+                "access",
+                1_750_000_000,
+                60,
+            ))
+            .unwrap();
+        let target = format!("/api/x?access_token={token}");
+        let headers = vec![
+            (":method".to_string(), b"GET".to_vec()),
+            (":path".to_string(), target.into_bytes()),
+        ];
+        let d = decide(&config, &headers, 1_750_000_000);
+        assert_eq!(
+            d.log_fields(),
+            vec![
+                ("outcome", "allowed".to_string()),
+                ("type", "access_token".to_string()),
+                ("role", "user".to_string()),
+                ("user", "alice".to_string()),
+                ("rule", "default".to_string()),
+            ]
+        );
+        let line = d.describe(&headers);
+        assert_eq!(
+            line,
+            "allowed GET /api/x type=access_token role=user user=alice rule=default"
+        );
+        assert!(!line.contains(&token));
+
+        let headers = vec![
+            (":method".to_string(), b"GET".to_vec()),
+            (":path".to_string(), b"/api/x?access_token=a.b.c".to_vec()),
+        ];
+        let d = decide(&config, &headers, 1_750_000_000);
+        assert_eq!(
+            d.log_fields(),
+            vec![
+                ("outcome", "denied".to_string()),
+                ("code", "INVALID_CREDENTIALS".to_string()),
+                ("rule", "default".to_string()),
+            ]
+        );
+        assert!(d
+            .describe(&headers)
+            .starts_with("denied GET /api/x code=INVALID_CREDENTIALS rule=default reason=\""));
+        let headers = vec![
+            (":method".to_string(), b"GET".to_vec()),
+            (":path".to_string(), b"/public/x".to_vec()),
+        ];
+        let d = decide(&config, &headers, 1_750_000_000);
+        assert_eq!(
+            d.describe(&headers),
+            "unchecked GET /public/x rule=rules[0]"
         );
     }
 }

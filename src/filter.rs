@@ -1,5 +1,6 @@
 //! The proxy-wasm adapter: reads the configuration once, hands each request's headers to the
-//! decision and applies what it returns. It holds no decision logic of its own.
+//! decision and applies what it returns, counts it and records it for the access log. It
+//! holds no decision logic of its own.
 
 use std::rc::Rc;
 use std::time::UNIX_EPOCH;
@@ -7,10 +8,11 @@ use std::time::UNIX_EPOCH;
 use log::{debug, error, info};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action as HostAction, ContextType};
+use proxy_wasm::types::{Action as HostAction, ContextType, MetricType};
 
 use crate::config::Config;
-use crate::decision::{decide, Action, HeaderEdit};
+use crate::decision::{decide, Action, Decision, HeaderEdit};
+use crate::metrics::Counter;
 
 #[allow(unsafe_code)]
 mod entry {
@@ -22,10 +24,34 @@ mod entry {
     }}
 }
 
-/// One per VM: owns the parsed configuration.
+/// The host's ids of the filter's counters, indexed by [`Counter::index`].
+#[derive(Default)]
+struct Metrics {
+    ids: Vec<Option<u32>>,
+}
+
+impl Metrics {
+    fn define() -> Metrics {
+        Metrics {
+            ids: Counter::all()
+                .into_iter()
+                .map(|c| hostcalls::define_metric(MetricType::Counter, &c.name()).ok())
+                .collect(),
+        }
+    }
+
+    fn increment(&self, counter: Counter) {
+        if let Some(Some(id)) = self.ids.get(counter.index()) {
+            let _ = hostcalls::increment_metric(*id, 1);
+        }
+    }
+}
+
+/// One per VM: owns the parsed configuration and the counters.
 #[derive(Default)]
 struct Root {
     config: Option<Rc<Config>>,
+    metrics: Rc<Metrics>,
 }
 
 impl Context for Root {}
@@ -34,6 +60,9 @@ impl RootContext for Root {
     fn on_configure(&mut self, _size: usize) -> bool {
         if let Ok(level) = hostcalls::get_log_level() {
             proxy_wasm::set_log_level(level);
+        }
+        if self.metrics.ids.is_empty() {
+            self.metrics = Rc::new(Metrics::define());
         }
         let json = self.get_plugin_configuration().unwrap_or_default();
         match Config::parse(&json, &|name| std::env::var(name).ok()) {
@@ -44,10 +73,12 @@ impl RootContext for Root {
                     config.summary()
                 );
                 self.config = Some(Rc::new(config));
+                self.metrics.increment(Counter::ConfigLoaded);
                 true
             }
             Err(e) => {
                 error!("tollgate {}: configuration refused: {e}", crate::VERSION);
+                self.metrics.increment(Counter::ConfigFailed);
                 false
             }
         }
@@ -56,6 +87,7 @@ impl RootContext for Root {
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
         Some(Box::new(Stream {
             config: self.config.clone(),
+            metrics: Rc::clone(&self.metrics),
         }))
     }
 
@@ -67,6 +99,7 @@ impl RootContext for Root {
 /// One per request.
 struct Stream {
     config: Option<Rc<Config>>,
+    metrics: Rc<Metrics>,
 }
 
 impl Context for Stream {}
@@ -86,6 +119,15 @@ impl Stream {
             HeaderEdit::SetPath(path) => self.set_http_request_header_bytes(":path", Some(&path)),
         }
     }
+
+    /// Counts the decision and records it for the access log.
+    fn report(&self, decision: &Decision) {
+        self.metrics
+            .increment(Counter::for_outcome(&decision.outcome));
+        for (field, value) in decision.log_fields() {
+            self.set_property(vec![&format!("tollgate.{field}")], Some(value.as_bytes()));
+        }
+    }
 }
 
 impl HttpContext for Stream {
@@ -101,10 +143,10 @@ impl HttpContext for Stream {
         };
         let headers = self.get_http_request_headers_bytes();
         let decision = decide(&config, &headers, self.unix_now());
-        debug!(
-            "tollgate: {:?} (rule {:?})",
-            decision.outcome, decision.rule
-        );
+        self.report(&decision);
+        if log::log_enabled!(log::Level::Debug) {
+            debug!("tollgate: {}", decision.describe(&headers));
+        }
         match decision.action {
             Action::Forward(edits) => {
                 for edit in edits {
@@ -112,7 +154,10 @@ impl HttpContext for Stream {
                 }
                 HostAction::Continue
             }
-            Action::Respond(response) => {
+            Action::Respond(response, edits) => {
+                for edit in edits {
+                    self.apply(edit);
+                }
                 let headers: Vec<(&str, &str)> = response
                     .headers
                     .iter()

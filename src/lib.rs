@@ -9,6 +9,7 @@ pub mod decision;
 pub mod denial;
 pub mod identity;
 pub mod keys;
+pub mod metrics;
 pub mod path;
 pub mod query;
 pub mod request;

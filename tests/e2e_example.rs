@@ -42,39 +42,8 @@ fn mint(args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
-fn example_yaml() -> String {
-    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/envoy/envoy.yaml")).unwrap()
-}
-
-/// envoy/envoy.yaml with its fixed ports and module path swapped for this run's.
 fn example_envoy(signin_port: u16, env: &[(&str, &str)]) -> Result<Envoy, support::Refused> {
-    let yaml = example_yaml();
-    for original in [
-        "port_value: 10000",
-        "port_value: 9901",
-        "port_value: 18080",
-        "port_value: 18081",
-    ] {
-        assert!(
-            yaml.contains(original),
-            "envoy/envoy.yaml no longer has {original}"
-        );
-    }
-    let replaced = yaml
-        .replace("port_value: 10000", "port_value: 0")
-        .replace("port_value: 9901", "port_value: 0")
-        .replace(
-            "port_value: 18080",
-            &format!("port_value: {}", support::upstream_port()),
-        )
-        .replace("port_value: 18081", &format!("port_value: {signin_port}"))
-        .replace(
-            "target/wasm32-wasip1/release/tollgate.wasm",
-            &support::wasm_module().display().to_string(),
-        );
-    let path = support::scratch_dir("example").join("envoy.yaml");
-    std::fs::write(&path, replaced).unwrap();
-    Envoy::from_file(&path, env)
+    support::example_envoy("envoy.yaml", signin_port, env)
 }
 
 #[test]

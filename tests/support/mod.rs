@@ -32,7 +32,7 @@ pub fn now() -> u64 {
         .as_secs()
 }
 
-fn manifest_dir() -> PathBuf {
+pub fn manifest_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
@@ -73,15 +73,21 @@ pub fn scratch_dir(label: &str) -> PathBuf {
 }
 
 /// Runs `program args` so that it dies with the test process: a shell keeps it as a child
-/// and kills it when its standard input (held by this process) closes.
-fn spawn_tied(program: &Path, args: &[String], env: &[(&str, &str)], log: &Path) -> Child {
+/// and kills it when its standard input (held by this process) closes. Its stdout and stderr
+/// go to the two files.
+fn spawn_tied(
+    program: &Path,
+    args: &[String],
+    env: &[(&str, &str)],
+    stdout: &Path,
+    stderr: &Path,
+) -> Child {
     // Background jobs of a non-interactive shell read /dev/null, so the watchdog reads fd 3.
     let script = r#"exec 3<&0
 "$@" </dev/null 3<&- & child=$!
 (cat <&3 >/dev/null; kill $child 2>/dev/null) &
 exec 3<&-
 wait $child"#;
-    let log_file = std::fs::File::create(log).unwrap();
     let mut command = Command::new("sh");
     command
         .arg("-c")
@@ -90,8 +96,8 @@ wait $child"#;
         .arg(program)
         .args(args)
         .stdin(Stdio::piped())
-        .stdout(log_file.try_clone().unwrap())
-        .stderr(log_file);
+        .stdout(std::fs::File::create(stdout).unwrap())
+        .stderr(std::fs::File::create(stderr).unwrap());
     for (k, v) in env {
         command.env(k, v);
     }
@@ -137,6 +143,8 @@ pub struct Setup {
     pub routes: Vec<(Value, u16)>,
     /// The listener port; 0 lets the system choose.
     pub listen_port: u16,
+    /// Serve the listener from a file Envoy watches (LDS), so a test can change it live.
+    pub dynamic: bool,
 }
 
 impl Setup {
@@ -148,7 +156,14 @@ impl Setup {
             hcm: json!({}),
             routes: Vec::new(),
             listen_port: 0,
+            dynamic: false,
         }
+    }
+
+    /// Serves the listener through LDS from a file ([`Envoy::update_plugin_config`]).
+    pub fn dynamic(mut self) -> Self {
+        self.dynamic = true;
+        self
     }
 
     /// Sends requests matching `route_match` (an Envoy RouteMatch) to a local `port`.
@@ -209,7 +224,7 @@ impl Setup {
         Value::Array(clusters)
     }
 
-    fn bootstrap(&self, upstream: u16) -> Value {
+    fn listener(&self) -> Value {
         let env: serde_json::Map<String, Value> = self
             .vm_env
             .iter()
@@ -259,19 +274,38 @@ impl Setup {
             }
         }
         json!({
-            "static_resources": {
-                "listeners": [{
-                    "name": "main",
-                    "address": {"socket_address": {"address": "127.0.0.1", "port_value": self.listen_port}},
-                    "filter_chains": [{"filters": [{
-                        "name": "envoy.filters.network.http_connection_manager",
-                        "typed_config": hcm
-                    }]}]
-                }],
-                "clusters": self.clusters(upstream)
-            },
-            "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}}}
+            "name": "main",
+            "address": {"socket_address": {"address": "127.0.0.1", "port_value": self.listen_port}},
+            "filter_chains": [{"filters": [{
+                "name": "envoy.filters.network.http_connection_manager",
+                "typed_config": hcm
+            }]}]
         })
+    }
+
+    /// The bootstrap; with `lds_path`, the listener lives in that file instead.
+    fn bootstrap(&self, upstream: u16, lds_path: Option<&Path>) -> Value {
+        let mut bootstrap = json!({
+            "node": {"id": "tollgate-test", "cluster": "tollgate-test"},
+            "static_resources": {"clusters": self.clusters(upstream)},
+            "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}}}
+        });
+        match lds_path {
+            Some(path) => {
+                bootstrap["dynamic_resources"] = json!({
+                    "lds_config": {"path_config_source": {"path": path}, "resource_api_version": "V3"}
+                });
+            }
+            None => bootstrap["static_resources"]["listeners"] = json!([self.listener()]),
+        }
+        bootstrap
+    }
+
+    /// An LDS response holding the listener.
+    fn lds(&self) -> Value {
+        let mut listener = self.listener();
+        listener["@type"] = json!("type.googleapis.com/envoy.config.listener.v3.Listener");
+        json!({"version_info": "1", "resources": [listener]})
     }
 }
 
@@ -281,6 +315,7 @@ pub struct Envoy {
     pub port: u16,
     pub admin_port: u16,
     pub dir: PathBuf,
+    setup: Option<Setup>,
 }
 
 /// Why an Envoy did not come up.
@@ -292,6 +327,15 @@ pub struct Refused {
 
 fn read_port(address: &str) -> Option<u16> {
     address.trim().rsplit(':').next()?.parse().ok()
+}
+
+/// How to launch Envoy.
+struct Launch<'a> {
+    config: &'a Path,
+    host_env: &'a [(&'a str, &'a str)],
+    concurrency: u32,
+    dir: &'a Path,
+    extra_args: &'a [&'a str],
 }
 
 impl Envoy {
@@ -310,29 +354,55 @@ impl Envoy {
     pub fn try_start(setup: Setup) -> Result<Envoy, Refused> {
         let dir = scratch_dir("envoy");
         let config = dir.join("envoy.json");
-        std::fs::write(&config, setup.bootstrap(upstream_port()).to_string()).unwrap();
-        Envoy::launch(&config, &[], setup.concurrency, &dir)
+        let lds = dir.join("lds.json");
+        let lds_path = setup.dynamic.then_some(lds.as_path());
+        std::fs::write(&config, setup.bootstrap(upstream_port(), lds_path).to_string()).unwrap();
+        if setup.dynamic {
+            std::fs::write(&lds, setup.lds().to_string()).unwrap();
+        }
+        let launch = Launch {
+            config: &config,
+            host_env: &[],
+            concurrency: setup.concurrency,
+            dir: &dir,
+            extra_args: &[],
+        };
+        let mut envoy = Envoy::launch(&launch)?;
+        envoy.setup = Some(setup);
+        Ok(envoy)
     }
 
     /// Starts Envoy from a configuration file, with these variables in its environment.
     pub fn from_file(path: &Path, host_env: &[(&str, &str)]) -> Result<Envoy, Refused> {
-        Envoy::launch(path, host_env, 1, &scratch_dir("file"))
+        Envoy::from_file_with(path, host_env, &[])
     }
 
-    fn launch(
-        config: &Path,
+    /// [`Envoy::from_file`] with extra command-line arguments.
+    pub fn from_file_with(
+        path: &Path,
         host_env: &[(&str, &str)],
-        concurrency: u32,
-        dir: &Path,
+        extra_args: &[&str],
     ) -> Result<Envoy, Refused> {
+        let dir = scratch_dir("file");
+        Envoy::launch(&Launch {
+            config: path,
+            host_env,
+            concurrency: 1,
+            dir: &dir,
+            extra_args,
+        })
+    }
+
+    fn launch(launch: &Launch<'_>) -> Result<Envoy, Refused> {
+        let dir = launch.dir;
         let admin_file = dir.join("admin-address");
         let log = dir.join("envoy.log");
-        let args: Vec<String> = vec![
+        let mut args: Vec<String> = vec![
             "-c".into(),
-            config.display().to_string(),
+            launch.config.display().to_string(),
             "--disable-hot-restart".into(),
             "--concurrency".into(),
-            concurrency.to_string(),
+            launch.concurrency.to_string(),
             "--admin-address-path".into(),
             admin_file.display().to_string(),
             "-l".into(),
@@ -340,7 +410,14 @@ impl Envoy {
             "--component-log-level".into(),
             "wasm:debug".into(),
         ];
-        let mut child = spawn_tied(&envoy_binary(), &args, host_env, &log);
+        args.extend(launch.extra_args.iter().map(|a| a.to_string()));
+        let mut child = spawn_tied(
+            &envoy_binary(),
+            &args,
+            launch.host_env,
+            &dir.join("access.log"),
+            &log,
+        );
         let deadline = Instant::now() + Duration::from_secs(60);
         let refused = |child: &mut Child, code: Option<i32>| Refused {
             exit_code: code.or_else(|| child.try_wait().ok().flatten().and_then(|s| s.code())),
@@ -388,11 +465,56 @@ impl Envoy {
             port,
             admin_port,
             dir: dir.to_path_buf(),
+            setup: None,
         })
     }
 
+    /// Envoy's own log (stderr): its messages and the filter's.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("envoy.log")).unwrap_or_default()
+    }
+
+    /// What Envoy wrote to stdout: the access log of the example configurations.
+    pub fn access_log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("access.log")).unwrap_or_default()
+    }
+
+    /// A GET on the admin endpoint.
+    pub fn admin(&self, path: &str) -> Response {
+        admin_get(self.admin_port, path).unwrap_or_else(|| panic!("admin {path} failed"))
+    }
+
+    /// Every stat whose name starts with `prefix`, as name and value.
+    pub fn stats(&self, prefix: &str) -> std::collections::BTreeMap<String, u64> {
+        self.admin(&format!("/stats?filter=^{}", prefix.replace('.', "\\.")))
+            .text()
+            .lines()
+            .filter_map(|l| {
+                let (name, value) = l.split_once(": ")?;
+                Some((name.to_owned(), value.trim().parse().ok()?))
+            })
+            .filter(|(name, _)| name.starts_with(prefix))
+            .collect()
+    }
+
+    /// Replaces the plugin configuration of a [`Setup::dynamic`] Envoy (an LDS update).
+    pub fn update_plugin_config(&self, plugin_config: &str, version: &str) {
+        let setup = self.setup.as_ref().expect("not started from a Setup");
+        let mut updated = Setup {
+            plugin_config: plugin_config.to_string(),
+            vm_env: setup.vm_env.clone(),
+            concurrency: setup.concurrency,
+            hcm: setup.hcm.clone(),
+            routes: setup.routes.clone(),
+            listen_port: self.port,
+            dynamic: true,
+        }
+        .lds();
+        updated["version_info"] = json!(version);
+        // Envoy watches the file's directory for a rename onto it.
+        let staged = self.dir.join("lds.json.next");
+        std::fs::write(&staged, updated.to_string()).unwrap();
+        std::fs::rename(&staged, self.dir.join("lds.json")).unwrap();
     }
 
     /// Sends `request` to the listener.
@@ -415,6 +537,58 @@ impl Drop for Envoy {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The example configuration `file` (under `envoy/`) with its fixed ports, listen addresses
+/// and module path swapped for this run's.
+pub fn example_envoy(
+    file: &str,
+    signin_port: u16,
+    env: &[(&str, &str)],
+) -> Result<Envoy, Refused> {
+    let yaml = std::fs::read_to_string(manifest_dir().join("envoy").join(file)).unwrap();
+    for original in [
+        "port_value: 10000}",
+        "port_value: 9901}",
+        "port_value: 18080}",
+        "port_value: 18081}",
+        "filename: target/wasm32-wasip1/release/tollgate.wasm",
+    ] {
+        assert!(yaml.contains(original), "envoy/{file} no longer has {original}");
+    }
+    let replaced = yaml
+        .replace("address: 0.0.0.0,", "address: 127.0.0.1,")
+        .replace("port_value: 10000}", "port_value: 0}")
+        .replace("port_value: 9901}", "port_value: 0}")
+        .replace(
+            "port_value: 18080}",
+            &format!("port_value: {}}}", upstream_port()),
+        )
+        .replace("port_value: 18081}", &format!("port_value: {signin_port}}}"))
+        .replace(
+            "filename: target/wasm32-wasip1/release/tollgate.wasm",
+            &format!("filename: {}", wasm_module().display()),
+        );
+    let path = scratch_dir("example").join(file);
+    std::fs::write(&path, replaced).unwrap();
+    Envoy::from_file(&path, env)
+}
+
+/// Runs `envoy --mode validate` on `config` from the repository root.
+pub fn validate_config(config: &Path, env: &[(&str, &str)]) -> (bool, String) {
+    let out = Command::new(envoy_binary())
+        .args(["--mode", "validate", "-c"])
+        .arg(config)
+        .current_dir(manifest_dir())
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
 }
 
 fn admin_get(port: u16, path: &str) -> Option<Response> {
@@ -687,6 +861,7 @@ impl SignIn {
     pub fn start(secret: &str, trusted_host: &str) -> SignIn {
         let dir = scratch_dir("signin");
         let log = dir.join("signin.log");
+        let errors = dir.join("signin.err");
         let args: Vec<String> = vec![
             "--config".into(),
             manifest_dir()
@@ -703,6 +878,7 @@ impl SignIn {
             &args,
             &[("TOLLGATE_SECRET", secret)],
             &log,
+            &errors,
         );
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
@@ -715,9 +891,65 @@ impl SignIn {
                 return SignIn { child, port };
             }
             if child.try_wait().unwrap().is_some() || Instant::now() > deadline {
-                panic!("tollgate-signin did not start:\n{text}");
+                let errors = std::fs::read_to_string(&errors).unwrap_or_default();
+                panic!("tollgate-signin did not start:\n{text}{errors}");
             }
             std::thread::sleep(Duration::from_millis(20));
         }
     }
+}
+
+/// A YAML document as JSON.
+pub fn yaml(text: &str) -> Value {
+    let docs = yaml_rust2::YamlLoader::load_from_str(text).unwrap();
+    yaml_to_json(&docs[0])
+}
+
+/// A YAML file of the repository as JSON.
+pub fn yaml_file(relative: &str) -> Value {
+    yaml(&std::fs::read_to_string(manifest_dir().join(relative)).unwrap())
+}
+
+fn yaml_to_json(node: &yaml_rust2::Yaml) -> Value {
+    use yaml_rust2::Yaml;
+    match node {
+        Yaml::Real(text) => text.parse::<f64>().map(Value::from).unwrap_or(Value::Null),
+        Yaml::Integer(i) => json!(i),
+        Yaml::String(s) => json!(s),
+        Yaml::Boolean(b) => json!(b),
+        Yaml::Array(items) => Value::Array(items.iter().map(yaml_to_json).collect()),
+        Yaml::Hash(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| {
+                    let key = match k {
+                        Yaml::String(s) => s.clone(),
+                        Yaml::Integer(i) => i.to_string(),
+                        other => format!("{other:?}"),
+                    };
+                    (key, yaml_to_json(v))
+                })
+                .collect(),
+        ),
+        _ => Value::Null,
+    }
+}
+
+/// The tollgate plugin configuration inside an Envoy configuration file, as JSON.
+pub fn plugin_config_of(envoy_config: &Value) -> Value {
+    let listeners = envoy_config["static_resources"]["listeners"].as_array().unwrap();
+    for listener in listeners {
+        for chain in listener["filter_chains"].as_array().unwrap() {
+            for filter in chain["filters"].as_array().unwrap() {
+                for http in filter["typed_config"]["http_filters"].as_array().unwrap() {
+                    if http["name"] == "tollgate" {
+                        let value = http["typed_config"]["config"]["configuration"]["value"]
+                            .as_str()
+                            .unwrap();
+                        return serde_json::from_str(value).unwrap();
+                    }
+                }
+            }
+        }
+    }
+    panic!("no tollgate filter in the configuration")
 }

@@ -1,0 +1,146 @@
+//! The counters the filter keeps, and which one each decision increments.
+//!
+//! Envoy publishes them under its `wasmcustom` namespace: `tollgate.allowed.access_token`
+//! is `wasmcustom.tollgate.allowed.access_token` on `/stats` and
+//! `tollgate_allowed{credential_type="access_token"}` on `/stats/prometheus` once the
+//! example `stats_tags` extract the last segment.
+
+use crate::decision::Outcome;
+use crate::identity::CredentialKind;
+
+/// One counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counter {
+    /// Let on with an identity of this kind.
+    Allowed(CredentialKind),
+    /// Refused with this error code.
+    Denied(&'static str),
+    /// A browser sent to sign in.
+    Redirected,
+    /// A `none` path, let on unchecked.
+    Unchecked,
+    /// A CORS preflight, let on.
+    Preflight,
+    /// A configuration loaded (once per VM: the main thread and each worker).
+    ConfigLoaded,
+    /// A configuration refused.
+    ConfigFailed,
+}
+
+/// The error codes, in the order their counters are defined.
+const CODES: [&str; 5] = [
+    "MISSING_CREDENTIALS",
+    "INVALID_CREDENTIALS",
+    "TOKEN_EXPIRED",
+    "INVALID_REQUEST",
+    "PERMISSION_DENIED",
+];
+
+const KINDS: [CredentialKind; 5] = [
+    CredentialKind::AccessToken,
+    CredentialKind::ApiKey,
+    CredentialKind::PublishableKey,
+    CredentialKind::Client,
+    CredentialKind::Anonymous,
+];
+
+impl Counter {
+    /// Every counter, in a fixed order: [`Counter::index`] is the position here.
+    pub fn all() -> Vec<Counter> {
+        let mut all: Vec<Counter> = KINDS.iter().map(|k| Counter::Allowed(*k)).collect();
+        all.extend(CODES.iter().map(|c| Counter::Denied(c)));
+        all.extend([
+            Counter::Redirected,
+            Counter::Unchecked,
+            Counter::Preflight,
+            Counter::ConfigLoaded,
+            Counter::ConfigFailed,
+        ]);
+        all
+    }
+
+    /// The position of this counter in [`Counter::all`].
+    pub fn index(self) -> usize {
+        let kinds = KINDS.len();
+        let codes = CODES.len();
+        match self {
+            Counter::Allowed(kind) => KINDS.iter().position(|k| *k == kind).unwrap_or(0),
+            Counter::Denied(code) => kinds + CODES.iter().position(|c| *c == code).unwrap_or(0),
+            Counter::Redirected => kinds + codes,
+            Counter::Unchecked => kinds + codes + 1,
+            Counter::Preflight => kinds + codes + 2,
+            Counter::ConfigLoaded => kinds + codes + 3,
+            Counter::ConfigFailed => kinds + codes + 4,
+        }
+    }
+
+    /// The metric name the filter defines.
+    pub fn name(self) -> String {
+        match self {
+            Counter::Allowed(kind) => format!("tollgate.allowed.{}", kind.as_str()),
+            Counter::Denied(code) => format!("tollgate.denied.{}", code.to_ascii_lowercase()),
+            Counter::Redirected => "tollgate.redirected".into(),
+            Counter::Unchecked => "tollgate.unchecked".into(),
+            Counter::Preflight => "tollgate.preflight".into(),
+            Counter::ConfigLoaded => "tollgate.config.loaded".into(),
+            Counter::ConfigFailed => "tollgate.config.failed".into(),
+        }
+    }
+
+    /// The counter a decision increments.
+    pub fn for_outcome(outcome: &Outcome) -> Counter {
+        match outcome {
+            Outcome::Allowed(identity) => Counter::Allowed(identity.kind),
+            Outcome::Denied(denial) => Counter::Denied(denial.code()),
+            Outcome::Redirected(_) => Counter::Redirected,
+            Outcome::Unchecked => Counter::Unchecked,
+            Outcome::Preflight => Counter::Preflight,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::denial::{BadCredential, Denial};
+    use crate::identity::Identity;
+
+    #[test]
+    fn indexes_match_the_order_of_all() {
+        let all = Counter::all();
+        assert_eq!(all.len(), 15);
+        for (i, counter) in all.iter().enumerate() {
+            assert_eq!(counter.index(), i, "{counter:?}");
+        }
+    }
+
+    #[test]
+    fn names() {
+        let names: Vec<String> = Counter::all().into_iter().map(Counter::name).collect();
+        assert!(names.contains(&"tollgate.allowed.access_token".to_string()));
+        assert!(names.contains(&"tollgate.denied.token_expired".to_string()));
+        assert!(names.contains(&"tollgate.config.failed".to_string()));
+        let mut unique = names.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), names.len());
+    }
+
+    #[test]
+    fn outcomes_map_to_counters() {
+        assert_eq!(
+            Counter::for_outcome(&Outcome::Allowed(Identity::anonymous())),
+            Counter::Allowed(CredentialKind::Anonymous)
+        );
+        let expired =
+            Denial::InvalidCredentials(BadCredential::Token(crate::token::TokenError::Expired));
+        assert_eq!(
+            Counter::for_outcome(&Outcome::Denied(expired)).name(),
+            "tollgate.denied.token_expired"
+        );
+        assert_eq!(
+            Counter::for_outcome(&Outcome::Redirected(Denial::MissingCredentials)),
+            Counter::Redirected
+        );
+    }
+}

@@ -1,0 +1,597 @@
+//! The operator's kit, proved in a real Envoy: counters on the admin endpoint, the access
+//! log, logs free of secrets, configuration updates that fail, the docker-compose and Istio
+//! examples, and the configuration schema.
+
+// Tests may panic, unwrap and index: a failure is the point.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use support::{now, Envoy, Request, Setup, K};
+use tollgate::token::{claims_for, SigningKey};
+
+const SECRET: &str = "operator-test-secret-0123456789abcdefghij";
+const API_KEY: &str = "sk_demo_operator_api_key_0123456789abcdef";
+const PUBLISHABLE_KEY: &str = "pk_demo_operator_publishable_0123456789ab";
+const CLIENT_SECRET: &str = "cs_demo_operator_client_secret_0123456789";
+const HOST: &str = "127.0.0.1:10000";
+
+/// The variables `scripts/demo-secrets.sh` gives the example configurations.
+const ENV: &[(&str, &str)] = &[
+    ("TOLLGATE_SECRET", SECRET),
+    ("TOLLGATE_API_KEY", API_KEY),
+    ("TOLLGATE_PUBLISHABLE_KEY", PUBLISHABLE_KEY),
+    ("TOLLGATE_CLIENT_SECRET", CLIENT_SECRET),
+];
+
+fn example() -> Envoy {
+    support::example_envoy("envoy.yaml", 1, ENV)
+        .unwrap_or_else(|r| panic!("example refused ({:?}):\n{}", r.exit_code, r.log))
+}
+
+fn token(sub: &str, token_type: &str, issued: u64, ttl: u64) -> String {
+    SigningKey::new(Some("demo".into()), SECRET.as_bytes())
+        .sign(claims_for(sub, token_type, issued, ttl))
+        .unwrap()
+}
+
+fn get(target: &str) -> Request {
+    Request::get(target).host(HOST)
+}
+
+/// Waits until `check` holds (Envoy flushes logs and applies updates asynchronously).
+fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn counters_count_every_decision_exactly() {
+    let envoy = example();
+    let good = token("lUpa", "access", now(), 600);
+    let expired = token("lUpa", "access", now() - 7200, 600);
+    let mut send = |request: Request, times: usize, status: u16| {
+        for _ in 0..times {
+            let r = envoy.send(&request);
+            assert_eq!(r.status, status, "{}", r.text());
+        }
+    };
+    send(get("/api/x").bearer(&good), 3, 200);
+    send(get("/admin/stats").bearer(API_KEY), 2, 200);
+    send(get("/catalog/items").bearer(PUBLISHABLE_KEY), 1, 200);
+    send(
+        get(&format!("/reports/daily?client_id=reporting-job&client_secret={CLIENT_SECRET}")),
+        1,
+        200,
+    );
+    send(get("/feed"), 2, 200);
+    send(get("/api/x"), 4, 401);
+    send(get("/api/x").bearer("garbage"), 1, 401);
+    send(get("/api/x").bearer(&expired), 1, 401);
+    send(get("/api/x?client_id=reporting-job"), 1, 400);
+    send(get("/api/x?access_token=a&access_token=b"), 1, 400);
+    send(get("/admin/stats").bearer(PUBLISHABLE_KEY), 1, 403);
+    send(get("/app").browser(), 2, 302);
+    send(get("/public/x"), 3, 200);
+    send(
+        Request::new("OPTIONS", "/api/x")
+            .host(HOST)
+            .header("Origin", "https://app.example.com")
+            .header("Access-Control-Request-Method", "POST"),
+        2,
+        200,
+    );
+
+    let stats = envoy.stats("wasmcustom.tollgate.");
+    let expected: &[(&str, u64)] = &[
+        ("allowed.access_token", 3),
+        ("allowed.api_key", 2),
+        ("allowed.publishable_key", 1),
+        ("allowed.client", 1),
+        ("allowed.anonymous", 2),
+        ("denied.missing_credentials", 4),
+        ("denied.invalid_credentials", 1),
+        ("denied.token_expired", 1),
+        ("denied.invalid_request", 2),
+        ("denied.permission_denied", 1),
+        ("redirected", 2),
+        ("unchecked", 3),
+        ("preflight", 2),
+        ("config.failed", 0),
+    ];
+    for (name, value) in expected {
+        assert_eq!(
+            stats.get(&format!("wasmcustom.tollgate.{name}")),
+            Some(value),
+            "{name}: {stats:?}"
+        );
+    }
+    // One load per VM: with one worker, the main thread's two and the worker's.
+    assert_eq!(stats.get("wasmcustom.tollgate.config.loaded"), Some(&3), "{stats:?}");
+
+    let prometheus = envoy.admin("/stats/prometheus").text();
+    for line in [
+        "tollgate_allowed{credential_type=\"access_token\"} 3",
+        "tollgate_allowed{credential_type=\"client\"} 1",
+        "tollgate_denied{code=\"token_expired\"} 1",
+        "tollgate_denied{code=\"missing_credentials\"} 4",
+        "tollgate_redirected{} 2",
+        "tollgate_preflight{} 2",
+    ] {
+        assert!(
+            prometheus.lines().any(|l| l == line),
+            "no {line:?} in:\n{}",
+            prometheus
+                .lines()
+                .filter(|l| l.contains("tollgate"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+}
+
+#[test]
+fn the_access_log_records_each_decision() {
+    let envoy = example();
+    let good = token("lUpa", "access", now(), 600);
+    let expired = token("lUpa", "access", now() - 7200, 600);
+    let requests = [
+        get("/api/orders").bearer(&good),
+        get(&format!("/admin/stats?access_token={API_KEY}&page=2")),
+        get(&format!("/api/orders?access_token={expired}")),
+        get("/app").browser(),
+        get("/public/logo.svg"),
+        get("/admin/stats").bearer(PUBLISHABLE_KEY),
+    ];
+    for request in &requests {
+        envoy.send(request);
+    }
+    let mut lines: Vec<Value> = Vec::new();
+    eventually("six access log lines", || {
+        lines = envoy
+            .access_log()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        lines.len() >= requests.len()
+    });
+    let field = |i: usize, name: &str| lines[i][name].clone();
+    let expect = |i: usize, fields: &[(&str, Value)]| {
+        for (name, value) in fields {
+            assert_eq!(&field(i, name), value, "line {i} field {name}: {}", lines[i]);
+        }
+    };
+    expect(0, &[
+        ("path", json!("/api/orders")),
+        ("status", json!(200)),
+        ("auth_outcome", json!("allowed")),
+        ("auth_type", json!("access_token")),
+        ("auth_user", json!("lUpa")),
+        ("auth_role", json!("user")),
+        ("auth_rule", json!("default")),
+        ("auth_code", Value::Null),
+    ]);
+    expect(1, &[
+        ("path", json!("/admin/stats")),
+        ("auth_type", json!("api_key")),
+        ("auth_name", json!("backend")),
+        ("auth_role", json!("admin")),
+        ("auth_rule", json!("rules[7]")),
+    ]);
+    expect(2, &[
+        ("status", json!(401)),
+        ("auth_outcome", json!("denied")),
+        ("auth_code", json!("TOKEN_EXPIRED")),
+        ("auth_user", Value::Null),
+    ]);
+    expect(3, &[
+        ("status", json!(302)),
+        ("auth_outcome", json!("redirected")),
+        ("auth_code", json!("MISSING_CREDENTIALS")),
+    ]);
+    expect(4, &[
+        ("auth_outcome", json!("unchecked")),
+        ("auth_rule", json!("rules[0]")),
+    ]);
+    expect(5, &[
+        ("status", json!(403)),
+        ("auth_code", json!("PERMISSION_DENIED")),
+        ("auth_rule", json!("rules[7]")),
+    ]);
+    let log = envoy.access_log();
+    for secret in [good.as_str(), expired.as_str(), API_KEY, PUBLISHABLE_KEY] {
+        assert!(!log.contains(secret), "a credential reached the access log");
+    }
+}
+
+#[test]
+fn envoys_default_access_log_never_sees_a_refused_query_credential() {
+    // Envoy's default format logs %REQ(:PATH)% with its query; a refused request keeps its
+    // path but not the credential in it.
+    let mut setup = Setup::new(json!({"secrets": [{"key": K}]}));
+    setup.hcm = json!({
+        "access_log": [{
+            "name": "envoy.access_loggers.stdout",
+            "typed_config": {"@type": "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog"}
+        }]
+    });
+    let envoy = Envoy::start(setup);
+    let expired = SigningKey::new(None, K.as_bytes())
+        .sign(claims_for("u", "access", now() - 7200, 60))
+        .unwrap();
+    let r = envoy.get(&format!("/api/x?page=2&access_token={expired}"));
+    assert_eq!(r.status, 401);
+    let r = envoy.get("/api/x?client_id=c&client_secret=some-client-secret-value&q=1");
+    assert_eq!(r.status, 401);
+    eventually("two access log lines", || envoy.access_log().lines().count() >= 2);
+    let log = envoy.access_log();
+    assert!(log.contains("/api/x?page=2"), "{log}");
+    assert!(log.contains("/api/x?q=1"), "{log}");
+    assert!(!log.contains(&expired) && !log.contains("some-client-secret-value"), "{log}");
+}
+
+#[test]
+fn logs_hold_no_secret_at_any_level() {
+    let envoy = example();
+    let good = token("lUpa", "access", now(), 600);
+    let expired = token("lUpa", "access", now() - 7200, 600);
+    let refresh = token("lUpa", "refresh", now(), 600);
+    let forged = SigningKey::new(Some("demo".into()), b"forged-secret-0123456789abcdefghijkl")
+        .sign(claims_for("eve", "access", now(), 600))
+        .unwrap();
+    let requests = [
+        get("/api/x").bearer(&good),
+        get(&format!("/api/x?access_token={good}")),
+        get("/api/x").header("Cookie", format!("access_token={good}")),
+        get("/api/x").bearer(&expired),
+        get("/api/x").bearer(&refresh),
+        get("/api/x").bearer(&forged),
+        get("/admin/x").bearer(API_KEY),
+        get("/admin/x").bearer(&API_KEY[..API_KEY.len() - 1]),
+        get("/catalog/x").bearer(PUBLISHABLE_KEY),
+        get("/admin/x").bearer(PUBLISHABLE_KEY),
+        get(&format!("/reports/x?client_id=reporting-job&client_secret={CLIENT_SECRET}")),
+        get("/reports/x?client_id=reporting-job&client_secret=wrong-secret-value-0123"),
+        get("/reports/x?client_id=nobody&client_secret=wrong-secret-value-0123"),
+        get(&format!("/app?access_token={expired}")).browser(),
+        get("/api/x").header("Authorization", b"Bearer \xc0\xa7"),
+    ];
+    for request in &requests {
+        envoy.send(request);
+    }
+    eventually("the decisions in the debug log", || {
+        envoy.log().matches("tollgate: ").count() >= requests.len()
+    });
+    let log = envoy.log();
+    // The log is not empty of what an operator needs: the configuration line and decisions.
+    assert!(log.contains(
+        "tollgate 0.1.0 configured: 8 rules, 1 secrets, 1 API keys, 1 publishable keys, 1 clients, login redirect on"
+    ));
+    assert!(log.contains("tollgate: allowed GET /api/x type=access_token role=user user=lUpa rule=default"));
+    assert!(log.contains("tollgate: denied GET /api/x code=TOKEN_EXPIRED rule=default"));
+    assert!(log.contains("tollgate: allowed GET /reports/x type=client role=reporting name=reporting-job rule=rules[6]"));
+    let everything = format!("{log}{}", envoy.access_log());
+    let mut secrets: Vec<String> = ENV.iter().map(|(_, v)| v.to_string()).collect();
+    for t in [&good, &expired, &refresh, &forged] {
+        secrets.push(t.clone());
+        secrets.push(t.rsplit('.').next().unwrap().to_owned());
+    }
+    secrets.push("wrong-secret-value-0123".into());
+    for secret in &secrets {
+        assert!(!everything.contains(secret.as_str()), "a secret or token is in the logs");
+    }
+}
+
+#[test]
+fn a_bad_configuration_update_is_refused_counted_and_the_old_one_keeps_serving() {
+    let good = json!({"secrets": [{"key": K}], "rules": [{"prefix": "/public", "mode": "none"}]});
+    let envoy = Envoy::start(Setup::new(good).dynamic());
+    let token = SigningKey::new(None, K.as_bytes())
+        .sign(claims_for("alice", "access", now(), 600))
+        .unwrap();
+    assert_eq!(envoy.send(&Request::get("/api").bearer(&token)).status, 200);
+
+    envoy.update_plugin_config(
+        &json!({"secrets": [{"key": K}], "rules": [{"prefix": "/public", "mode": "requried"}]})
+            .to_string(),
+        "2",
+    );
+    eventually("the update to be rejected", || {
+        envoy.stats("listener_manager.lds.update_rejected")
+            .values()
+            .next()
+            .is_some_and(|v| *v >= 1)
+    });
+    assert!(envoy
+        .log()
+        .contains("configuration refused: rules[0].mode: unknown mode \"requried\" (expected none, optional, required)"));
+    assert!(envoy.stats("wasmcustom.tollgate.config.failed")["wasmcustom.tollgate.config.failed"] >= 1);
+    // The previous configuration still decides.
+    assert_eq!(envoy.send(&Request::get("/api").bearer(&token)).status, 200);
+    assert_eq!(envoy.get("/api").status, 401);
+    assert_eq!(envoy.get("/public/x").status, 200);
+
+    // A good update takes over.
+    envoy.update_plugin_config(
+        &json!({"secrets": [{"key": K}], "default_mode": "none"}).to_string(),
+        "3",
+    );
+    eventually("the good update to apply", || envoy.get("/api").status == 200);
+}
+
+#[test]
+fn the_compose_configuration_is_rendered_from_the_example() {
+    let out = std::process::Command::new("bash")
+        .arg(support::manifest_dir().join("scripts/render-compose-config.sh"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let committed =
+        std::fs::read_to_string(support::manifest_dir().join("envoy/envoy.compose.yaml")).unwrap();
+    assert!(
+        String::from_utf8(out.stdout).unwrap() == committed,
+        "envoy/envoy.compose.yaml is stale: run `make compose-config`"
+    );
+}
+
+#[test]
+fn the_compose_configuration_validates_and_serves() {
+    let (ok, output) = support::validate_config(
+        &support::manifest_dir().join("envoy/envoy.compose.yaml"),
+        ENV,
+    );
+    assert!(ok && output.contains("OK"), "{output}");
+    let (ok, output) = support::validate_config(
+        &support::manifest_dir().join("envoy/envoy.compose.yaml"),
+        &ENV[..1],
+    );
+    assert!(!ok, "validated without the API key variable: {output}");
+
+    let signin = support::SignIn::start(SECRET, HOST);
+    let envoy = support::example_envoy("envoy.compose.yaml", signin.port, ENV)
+        .unwrap_or_else(|r| panic!("compose configuration refused:\n{}", r.log));
+    let good = token("lUpa", "access", now(), 600);
+    let r = envoy.send(&get("/api/orders").bearer(&good));
+    assert_eq!(r.upstream_header("x-auth-user").as_deref(), Some("lUpa"));
+    assert_eq!(envoy.send(&get("/api/orders")).code().as_deref(), Some("MISSING_CREDENTIALS"));
+    let r = envoy.send(
+        &Request::new("POST", "/login")
+            .host(HOST)
+            .header("Content-Type", "application/json")
+            .body_text(r#"{"username":"demo","password":"demo-password"}"#),
+    );
+    assert_eq!(r.json().unwrap()["data"]["user"]["id"], "lUpa");
+}
+
+#[test]
+fn the_compose_file_matches_its_envoy_configuration() {
+    let compose = support::yaml_file("docker-compose.yml");
+    let config = support::yaml_file("envoy/envoy.compose.yaml");
+    let makefile = std::fs::read_to_string(support::manifest_dir().join("Makefile")).unwrap();
+    let version = makefile
+        .lines()
+        .find_map(|l| l.strip_prefix("ENVOY_VERSION := "))
+        .unwrap()
+        .trim();
+
+    let envoy = &compose["services"]["envoy"];
+    assert_eq!(envoy["image"], format!("envoyproxy/envoy:v{version}").as_str());
+    let command: Vec<&str> = envoy["command"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    let config_arg = command[command.iter().position(|a| *a == "-c").unwrap() + 1];
+    assert_eq!(config_arg, "envoy/envoy.compose.yaml");
+    let workdir = envoy["working_dir"].as_str().unwrap();
+    let volumes: Vec<&str> = envoy["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(volumes.contains(&format!("./envoy:{workdir}/envoy:ro").as_str()), "{volumes:?}");
+    let module = "target/wasm32-wasip1/release/tollgate.wasm";
+    assert!(
+        volumes.contains(&format!("./{module}:{workdir}/{module}:ro").as_str()),
+        "{volumes:?}"
+    );
+
+    // Every variable the VM reads is given to the container.
+    let filter = &config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
+        ["typed_config"]["http_filters"][0]["typed_config"]["config"];
+    assert_eq!(filter["vm_config"]["code"]["local"]["filename"], module);
+    let wanted: Vec<&str> = filter["vm_config"]["environment_variables"]["host_env_keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    let given = envoy["environment"].as_object().unwrap();
+    for name in &wanted {
+        assert!(given.contains_key(*name), "compose does not pass {name}");
+    }
+
+    // The helpers share Envoy's network namespace, on the ports its clusters use.
+    let cluster_port = |name: &str| {
+        config["static_resources"]["clusters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .map(|c| {
+                c["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]
+                    ["socket_address"]["port_value"]
+                    .as_i64()
+                    .unwrap()
+            })
+            .unwrap()
+    };
+    for service in ["echo", "signin"] {
+        assert_eq!(compose["services"][service]["network_mode"], "service:envoy");
+    }
+    let echo_command = compose["services"]["echo"]["command"].to_string();
+    assert!(echo_command.contains(&format!("127.0.0.1:{}", cluster_port("echo"))));
+    let signin: Value = serde_json::from_str(
+        &std::fs::read_to_string(support::manifest_dir().join("demo/signin/signin.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(signin["listen"], format!("127.0.0.1:{}", cluster_port("signin")).as_str());
+
+    // And the compose tool itself accepts the file.
+    let out = std::process::Command::new("docker-compose")
+        .args(["-f", "docker-compose.yml", "config", "-q"])
+        .current_dir(support::manifest_dir())
+        .envs(ENV.iter().copied())
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("docker-compose is needed to validate docker-compose.yml (make test installs it): {e}")
+        });
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn the_istio_plugin_configuration_runs_in_envoy() {
+    let plugin = support::yaml_file("envoy/istio/wasmplugin.yaml");
+    assert_eq!(plugin["kind"], "WasmPlugin");
+    let spec = &plugin["spec"];
+    assert_eq!(spec["phase"], "AUTHN");
+    assert_eq!(spec["failStrategy"], "FAIL_CLOSE");
+    let env: Vec<&str> = spec["vmConfig"]["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            assert_eq!(e["valueFrom"], "HOST", "{e}: secrets come from the proxy's environment");
+            e["name"].as_str().unwrap()
+        })
+        .collect();
+    let dockerfile =
+        std::fs::read_to_string(support::manifest_dir().join("envoy/istio/Dockerfile")).unwrap();
+    let steps: Vec<&str> = dockerfile
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .collect();
+    assert_eq!(
+        steps,
+        ["FROM scratch", "COPY target/wasm32-wasip1/release/tollgate.wasm ./plugin.wasm"]
+    );
+
+    // Istio hands the filter pluginConfig as JSON; give the VM the same variables.
+    let values = [
+        "istio-current-secret-0123456789abcdefghij",
+        "istio-previous-secret-0123456789abcdefghi",
+        "sk_live_istio_api_key_0123456789abcdefgh",
+        "cs_live_istio_reporting_0123456789abcdef",
+    ];
+    assert_eq!(env.len(), values.len());
+    let mut setup = Setup::new(spec["pluginConfig"].clone());
+    for (name, value) in env.iter().zip(values) {
+        setup = setup.vm_env(name, value);
+    }
+    let envoy = Envoy::start(setup);
+    let signed = |kid: &str, secret: &str| {
+        SigningKey::new(Some(kid.into()), secret.as_bytes())
+            .sign(claims_for("lUpa", "access", now(), 3600))
+            .unwrap()
+    };
+    assert_eq!(envoy.get("/healthz").status, 200);
+    let r = envoy.send(&Request::get("/api").bearer(&signed("2026-11", values[0])));
+    assert_eq!(r.upstream_header("x-auth-user").as_deref(), Some("lUpa"));
+    let r = envoy.send(&Request::get("/api").bearer(&signed("2026-10", values[1])));
+    assert_eq!(r.upstream_header("x-auth-user").as_deref(), Some("lUpa"));
+    let r = envoy.send(&Request::get("/admin/x").bearer(values[2]));
+    assert_eq!(r.upstream_header("x-auth-name").as_deref(), Some("billing-backend"));
+    let r = envoy.get(&format!(
+        "/reports/x?client_id=nightly-reports&client_secret={}",
+        values[3]
+    ));
+    assert_eq!(r.upstream_header("x-auth-role").as_deref(), Some("reporting"));
+    assert_eq!(envoy.get("/api").status, 401);
+    let r = envoy.send(&Request::get("/account").browser());
+    assert_eq!(r.status, 302);
+    assert!(r
+        .header("location")
+        .unwrap()
+        .starts_with("https://login.example.com/signin?redirect=http%3A%2F%2Fapi.example.com%2Faccount"));
+}
+
+#[test]
+fn every_example_configuration_matches_the_schema() {
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(support::manifest_dir().join("schema/tollgate-config.schema.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let readme = std::fs::read_to_string(support::manifest_dir().join("README.md")).unwrap();
+    let readme_json: Vec<Value> = readme
+        .split("```json")
+        .skip(1)
+        .filter_map(|block| serde_json::from_str(block.split("```").next()?).ok())
+        .collect();
+    assert!(!readme_json.is_empty(), "the README has JSON examples");
+    let mut examples: Vec<(String, Value)> = vec![
+        ("envoy/envoy.yaml".into(), support::plugin_config_of(&support::yaml_file("envoy/envoy.yaml"))),
+        (
+            "envoy/envoy.compose.yaml".into(),
+            support::plugin_config_of(&support::yaml_file("envoy/envoy.compose.yaml")),
+        ),
+        (
+            "envoy/istio/wasmplugin.yaml".into(),
+            support::yaml_file("envoy/istio/wasmplugin.yaml")["spec"]["pluginConfig"].clone(),
+        ),
+    ];
+    examples.extend(readme_json.into_iter().map(|v| ("README.md".to_string(), v)));
+    for (source, config) in &examples {
+        let errors: Vec<String> = validator.iter_errors(config).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{source}: {errors:?}");
+        // And the filter itself accepts it (secrets given as variables are filled in).
+        let parsed = tollgate::config::Config::parse(config.to_string().as_bytes(), &|name| {
+            Some(format!("test-value-of-{name}-0123456789abcdefghij"))
+        });
+        assert!(parsed.is_ok(), "{source}: {:?}", parsed.err());
+    }
+    // The schema refuses what the filter refuses for the reasons a schema can see.
+    for bad in [
+        json!({"secret": []}),
+        json!({"rules": [{"prefix": "/a", "mode": "requried"}]}),
+        json!({"rules": [{"mode": "none"}]}),
+        json!({"rules": [{"prefix": "/a", "mode": "none", "roles": ["admin"]}]}),
+        json!({"secrets": [{"key": "short"}]}),
+        json!({"secrets": [{"kid": "a"}]}),
+        json!({"clock_skew_seconds": 3600}),
+        json!({"login_url": "//evil.example/login"}),
+        json!({"identity_headers": {"group": "x-g"}}),
+        json!({"clients": [{"client_id": "c", "client_secret": "0123456789abcdefghijklmnop", "role": "Admin"}]}),
+    ] {
+        assert!(!validator.is_valid(&bad), "the schema accepts {bad}");
+    }
+    // Every key of the filter is in the schema.
+    let keys: Vec<&str> = schema["properties"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    for key in [
+        "secrets", "api_keys", "publishable_keys", "clients", "default_mode", "rules", "login_url",
+        "return_param", "clock_skew_seconds", "max_lifetime_seconds", "token_query_param",
+        "token_cookie", "identity_headers", "forward_credentials",
+    ] {
+        assert!(keys.contains(&key), "{key} is missing from the schema");
+    }
+    assert_eq!(keys.len(), 14);
+}
