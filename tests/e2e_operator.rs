@@ -71,7 +71,9 @@ fn counters_count_every_decision_exactly() {
     send(get("/admin/stats").bearer(API_KEY), 2, 200);
     send(get("/catalog/items").bearer(PUBLISHABLE_KEY), 1, 200);
     send(
-        get(&format!("/reports/daily?client_id=reporting-job&client_secret={CLIENT_SECRET}")),
+        get(&format!(
+            "/reports/daily?client_id=reporting-job&client_secret={CLIENT_SECRET}"
+        )),
         1,
         200,
     );
@@ -118,7 +120,11 @@ fn counters_count_every_decision_exactly() {
         );
     }
     // One load per VM: with one worker, the main thread's two and the worker's.
-    assert_eq!(stats.get("wasmcustom.tollgate.config.loaded"), Some(&3), "{stats:?}");
+    assert_eq!(
+        stats.get("wasmcustom.tollgate.config.loaded"),
+        Some(&3),
+        "{stats:?}"
+    );
 
     let prometheus = envoy.admin("/stats/prometheus").text();
     for line in [
@@ -169,46 +175,69 @@ fn the_access_log_records_each_decision() {
     let field = |i: usize, name: &str| lines[i][name].clone();
     let expect = |i: usize, fields: &[(&str, Value)]| {
         for (name, value) in fields {
-            assert_eq!(&field(i, name), value, "line {i} field {name}: {}", lines[i]);
+            assert_eq!(
+                &field(i, name),
+                value,
+                "line {i} field {name}: {}",
+                lines[i]
+            );
         }
     };
-    expect(0, &[
-        ("path", json!("/api/orders")),
-        ("status", json!(200)),
-        ("auth_outcome", json!("allowed")),
-        ("auth_type", json!("access_token")),
-        ("auth_user", json!("lUpa")),
-        ("auth_role", json!("user")),
-        ("auth_rule", json!("default")),
-        ("auth_code", Value::Null),
-    ]);
-    expect(1, &[
-        ("path", json!("/admin/stats")),
-        ("auth_type", json!("api_key")),
-        ("auth_name", json!("backend")),
-        ("auth_role", json!("admin")),
-        ("auth_rule", json!("rules[7]")),
-    ]);
-    expect(2, &[
-        ("status", json!(401)),
-        ("auth_outcome", json!("denied")),
-        ("auth_code", json!("TOKEN_EXPIRED")),
-        ("auth_user", Value::Null),
-    ]);
-    expect(3, &[
-        ("status", json!(302)),
-        ("auth_outcome", json!("redirected")),
-        ("auth_code", json!("MISSING_CREDENTIALS")),
-    ]);
-    expect(4, &[
-        ("auth_outcome", json!("unchecked")),
-        ("auth_rule", json!("rules[0]")),
-    ]);
-    expect(5, &[
-        ("status", json!(403)),
-        ("auth_code", json!("PERMISSION_DENIED")),
-        ("auth_rule", json!("rules[7]")),
-    ]);
+    expect(
+        0,
+        &[
+            ("path", json!("/api/orders")),
+            ("status", json!(200)),
+            ("auth_outcome", json!("allowed")),
+            ("auth_type", json!("access_token")),
+            ("auth_user", json!("lUpa")),
+            ("auth_role", json!("user")),
+            ("auth_rule", json!("default")),
+            ("auth_code", Value::Null),
+        ],
+    );
+    expect(
+        1,
+        &[
+            ("path", json!("/admin/stats")),
+            ("auth_type", json!("api_key")),
+            ("auth_name", json!("backend")),
+            ("auth_role", json!("admin")),
+            ("auth_rule", json!("rules[7]")),
+        ],
+    );
+    expect(
+        2,
+        &[
+            ("status", json!(401)),
+            ("auth_outcome", json!("denied")),
+            ("auth_code", json!("TOKEN_EXPIRED")),
+            ("auth_user", Value::Null),
+        ],
+    );
+    expect(
+        3,
+        &[
+            ("status", json!(302)),
+            ("auth_outcome", json!("redirected")),
+            ("auth_code", json!("MISSING_CREDENTIALS")),
+        ],
+    );
+    expect(
+        4,
+        &[
+            ("auth_outcome", json!("unchecked")),
+            ("auth_rule", json!("rules[0]")),
+        ],
+    );
+    expect(
+        5,
+        &[
+            ("status", json!(403)),
+            ("auth_code", json!("PERMISSION_DENIED")),
+            ("auth_rule", json!("rules[7]")),
+        ],
+    );
     let log = envoy.access_log();
     for secret in [good.as_str(), expired.as_str(), API_KEY, PUBLISHABLE_KEY] {
         assert!(!log.contains(secret), "a credential reached the access log");
@@ -234,11 +263,16 @@ fn envoys_default_access_log_never_sees_a_refused_query_credential() {
     assert_eq!(r.status, 401);
     let r = envoy.get("/api/x?client_id=c&client_secret=some-client-secret-value&q=1");
     assert_eq!(r.status, 401);
-    eventually("two access log lines", || envoy.access_log().lines().count() >= 2);
+    eventually("two access log lines", || {
+        envoy.access_log().lines().count() >= 2
+    });
     let log = envoy.access_log();
     assert!(log.contains("/api/x?page=2"), "{log}");
     assert!(log.contains("/api/x?q=1"), "{log}");
-    assert!(!log.contains(&expired) && !log.contains("some-client-secret-value"), "{log}");
+    assert!(
+        !log.contains(&expired) && !log.contains("some-client-secret-value"),
+        "{log}"
+    );
 }
 
 #[test]
@@ -261,7 +295,9 @@ fn logs_hold_no_secret_at_any_level() {
         get("/admin/x").bearer(&API_KEY[..API_KEY.len() - 1]),
         get("/catalog/x").bearer(PUBLISHABLE_KEY),
         get("/admin/x").bearer(PUBLISHABLE_KEY),
-        get(&format!("/reports/x?client_id=reporting-job&client_secret={CLIENT_SECRET}")),
+        get(&format!(
+            "/reports/x?client_id=reporting-job&client_secret={CLIENT_SECRET}"
+        )),
         get("/reports/x?client_id=reporting-job&client_secret=wrong-secret-value-0123"),
         get("/reports/x?client_id=nobody&client_secret=wrong-secret-value-0123"),
         get(&format!("/app?access_token={expired}")).browser(),
@@ -278,7 +314,9 @@ fn logs_hold_no_secret_at_any_level() {
     assert!(log.contains(
         "tollgate 0.1.0 configured: 8 rules, 1 secrets, 1 API keys, 1 publishable keys, 1 clients, login redirect on"
     ));
-    assert!(log.contains("tollgate: allowed GET /api/x type=access_token role=user user=lUpa rule=default"));
+    assert!(log.contains(
+        "tollgate: allowed GET /api/x type=access_token role=user user=lUpa rule=default"
+    ));
     assert!(log.contains("tollgate: denied GET /api/x code=TOKEN_EXPIRED rule=default"));
     assert!(log.contains("tollgate: allowed GET /reports/x type=client role=reporting name=reporting-job rule=rules[6]"));
     let everything = format!("{log}{}", envoy.access_log());
@@ -289,7 +327,10 @@ fn logs_hold_no_secret_at_any_level() {
     }
     secrets.push("wrong-secret-value-0123".into());
     for secret in &secrets {
-        assert!(!everything.contains(secret.as_str()), "a secret or token is in the logs");
+        assert!(
+            !everything.contains(secret.as_str()),
+            "a secret or token is in the logs"
+        );
     }
 }
 
@@ -308,7 +349,8 @@ fn a_bad_configuration_update_is_refused_counted_and_the_old_one_keeps_serving()
         "2",
     );
     eventually("the update to be rejected", || {
-        envoy.stats("listener_manager.lds.update_rejected")
+        envoy
+            .stats("listener_manager.lds.update_rejected")
             .values()
             .next()
             .is_some_and(|v| *v >= 1)
@@ -316,7 +358,9 @@ fn a_bad_configuration_update_is_refused_counted_and_the_old_one_keeps_serving()
     assert!(envoy
         .log()
         .contains("configuration refused: rules[0].mode: unknown mode \"requried\" (expected none, optional, required)"));
-    assert!(envoy.stats("wasmcustom.tollgate.config.failed")["wasmcustom.tollgate.config.failed"] >= 1);
+    assert!(
+        envoy.stats("wasmcustom.tollgate.config.failed")["wasmcustom.tollgate.config.failed"] >= 1
+    );
     // The previous configuration still decides.
     assert_eq!(envoy.send(&Request::get("/api").bearer(&token)).status, 200);
     assert_eq!(envoy.get("/api").status, 401);
@@ -327,7 +371,9 @@ fn a_bad_configuration_update_is_refused_counted_and_the_old_one_keeps_serving()
         &json!({"secrets": [{"key": K}], "default_mode": "none"}).to_string(),
         "3",
     );
-    eventually("the good update to apply", || envoy.get("/api").status == 200);
+    eventually("the good update to apply", || {
+        envoy.get("/api").status == 200
+    });
 }
 
 #[test]
@@ -364,7 +410,10 @@ fn the_compose_configuration_validates_and_serves() {
     let good = token("lUpa", "access", now(), 600);
     let r = envoy.send(&get("/api/orders").bearer(&good));
     assert_eq!(r.upstream_header("x-auth-user").as_deref(), Some("lUpa"));
-    assert_eq!(envoy.send(&get("/api/orders")).code().as_deref(), Some("MISSING_CREDENTIALS"));
+    assert_eq!(
+        envoy.send(&get("/api/orders")).code().as_deref(),
+        Some("MISSING_CREDENTIALS")
+    );
     let r = envoy.send(
         &Request::new("POST", "/login")
             .host(HOST)
@@ -386,7 +435,10 @@ fn the_compose_file_matches_its_envoy_configuration() {
         .trim();
 
     let envoy = &compose["services"]["envoy"];
-    assert_eq!(envoy["image"], format!("envoyproxy/envoy:v{version}").as_str());
+    assert_eq!(
+        envoy["image"],
+        format!("envoyproxy/envoy:v{version}").as_str()
+    );
     let command: Vec<&str> = envoy["command"]
         .as_array()
         .unwrap()
@@ -402,7 +454,10 @@ fn the_compose_file_matches_its_envoy_configuration() {
         .iter()
         .map(|v| v.as_str().unwrap())
         .collect();
-    assert!(volumes.contains(&format!("./envoy:{workdir}/envoy:ro").as_str()), "{volumes:?}");
+    assert!(
+        volumes.contains(&format!("./envoy:{workdir}/envoy:ro").as_str()),
+        "{volumes:?}"
+    );
     let module = "target/wasm32-wasip1/release/tollgate.wasm";
     assert!(
         volumes.contains(&format!("./{module}:{workdir}/{module}:ro").as_str()),
@@ -440,7 +495,10 @@ fn the_compose_file_matches_its_envoy_configuration() {
             .unwrap()
     };
     for service in ["echo", "signin"] {
-        assert_eq!(compose["services"][service]["network_mode"], "service:envoy");
+        assert_eq!(
+            compose["services"][service]["network_mode"],
+            "service:envoy"
+        );
     }
     let echo_command = compose["services"]["echo"]["command"].to_string();
     assert!(echo_command.contains(&format!("127.0.0.1:{}", cluster_port("echo"))));
@@ -448,7 +506,10 @@ fn the_compose_file_matches_its_envoy_configuration() {
         &std::fs::read_to_string(support::manifest_dir().join("demo/signin/signin.json")).unwrap(),
     )
     .unwrap();
-    assert_eq!(signin["listen"], format!("127.0.0.1:{}", cluster_port("signin")).as_str());
+    assert_eq!(
+        signin["listen"],
+        format!("127.0.0.1:{}", cluster_port("signin")).as_str()
+    );
 
     // And the compose tool itself accepts the file.
     let out = std::process::Command::new("docker-compose")
@@ -459,7 +520,11 @@ fn the_compose_file_matches_its_envoy_configuration() {
         .unwrap_or_else(|e| {
             panic!("docker-compose is needed to validate docker-compose.yml (make test installs it): {e}")
         });
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -474,7 +539,10 @@ fn the_istio_plugin_configuration_runs_in_envoy() {
         .unwrap()
         .iter()
         .map(|e| {
-            assert_eq!(e["valueFrom"], "HOST", "{e}: secrets come from the proxy's environment");
+            assert_eq!(
+                e["valueFrom"], "HOST",
+                "{e}: secrets come from the proxy's environment"
+            );
             e["name"].as_str().unwrap()
         })
         .collect();
@@ -486,7 +554,10 @@ fn the_istio_plugin_configuration_runs_in_envoy() {
         .collect();
     assert_eq!(
         steps,
-        ["FROM scratch", "COPY target/wasm32-wasip1/release/tollgate.wasm ./plugin.wasm"]
+        [
+            "FROM scratch",
+            "COPY target/wasm32-wasip1/release/tollgate.wasm ./plugin.wasm"
+        ]
     );
 
     // Istio hands the filter pluginConfig as JSON; give the VM the same variables.
@@ -513,26 +584,33 @@ fn the_istio_plugin_configuration_runs_in_envoy() {
     let r = envoy.send(&Request::get("/api").bearer(&signed("2026-10", values[1])));
     assert_eq!(r.upstream_header("x-auth-user").as_deref(), Some("lUpa"));
     let r = envoy.send(&Request::get("/admin/x").bearer(values[2]));
-    assert_eq!(r.upstream_header("x-auth-name").as_deref(), Some("billing-backend"));
+    assert_eq!(
+        r.upstream_header("x-auth-name").as_deref(),
+        Some("billing-backend")
+    );
     let r = envoy.get(&format!(
         "/reports/x?client_id=nightly-reports&client_secret={}",
         values[3]
     ));
-    assert_eq!(r.upstream_header("x-auth-role").as_deref(), Some("reporting"));
+    assert_eq!(
+        r.upstream_header("x-auth-role").as_deref(),
+        Some("reporting")
+    );
     assert_eq!(envoy.get("/api").status, 401);
     let r = envoy.send(&Request::get("/account").browser());
     assert_eq!(r.status, 302);
-    assert!(r
-        .header("location")
-        .unwrap()
-        .starts_with("https://login.example.com/signin?redirect=http%3A%2F%2Fapi.example.com%2Faccount"));
+    assert!(r.header("location").unwrap().starts_with(
+        "https://login.example.com/signin?redirect=http%3A%2F%2Fapi.example.com%2Faccount"
+    ));
 }
 
 #[test]
 fn every_example_configuration_matches_the_schema() {
     let schema: Value = serde_json::from_str(
-        &std::fs::read_to_string(support::manifest_dir().join("schema/tollgate-config.schema.json"))
-            .unwrap(),
+        &std::fs::read_to_string(
+            support::manifest_dir().join("schema/tollgate-config.schema.json"),
+        )
+        .unwrap(),
     )
     .unwrap();
     let validator = jsonschema::validator_for(&schema).unwrap();
@@ -544,7 +622,10 @@ fn every_example_configuration_matches_the_schema() {
         .collect();
     assert!(!readme_json.is_empty(), "the README has JSON examples");
     let mut examples: Vec<(String, Value)> = vec![
-        ("envoy/envoy.yaml".into(), support::plugin_config_of(&support::yaml_file("envoy/envoy.yaml"))),
+        (
+            "envoy/envoy.yaml".into(),
+            support::plugin_config_of(&support::yaml_file("envoy/envoy.yaml")),
+        ),
         (
             "envoy/envoy.compose.yaml".into(),
             support::plugin_config_of(&support::yaml_file("envoy/envoy.compose.yaml")),
@@ -554,9 +635,16 @@ fn every_example_configuration_matches_the_schema() {
             support::yaml_file("envoy/istio/wasmplugin.yaml")["spec"]["pluginConfig"].clone(),
         ),
     ];
-    examples.extend(readme_json.into_iter().map(|v| ("README.md".to_string(), v)));
+    examples.extend(
+        readme_json
+            .into_iter()
+            .map(|v| ("README.md".to_string(), v)),
+    );
     for (source, config) in &examples {
-        let errors: Vec<String> = validator.iter_errors(config).map(|e| e.to_string()).collect();
+        let errors: Vec<String> = validator
+            .iter_errors(config)
+            .map(|e| e.to_string())
+            .collect();
         assert!(errors.is_empty(), "{source}: {errors:?}");
         // And the filter itself accepts it (secrets given as variables are filled in).
         let parsed = tollgate::config::Config::parse(config.to_string().as_bytes(), &|name| {
@@ -587,9 +675,20 @@ fn every_example_configuration_matches_the_schema() {
         .map(String::as_str)
         .collect();
     for key in [
-        "secrets", "api_keys", "publishable_keys", "clients", "default_mode", "rules", "login_url",
-        "return_param", "clock_skew_seconds", "max_lifetime_seconds", "token_query_param",
-        "token_cookie", "identity_headers", "forward_credentials",
+        "secrets",
+        "api_keys",
+        "publishable_keys",
+        "clients",
+        "default_mode",
+        "rules",
+        "login_url",
+        "return_param",
+        "clock_skew_seconds",
+        "max_lifetime_seconds",
+        "token_query_param",
+        "token_cookie",
+        "identity_headers",
+        "forward_credentials",
     ] {
         assert!(keys.contains(&key), "{key} is missing from the schema");
     }

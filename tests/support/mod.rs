@@ -356,7 +356,11 @@ impl Envoy {
         let config = dir.join("envoy.json");
         let lds = dir.join("lds.json");
         let lds_path = setup.dynamic.then_some(lds.as_path());
-        std::fs::write(&config, setup.bootstrap(upstream_port(), lds_path).to_string()).unwrap();
+        std::fs::write(
+            &config,
+            setup.bootstrap(upstream_port(), lds_path).to_string(),
+        )
+        .unwrap();
         if setup.dynamic {
             std::fs::write(&lds, setup.lds().to_string()).unwrap();
         }
@@ -541,11 +545,7 @@ impl Drop for Envoy {
 
 /// The example configuration `file` (under `envoy/`) with its fixed ports, listen addresses
 /// and module path swapped for this run's.
-pub fn example_envoy(
-    file: &str,
-    signin_port: u16,
-    env: &[(&str, &str)],
-) -> Result<Envoy, Refused> {
+pub fn example_envoy(file: &str, signin_port: u16, env: &[(&str, &str)]) -> Result<Envoy, Refused> {
     let yaml = std::fs::read_to_string(manifest_dir().join("envoy").join(file)).unwrap();
     for original in [
         "port_value: 10000}",
@@ -554,7 +554,10 @@ pub fn example_envoy(
         "port_value: 18081}",
         "filename: target/wasm32-wasip1/release/tollgate.wasm",
     ] {
-        assert!(yaml.contains(original), "envoy/{file} no longer has {original}");
+        assert!(
+            yaml.contains(original),
+            "envoy/{file} no longer has {original}"
+        );
     }
     let replaced = yaml
         .replace("address: 0.0.0.0,", "address: 127.0.0.1,")
@@ -564,7 +567,10 @@ pub fn example_envoy(
             "port_value: 18080}",
             &format!("port_value: {}}}", upstream_port()),
         )
-        .replace("port_value: 18081}", &format!("port_value: {signin_port}}}"))
+        .replace(
+            "port_value: 18081}",
+            &format!("port_value: {signin_port}}}"),
+        )
         .replace(
             "filename: target/wasm32-wasip1/release/tollgate.wasm",
             &format!("filename: {}", wasm_module().display()),
@@ -936,7 +942,9 @@ fn yaml_to_json(node: &yaml_rust2::Yaml) -> Value {
 
 /// The tollgate plugin configuration inside an Envoy configuration file, as JSON.
 pub fn plugin_config_of(envoy_config: &Value) -> Value {
-    let listeners = envoy_config["static_resources"]["listeners"].as_array().unwrap();
+    let listeners = envoy_config["static_resources"]["listeners"]
+        .as_array()
+        .unwrap();
     for listener in listeners {
         for chain in listener["filter_chains"].as_array().unwrap() {
             for filter in chain["filters"].as_array().unwrap() {
