@@ -61,7 +61,7 @@ fn counters_count_every_decision_exactly() {
     let envoy = example();
     let good = token("lUpa", "access", now(), 600);
     let expired = token("lUpa", "access", now() - 7200, 600);
-    let mut send = |request: Request, times: usize, status: u16| {
+    let send = |request: Request, times: usize, status: u16| {
         for _ in 0..times {
             let r = envoy.send(&request);
             assert_eq!(r.status, status, "{}", r.text());
