@@ -3,6 +3,7 @@
 //! The secret is read from an environment variable (default `TOLLGATE_SECRET`) or a file,
 //! never from the command line, so it stays out of shell history and process lists.
 
+use std::io::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use tollgate::token::{claims_for, SigningKey};
@@ -19,6 +20,7 @@ usage: mint-token --sub SUBJECT [options]
                          nbf in the future (mints a token that is not valid yet)
   --secret-env NAME      environment variable holding the secret (default TOLLGATE_SECRET)
   --secret-file PATH     read the secret from a file instead (one trailing newline ignored)
+  --count N              mint N tokens, one per line, for subjects SUBJECT-1 ... SUBJECT-N
 ";
 
 fn fail(message: &str) -> ! {
@@ -53,6 +55,7 @@ struct Options {
     not_before_in: u64,
     secret_env: Option<String>,
     secret_file: Option<String>,
+    count: Option<u64>,
 }
 
 fn parse_args() -> Options {
@@ -77,6 +80,9 @@ fn parse_args() -> Options {
             "--not-before-in" => options.not_before_in = duration(&value),
             "--secret-env" => options.secret_env = Some(value),
             "--secret-file" => options.secret_file = Some(value),
+            "--count" => {
+                options.count = Some(value.parse().unwrap_or_else(|_| fail("bad --count")))
+            }
             _ => fail(&format!("unknown option {flag}")),
         }
     }
@@ -109,18 +115,26 @@ fn main() {
         .map(|d| d.as_secs())
         .unwrap_or(0);
     let issued = now.saturating_sub(options.issued_ago);
-    let mut claims = claims_for(sub, token_type, issued, options.ttl.unwrap_or(3600));
-    if options.not_before_in > 0 {
-        claims.invalid_before = Some(jwt_simple::prelude::UnixTimeStamp::from_secs(
-            now + options.not_before_in,
-        ));
-    }
     let key = SigningKey::new(options.kid.clone(), secret.as_bytes());
-    match key.sign(claims) {
-        Ok(token) => println!("{token}"),
-        Err(e) => {
+    let mint = |subject: &str| {
+        let mut claims = claims_for(subject, token_type, issued, options.ttl.unwrap_or(3600));
+        if options.not_before_in > 0 {
+            claims.invalid_before = Some(jwt_simple::prelude::UnixTimeStamp::from_secs(
+                now + options.not_before_in,
+            ));
+        }
+        key.sign(claims).unwrap_or_else(|e| {
             eprintln!("mint-token: cannot sign: {e}");
             std::process::exit(1);
+        })
+    };
+    match options.count {
+        None => println!("{}", mint(sub)),
+        Some(count) => {
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            for i in 1..=count {
+                let _ = writeln!(out, "{}", mint(&format!("{sub}-{i}")));
+            }
         }
     }
 }
