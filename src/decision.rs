@@ -8,7 +8,9 @@ use crate::credentials::{
     self, Locations, Presented, Source, CLIENT_ID_PARAM, CLIENT_SECRET_PARAM,
 };
 use crate::denial::{BadCredential, BadRequest, Denial};
-use crate::identity::{CredentialKind, Identity};
+use std::borrow::Cow;
+
+use crate::identity::Identity;
 use crate::path::{self, PathError};
 use crate::query;
 use crate::request::{names, RequestView};
@@ -163,26 +165,26 @@ impl Outcome {
 impl Decision {
     /// Fields for Envoy's access log, set as filter state `wasm.tollgate.<field>`; only those
     /// with a value. Never a credential.
-    pub fn log_fields(&self) -> Vec<(&'static str, String)> {
-        let mut fields = vec![("outcome", self.outcome.label().to_owned())];
+    pub fn log_fields(&self) -> Vec<(&'static str, Cow<'_, str>)> {
+        let mut fields = vec![("outcome", Cow::Borrowed(self.outcome.label()))];
         match &self.outcome {
             Outcome::Allowed(identity) => {
-                fields.push(("type", identity.kind.as_str().to_owned()));
-                fields.push(("role", identity.role.clone()));
+                fields.push(("type", Cow::Borrowed(identity.kind.as_str())));
+                fields.push(("role", Cow::Borrowed(&*identity.role)));
                 if let Some(user) = &identity.user {
-                    fields.push(("user", user.clone()));
+                    fields.push(("user", Cow::Borrowed(&**user)));
                 }
                 if let Some(name) = &identity.name {
-                    fields.push(("name", name.clone()));
+                    fields.push(("name", Cow::Borrowed(&**name)));
                 }
             }
             Outcome::Denied(denial) | Outcome::Redirected(denial) => {
-                fields.push(("code", denial.code().to_owned()));
+                fields.push(("code", Cow::Borrowed(denial.code())));
             }
             Outcome::Preflight | Outcome::Unchecked => {}
         }
         if !matches!(self.outcome, Outcome::Preflight) {
-            fields.push(("rule", self.rule_label()));
+            fields.push(("rule", Cow::Owned(self.rule_label())));
         }
         fields
     }
@@ -249,12 +251,7 @@ fn authenticate(config: &Config, presented: &Presented<'_>, now: u64) -> Result<
                 .verifier
                 .verify(value, now)
                 .map_err(|e| Denial::InvalidCredentials(BadCredential::Token(e)))?;
-            Ok(Identity {
-                kind: CredentialKind::AccessToken,
-                role: crate::identity::role::USER.to_owned(),
-                user: Some(token.subject),
-                name: None,
-            })
+            Ok(Identity::user(token.subject))
         }
         Presented::Client { id, secret } => config
             .clients
@@ -1034,11 +1031,11 @@ mod report_tests {
         assert_eq!(
             d.log_fields(),
             vec![
-                ("outcome", "allowed".to_string()),
-                ("type", "access_token".to_string()),
-                ("role", "user".to_string()),
-                ("user", "alice".to_string()),
-                ("rule", "default".to_string()),
+                ("outcome", Cow::Borrowed("allowed")),
+                ("type", "access_token".into()),
+                ("role", "user".into()),
+                ("user", "alice".into()),
+                ("rule", "default".into()),
             ]
         );
         let line = d.describe(&headers);
@@ -1056,9 +1053,9 @@ mod report_tests {
         assert_eq!(
             d.log_fields(),
             vec![
-                ("outcome", "denied".to_string()),
-                ("code", "INVALID_CREDENTIALS".to_string()),
-                ("rule", "default".to_string()),
+                ("outcome", Cow::Borrowed("denied")),
+                ("code", "INVALID_CREDENTIALS".into()),
+                ("rule", "default".into()),
             ]
         );
         assert!(d

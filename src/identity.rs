@@ -1,5 +1,7 @@
 //! Who a request is, once the filter has checked its credential.
 
+use std::rc::Rc;
+
 /// The role names the filter itself assigns.
 pub mod role {
     /// Role of a verified access token.
@@ -34,14 +36,28 @@ impl CredentialKind {
 }
 
 /// A caller the filter vouches for: what the upstream receives in the identity headers.
+/// The texts are shared (`Rc`), so making an identity copies nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
     pub kind: CredentialKind,
-    pub role: String,
+    pub role: Rc<str>,
     /// The `sub` of an access token.
-    pub user: Option<String>,
+    pub user: Option<Rc<str>>,
     /// The name of a key, or the `client_id` of a client.
-    pub name: Option<String>,
+    pub name: Option<Rc<str>>,
+}
+
+thread_local! {
+    /// The built-in role names, made once per VM.
+    static BUILTIN_ROLES: [Rc<str>; 3] =
+        [Rc::from(role::USER), Rc::from(role::ADMIN), Rc::from(role::ANONYMOUS)];
+}
+
+/// A shared copy of a built-in role name (`user`, `admin` or `anonymous`).
+pub fn builtin_role(name: &str) -> Rc<str> {
+    BUILTIN_ROLES
+        .with(|roles| roles.iter().find(|r| &***r == name).cloned())
+        .unwrap_or_else(|| Rc::from(name))
 }
 
 impl Identity {
@@ -49,8 +65,18 @@ impl Identity {
     pub fn anonymous() -> Self {
         Identity {
             kind: CredentialKind::Anonymous,
-            role: role::ANONYMOUS.to_owned(),
+            role: builtin_role(role::ANONYMOUS),
             user: None,
+            name: None,
+        }
+    }
+
+    /// The identity a verified access token gives.
+    pub fn user(subject: Rc<str>) -> Self {
+        Identity {
+            kind: CredentialKind::AccessToken,
+            role: builtin_role(role::USER),
+            user: Some(subject),
             name: None,
         }
     }

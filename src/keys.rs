@@ -3,7 +3,9 @@
 //! Only digests are kept after configuration; comparing digests of equal size means neither
 //! the content nor the length of a configured key leaks through timing.
 
-use crate::identity::{CredentialKind, Identity};
+use std::rc::Rc;
+
+use crate::identity::{builtin_role, role, CredentialKind, Identity};
 
 type Digest = [u8; 32];
 
@@ -22,8 +24,8 @@ fn digests_equal(a: &Digest, b: &Digest) -> bool {
 struct KeyEntry {
     digest: Digest,
     kind: CredentialKind,
-    role: &'static str,
-    name: String,
+    role: Rc<str>,
+    name: Rc<str>,
 }
 
 /// Every API key and publishable key.
@@ -36,14 +38,14 @@ impl KeyRing {
     /// Adds a key; `kind` is [`CredentialKind::ApiKey`] or [`CredentialKind::PublishableKey`].
     pub fn add(&mut self, kind: CredentialKind, name: &str, key: &[u8]) {
         let role = match kind {
-            CredentialKind::ApiKey => crate::identity::role::ADMIN,
-            _ => crate::identity::role::ANONYMOUS,
+            CredentialKind::ApiKey => builtin_role(role::ADMIN),
+            _ => builtin_role(role::ANONYMOUS),
         };
         self.keys.push(KeyEntry {
             digest: digest(key),
             kind,
             role,
-            name: name.to_owned(),
+            name: Rc::from(name),
         });
     }
 
@@ -72,9 +74,9 @@ impl KeyRing {
         }
         found.map(|k| Identity {
             kind: k.kind,
-            role: k.role.to_owned(),
+            role: Rc::clone(&k.role),
             user: None,
-            name: Some(k.name.clone()),
+            name: Some(Rc::clone(&k.name)),
         })
     }
 }
@@ -82,9 +84,9 @@ impl KeyRing {
 /// A configured client.
 #[derive(Debug, Clone)]
 struct ClientEntry {
-    id: String,
+    id: Rc<str>,
     secret: Digest,
-    role: String,
+    role: Rc<str>,
 }
 
 /// Every configured client.
@@ -108,15 +110,15 @@ impl ClientRegistry {
     /// Adds a client.
     pub fn add(&mut self, id: &str, secret: &[u8], role: &str) {
         self.clients.push(ClientEntry {
-            id: id.to_owned(),
+            id: Rc::from(id),
             secret: digest(secret),
-            role: role.to_owned(),
+            role: builtin_role(role),
         });
     }
 
     /// Whether a client with this id is configured.
     pub fn contains(&self, id: &str) -> bool {
-        self.clients.iter().any(|c| c.id == id)
+        self.clients.iter().any(|c| &*c.id == id)
     }
 
     /// The number of clients.
@@ -131,7 +133,7 @@ impl ClientRegistry {
 
     /// The roles clients carry.
     pub fn roles(&self) -> impl Iterator<Item = &str> {
-        self.clients.iter().map(|c| c.role.as_str())
+        self.clients.iter().map(|c| &*c.role)
     }
 
     /// The client's identity when `secret` is its secret; an unknown id fails the same way.
@@ -142,9 +144,9 @@ impl ClientRegistry {
         match client {
             Some(c) if matches => Some(Identity {
                 kind: CredentialKind::Client,
-                role: c.role.clone(),
+                role: Rc::clone(&c.role),
                 user: None,
-                name: Some(c.id.clone()),
+                name: Some(Rc::clone(&c.id)),
             }),
             _ => None,
         }
@@ -174,12 +176,12 @@ mod tests {
         let ring = ring();
         let api = ring.identify(SECRET_KEY.as_bytes()).unwrap();
         assert_eq!(
-            (api.kind, api.role.as_str(), api.name.as_deref()),
+            (api.kind, &*api.role, api.name.as_deref()),
             (CredentialKind::ApiKey, "admin", Some("backend"))
         );
         let pk = ring.identify(PUBLISHABLE.as_bytes()).unwrap();
         assert_eq!(
-            (pk.kind, pk.role.as_str(), pk.name.as_deref()),
+            (pk.kind, &*pk.role, pk.name.as_deref()),
             (CredentialKind::PublishableKey, "anonymous", Some("web"))
         );
     }
@@ -215,7 +217,7 @@ mod tests {
             .authenticate(b"client-a", b"cs_test_Zr4Qm8Vn2Lp6Xw1Ty9Hs3Kd7Bf5Gj0")
             .unwrap();
         assert_eq!(
-            (a.kind, a.role.as_str(), a.name.as_deref()),
+            (a.kind, &*a.role, a.name.as_deref()),
             (CredentialKind::Client, "reporting", Some("client-a"))
         );
         assert!(clients

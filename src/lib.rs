@@ -3,11 +3,13 @@
 //! Everything but [`filter`] is pure decision logic that knows nothing of proxy-wasm and is
 //! tested natively; `filter` is the thin adapter that talks to the host.
 
+pub mod base64url;
 pub mod config;
 pub mod credentials;
 pub mod decision;
 pub mod denial;
 pub mod identity;
+pub mod jws;
 pub mod keys;
 pub mod metrics;
 pub mod path;
@@ -16,6 +18,7 @@ pub mod request;
 pub mod response;
 pub mod rules;
 pub mod token;
+pub mod token_cache;
 
 #[cfg(target_arch = "wasm32")]
 pub mod filter;

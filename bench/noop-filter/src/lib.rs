@@ -33,7 +33,9 @@ impl Context for Stream {}
 
 impl HttpContext for Stream {
     fn on_http_request_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
-        let seen = self.get_http_request_header_bytes("authorization").is_some();
+        let seen = self
+            .get_http_request_header_bytes("authorization")
+            .is_some();
         self.set_http_request_header("x-noop", Some(if seen { "1" } else { "0" }));
         Action::Continue
     }
