@@ -13,7 +13,7 @@ CHROMIUM      ?= /usr/bin/chromium
 SUDO          := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PLAYWRIGHT    := tests/browser/node_modules/.package-lock.json
 
-.PHONY: all setup test-tools build bins lint test unit e2e run compose-config clean
+.PHONY: all setup test-tools bench-tools build bins lint test unit e2e run compose-config bench bench-cost clean
 
 all: build
 
@@ -77,6 +77,32 @@ test: lint unit e2e
 ## Envoy with the filter in front of echo-upstream, on envoy/envoy.yaml.
 run: build bins setup
 	ENVOY=$(ENVOY) scripts/run.sh
+
+## Load generators for make bench: wrk (Debian) and oha (crates.io, for open-loop latency).
+OHA := .run/tools/bin/oha
+bench-tools: $(OHA)
+	@command -v wrk >/dev/null || $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y wrk
+	@command -v valgrind >/dev/null || $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y valgrind
+
+$(OHA):
+	$(CARGO) install oha --locked --version 1.16.0 --root .run/tools
+
+## tollgate against no filter, a do-nothing Wasm filter and native jwt_authn, in one
+## interleaved run; then the instruction count per request of the decision core.
+## BENCH_ARGS passes options to bench/bench.py (e.g. BENCH_ARGS="--rounds 3").
+bench: build setup bench-tools
+	$(CARGO) build --release --target wasm32-wasip1 -p noop-filter
+	$(CARGO) build --release --bin mint-token
+	ENVOY=$(abspath $(ENVOY)) TOLLGATE_WASM=$(abspath $(WASM)) \
+	  NOOP_WASM=$(abspath target/wasm32-wasip1/release/noop_filter.wasm) \
+	  MINT_TOKEN=$(abspath target/release/mint-token) OHA=$(abspath $(OHA)) \
+	  python3 bench/bench.py $(BENCH_ARGS)
+	$(MAKE) --no-print-directory bench-cost
+
+## Instructions per request of the decision core, by request kind (callgrind; repeatable).
+bench-cost:
+	$(CARGO) build --profile cost --example decision_cost
+	python3 bench/cost.py
 
 ## Renders envoy/envoy.compose.yaml from envoy/envoy.yaml (a test fails when it is stale).
 compose-config:

@@ -168,6 +168,12 @@ class Envoy:
             time.sleep(0.05)
         self.url = f"http://127.0.0.1:{self.port}"
 
+    def cpu_seconds(self):
+        """User plus system CPU time of the Envoy process so far."""
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def rss_kib(self):
         with open(f"/proc/{self.proc.pid}/status") as f:
             for line in f:
@@ -238,6 +244,8 @@ def main():
     parser.add_argument("--latency-seconds", type=int, default=10,
                         help="length of each fixed-rate latency run (0 skips it)")
     parser.add_argument("--only", help="comma-separated workloads to run")
+    parser.add_argument("--variant", action="append", default=[], metavar="NAME=WASM",
+                        help="another build of the filter to compare, with the same configuration")
     args = parser.parse_args()
 
     global ENVOY
@@ -274,6 +282,12 @@ def main():
         "jwt_authn": bootstrap([jwt_authn_filter(secret)]),
         "tollgate": bootstrap([wasm_filter(tollgate_wasm, tollgate_config(api_key), {"TOLLGATE_SECRET": secret})]),
     }
+    variants = []
+    for spec in args.variant:
+        name, path = spec.split("=", 1)
+        arms[name] = bootstrap([wasm_filter(os.path.abspath(path), tollgate_config(api_key),
+                                            {"TOLLGATE_SECRET": secret})])
+        variants.append(name)
     spoof = {"x-auth-user": "mallory"}
     # workload: (script, arms, expected non-2xx for the authenticating arms)
     workloads = {
@@ -291,6 +305,9 @@ def main():
     if args.only:
         keep = [w.strip() for w in args.only.split(",")]
         workloads = {k: v for k, v in workloads.items() if k in keep}
+    for name in variants:
+        for _, arm_names, _ in workloads.values():
+            arm_names.append(name)
     scripts = {}
     for name, (lua, _, _) in workloads.items():
         path = os.path.join(workdir, re.sub(r"\W+", "-", name) + ".lua")
@@ -300,7 +317,7 @@ def main():
 
     envoys = {name: Envoy(name, config, workdir) for name, config in arms.items()}
     try:
-        run(args, envoys, workloads, scripts, tollgate_wasm, noop_wasm)
+        run(args, envoys, workloads, scripts, tollgate_wasm, noop_wasm, variants)
         if args.latency_seconds:
             latency(args, envoys, workloads, scripts)
         if args.memory_requests:
@@ -311,7 +328,7 @@ def main():
     print(f"\n(work files: {workdir})")
 
 
-def run(args, envoys, workloads, scripts, tollgate_wasm, noop_wasm):
+def run(args, envoys, workloads, scripts, tollgate_wasm, noop_wasm, variants):
     print(f"machine: {os.uname().machine}, {os.cpu_count()} CPUs, "
           f"{open('/proc/cpuinfo').read().split('model name')[1].split(':')[1].splitlines()[0].strip()}")
     print(f"Envoy: {subprocess.run([ENVOY, '--version'], capture_output=True, text=True).stdout.split('version:')[1].strip()}")
@@ -323,11 +340,15 @@ def run(args, envoys, workloads, scripts, tollgate_wasm, noop_wasm):
         for arm in arm_names:
             wrk(envoys[arm].url, scripts[name], 1, args.connections)
     results = {}
+    cpu_us = {}
     for r in range(args.rounds):
         for name, (_, arm_names, rejects) in workloads.items():
             for arm in arm_names:
+                cpu_before = envoys[arm].cpu_seconds()
                 res = wrk(envoys[arm].url, scripts[name], args.seconds, args.connections)
-                authenticating = arm in ("jwt_authn", "tollgate")
+                cpu = envoys[arm].cpu_seconds() - cpu_before
+                cpu_us.setdefault((name, arm), []).append(cpu / max(res["total"], 1) * 1e6)
+                authenticating = arm in ("jwt_authn", "tollgate") or arm in variants
                 expect_rejects = rejects and authenticating
                 bad = (res["non2xx"] != (res["total"] if expect_rejects else 0)) or res["errors"]
                 if bad:
@@ -337,7 +358,7 @@ def run(args, envoys, workloads, scripts, tollgate_wasm, noop_wasm):
         print(f"round {r + 1}/{args.rounds} done", file=sys.stderr)
 
     median = {k: statistics.median(v) for k, v in results.items()}
-    arms = ["none", "noop", "jwt_authn", "tollgate"]
+    arms = ["none", "noop", "jwt_authn", "tollgate"] + variants
     print("median requests/s" + "".join(f"{a:>12}" for a in arms)
           + f"{'vs jwt_authn':>14}{'vs noop':>10}")
     for name, (_, arm_names, _) in workloads.items():
@@ -349,6 +370,16 @@ def run(args, envoys, workloads, scripts, tollgate_wasm, noop_wasm):
         n = median.get((name, "noop"))
         row += f"{t / j:>14.2f}" if t and j else f"{'-':>14}"
         row += f"{t / n:>10.2f}" if t and n else f"{'-':>10}"
+        print(row)
+    cpu = {k: statistics.median(v) for k, v in cpu_us.items()}
+    print("\nmedian Envoy CPU us/request" + "".join(f"{a:>12}" for a in arms)
+          + f"{'tollgate-noop':>15}")
+    for name, (_, arm_names, _) in workloads.items():
+        row = f"{name:<27}"
+        for a in arms:
+            row += f"{cpu[(name, a)]:>12.1f}" if (name, a) in cpu else f"{'-':>12}"
+        if (name, "noop") in cpu:
+            row += f"{cpu[(name, 'tollgate')] - cpu[(name, 'noop')]:>+15.1f}"
         print(row)
     print("\nspread (min-max requests/s of tollgate): " + ", ".join(
         f"{name}: {min(results[(name, 'tollgate')]):,.0f}-{max(results[(name, 'tollgate')]):,.0f}"

@@ -17,7 +17,7 @@ ITERATIONS = 1000
 
 
 def main():
-    binary = os.environ.get("DECISION_COST", "target/release/examples/decision_cost")
+    binary = os.environ.get("DECISION_COST", "target/cost/examples/decision_cost")
     if not os.path.exists(binary):
         sys.exit(f"bench-cost: {binary} is missing (make bench-cost builds it)")
     print(f"{'request kind':<22}{'instructions/request':>22}")

@@ -561,6 +561,12 @@ fn compile_keys(
                     "may hold only letters, digits and '-', '.', '_', '~', '+', '/' (then '=' padding), so it can travel as a Bearer credential",
                 ));
             }
+            if crate::decision::is_token_shaped(&value) {
+                return Err(ConfigError::new(
+                    format!("{at}.key"),
+                    "has two dots, like a token; keys must not look like tokens",
+                ));
+            }
             if ring.contains(value.as_bytes()) {
                 return Err(ConfigError::new(
                     format!("{at}.key"),
@@ -973,6 +979,7 @@ mod tests {
             (r#"{"api_keys":[{"name":"a","key":"short"}]}"#.into(), "api_keys[0].key", "at least 24"),
             (r#"{"api_keys":[{"name":"a","key":"sk_live_0123456789abcdefghij klm"}]}"#.into(), "api_keys[0].key", "only letters"),
             (r#"{"api_keys":[{"name":"a","key_env":"API_KEY"},{"name":"b","key_env":"API_KEY"}]}"#.into(), "api_keys[1].key", "twice"),
+            (r#"{"api_keys":[{"name":"a","key":"sk_live.0123456789abcdef.ghijklmnop"}]}"#.into(), "api_keys[0].key", "two dots"),
             (r#"{"api_keys":[{"name":"a","key_env":"API_KEY"}],"publishable_keys":[{"name":"b","key_env":"API_KEY"}]}"#.into(), "publishable_keys[0].key", "twice"),
             (r#"{"api_keys":[{"name":"a b","key_env":"API_KEY"}]}"#.into(), "api_keys[0].name", "visible ASCII"),
             (r#"{"clients":[{"client_id":"c"}]}"#.into(), "clients[0]", "needs \"client_secret\" or \"client_secret_env\""),

@@ -3,13 +3,14 @@
 //! Pure: the adapter hands over the header list, applies the returned edits or sends the
 //! returned response, and reports the outcome.
 
+use std::borrow::Cow;
+use std::rc::Rc;
+
 use crate::config::Config;
 use crate::credentials::{
     self, Locations, Presented, Source, CLIENT_ID_PARAM, CLIENT_SECRET_PARAM,
 };
 use crate::denial::{BadCredential, BadRequest, Denial};
-use std::borrow::Cow;
-
 use crate::identity::Identity;
 use crate::path::{self, PathError};
 use crate::query;
@@ -17,25 +18,45 @@ use crate::request::{names, RequestView};
 use crate::response::{self, LocalResponse};
 use crate::rules::{Mode, Policy};
 
-/// A change to the request before it goes upstream.
+/// A change to the request before it goes upstream. Names borrow from the configuration or
+/// the request.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum HeaderEdit {
+pub enum HeaderEdit<'a> {
     /// Remove every header of this name.
-    Remove(String),
-    /// Add a header (after any removal of the same name).
-    Add(String, Vec<u8>),
+    Remove(&'a str),
+    /// Replace every value of this header with one (an identity header the client also sent).
+    Set(&'a str, Value),
+    /// Add a header value (an identity header, or a `Cookie` rebuilt without the credential).
+    Add(&'a str, Value),
     /// Replace `:path`.
     SetPath(Vec<u8>),
 }
 
+/// A header value: shared text (identity values) or bytes built for this request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value {
+    Shared(Rc<str>),
+    Bytes(Vec<u8>),
+}
+
+impl Value {
+    /// The value's bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            Value::Shared(text) => text.as_bytes(),
+            Value::Bytes(bytes) => bytes,
+        }
+    }
+}
+
 /// What the adapter does with the request.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Action {
+pub enum Action<'a> {
     /// Apply the edits, in order, and let the request on.
-    Forward(Vec<HeaderEdit>),
+    Forward(Vec<HeaderEdit<'a>>),
     /// Apply the edits, then answer the request with this response. The only edit is a
     /// `:path` without credential parameters, so that access logs never record one.
-    Respond(LocalResponse, Vec<HeaderEdit>),
+    Respond(LocalResponse, Vec<HeaderEdit<'a>>),
 }
 
 /// How the request was classified, for logs and metrics.
@@ -55,33 +76,33 @@ pub enum Outcome {
 
 /// The decision and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Decision {
-    pub action: Action,
+pub struct Decision<'a> {
+    pub action: Action<'a>,
     pub outcome: Outcome,
     /// The configuration index of the rule that applied; `None` for the default mode.
     pub rule: Option<usize>,
+    /// For an access token: whether the cache of verified tokens answered.
+    pub cache_hit: Option<bool>,
 }
 
 /// The longest original URL carried to the login page; longer ones are cut to the site root.
 const MAX_RETURN_URL: usize = 2048;
 
 /// Decides what happens to a request, from its headers (pseudo-headers included) at unix time `now`.
-pub fn decide<N, V>(config: &Config, headers: &[(N, V)], now: u64) -> Decision
+pub fn decide<'a, N, V>(config: &'a Config, headers: &'a [(N, V)], now: u64) -> Decision<'a>
 where
     N: AsRef<str>,
     V: AsRef<[u8]>,
 {
     let request = RequestView::new(headers, |name| config.identity_headers.is_spoof(name));
-    let mut edits: Vec<HeaderEdit> = request
-        .spoofed
-        .iter()
-        .map(|name| HeaderEdit::Remove((*name).to_owned()))
-        .collect();
+    let mut edits: Vec<HeaderEdit<'a>> = Vec::with_capacity(request.spoofed.len() + 5);
+    edits.extend(request.spoofed.iter().map(|name| HeaderEdit::Remove(name)));
     if request.is_cors_preflight() {
         return Decision {
             action: Action::Forward(edits),
             outcome: Outcome::Preflight,
             rule: None,
+            cache_hit: None,
         };
     }
     let Some(target) = request.target else {
@@ -101,22 +122,18 @@ where
             )
         }
     };
-    let policy = config.rules.policy_for_readings(request.method, &readings);
+    let policy = config
+        .rules
+        .policy_for_readings(request.method, readings.iter());
     let rule = policy.rule;
-    let refuse_here = |denial: Denial| {
-        refuse(
-            config,
-            &request,
-            readings.first().map(String::as_str),
-            rule,
-            denial,
-        )
-    };
+    let refuse_here =
+        |denial: Denial| refuse(config, &request, Some(readings.first()), rule, denial);
     if policy.mode == Mode::None {
         return Decision {
             action: Action::Forward(edits),
             outcome: Outcome::Unchecked,
             rule,
+            cache_hit: None,
         };
     }
     let locations = Locations {
@@ -127,13 +144,23 @@ where
         Ok(presented) => presented,
         Err(denial) => return refuse_here(denial),
     };
+    let mut cache_hit = None;
     let identity = match &presented {
         None if policy.mode == Mode::Optional => Identity::anonymous(),
         None => return refuse_here(Denial::MissingCredentials),
-        Some(credential) => match authenticate(config, credential, now) {
-            Ok(identity) => identity,
-            Err(denial) => return refuse_here(denial),
-        },
+        Some(credential) => {
+            let (result, hit) = authenticate(config, credential, now);
+            cache_hit = hit;
+            match result {
+                Ok(identity) => identity,
+                Err(denial) => {
+                    return Decision {
+                        cache_hit,
+                        ..refuse_here(denial)
+                    }
+                }
+            }
+        }
     };
     if !role_passes(&policy, &identity) {
         return refuse_here(Denial::PermissionDenied);
@@ -146,6 +173,47 @@ where
         action: Action::Forward(edits),
         outcome: Outcome::Allowed(identity),
         rule,
+        cache_hit,
+    }
+}
+
+/// A field of the access log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogField {
+    Outcome,
+    Type,
+    Role,
+    User,
+    Name,
+    Code,
+    Rule,
+}
+
+impl LogField {
+    /// The field's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            LogField::Outcome => "outcome",
+            LogField::Type => "type",
+            LogField::Role => "role",
+            LogField::User => "user",
+            LogField::Name => "name",
+            LogField::Code => "code",
+            LogField::Rule => "rule",
+        }
+    }
+
+    /// The property the adapter sets (Envoy's filter state `wasm.<property>`).
+    pub fn property(self) -> &'static str {
+        match self {
+            LogField::Outcome => "tollgate.outcome",
+            LogField::Type => "tollgate.type",
+            LogField::Role => "tollgate.role",
+            LogField::User => "tollgate.user",
+            LogField::Name => "tollgate.name",
+            LogField::Code => "tollgate.code",
+            LogField::Rule => "tollgate.rule",
+        }
     }
 }
 
@@ -162,29 +230,29 @@ impl Outcome {
     }
 }
 
-impl Decision {
+impl Decision<'_> {
     /// Fields for Envoy's access log, set as filter state `wasm.tollgate.<field>`; only those
     /// with a value. Never a credential.
-    pub fn log_fields(&self) -> Vec<(&'static str, Cow<'_, str>)> {
-        let mut fields = vec![("outcome", Cow::Borrowed(self.outcome.label()))];
+    pub fn log_fields(&self) -> Vec<(LogField, Cow<'_, str>)> {
+        let mut fields = vec![(LogField::Outcome, Cow::Borrowed(self.outcome.label()))];
         match &self.outcome {
             Outcome::Allowed(identity) => {
-                fields.push(("type", Cow::Borrowed(identity.kind.as_str())));
-                fields.push(("role", Cow::Borrowed(&*identity.role)));
+                fields.push((LogField::Type, Cow::Borrowed(identity.kind.as_str())));
+                fields.push((LogField::Role, Cow::Borrowed(&*identity.role)));
                 if let Some(user) = &identity.user {
-                    fields.push(("user", Cow::Borrowed(&**user)));
+                    fields.push((LogField::User, Cow::Borrowed(&**user)));
                 }
                 if let Some(name) = &identity.name {
-                    fields.push(("name", Cow::Borrowed(&**name)));
+                    fields.push((LogField::Name, Cow::Borrowed(&**name)));
                 }
             }
             Outcome::Denied(denial) | Outcome::Redirected(denial) => {
-                fields.push(("code", Cow::Borrowed(denial.code())));
+                fields.push((LogField::Code, Cow::Borrowed(denial.code())));
             }
             Outcome::Preflight | Outcome::Unchecked => {}
         }
         if !matches!(self.outcome, Outcome::Preflight) {
-            fields.push(("rule", Cow::Owned(self.rule_label())));
+            fields.push((LogField::Rule, Cow::Owned(self.rule_label())));
         }
         fields
     }
@@ -213,12 +281,11 @@ impl Decision {
         let method = String::from_utf8_lossy(header(names::METHOD).unwrap_or_default());
         let path = header(names::PATH)
             .map(|target| path::split_target(target).0)
-            .and_then(|p| path::readings(p).ok())
-            .and_then(|r| r.into_iter().next())
+            .and_then(|p| path::readings(p).ok().map(|r| r.first().to_owned()))
             .unwrap_or_else(|| "(unusable path)".to_owned());
         let mut line = format!("{} {method} {path}", self.outcome.label());
         for (field, value) in self.log_fields().iter().skip(1) {
-            line.push_str(&format!(" {field}={value}"));
+            line.push_str(&format!(" {}={value}", field.name()));
         }
         if let Outcome::Denied(denial) | Outcome::Redirected(denial) = &self.outcome {
             line.push_str(&format!(" reason=\"{}\"", denial.message()));
@@ -237,71 +304,98 @@ fn role_passes(policy: &Policy, identity: &Identity) -> bool {
     policy.mode != Mode::Required || policy.allows_role(&identity.role)
 }
 
-/// Who a presented credential makes the caller.
-fn authenticate(config: &Config, presented: &Presented<'_>, now: u64) -> Result<Identity, Denial> {
+/// Who a presented credential makes the caller, and whether the token cache answered.
+///
+/// A bearer value with two dots is a token; anything else is a key (the configuration refuses
+/// keys with two dots, so the two never overlap).
+fn authenticate(
+    config: &Config,
+    presented: &Presented<'_>,
+    now: u64,
+) -> (Result<Identity, Denial>, Option<bool>) {
     match presented {
-        Presented::Bearer { value, .. } => {
-            if let Some(identity) = config.keys.identify(value.as_bytes()) {
-                return Ok(identity);
+        Presented::Bearer { value, .. } if is_token_shaped(value) => {
+            match config.verifier.verify(value, now) {
+                Ok(token) => (Ok(Identity::user(token.subject)), Some(token.cached)),
+                Err(e) => (
+                    Err(Denial::InvalidCredentials(BadCredential::Token(e))),
+                    Some(false),
+                ),
             }
-            if value.bytes().filter(|&b| b == b'.').count() != 2 {
-                return Err(Denial::InvalidCredentials(BadCredential::Unknown));
-            }
-            let token = config
-                .verifier
-                .verify(value, now)
-                .map_err(|e| Denial::InvalidCredentials(BadCredential::Token(e)))?;
-            Ok(Identity::user(token.subject))
         }
-        Presented::Client { id, secret } => config
-            .clients
-            .authenticate(id, secret)
-            .ok_or(Denial::InvalidCredentials(BadCredential::Client)),
+        Presented::Bearer { value, .. } => (
+            config
+                .keys
+                .identify(value.as_bytes())
+                .ok_or(Denial::InvalidCredentials(BadCredential::Unknown)),
+            None,
+        ),
+        Presented::Client { id, secret } => (
+            config
+                .clients
+                .authenticate(id, secret)
+                .ok_or(Denial::InvalidCredentials(BadCredential::Client)),
+            None,
+        ),
     }
 }
 
-/// Sets the identity headers (client-sent ones were removed first).
-fn annotate(config: &Config, identity: &Identity, edits: &mut Vec<HeaderEdit>) {
+/// A compact JWS has exactly two dots.
+pub fn is_token_shaped(value: &str) -> bool {
+    value.bytes().filter(|&b| b == b'.').count() == 2
+}
+
+/// Sets the identity headers: added when the client sent none of that name (the cheaper host
+/// call), else replacing every value it sent (instead of removing them first).
+fn annotate<'a>(config: &'a Config, identity: &Identity, edits: &mut Vec<HeaderEdit<'a>>) {
     let names = &config.identity_headers;
-    let mut add = |name: &str, value: &str| {
-        edits.push(HeaderEdit::Add(name.to_owned(), value.as_bytes().to_vec()))
-    };
-    add(&names.kind, identity.kind.as_str());
-    add(&names.role, &identity.role);
-    if let Some(user) = &identity.user {
-        add(&names.user, user);
-    }
-    if let Some(name) = &identity.name {
-        add(&names.name, name);
+    let values = [
+        (names.kind.as_str(), Some(identity.kind.label())),
+        (names.role.as_str(), Some(Rc::clone(&identity.role))),
+        (names.user.as_str(), identity.user.clone()),
+        (names.name.as_str(), identity.name.clone()),
+    ];
+    for (name, value) in values {
+        let Some(value) = value else {
+            continue;
+        };
+        let sent = edits.len();
+        edits.retain(|e| *e != HeaderEdit::Remove(name));
+        let value = Value::Shared(value);
+        edits.push(if edits.len() < sent {
+            HeaderEdit::Set(name, value)
+        } else {
+            HeaderEdit::Add(name, value)
+        });
     }
 }
 
 /// Removes the credential that was used, so the upstream never sees it.
-fn strip_credential(
-    config: &Config,
+fn strip_credential<'a>(
+    config: &'a Config,
     presented: &Presented<'_>,
-    request: &RequestView<'_>,
+    request: &RequestView<'a>,
     raw_path: &[u8],
     query: Option<&[u8]>,
-    edits: &mut Vec<HeaderEdit>,
+    edits: &mut Vec<HeaderEdit<'a>>,
 ) {
     let drop_params: &[&str] = match presented {
         Presented::Bearer {
             source: Source::Header,
             ..
         } => {
-            edits.push(HeaderEdit::Remove(names::AUTHORIZATION.to_owned()));
+            edits.push(HeaderEdit::Remove(names::AUTHORIZATION));
             return;
         }
         Presented::Bearer {
             source: Source::Cookie,
             ..
         } => {
-            edits.push(HeaderEdit::Remove(names::COOKIE.to_owned()));
+            edits.push(HeaderEdit::Remove(names::COOKIE));
             for header in &request.cookies {
                 if let Some(rest) = credentials::cookie_header_without(header, &config.token_cookie)
                 {
-                    edits.push(HeaderEdit::Add(names::COOKIE.to_owned(), rest));
+                    edits.push(HeaderEdit::Add(names::COOKIE, Value::Bytes(rest)));
                 }
             }
             return;
@@ -342,13 +436,13 @@ fn path_without(raw_path: &[u8], query: Option<&[u8]>, drop: &[&str]) -> Vec<u8>
 
 /// Refuses the request: a JSON error, or for a browser on a 401, a redirect to sign in.
 /// `normal_path` is the normalised path when there is one.
-fn refuse(
+fn refuse<'a>(
     config: &Config,
     request: &RequestView<'_>,
     normal_path: Option<&str>,
     rule: Option<usize>,
     denial: Denial,
-) -> Decision {
+) -> Decision<'a> {
     let (raw_path, query) = path::split_target(request.target.unwrap_or_default());
     let params = credential_params(config);
     let holds_credential = query.is_some_and(|q| {
@@ -366,6 +460,7 @@ fn refuse(
                 action: Action::Respond(response::redirect(location), scrub),
                 outcome: Outcome::Redirected(denial),
                 rule,
+                cache_hit: None,
             };
         }
     }
@@ -373,6 +468,7 @@ fn refuse(
         action: Action::Respond(response::error(denial, request.authority), scrub),
         outcome: Outcome::Denied(denial),
         rule,
+        cache_hit: None,
     }
 }
 
@@ -456,7 +552,7 @@ mod tests {
     const CLIENT_SECRET: &str = "cs_test_Zr4Qm8Vn2Lp6Xw1Ty9Hs3Kd7Bf5Gj0";
     const NOW: u64 = 1_750_000_000;
 
-    fn config_with(extra: &str) -> Config {
+    fn config_with(extra: &str) -> &'static Config {
         let json = format!(
             r#"{{
             "secrets": [{{"kid": "current", "key": "{K}"}}, {{"kid": "old", "key": "{OLD}"}}],
@@ -475,10 +571,10 @@ mod tests {
             ]{extra}
         }}"#
         );
-        Config::parse(json.as_bytes(), &|_| None).unwrap()
+        Box::leak(Box::new(Config::parse(json.as_bytes(), &|_| None).unwrap()))
     }
 
-    fn config() -> Config {
+    fn config() -> &'static Config {
         config_with(
             r#", "login_url": "https://auth.example.com/login", "return_param": "return_to""#,
         )
@@ -520,28 +616,33 @@ mod tests {
         fn browser(self) -> Req {
             self.with("accept", "text/html,application/xhtml+xml,*/*;q=0.8")
         }
-        fn run(&self, config: &Config) -> Decision {
-            decide(config, &self.headers, NOW)
+        /// Decides (the request is leaked so the decision can borrow it for the test).
+        fn run(self, config: &'static Config) -> Decision<'static> {
+            let headers: &'static [(String, Vec<u8>)] = Box::leak(self.headers.into_boxed_slice());
+            decide(config, headers, NOW)
         }
     }
 
-    fn edits(d: &Decision) -> &[HeaderEdit] {
+    fn edits<'d>(d: &'d Decision<'_>) -> &'d [HeaderEdit<'d>] {
         match &d.action {
             Action::Forward(edits) => edits,
             Action::Respond(r, _) => panic!("responded {} {}", r.status, r.body),
         }
     }
 
-    fn response(d: &Decision) -> &LocalResponse {
+    fn response<'d>(d: &'d Decision<'_>) -> &'d LocalResponse {
         match &d.action {
             Action::Respond(r, _) => r,
             Action::Forward(e) => panic!("forwarded with {e:?}"),
         }
     }
 
-    fn added<'a>(d: &'a Decision, name: &str) -> Option<&'a str> {
+    /// The value an identity header (or the rebuilt cookie) is set to.
+    fn added<'d>(d: &'d Decision<'_>, name: &str) -> Option<&'d str> {
         edits(d).iter().find_map(|e| match e {
-            HeaderEdit::Add(n, v) if n == name => std::str::from_utf8(v).ok(),
+            HeaderEdit::Set(n, v) | HeaderEdit::Add(n, v) if *n == name => {
+                std::str::from_utf8(v.as_bytes()).ok()
+            }
             _ => None,
         })
     }
@@ -549,7 +650,7 @@ mod tests {
     fn removed(d: &Decision, name: &str) -> bool {
         edits(d)
             .iter()
-            .any(|e| matches!(e, HeaderEdit::Remove(n) if n == name))
+            .any(|e| matches!(e, HeaderEdit::Remove(n) if *n == name))
     }
 
     fn new_path(d: &Decision) -> Option<String> {
@@ -568,7 +669,7 @@ mod tests {
     #[test]
     fn access_token_on_a_required_path() {
         let c = config();
-        let d = get("/api/x?page=2").bearer(&token("alice")).run(&c);
+        let d = get("/api/x?page=2").bearer(&token("alice")).run(c);
         assert_eq!(added(&d, "x-auth-user"), Some("alice"));
         assert_eq!(added(&d, "x-auth-type"), Some("access_token"));
         assert_eq!(added(&d, "x-auth-role"), Some("user"));
@@ -581,7 +682,7 @@ mod tests {
     #[test]
     fn missing_and_invalid_credentials() {
         let c = config();
-        let d = get("/api/x").run(&c);
+        let d = get("/api/x").run(c);
         assert_eq!(code(&d), "401 MISSING_CREDENTIALS");
         assert_eq!(
             response(&d).header("www-authenticate"),
@@ -594,7 +695,7 @@ mod tests {
             ("Bearer", "401 INVALID_CREDENTIALS"),
         ];
         for (header, expected) in cases {
-            let d = get("/api/x").with("authorization", header).run(&c);
+            let d = get("/api/x").with("authorization", header).run(c);
             assert_eq!(&code(&d), expected, "{header}");
             assert!(response(&d)
                 .header("www-authenticate")
@@ -609,9 +710,9 @@ mod tests {
         let d = get("/api/x")
             .with("authorization", b"Bearer \xc0\xa7\xc0\xa2")
             .with("user-agent", b"\xff\xfe")
-            .run(&c);
+            .run(c);
         assert_eq!(code(&d), "401 INVALID_CREDENTIALS");
-        let d = get("/api/x").with("cookie", b"access_token=\xff").run(&c);
+        let d = get("/api/x").with("cookie", b"access_token=\xff").run(c);
         assert_eq!(code(&d), "401 INVALID_CREDENTIALS");
     }
 
@@ -629,19 +730,19 @@ mod tests {
         future.invalid_before = Some(jwt_simple::prelude::UnixTimeStamp::from_secs(NOW + 600));
         let future = key.sign(future).unwrap();
         let refresh = key.sign(claims_for("u", "refresh", NOW, 3600)).unwrap();
-        let d = get("/api").bearer(&expired).run(&c);
+        let d = get("/api").bearer(&expired).run(c);
         assert_eq!(code(&d), "401 TOKEN_EXPIRED");
         assert!(response(&d).body.contains("refresh"));
         assert!(matches!(
-            get("/api").bearer(&within_skew).run(&c).action,
+            get("/api").bearer(&within_skew).run(c).action,
             Action::Forward(_)
         ));
         assert_eq!(
-            code(&get("/api").bearer(&future).run(&c)),
+            code(&get("/api").bearer(&future).run(c)),
             "401 INVALID_CREDENTIALS"
         );
         assert_eq!(
-            code(&get("/api").bearer(&refresh).run(&c)),
+            code(&get("/api").bearer(&refresh).run(c)),
             "401 INVALID_CREDENTIALS"
         );
     }
@@ -653,13 +754,13 @@ mod tests {
             .sign(claims_for("bob", "access", NOW, 600))
             .unwrap();
         assert_eq!(
-            added(&get("/api").bearer(&old).run(&c), "x-auth-user"),
+            added(&get("/api").bearer(&old).run(c), "x-auth-user"),
             Some("bob")
         );
         let unknown = SigningKey::new(Some("retired".into()), OLD.as_bytes())
             .sign(claims_for("bob", "access", NOW, 600))
             .unwrap();
-        let d = get("/api").bearer(&unknown).run(&c);
+        let d = get("/api").bearer(&unknown).run(c);
         assert_eq!(
             d.outcome,
             Outcome::Denied(Denial::InvalidCredentials(BadCredential::Token(
@@ -672,7 +773,7 @@ mod tests {
             b"",
         );
         assert_eq!(
-            code(&get("/api").bearer(&none_alg).run(&c)),
+            code(&get("/api").bearer(&none_alg).run(c)),
             "401 INVALID_CREDENTIALS"
         );
     }
@@ -682,33 +783,33 @@ mod tests {
         let c = config();
         let t = token("alice");
         // none: never checked, even with a broken credential; nothing added or removed.
-        let d = get("/public/x").bearer("garbage").run(&c);
+        let d = get("/public/x").bearer("garbage").run(c);
         assert_eq!(d.outcome, Outcome::Unchecked);
         assert!(edits(&d).is_empty());
         // optional: anonymous without a credential.
-        let d = get("/feed/x").run(&c);
+        let d = get("/feed/x").run(c);
         assert_eq!(added(&d, "x-auth-type"), Some("anonymous"));
         assert_eq!(added(&d, "x-auth-role"), Some("anonymous"));
         assert_eq!(added(&d, "x-auth-user"), None);
         // optional: annotated with a valid credential, 401 with an invalid one.
         assert_eq!(
-            added(&get("/feed/x").bearer(&t).run(&c), "x-auth-user"),
+            added(&get("/feed/x").bearer(&t).run(c), "x-auth-user"),
             Some("alice")
         );
         assert_eq!(
-            code(&get("/feed/x").bearer("a.b.c").run(&c)),
+            code(&get("/feed/x").bearer("a.b.c").run(c)),
             "401 INVALID_CREDENTIALS"
         );
         // required.
-        assert_eq!(code(&get("/elsewhere").run(&c)), "401 MISSING_CREDENTIALS");
+        assert_eq!(code(&get("/elsewhere").run(c)), "401 MISSING_CREDENTIALS");
     }
 
     #[test]
     fn method_limited_rule() {
         let c = config();
-        assert_eq!(get("/orders/1").run(&c).outcome, Outcome::Unchecked);
+        assert_eq!(get("/orders/1").run(c).outcome, Outcome::Unchecked);
         assert_eq!(
-            code(&req("POST", "/orders/1").run(&c)),
+            code(&req("POST", "/orders/1").run(c)),
             "401 MISSING_CREDENTIALS"
         );
     }
@@ -723,13 +824,17 @@ mod tests {
                 .with("x-auth-role", "admin")
                 .with("X_Auth_Name", "root")
                 .bearer(&token("alice"))
-                .run(&c);
+                .run(c);
             for name in ["x-auth-user", "x_auth_user", "x-auth-role", "X_Auth_Name"] {
-                assert!(removed(&d, name), "{target} {name}");
+                // Removed, or replaced by the filter's own value.
+                let set = edits(&d)
+                    .iter()
+                    .any(|e| matches!(e, HeaderEdit::Set(n, _) if *n == name));
+                assert!(removed(&d, name) || set, "{target} {name}");
             }
             let first_add = edits(&d)
                 .iter()
-                .position(|e| matches!(e, HeaderEdit::Add(..)));
+                .position(|e| matches!(e, HeaderEdit::Set(..) | HeaderEdit::Add(..)));
             let last_remove = edits(&d).iter().rposition(
                 |e| matches!(e, HeaderEdit::Remove(n) if n.to_ascii_lowercase().starts_with("x")),
             );
@@ -743,19 +848,19 @@ mod tests {
     fn credential_removal_and_forwarding() {
         let c = config();
         let t = token("alice");
-        let d = get(&format!("/api/x?a=1&access_token={t}&b=2")).run(&c);
+        let d = get(&format!("/api/x?a=1&access_token={t}&b=2")).run(c);
         assert_eq!(new_path(&d).as_deref(), Some("/api/x?a=1&b=2"));
-        let d = get(&format!("/api/x?access_token={t}")).run(&c);
+        let d = get(&format!("/api/x?access_token={t}")).run(c);
         assert_eq!(new_path(&d).as_deref(), Some("/api/x"));
         let d = get("/api/x")
             .with("cookie", format!("theme=dark; access_token={t}; lang=en"))
-            .run(&c);
+            .run(c);
         assert!(removed(&d, "cookie"));
         assert_eq!(added(&d, "cookie"), Some("theme=dark; lang=en"));
         let forward = config_with(r#", "forward_credentials": true"#);
-        let d = get(&format!("/api/x?access_token={t}")).run(&forward);
+        let d = get(&format!("/api/x?access_token={t}")).run(forward);
         assert_eq!(new_path(&d), None);
-        let d = get("/api/x").bearer(&t).run(&forward);
+        let d = get("/api/x").bearer(&t).run(forward);
         assert!(!removed(&d, "authorization"));
         assert_eq!(added(&d, "x-auth-user"), Some("alice"));
     }
@@ -763,7 +868,7 @@ mod tests {
     #[test]
     fn refusals_scrub_query_credentials_for_the_access_log() {
         let c = config();
-        let d = get("/api/x?a=1&access_token=a.b.c&client_secret=s").run(&c);
+        let d = get("/api/x?a=1&access_token=a.b.c&client_secret=s").run(c);
         match &d.action {
             Action::Respond(r, edits) => {
                 assert_eq!(r.status, 400);
@@ -771,9 +876,9 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        let d = get("/api/x?a=1").run(&c);
+        let d = get("/api/x?a=1").run(c);
         assert!(matches!(&d.action, Action::Respond(_, edits) if edits.is_empty()));
-        let d = get("/..?access_token=x").run(&c);
+        let d = get("/..?access_token=x").run(c);
         assert!(
             matches!(&d.action, Action::Respond(_, edits) if edits == &[HeaderEdit::SetPath(b"/..".to_vec())])
         );
@@ -791,7 +896,7 @@ mod tests {
             get("/api").with("cookie", format!("access_token={t}; access_token={t}")),
         ];
         for r in cases {
-            let d = r.run(&c);
+            let d = r.run(c);
             assert_eq!(code(&d), "400 INVALID_REQUEST");
             assert!(response(&d)
                 .header("www-authenticate")
@@ -821,7 +926,7 @@ mod tests {
         ];
         for target in required {
             assert_eq!(
-                code(&get(target).run(&c)),
+                code(&get(target).run(c)),
                 "401 MISSING_CREDENTIALS",
                 "{target}"
             );
@@ -833,7 +938,7 @@ mod tests {
             "/login?x=1",
             "/healthz?probe=1",
         ] {
-            assert_eq!(get(target).run(&c).outcome, Outcome::Unchecked, "{target}");
+            assert_eq!(get(target).run(c).outcome, Outcome::Unchecked, "{target}");
         }
         for target in [
             "/..",
@@ -845,7 +950,7 @@ mod tests {
             "*",
         ] {
             assert_eq!(
-                code(&get(target).run(&c)),
+                code(&get(target).run(c)),
                 "400 INVALID_REQUEST",
                 "{target}"
             );
@@ -861,48 +966,48 @@ mod tests {
             .with("origin", "https://app.example.com")
             .with("access-control-request-method", "GET")
             .with("x-auth-user", "admin")
-            .run(&c);
+            .run(c);
         assert_eq!(d.outcome, Outcome::Preflight);
-        assert_eq!(edits(&d), &[HeaderEdit::Remove("x-auth-user".into())]);
+        assert_eq!(edits(&d), &[HeaderEdit::Remove("x-auth-user")]);
         let d = req("OPTIONS", "/admin/x")
             .with("origin", "https://app")
-            .run(&c);
+            .run(c);
         assert_eq!(code(&d), "401 MISSING_CREDENTIALS");
     }
 
     #[test]
     fn keys_clients_and_roles() {
         let c = config();
-        let d = get("/admin/x").bearer(API_KEY).run(&c);
+        let d = get("/admin/x").bearer(API_KEY).run(c);
         assert_eq!(added(&d, "x-auth-type"), Some("api_key"));
         assert_eq!(added(&d, "x-auth-role"), Some("admin"));
         assert_eq!(added(&d, "x-auth-name"), Some("backend"));
-        let d = get("/admin/x").bearer(PUBLISHABLE).run(&c);
+        let d = get("/admin/x").bearer(PUBLISHABLE).run(c);
         assert_eq!(code(&d), "403 PERMISSION_DENIED");
         assert!(response(&d)
             .header("www-authenticate")
             .unwrap()
             .contains("error=\"insufficient_scope\""));
-        let d = get("/catalog/x").bearer(PUBLISHABLE).run(&c);
+        let d = get("/catalog/x").bearer(PUBLISHABLE).run(c);
         assert_eq!(added(&d, "x-auth-type"), Some("publishable_key"));
         assert_eq!(
-            code(&get("/admin/x").bearer(&token("alice")).run(&c)),
+            code(&get("/admin/x").bearer(&token("alice")).run(c)),
             "403 PERMISSION_DENIED"
         );
         let d = get(&format!(
             "/reports/q?client_id=client-a&client_secret={CLIENT_SECRET}&q=1"
         ))
-        .run(&c);
+        .run(c);
         assert_eq!(added(&d, "x-auth-type"), Some("client"));
         assert_eq!(added(&d, "x-auth-role"), Some("reporting"));
         assert_eq!(added(&d, "x-auth-name"), Some("client-a"));
         assert_eq!(new_path(&d).as_deref(), Some("/reports/q?q=1"));
-        let wrong = code(&get("/reports/q?client_id=client-a&client_secret=nope").run(&c));
-        let unknown = code(&get("/reports/q?client_id=nobody&client_secret=nope").run(&c));
+        let wrong = code(&get("/reports/q?client_id=client-a&client_secret=nope").run(c));
+        let unknown = code(&get("/reports/q?client_id=nobody&client_secret=nope").run(c));
         assert_eq!(wrong, "401 INVALID_CREDENTIALS");
         assert_eq!(
-            response(&get("/reports/q?client_id=client-a&client_secret=nope").run(&c)),
-            response(&get("/reports/q?client_id=nobody&client_secret=nope").run(&c))
+            response(&get("/reports/q?client_id=client-a&client_secret=nope").run(c)),
+            response(&get("/reports/q?client_id=nobody&client_secret=nope").run(c))
         );
         assert_eq!(wrong, unknown);
     }
@@ -910,7 +1015,7 @@ mod tests {
     #[test]
     fn browser_redirect() {
         let c = config();
-        let d = get("/app/page?x=1").browser().run(&c);
+        let d = get("/app/page?x=1").browser().run(c);
         let r = response(&d);
         assert_eq!(r.status, 302);
         assert_eq!(r.header("cache-control"), Some("no-store"));
@@ -924,41 +1029,41 @@ mod tests {
                 &get("/app")
                     .browser()
                     .with("x-requested-with", "XMLHttpRequest")
-                    .run(&c)
+                    .run(c)
             )
             .status,
             401
         );
-        assert_eq!(response(&req("POST", "/app").browser().run(&c)).status, 401);
+        assert_eq!(response(&req("POST", "/app").browser().run(c)).status, 401);
         assert_eq!(
-            response(&get("/app").with("accept", "application/json").run(&c)).status,
+            response(&get("/app").with("accept", "application/json").run(c)).status,
             401
         );
-        assert_eq!(response(&req("HEAD", "/app").browser().run(&c)).status, 302);
+        assert_eq!(response(&req("HEAD", "/app").browser().run(c)).status, 302);
         // An expired token in the query: redirected, without the token in the return URL.
         let expired = SigningKey::new(Some("current".into()), K.as_bytes())
             .sign(claims_for("u", "access", NOW - 7200, 60))
             .unwrap();
         let d = get(&format!("/app?access_token={expired}&x=1"))
             .browser()
-            .run(&c);
+            .run(c);
         assert_eq!(
             response(&d).header("location"),
             Some("https://auth.example.com/login?return_to=https%3A%2F%2Fapi.example.com%2Fapp%3Fx%3D1")
         );
         // 403 and 400 are never redirected.
         assert_eq!(
-            response(&get("/admin").bearer(&token("a")).browser().run(&c)).status,
+            response(&get("/admin").bearer(&token("a")).browser().run(c)).status,
             403
         );
-        assert_eq!(response(&get("/..").browser().run(&c)).status, 400);
+        assert_eq!(response(&get("/..").browser().run(c)).status, 400);
     }
 
     #[test]
     fn redirect_never_becomes_an_open_redirect() {
         let c = config();
         let location = |target: &str| {
-            response(&get(target).browser().run(&c))
+            response(&get(target).browser().run(c))
                 .header("location")
                 .unwrap()
                 .to_string()
@@ -971,7 +1076,7 @@ mod tests {
             ("/p?x=1&return_to=https://evil.example", "https%3A%2F%2Fapi.example.com%2Fp%3Fx%3D1%26return_to%3Dhttps%3A%2F%2Fevil.example"),
         ] {
             if expected.is_empty() {
-                assert_eq!(response(&get(target).browser().run(&c)).status, 400, "{target}");
+                assert_eq!(response(&get(target).browser().run(c)).status, 400, "{target}");
                 continue;
             }
             assert_eq!(
@@ -980,11 +1085,11 @@ mod tests {
                 "{target}"
             );
         }
-        let hostile_host = get("/app").browser().run(&config());
+        let hostile_host = get("/app").browser().run(config());
         assert!(response(&hostile_host).header("location").is_some());
         let mut r = get("/app").browser();
         r.headers[2].1 = b"evil.example\"><script>".to_vec();
-        let d = r.run(&c);
+        let d = r.run(c);
         assert_eq!(
             response(&d).header("location"),
             Some("https://auth.example.com/login?return_to=%2Fapp")
@@ -994,7 +1099,7 @@ mod tests {
     #[test]
     fn login_url_with_query_and_path() {
         let c = config_with(r#", "login_url": "/login?tenant=acme""#);
-        let d = get("/app").browser().with(":scheme", "http").run(&c);
+        let d = get("/app").browser().with(":scheme", "http").run(c);
         let location = response(&d).header("location").unwrap();
         assert!(
             location.starts_with("/login?tenant=acme&redirect="),
@@ -1031,11 +1136,11 @@ mod report_tests {
         assert_eq!(
             d.log_fields(),
             vec![
-                ("outcome", Cow::Borrowed("allowed")),
-                ("type", "access_token".into()),
-                ("role", "user".into()),
-                ("user", "alice".into()),
-                ("rule", "default".into()),
+                (LogField::Outcome, Cow::Borrowed("allowed")),
+                (LogField::Type, "access_token".into()),
+                (LogField::Role, "user".into()),
+                (LogField::User, "alice".into()),
+                (LogField::Rule, "default".into()),
             ]
         );
         let line = d.describe(&headers);
@@ -1053,9 +1158,9 @@ mod report_tests {
         assert_eq!(
             d.log_fields(),
             vec![
-                ("outcome", Cow::Borrowed("denied")),
-                ("code", "INVALID_CREDENTIALS".into()),
-                ("rule", "default".into()),
+                (LogField::Outcome, Cow::Borrowed("denied")),
+                (LogField::Code, "INVALID_CREDENTIALS".into()),
+                (LogField::Rule, "default".into()),
             ]
         );
         assert!(d

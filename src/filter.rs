@@ -1,9 +1,14 @@
 //! The proxy-wasm adapter: reads the configuration once, hands each request's headers to the
 //! decision and applies what it returns, counts it and records it for the access log. It
 //! holds no decision logic of its own.
+//!
+//! Per request it makes one call to read every header, one per header change, one per
+//! access-log field and one to answer a refused request. Counters are kept in the VM and
+//! handed to Envoy once a second (on the root context's tick), not per request.
 
+use std::cell::Cell;
 use std::rc::Rc;
-use std::time::UNIX_EPOCH;
+use std::time::{Duration, UNIX_EPOCH};
 
 use log::{debug, error, info};
 use proxy_wasm::hostcalls;
@@ -24,25 +29,41 @@ mod entry {
     }}
 }
 
-/// The host's ids of the filter's counters, indexed by [`Counter::index`].
+/// How often counters are handed to Envoy and expired tokens dropped from the cache.
+const TICK: Duration = Duration::from_secs(1);
+
+/// The filter's counters: the host's ids, and the counts not yet handed over.
 #[derive(Default)]
 struct Metrics {
     ids: Vec<Option<u32>>,
+    pending: Vec<Cell<u64>>,
 }
 
 impl Metrics {
     fn define() -> Metrics {
+        let all = Counter::all();
         Metrics {
-            ids: Counter::all()
+            pending: all.iter().map(|_| Cell::new(0)).collect(),
+            ids: all
                 .into_iter()
                 .map(|c| hostcalls::define_metric(MetricType::Counter, &c.name()).ok())
                 .collect(),
         }
     }
 
-    fn increment(&self, counter: Counter) {
-        if let Some(Some(id)) = self.ids.get(counter.index()) {
-            let _ = hostcalls::increment_metric(*id, 1);
+    fn count(&self, counter: Counter) {
+        if let Some(cell) = self.pending.get(counter.index()) {
+            cell.set(cell.get() + 1);
+        }
+    }
+
+    /// Hands the pending counts to Envoy.
+    fn flush(&self) {
+        for (id, pending) in self.ids.iter().zip(&self.pending) {
+            let count = pending.take();
+            if let (Some(id), true) = (id, count > 0) {
+                let _ = hostcalls::increment_metric(*id, i64::try_from(count).unwrap_or(i64::MAX));
+            }
         }
     }
 }
@@ -54,6 +75,15 @@ struct Root {
     metrics: Rc<Metrics>,
 }
 
+impl Root {
+    fn unix_now(&self) -> u64 {
+        self.get_current_time()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
+    }
+}
+
 impl Context for Root {}
 
 impl RootContext for Root {
@@ -63,9 +93,10 @@ impl RootContext for Root {
         }
         if self.metrics.ids.is_empty() {
             self.metrics = Rc::new(Metrics::define());
+            self.set_tick_period(TICK);
         }
         let json = self.get_plugin_configuration().unwrap_or_default();
-        match Config::parse(&json, &|name| std::env::var(name).ok()) {
+        let loaded = match Config::parse(&json, &|name| std::env::var(name).ok()) {
             Ok(config) => {
                 info!(
                     "tollgate {} configured: {}",
@@ -73,14 +104,24 @@ impl RootContext for Root {
                     config.summary()
                 );
                 self.config = Some(Rc::new(config));
-                self.metrics.increment(Counter::ConfigLoaded);
+                self.metrics.count(Counter::ConfigLoaded);
                 true
             }
             Err(e) => {
                 error!("tollgate {}: configuration refused: {e}", crate::VERSION);
-                self.metrics.increment(Counter::ConfigFailed);
+                self.metrics.count(Counter::ConfigFailed);
                 false
             }
+        };
+        // Configuration counts are flushed now: a refused configuration may get no tick.
+        self.metrics.flush();
+        loaded
+    }
+
+    fn on_tick(&mut self) {
+        self.metrics.flush();
+        if let Some(config) = &self.config {
+            config.verifier.sweep_cache(self.unix_now());
         }
     }
 
@@ -112,20 +153,29 @@ impl Stream {
             .unwrap_or(0)
     }
 
-    fn apply(&self, edit: HeaderEdit) {
+    fn apply(&self, edit: &HeaderEdit<'_>) {
         match edit {
-            HeaderEdit::Remove(name) => self.remove_http_request_header(&name),
-            HeaderEdit::Add(name, value) => self.add_http_request_header_bytes(&name, &value),
-            HeaderEdit::SetPath(path) => self.set_http_request_header_bytes(":path", Some(&path)),
+            HeaderEdit::Remove(name) => self.remove_http_request_header(name),
+            HeaderEdit::Set(name, value) => {
+                self.set_http_request_header_bytes(name, Some(value.as_bytes()))
+            }
+            HeaderEdit::Add(name, value) => {
+                self.add_http_request_header_bytes(name, value.as_bytes())
+            }
+            HeaderEdit::SetPath(path) => self.set_http_request_header_bytes(":path", Some(path)),
         }
     }
 
     /// Counts the decision and records it for the access log.
-    fn report(&self, decision: &Decision) {
-        self.metrics
-            .increment(Counter::for_outcome(&decision.outcome));
+    fn report(&self, decision: &Decision<'_>) {
+        self.metrics.count(Counter::for_outcome(&decision.outcome));
+        match decision.cache_hit {
+            Some(true) => self.metrics.count(Counter::CacheHit),
+            Some(false) => self.metrics.count(Counter::CacheMiss),
+            None => {}
+        }
         for (field, value) in decision.log_fields() {
-            self.set_property(vec![&format!("tollgate.{field}")], Some(value.as_bytes()));
+            self.set_property(vec![field.property()], Some(value.as_bytes()));
         }
     }
 }
@@ -147,7 +197,7 @@ impl HttpContext for Stream {
         if log::log_enabled!(log::Level::Debug) {
             debug!("tollgate: {}", decision.describe(&headers));
         }
-        match decision.action {
+        match &decision.action {
             Action::Forward(edits) => {
                 for edit in edits {
                     self.apply(edit);

@@ -23,6 +23,13 @@ pub enum CredentialKind {
 }
 
 impl CredentialKind {
+    /// The value of the `type` identity header, shared.
+    pub fn label(self) -> Rc<str> {
+        KIND_LABELS
+            .with(|labels| labels.get(self as usize).cloned())
+            .unwrap_or_else(|| Rc::from(self.as_str()))
+    }
+
     /// The value of the `type` identity header.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -48,6 +55,14 @@ pub struct Identity {
 }
 
 thread_local! {
+    /// The `type` values, made once per VM, in the order of the variants.
+    static KIND_LABELS: [Rc<str>; 5] = [
+        Rc::from(CredentialKind::AccessToken.as_str()),
+        Rc::from(CredentialKind::ApiKey.as_str()),
+        Rc::from(CredentialKind::PublishableKey.as_str()),
+        Rc::from(CredentialKind::Client.as_str()),
+        Rc::from(CredentialKind::Anonymous.as_str()),
+    ];
     /// The built-in role names, made once per VM.
     static BUILTIN_ROLES: [Rc<str>; 3] =
         [Rc::from(role::USER), Rc::from(role::ADMIN), Rc::from(role::ANONYMOUS)];

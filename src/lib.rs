@@ -8,6 +8,7 @@ pub mod config;
 pub mod credentials;
 pub mod decision;
 pub mod denial;
+pub mod fxhash;
 pub mod identity;
 pub mod jws;
 pub mod keys;

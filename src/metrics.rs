@@ -25,6 +25,10 @@ pub enum Counter {
     ConfigLoaded,
     /// A configuration refused.
     ConfigFailed,
+    /// An access token answered from the cache of verified tokens.
+    CacheHit,
+    /// An access token verified in full (and cached when valid).
+    CacheMiss,
 }
 
 /// The error codes, in the order their counters are defined.
@@ -55,6 +59,8 @@ impl Counter {
             Counter::Preflight,
             Counter::ConfigLoaded,
             Counter::ConfigFailed,
+            Counter::CacheHit,
+            Counter::CacheMiss,
         ]);
         all
     }
@@ -71,6 +77,8 @@ impl Counter {
             Counter::Preflight => kinds + codes + 2,
             Counter::ConfigLoaded => kinds + codes + 3,
             Counter::ConfigFailed => kinds + codes + 4,
+            Counter::CacheHit => kinds + codes + 5,
+            Counter::CacheMiss => kinds + codes + 6,
         }
     }
 
@@ -84,6 +92,8 @@ impl Counter {
             Counter::Preflight => "tollgate.preflight".into(),
             Counter::ConfigLoaded => "tollgate.config.loaded".into(),
             Counter::ConfigFailed => "tollgate.config.failed".into(),
+            Counter::CacheHit => "tollgate.token_cache.hit".into(),
+            Counter::CacheMiss => "tollgate.token_cache.miss".into(),
         }
     }
 
@@ -108,7 +118,7 @@ mod tests {
     #[test]
     fn indexes_match_the_order_of_all() {
         let all = Counter::all();
-        assert_eq!(all.len(), 15);
+        assert_eq!(all.len(), 17);
         for (i, counter) in all.iter().enumerate() {
             assert_eq!(counter.index(), i, "{counter:?}");
         }

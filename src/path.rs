@@ -5,6 +5,7 @@
 //! whose meaning differs between servers (an encoded `/`, a `\`, a `;` path parameter) give
 //! several readings of one path; the caller matches each and keeps the strictest answer.
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// Why a path cannot be normalised; the request is refused with 400.
@@ -72,10 +73,36 @@ struct Scan {
     semicolon: bool,
 }
 
+/// The normal forms of one path: usually one, borrowed when the path already is normal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Readings<'p> {
+    One(Cow<'p, str>),
+    Many(Vec<String>),
+}
+
+impl Readings<'_> {
+    /// Every reading.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        let (one, many) = match self {
+            Readings::One(path) => (Some(&**path), None),
+            Readings::Many(paths) => (None, Some(paths.iter().map(String::as_str))),
+        };
+        one.into_iter().chain(many.into_iter().flatten())
+    }
+
+    /// The literal reading (every character read as itself).
+    pub fn first(&self) -> &str {
+        self.iter().next().unwrap_or("/")
+    }
+}
+
 /// The normal form of `path` under every reading its characters allow, without duplicates.
 ///
 /// One reading for an ordinary path; up to eight when it holds an encoded `/`, a `\` or a `;`.
-pub fn readings(path: &[u8]) -> Result<Vec<String>, PathError> {
+pub fn readings(path: &[u8]) -> Result<Readings<'_>, PathError> {
+    if let Some(plain) = already_normal(path) {
+        return Ok(Readings::One(Cow::Borrowed(plain)));
+    }
     let scan = scan(path)?;
     let mut out: Vec<String> = Vec::with_capacity(1);
     for bits in 0u8..8 {
@@ -95,7 +122,39 @@ pub fn readings(path: &[u8]) -> Result<Vec<String>, PathError> {
             out.push(normal);
         }
     }
-    Ok(out)
+    Ok(match out.len() {
+        1 => Readings::One(Cow::Owned(out.pop().unwrap_or_default())),
+        _ => Readings::Many(out),
+    })
+}
+
+/// `path` as text when it already is in normal form with a single reading: only plain path
+/// characters (no `%`, `\` or `;`), no empty, `.` or `..` segment.
+fn already_normal(path: &[u8]) -> Option<&str> {
+    if path.first() != Some(&b'/') {
+        return None;
+    }
+    let mut segment_start = 1;
+    for (i, &b) in path.iter().enumerate().skip(1) {
+        if b == b'/' {
+            if !plain_segment(path.get(segment_start..i)?) {
+                return None;
+            }
+            segment_start = i + 1;
+        } else if !is_path_char(b) || b == b';' {
+            return None;
+        }
+    }
+    let last = path.get(segment_start..)?;
+    if matches!(last, b"." | b"..") {
+        return None;
+    }
+    std::str::from_utf8(path).ok()
+}
+
+/// A segment between two slashes that normalisation keeps as it is.
+fn plain_segment(segment: &[u8]) -> bool {
+    !matches!(segment, b"" | b"." | b"..")
 }
 
 /// The normal form of `path`, reading every character literally (used for configured rules).
@@ -275,9 +334,18 @@ mod tests {
     use super::*;
 
     fn one(path: &str) -> Result<String, PathError> {
-        let r = readings(path.as_bytes())?;
-        assert_eq!(r.len(), 1, "{path} has several readings: {r:?}");
-        Ok(r[0].clone())
+        match readings(path.as_bytes())? {
+            Readings::One(p) => Ok(p.into_owned()),
+            many => panic!("{path} has several readings: {many:?}"),
+        }
+    }
+
+    fn all(path: &str) -> Vec<String> {
+        readings(path.as_bytes())
+            .unwrap()
+            .iter()
+            .map(String::from)
+            .collect()
     }
 
     #[test]
@@ -384,7 +452,7 @@ mod tests {
             ("/public;/../admin", &["/admin"]),
         ];
         for (input, expected) in cases {
-            let got = readings(input.as_bytes()).unwrap();
+            let got = all(input);
             assert_eq!(got.len(), expected.len(), "{input}: {got:?}");
             for e in *expected {
                 assert!(got.iter().any(|g| g == e), "{input}: {got:?} lacks {e}");
@@ -410,10 +478,40 @@ mod tests {
             "/public/..;/admin",
             "/a\\b",
         ] {
-            for once in readings(input.as_bytes()).unwrap() {
-                let twice = readings(once.as_bytes()).unwrap();
+            for once in all(input) {
+                let twice = all(&once);
                 assert!(twice.contains(&once), "{input}: {once} -> {twice:?}");
             }
+        }
+    }
+
+    #[test]
+    fn plain_paths_are_borrowed_and_already_normal() {
+        for plain in [
+            "/",
+            "/a",
+            "/a/b/",
+            "/a:b@c/d-e_f.g~h",
+            "/a..b/.c/d.",
+            "/x!$&'()*+,=",
+        ] {
+            assert!(
+                matches!(
+                    readings(plain.as_bytes()),
+                    Ok(Readings::One(Cow::Borrowed(_)))
+                ),
+                "{plain}"
+            );
+            assert_eq!(normalize(plain.as_bytes()).as_deref(), Ok(plain), "{plain}");
+        }
+        for not_plain in [
+            "//a", "/a//b", "/./a", "/a/.", "/a/..", "/a/../b", "/%61", "/a;b", "/a\\b", "/a b",
+            "/a{b",
+        ] {
+            assert!(
+                already_normal(not_plain.as_bytes()).is_none(),
+                "{not_plain}"
+            );
         }
     }
 

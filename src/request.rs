@@ -22,8 +22,10 @@ pub struct RequestView<'a> {
     pub target: Option<&'a [u8]>,
     pub authority: &'a [u8],
     pub scheme: &'a [u8],
-    /// Every `Authorization` value, in order.
-    pub authorization: Vec<&'a [u8]>,
+    /// The first `Authorization` value.
+    pub authorization: Option<&'a [u8]>,
+    /// How many `Authorization` headers there are.
+    pub authorization_count: usize,
     /// Every `Cookie` value, in order (HTTP/2 may send several).
     pub cookies: Vec<&'a [u8]>,
     pub has_origin: bool,
@@ -49,7 +51,10 @@ impl<'a> RequestView<'a> {
                 names::PATH => view.target = Some(value),
                 names::AUTHORITY => view.authority = value,
                 names::SCHEME => view.scheme = value,
-                names::AUTHORIZATION => view.authorization.push(value),
+                names::AUTHORIZATION => {
+                    view.authorization = view.authorization.or(Some(value));
+                    view.authorization_count += 1;
+                }
                 names::COOKIE => view.cookies.push(value),
                 names::ORIGIN => view.has_origin = true,
                 names::ACCESS_CONTROL_REQUEST_METHOD => {
@@ -108,7 +113,8 @@ mod tests {
         let view = RequestView::new(&headers, |n| spells_header(n, "x-auth-user"));
         assert_eq!(view.method, b"OPTIONS");
         assert_eq!(view.target, Some(&b"/a?b"[..]));
-        assert_eq!(view.authorization.len(), 2);
+        assert_eq!(view.authorization, Some(&b"Bearer a"[..]));
+        assert_eq!(view.authorization_count, 2);
         assert_eq!(view.cookies.len(), 2);
         assert!(view.is_cors_preflight());
         assert_eq!(view.spoofed, vec!["x-auth-user", "x_auth_user"]);

@@ -1,7 +1,5 @@
 //! Answers the filter gives itself: JSON errors with `WWW-Authenticate`, and login redirects.
 
-use serde::Serialize;
-
 use crate::denial::Denial;
 
 /// A response sent by the filter instead of forwarding the request.
@@ -20,12 +18,6 @@ impl LocalResponse {
             .find(|(n, _)| *n == name)
             .map(|(_, v)| v.as_str())
     }
-}
-
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    code: &'a str,
-    message: &'a str,
 }
 
 /// The realm of the challenge: the request's authority when it is a plain host[:port].
@@ -50,11 +42,13 @@ pub fn error(denial: Denial, authority: &[u8]) -> LocalResponse {
             denial.message()
         ));
     }
-    let body = serde_json::to_string(&ErrorBody {
-        code: denial.code(),
-        message: denial.message(),
-    })
-    .unwrap_or_default();
+    // Codes and messages are fixed ASCII without quotes or backslashes (tested), so the JSON
+    // needs no escaping.
+    let body = format!(
+        "{{\"code\":\"{}\",\"message\":\"{}\"}}",
+        denial.code(),
+        denial.message()
+    );
     LocalResponse {
         status: denial.status(),
         headers: vec![

@@ -1,5 +1,9 @@
 //! Path rules: which mode (and which roles) applies to a request.
 
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use crate::fxhash::FxBuildHasher;
 use crate::identity::role;
 
 /// How a path is protected.
@@ -43,28 +47,6 @@ pub enum Matcher {
     Prefix(String),
 }
 
-impl Matcher {
-    fn matches(&self, path: &str) -> bool {
-        match self {
-            Matcher::Exact(p) => p == path,
-            Matcher::Prefix(p) => {
-                p == "/"
-                    || path
-                        .strip_prefix(p.as_str())
-                        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
-            }
-        }
-    }
-
-    /// Orders rules: an exact path first, then longer prefixes.
-    fn specificity(&self) -> (bool, usize) {
-        match self {
-            Matcher::Exact(p) => (true, p.len()),
-            Matcher::Prefix(p) => (false, p.len()),
-        }
-    }
-}
-
 /// One configured rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rule {
@@ -79,19 +61,6 @@ pub struct Rule {
 }
 
 impl Rule {
-    fn applies(&self, method: &[u8], path: &str) -> bool {
-        let method_ok = match &self.methods {
-            Some(methods) => methods.iter().any(|m| m.as_bytes() == method),
-            None => true,
-        };
-        method_ok && self.matcher.matches(path)
-    }
-
-    fn rank(&self) -> (bool, usize, bool) {
-        let (exact, len) = self.matcher.specificity();
-        (exact, len, self.methods.is_some())
-    }
-
     /// Whether two rules would tie for the same request.
     pub fn conflicts_with(&self, other: &Rule) -> bool {
         if self.matcher != other.matcher {
@@ -107,38 +76,39 @@ impl Rule {
 
 /// The protection that applies to one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Policy {
+pub struct Policy<'r> {
     pub mode: Mode,
-    /// Roles that may pass when the mode is `required`.
-    pub roles: Vec<String>,
+    /// Roles that may pass when the mode is `required` (borrowed from the rule).
+    pub roles: Cow<'r, [String]>,
     /// The configuration index of the deciding rule; `None` for the default mode.
     pub rule: Option<usize>,
 }
 
-impl Policy {
+impl Policy<'_> {
     /// Whether a caller with `role` passes this policy.
     pub fn allows_role(&self, role: &str) -> bool {
         self.roles.iter().any(|r| r == role)
     }
 
     /// The stricter of two policies; two `required` policies allow only the roles both allow.
-    fn strictest(self, other: Policy) -> Policy {
-        match self.mode.cmp(&other.mode) {
-            std::cmp::Ordering::Less => other,
-            std::cmp::Ordering::Greater => self,
-            std::cmp::Ordering::Equal if self.mode == Mode::Required => {
-                let roles = self
+    fn strictest<'r>(a: Policy<'r>, b: Policy<'r>) -> Policy<'r> {
+        match a.mode.cmp(&b.mode) {
+            std::cmp::Ordering::Less => b,
+            std::cmp::Ordering::Greater => a,
+            std::cmp::Ordering::Equal if a.mode == Mode::Required => {
+                let roles: Vec<String> = a
                     .roles
-                    .into_iter()
-                    .filter(|r| other.roles.contains(r))
+                    .iter()
+                    .filter(|r| b.roles.contains(r))
+                    .cloned()
                     .collect();
                 Policy {
                     mode: Mode::Required,
-                    roles,
-                    rule: self.rule.or(other.rule),
+                    roles: Cow::Owned(roles),
+                    rule: a.rule.or(b.rule),
                 }
             }
-            std::cmp::Ordering::Equal => self,
+            std::cmp::Ordering::Equal => a,
         }
     }
 }
@@ -148,21 +118,54 @@ pub fn default_roles() -> Vec<String> {
     vec![role::USER.to_owned(), role::ADMIN.to_owned()]
 }
 
-/// Rules sorted most specific first, and the mode of paths no rule matches.
+/// Positions in `rules`, the method-limited ones first.
+type Candidates = Vec<usize>;
+
+/// The rules, indexed for lookup by path, and the mode of paths no rule matches.
+///
+/// A request costs one lookup for an exact path and one per segment boundary for prefixes,
+/// however many rules there are.
 #[derive(Debug, Clone)]
 pub struct RuleSet {
     rules: Vec<Rule>,
+    exact: HashMap<String, Candidates, FxBuildHasher>,
+    prefixes: HashMap<String, Candidates, FxBuildHasher>,
+    root: Candidates,
     default_mode: Mode,
+    default_roles: Vec<String>,
 }
 
 impl RuleSet {
     /// Builds the set; the caller has refused conflicting rules.
-    pub fn new(mut rules: Vec<Rule>, default_mode: Mode) -> Self {
-        rules.sort_by(|a, b| b.rank().cmp(&a.rank()).then(a.index.cmp(&b.index)));
-        RuleSet {
+    pub fn new(rules: Vec<Rule>, default_mode: Mode) -> Self {
+        let mut set = RuleSet {
             rules,
+            exact: HashMap::default(),
+            prefixes: HashMap::default(),
+            root: Vec::new(),
             default_mode,
+            default_roles: if default_mode == Mode::Required {
+                default_roles()
+            } else {
+                Vec::new()
+            },
+        };
+        for (position, rule) in set.rules.iter().enumerate() {
+            let slot = match &rule.matcher {
+                Matcher::Exact(p) => set.exact.entry(p.clone()).or_default(),
+                Matcher::Prefix(p) if p == "/" => &mut set.root,
+                Matcher::Prefix(p) => set.prefixes.entry(p.clone()).or_default(),
+            };
+            slot.push(position);
         }
+        let rules = &set.rules;
+        let order = |list: &mut Candidates| {
+            list.sort_by_key(|&i| rules.get(i).is_none_or(|r| r.methods.is_none()))
+        };
+        set.exact.values_mut().for_each(order);
+        set.prefixes.values_mut().for_each(order);
+        order(&mut set.root);
+        set
     }
 
     /// Whether any path can be `required`.
@@ -175,29 +178,53 @@ impl RuleSet {
             || self.rules.iter().any(|r| r.mode == Mode::Required)
     }
 
-    /// The policy for one normalised path.
-    pub fn policy(&self, method: &[u8], path: &str) -> Policy {
-        match self.rules.iter().find(|r| r.applies(method, path)) {
+    /// The first rule among `candidates` that applies to `method`.
+    fn applying(&self, candidates: Option<&Candidates>, method: &[u8]) -> Option<&Rule> {
+        candidates?
+            .iter()
+            .filter_map(|&i| self.rules.get(i))
+            .find(|r| match &r.methods {
+                Some(methods) => methods.iter().any(|m| m.as_bytes() == method),
+                None => true,
+            })
+    }
+
+    /// The policy for one normalised path: an exact rule, else the longest prefix on a
+    /// segment boundary, else a rule for `/`, else the default mode.
+    pub fn policy(&self, method: &[u8], path: &str) -> Policy<'_> {
+        let mut found = self.applying(self.exact.get(path), method);
+        let mut end = path.len();
+        while found.is_none() {
+            let Some(candidate) = path.get(..end) else {
+                break;
+            };
+            found = self.applying(self.prefixes.get(candidate), method);
+            match candidate.rfind('/') {
+                Some(i) if i > 0 => end = i,
+                _ => break,
+            }
+        }
+        match found.or_else(|| self.applying(Some(&self.root), method)) {
             Some(rule) => Policy {
                 mode: rule.mode,
-                roles: rule.roles.clone(),
+                roles: Cow::Borrowed(&rule.roles),
                 rule: Some(rule.index),
             },
             None => Policy {
                 mode: self.default_mode,
-                roles: if self.default_mode == Mode::Required {
-                    default_roles()
-                } else {
-                    Vec::new()
-                },
+                roles: Cow::Borrowed(&self.default_roles),
                 rule: None,
             },
         }
     }
 
     /// The strictest policy over every reading of a path.
-    pub fn policy_for_readings(&self, method: &[u8], readings: &[String]) -> Policy {
-        let mut policies = readings.iter().map(|p| self.policy(method, p));
+    pub fn policy_for_readings<'p>(
+        &self,
+        method: &[u8],
+        readings: impl IntoIterator<Item = &'p str>,
+    ) -> Policy<'_> {
+        let mut policies = readings.into_iter().map(|p| self.policy(method, p));
         let first = policies.next().unwrap_or_else(|| self.policy(method, "/"));
         policies.fold(first, Policy::strictest)
     }
@@ -275,14 +302,14 @@ mod tests {
     #[test]
     fn strictest_reading_wins() {
         let set = sample();
-        let readings = vec!["/public/x".to_string(), "/admin".to_string()];
         assert_eq!(
-            set.policy_for_readings(b"GET", &readings).mode,
+            set.policy_for_readings(b"GET", ["/public/x", "/admin"])
+                .mode,
             Mode::Required
         );
-        let readings = vec!["/public/x".to_string(), "/feed/y".to_string()];
         assert_eq!(
-            set.policy_for_readings(b"GET", &readings).mode,
+            set.policy_for_readings(b"GET", ["/public/x", "/feed/y"])
+                .mode,
             Mode::Optional
         );
     }
@@ -292,9 +319,8 @@ mod tests {
         let mut admin_only = rule(0, prefix("/admin"), None, Mode::Required);
         admin_only.roles = vec!["admin".into()];
         let set = RuleSet::new(vec![admin_only], Mode::Required);
-        let readings = vec!["/admin/x".to_string(), "/other".to_string()];
-        let p = set.policy_for_readings(b"GET", &readings);
-        assert_eq!(p.roles, vec!["admin".to_string()]);
+        let p = set.policy_for_readings(b"GET", ["/admin/x", "/other"]);
+        assert_eq!(p.roles.to_vec(), vec!["admin".to_string()]);
         assert!(!p.allows_role("user"));
     }
 

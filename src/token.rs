@@ -96,7 +96,7 @@ pub struct VerifiedToken {
 #[derive(Clone)]
 pub struct SigningKey {
     pub kid: Option<String>,
-    key: HS256Key,
+    secret: Vec<u8>,
     /// The HMAC state after the key's inner block, computed once.
     mac: HMAC,
 }
@@ -104,20 +104,21 @@ pub struct SigningKey {
 impl SigningKey {
     /// A key from its raw bytes (the configuration's UTF-8 text).
     pub fn new(kid: Option<String>, secret: &[u8]) -> Self {
-        let mut key = HS256Key::from_bytes(secret);
-        if let Some(kid) = &kid {
-            key = key.with_key_id(kid);
-        }
         SigningKey {
             kid,
-            key,
+            secret: secret.to_vec(),
             mac: HMAC::new(secret),
         }
     }
 
-    /// Signs `claims`: used by the minting tool, the demo sign-in service and tests.
+    /// Signs `claims` with jwt-simple: used by the minting tool, the demo sign-in service and
+    /// tests (the filter itself never signs, so its module carries no signing code).
     pub fn sign(&self, claims: JWTClaims<AccessClaims>) -> Result<String, jwt_simple::Error> {
-        self.key.authenticate(claims)
+        let mut key = HS256Key::from_bytes(&self.secret);
+        if let Some(kid) = &self.kid {
+            key = key.with_key_id(kid);
+        }
+        key.authenticate(claims)
     }
 
     /// Whether `tag` is this key's HMAC-SHA256 of `input`, compared in constant time.
@@ -471,6 +472,229 @@ mod tests {
             v.verify(token, 1_300_819_000),
             Err(TokenError::BadSignature)
         );
+    }
+
+    /// The reference: jwt-simple's verification with the options the filter used before it
+    /// verified tokens itself, then the same claim checks. Returns the subject when accepted.
+    fn reference_verify(keys: &[(Option<&str>, &[u8])], token: &str, now: u64) -> Option<String> {
+        if token.len() > MAX_CREDENTIAL_LEN || token.split('.').count() != 3 {
+            return None;
+        }
+        let metadata = Token::decode_metadata(token).ok()?;
+        if metadata.algorithm() != "HS256" || metadata.critical().is_some() {
+            return None;
+        }
+        let kid = metadata.key_id();
+        let options = VerificationOptions {
+            time_tolerance: Some(Duration::from_secs(60)),
+            max_token_length: Some(MAX_CREDENTIAL_LEN),
+            artificial_time: Some(UnixTimeStamp::from_secs(now)),
+            ..Default::default()
+        };
+        for (key_kid, secret) in keys {
+            if kid.is_some() && kid != *key_kid {
+                continue;
+            }
+            let Ok(claims) = HS256Key::from_bytes(secret)
+                .verify_token::<AccessClaims>(token, Some(options.clone()))
+            else {
+                continue;
+            };
+            claims.expires_at?;
+            if claims.custom.token_type.as_deref() != Some("access") {
+                return None;
+            }
+            let sub = claims.subject?;
+            return is_safe_subject(&sub).then_some(sub);
+        }
+        None
+    }
+
+    /// Payloads that exercise the claim parser: types, duplicates, escapes, numbers.
+    fn payload_variants() -> Vec<String> {
+        let mut out = Vec::new();
+        let values = [
+            r#""alice""#,
+            r#""""#,
+            "123",
+            "null",
+            "true",
+            "[]",
+            "{}",
+            r#"["alice"]"#,
+            r#""al\u0069ce""#,
+            r#""\uff41dmin""#,
+            r#""a,b""#,
+            r#"" a""#,
+            r#""\ud800""#,
+        ];
+        for sub in values {
+            out.push(format!(
+                r#"{{"sub":{sub},"token_type":"access","exp":4102444800}}"#
+            ));
+        }
+        let numbers = [
+            "4102444800",
+            "4102444800.9",
+            "4.1e9",
+            "1e10",
+            "-1",
+            "-1.0",
+            "0",
+            "1e400",
+            "18446744073709551616",
+            "\"4102444800\"",
+            "null",
+            "true",
+            "[4102444800]",
+            "1750000030",
+            "1749999900",
+            "1e-3",
+            "-0",
+            "4102444800e0",
+        ];
+        for n in numbers {
+            out.push(format!(r#"{{"sub":"a","token_type":"access","exp":{n}}}"#));
+            out.push(format!(
+                r#"{{"sub":"a","token_type":"access","exp":4102444800,"nbf":{n}}}"#
+            ));
+            out.push(format!(
+                r#"{{"sub":"a","token_type":"access","exp":4102444800,"iat":{n}}}"#
+            ));
+        }
+        for tt in [
+            r#""access""#,
+            r#""refresh""#,
+            r#""Access""#,
+            "1",
+            "null",
+            r#""acc\u0065ss""#,
+        ] {
+            out.push(format!(
+                r#"{{"sub":"a","token_type":{tt},"exp":4102444800}}"#
+            ));
+        }
+        for extra in [
+            r#","aud":"x""#,
+            r#","aud":["x","y"]"#,
+            r#","aud":5"#,
+            r#","aud":[5]"#,
+            r#","iss":1"#,
+            r#","iss":"i""#,
+            r#","jti":{}"#,
+            r#","nonce":"n""#,
+            r#","nonce":[]"#,
+            r#","x":{"y":[1,{"z":null}]}"#,
+            r#","sub":"b""#,
+            r#","exp":1"#,
+            r#","token_type":"access""#,
+            r#","unknown":1,"unknown":2"#,
+        ] {
+            out.push(format!(
+                r#"{{"sub":"a","token_type":"access","exp":4102444800{extra}}}"#
+            ));
+        }
+        for raw in [
+            "[]",
+            "null",
+            r#""x""#,
+            "{}",
+            r#"{"sub":"a","token_type":"access","exp":4102444800"#,
+            r#" {"sub":"a","token_type":"access","exp":4102444800} "#,
+            r#"{"sub":"a","token_type":"access","exp":4102444800}x"#,
+        ] {
+            out.push(raw.to_string());
+        }
+        out
+    }
+
+    #[test]
+    fn agrees_with_jwt_simple() {
+        // Accepted here implies accepted by jwt-simple with the same subject; the only tokens
+        // jwt-simple accepts and this refuses are the documented stricter cases.
+        let second: &[u8] = b"second-secret-0123456789abcdefghij";
+        let keys: [(Option<&str>, &[u8]); 2] = [(Some("k1"), K), (Some("k2"), second)];
+        let v = verifier(
+            keys.iter()
+                .map(|(kid, secret)| SigningKey::new(kid.map(String::from), secret))
+                .collect(),
+        );
+        let headers = [
+            r#"{"alg":"HS256"}"#,
+            r#"{"alg":"HS256","kid":"k1"}"#,
+            r#"{"alg":"HS256","kid":"k2"}"#,
+            r#"{"alg":"HS256","kid":"k3"}"#,
+            r#"{"alg":"HS256","typ":"JWT"}"#,
+            r#"{"alg":"HS256","typ":"at+jwt"}"#,
+            r#"{"alg":"HS256","typ":"JOSE"}"#,
+            r#"{"alg":"HS256","crit":[]}"#,
+            r#"{"alg":"HS256","crit":["exp"]}"#,
+            r#"{"alg":"HS256","jwk":{}}"#,
+            r#"{"alg":"HS256","x5c":"a"}"#,
+            r#"{"alg":"HS256","kid":null}"#,
+            r#"{"alg":"HS256","alg":"HS256"}"#,
+            r#"{"alg":"none"}"#,
+            r#"{"alg":"HS\u0032\u0035\u0036"}"#,
+            r#"{"alg":"HS256","cty":5}"#,
+            r#"{"alg":"HS256","salt":"AAAA"}"#,
+            r#"[]"#,
+            r#"{"alg":"HS256","zip":"DEF"}"#,
+        ];
+        let stricter = |header: &str| header.contains(r#""crit":[]"#) || header.contains("salt");
+        let mut tokens: Vec<(String, bool)> = Vec::new();
+        for header in headers {
+            for payload in payload_variants() {
+                for (_, secret) in &keys {
+                    tokens.push((sign_raw(header, &payload, secret), stricter(header)));
+                }
+            }
+        }
+        for line in VECTORS.lines().filter(|l| !l.starts_with('#')) {
+            tokens.push((unescape(line.split('\t').nth(4).unwrap()), false));
+        }
+        let mut accepted = 0;
+        for (token, may_be_stricter) in &tokens {
+            let ours = v
+                .verify_typed(token, "access", NOW)
+                .ok()
+                .map(|t| t.subject.to_string());
+            let theirs = reference_verify(&keys, token, NOW);
+            match (&ours, &theirs) {
+                (Some(a), Some(b)) => assert_eq!(a, b, "{token}"),
+                (Some(_), None) => panic!("accepted what jwt-simple refuses: {token}"),
+                (None, Some(_)) => {
+                    assert!(*may_be_stricter, "refused what jwt-simple accepts: {token}")
+                }
+                (None, None) => {}
+            }
+            accepted += usize::from(ours.is_some());
+        }
+        assert!(accepted > 50, "{accepted} of {}", tokens.len());
+    }
+
+    #[test]
+    fn the_cache_answers_only_for_the_same_token() {
+        let key = SigningKey::new(None, K);
+        let v = verifier(vec![key.clone()]);
+        let t = token(&key, "alice", "access", NOW, 600);
+        let first = v.verify(&t, NOW).unwrap();
+        assert!(!first.cached);
+        let second = v.verify(&t, NOW + 1).unwrap();
+        assert!(second.cached);
+        assert_eq!(second.subject, first.subject);
+        // Expiry is still checked on a hit.
+        assert_eq!(v.verify(&t, NOW + 600 + 61), Err(TokenError::Expired));
+        // A different token (one character added) never hits.
+        let mut forged = t.clone();
+        forged.push('A');
+        assert!(v.verify(&forged, NOW).is_err());
+        // Failures are not cached.
+        let refresh = token(&key, "alice", "refresh", NOW, 600);
+        assert!(v.verify(&refresh, NOW).is_err());
+        assert!(v.verify(&refresh, NOW).is_err());
+        assert_eq!(v.cached_tokens(), 1);
+        v.sweep_cache(NOW + 10_000);
+        assert_eq!(v.cached_tokens(), 0);
     }
 
     fn token(key: &SigningKey, sub: &str, kind: &str, iat: u64, ttl: u64) -> String {

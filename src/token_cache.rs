@@ -8,6 +8,8 @@
 use std::collections::HashMap;
 use std::rc::Rc;
 
+use crate::fxhash::FxBuildHasher;
+
 /// How many tokens one VM remembers.
 pub const CAPACITY: usize = 10_000;
 
@@ -21,7 +23,9 @@ struct Entry {
 /// Verified tokens by their text.
 #[derive(Clone)]
 pub struct TokenCache {
-    entries: HashMap<Box<str>, Entry>,
+    /// FxHash is safe here: only verified tokens enter, so without a secret nobody can fill
+    /// the map with keys chosen to collide.
+    entries: HashMap<Box<str>, Entry, FxBuildHasher>,
     capacity: usize,
 }
 
@@ -44,7 +48,7 @@ impl TokenCache {
     /// An empty cache holding at most `capacity` tokens.
     pub fn with_capacity(capacity: usize) -> Self {
         TokenCache {
-            entries: HashMap::new(),
+            entries: HashMap::default(),
             capacity,
         }
     }
