@@ -243,6 +243,7 @@ def main():
                         help="requests with distinct tokens for the memory check (0 skips it)")
     parser.add_argument("--latency-seconds", type=int, default=10,
                         help="length of each fixed-rate latency run (0 skips it)")
+    parser.add_argument("--latency-rounds", type=int, default=3)
     parser.add_argument("--only", help="comma-separated workloads to run")
     parser.add_argument("--variant", action="append", default=[], metavar="NAME=WASM",
                         help="another build of the filter to compare, with the same configuration")
@@ -407,10 +408,13 @@ def latency(args, envoys, workloads, scripts):
     probe = {arm: wrk(envoys[arm].url, scripts[name], 3, args.connections)["rps"]
              for arm in ("jwt_authn", "tollgate")}
     rate = int(min(probe.values()) * 0.5)
-    print(f"\nlatency at a fixed {rate:,} requests/s (open loop, oha, {args.latency_seconds}s), valid token")
+    arms = ["noop", "jwt_authn", "tollgate"] + [a for a in envoys if a not in ("none", "noop", "jwt_authn", "tollgate")]
+    print(f"\nlatency at a fixed {rate:,} requests/s (open loop, oha --latency-correction, "
+          f"{args.latency_rounds} interleaved rounds x {args.latency_seconds}s, medians), valid token")
     print(f"{'arm':<12}{'p50 ms':>10}{'p90 ms':>10}{'p99 ms':>10}{'p99.9 ms':>10}")
-    for _ in range(1):
-        for arm in ("noop", "jwt_authn", "tollgate"):
+    samples = {}
+    for _ in range(args.latency_rounds):
+        for arm in arms:
             out = subprocess.run(
                 ["taskset", "-c", LOAD_CPU, oha, "-z", f"{args.latency_seconds}s", "-c", str(args.connections),
                  "-q", str(rate), "--latency-correction", "--no-tui", "--output-format", "json",
@@ -420,9 +424,12 @@ def latency(args, envoys, workloads, scripts):
             if out.returncode != 0:
                 print(f"{arm:<12} oha failed: {out.stderr.strip()[:200]}")
                 continue
-            data = json.loads(out.stdout)
-            p = data["latencyPercentiles"]
-            print(f"{arm:<12}" + "".join(f"{p[k] * 1000:>10.3f}" for k in ("p50", "p90", "p99", "p99.9")))
+            p = json.loads(out.stdout)["latencyPercentiles"]
+            samples.setdefault(arm, []).append([p[k] * 1000 for k in ("p50", "p90", "p99", "p99.9")])
+    for arm in arms:
+        if arm in samples:
+            columns = zip(*samples[arm])
+            print(f"{arm:<12}" + "".join(f"{statistics.median(c):>10.3f}" for c in columns))
 
 
 def memory(args, envoy, workdir, mint_tokens):

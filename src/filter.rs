@@ -29,8 +29,10 @@ mod entry {
     }}
 }
 
-/// How often counters are handed to Envoy and expired tokens dropped from the cache.
+/// How often counters are handed to Envoy.
 const TICK: Duration = Duration::from_secs(1);
+/// Every how many ticks expired tokens are dropped from the cache.
+const SWEEP_TICKS: u32 = 10;
 
 /// The filter's counters: the host's ids, and the counts not yet handed over.
 #[derive(Default)]
@@ -73,6 +75,7 @@ impl Metrics {
 struct Root {
     config: Option<Rc<Config>>,
     metrics: Rc<Metrics>,
+    ticks: u32,
 }
 
 impl Root {
@@ -120,8 +123,11 @@ impl RootContext for Root {
 
     fn on_tick(&mut self) {
         self.metrics.flush();
-        if let Some(config) = &self.config {
-            config.verifier.sweep_cache(self.unix_now());
+        self.ticks = self.ticks.wrapping_add(1);
+        if self.ticks % SWEEP_TICKS == 0 {
+            if let Some(config) = &self.config {
+                config.verifier.sweep_cache(self.unix_now());
+            }
         }
     }
 

@@ -668,6 +668,7 @@ fn every_example_configuration_matches_the_schema() {
         json!({"login_url": "//evil.example/login"}),
         json!({"identity_headers": {"group": "x-g"}}),
         json!({"clients": [{"client_id": "c", "client_secret": "0123456789abcdefghijklmnop", "role": "Admin"}]}),
+        json!({"api_keys": [{"name": "a", "key": "sk_live.0123456789abcdef.ghijklmnop"}]}),
     ] {
         assert!(!validator.is_valid(&bad), "the schema accepts {bad}");
     }
