@@ -124,7 +124,7 @@ impl RootContext for Root {
     fn on_tick(&mut self) {
         self.metrics.flush();
         self.ticks = self.ticks.wrapping_add(1);
-        if self.ticks % SWEEP_TICKS == 0 {
+        if self.ticks.is_multiple_of(SWEEP_TICKS) {
             if let Some(config) = &self.config {
                 config.verifier.sweep_cache(self.unix_now());
             }
