@@ -952,7 +952,7 @@ mod tests {
             assert_eq!(code(&get(target).run(c)), "400 INVALID_REQUEST", "{target}");
         }
         let no_path: Vec<(String, Vec<u8>)> = vec![(":method".into(), b"CONNECT".to_vec())];
-        assert_eq!(code(&decide(&c, &no_path, NOW)), "400 INVALID_REQUEST");
+        assert_eq!(code(&decide(c, &no_path, NOW)), "400 INVALID_REQUEST");
     }
 
     #[test]

@@ -112,10 +112,7 @@ mod tests {
             cache.get("a.b.c", 1000, 0).map(|(s, _)| s),
             Some("alice".into())
         );
-        assert_eq!(
-            cache.get("a.b.c", 1060, 60).map(|(s, e)| (s, e)),
-            Some(("alice".into(), 1000))
-        );
+        assert_eq!(cache.get("a.b.c", 1060, 60), Some(("alice".into(), 1000)));
         assert!(cache.get("a.b.c", 1061, 60).is_none());
         assert!(cache.get("a.b.d", 0, 0).is_none());
         assert!(cache.get("a.b.c ", 0, 0).is_none());

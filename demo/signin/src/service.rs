@@ -270,7 +270,7 @@ impl Service {
             .verifier
             .verify_typed(&token, "refresh", now)
             .ok()
-            .and_then(|t| self.settings.users.iter().find(|u| u.sub == t.subject));
+            .and_then(|t| self.settings.users.iter().find(|u| *u.sub == *t.subject));
         let Some(user) = user else {
             return Reply::error(401, "invalid or expired refresh token");
         };
@@ -337,7 +337,11 @@ mod tests {
         assert_eq!(token["refresh_expires"], NOW + 604800);
         let access = token["access_token"].as_str().unwrap();
         assert_eq!(
-            filter_verifier().verify(access, NOW).unwrap().subject,
+            filter_verifier()
+                .verify(access, NOW)
+                .unwrap()
+                .subject
+                .as_ref(),
             "lUpa"
         );
         let refresh = token["refresh_token"].as_str().unwrap();
@@ -429,7 +433,11 @@ mod tests {
         let body: Value = serde_json::from_str(&reply.body).unwrap();
         let new_access = body["data"]["token"]["access_token"].as_str().unwrap();
         assert_eq!(
-            filter_verifier().verify(new_access, later).unwrap().subject,
+            filter_verifier()
+                .verify(new_access, later)
+                .unwrap()
+                .subject
+                .as_ref(),
             "lUpa"
         );
         // An access token is not a refresh token.
