@@ -281,7 +281,7 @@ impl Decision<'_> {
         let method = String::from_utf8_lossy(header(names::METHOD).unwrap_or_default());
         let path = header(names::PATH)
             .map(|target| path::split_target(target).0)
-            .and_then(|p| path::readings(p).ok().map(|r| r.first().to_owned()))
+            .and_then(|p| path::readings(p).ok().map(|r| elide_parameters(r.first())))
             .unwrap_or_else(|| "(unusable path)".to_owned());
         let mut line = format!("{} {method} {path}", self.outcome.label());
         for (field, value) in self.log_fields().iter().skip(1) {
@@ -292,6 +292,26 @@ impl Decision<'_> {
         }
         line
     }
+}
+
+/// `path` with the values of its `;` parameters left out (a client may put a credential in one).
+fn elide_parameters(path: &str) -> String {
+    if !path.contains(';') {
+        return path.to_owned();
+    }
+    path.split('/')
+        .map(|segment| {
+            let mut parts = segment.split(';');
+            let mut out = parts.next().unwrap_or_default().to_owned();
+            for param in parts {
+                out.push(';');
+                out.push_str(param.split('=').next().unwrap_or_default());
+                out.push_str(if param.contains('=') { "=…" } else { "" });
+            }
+            out
+        })
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 impl From<BadRequest> for Denial {
@@ -445,16 +465,21 @@ fn refuse<'a>(
 ) -> Decision<'a> {
     let (raw_path, query) = path::split_target(request.target.unwrap_or_default());
     let params = credential_params(config);
-    let holds_credential = query.is_some_and(|q| {
-        query::params(q).any(|p| params.iter().any(|n| query::name_is(p.name, n)))
-    });
+    let is_credential = |name: &[u8]| params.iter().any(|n| query::name_is(name, n));
+    let clean_path = query::path_without_params(raw_path, is_credential);
+    let holds_credential = clean_path.is_some()
+        || query.is_some_and(|q| query::params(q).any(|p| is_credential(p.name)));
     let scrub = if holds_credential {
+        let raw_path = clean_path.as_deref().unwrap_or(raw_path);
         vec![HeaderEdit::SetPath(path_without(raw_path, query, &params))]
     } else {
         Vec::new()
     };
     if let (Some(login), Some(normal_path)) = (&config.login, normal_path) {
         if denial.status() == 401 && is_browser_navigation(request) {
+            let clean = query::path_without_params(normal_path.as_bytes(), is_credential)
+                .and_then(|p| String::from_utf8(p).ok());
+            let normal_path = clean.as_deref().unwrap_or(normal_path);
             let location = login_location(config, login, request, normal_path, query);
             return Decision {
                 action: Action::Respond(response::redirect(location), scrub),

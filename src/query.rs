@@ -94,6 +94,34 @@ pub fn without(query: &[u8], drop: impl Fn(&[u8]) -> bool) -> Option<Vec<u8>> {
     (!out.is_empty()).then_some(out)
 }
 
+/// `path` without the `;name=value` segment parameters whose decoded name `drop` selects;
+/// `None` when it has none of them. Credentials are never read from path parameters, but a
+/// client may still put one there, and it must not reach a log or the login page.
+pub fn path_without_params(path: &[u8], drop: impl Fn(&[u8]) -> bool) -> Option<Vec<u8>> {
+    if !path.contains(&b';') {
+        return None;
+    }
+    let mut out = Vec::with_capacity(path.len());
+    let mut removed = false;
+    for (i, segment) in path.split(|&b| b == b'/').enumerate() {
+        if i > 0 {
+            out.push(b'/');
+        }
+        let mut parts = segment.split(|&b| b == b';');
+        out.extend_from_slice(parts.next().unwrap_or_default());
+        for param in parts {
+            let name = param.split(|&b| b == b'=').next().unwrap_or_default();
+            if drop(name) {
+                removed = true;
+            } else {
+                out.push(b';');
+                out.extend_from_slice(param);
+            }
+        }
+    }
+    removed.then_some(out)
+}
+
 /// Percent-encodes everything but unreserved characters (for a whole URL carried as one value).
 pub fn encode_component(bytes: &[u8]) -> String {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
@@ -116,6 +144,24 @@ pub fn encode_component(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn path_parameters_named_as_credentials_are_dropped() {
+        let drop = |name: &[u8]| name_is(name, "access_token");
+        let cleaned = |p: &str| {
+            path_without_params(p.as_bytes(), drop).map(|v| String::from_utf8(v).unwrap())
+        };
+        assert_eq!(cleaned("/api/x"), None);
+        assert_eq!(cleaned("/api/x;v=1"), None);
+        assert_eq!(
+            cleaned("/api/x;access_token=abc").as_deref(),
+            Some("/api/x")
+        );
+        assert_eq!(
+            cleaned("/a;access%5Ftoken=abc;v=1/b;access_token").as_deref(),
+            Some("/a;v=1/b")
+        );
+    }
 
     #[test]
     fn splits_pairs() {

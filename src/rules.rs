@@ -218,13 +218,20 @@ impl RuleSet {
         }
     }
 
-    /// The strictest policy over every reading of a path.
+    /// The strictest policy over every reading of a path. A reading with a trailing slash is
+    /// also read without it (`/admin/` as `/admin`), as many upstreams route both alike.
     pub fn policy_for_readings<'p>(
         &self,
         method: &[u8],
         readings: impl IntoIterator<Item = &'p str>,
     ) -> Policy<'_> {
-        let mut policies = readings.into_iter().map(|p| self.policy(method, p));
+        let mut policies = readings
+            .into_iter()
+            .flat_map(|p| {
+                let bare = p.strip_suffix('/').filter(|b| !b.is_empty());
+                std::iter::once(p).chain(bare)
+            })
+            .map(|p| self.policy(method, p));
         let first = policies.next().unwrap_or_else(|| self.policy(method, "/"));
         policies.fold(first, Policy::strictest)
     }
@@ -311,6 +318,30 @@ mod tests {
             set.policy_for_readings(b"GET", ["/public/x", "/feed/y"])
                 .mode,
             Mode::Optional
+        );
+    }
+
+    #[test]
+    fn a_trailing_slash_is_also_read_without_it() {
+        let set = RuleSet::new(
+            vec![
+                rule(0, exact("/admin"), None, Mode::Required),
+                rule(1, exact("/login"), None, Mode::None),
+            ],
+            Mode::None,
+        );
+        let mode = |p: &str| set.policy_for_readings(b"GET", [p]).mode;
+        assert_eq!(mode("/admin/"), Mode::Required);
+        assert_eq!(mode("/admin//"), Mode::None);
+        assert_eq!(mode("/"), Mode::None);
+        let strict = RuleSet::new(
+            vec![rule(0, exact("/login"), None, Mode::None)],
+            Mode::Required,
+        );
+        assert_eq!(
+            strict.policy_for_readings(b"GET", ["/login/"]).mode,
+            Mode::Required,
+            "never less strict than the literal path"
         );
     }
 

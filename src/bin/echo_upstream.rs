@@ -180,9 +180,11 @@ fn html_escape(text: &str) -> String {
 }
 
 fn respond(writer: &mut impl Write, request: &Received) -> std::io::Result<()> {
+    // Tests that act as a browser still read the JSON answer with `x-echo-format: json`.
     let wants_html = request
         .header("accept")
-        .is_some_and(|a| a.contains("text/html"));
+        .is_some_and(|a| a.contains("text/html"))
+        && request.header("x-echo-format") != Some("json");
     let (content_type, body) = if wants_html {
         ("text/html; charset=utf-8", html_page(request))
     } else {
