@@ -508,7 +508,10 @@ fn catalogue_through_envoy_on_two_workers() {
         .filter(|l| l.contains("wasm log") && l.contains("tollgate: denied"))
         .filter_map(|l| l.split("][").nth(1).map(str::to_owned))
         .collect();
-    assert!(workers.len() >= 2, "decisions came from threads {workers:?}");
+    assert!(
+        workers.len() >= 2,
+        "decisions came from threads {workers:?}"
+    );
     for (name, envoy) in &envoys {
         let log = envoy.log();
         for secret in Credentials::get().secrets() {
