@@ -13,7 +13,7 @@ CHROMIUM      ?= /usr/bin/chromium
 SUDO          := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PLAYWRIGHT    := tests/browser/node_modules/.package-lock.json
 
-.PHONY: all setup test-tools bench-tools build bins lint test unit e2e run compose-config bench bench-cost clean
+.PHONY: all setup test-tools bench-tools build bins lint test unit e2e run compose-config bench bench-cost fuzz fuzz-seeds soak clean
 
 all: build
 
@@ -65,9 +65,15 @@ unit:
 	$(CARGO) test --workspace --lib --bins
 
 ## End-to-end tests: the built module in a real Envoy (and a real browser).
+## (With the test-trap build of the module, kept apart in target/trap, for the fail-closed
+## test; and the committed fuzz corpus replayed through the fuzz properties.)
+TRAP_WASM := target/trap/wasm32-wasip1/release/tollgate.wasm
+
 e2e: build setup test-tools
 	$(CARGO) build -p tollgate-signin
+	$(CARGO) build --release --target wasm32-wasip1 --lib --features test-trap --target-dir target/trap
 	ENVOY=$(abspath $(ENVOY)) TOLLGATE_WASM=$(abspath $(WASM)) \
+	  TOLLGATE_TRAP_WASM=$(abspath $(TRAP_WASM)) \
 	  TOLLGATE_SIGNIN=$(abspath target/debug/tollgate-signin) CHROMIUM=$(CHROMIUM) \
 	  $(CARGO) test --test '*'
 
@@ -103,6 +109,32 @@ bench: build setup bench-tools
 bench-cost:
 	$(CARGO) build --profile cost --example decision_cost
 	python3 bench/cost.py
+
+## Fuzzes each entry point for FUZZ_SECONDS (libFuzzer through cargo-fuzz; stable Rust with
+## RUSTC_BOOTSTRAP). Starts from fuzz/corpus/<target>; new inputs go to .run/fuzz-corpus.
+## Findings land in fuzz/artifacts/<target>/ and fail the run.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := config path token extract decision
+CARGO_FUZZ   := .run/tools/bin/cargo-fuzz
+
+$(CARGO_FUZZ):
+	$(CARGO) install cargo-fuzz --locked --version 0.13.2 --root .run/tools
+
+fuzz: $(CARGO_FUZZ)
+	RUSTC_BOOTSTRAP=1 $(CARGO_FUZZ) build -O
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p .run/fuzz-corpus/$$t; \
+	  RUSTC_BOOTSTRAP=1 $(CARGO_FUZZ) run -O $$t .run/fuzz-corpus/$$t fuzz/corpus/$$t -- \
+	    -max_total_time=$(FUZZ_SECONDS) -max_len=16384 -timeout=10 -rss_limit_mb=2048 \
+	    -print_final_stats=1 > .run/fuzz-$$t.log 2>&1 \
+	    || { tail -40 .run/fuzz-$$t.log; echo "fuzz $$t: FAILED (see fuzz/artifacts/$$t)"; exit 1; }; \
+	  echo "fuzz $$t: $$(grep -m1 -o 'Done [0-9]* runs in [0-9]* second(s)' .run/fuzz-$$t.log)," \
+	    "$$(grep -m1 -o 'cov: [0-9]*' .run/fuzz-$$t.log | tail -1) no failure"; \
+	done
+
+## Rewrites the seed inputs of the fuzz corpus from the test tables.
+fuzz-seeds:
+	python3 scripts/fuzz-seeds.py
 
 ## Renders envoy/envoy.compose.yaml from envoy/envoy.yaml (a test fails when it is stale).
 compose-config:

@@ -48,6 +48,49 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+/// A parser's message without the values it quotes (`invalid type: string "…"`): the value
+/// may be a secret written in the wrong place, and the message goes to the log.
+fn without_values(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    loop {
+        let string = rest.find("string \"");
+        let number = ["integer `", "floating point `"]
+            .iter()
+            .filter_map(|m| rest.find(m).map(|at| (at, *m)))
+            .min();
+        match (string, number) {
+            (Some(at), n) if n.is_none_or(|(n, _)| at < n) => {
+                out.push_str(&rest[..at]);
+                out.push_str("a string");
+                rest = skip_quoted(&rest[at + "string \"".len()..], '"');
+            }
+            (_, Some((at, marker))) => {
+                out.push_str(&rest[..at]);
+                out.push_str("a number");
+                rest = skip_quoted(&rest[at + marker.len()..], '`');
+            }
+            _ => break,
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// What follows the closing `quote` (a backslash escapes the next character).
+fn skip_quoted(text: &str, quote: char) -> &str {
+    let mut escaped = false;
+    for (i, c) in text.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            c if c == quote => return &text[i + c.len_utf8()..],
+            _ => {}
+        }
+    }
+    ""
+}
+
 /// Names of the headers that carry the identity to the upstream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdentityHeaders {
@@ -108,10 +151,10 @@ impl Config {
                 p if p == "." => "configuration".to_owned(),
                 p => p,
             };
-            ConfigError::new(key, e.inner().to_string())
+            ConfigError::new(key, without_values(&e.inner().to_string()))
         })?;
         de.end()
-            .map_err(|e| ConfigError::new("configuration", e.to_string()))?;
+            .map_err(|e| ConfigError::new("configuration", without_values(&e.to_string())))?;
         raw.compile(env)
     }
 
@@ -916,6 +959,39 @@ mod tests {
         assert_eq!(
             c.summary(),
             "4 rules, 2 secrets, 1 API keys, 1 publishable keys, 1 clients, login redirect on"
+        );
+    }
+
+    #[test]
+    fn parser_messages_never_quote_values() {
+        for (json, key) in [
+            (
+                r#"{"secrets": "a-secret-0123456789-0123456789-0123"}"#,
+                "secrets",
+            ),
+            (
+                r#"{"secrets": ["a-secret-0123456789-0123456789-0123"]}"#,
+                "secrets[0]",
+            ),
+            (
+                r#"{"secrets": [{"key": 98765432109876543210}]}"#,
+                "secrets[0].key",
+            ),
+            (r#"{"secrets": [{"key": 98765.4321}]}"#, "secrets[0].key"),
+            (
+                r#"{"clients": [{"client_id": "a", "client_secret": "x\"a-secret-0123456789"}], "b": 1}"#,
+                "b",
+            ),
+        ] {
+            let e = Config::parse(json.as_bytes(), &|_| None).unwrap_err();
+            assert_eq!(e.key, key, "{e}");
+            for value in ["a-secret-0123456789", "98765"] {
+                assert!(!e.to_string().contains(value), "{e}");
+            }
+        }
+        assert_eq!(
+            without_values(r#"invalid type: string "a\"b", expected x"#),
+            "invalid type: a string, expected x"
         );
     }
 

@@ -208,6 +208,8 @@ impl HttpContext for Stream {
                 for edit in edits {
                     self.apply(edit);
                 }
+                #[cfg(feature = "test-trap")]
+                trap_if_marked(&headers);
                 HostAction::Continue
             }
             Action::Respond(response, edits) => {
@@ -234,5 +236,19 @@ impl HttpContext for Stream {
             }
         }
         HostAction::Continue
+    }
+}
+
+/// Test builds only (`--features test-trap`, never in a release): a request carrying
+/// `x-tollgate-test-trap` traps the VM at the worst moment, after the identity headers are
+/// set and before the request goes on, so that a test can prove Envoy fails closed.
+#[cfg(feature = "test-trap")]
+#[allow(clippy::panic)]
+fn trap_if_marked(headers: &[(String, Vec<u8>)]) {
+    if headers
+        .iter()
+        .any(|(name, _)| name == "x-tollgate-test-trap")
+    {
+        panic!("test trap");
     }
 }

@@ -25,7 +25,12 @@ pub enum PathError {
     NonAscii,
     /// Percent-encoded bytes that are not UTF-8 (such as the overlong `%C0%AF`).
     InvalidUtf8,
+    /// More readings than [`MAX_READINGS`]: no server reads a path that many ways.
+    TooAmbiguous,
 }
+
+/// The most readings one path may have.
+pub const MAX_READINGS: usize = 32;
 
 impl fmt::Display for PathError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -37,6 +42,7 @@ impl fmt::Display for PathError {
             PathError::ControlCharacter => "control character in path",
             PathError::NonAscii => "raw non-ASCII byte in path",
             PathError::InvalidUtf8 => "percent-encoded bytes are not UTF-8",
+            PathError::TooAmbiguous => "path has too many readings",
         })
     }
 }
@@ -98,13 +104,29 @@ impl Readings<'_> {
 
 /// The normal form of `path` under every reading its characters allow, without duplicates.
 ///
-/// One reading for an ordinary path; up to eight when it holds an encoded `/`, a `\` or a `;`.
+/// One reading for an ordinary path; more when it holds an encoded `/`, a `\` or a `;`. The
+/// set is closed: reading any of its readings again (as a chain of two servers might) gives
+/// nothing new. The first is the literal reading.
 pub fn readings(path: &[u8]) -> Result<Readings<'_>, PathError> {
     if let Some(plain) = already_normal(path) {
         return Ok(Readings::One(Cow::Borrowed(plain)));
     }
-    let scan = scan(path)?;
     let mut out: Vec<String> = Vec::with_capacity(1);
+    add_readings(path, &mut out)?;
+    let mut next = 0;
+    while let Some(reading) = out.get(next).cloned() {
+        add_readings(reading.as_bytes(), &mut out)?;
+        next += 1;
+    }
+    Ok(match out.len() {
+        1 => Readings::One(Cow::Owned(out.pop().unwrap_or_default())),
+        _ => Readings::Many(out),
+    })
+}
+
+/// Adds the readings of `path` that `out` does not hold yet.
+fn add_readings(path: &[u8], out: &mut Vec<String>) -> Result<(), PathError> {
+    let scan = scan(path)?;
     for bits in 0u8..8 {
         let reading = Reading {
             encoded_slash_separates: bits & 1 != 0,
@@ -119,13 +141,13 @@ pub fn readings(path: &[u8]) -> Result<Readings<'_>, PathError> {
         }
         let normal = normalize_with(path, reading)?;
         if !out.contains(&normal) {
+            if out.len() == MAX_READINGS {
+                return Err(PathError::TooAmbiguous);
+            }
             out.push(normal);
         }
     }
-    Ok(match out.len() {
-        1 => Readings::One(Cow::Owned(out.pop().unwrap_or_default())),
-        _ => Readings::Many(out),
-    })
+    Ok(())
 }
 
 /// `path` as text when it already is in normal form with a single reading: only plain path
@@ -458,6 +480,23 @@ mod tests {
                 assert!(got.iter().any(|g| g == e), "{input}: {got:?} lacks {e}");
             }
         }
+    }
+
+    #[test]
+    fn readings_are_closed_under_reading_again() {
+        // Literally `/a/admin%2Fx`; a server that decodes `%2F` after another normalised
+        // literally reads `/a/admin/x`, which the raw path's own split reading never shows.
+        let raw = "/a/b%2F../../admin%2Fx";
+        let found = all(raw);
+        for reading in &found {
+            for again in all(reading) {
+                assert!(found.contains(&again), "{again} missing from {found:?}");
+            }
+        }
+        assert!(found.contains(&"/a/admin/x".to_owned()), "{found:?}");
+        let many = "/x%2F;a\\".repeat(12);
+        let count = readings(many.as_bytes()).map_or(0, |r| r.iter().count());
+        assert!((2..=MAX_READINGS).contains(&count), "{count}");
     }
 
     #[test]

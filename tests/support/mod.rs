@@ -145,6 +145,8 @@ pub struct Setup {
     pub listen_port: u16,
     /// Serve the listener from a file Envoy watches (LDS), so a test can change it live.
     pub dynamic: bool,
+    /// Another build of the module (such as the test-trap build) instead of [`wasm_module`].
+    pub module: Option<PathBuf>,
 }
 
 impl Setup {
@@ -157,6 +159,7 @@ impl Setup {
             routes: Vec::new(),
             listen_port: 0,
             dynamic: false,
+            module: None,
         }
     }
 
@@ -252,7 +255,7 @@ impl Setup {
                             "vm_config": {
                                 "vm_id": "tollgate",
                                 "runtime": "envoy.wasm.runtime.v8",
-                                "code": {"local": {"filename": wasm_module()}},
+                                "code": {"local": {"filename": self.module.clone().unwrap_or_else(wasm_module)}},
                                 "environment_variables": {"key_values": env}
                             },
                             "configuration": {
@@ -512,6 +515,7 @@ impl Envoy {
             routes: setup.routes.clone(),
             listen_port: self.port,
             dynamic: true,
+            module: setup.module.clone(),
         }
         .lds();
         updated["version_info"] = json!(version);

@@ -1,0 +1,460 @@
+//! What must hold for any input, checked by the fuzz targets (`make fuzz`) and replayed over
+//! the committed corpus by `tests/fuzz_corpus.rs` in `make test`. Each `check_*` panics when a
+//! property fails.
+//!
+//! Inputs of `check_extract` and `check_decision` are requests written as bytes: the first
+//! line is the method's initial (G, P, H, O, C=CONNECT without a path, else GET) followed by
+//! the request target; every further line is `name:value`.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use jwt_simple::prelude::{Duration, HS256Key, MACLike, UnixTimeStamp, VerificationOptions};
+use serde_json::Value;
+use tollgate::config::Config;
+use tollgate::credentials::{self, Locations, Presented};
+use tollgate::decision::{decide, Action, HeaderEdit, Outcome};
+use tollgate::identity::CredentialKind;
+use tollgate::path;
+use tollgate::query;
+use tollgate::request::RequestView;
+use tollgate::rules::Mode;
+use tollgate::token::{is_safe_subject, sign_raw, AccessClaims, SigningKey, TokenVerifier};
+
+/// The clock of every check: tokens in the corpus expire in 2100.
+pub const NOW: u64 = 1_750_000_000;
+pub const K: &str = "test-only-hs256-key-32-bytes-ok!";
+pub const SK: &str = "sk_test_4f9d2c7a8b1e6f3d0a5c9e2b7f4a1d8c";
+pub const PK: &str = "pk_test_7c3e9a1f5b2d8e4a6c0f3b9d1e7a5c2f";
+pub const CS: &str = "cs_test_Zr4Qm8Vn2Lp6Xw1Ty9Hs3Kd7Bf5Gj0";
+
+/// Default-deny with every credential kind, a login page and an admin-only prefix.
+pub fn config() -> &'static Config {
+    thread_local! {
+        static CONFIG: &'static Config = Box::leak(Box::new(build_config()));
+    }
+    CONFIG.with(|c| *c)
+}
+
+fn build_config() -> Config {
+    {
+        let json = serde_json::json!({
+            "secrets": [{"key": K}],
+            "api_keys": [{"name": "server", "key": SK}],
+            "publishable_keys": [{"name": "web", "key": PK}],
+            "clients": [{"client_id": "client-a", "client_secret": CS}],
+            "rules": [
+                {"prefix": "/public", "mode": "none"},
+                {"path": "/login", "mode": "none"},
+                {"prefix": "/feed", "mode": "optional"},
+                {"prefix": "/admin", "mode": "required", "roles": ["admin"]}
+            ],
+            "login_url": "https://auth.example.com/login",
+            "token_cookie": "session"
+        });
+        Config::parse(json.to_string().as_bytes(), &|_| None).unwrap()
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Configuration
+
+/// Parsing never panics, and a refusal never quotes a value written where a secret goes.
+pub fn check_config(data: &[u8]) {
+    let env = |name: &str| (name == "SECRET").then(|| K.to_owned());
+    match Config::parse(data, &env) {
+        Ok(config) => {
+            let _ = config.summary();
+        }
+        Err(e) => {
+            let message = e.to_string();
+            if let Ok(json) = serde_json::from_slice::<Value>(data) {
+                let mut secrets = Vec::new();
+                secret_values(&json, false, &mut secrets);
+                for secret in secrets.iter().filter(|s| s.len() >= 8) {
+                    assert!(!message.contains(secret.as_str()), "{message}");
+                }
+            }
+        }
+    }
+}
+
+/// String values found where secrets go (`key`, `client_secret`), or in their lists.
+fn secret_values(json: &Value, sensitive: bool, out: &mut Vec<String>) {
+    match json {
+        Value::String(s) if sensitive => out.push(s.clone()),
+        Value::Array(items) => items.iter().for_each(|v| secret_values(v, sensitive, out)),
+        Value::Object(map) => {
+            for (k, v) in map {
+                let holds = matches!(
+                    k.as_str(),
+                    "key" | "client_secret" | "secrets" | "api_keys" | "publishable_keys"
+                );
+                secret_values(v, holds, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Paths
+
+/// Every reading is a normal path, normalising it again changes nothing (and reading it again
+/// finds no new reading), the literal reading
+/// agrees with a plain RFC 3986 normaliser, and a path that resolves into `/admin` gets
+/// `/admin`'s mode whatever `..`, encodings or parameters it went through.
+pub fn check_path(data: &[u8]) {
+    let Ok(readings) = path::readings(data) else {
+        return;
+    };
+    for reading in readings.iter() {
+        assert!(reading.starts_with('/'), "{reading:?}");
+        assert!(!reading.contains("//"), "{reading:?}");
+        assert!(
+            reading.split('/').all(|s| s != "." && s != ".."),
+            "{reading:?}"
+        );
+        assert!(reading.bytes().all(|b| b.is_ascii_graphic()), "{reading:?}");
+        let again = path::normalize(reading.as_bytes())
+            .unwrap_or_else(|e| panic!("{reading:?} is not normal: {e}"));
+        assert_eq!(again, reading, "not idempotent");
+        // Reading a reading again finds nothing the first pass missed.
+        let all: Vec<&str> = readings.iter().collect();
+        for other in path::readings(reading.as_bytes()).unwrap().iter() {
+            assert!(all.contains(&other), "{other:?} not among {all:?}");
+        }
+    }
+    if let Some(expected) = reference_normal_form(data) {
+        assert_eq!(readings.first(), expected, "literal reading differs");
+    }
+    let policy = config().rules.policy_for_readings(b"GET", readings.iter());
+    let under_admin = readings
+        .iter()
+        .any(|r| r == "/admin" || r.starts_with("/admin/"));
+    if under_admin {
+        assert_eq!(policy.mode, Mode::Required, "{:?}", readings);
+        assert!(!policy.allows_role("user"), "{:?}", readings);
+    }
+}
+
+/// RFC 3986 section 5.2.4 with repeated slashes merged, for paths of plain characters and
+/// escapes of unreserved characters only; `None` for anything else.
+fn reference_normal_form(raw: &[u8]) -> Option<String> {
+    if raw.first() != Some(&b'/') {
+        return None;
+    }
+    let mut decoded = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        let b = raw[i];
+        if b == b'%' {
+            let hex = std::str::from_utf8(raw.get(i + 1..i + 3)?).ok()?;
+            let byte = u8::from_str_radix(hex, 16).ok()?;
+            if !path::is_unreserved(byte) {
+                return None;
+            }
+            decoded.push(byte);
+            i += 3;
+        } else if b.is_ascii_alphanumeric() || b"-._~!$&'()*+,=:@/".contains(&b) {
+            decoded.push(b);
+            i += 1;
+        } else {
+            return None;
+        }
+    }
+    let text = String::from_utf8(decoded).ok()?;
+    let mut segments: Vec<&str> = Vec::new();
+    let parts: Vec<&str> = text.split('/').skip(1).collect();
+    let mut trailing = false;
+    for (n, part) in parts.iter().enumerate() {
+        let last = n + 1 == parts.len();
+        match *part {
+            "" => trailing = last,
+            "." => trailing = last,
+            ".." => {
+                segments.pop()?;
+                trailing = last;
+            }
+            s => {
+                segments.push(s);
+                trailing = false;
+            }
+        }
+    }
+    let mut out = format!("/{}", segments.join("/"));
+    if trailing && out != "/" {
+        out.push('/');
+    }
+    Some(out)
+}
+
+// ---------------------------------------------------------------------------------------
+// Tokens
+
+fn verifier() -> &'static TokenVerifier {
+    thread_local! {
+        static VERIFIER: &'static TokenVerifier = Box::leak(Box::new(TokenVerifier::new(
+            vec![SigningKey::new(None, K.as_bytes())],
+            60,
+            None,
+        )));
+    }
+    VERIFIER.with(|v| *v)
+}
+
+/// Input starting with `S`: a header and a payload (split at the first newline) signed with
+/// the key; otherwise the token itself.
+pub fn token_from(data: &[u8]) -> String {
+    match data.split_first() {
+        Some((b'S', rest)) => {
+            let text = String::from_utf8_lossy(rest);
+            let (header, payload) = text.split_once('\n').unwrap_or((&text, ""));
+            sign_raw(header, payload, K.as_bytes())
+        }
+        _ => String::from_utf8_lossy(data).into_owned(),
+    }
+}
+
+/// jwt-simple's verdict under the contract's options, with our extra claim checks.
+fn jwt_simple_accepts(token: &str) -> Option<String> {
+    let options = VerificationOptions {
+        time_tolerance: Some(Duration::from_secs(60)),
+        artificial_time: Some(UnixTimeStamp::from_secs(NOW)),
+        max_token_length: Some(8192),
+        ..Default::default()
+    };
+    let claims = HS256Key::from_bytes(K.as_bytes())
+        .verify_token::<AccessClaims>(token, Some(options))
+        .ok()?;
+    claims.expires_at?;
+    (claims.custom.token_type.as_deref() == Some("access")).then_some(())?;
+    claims.subject
+}
+
+/// A token we accept, jwt-simple accepts too, with the same safe subject; and asking twice
+/// (the second answer may come from the cache) gives the same answer.
+pub fn check_token(data: &[u8]) {
+    let token = token_from(data);
+    let first = verifier().verify(&token, NOW);
+    let second = verifier().verify(&token, NOW);
+    assert_eq!(
+        first
+            .as_ref()
+            .map(|t| t.subject.clone())
+            .map_err(|e| format!("{e:?}")),
+        second
+            .as_ref()
+            .map(|t| t.subject.clone())
+            .map_err(|e| format!("{e:?}")),
+        "the cache changed the answer"
+    );
+    if let Ok(verified) = first {
+        assert!(is_safe_subject(&verified.subject), "{:?}", verified.subject);
+        let theirs = jwt_simple_accepts(&token);
+        assert_eq!(
+            theirs.as_deref(),
+            Some(&*verified.subject),
+            "jwt-simple refuses a token we accept: {token}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Requests
+
+/// The request `data` describes, as Envoy hands it over (pseudo-headers first).
+pub fn request_from(data: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let mut lines = data.split(|&b| b == b'\n');
+    let first = lines.next().unwrap_or_default();
+    let (method, target) = match first.split_first() {
+        Some((b'P', t)) => ("POST", Some(t)),
+        Some((b'H', t)) => ("HEAD", Some(t)),
+        Some((b'O', t)) => ("OPTIONS", Some(t)),
+        Some((b'C', _)) => ("CONNECT", None),
+        Some((_, t)) => ("GET", Some(t)),
+        None => ("GET", Some(&b"/"[..])),
+    };
+    let mut headers: Vec<(String, Vec<u8>)> = vec![(":method".into(), method.into())];
+    if let Some(target) = target {
+        headers.push((":path".into(), target.to_vec()));
+    }
+    headers.push((":authority".into(), b"api.example.com".to_vec()));
+    headers.push((":scheme".into(), b"https".to_vec()));
+    for line in lines {
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            continue;
+        };
+        let name = String::from_utf8_lossy(&line[..colon]).to_ascii_lowercase();
+        if name.is_empty() || name.starts_with(':') {
+            continue;
+        }
+        headers.push((name, line[colon + 1..].to_vec()));
+    }
+    headers
+}
+
+/// Every place a credential could come from, as text: header values, and the target with
+/// and without percent-decoding.
+fn request_texts(headers: &[(String, Vec<u8>)]) -> Vec<String> {
+    let mut texts = Vec::new();
+    for (_, value) in headers {
+        texts.push(String::from_utf8_lossy(value).into_owned());
+        if let Some(decoded) = query::percent_decode(value) {
+            texts.push(String::from_utf8_lossy(&decoded).into_owned());
+        }
+    }
+    texts
+}
+
+/// A presented credential comes from the request, is not empty and stays under the cap.
+pub fn check_extract(data: &[u8]) {
+    let headers = request_from(data);
+    let view = RequestView::new(&headers, |name| config().identity_headers.is_spoof(name));
+    let query = view.target.and_then(|t| path::split_target(t).1);
+    let at = Locations {
+        query_param: "access_token",
+        cookie: "session",
+    };
+    let texts = request_texts(&headers);
+    match credentials::extract(&view, query, at) {
+        Ok(Some(Presented::Bearer { value, .. })) => {
+            assert!(!value.is_empty());
+            assert!(value.len() <= 8192, "{} bytes", value.len());
+            assert!(!value.bytes().any(|b| b.is_ascii_whitespace()), "{value:?}");
+            assert!(texts.iter().any(|t| t.contains(&*value)), "{value:?}");
+        }
+        Ok(Some(Presented::Client { id, secret })) => {
+            for part in [id, secret] {
+                let part = String::from_utf8_lossy(&part).into_owned();
+                assert!(texts.iter().any(|t| t.contains(&part)), "{part:?}");
+            }
+        }
+        Ok(None) | Err(_) => {}
+    }
+}
+
+/// Whether some credential-shaped piece of the request verifies as `subject`'s token.
+fn request_holds_token_for(texts: &[String], subject: &str) -> bool {
+    texts.iter().any(|text| {
+        text.split(|c: char| " ,;=&?\"'".contains(c))
+            .filter(|piece| piece.bytes().filter(|&b| b == b'.').count() == 2)
+            .any(|piece| jwt_simple_accepts(piece).as_deref() == Some(subject))
+    })
+}
+
+/// The whole decision: an allowed request carries an identity that came from a verified
+/// credential; identity headers reach the upstream only from the filter, once, with safe
+/// values; `none` paths get no identity; refusals echo no credential.
+pub fn check_decision(data: &[u8]) {
+    let headers = request_from(data);
+    let config = config();
+    let decision = decide(config, &headers, NOW);
+    let texts = request_texts(&headers);
+    let identity_names = [
+        config.identity_headers.user.as_str(),
+        config.identity_headers.kind.as_str(),
+        config.identity_headers.role.as_str(),
+        config.identity_headers.name.as_str(),
+    ];
+    match (&decision.action, &decision.outcome) {
+        (Action::Forward(edits), outcome) => {
+            let upstream = apply(&headers, edits);
+            for name in identity_names {
+                let values: Vec<&Vec<u8>> = upstream
+                    .iter()
+                    .filter(|(n, _)| n == name)
+                    .map(|(_, v)| v)
+                    .collect();
+                assert!(values.len() <= 1, "{name} {values:?}");
+                for v in values {
+                    assert!(v.iter().all(|b| b.is_ascii_graphic()), "{name} {v:?}");
+                }
+            }
+            for (name, _) in &upstream {
+                let spelled = name.replace('_', "-");
+                if identity_names.contains(&spelled.as_str()) {
+                    assert!(
+                        identity_names.contains(&name.as_str()),
+                        "spoofed {name} reached the upstream"
+                    );
+                }
+            }
+            match outcome {
+                Outcome::Allowed(identity) => {
+                    let holds = |secret: &str| texts.iter().any(|t| t.contains(secret));
+                    match identity.kind {
+                        CredentialKind::AccessToken => {
+                            let user = identity.user.as_deref().unwrap_or_default();
+                            assert!(request_holds_token_for(&texts, user), "unverified {user}");
+                        }
+                        CredentialKind::ApiKey => assert!(holds(SK)),
+                        CredentialKind::PublishableKey => assert!(holds(PK)),
+                        CredentialKind::Client => assert!(holds(CS)),
+                        CredentialKind::Anonymous => {
+                            let target = headers
+                                .iter()
+                                .find(|(n, _)| n == ":path")
+                                .map(|(_, v)| path::split_target(v).0)
+                                .unwrap_or_default();
+                            let readings = path::readings(target).unwrap();
+                            let policy = config
+                                .rules
+                                .policy_for_readings(headers[0].1.as_slice(), readings.iter());
+                            assert_ne!(policy.mode, Mode::Required, "anonymous on {readings:?}");
+                        }
+                    }
+                }
+                Outcome::Unchecked | Outcome::Preflight => {
+                    for name in identity_names {
+                        assert!(upstream.iter().all(|(n, _)| n != name), "{name} on none");
+                    }
+                }
+                other => panic!("forwarded as {other:?}"),
+            }
+        }
+        (Action::Respond(response, edits), _) => {
+            let echoed = format!("{:?} {}", response.headers, response.body);
+            for secret in [SK, PK, CS, K] {
+                assert!(!echoed.contains(secret), "{echoed}");
+            }
+            for (name, value) in headers.iter().filter(|(n, _)| !n.starts_with(':')) {
+                if value.len() >= 16 && name != "host" {
+                    let text = String::from_utf8_lossy(value);
+                    assert!(!response.body.contains(&*text), "{name} echoed");
+                }
+            }
+            for edit in edits {
+                let HeaderEdit::SetPath(p) = edit else {
+                    panic!("a refusal edits only :path: {edit:?}");
+                };
+                let p = String::from_utf8_lossy(p);
+                assert!(!p.contains("access_token=") && !p.contains("client_secret="));
+            }
+        }
+    }
+}
+
+/// The upstream's headers after `edits`.
+fn apply(headers: &[(String, Vec<u8>)], edits: &[HeaderEdit<'_>]) -> Vec<(String, Vec<u8>)> {
+    let mut out = headers.to_vec();
+    for edit in edits {
+        match edit {
+            HeaderEdit::Remove(name) => out.retain(|(n, _)| n != name),
+            HeaderEdit::Set(name, value) => {
+                out.retain(|(n, _)| n != name);
+                out.push(((*name).into(), value.as_bytes().to_vec()));
+            }
+            HeaderEdit::Add(name, value) => out.push(((*name).into(), value.as_bytes().to_vec())),
+            HeaderEdit::SetPath(p) => {
+                out.retain(|(n, _)| n != ":path");
+                out.push((":path".into(), p.clone()));
+            }
+        }
+    }
+    out
+}
