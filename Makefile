@@ -77,8 +77,17 @@ e2e: build setup test-tools
 	  TOLLGATE_SIGNIN=$(abspath target/debug/tollgate-signin) CHROMIUM=$(CHROMIUM) \
 	  $(CARGO) test --test '*'
 
-## Everything CI runs.
+## Everything CI runs (with a short soak).
 test: lint unit e2e
+	$(MAKE) --no-print-directory soak SOAK_SECONDS=20
+
+## Envoy with the filter under a full-rate mix of valid, invalid and hostile requests for
+## SOAK_SECONDS (default 300): fails on any 5xx or memory that keeps growing.
+SOAK_SECONDS ?= 300
+
+soak: build setup
+	@command -v wrk >/dev/null || $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y wrk
+	ENVOY=$(abspath $(ENVOY)) TOLLGATE_WASM=$(abspath $(WASM)) python3 bench/soak.py --seconds $(SOAK_SECONDS)
 
 ## Envoy with the filter in front of echo-upstream, on envoy/envoy.yaml.
 run: build bins setup

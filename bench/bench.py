@@ -136,7 +136,7 @@ def bootstrap(filters):
 
 
 class Envoy:
-    def __init__(self, name, config, workdir):
+    def __init__(self, name, config, workdir, concurrency=1, cpus=None):
         self.name = name
         self.dir = os.path.join(workdir, name)
         os.makedirs(self.dir)
@@ -146,7 +146,7 @@ class Envoy:
         admin_file = os.path.join(self.dir, "admin")
         self.log = open(os.path.join(self.dir, "envoy.log"), "w")
         self.proc = subprocess.Popen(
-            ["taskset", "-c", ENVOY_CPU, ENVOY, "-c", path, "--concurrency", "1",
+            ["taskset", "-c", cpus or ENVOY_CPU, ENVOY, "-c", path, "--concurrency", str(concurrency),
              "--disable-hot-restart", "-l", "warning", "--admin-address-path", admin_file],
             stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + 60

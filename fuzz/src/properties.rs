@@ -304,8 +304,23 @@ fn request_texts(headers: &[(String, Vec<u8>)]) -> Vec<String> {
     let mut texts = Vec::new();
     for (_, value) in headers {
         texts.push(String::from_utf8_lossy(value).into_owned());
-        if let Some(decoded) = query::percent_decode(value) {
-            texts.push(String::from_utf8_lossy(&decoded).into_owned());
+        // Query parameters are decoded one by one: one bad escape spoils only its own.
+        for pair in value.split(|&b| b == b'&' || b == b'?') {
+            let after_name = pair.splitn(2, |&b| b == b'=').nth(1);
+            for piece in [Some(pair), after_name].into_iter().flatten() {
+                if let Some(decoded) = query::percent_decode(piece) {
+                    texts.push(String::from_utf8_lossy(&decoded).into_owned());
+                }
+            }
+        }
+        // The whole query after the first `?`, split at `&` only.
+        if let Some(at) = value.iter().position(|&b| b == b'?') {
+            for pair in value[at + 1..].split(|&b| b == b'&') {
+                let after_name = pair.splitn(2, |&b| b == b'=').nth(1).unwrap_or_default();
+                if let Some(decoded) = query::percent_decode(after_name) {
+                    texts.push(String::from_utf8_lossy(&decoded).into_owned());
+                }
+            }
         }
     }
     texts
