@@ -907,6 +907,21 @@ mod tests {
         assert!(
             matches!(&d.action, Action::Respond(_, edits) if edits == &[HeaderEdit::SetPath(b"/..".to_vec())])
         );
+        // A credential in a path parameter is no credential, and is kept out of logs too.
+        let headers = get("/api/x;access_token=a.b.c;v=1/y?q=1").headers;
+        let d = decide(c, &headers, NOW);
+        match &d.action {
+            Action::Respond(r, edits) => {
+                assert_eq!(r.status, 401);
+                assert_eq!(edits, &[HeaderEdit::SetPath(b"/api/x;v=1/y?q=1".to_vec())]);
+            }
+            other => panic!("{other:?}"),
+        }
+        let line = d.describe(&headers);
+        assert!(
+            !line.contains("a.b.c") && line.contains("/api/x;access_token=…;v=…/y"),
+            "{line}"
+        );
     }
 
     #[test]

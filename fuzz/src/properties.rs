@@ -313,11 +313,10 @@ fn request_texts(headers: &[(String, Vec<u8>)]) -> Vec<String> {
                 }
             }
         }
-        // The whole query after the first `?`, split at `&` only.
-        if let Some(at) = value.iter().position(|&b| b == b'?') {
-            for pair in value[at + 1..].split(|&b| b == b'&') {
-                let after_name = pair.splitn(2, |&b| b == b'=').nth(1).unwrap_or_default();
-                if let Some(decoded) = query::percent_decode(after_name) {
+        // Each query parameter's value, as a target's query is split.
+        if let (_, Some(q)) = path::split_target(value) {
+            for param in query::params(q) {
+                if let Some(decoded) = query::percent_decode(param.value) {
                     texts.push(String::from_utf8_lossy(&decoded).into_owned());
                 }
             }
@@ -447,8 +446,12 @@ pub fn check_decision(data: &[u8]) {
                 let HeaderEdit::SetPath(p) = edit else {
                     panic!("a refusal edits only :path: {edit:?}");
                 };
-                let p = String::from_utf8_lossy(p);
-                assert!(!p.contains("access_token=") && !p.contains("client_secret="));
+                let (_, q) = path::split_target(p);
+                for param in q.into_iter().flat_map(query::params) {
+                    for name in ["access_token", "client_id", "client_secret"] {
+                        assert!(!query::name_is(param.name, name), "{name} kept in {p:?}");
+                    }
+                }
             }
         }
     }
