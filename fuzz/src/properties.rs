@@ -432,9 +432,32 @@ pub fn check_decision(data: &[u8]) {
             }
         }
         (Action::Respond(response, edits), _) => {
-            let echoed = format!("{:?} {}", response.headers, response.body);
+            // The body and the challenge hold no secret. The Location carries the original URL,
+            // which may hold anything the client wrote outside a credential parameter, but
+            // never a credential parameter.
+            let location = response.headers.iter().find(|(n, _)| *n == "location");
+            let others: Vec<_> = response
+                .headers
+                .iter()
+                .filter(|(n, _)| *n != "location")
+                .collect();
+            let echoed = format!("{others:?} {}", response.body);
             for secret in [SK, PK, CS, K] {
                 assert!(!echoed.contains(secret), "{echoed}");
+            }
+            if let Some((_, location)) = location {
+                let (_, login_query) = path::split_target(location.as_bytes());
+                for param in login_query.into_iter().flat_map(query::params) {
+                    let Some(original) = query::percent_decode(param.value) else {
+                        continue;
+                    };
+                    let (_, q) = path::split_target(&original);
+                    for inner in q.into_iter().flat_map(query::params) {
+                        for name in ["access_token", "client_id", "client_secret"] {
+                            assert!(!query::name_is(inner.name, name), "{name} in {location}");
+                        }
+                    }
+                }
             }
             for (name, value) in headers.iter().filter(|(n, _)| !n.starts_with(':')) {
                 if value.len() >= 16 && name != "host" {
