@@ -296,22 +296,23 @@ impl Decision<'_> {
 
 /// `path` with the values of its `;` parameters left out (a client may put a credential in one).
 fn elide_parameters(path: &str) -> String {
-    if !path.contains(';') {
-        return path.to_owned();
-    }
-    path.split('/')
-        .map(|segment| {
-            let mut parts = segment.split(';');
-            let mut out = parts.next().unwrap_or_default().to_owned();
-            for param in parts {
-                out.push(';');
-                out.push_str(param.split('=').next().unwrap_or_default());
-                out.push_str(if param.contains('=') { "=…" } else { "" });
+    let mut out = String::with_capacity(path.len());
+    let (mut in_parameter, mut in_value) = (false, false);
+    for c in path.chars() {
+        match c {
+            '/' => (in_parameter, in_value) = (false, false),
+            ';' => (in_parameter, in_value) = (true, false),
+            '=' if in_parameter && !in_value => {
+                in_value = true;
+                out.push_str("=…");
+                continue;
             }
-            out
-        })
-        .collect::<Vec<_>>()
-        .join("/")
+            _ if in_value => continue,
+            _ => {}
+        }
+        out.push(c);
+    }
+    out
 }
 
 impl From<BadRequest> for Denial {
