@@ -236,8 +236,9 @@ pub fn token_from(data: &[u8]) -> String {
     }
 }
 
-/// jwt-simple's verdict under the contract's options, with our extra claim checks.
-fn jwt_simple_accepts(token: &str) -> Option<String> {
+/// jwt-simple's verdict under the contract's options, with our extra claim checks: the
+/// subject, or why not.
+fn jwt_simple_verdict(token: &str) -> Result<String, String> {
     let options = VerificationOptions {
         time_tolerance: Some(Duration::from_secs(60)),
         artificial_time: Some(UnixTimeStamp::from_secs(NOW)),
@@ -246,10 +247,16 @@ fn jwt_simple_accepts(token: &str) -> Option<String> {
     };
     let claims = HS256Key::from_bytes(K.as_bytes())
         .verify_token::<AccessClaims>(token, Some(options))
-        .ok()?;
-    claims.expires_at?;
-    (claims.custom.token_type.as_deref() == Some("access")).then_some(())?;
-    claims.subject
+        .map_err(|e| e.to_string())?;
+    claims.expires_at.ok_or("no exp")?;
+    if claims.custom.token_type.as_deref() != Some("access") {
+        return Err("not an access token".into());
+    }
+    claims.subject.ok_or_else(|| "no sub".into())
+}
+
+fn jwt_simple_accepts(token: &str) -> Option<String> {
+    jwt_simple_verdict(token).ok()
 }
 
 /// A token we accept, jwt-simple accepts too, with the same safe subject; and asking twice
@@ -271,12 +278,14 @@ pub fn check_token(data: &[u8]) {
     );
     if let Ok(verified) = first {
         assert!(is_safe_subject(&verified.subject), "{:?}", verified.subject);
-        let theirs = jwt_simple_accepts(&token);
-        assert_eq!(
-            theirs.as_deref(),
-            Some(&*verified.subject),
-            "jwt-simple refuses a token we accept: {token}"
-        );
+        match jwt_simple_verdict(&token) {
+            Ok(theirs) => assert_eq!(theirs, &*verified.subject),
+            // The one known difference: jwt-simple keeps the claims it does not know in a map
+            // and so parses their numbers, refusing one beyond f64 (`1e999`); we skip claims
+            // we do not read. Such a token still carries our own valid signature.
+            Err(e) if e.contains("number out of range") => {}
+            Err(e) => panic!("jwt-simple refuses a token we accept ({e}): {token}"),
+        }
     }
 }
 
