@@ -512,6 +512,11 @@ fn bad_configurations_are_refused_and_the_log_names_the_key() {
             "colour: unknown field `colour`",
         ),
         (
+            r#"{"secrets":"test-only-hs256-key-32-bytes-ok!"}"#,
+            &[],
+            "secrets: invalid type: a string, expected a sequence",
+        ),
+        (
             r#"{"secrets":[{"key":"test-only-hs256-key-32-bytes-ok!"}],"rules":[{"mode":"none"}]}"#,
             &[],
             "rules[0]: needs \"path\" or \"prefix\"",
