@@ -360,28 +360,23 @@ def run(args, envoys, workloads, scripts, tollgate_wasm, noop_wasm, variants):
 
     median = {k: statistics.median(v) for k, v in results.items()}
     arms = ["none", "noop", "jwt_authn", "tollgate"] + variants
-    print("median requests/s" + "".join(f"{a:>12}" for a in arms)
-          + f"{'vs jwt_authn':>14}{'vs noop':>10}")
-    for name, (_, arm_names, _) in workloads.items():
-        row = f"{name:<17}"
-        for a in arms:
-            row += f"{median[(name, a)]:>12,.0f}" if (name, a) in median else f"{'-':>12}"
-        t = median.get((name, "tollgate"))
-        j = median.get((name, "jwt_authn"))
-        n = median.get((name, "noop"))
-        row += f"{t / j:>14.2f}" if t and j else f"{'-':>14}"
-        row += f"{t / n:>10.2f}" if t and n else f"{'-':>10}"
-        print(row)
+
+    def ratio(name, other, width):
+        t, o = median.get((name, "tollgate")), median.get((name, other))
+        return f"{t / o:>{width}.2f}" if t and o else f"{'-':>{width}}"
+
+    def extra_cpu(name):
+        if (name, "noop") not in cpu:
+            return ""
+        return f"{cpu[(name, 'tollgate')] - cpu[(name, 'noop')]:>+15.1f}"
+
     cpu = {k: statistics.median(v) for k, v in cpu_us.items()}
-    print("\nmedian Envoy CPU us/request" + "".join(f"{a:>12}" for a in arms)
-          + f"{'tollgate-noop':>15}")
-    for name, (_, arm_names, _) in workloads.items():
-        row = f"{name:<27}"
-        for a in arms:
-            row += f"{cpu[(name, a)]:>12.1f}" if (name, a) in cpu else f"{'-':>12}"
-        if (name, "noop") in cpu:
-            row += f"{cpu[(name, 'tollgate')] - cpu[(name, 'noop')]:>+15.1f}"
-        print(row)
+    table("median requests/s", 17, median, ",.0f", arms, workloads,
+          f"{'vs jwt_authn':>14}{'vs noop':>10}",
+          lambda name: ratio(name, "jwt_authn", 14) + ratio(name, "noop", 10))
+    print()
+    table("median Envoy CPU us/request", 27, cpu, ".1f", arms, workloads,
+          f"{'tollgate-noop':>15}", extra_cpu)
     print("\nspread (min-max requests/s of tollgate): " + ", ".join(
         f"{name}: {min(results[(name, 'tollgate')]):,.0f}-{max(results[(name, 'tollgate')]):,.0f}"
         for name in workloads))
@@ -392,6 +387,16 @@ def run(args, envoys, workloads, scripts, tollgate_wasm, noop_wasm, variants):
         print(f"token cache: {hits:,} hits, {misses:,} misses")
     print("\ntargets: valid token >= 1.30 x jwt_authn and >= 0.95 x noop; missing/invalid token "
           ">= 1.30 x jwt_authn; API key >= 0.95 x noop")
+
+
+def table(title, label_width, values, number, arms, workloads, extra_heading, extra):
+    """Prints one row per workload and one column per arm, then the `extra` columns."""
+    print(title + "".join(f"{a:>12}" for a in arms) + extra_heading)
+    for name in workloads:
+        row = f"{name:<{label_width}}"
+        for a in arms:
+            row += f"{values[(name, a)]:>12{number}}" if (name, a) in values else f"{'-':>12}"
+        print(row + extra(name))
 
 
 def latency(args, envoys, workloads, scripts):

@@ -51,27 +51,22 @@ impl std::error::Error for ConfigError {}
 /// A parser's message without the values it quotes (`invalid type: string "…"`): the value
 /// may be a secret written in the wrong place, and the message goes to the log.
 fn without_values(message: &str) -> String {
+    /// How the parser quotes a value, and what is written instead.
+    const QUOTED: [(&str, char, &str); 3] = [
+        ("string \"", '"', "a string"),
+        ("integer `", '`', "a number"),
+        ("floating point `", '`', "a number"),
+    ];
     let mut out = String::with_capacity(message.len());
     let mut rest = message;
-    loop {
-        let string = rest.find("string \"");
-        let number = ["integer `", "floating point `"]
-            .iter()
-            .filter_map(|m| rest.find(m).map(|at| (at, *m)))
-            .min();
-        match (string, number) {
-            (Some(at), n) if n.is_none_or(|(n, _)| at < n) => {
-                out.push_str(&rest[..at]);
-                out.push_str("a string");
-                rest = skip_quoted(&rest[at + "string \"".len()..], '"');
-            }
-            (_, Some((at, marker))) => {
-                out.push_str(&rest[..at]);
-                out.push_str("a number");
-                rest = skip_quoted(&rest[at + marker.len()..], '`');
-            }
-            _ => break,
-        }
+    while let Some((at, opening, quote, plain)) = QUOTED
+        .iter()
+        .filter_map(|&(o, q, p)| rest.find(o).map(|at| (at, o, q, p)))
+        .min_by_key(|found| found.0)
+    {
+        out.push_str(rest.get(..at).unwrap_or_default());
+        out.push_str(plain);
+        rest = skip_quoted(rest.get(at + opening.len()..).unwrap_or_default(), quote);
     }
     out.push_str(rest);
     out
@@ -84,7 +79,7 @@ fn skip_quoted(text: &str, quote: char) -> &str {
         match c {
             _ if escaped => escaped = false,
             '\\' => escaped = true,
-            c if c == quote => return &text[i + c.len_utf8()..],
+            c if c == quote => return text.get(i + c.len_utf8()..).unwrap_or_default(),
             _ => {}
         }
     }

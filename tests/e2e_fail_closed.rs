@@ -15,24 +15,10 @@
 
 mod support;
 
-use std::path::PathBuf;
-
 use serde_json::json;
-use support::{manifest_dir, now, Envoy, Request, Response, Setup, K};
+use support::{manifest_dir, now, trap_module, Envoy, Request, Response, Setup, K};
 use tollgate::token::{claims_for, SigningKey};
 use yaml_rust2::{Yaml, YamlLoader};
-
-fn trap_module() -> PathBuf {
-    let path = std::env::var_os("TOLLGATE_TRAP_WASM")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| manifest_dir().join("target/trap/wasm32-wasip1/release/tollgate.wasm"));
-    assert!(
-        path.exists(),
-        "no test-trap build at {} (run `make e2e`)",
-        path.display()
-    );
-    path
-}
 
 fn token() -> String {
     SigningKey::new(None, K.as_bytes())

@@ -11,13 +11,18 @@
 
 mod support;
 
+// The fuzz properties' model of how Envoy applies header edits.
+#[allow(dead_code)]
+#[path = "../fuzz/src/properties.rs"]
+mod properties;
+
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use serde_json::{json, Value as Json};
 use support::{now, Envoy, Request, Response, Setup, K};
 use tollgate::config::Config;
-use tollgate::decision::{decide, Action, HeaderEdit};
+use tollgate::decision::{decide, Action};
 use tollgate::token::{claims_for, SigningKey};
 
 const TABLE: &str = include_str!("data/security-cases.tsv");
@@ -348,23 +353,7 @@ fn decide_natively(config: &Config, case: &Case) -> Seen {
             }
         }
         Action::Forward(edits) => {
-            let mut upstream: Vec<(String, Vec<u8>)> = headers.clone();
-            for edit in edits {
-                match edit {
-                    HeaderEdit::Remove(name) => upstream.retain(|(n, _)| n != name),
-                    HeaderEdit::Set(name, value) => {
-                        upstream.retain(|(n, _)| n != name);
-                        upstream.push((name.into(), value.as_bytes().to_vec()));
-                    }
-                    HeaderEdit::Add(name, value) => {
-                        upstream.push((name.into(), value.as_bytes().to_vec()))
-                    }
-                    HeaderEdit::SetPath(path) => {
-                        upstream.retain(|(n, _)| n != ":path");
-                        upstream.push((":path".into(), path));
-                    }
-                }
-            }
+            let upstream = properties::apply(&headers, &edits);
             let path = upstream
                 .iter()
                 .find(|(n, _)| n == ":path")

@@ -505,8 +505,8 @@ pub fn check_decision(data: &[u8]) {
     }
 }
 
-/// The upstream's headers after `edits`.
-fn apply(headers: &[(String, Vec<u8>)], edits: &[HeaderEdit<'_>]) -> Vec<(String, Vec<u8>)> {
+/// The upstream's headers after `edits` (as Envoy applies them).
+pub fn apply(headers: &[(String, Vec<u8>)], edits: &[HeaderEdit<'_>]) -> Vec<(String, Vec<u8>)> {
     let mut out = headers.to_vec();
     for edit in edits {
         match edit {

