@@ -78,6 +78,9 @@ pub fn scratch_dir(label: &str) -> PathBuf {
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::SeqCst)
     ));
+    // A directory of an earlier run whose process had the same id may still exist: its stale
+    // admin-address file would point this run at a dead port.
+    let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
@@ -413,6 +416,7 @@ impl Envoy {
     fn launch(launch: &Launch<'_>) -> Result<Envoy, Refused> {
         let dir = launch.dir;
         let admin_file = dir.join("admin-address");
+        let _ = std::fs::remove_file(&admin_file);
         let log = dir.join("envoy.log");
         let mut args: Vec<String> = vec![
             "-c".into(),
