@@ -1091,10 +1091,15 @@ mod tests {
             r#"{{"secrets":[{{"key":"{SECRET}"}}],"login_url":"https://auth.example.com/login?tenant=acme"}}"#
         );
         assert!(parse(&absolute).is_ok());
+        // A rule for GET also covers HEAD.
         let get_only = format!(
             r#"{{"secrets":[{{"key":"{SECRET}"}}],"login_url":"/login","rules":[{{"path":"/login","mode":"none","methods":["GET"]}}]}}"#
         );
-        assert_eq!(parse(&get_only).unwrap_err().key, "login_url");
+        assert!(parse(&get_only).is_ok());
+        let post_only = format!(
+            r#"{{"secrets":[{{"key":"{SECRET}"}}],"login_url":"/login","rules":[{{"path":"/login","mode":"none","methods":["POST"]}}]}}"#
+        );
+        assert_eq!(parse(&post_only).unwrap_err().key, "login_url");
     }
 
     #[test]

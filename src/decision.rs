@@ -7,9 +7,7 @@ use std::borrow::Cow;
 use std::rc::Rc;
 
 use crate::config::Config;
-use crate::credentials::{
-    self, Locations, Presented, Source, CLIENT_ID_PARAM, CLIENT_SECRET_PARAM,
-};
+use crate::credentials::{self, Locations, Presented};
 use crate::denial::{BadCredential, BadRequest, Denial};
 use crate::identity::Identity;
 use crate::path::{self, PathError};
@@ -17,6 +15,7 @@ use crate::query;
 use crate::request::{names, RequestView};
 use crate::response::{self, LocalResponse};
 use crate::rules::{Mode, Policy};
+use crate::spellings::{self, CredentialNames as SpellingNames, Found};
 
 /// A change to the request before it goes upstream. Names borrow from the configuration or
 /// the request.
@@ -88,8 +87,24 @@ pub struct Decision<'a> {
 /// The longest original URL carried to the login page; longer ones are cut to the site root.
 const MAX_RETURN_URL: usize = 2048;
 
-/// Decides what happens to a request, from its headers (pseudo-headers included) at unix time `now`.
+/// Decides what happens to a request, from its headers (pseudo-headers included) at unix time
+/// `now`, for a request whose headers end the stream (no body follows).
 pub fn decide<'a, N, V>(config: &'a Config, headers: &'a [(N, V)], now: u64) -> Decision<'a>
+where
+    N: AsRef<str>,
+    V: AsRef<[u8]>,
+{
+    decide_stream(config, headers, true, now)
+}
+
+/// [`decide`], told whether the headers end the stream (`stream_ends` false: a body follows,
+/// so the request is never a CORS preflight).
+pub fn decide_stream<'a, N, V>(
+    config: &'a Config,
+    headers: &'a [(N, V)],
+    stream_ends: bool,
+    now: u64,
+) -> Decision<'a>
 where
     N: AsRef<str>,
     V: AsRef<[u8]>,
@@ -97,14 +112,6 @@ where
     let request = RequestView::new(headers, |name| config.identity_headers.is_spoof(name));
     let mut edits: Vec<HeaderEdit<'a>> = Vec::with_capacity(request.spoofed.len() + 5);
     edits.extend(request.spoofed.iter().map(|name| HeaderEdit::Remove(name)));
-    if request.is_cors_preflight() {
-        return Decision {
-            action: Action::Forward(edits),
-            outcome: Outcome::Preflight,
-            rule: None,
-            cache_hit: None,
-        };
-    }
     let Some(target) = request.target else {
         let denial = BadRequest::UnsafePath(PathError::Missing).into();
         return refuse(config, &request, None, None, denial);
@@ -122,9 +129,25 @@ where
             )
         }
     };
-    let policy = config
-        .rules
-        .policy_for_readings(request.method, readings.iter());
+    let names = SpellingNames::new(locations(config));
+    let found = spellings::find(names, raw_path, query, &request.cookies);
+    if request.is_cors_preflight(stream_ends) {
+        if !config.forward_credentials {
+            remove_credentials(names, &request, raw_path, query, &found, &mut edits);
+        }
+        return Decision {
+            action: Action::Forward(edits),
+            outcome: Outcome::Preflight,
+            rule: None,
+            cache_hit: None,
+        };
+    }
+    let Some(methods) = request.methods() else {
+        let denial = BadRequest::MethodOverride.into();
+        return refuse(config, &request, Some(readings.first()), None, denial);
+    };
+    let methods: Vec<&[u8]> = methods.iter().map(Vec::as_slice).collect();
+    let policy = config.rules.policy_for_request(&methods, readings.iter());
     let rule = policy.rule;
     let refuse_here =
         |denial: Denial| refuse(config, &request, Some(readings.first()), rule, denial);
@@ -136,14 +159,13 @@ where
             cache_hit: None,
         };
     }
-    let locations = Locations {
-        query_param: &config.token_query_param,
-        cookie: &config.token_cookie,
-    };
-    let presented = match credentials::extract(&request, query, locations) {
+    let presented = match credentials::extract(&request, query, names.at) {
         Ok(presented) => presented,
         Err(denial) => return refuse_here(denial),
     };
+    if presented.is_some() && found.unread() {
+        return refuse_here(BadRequest::UnreadCredential.into());
+    }
     let mut cache_hit = None;
     let identity = match &presented {
         None if policy.mode == Mode::Optional => Identity::anonymous(),
@@ -166,14 +188,22 @@ where
         return refuse_here(Denial::PermissionDenied);
     }
     annotate(config, &identity, &mut edits);
-    if let (Some(credential), false) = (&presented, config.forward_credentials) {
-        strip_credential(config, credential, &request, raw_path, query, &mut edits);
+    if !config.forward_credentials {
+        remove_credentials(names, &request, raw_path, query, &found, &mut edits);
     }
     Decision {
         action: Action::Forward(edits),
         outcome: Outcome::Allowed(identity),
         rule,
         cache_hit,
+    }
+}
+
+/// Where the configuration reads credentials.
+fn locations(config: &Config) -> Locations<'_> {
+    Locations {
+        query_param: &config.token_query_param,
+        cookie: &config.token_cookie,
     }
 }
 
@@ -391,68 +421,31 @@ fn annotate<'a>(config: &'a Config, identity: &Identity, edits: &mut Vec<HeaderE
     }
 }
 
-/// Removes the credential that was used, so the upstream never sees it.
-fn strip_credential<'a>(
-    config: &'a Config,
-    presented: &Presented<'_>,
+/// Removes every credential the request carries, used or not, in every spelling a server
+/// might read, so the upstream never sees one; edits only what holds one.
+fn remove_credentials<'a>(
+    spelled: SpellingNames<'_>,
     request: &RequestView<'a>,
     raw_path: &[u8],
     query: Option<&[u8]>,
+    found: &Found,
     edits: &mut Vec<HeaderEdit<'a>>,
 ) {
-    let drop_params: &[&str] = match presented {
-        Presented::Bearer {
-            source: Source::Header,
-            ..
-        } => {
-            edits.push(HeaderEdit::Remove(names::AUTHORIZATION));
-            return;
-        }
-        Presented::Bearer {
-            source: Source::Cookie,
-            ..
-        } => {
-            edits.push(HeaderEdit::Remove(names::COOKIE));
-            for header in &request.cookies {
-                if let Some(rest) = credentials::cookie_header_without(header, &config.token_cookie)
-                {
-                    edits.push(HeaderEdit::Add(names::COOKIE, Value::Bytes(rest)));
-                }
-            }
-            return;
-        }
-        Presented::Bearer {
-            source: Source::Query,
-            ..
-        } => &[config.token_query_param.as_str()],
-        Presented::Client { .. } => &[CLIENT_ID_PARAM, CLIENT_SECRET_PARAM],
-    };
-    edits.push(HeaderEdit::SetPath(path_without(
-        raw_path,
-        query,
-        drop_params,
-    )));
-}
-
-/// The query parameters that can carry a credential.
-fn credential_params(config: &Config) -> [&str; 3] {
-    [
-        config.token_query_param.as_str(),
-        CLIENT_ID_PARAM,
-        CLIENT_SECRET_PARAM,
-    ]
-}
-
-/// `raw_path` with `query` minus the parameters named in `drop`.
-fn path_without(raw_path: &[u8], query: Option<&[u8]>, drop: &[&str]) -> Vec<u8> {
-    let mut new_path = raw_path.to_vec();
-    let rest =
-        query.and_then(|q| query::without(q, |name| drop.iter().any(|p| query::name_is(name, p))));
-    if let Some(rest) = rest {
-        new_path.push(b'?');
-        new_path.extend_from_slice(&rest);
+    if request.authorization_count > 0 {
+        edits.push(HeaderEdit::Remove(names::AUTHORIZATION));
     }
-    new_path
+    if found.cookie_credential {
+        edits.push(HeaderEdit::Remove(names::COOKIE));
+        for header in &request.cookies {
+            if let Some(rest) = spellings::cookie_without_credentials(spelled, header) {
+                edits.push(HeaderEdit::Add(names::COOKIE, Value::Bytes(rest)));
+            }
+        }
+    }
+    if let Some(target) = spellings::target_without_credentials(spelled, raw_path, query, found)
+    {
+        edits.push(HeaderEdit::SetPath(target));
+    }
 }
 
 /// Refuses the request: a JSON error, or for a browser on a 401, a redirect to sign in.
@@ -465,23 +458,18 @@ fn refuse<'a>(
     denial: Denial,
 ) -> Decision<'a> {
     let (raw_path, query) = path::split_target(request.target.unwrap_or_default());
-    let params = credential_params(config);
-    let is_credential = |name: &[u8]| params.iter().any(|n| query::name_is(name, n));
-    let clean_path = query::path_without_params(raw_path, is_credential);
-    let holds_credential = clean_path.is_some()
-        || query.is_some_and(|q| query::params(q).any(|p| is_credential(p.name)));
-    let scrub = if holds_credential {
-        let raw_path = clean_path.as_deref().unwrap_or(raw_path);
-        vec![HeaderEdit::SetPath(path_without(raw_path, query, &params))]
-    } else {
-        Vec::new()
-    };
+    let names = SpellingNames::new(locations(config));
+    let found = spellings::find(names, raw_path, query, &[]);
+    let scrub = spellings::target_without_credentials(names, raw_path, query, &found)
+        .map(|target| vec![HeaderEdit::SetPath(target)])
+        .unwrap_or_default();
     if let (Some(login), Some(normal_path)) = (&config.login, normal_path) {
         if denial.status() == 401 && is_browser_navigation(request) {
-            let clean = query::path_without_params(normal_path.as_bytes(), is_credential)
-                .and_then(|p| String::from_utf8(p).ok());
+            let clean =
+                query::path_without_params(normal_path.as_bytes(), |n| names.path_param(n))
+                    .and_then(|p| String::from_utf8(p).ok());
             let normal_path = clean.as_deref().unwrap_or(normal_path);
-            let location = login_location(config, login, request, normal_path, query);
+            let location = login_location(names, login, request, normal_path, query);
             return Decision {
                 action: Action::Respond(response::redirect(location), scrub),
                 outcome: Outcome::Redirected(denial),
@@ -514,7 +502,7 @@ fn is_browser_navigation(request: &RequestView<'_>) -> bool {
 
 /// `<login_url>?<return_param>=<original URL>`, the URL rebuilt from its normalised path.
 fn login_location(
-    config: &Config,
+    names: SpellingNames<'_>,
     login: &crate::config::Login,
     request: &RequestView<'_>,
     normal_path: &str,
@@ -533,9 +521,7 @@ fn login_location(
         None => String::new(),
     };
     let mut original = format!("{site}{normal_path}").into_bytes();
-    let params = credential_params(config);
-    let rest = query
-        .and_then(|q| query::without(q, |name| params.iter().any(|p| query::name_is(name, p))));
+    let rest = query.and_then(|q| spellings::query_without_credentials(names, q));
     if let Some(rest) = rest {
         original.push(b'?');
         original.extend_from_slice(&rest);

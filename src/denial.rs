@@ -39,6 +39,10 @@ pub enum BadRequest {
     LoneClientSecret,
     /// The path cannot be normalised.
     UnsafePath(PathError),
+    /// A credential in a place or spelling the filter does not read, next to one it reads.
+    UnreadCredential,
+    /// A method override that is not a method, or too many of them.
+    MethodOverride,
 }
 
 /// A refusal, answered by the filter itself.
@@ -114,6 +118,10 @@ impl Denial {
                 BadRequest::LoneClientId => "client_id must come with client_secret.",
                 BadRequest::LoneClientSecret => "client_secret must come with client_id.",
                 BadRequest::UnsafePath(_) => "The request path is not acceptable.",
+                BadRequest::UnreadCredential => {
+                    "Send one credential, once: another sits in a place or spelling that is not read (such as ACCESS_TOKEN, access_token[], a path parameter or a second cookie)."
+                }
+                BadRequest::MethodOverride => "The method override is not acceptable.",
             },
             Denial::PermissionDenied => "The credential is valid but may not access this resource.",
         }

@@ -16,7 +16,7 @@ use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action as HostAction, ContextType, MetricType};
 
 use crate::config::Config;
-use crate::decision::{decide, Action, Decision, HeaderEdit};
+use crate::decision::{decide_stream, Action, Decision, HeaderEdit};
 use crate::metrics::Counter;
 
 #[allow(unsafe_code)]
@@ -187,7 +187,7 @@ impl Stream {
 }
 
 impl HttpContext for Stream {
-    fn on_http_request_headers(&mut self, _headers: usize, _end_of_stream: bool) -> HostAction {
+    fn on_http_request_headers(&mut self, _headers: usize, end_of_stream: bool) -> HostAction {
         let Some(config) = self.config.clone() else {
             // Unreachable once configured; fail closed rather than let the request on.
             self.send_http_response(
@@ -198,7 +198,7 @@ impl HttpContext for Stream {
             return HostAction::Pause;
         };
         let headers = self.get_http_request_headers_bytes();
-        let decision = decide(&config, &headers, self.unix_now());
+        let decision = decide_stream(&config, &headers, end_of_stream, self.unix_now());
         self.report(&decision);
         if log::log_enabled!(log::Level::Debug) {
             debug!("tollgate: {}", decision.describe(&headers));

@@ -18,6 +18,7 @@ pub mod query;
 pub mod request;
 pub mod response;
 pub mod rules;
+pub mod spellings;
 pub mod token;
 pub mod token_cache;
 

@@ -1,9 +1,12 @@
 //! Request-target handling: splitting off the query and normalising the path for rule matching.
 //!
 //! The normal form decodes percent-encoded unreserved characters, writes every other escape
-//! with upper-case hex, resolves `.` and `..` segments and merges repeated slashes. Characters
-//! whose meaning differs between servers (an encoded `/`, a `\`, a `;` path parameter) give
-//! several readings of one path; the caller matches each and keeps the strictest answer.
+//! with upper-case hex, resolves `.` and `..` segments and merges repeated slashes. What
+//! servers read differently gives several readings of one path, and the caller matches each
+//! and keeps the strictest answer: an encoded `/` or `\\` decoded or not, a `;` parameter kept
+//! or cut, repeated slashes merged before or after resolving `..` (RFC 3986 keeps empty
+//! segments while resolving: `/a//..` is `/a/`), dot segments resolved or left as they are, and
+//! percent-encoding decoded once or twice (`%252F`).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -69,6 +72,20 @@ struct Reading {
     encoded_slash_separates: bool,
     backslash_separates: bool,
     strip_parameters: bool,
+    dots: Dots,
+}
+
+/// How `.` and `..` segments are read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum Dots {
+    /// Repeated slashes merged first, then dot segments resolved (Envoy's `merge_slashes`
+    /// before `normalize_path`).
+    #[default]
+    MergeThenResolve,
+    /// Dot segments resolved with empty segments kept (RFC 3986, WHATWG), slashes merged after.
+    ResolveThenMerge,
+    /// Dot segments left as they are (a server that resolves none).
+    Literal,
 }
 
 /// What a first scan of a path found.
@@ -77,6 +94,12 @@ struct Scan {
     encoded_slash: bool,
     backslash: bool,
     semicolon: bool,
+    /// A `.` right after something that may separate segments: a dot segment may follow.
+    dot_after_separator: bool,
+    /// Two separators in a row, or a `;` parameter: an empty segment may follow.
+    empty_segment: bool,
+    /// A `%25` followed by two hex digits: a server decoding twice reads another escape.
+    double_escape: bool,
 }
 
 /// The normal forms of one path: usually one, borrowed when the path already is normal.
@@ -88,7 +111,7 @@ pub enum Readings<'p> {
 
 impl Readings<'_> {
     /// Every reading.
-    pub fn iter(&self) -> impl Iterator<Item = &str> {
+    pub fn iter(&self) -> impl Iterator<Item = &str> + Clone {
         let (one, many) = match self {
             Readings::One(path) => (Some(&**path), None),
             Readings::Many(paths) => (None, Some(paths.iter().map(String::as_str))),
@@ -104,9 +127,10 @@ impl Readings<'_> {
 
 /// The normal form of `path` under every reading its characters allow, without duplicates.
 ///
-/// One reading for an ordinary path; more when it holds an encoded `/`, a `\` or a `;`. The
-/// set is closed: reading any of its readings again (as a chain of two servers might) gives
-/// nothing new. The first is the literal reading.
+/// One reading for an ordinary path; more when it holds an encoded `/`, a `\`, a `;`, a
+/// `%25` escape, or dot segments next to empty ones. The set is closed: reading any of its
+/// readings again (as a chain of two servers might) gives nothing new. The first is the
+/// literal reading; readings with dot segments left as they are may hold `.` and `..`.
 pub fn readings(path: &[u8]) -> Result<Readings<'_>, PathError> {
     if let Some(plain) = already_normal(path) {
         return Ok(Readings::One(Cow::Borrowed(plain)));
@@ -127,27 +151,66 @@ pub fn readings(path: &[u8]) -> Result<Readings<'_>, PathError> {
 /// Adds the readings of `path` that `out` does not hold yet.
 fn add_readings(path: &[u8], out: &mut Vec<String>) -> Result<(), PathError> {
     let scan = scan(path)?;
-    for bits in 0u8..8 {
-        let reading = Reading {
-            encoded_slash_separates: bits & 1 != 0,
-            backslash_separates: bits & 2 != 0,
-            strip_parameters: bits & 4 != 0,
-        };
-        if (reading.encoded_slash_separates && !scan.encoded_slash)
-            || (reading.backslash_separates && !scan.backslash)
-            || (reading.strip_parameters && !scan.semicolon)
-        {
-            continue;
-        }
-        let normal = normalize_with(path, reading)?;
-        if !out.contains(&normal) {
-            if out.len() == MAX_READINGS {
-                return Err(PathError::TooAmbiguous);
+    let dots: &[Dots] = match (scan.dot_after_separator, scan.empty_segment) {
+        (false, _) => &[Dots::MergeThenResolve],
+        (true, false) => &[Dots::MergeThenResolve, Dots::Literal],
+        (true, true) => &[
+            Dots::MergeThenResolve,
+            Dots::ResolveThenMerge,
+            Dots::Literal,
+        ],
+    };
+    for &dots in dots {
+        for bits in 0u8..8 {
+            let reading = Reading {
+                encoded_slash_separates: bits & 1 != 0,
+                backslash_separates: bits & 2 != 0,
+                strip_parameters: bits & 4 != 0,
+                dots,
+            };
+            if (reading.encoded_slash_separates && !scan.encoded_slash)
+                || (reading.backslash_separates && !scan.backslash)
+                || (reading.strip_parameters && !scan.semicolon)
+            {
+                continue;
             }
-            out.push(normal);
+            push_new(out, normalize_with(path, reading)?)?;
         }
     }
+    if scan.double_escape {
+        add_readings(&decode_double_escapes(path), out)?;
+    }
     Ok(())
+}
+
+/// Adds `reading` to `out` unless it is there; more than [`MAX_READINGS`] is an error.
+fn push_new(out: &mut Vec<String>, reading: String) -> Result<(), PathError> {
+    if !out.contains(&reading) {
+        if out.len() == MAX_READINGS {
+            return Err(PathError::TooAmbiguous);
+        }
+        out.push(reading);
+    }
+    Ok(())
+}
+
+/// `path` with every `%25XX` (XX hex) read as `%XX`: what a server that decodes twice sees.
+fn decode_double_escapes(path: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(path.len());
+    let mut i = 0;
+    while let Some(&b) = path.get(i) {
+        out.push(b);
+        i += if is_double_escape(path, i) { 3 } else { 1 };
+    }
+    out
+}
+
+/// Whether `%25` followed by two hex digits starts at `at`.
+fn is_double_escape(path: &[u8], at: usize) -> bool {
+    path.get(at..at + 3)
+        .is_some_and(|e| e == b"%25")
+        && path.get(at + 3).copied().and_then(hex_value).is_some()
+        && path.get(at + 4).copied().and_then(hex_value).is_some()
 }
 
 /// `path` as text when it already is in normal form with a single reading: only plain path
@@ -240,9 +303,11 @@ fn scan(path: &[u8]) -> Result<Scan, PathError> {
     }
     let mut scan = Scan::default();
     let mut decoded_high: Vec<u8> = Vec::new();
+    // Whether the previous character may separate segments under some reading.
+    let mut after_separator = false;
     let mut i = 0;
     while let Some(&b) = path.get(i) {
-        match b {
+        let (v, width) = match b {
             b'%' => {
                 let v = escape_at(path, i)?;
                 if is_control(v) {
@@ -251,20 +316,30 @@ fn scan(path: &[u8]) -> Result<Scan, PathError> {
                 match v {
                     b'/' => scan.encoded_slash = true,
                     b'\\' => scan.backslash = true,
+                    b'%' => scan.double_escape |= is_double_escape(path, i),
                     _ => {}
                 }
-                decoded_high.push(v);
-                i += 3;
-                continue;
+                (v, 3)
             }
-            b'\\' => scan.backslash = true,
-            b';' => scan.semicolon = true,
+            b'\\' => {
+                scan.backslash = true;
+                (b, 1)
+            }
+            b';' => {
+                scan.semicolon = true;
+                scan.empty_segment = true;
+                (b, 1)
+            }
             _ if is_control(b) => return Err(PathError::ControlCharacter),
             _ if !b.is_ascii() => return Err(PathError::NonAscii),
-            _ => {}
-        }
-        decoded_high.push(b);
-        i += 1;
+            _ => (b, 1),
+        };
+        let separator = matches!(v, b'/' | b'\\');
+        scan.empty_segment |= separator && after_separator;
+        scan.dot_after_separator |= v == b'.' && after_separator;
+        after_separator = separator;
+        decoded_high.push(v);
+        i += width;
     }
     if decoded_high.iter().any(|b| !b.is_ascii()) && std::str::from_utf8(&decoded_high).is_err() {
         return Err(PathError::InvalidUtf8);
@@ -277,6 +352,8 @@ fn normalize_with(path: &[u8], reading: Reading) -> Result<String, PathError> {
     let mut segments: Vec<String> = Vec::new();
     let mut current = String::new();
     let mut in_parameters = false;
+    // The empty segment before the leading `/` is never one.
+    let mut leading = true;
     let mut i = 0;
     while let Some(&b) = path.get(i) {
         let (byte, encoded, width) = if b == b'%' {
@@ -292,7 +369,10 @@ fn normalize_with(path: &[u8], reading: Reading) -> Result<String, PathError> {
             _ => false,
         };
         if separates {
-            close_segment(&mut segments, std::mem::take(&mut current))?;
+            let segment = std::mem::take(&mut current);
+            if !std::mem::take(&mut leading) {
+                close_segment(&mut segments, segment, reading.dots)?;
+            }
             in_parameters = false;
             continue;
         }
@@ -307,9 +387,14 @@ fn normalize_with(path: &[u8], reading: Reading) -> Result<String, PathError> {
             push_escape(&mut current, byte);
         }
     }
-    let trailing_slash = match current.as_str() {
-        "" | "." => true,
-        ".." => {
+    let trailing_slash = match (current.as_str(), reading.dots) {
+        ("", _) => true,
+        ("." | "..", Dots::Literal) => {
+            segments.push(current);
+            false
+        }
+        (".", _) => true,
+        ("..", _) => {
             segments.pop().ok_or(PathError::AboveRoot)?;
             true
         }
@@ -319,21 +404,24 @@ fn normalize_with(path: &[u8], reading: Reading) -> Result<String, PathError> {
         }
     };
     let mut out = String::with_capacity(path.len() + 1);
-    for segment in &segments {
+    for segment in segments.iter().filter(|s| !s.is_empty()) {
         out.push('/');
         out.push_str(segment);
     }
-    if out.is_empty() || trailing_slash {
+    let ends_empty = segments.last().is_some_and(String::is_empty);
+    if out.is_empty() || trailing_slash || ends_empty {
         out.push('/');
     }
     Ok(out)
 }
 
 /// Ends a segment that a separator follows.
-fn close_segment(segments: &mut Vec<String>, segment: String) -> Result<(), PathError> {
-    match segment.as_str() {
-        "" | "." => {}
-        ".." => {
+fn close_segment(segments: &mut Vec<String>, segment: String, dots: Dots) -> Result<(), PathError> {
+    match (segment.as_str(), dots) {
+        (_, Dots::Literal) if !segment.is_empty() => segments.push(segment),
+        ("", Dots::ResolveThenMerge) => segments.push(segment),
+        ("" | ".", _) => {}
+        ("..", _) => {
             segments.pop().ok_or(PathError::AboveRoot)?;
         }
         _ => segments.push(segment),
@@ -355,11 +443,9 @@ fn push_escape(out: &mut String, byte: u8) {
 mod tests {
     use super::*;
 
+    /// The literal reading.
     fn one(path: &str) -> Result<String, PathError> {
-        match readings(path.as_bytes())? {
-            Readings::One(p) => Ok(p.into_owned()),
-            many => panic!("{path} has several readings: {many:?}"),
-        }
+        Ok(readings(path.as_bytes())?.first().to_owned())
     }
 
     fn all(path: &str) -> Vec<String> {
@@ -464,14 +550,44 @@ mod tests {
         let cases: &[(&str, &[&str])] = &[
             ("/admin%2Fusers", &["/admin%2Fusers", "/admin/users"]),
             ("/%2Fadmin/users", &["/%2Fadmin/users", "/admin/users"]),
-            ("/public%2F..%2Fadmin", &["/public%2F..%2Fadmin", "/admin"]),
-            ("/public/..%2Fadmin", &["/public/..%2Fadmin", "/admin"]),
-            ("/public/..\\admin", &["/public/..%5Cadmin", "/admin"]),
-            ("/public/..%5Cadmin", &["/public/..%5Cadmin", "/admin"]),
-            ("/public\\..\\admin", &["/public%5C..%5Cadmin", "/admin"]),
+            (
+                "/public%2F..%2Fadmin",
+                &["/public%2F..%2Fadmin", "/admin", "/public/../admin"],
+            ),
+            (
+                "/public/..%2Fadmin",
+                &["/public/..%2Fadmin", "/admin", "/public/../admin"],
+            ),
+            (
+                "/public/..\\admin",
+                &["/public/..%5Cadmin", "/admin", "/public/../admin"],
+            ),
+            ("/public\\..\\admin", &["/public%5C..%5Cadmin", "/admin", "/public/../admin"]),
             ("/admin;x=1/users", &["/admin;x=1/users", "/admin/users"]),
-            ("/public/..;/admin", &["/public/..;/admin", "/admin"]),
-            ("/public;/../admin", &["/admin"]),
+            (
+                "/public/..;/admin",
+                &["/public/..;/admin", "/admin", "/public/../admin"],
+            ),
+            ("/public;/../admin", &["/admin", "/public;/../admin", "/public/../admin"]),
+            // Slashes merged before or after resolving `..`, or dots left alone.
+            (
+                "/admin//..//public/x",
+                &["/public/x", "/admin/public/x", "/admin/../public/x"],
+            ),
+            ("/admin/../public/x", &["/public/x", "/admin/../public/x"]),
+            ("/a//..", &["/", "/a/", "/a/.."]),
+            // Decoded once or twice.
+            ("/a%252Fb", &["/a%252Fb", "/a%2Fb", "/a/b"]),
+            (
+                "/public%252F..%252Fadmin",
+                &[
+                    "/public%252F..%252Fadmin",
+                    "/public%2F..%2Fadmin",
+                    "/admin",
+                    "/public/../admin",
+                ],
+            ),
+            ("/100%25", &["/100%25"]),
         ];
         for (input, expected) in cases {
             let got = all(input);
@@ -480,6 +596,15 @@ mod tests {
                 assert!(got.iter().any(|g| g == e), "{input}: {got:?} lacks {e}");
             }
         }
+    }
+
+    #[test]
+    fn decoding_twice_can_reveal_what_is_refused() {
+        assert_eq!(readings(b"/a%2500"), Err(PathError::ControlCharacter));
+        assert_eq!(
+            readings(b"/a/%252e%252e/%252e%252e/.."),
+            Err(PathError::AboveRoot)
+        );
     }
 
     #[test]

@@ -58,6 +58,32 @@ pub fn percent_decode(bytes: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// Decodes every well-formed `%XX` escape once and keeps anything else as it is.
+pub fn percent_decode_lossy(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        let escaped = (b == b'%')
+            .then(|| {
+                let hi = hex_value(*bytes.get(i + 1)?)?;
+                let lo = hex_value(*bytes.get(i + 2)?)?;
+                Some(hi << 4 | lo)
+            })
+            .flatten();
+        match escaped {
+            Some(decoded) => {
+                out.push(decoded);
+                i += 3;
+            }
+            None => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
 /// Whether a raw parameter name decodes to `expected`, without allocating.
 pub fn name_is(raw: &[u8], expected: &str) -> bool {
     let mut expected = expected.bytes();

@@ -12,7 +12,15 @@ pub mod names {
     pub const ACCESS_CONTROL_REQUEST_METHOD: &str = "access-control-request-method";
     pub const ACCEPT: &str = "accept";
     pub const X_REQUESTED_WITH: &str = "x-requested-with";
+    pub const CONTENT_LENGTH: &str = "content-length";
+    pub const TRANSFER_ENCODING: &str = "transfer-encoding";
+    /// Headers that ask a server to serve the request as another method.
+    pub const METHOD_OVERRIDES: [&str; 3] =
+        ["x-http-method-override", "x-http-method", "x-method-override"];
 }
+
+/// The most method overrides a request may carry; more is refused.
+pub const MAX_METHOD_OVERRIDES: usize = 4;
 
 /// The headers of one request that matter to the filter, borrowed from the header list.
 #[derive(Debug, Default)]
@@ -28,8 +36,16 @@ pub struct RequestView<'a> {
     pub authorization_count: usize,
     /// Every `Cookie` value, in order (HTTP/2 may send several).
     pub cookies: Vec<&'a [u8]>,
-    pub has_origin: bool,
-    pub has_access_control_request_method: bool,
+    /// The first `Origin` value.
+    pub origin: Option<&'a [u8]>,
+    /// The first `Access-Control-Request-Method` value.
+    pub access_control_request_method: Option<&'a [u8]>,
+    /// Whether the headers announce a body (`Content-Length` other than 0, or
+    /// `Transfer-Encoding`); the adapter also knows whether the stream ends with them.
+    pub announces_body: bool,
+    /// Values of the method override headers, in order (at most
+    /// [`MAX_METHOD_OVERRIDES`] + 1 are kept: more is refused anyway).
+    pub method_overrides: Vec<&'a [u8]>,
     pub accept: Option<&'a [u8]>,
     pub x_requested_with: Option<&'a [u8]>,
     /// Names of client-sent headers that spell an identity header: they are removed.
@@ -56,9 +72,19 @@ impl<'a> RequestView<'a> {
                     view.authorization_count += 1;
                 }
                 names::COOKIE => view.cookies.push(value),
-                names::ORIGIN => view.has_origin = true,
+                names::ORIGIN => view.origin = view.origin.or(Some(value)),
                 names::ACCESS_CONTROL_REQUEST_METHOD => {
-                    view.has_access_control_request_method = true
+                    view.access_control_request_method =
+                        view.access_control_request_method.or(Some(value))
+                }
+                names::CONTENT_LENGTH => {
+                    view.announces_body |= value.trim_ascii() != b"0";
+                }
+                names::TRANSFER_ENCODING => view.announces_body = true,
+                _ if names::METHOD_OVERRIDES.contains(&name) => {
+                    if view.method_overrides.len() <= MAX_METHOD_OVERRIDES {
+                        view.method_overrides.push(value);
+                    }
                 }
                 names::ACCEPT => view.accept = Some(value),
                 names::X_REQUESTED_WITH => view.x_requested_with = Some(value),
@@ -71,10 +97,50 @@ impl<'a> RequestView<'a> {
         view
     }
 
-    /// A CORS preflight: `OPTIONS` with `Origin` and `Access-Control-Request-Method`.
-    pub fn is_cors_preflight(&self) -> bool {
-        self.method == b"OPTIONS" && self.has_origin && self.has_access_control_request_method
+    /// A CORS preflight: `OPTIONS`, a non-empty `Origin`, an `Access-Control-Request-Method`
+    /// that is a method token, no body and no method override. Anything else named `OPTIONS`
+    /// is an ordinary request. (The caller also requires a path that can be normalised.)
+    pub fn is_cors_preflight(&self, stream_ends: bool) -> bool {
+        self.method == b"OPTIONS"
+            && self.origin.is_some_and(|o| !o.trim_ascii().is_empty())
+            && self
+                .access_control_request_method
+                .is_some_and(|m| is_method_token(m.trim_ascii()))
+            && !self.announces_body
+            && stream_ends
+            && self.method_overrides.is_empty()
     }
+
+    /// Every method the request may be served as: the wire method, its upper-case spelling,
+    /// and each override (as sent and upper-cased). `None` when an override is not a method
+    /// token or there are more than [`MAX_METHOD_OVERRIDES`].
+    pub fn methods(&self) -> Option<Vec<Vec<u8>>> {
+        if self.method_overrides.len() > MAX_METHOD_OVERRIDES {
+            return None;
+        }
+        let mut methods: Vec<Vec<u8>> = Vec::with_capacity(2 + 2 * self.method_overrides.len());
+        for method in std::iter::once(self.method).chain(self.method_overrides.iter().copied()) {
+            let method = method.trim_ascii();
+            if !is_method_token(method) {
+                return None;
+            }
+            for spelling in [method.to_vec(), method.to_ascii_uppercase()] {
+                if !methods.contains(&spelling) {
+                    methods.push(spelling);
+                }
+            }
+        }
+        Some(methods)
+    }
+}
+
+/// An RFC 9110 method token of at most 32 characters.
+pub fn is_method_token(method: &[u8]) -> bool {
+    !method.is_empty()
+        && method.len() <= 32
+        && method
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 /// Whether header `name` spells `canonical` (lower case, with `-`), ignoring case and reading `_` as `-`.
@@ -116,7 +182,8 @@ mod tests {
         assert_eq!(view.authorization, Some(&b"Bearer a"[..]));
         assert_eq!(view.authorization_count, 2);
         assert_eq!(view.cookies.len(), 2);
-        assert!(view.is_cors_preflight());
+        assert!(view.is_cors_preflight(true));
+        assert!(!view.is_cors_preflight(false), "a body follows");
         assert_eq!(view.spoofed, vec!["x-auth-user", "x_auth_user"]);
     }
 

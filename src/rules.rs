@@ -123,13 +123,15 @@ type Candidates = Vec<usize>;
 
 /// The rules, indexed for lookup by path, and the mode of paths no rule matches.
 ///
-/// A request costs one lookup for an exact path and one per segment boundary for prefixes,
-/// however many rules there are.
+/// A request costs one lookup for an exact path and one per distinct prefix length configured,
+/// however long the path: linear in its length.
 #[derive(Debug, Clone)]
 pub struct RuleSet {
     rules: Vec<Rule>,
     exact: HashMap<String, Candidates, FxBuildHasher>,
     prefixes: HashMap<String, Candidates, FxBuildHasher>,
+    /// The lengths of the keys of `prefixes`, longest first.
+    prefix_lengths: Vec<usize>,
     root: Candidates,
     default_mode: Mode,
     default_roles: Vec<String>,
@@ -142,6 +144,7 @@ impl RuleSet {
             rules,
             exact: HashMap::default(),
             prefixes: HashMap::default(),
+            prefix_lengths: Vec::new(),
             root: Vec::new(),
             default_mode,
             default_roles: if default_mode == Mode::Required {
@@ -165,6 +168,9 @@ impl RuleSet {
         set.exact.values_mut().for_each(order);
         set.prefixes.values_mut().for_each(order);
         order(&mut set.root);
+        set.prefix_lengths = set.prefixes.keys().map(String::len).collect();
+        set.prefix_lengths.sort_unstable_by(|a, b| b.cmp(a));
+        set.prefix_lengths.dedup();
         set
     }
 
@@ -178,62 +184,101 @@ impl RuleSet {
             || self.rules.iter().any(|r| r.mode == Mode::Required)
     }
 
-    /// The first rule among `candidates` that applies to `method`.
-    fn applying(&self, candidates: Option<&Candidates>, method: &[u8]) -> Option<&Rule> {
-        candidates?
-            .iter()
-            .filter_map(|&i| self.rules.get(i))
-            .find(|r| match &r.methods {
-                Some(methods) => methods.iter().any(|m| m.as_bytes() == method),
-                None => true,
-            })
+    /// The policy of the rules among `candidates` that apply to `method`: the strictest of the
+    /// method-limited ones that name it (a rule for `GET` also covers `HEAD`), else the one
+    /// without methods; `None` when none applies.
+    fn applying(&self, candidates: Option<&Candidates>, method: &[u8]) -> Option<Policy<'_>> {
+        let mut limited: Option<Policy<'_>> = None;
+        for rule in candidates?.iter().filter_map(|&i| self.rules.get(i)) {
+            match &rule.methods {
+                Some(methods) if methods.iter().any(|m| covers(m, method)) => {
+                    let policy = rule.policy();
+                    limited = Some(match limited {
+                        Some(other) => Policy::strictest(other, policy),
+                        None => policy,
+                    });
+                }
+                Some(_) => {}
+                None => return limited.or_else(|| Some(rule.policy())),
+            }
+        }
+        limited
     }
 
     /// The policy for one normalised path: an exact rule, else the longest prefix on a
     /// segment boundary, else a rule for `/`, else the default mode.
     pub fn policy(&self, method: &[u8], path: &str) -> Policy<'_> {
         let mut found = self.applying(self.exact.get(path), method);
-        let mut end = path.len();
-        while found.is_none() {
-            let Some(candidate) = path.get(..end) else {
+        for &len in &self.prefix_lengths {
+            if found.is_some() {
                 break;
-            };
-            found = self.applying(self.prefixes.get(candidate), method);
-            match candidate.rfind('/') {
-                Some(i) if i > 0 => end = i,
-                _ => break,
+            }
+            let on_boundary = len == path.len() || path.as_bytes().get(len) == Some(&b'/');
+            if let (true, Some(candidate)) = (on_boundary, path.get(..len)) {
+                found = self.applying(self.prefixes.get(candidate), method);
             }
         }
-        match found.or_else(|| self.applying(Some(&self.root), method)) {
-            Some(rule) => Policy {
-                mode: rule.mode,
-                roles: Cow::Borrowed(&rule.roles),
-                rule: Some(rule.index),
-            },
-            None => Policy {
+        found
+            .or_else(|| self.applying(Some(&self.root), method))
+            .unwrap_or_else(|| Policy {
                 mode: self.default_mode,
                 roles: Cow::Borrowed(&self.default_roles),
                 rule: None,
-            },
-        }
+            })
     }
 
-    /// The strictest policy over every reading of a path. A reading with a trailing slash is
-    /// also read without it (`/admin/` as `/admin`), as many upstreams route both alike.
+    /// The strictest policy over every reading of a path and every method the request may be
+    /// served as. A reading with a trailing slash is also read without it (`/admin/` as
+    /// `/admin`), as many upstreams route both alike.
+    pub fn policy_for_request<'p>(
+        &self,
+        methods: &[&[u8]],
+        readings: impl Iterator<Item = &'p str> + Clone,
+    ) -> Policy<'_> {
+        let mut strictest: Option<Policy<'_>> = None;
+        for method in methods {
+            for reading in readings.clone() {
+                let bare = reading.strip_suffix('/').filter(|b| !b.is_empty());
+                for path in std::iter::once(reading).chain(bare) {
+                    let policy = self.policy(method, path);
+                    strictest = Some(match strictest {
+                        Some(other) => Policy::strictest(other, policy),
+                        None => policy,
+                    });
+                }
+            }
+        }
+        // Callers always pass a method and a reading; none would be the strictest default.
+        strictest.unwrap_or_else(|| Policy {
+            mode: Mode::Required,
+            roles: Cow::Owned(Vec::new()),
+            rule: None,
+        })
+    }
+
+    /// [`RuleSet::policy_for_request`] for one method.
     pub fn policy_for_readings<'p>(
         &self,
         method: &[u8],
-        readings: impl IntoIterator<Item = &'p str>,
+        readings: impl Iterator<Item = &'p str> + Clone,
     ) -> Policy<'_> {
-        let mut policies = readings
-            .into_iter()
-            .flat_map(|p| {
-                let bare = p.strip_suffix('/').filter(|b| !b.is_empty());
-                std::iter::once(p).chain(bare)
-            })
-            .map(|p| self.policy(method, p));
-        let first = policies.next().unwrap_or_else(|| self.policy(method, "/"));
-        policies.fold(first, Policy::strictest)
+        self.policy_for_request(&[method], readings)
+    }
+}
+
+/// Whether a rule naming `configured` (upper case) applies to `method`: the same method, or
+/// `GET` for `HEAD` (servers answer `HEAD` with the `GET` handler).
+fn covers(configured: &str, method: &[u8]) -> bool {
+    configured.as_bytes() == method || (configured == "GET" && method == b"HEAD")
+}
+
+impl Rule {
+    fn policy(&self) -> Policy<'_> {
+        Policy {
+            mode: self.mode,
+            roles: Cow::Borrowed(&self.roles),
+            rule: Some(self.index),
+        }
     }
 }
 
@@ -310,12 +355,12 @@ mod tests {
     fn strictest_reading_wins() {
         let set = sample();
         assert_eq!(
-            set.policy_for_readings(b"GET", ["/public/x", "/admin"])
+            set.policy_for_readings(b"GET", ["/public/x", "/admin"].into_iter())
                 .mode,
             Mode::Required
         );
         assert_eq!(
-            set.policy_for_readings(b"GET", ["/public/x", "/feed/y"])
+            set.policy_for_readings(b"GET", ["/public/x", "/feed/y"].into_iter())
                 .mode,
             Mode::Optional
         );
@@ -330,7 +375,7 @@ mod tests {
             ],
             Mode::None,
         );
-        let mode = |p: &str| set.policy_for_readings(b"GET", [p]).mode;
+        let mode = |p: &str| set.policy_for_readings(b"GET", [p].into_iter()).mode;
         assert_eq!(mode("/admin/"), Mode::Required);
         assert_eq!(mode("/admin//"), Mode::None);
         assert_eq!(mode("/"), Mode::None);
@@ -339,7 +384,7 @@ mod tests {
             Mode::Required,
         );
         assert_eq!(
-            strict.policy_for_readings(b"GET", ["/login/"]).mode,
+            strict.policy_for_readings(b"GET", ["/login/"].into_iter()).mode,
             Mode::Required,
             "never less strict than the literal path"
         );
@@ -350,7 +395,7 @@ mod tests {
         let mut admin_only = rule(0, prefix("/admin"), None, Mode::Required);
         admin_only.roles = vec!["admin".into()];
         let set = RuleSet::new(vec![admin_only], Mode::Required);
-        let p = set.policy_for_readings(b"GET", ["/admin/x", "/other"]);
+        let p = set.policy_for_readings(b"GET", ["/admin/x", "/other"].into_iter());
         assert_eq!(p.roles.to_vec(), vec!["admin".to_string()]);
         assert!(!p.allows_role("user"));
     }
