@@ -66,7 +66,7 @@ def workload(distinct):
     """(kind, request bytes) pairs: the mix, one request of each per round."""
     good = token("soak-user").encode()
     expired = token("soak-user", ttl=-600).encode()
-    forged = token("soak-user", key="not-the-secret-0123456789abcdef").encode()
+    forged = token("soak-user", key="not-the-secret-cWEaq69ctbiEHnUS").encode()
     refresh = token("soak-user", "refresh").encode()
     bearer = lambda v: ("Authorization", b"Bearer " + v)
     mix = [

@@ -11,15 +11,15 @@ use tollgate::config::Config;
 use tollgate::decision::{decide, Decision};
 use tollgate::token::{claims_for, SigningKey};
 
-const SECRET: &str = "cost-harness-secret-0123456789abcdefghijk";
-const API_KEY: &str = "sk_cost_0123456789abcdefghijklmnopqrstu";
-const CLIENT_SECRET: &str = "cs_cost_0123456789abcdefghijklmnopqrstu";
+const SECRET: &str = "cost-harness-secret-NKLde2EmBvczzjDrXxELt";
+const API_KEY: &str = "sk_cost_FFqDN9p487HXgX4jHYRvqgXA67iCcrg";
+const CLIENT_SECRET: &str = "cs_cost_uXVtuZhcQeukUdHakusn7JagMYNT3gg";
 const NOW: u64 = 1_800_000_000;
 
 const CONFIG: &str = r#"{
-    "secrets": [{"kid": "bench", "key": "cost-harness-secret-0123456789abcdefghijk"}],
-    "api_keys": [{"name": "backend", "key": "sk_cost_0123456789abcdefghijklmnopqrstu"}],
-    "clients": [{"client_id": "reports", "client_secret": "cs_cost_0123456789abcdefghijklmnopqrstu"}],
+    "secrets": [{"kid": "bench", "key": "cost-harness-secret-NKLde2EmBvczzjDrXxELt"}],
+    "api_keys": [{"name": "backend", "key": "sk_cost_FFqDN9p487HXgX4jHYRvqgXA67iCcrg"}],
+    "clients": [{"client_id": "reports", "client_secret": "cs_cost_uXVtuZhcQeukUdHakusn7JagMYNT3gg"}],
     "rules": [
         {"prefix": "/public", "mode": "none"},
         {"path": "/healthz", "mode": "none"},

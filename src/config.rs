@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use crate::credentials::{is_b64token, CLIENT_ID_PARAM, CLIENT_SECRET_PARAM};
 use crate::identity::{role, CredentialKind};
+use crate::key_material;
 use crate::keys::{ClientRegistry, KeyRing};
 use crate::path;
 use crate::request::spells_header;
@@ -86,6 +87,10 @@ fn skip_quoted(text: &str, quote: char) -> &str {
     ""
 }
 
+/// The identity headers' default names.
+const DEFAULT_IDENTITY_HEADERS: [&str; 4] =
+    ["x-auth-user", "x-auth-type", "x-auth-role", "x-auth-name"];
+
 /// Names of the headers that carry the identity to the upstream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdentityHeaders {
@@ -97,9 +102,13 @@ pub struct IdentityHeaders {
 
 impl IdentityHeaders {
     /// Whether a client-sent header `name` spells one of these (any case, `_` for `-`).
+    /// The default names are stripped too when others are configured: an upstream written
+    /// for the defaults must never read a client's.
     pub fn is_spoof(&self, name: &str) -> bool {
         [&self.user, &self.kind, &self.role, &self.name]
             .iter()
+            .map(|h| h.as_str())
+            .chain(DEFAULT_IDENTITY_HEADERS)
             .any(|h| spells_header(name, h))
     }
 }
@@ -320,19 +329,7 @@ fn secret_problem(key: &str) -> Option<String> {
     if looks_public {
         return Some("looks like a public key (PEM, SSH or JWK), not an HS256 secret".into());
     }
-    if let Some(problem) = text_problem(key) {
-        return Some(problem);
-    }
-    let mut distinct = [false; 256];
-    for b in key.bytes() {
-        if let Some(seen) = distinct.get_mut(usize::from(b)) {
-            *seen = true;
-        }
-    }
-    if distinct.iter().filter(|&&d| d).count() < 8 {
-        return Some("is too repetitive to be a random secret".into());
-    }
-    None
+    text_problem(key).or_else(|| key_material::weakness(key))
 }
 
 /// Whitespace around a secret or control characters in it (a copied newline, typically).
@@ -360,7 +357,7 @@ fn key_problem(key: &str, what: &str) -> Option<String> {
             crate::token::MAX_CREDENTIAL_LEN
         ));
     }
-    text_problem(key)
+    text_problem(key).or_else(|| key_material::weakness(key))
 }
 
 /// A label copied into an identity header: 1 to 128 visible ASCII characters, no comma.
@@ -413,10 +410,27 @@ fn role_name_problem(name: &str) -> Option<String> {
     })
 }
 
-/// Headers the filter must never overwrite.
+/// Headers the filter must never overwrite: those it reads itself, and those that frame or
+/// route the request.
 const RESERVED_HEADERS: &[&str] = &[
     "authorization",
     "cookie",
+    "origin",
+    "accept",
+    "x-requested-with",
+    "access-control-request-method",
+    "access-control-request-headers",
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+    "x-forwarded-proto",
+    "x-forwarded-host",
+    "x-forwarded-for",
+    "forwarded",
+    "x-original-url",
+    "x-rewrite-url",
+    "set-cookie",
+    "expect",
     "host",
     "content-length",
     "content-type",
@@ -480,13 +494,15 @@ impl RawConfig {
                 "must be at least 1",
             ));
         }
+        let mut material = Material::default();
         let verifier = TokenVerifier::new(
-            compile_secrets(self.secrets, env)?,
+            compile_secrets(self.secrets, env, &mut material)?,
             clock_skew,
             self.max_lifetime_seconds,
         );
-        let keys = compile_keys(self.api_keys, self.publishable_keys, env)?;
-        let clients = compile_clients(self.clients, env, &keys)?;
+        let keys = compile_keys(self.api_keys, self.publishable_keys, env, &mut material)?;
+        let clients = compile_clients(self.clients, env, &keys, &mut material)?;
+        material.check()?;
         let default_mode = match &self.default_mode {
             Some(text) => parse_mode("default_mode", text)?,
             None => Mode::Required,
@@ -543,9 +559,36 @@ impl RawConfig {
     }
 }
 
+/// Every secret and key of the configuration, by its key path, to check them together.
+#[derive(Default)]
+struct Material(Vec<(String, Vec<u8>)>);
+
+impl Material {
+    fn add(&mut self, key: String, value: &str) {
+        self.0.push((key, value.as_bytes().to_vec()));
+    }
+
+    /// No two equal, and none containing another.
+    fn check(&self) -> Result<(), ConfigError> {
+        let entries: Vec<(&str, &[u8])> = self
+            .0
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_slice()))
+            .collect();
+        match key_material::first_overlap(&entries) {
+            Some((key, other)) => Err(ConfigError::new(
+                key,
+                format!("is equal to, contains or is contained in {other}; every secret and key must be distinct"),
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
 fn compile_secrets(
     raw: Vec<RawSecret>,
     env: &dyn Fn(&str) -> Option<String>,
+    material: &mut Material,
 ) -> Result<Vec<SigningKey>, ConfigError> {
     let mut keys: Vec<SigningKey> = Vec::with_capacity(raw.len());
     for (i, secret) in raw.into_iter().enumerate() {
@@ -561,6 +604,7 @@ fn compile_secrets(
         }
         let value = resolve_secret(&at, "key", secret.key, secret.key_env, env)?;
         check(format!("{at}.key"), secret_problem(&value))?;
+        material.add(format!("{at}.key"), &value);
         keys.push(SigningKey::new(secret.kid, value.as_bytes()));
     }
     Ok(keys)
@@ -570,6 +614,7 @@ fn compile_keys(
     api_keys: Vec<RawNamedKey>,
     publishable_keys: Vec<RawNamedKey>,
     env: &dyn Fn(&str) -> Option<String>,
+    material: &mut Material,
 ) -> Result<KeyRing, ConfigError> {
     let mut ring = KeyRing::default();
     let lists = [
@@ -611,6 +656,7 @@ fn compile_keys(
                     "the same key is configured twice",
                 ));
             }
+            material.add(format!("{at}.key"), &value);
             ring.add(kind, &entry.name, value.as_bytes());
             names.push(entry.name);
         }
@@ -622,6 +668,7 @@ fn compile_clients(
     raw: Vec<RawClient>,
     env: &dyn Fn(&str) -> Option<String>,
     keys: &KeyRing,
+    material: &mut Material,
 ) -> Result<ClientRegistry, ConfigError> {
     let mut clients = ClientRegistry::default();
     for (i, client) in raw.into_iter().enumerate() {
@@ -653,6 +700,7 @@ fn compile_clients(
                 "is also configured as a key",
             ));
         }
+        material.add(format!("{at}.client_secret"), &secret);
         let role = client.role.unwrap_or_else(|| role::ADMIN.into());
         check(format!("{at}.role"), role_name_problem(&role))?;
         clients.add(&client.client_id, secret.as_bytes(), &role);
@@ -881,14 +929,14 @@ fn compile_identity_headers(
 mod tests {
     use super::*;
 
-    const SECRET: &str = "0123456789abcdefghijklmnopqrstuvwxyzABCD";
+    const SECRET: &str = "7jEUH6BbgKjxMNrUFuGdcCBCw7e9xADwni2rTqFa";
 
     fn env(name: &str) -> Option<String> {
         match name {
             "TOLLGATE_SECRET" => Some(SECRET.into()),
             "EMPTY" => Some(String::new()),
-            "API_KEY" => Some("sk_live_0123456789abcdefghijklmnop".into()),
-            "CLIENT_SECRET" => Some("cs_live_0123456789abcdefghijklmnop".into()),
+            "API_KEY" => Some("sk_live_6P9vU6xQXZgHpQPTe8uGTxBy3w".into()),
+            "CLIENT_SECRET" => Some("cs_live_NdXQFG7wTTdYap4fT2SfKTf3Ab".into()),
             _ => None,
         }
     }
@@ -917,9 +965,9 @@ mod tests {
         let c = parse(
             r#"{
             "secrets": [{"kid": "2026-11", "key_env": "TOLLGATE_SECRET"},
-                        {"kid": "2026-10", "key": "previous-secret-0123456789abcdefghi"}],
+                        {"kid": "2026-10", "key": "previous-secret-4TqrxYCoq6TBUrbbswc"}],
             "api_keys": [{"name": "backend", "key_env": "API_KEY"}],
-            "publishable_keys": [{"name": "web", "key": "pk_live_0123456789abcdefghijklmnop"}],
+            "publishable_keys": [{"name": "web", "key": "pk_live_KPyEcCgeLBGQg3WcMdTVbi9PAn"}],
             "clients": [{"client_id": "reporting", "client_secret_env": "CLIENT_SECRET", "role": "reports"}],
             "default_mode": "optional",
             "rules": [
@@ -961,11 +1009,11 @@ mod tests {
     fn parser_messages_never_quote_values() {
         for (json, key) in [
             (
-                r#"{"secrets": "a-secret-0123456789-0123456789-0123"}"#,
+                r#"{"secrets": "a-secret-LqVAx9JiRk-RAVgmC7XsK-KEmE"}"#,
                 "secrets",
             ),
             (
-                r#"{"secrets": ["a-secret-0123456789-0123456789-0123"]}"#,
+                r#"{"secrets": ["a-secret-LqVAx9JiRk-RAVgmC7XsK-KEmE"]}"#,
                 "secrets[0]",
             ),
             (
@@ -1048,9 +1096,9 @@ mod tests {
             (format!(r#"{{"secrets":[{s}],"login_url":"https://a b"}}"#), "login_url", "visible ASCII"),
             (format!(r#"{{"secrets":[{s}],"login_url":"https://auth.example.com","return_param":""}}"#), "return_param", "must be"),
             (r#"{"api_keys":[{"name":"a","key":"short"}]}"#.into(), "api_keys[0].key", "at least 24"),
-            (r#"{"api_keys":[{"name":"a","key":"sk_live_0123456789abcdefghij klm"}]}"#.into(), "api_keys[0].key", "only letters"),
+            (r#"{"api_keys":[{"name":"a","key":"sk_live_ZAZW6GZrmfN4CgsWwdHj klm"}]}"#.into(), "api_keys[0].key", "only letters"),
             (r#"{"api_keys":[{"name":"a","key_env":"API_KEY"},{"name":"b","key_env":"API_KEY"}]}"#.into(), "api_keys[1].key", "twice"),
-            (r#"{"api_keys":[{"name":"a","key":"sk_live.0123456789abcdef.ghijklmnop"}]}"#.into(), "api_keys[0].key", "two dots"),
+            (r#"{"api_keys":[{"name":"a","key":"sk_live.hcV4Xii57k7wCzZN.RLu9qTM4mr"}]}"#.into(), "api_keys[0].key", "two dots"),
             (r#"{"api_keys":[{"name":"a","key_env":"API_KEY"}],"publishable_keys":[{"name":"b","key_env":"API_KEY"}]}"#.into(), "publishable_keys[0].key", "twice"),
             (r#"{"api_keys":[{"name":"a b","key_env":"API_KEY"}]}"#.into(), "api_keys[0].name", "visible ASCII"),
             (r#"{"clients":[{"client_id":"c"}]}"#.into(), "clients[0]", "needs \"client_secret\" or \"client_secret_env\""),

@@ -442,8 +442,7 @@ fn remove_credentials<'a>(
             }
         }
     }
-    if let Some(target) = spellings::target_without_credentials(spelled, raw_path, query, found)
-    {
+    if let Some(target) = spellings::target_without_credentials(spelled, raw_path, query, found) {
         edits.push(HeaderEdit::SetPath(target));
     }
 }
@@ -465,9 +464,8 @@ fn refuse<'a>(
         .unwrap_or_default();
     if let (Some(login), Some(normal_path)) = (&config.login, normal_path) {
         if denial.status() == 401 && is_browser_navigation(request) {
-            let clean =
-                query::path_without_params(normal_path.as_bytes(), |n| names.path_param(n))
-                    .and_then(|p| String::from_utf8(p).ok());
+            let clean = query::path_without_params(normal_path.as_bytes(), |n| names.path_param(n))
+                .and_then(|p| String::from_utf8(p).ok());
             let normal_path = clean.as_deref().unwrap_or(normal_path);
             let location = login_location(names, login, request, normal_path, query);
             return Decision {
@@ -558,7 +556,7 @@ mod tests {
     use crate::token::{claims_for, sign_raw, SigningKey, TokenError};
 
     const K: &str = "test-only-hs256-key-32-bytes-ok!";
-    const OLD: &str = "previous-secret-0123456789abcdefghi";
+    const OLD: &str = "previous-secret-4TqrxYCoq6TBUrbbswc";
     const API_KEY: &str = "sk_test_4f9d2c7a8b1e6f3d0a5c9e2b7f4a1d8c";
     const PUBLISHABLE: &str = "pk_test_7c3e9a1f5b2d8e4a6c0f3b9d1e7a5c2f";
     const CLIENT_SECRET: &str = "cs_test_Zr4Qm8Vn2Lp6Xw1Ty9Hs3Kd7Bf5Gj0";

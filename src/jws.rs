@@ -37,6 +37,11 @@ pub fn split(token: &str) -> Option<Compact<'_>> {
     })
 }
 
+/// `Some` whenever the field is there, whatever its value.
+fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<de::IgnoredAny>, D::Error> {
+    de::IgnoredAny::deserialize(deserializer).map(Some)
+}
+
 /// The JOSE header fields jwt-simple knows, with its types.
 #[derive(Debug, Deserialize)]
 pub struct Header<'a> {
@@ -48,8 +53,9 @@ pub struct Header<'a> {
     pub typ: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     pub cty: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    pub crit: Option<Vec<Cow<'a, str>>>,
+    /// Present in any form (even `null`): the filter implements no critical parameter.
+    #[serde(default, deserialize_with = "present")]
+    pub crit: Option<de::IgnoredAny>,
     #[serde(default, borrow)]
     pub x5c: Option<Vec<Cow<'a, str>>>,
     #[serde(default, borrow)]

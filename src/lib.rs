@@ -11,6 +11,7 @@ pub mod denial;
 pub mod fxhash;
 pub mod identity;
 pub mod jws;
+pub mod key_material;
 pub mod keys;
 pub mod metrics;
 pub mod path;

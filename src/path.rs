@@ -207,8 +207,7 @@ fn decode_double_escapes(path: &[u8]) -> Vec<u8> {
 
 /// Whether `%25` followed by two hex digits starts at `at`.
 fn is_double_escape(path: &[u8], at: usize) -> bool {
-    path.get(at..at + 3)
-        .is_some_and(|e| e == b"%25")
+    path.get(at..at + 3).is_some_and(|e| e == b"%25")
         && path.get(at + 3).copied().and_then(hex_value).is_some()
         && path.get(at + 4).copied().and_then(hex_value).is_some()
 }
@@ -562,13 +561,19 @@ mod tests {
                 "/public/..\\admin",
                 &["/public/..%5Cadmin", "/admin", "/public/../admin"],
             ),
-            ("/public\\..\\admin", &["/public%5C..%5Cadmin", "/admin", "/public/../admin"]),
+            (
+                "/public\\..\\admin",
+                &["/public%5C..%5Cadmin", "/admin", "/public/../admin"],
+            ),
             ("/admin;x=1/users", &["/admin;x=1/users", "/admin/users"]),
             (
                 "/public/..;/admin",
                 &["/public/..;/admin", "/admin", "/public/../admin"],
             ),
-            ("/public;/../admin", &["/admin", "/public;/../admin", "/public/../admin"]),
+            (
+                "/public;/../admin",
+                &["/admin", "/public;/../admin", "/public/../admin"],
+            ),
             // Slashes merged before or after resolving `..`, or dots left alone.
             (
                 "/admin//..//public/x",

@@ -15,8 +15,11 @@ pub mod names {
     pub const CONTENT_LENGTH: &str = "content-length";
     pub const TRANSFER_ENCODING: &str = "transfer-encoding";
     /// Headers that ask a server to serve the request as another method.
-    pub const METHOD_OVERRIDES: [&str; 3] =
-        ["x-http-method-override", "x-http-method", "x-method-override"];
+    pub const METHOD_OVERRIDES: [&str; 3] = [
+        "x-http-method-override",
+        "x-http-method",
+        "x-method-override",
+    ];
 }
 
 /// The most method overrides a request may carry; more is refused.

@@ -384,7 +384,9 @@ mod tests {
             Mode::Required,
         );
         assert_eq!(
-            strict.policy_for_readings(b"GET", ["/login/"].into_iter()).mode,
+            strict
+                .policy_for_readings(b"GET", ["/login/"].into_iter())
+                .mode,
             Mode::Required,
             "never less strict than the literal path"
         );

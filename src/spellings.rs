@@ -135,14 +135,16 @@ pub fn find(
     cookies: &[&[u8]],
 ) -> Found {
     let mut found = Found::default();
-    for name in semicolon_pairs(query.unwrap_or_default()) {
-        match names.param(name) {
-            Spelling::Read => found.query_credential = true,
-            Spelling::Unread => {
-                found.query_credential = true;
-                found.unread_param = true;
+    for param in query::params(query.unwrap_or_default()) {
+        for (i, name) in semicolon_pairs(param.raw).enumerate() {
+            match (names.param(name), i) {
+                (Spelling::Read, 0) => found.query_credential = true,
+                (Spelling::Other, _) => {}
+                _ => {
+                    found.query_credential = true;
+                    found.unread_param = true;
+                }
             }
-            Spelling::Other => {}
         }
     }
     for header in cookies {
@@ -174,11 +176,17 @@ fn semicolon_pairs(query: &[u8]) -> impl Iterator<Item = &[u8]> {
 /// filter itself reads a pair there (after a `;`, leading whitespace trimmed).
 fn loose_cookie_names(header: &[u8]) -> impl Iterator<Item = (&[u8], bool)> {
     header.split(|&b| b == b';').flat_map(|pair| {
-        pair.split(|&b| b == b',').enumerate().filter_map(|(i, part)| {
-            let name = part.split(|&b| b == b'=').next().unwrap_or_default();
-            let name = if i == 0 { name.trim_ascii_start() } else { name };
-            (!name.trim_ascii().is_empty()).then_some((name, i == 0))
-        })
+        pair.split(|&b| b == b',')
+            .enumerate()
+            .filter_map(|(i, part)| {
+                let name = part.split(|&b| b == b'=').next().unwrap_or_default();
+                let name = if i == 0 {
+                    name.trim_ascii_start()
+                } else {
+                    name
+                };
+                (!name.trim_ascii().is_empty()).then_some((name, i == 0))
+            })
     })
 }
 
@@ -247,9 +255,9 @@ pub fn target_without_credentials(
 
 /// Whether the token cookie (exactly as configured) is among `cookies`.
 pub fn has_token_cookie(names: CredentialNames<'_>, cookies: &[&[u8]]) -> bool {
-    cookies.iter().any(|header| {
-        cookie_pairs(header).any(|(name, _)| names.cookie(name) == Spelling::Read)
-    })
+    cookies
+        .iter()
+        .any(|header| cookie_pairs(header).any(|(name, _)| names.cookie(name) == Spelling::Read))
 }
 
 #[cfg(test)]
@@ -326,8 +334,8 @@ mod tests {
         };
         assert!(!find("/a", Some("x=1&y=2"), "theme=dark").unread());
         assert!(find("/a", Some("x=1;ACCESS_TOKEN=t"), "").unread_param);
-        assert!(find("/a", Some("x=1;access_token=t"), "").unread() == false);
-        assert!(find("/a", Some("x=1;access_token=t"), "").query_credential);
+        assert!(find("/a", Some("x=1;access_token=t"), "").unread_param);
+        assert!(!find("/a", Some("x=1&access_token=t"), "").unread());
         assert!(find("/a", None, "session =t").unread_cookie);
         assert!(find("/a", None, "theme=x, session=t").cookie_credential);
         assert!(find("/a;access_token=t/b", None, "").path_param);

@@ -285,7 +285,7 @@ fn logs_hold_no_secret_at_any_level() {
     let good = token("lUpa", "access", now(), 600);
     let expired = token("lUpa", "access", now() - 7200, 600);
     let refresh = token("lUpa", "refresh", now(), 600);
-    let forged = SigningKey::new(Some("demo".into()), b"forged-secret-0123456789abcdefghijkl")
+    let forged = SigningKey::new(Some("demo".into()), b"forged-secret-Exren4RQtbXF4J9dreMj8N")
         .sign(claims_for("eve", "access", now(), 600))
         .unwrap();
     let requests = [
@@ -566,8 +566,8 @@ fn the_istio_plugin_configuration_runs_in_envoy() {
 
     // Istio hands the filter pluginConfig as JSON; give the VM the same variables.
     let values = [
-        "istio-current-secret-0123456789abcdefghij",
-        "istio-previous-secret-0123456789abcdefghi",
+        "istio-current-secret-NfVMuakv93xHH8EkWLkm",
+        "istio-previous-secret-4TqrxYCoq6TBUrbbswc",
         "sk_live_istio_api_key_0123456789abcdefgh",
         "cs_live_istio_reporting_0123456789abcdef",
     ];
@@ -668,7 +668,7 @@ fn every_example_configuration_matches_the_schema() {
         json!({"login_url": "//evil.example/login"}),
         json!({"identity_headers": {"group": "x-g"}}),
         json!({"clients": [{"client_id": "c", "client_secret": "0123456789abcdefghijklmnop", "role": "Admin"}]}),
-        json!({"api_keys": [{"name": "a", "key": "sk_live.0123456789abcdef.ghijklmnop"}]}),
+        json!({"api_keys": [{"name": "a", "key": "sk_live.hcV4Xii57k7wCzZN.RLu9qTM4mr"}]}),
     ] {
         assert!(!validator.is_valid(&bad), "the schema accepts {bad}");
     }

@@ -16,7 +16,7 @@ use serde_json::json;
 use support::{now, Envoy, Request, Response, Setup, K};
 use tollgate::token::{claims_for, sign_raw, SigningKey};
 
-const OLD: &str = "previous-secret-0123456789abcdefghi";
+const OLD: &str = "previous-secret-4TqrxYCoq6TBUrbbswc";
 
 /// The configuration most tests share: the current secret from the VM environment, an older
 /// one for rotation, and one rule per mode.

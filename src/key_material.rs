@@ -1,0 +1,191 @@
+//! Key material checked as a whole when a configuration loads: every secret, API key,
+//! publishable key and client secret must be strong on its own, and no two may be equal or
+//! contain one another (a secret equal to a publishable key would let anyone mint tokens).
+//! Problems are described without quoting the value.
+
+/// The estimated strength below which a secret or key is refused, in bits.
+pub const MIN_BITS: f64 = 128.0;
+
+/// Secrets and keys from the public JWT wordlists (jwt_tool's `jwt-common.txt`, the
+/// `jwt.secrets.list` of wallarm/jwt-secrets) and from tutorials, long enough to pass the
+/// length rules; compared ignoring case.
+const WELL_KNOWN: &[&str] = &[
+    "12345678901234567890123456789012",
+    "00000000000000000000000000000000",
+    "your-256-bit-secret-your-256-bit",
+    "your-super-secret-jwt-token-with-at-least-32-characters-long",
+    "super-secret-jwt-token-with-at-least-32-characters-long",
+    "your-secret-key-change-in-production",
+    "change-this-to-a-long-random-secret",
+    "my-super-secret-key-that-is-long-enough",
+    "supersecretkeythatshouldbechanged",
+    "this-is-a-very-long-secret-key-for-jwt",
+    "thisismysecretkeyforjwttoken",
+    "your_jwt_secret_key_here_change_me",
+    "your-very-secure-secret-key-here",
+    "a-string-secret-at-least-256-bits-long",
+    "qwertyuiopasdfghjklzxcvbnm123456",
+    "abcdefghijklmnopqrstuvwxyz012345",
+    "0123456789abcdefghijklmnopqrstuvwxyz",
+    "gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow",
+    "AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow",
+];
+
+/// Why a secret or key is too weak to use, or `None`.
+pub fn weakness(value: &str) -> Option<String> {
+    let lower = value.to_ascii_lowercase();
+    if WELL_KNOWN.iter().any(|w| w.eq_ignore_ascii_case(&lower)) {
+        return Some("is a well-known secret from the public wordlists".into());
+    }
+    if distinct_bytes(value) < 8 || shortest_period(value.as_bytes()) <= value.len() / 2 {
+        return Some("is too repetitive to be random".into());
+    }
+    let bits = estimated_bits(value);
+    if bits < MIN_BITS {
+        return Some(format!(
+            "has about {bits:.0} bits of estimated entropy; at least {MIN_BITS:.0} are needed (try `openssl rand -base64 32`)"
+        ));
+    }
+    None
+}
+
+fn distinct_bytes(value: &str) -> usize {
+    let mut seen = [false; 256];
+    for b in value.bytes() {
+        if let Some(s) = seen.get_mut(usize::from(b)) {
+            *s = true;
+        }
+    }
+    seen.iter().filter(|&&s| s).count()
+}
+
+/// The length of the shortest unit whose repetition gives `bytes` (the prefix function of
+/// Knuth, Morris and Pratt; linear). `bytes.len()` when it repeats nothing.
+fn shortest_period(bytes: &[u8]) -> usize {
+    let mut border = vec![0usize; bytes.len()];
+    let mut k = 0;
+    for (i, &b) in bytes.iter().enumerate().skip(1) {
+        while k > 0 && bytes.get(k) != Some(&b) {
+            k = border.get(k - 1).copied().unwrap_or(0);
+        }
+        if bytes.get(k) == Some(&b) {
+            k += 1;
+        }
+        if let Some(slot) = border.get_mut(i) {
+            *slot = k;
+        }
+    }
+    let longest_border = border.last().copied().unwrap_or(0);
+    let period = bytes.len() - longest_border;
+    if period > 0 && bytes.len().is_multiple_of(period) {
+        period
+    } else {
+        bytes.len()
+    }
+}
+
+/// A rough estimate of the bits an attacker must guess: each character is worth log2 of the
+/// alphabet its classes span (lower case, upper case, digits, others), except one that repeats
+/// or continues a run from the one before (`aa`, `ab`, `ba`), which is worth one bit.
+pub fn estimated_bits(value: &str) -> f64 {
+    let bytes = value.as_bytes();
+    let classes = [
+        (bytes.iter().any(u8::is_ascii_lowercase), 26.0),
+        (bytes.iter().any(u8::is_ascii_uppercase), 26.0),
+        (bytes.iter().any(u8::is_ascii_digit), 10.0),
+        (bytes.iter().any(|b| !b.is_ascii_alphanumeric()), 33.0),
+    ];
+    let alphabet: f64 = classes
+        .iter()
+        .filter(|(present, _)| *present)
+        .map(|c| c.1)
+        .sum();
+    let per_char = alphabet.max(2.0).log2();
+    let mut bits = 0.0;
+    let mut previous: Option<u8> = None;
+    for &b in bytes {
+        let run = previous.is_some_and(|p| p.abs_diff(b) <= 1);
+        bits += if run { 1.0 } else { per_char };
+        previous = Some(b);
+    }
+    bits
+}
+
+/// The first pair of entries (by position) where one equals or contains the other: the
+/// later entry's label and the earlier entry's label.
+pub fn first_overlap<'l>(entries: &[(&'l str, &[u8])]) -> Option<(&'l str, &'l str)> {
+    for (i, (label, value)) in entries.iter().enumerate() {
+        for (earlier_label, earlier) in entries.iter().take(i) {
+            if contains(value, earlier) || contains(earlier, value) {
+                return Some((label, earlier_label));
+            }
+        }
+    }
+    None
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty()
+        && needle.len() <= haystack.len()
+        && haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weak_material_is_refused() {
+        for weak in [
+            "12345678901234567890123456789012",
+            "abcdefghabcdefghabcdefghabcdefgh",
+            "aaaaaaaaaaaaaaaaaaaaaaaa",
+            "0123456789abcdefghijklmnopqrstu",
+            "your-super-secret-jwt-token-with-at-least-32-characters-long",
+            "abababababababababababababababab",
+            "xyzxyzxyzxyzxyzxyzxyzxyzxyzxyzxyz",
+        ] {
+            assert!(weakness(weak).is_some(), "{weak}");
+        }
+    }
+
+    #[test]
+    fn random_material_passes() {
+        for strong in [
+            "q7Fz-2mLx9Rv_T4kWp1Nc8Hs3Bd6Yg0J",
+            "sk_live_9fK2mQx7Lr4Tz8Wc1Vb6Nh3Pd5",
+            "Zr4Qm8Vn2Lp6Xw1Ty9Hs3Kd7Bf5Gj0Ae",
+            "Vb3xK9qL2mW7pR4tY8nZ1cF6hJ5sD0gA",
+        ] {
+            assert_eq!(weakness(strong), None, "{strong}");
+        }
+    }
+
+    #[test]
+    fn periods() {
+        assert_eq!(shortest_period(b"abcabcabc"), 3);
+        assert_eq!(shortest_period(b"abcabcab"), 8);
+        assert_eq!(shortest_period(b"aaaa"), 1);
+        assert_eq!(shortest_period(b"abcd"), 4);
+        assert_eq!(shortest_period(b""), 0);
+    }
+
+    #[test]
+    fn overlaps() {
+        let a: &[u8] = b"first-key-material-0123";
+        let b: &[u8] = b"xx-first-key-material-0123-yy";
+        let c: &[u8] = b"unrelated-material-9876";
+        assert_eq!(
+            first_overlap(&[("secrets[0]", a), ("api_keys[0]", c)]),
+            None
+        );
+        assert_eq!(
+            first_overlap(&[("secrets[0]", a), ("api_keys[0]", c), ("clients[0]", b)]),
+            Some(("clients[0]", "secrets[0]"))
+        );
+        assert_eq!(
+            first_overlap(&[("secrets[0]", a), ("publishable_keys[0]", a)]),
+            Some(("publishable_keys[0]", "secrets[0]"))
+        );
+    }
+}
