@@ -126,7 +126,7 @@ bench-cost:
 ## RUSTC_BOOTSTRAP). Starts from fuzz/corpus/<target>; new inputs go to .run/fuzz-corpus.
 ## Findings land in fuzz/artifacts/<target>/ and fail the run.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := config path token extract decision
+FUZZ_TARGETS := config path token extract decision request
 CARGO_FUZZ   := .run/tools/bin/cargo-fuzz
 
 $(CARGO_FUZZ):

@@ -84,11 +84,12 @@ impl<'a> RequestView<'a> {
                     view.announces_body |= value.trim_ascii() != b"0";
                 }
                 names::TRANSFER_ENCODING => view.announces_body = true,
-                _ if names::METHOD_OVERRIDES.contains(&name) => {
-                    if view.method_overrides.len() <= MAX_METHOD_OVERRIDES {
-                        view.method_overrides.push(value);
-                    }
+                _ if names::METHOD_OVERRIDES.contains(&name)
+                    && view.method_overrides.len() <= MAX_METHOD_OVERRIDES =>
+                {
+                    view.method_overrides.push(value)
                 }
+                _ if names::METHOD_OVERRIDES.contains(&name) => {}
                 names::ACCEPT => view.accept = Some(value),
                 names::X_REQUESTED_WITH => view.x_requested_with = Some(value),
                 _ if is_identity_header(name) && !view.spoofed.contains(&name) => {

@@ -48,3 +48,8 @@ fn extract_corpus() {
 fn decision_corpus() {
     replay("decision", properties::check_decision);
 }
+
+#[test]
+fn request_corpus() {
+    replay("request", properties::check_request);
+}
