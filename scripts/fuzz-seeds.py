@@ -6,7 +6,7 @@ import base64, hashlib, hmac, json, pathlib, re, sys
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "fuzz" / "corpus"
-K = b"test-only-hs256-key-32-bytes-ok!"
+K = b"Hq3vXo9TzK7rWm2pLc8dNs5yFb4gJe6A"
 SK = "sk_test_4f9d2c7a8b1e6f3d0a5c9e2b7f4a1d8c"
 PK = "pk_test_7c3e9a1f5b2d8e4a6c0f3b9d1e7a5c2f"
 CS = "cs_test_Zr4Qm8Vn2Lp6Xw1Ty9Hs3Kd7Bf5Gj0"

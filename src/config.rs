@@ -16,6 +16,7 @@ use crate::keys::{ClientRegistry, KeyRing};
 use crate::path;
 use crate::request::spells_header;
 use crate::rules::{default_roles, Matcher, Mode, Policy, Rule, RuleSet};
+use crate::spellings;
 use crate::token::{SigningKey, TokenVerifier};
 
 /// The shortest HS256 secret accepted, in bytes (RFC 7518 section 3.2).
@@ -431,6 +432,16 @@ const RESERVED_HEADERS: &[&str] = &[
     "x-rewrite-url",
     "set-cookie",
     "expect",
+    "x-request-id",
+    "x-real-ip",
+    "x-forwarded-client-cert",
+    "x-forwarded-prefix",
+    "x-forwarded-port",
+    "x-original-forwarded-for",
+    "referer",
+    "user-agent",
+    "via",
+    "content-encoding",
     "host",
     "content-length",
     "content-type",
@@ -894,10 +905,21 @@ fn compile_identity_headers(
         let name = given.unwrap_or_else(|| default.into()).to_ascii_lowercase();
         let key = format!("identity_headers.{field}");
         check(&key, header_name_problem(&name))?;
-        if name.contains('_') {
+        if name.contains('_') || name.contains('.') {
             return Err(ConfigError::new(
                 key,
-                format!("\"{name}\": use '-' instead of '_' (many servers read both the same)"),
+                format!(
+                    "\"{name}\": use '-' instead of '_' or '.' (many servers read them the same)"
+                ),
+            ));
+        }
+        let credential_like = ["access_token", "client_id", "client_secret", "api_key"]
+            .iter()
+            .any(|c| spellings::loosely_named(name.as_bytes(), c));
+        if credential_like {
+            return Err(ConfigError::new(
+                key,
+                format!("\"{name}\" is named like a credential"),
             ));
         }
         Ok(name)

@@ -53,8 +53,8 @@ impl Value {
 pub enum Action<'a> {
     /// Apply the edits, in order, and let the request on.
     Forward(Vec<HeaderEdit<'a>>),
-    /// Apply the edits, then answer the request with this response. The only edit is a
-    /// `:path` without credential parameters, so that access logs never record one.
+    /// Apply the edits, then answer the request with this response. The edits remove every
+    /// credential (headers, cookies, `:path` parameters), so that access logs never record one.
     Respond(LocalResponse, Vec<HeaderEdit<'a>>),
 }
 
@@ -131,7 +131,8 @@ where
     };
     let names = SpellingNames::new(locations(config));
     let found = spellings::find(names, raw_path, query, &request.cookies);
-    if request.is_cors_preflight(stream_ends) {
+    let query_overrides = spellings::query_method_overrides(query);
+    if request.is_cors_preflight(stream_ends) && query_overrides.is_empty() {
         if !config.forward_credentials {
             remove_credentials(names, &request, raw_path, query, &found, &mut edits);
         }
@@ -142,7 +143,7 @@ where
             cache_hit: None,
         };
     }
-    let Some(methods) = request.methods() else {
+    let Some(methods) = request.methods(&query_overrides) else {
         let denial = BadRequest::MethodOverride.into();
         return refuse(config, &request, Some(readings.first()), None, denial);
     };
@@ -451,17 +452,17 @@ fn remove_credentials<'a>(
 /// `normal_path` is the normalised path when there is one.
 fn refuse<'a>(
     config: &Config,
-    request: &RequestView<'_>,
+    request: &RequestView<'a>,
     normal_path: Option<&str>,
     rule: Option<usize>,
     denial: Denial,
 ) -> Decision<'a> {
     let (raw_path, query) = path::split_target(request.target.unwrap_or_default());
     let names = SpellingNames::new(locations(config));
-    let found = spellings::find(names, raw_path, query, &[]);
-    let scrub = spellings::target_without_credentials(names, raw_path, query, &found)
-        .map(|target| vec![HeaderEdit::SetPath(target)])
-        .unwrap_or_default();
+    // The access log reads the request as the filter leaves it: no credential stays in it.
+    let found = spellings::find(names, raw_path, query, &request.cookies);
+    let mut scrub = Vec::new();
+    remove_credentials(names, request, raw_path, query, &found, &mut scrub);
     if let (Some(login), Some(normal_path)) = (&config.login, normal_path) {
         if denial.status() == 401 && is_browser_navigation(request) {
             let clean = query::path_without_params(normal_path.as_bytes(), |n| names.path_param(n))
@@ -555,7 +556,7 @@ mod tests {
     use crate::denial::BadCredential;
     use crate::token::{claims_for, sign_raw, SigningKey, TokenError};
 
-    const K: &str = "test-only-hs256-key-32-bytes-ok!";
+    const K: &str = "Hq3vXo9TzK7rWm2pLc8dNs5yFb4gJe6A";
     const OLD: &str = "previous-secret-4TqrxYCoq6TBUrbbswc";
     const API_KEY: &str = "sk_test_4f9d2c7a8b1e6f3d0a5c9e2b7f4a1d8c";
     const PUBLISHABLE: &str = "pk_test_7c3e9a1f5b2d8e4a6c0f3b9d1e7a5c2f";
@@ -1136,11 +1137,11 @@ mod report_tests {
     #[test]
     fn log_fields_and_description_never_hold_the_credential() {
         let config = Config::parse(
-            br#"{"secrets":[{"key":"test-only-hs256-key-32-bytes-ok!"}],"rules":[{"prefix":"/public","mode":"none"}]}"#,
+            br#"{"secrets":[{"key":"Hq3vXo9TzK7rWm2pLc8dNs5yFb4gJe6A"}],"rules":[{"prefix":"/public","mode":"none"}]}"#,
             &|_| None,
         )
         .unwrap();
-        let token = crate::token::SigningKey::new(None, b"test-only-hs256-key-32-bytes-ok!")
+        let token = crate::token::SigningKey::new(None, b"Hq3vXo9TzK7rWm2pLc8dNs5yFb4gJe6A")
             .sign(crate::token::claims_for(
                 "alice",
                 "access",

@@ -28,6 +28,9 @@ const WELL_KNOWN: &[&str] = &[
     "abcdefghijklmnopqrstuvwxyz012345",
     "0123456789abcdefghijklmnopqrstuvwxyz",
     "gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow",
+    "5367566B59703373367639792F423F4528482B4D6251655468576D5A71347437",
+    "404E635266556A586E3272357538782F413F4428472B4B6250645367566B5970",
+    "SkVYp3s6v9y/B?E(H+MbQeThWmZq4t7w",
     "AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow",
 ];
 
@@ -84,9 +87,78 @@ fn shortest_period(bytes: &[u8]) -> usize {
     }
 }
 
-/// A rough estimate of the bits an attacker must guess: each character is worth log2 of the
-/// alphabet its classes span (lower case, upper case, digits, others), except one that repeats
-/// or continues a run from the one before (`aa`, `ab`, `ba`), which is worth one bit.
+/// Words that placeholder and tutorial secrets are made of; each is worth [`WORD_BITS`].
+const PLACEHOLDER_WORDS: &[&str] = &[
+    "secret",
+    "password",
+    "passwd",
+    "change",
+    "changeme",
+    "your",
+    "here",
+    "replace",
+    "example",
+    "sample",
+    "placeholder",
+    "default",
+    "token",
+    "key",
+    "signing",
+    "private",
+    "super",
+    "make",
+    "secure",
+    "long",
+    "enough",
+    "characters",
+    "chars",
+    "bit",
+    "bits",
+    "this",
+    "that",
+    "with",
+    "least",
+    "min",
+    "jwt",
+    "demo",
+    "test",
+    "production",
+    "prod",
+    "development",
+    "dev",
+    "admin",
+    "user",
+    "value",
+    "string",
+    "random",
+    "supabase",
+    "auth",
+    "api",
+    "hmac",
+    "sha",
+    "256",
+    "512",
+    "1234",
+    "qwerty",
+    "letmein",
+    "welcome",
+    "abc",
+];
+
+/// What a placeholder word costs an attacker who tries a dictionary (about 2^7 words).
+const WORD_BITS: f64 = 7.0;
+
+/// What a run that repeats earlier text costs (where it starts and how long it is).
+const REPEAT_BITS: f64 = 8.0;
+
+/// Only the first this many bytes are analysed; what follows counts at full rate.
+const ANALYSED: usize = 512;
+
+/// A rough estimate of the bits an attacker must guess, read left to right: a placeholder
+/// word is worth [`WORD_BITS`]; a run of three or more bytes that repeats earlier text,
+/// [`REPEAT_BITS`]; a byte that repeats the one before, continues a run (`ab`, `ba`) or an
+/// arithmetic step (`aceg`, `2468`), or reuses a separator seen before, one bit; any other,
+/// log2 of the alphabet its character classes span (lower case, upper case, digits, others).
 pub fn estimated_bits(value: &str) -> f64 {
     let bytes = value.as_bytes();
     let classes = [
@@ -101,14 +173,63 @@ pub fn estimated_bits(value: &str) -> f64 {
         .map(|c| c.1)
         .sum();
     let per_char = alphabet.max(2.0).log2();
-    let mut bits = 0.0;
-    let mut previous: Option<u8> = None;
-    for &b in bytes {
-        let run = previous.is_some_and(|p| p.abs_diff(b) <= 1);
-        bits += if run { 1.0 } else { per_char };
-        previous = Some(b);
+    let analysed = bytes.get(..ANALYSED).unwrap_or(bytes);
+    let mut bits = per_char * (bytes.len() - analysed.len()) as f64;
+    let mut separators_seen = [false; 256];
+    let (mut previous, mut step): (Option<u8>, Option<i16>) = (None, None);
+    let mut i = 0;
+    while let Some(&b) = analysed.get(i) {
+        let rest = analysed.get(i..).unwrap_or_default();
+        let word = PLACEHOLDER_WORDS
+            .iter()
+            .filter(|w| {
+                rest.get(..w.len())
+                    .is_some_and(|r| r.eq_ignore_ascii_case(w.as_bytes()))
+            })
+            .map(|w| w.len())
+            .max();
+        let (cost, width) = match (word, longest_earlier_repeat(analysed, i)) {
+            (Some(w), Some(r)) if r > w => (REPEAT_BITS, r),
+            (Some(w), _) => (WORD_BITS, w),
+            (None, Some(r)) => (REPEAT_BITS, r),
+            (None, None) => {
+                let diff = previous.map(|p| i16::from(b) - i16::from(p));
+                let runs = diff.is_some_and(|d| d.abs() <= 1)
+                    || (diff.is_some() && diff == step && diff.is_some_and(|d| d.abs() <= 3));
+                let separator = !b.is_ascii_alphanumeric();
+                let slot = separators_seen.get_mut(usize::from(b));
+                let seen = separator && slot.as_ref().is_some_and(|s| **s);
+                if let (true, Some(slot)) = (separator, slot) {
+                    *slot = true;
+                }
+                step = diff;
+                previous = Some(b);
+                let cost = if runs || seen { 1.0 } else { per_char };
+                (cost, 1)
+            }
+        };
+        if width > 1 {
+            previous = analysed.get(i + width - 1).copied();
+            step = None;
+        }
+        bits += cost;
+        i += width;
     }
     bits
+}
+
+/// The length of the longest run of three or more bytes starting at `at` that also starts
+/// earlier in `bytes` (it may overlap `at`, as in `abcabcabc`).
+fn longest_earlier_repeat(bytes: &[u8], at: usize) -> Option<usize> {
+    let rest = bytes.get(at..)?;
+    let longest = (0..at)
+        .map(|start| {
+            let earlier = bytes.get(start..).unwrap_or_default();
+            earlier.iter().zip(rest).take_while(|(a, b)| a == b).count()
+        })
+        .max()
+        .unwrap_or(0);
+    (longest >= 3).then_some(longest)
 }
 
 /// The first pair of entries (by position) where one equals or contains the other: the
@@ -144,6 +265,18 @@ mod tests {
             "your-super-secret-jwt-token-with-at-least-32-characters-long",
             "abababababababababababababababab",
             "xyzxyzxyzxyzxyzxyzxyzxyzxyzxyzxyz",
+            // Found by an outside attack on the first version of these rules.
+            "secretkeysecretkeysecretkeysecretkey1",
+            "mysecretkeymysecretkeymysecretkeyX",
+            "changemechangemechangemechangeme12",
+            "Password1Password2Password3Password4",
+            "your-256-bit-secret-key-here-make-it-secure",
+            "your-256-bit-secret-min-32-chars-long-change-this",
+            "your-256-bit-secret-your-256-bit!",
+            "super-secret-jwt-token-with-at-least-32-characters-long!",
+            "5367566B59703373367639792F423F4528482B4D6251655468576D5A71347437",
+            "404E635266556A586E3272357538782F413F4428472B4B6250645367566B5970",
+            "acegikmoqsuwy02468bdfhjlnprtvxz13579",
         ] {
             assert!(weakness(weak).is_some(), "{weak}");
         }

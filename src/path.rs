@@ -98,8 +98,8 @@ struct Scan {
     dot_after_separator: bool,
     /// Two separators in a row, or a `;` parameter: an empty segment may follow.
     empty_segment: bool,
-    /// A `%25` followed by two hex digits: a server decoding twice reads another escape.
-    double_escape: bool,
+    /// A `%25`, `%3F` or `%23`: a server behind one that decodes reads something else.
+    decodes_again: bool,
 }
 
 /// The normal forms of one path: usually one, borrowed when the path already is normal.
@@ -136,10 +136,11 @@ pub fn readings(path: &[u8]) -> Result<Readings<'_>, PathError> {
         return Ok(Readings::One(Cow::Borrowed(plain)));
     }
     let mut out: Vec<String> = Vec::with_capacity(1);
-    add_readings(path, &mut out)?;
+    let mut budget = MAX_WORK;
+    add_readings(path, &mut out, &mut budget)?;
     let mut next = 0;
     while let Some(reading) = out.get(next).cloned() {
-        add_readings(reading.as_bytes(), &mut out)?;
+        add_readings(reading.as_bytes(), &mut out, &mut budget)?;
         next += 1;
     }
     Ok(match out.len() {
@@ -148,8 +149,12 @@ pub fn readings(path: &[u8]) -> Result<Readings<'_>, PathError> {
     })
 }
 
+/// The most bytes normalised for one request, all readings together: a long path with many
+/// readings is refused ([`PathError::TooAmbiguous`]) rather than read at length.
+pub const MAX_WORK: usize = 2 << 20;
+
 /// Adds the readings of `path` that `out` does not hold yet.
-fn add_readings(path: &[u8], out: &mut Vec<String>) -> Result<(), PathError> {
+fn add_readings(path: &[u8], out: &mut Vec<String>, budget: &mut usize) -> Result<(), PathError> {
     let scan = scan(path)?;
     let dots: &[Dots] = match (scan.dot_after_separator, scan.empty_segment) {
         (false, _) => &[Dots::MergeThenResolve],
@@ -174,11 +179,27 @@ fn add_readings(path: &[u8], out: &mut Vec<String>) -> Result<(), PathError> {
             {
                 continue;
             }
+            *budget = budget
+                .checked_sub(path.len())
+                .ok_or(PathError::TooAmbiguous)?;
             push_new(out, normalize_with(path, reading)?)?;
         }
     }
-    if scan.double_escape {
-        add_readings(&decode_double_escapes(path), out)?;
+    if scan.decodes_again {
+        if let Some(decoded) = decode_once(path) {
+            add_readings(&decoded, out, budget)?;
+        }
+    }
+    if let Some(rest) = after_authority(path) {
+        add_readings(rest, out, budget)?;
+    }
+    if let Some(trimmed) = path.strip_suffix(b"%20") {
+        let trimmed = if trimmed.is_empty() {
+            &b"/"[..]
+        } else {
+            trimmed
+        };
+        add_readings(trimmed, out, budget)?;
     }
     Ok(())
 }
@@ -194,22 +215,62 @@ fn push_new(out: &mut Vec<String>, reading: String) -> Result<(), PathError> {
     Ok(())
 }
 
-/// `path` with every `%25XX` (XX hex) read as `%XX`: what a server that decodes twice sees.
-fn decode_double_escapes(path: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(path.len());
+/// What a server sees after another decoded `path` once: every escape of a visible ASCII
+/// character decoded (a `%25` stays encoded unless an escape follows it), cut at a decoded
+/// `?` or `#`. `None` when that changes nothing an escape-aware reading has not seen.
+fn decode_once(path: &[u8]) -> Option<Vec<u8>> {
+    let mut decoded: Vec<(u8, bool)> = Vec::with_capacity(path.len());
     let mut i = 0;
     while let Some(&b) = path.get(i) {
-        out.push(b);
-        i += if is_double_escape(path, i) { 3 } else { 1 };
+        match (b, escape_at(path, i)) {
+            (b'%', Ok(v)) if v.is_ascii_graphic() => {
+                decoded.push((v, true));
+                i += 3;
+            }
+            _ => {
+                decoded.push((b, false));
+                i += 1;
+            }
+        }
     }
-    out
+    let mut out = Vec::with_capacity(decoded.len());
+    let mut revealing = false;
+    for (at, &(b, was_escape)) in decoded.iter().enumerate() {
+        match (b, was_escape) {
+            (b'?' | b'#', true) => {
+                revealing = true;
+                break;
+            }
+            (b'%', true) => {
+                let hex = |k: usize| decoded.get(k).and_then(|d| hex_value(d.0)).is_some();
+                if hex(at + 1) && hex(at + 2) {
+                    revealing = true;
+                    out.push(b'%');
+                } else {
+                    out.extend_from_slice(b"%25");
+                }
+            }
+            _ => out.push(b),
+        }
+    }
+    if out.is_empty() {
+        out.push(b'/');
+    }
+    revealing.then_some(out)
 }
 
-/// Whether `%25` followed by two hex digits starts at `at`.
-fn is_double_escape(path: &[u8], at: usize) -> bool {
-    path.get(at..at + 3).is_some_and(|e| e == b"%25")
-        && path.get(at + 3).copied().and_then(hex_value).is_some()
-        && path.get(at + 4).copied().and_then(hex_value).is_some()
+/// The rest of a path that a URL parser reads as `//authority/rest` (two separators, `/` or
+/// `\\`, at the start), from the separator after the authority; `/` when there is none.
+fn after_authority(path: &[u8]) -> Option<&[u8]> {
+    let is_separator = |b: &u8| *b == b'/' || *b == b'\\';
+    if !(path.first().is_some_and(is_separator) && path.get(1).is_some_and(is_separator)) {
+        return None;
+    }
+    let rest = path.get(2..)?;
+    Some(match rest.iter().position(is_separator) {
+        Some(sep) => rest.get(sep..).unwrap_or(b"/"),
+        None => b"/",
+    })
 }
 
 /// `path` as text when it already is in normal form with a single reading: only plain path
@@ -315,7 +376,11 @@ fn scan(path: &[u8]) -> Result<Scan, PathError> {
                 match v {
                     b'/' => scan.encoded_slash = true,
                     b'\\' => scan.backslash = true,
-                    b'%' => scan.double_escape |= is_double_escape(path, i),
+                    b'%' | b'?' | b'#' => scan.decodes_again = true,
+                    b';' => {
+                        scan.semicolon = true;
+                        scan.empty_segment = true;
+                    }
                     _ => {}
                 }
                 (v, 3)
@@ -378,7 +443,7 @@ fn normalize_with(path: &[u8], reading: Reading) -> Result<String, PathError> {
         if in_parameters {
             continue;
         }
-        if byte == b';' && !encoded && reading.strip_parameters {
+        if byte == b';' && reading.strip_parameters {
             in_parameters = true;
         } else if is_unreserved(byte) || (!encoded && is_path_char(byte)) {
             current.push(char::from(byte));
@@ -601,6 +666,38 @@ mod tests {
                 assert!(got.iter().any(|g| g == e), "{input}: {got:?} lacks {e}");
             }
         }
+    }
+
+    #[test]
+    fn readings_of_url_parsers_and_decoding_chains() {
+        // Each path is also read as the second reading shows (found by the path differential
+        // and an outside attack).
+        let cases: &[(&str, &str)] = &[
+            ("//public/admin", "/admin"),
+            ("/\\public/admin", "/admin"),
+            ("//admin", "/"),
+            ("/admin%20", "/admin"),
+            ("/public/%25%32%65%25%32%65/admin", "/admin"),
+            ("/public/%252e%252e/admin", "/admin"),
+            ("/%2561dmin", "/admin"),
+            ("/adm%2569n", "/admin"),
+            ("/admin%3F/../public", "/admin"),
+            ("/admin%23/../public", "/admin"),
+            ("/admin%3Bx", "/admin"),
+        ];
+        for (path, reading) in cases {
+            let got = all(path);
+            assert!(got.iter().any(|g| g == reading), "{path}: {got:?}");
+        }
+    }
+
+    #[test]
+    fn long_ambiguous_paths_are_refused_not_read_at_length() {
+        let unit = "/x%2Fy;p=1//z/..";
+        let long = unit.repeat(60 * 1024 / unit.len());
+        assert_eq!(readings(long.as_bytes()), Err(PathError::TooAmbiguous));
+        let short = unit.repeat(1024 / unit.len());
+        assert!(readings(short.as_bytes()).is_ok());
     }
 
     #[test]

@@ -46,8 +46,7 @@ pub struct RequestView<'a> {
     /// Whether the headers announce a body (`Content-Length` other than 0, or
     /// `Transfer-Encoding`); the adapter also knows whether the stream ends with them.
     pub announces_body: bool,
-    /// Values of the method override headers, in order (at most
-    /// [`MAX_METHOD_OVERRIDES`] + 1 are kept: more is refused anyway).
+    /// Values of the method override headers, in order.
     pub method_overrides: Vec<&'a [u8]>,
     pub accept: Option<&'a [u8]>,
     pub x_requested_with: Option<&'a [u8]>,
@@ -84,12 +83,8 @@ impl<'a> RequestView<'a> {
                     view.announces_body |= value.trim_ascii() != b"0";
                 }
                 names::TRANSFER_ENCODING => view.announces_body = true,
-                _ if names::METHOD_OVERRIDES.contains(&name)
-                    && view.method_overrides.len() <= MAX_METHOD_OVERRIDES =>
-                {
-                    view.method_overrides.push(value)
-                }
-                _ if names::METHOD_OVERRIDES.contains(&name) => {}
+                // More than the most allowed is refused: the count is all that matters then.
+                _ if is_method_override(name) => view.method_overrides.push(value),
                 names::ACCEPT => view.accept = Some(value),
                 names::X_REQUESTED_WITH => view.x_requested_with = Some(value),
                 _ if is_identity_header(name) && !view.spoofed.contains(&name) => {
@@ -116,14 +111,21 @@ impl<'a> RequestView<'a> {
     }
 
     /// Every method the request may be served as: the wire method, its upper-case spelling,
-    /// and each override (as sent and upper-cased). `None` when an override is not a method
-    /// token or there are more than [`MAX_METHOD_OVERRIDES`].
-    pub fn methods(&self) -> Option<Vec<Vec<u8>>> {
-        if self.method_overrides.len() > MAX_METHOD_OVERRIDES {
+    /// and each override (as sent and upper-cased), headers first, then `query_overrides`
+    /// (the `_method` query parameters). `None` when an override is not a method token or
+    /// there are more than [`MAX_METHOD_OVERRIDES`].
+    pub fn methods(&self, query_overrides: &[Vec<u8>]) -> Option<Vec<Vec<u8>>> {
+        let count = self.method_overrides.len() + query_overrides.len();
+        if count > MAX_METHOD_OVERRIDES {
             return None;
         }
-        let mut methods: Vec<Vec<u8>> = Vec::with_capacity(2 + 2 * self.method_overrides.len());
-        for method in std::iter::once(self.method).chain(self.method_overrides.iter().copied()) {
+        let mut methods: Vec<Vec<u8>> = Vec::with_capacity(2 + 2 * count);
+        let overrides = self
+            .method_overrides
+            .iter()
+            .copied()
+            .chain(query_overrides.iter().map(Vec::as_slice));
+        for method in std::iter::once(self.method).chain(overrides) {
             let method = method.trim_ascii();
             if !is_method_token(method) {
                 return None;
@@ -147,16 +149,24 @@ pub fn is_method_token(method: &[u8]) -> bool {
             .all(|&b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
-/// Whether header `name` spells `canonical` (lower case, with `-`), ignoring case and reading `_` as `-`.
+/// Whether header `name` spells `canonical` (lower case, with `-`), ignoring case and reading
+/// `_` and `.` as `-` (CGI, PHP and WSGI servers turn all three into `_`).
 pub fn spells_header(name: &str, canonical: &str) -> bool {
     name.len() == canonical.len()
         && name.bytes().zip(canonical.bytes()).all(|(n, c)| {
             let n = match n {
-                b'_' => b'-',
+                b'_' | b'.' => b'-',
                 _ => n.to_ascii_lowercase(),
             };
             n == c
         })
+}
+
+/// Whether header `name` is a method override in any spelling.
+pub fn is_method_override(name: &str) -> bool {
+    names::METHOD_OVERRIDES
+        .iter()
+        .any(|o| spells_header(name, o))
 }
 
 #[cfg(test)]
@@ -196,6 +206,10 @@ mod tests {
         assert!(spells_header("X_Auth_User", "x-auth-user"));
         assert!(spells_header("x-auth_user", "x-auth-user"));
         assert!(spells_header("x-auth-user", "x-auth-user"));
+        assert!(spells_header("X.Auth.User", "x-auth-user"));
+        assert!(is_method_override("X_HTTP_Method_Override"));
+        assert!(is_method_override("x.http.method"));
+        assert!(!is_method_override("x-http-methods"));
         assert!(!spells_header("x-auth-users", "x-auth-user"));
         assert!(!spells_header("x-auth-usex", "x-auth-user"));
     }

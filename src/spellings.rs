@@ -39,13 +39,14 @@ impl<'c> CredentialNames<'c> {
         [self.at.query_param, CLIENT_ID_PARAM, CLIENT_SECRET_PARAM]
     }
 
-    /// How a raw (undecoded) query parameter name relates to the credential parameters.
+    /// How a raw (undecoded) query parameter name relates to the credential parameters. A
+    /// parameter named like the token cookie counts too: PHP's `$_REQUEST` merges both.
     pub fn param(&self, raw: &[u8]) -> Spelling {
         let params = self.params();
         if params.iter().any(|p| query::name_is(raw, p)) {
             return Spelling::Read;
         }
-        if params.iter().any(|p| loosely_named(raw, p)) {
+        if params.iter().any(|p| loosely_named(raw, p)) || loosely_named(raw, self.at.cookie) {
             return Spelling::Unread;
         }
         Spelling::Other
@@ -162,6 +163,27 @@ pub fn find(
     found.path_param = raw_path.contains(&b';')
         && query::path_without_params(raw_path, |n| names.path_param(n)).is_some();
     found
+}
+
+/// The name of the query parameter that frameworks read as a method override (Symfony,
+/// Laravel, Rails, Express's `method-override`).
+pub const METHOD_PARAM: &str = "_method";
+
+/// The decoded values of every `_method` query parameter, in any spelling a server reads.
+pub fn query_method_overrides(query: Option<&[u8]>) -> Vec<Vec<u8>> {
+    let Some(query) = query else {
+        return Vec::new();
+    };
+    query
+        .split(|&b| b == b'&' || b == b';')
+        .filter_map(|pair| {
+            let (name, value) = match pair.iter().position(|&b| b == b'=') {
+                Some(eq) => (pair.get(..eq)?, pair.get(eq + 1..)?),
+                None => (pair, &[][..]),
+            };
+            loosely_named(name, METHOD_PARAM).then(|| query::percent_decode_lossy(value))
+        })
+        .collect()
 }
 
 /// Names of the query's pairs when both `&` and `;` separate them.
@@ -294,8 +316,9 @@ mod tests {
             ("access%255ftoken", Spelling::Unread),
             ("CLIENT_SECRET", Spelling::Unread),
             ("client.id", Spelling::Unread),
-            ("session", Spelling::Other),
             ("access_tokens", Spelling::Other),
+            ("SESSION", Spelling::Unread),
+            ("session", Spelling::Unread),
             ("token", Spelling::Other),
             ("page", Spelling::Other),
         ];

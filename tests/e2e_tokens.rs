@@ -504,17 +504,17 @@ fn bad_configurations_are_refused_and_the_log_names_the_key() {
             "secrets[0].key_env: environment variable \"NOT_SET\" is not set",
         ),
         (
-            r#"{"secrets":[{"key":"test-only-hs256-key-32-bytes-ok!"}],"colour":"blue"}"#,
+            r#"{"secrets":[{"key":"Hq3vXo9TzK7rWm2pLc8dNs5yFb4gJe6A"}],"colour":"blue"}"#,
             &[],
             "colour: unknown field `colour`",
         ),
         (
-            r#"{"secrets":"test-only-hs256-key-32-bytes-ok!"}"#,
+            r#"{"secrets":"Hq3vXo9TzK7rWm2pLc8dNs5yFb4gJe6A"}"#,
             &[],
             "secrets: invalid type: a string, expected a sequence",
         ),
         (
-            r#"{"secrets":[{"key":"test-only-hs256-key-32-bytes-ok!"}],"rules":[{"mode":"none"}]}"#,
+            r#"{"secrets":[{"key":"Hq3vXo9TzK7rWm2pLc8dNs5yFb4gJe6A"}],"rules":[{"mode":"none"}]}"#,
             &[],
             "rules[0]: needs \"path\" or \"prefix\"",
         ),

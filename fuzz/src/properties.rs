@@ -27,7 +27,7 @@ use tollgate::token::{is_safe_subject, sign_raw, AccessClaims, SigningKey, Token
 
 /// The clock of every check: tokens in the corpus expire in 2100.
 pub const NOW: u64 = 1_750_000_000;
-pub const K: &str = "test-only-hs256-key-32-bytes-ok!";
+pub const K: &str = "Hq3vXo9TzK7rWm2pLc8dNs5yFb4gJe6A";
 pub const SK: &str = "sk_test_4f9d2c7a8b1e6f3d0a5c9e2b7f4a1d8c";
 pub const PK: &str = "pk_test_7c3e9a1f5b2d8e4a6c0f3b9d1e7a5c2f";
 pub const CS: &str = "cs_test_Zr4Qm8Vn2Lp6Xw1Ty9Hs3Kd7Bf5Gj0";
@@ -438,28 +438,15 @@ pub fn check_request(data: &[u8]) {
     if matches!(decision.outcome, Outcome::Unchecked) {
         return;
     }
-    let upstream = apply(&headers, edits);
-    let texts = request_texts(&upstream);
-    for secret in [SK, PK, CS] {
-        assert!(
-            texts.iter().all(|t| !t.contains(secret)),
-            "a key reached the upstream: {upstream:?}"
-        );
-    }
-    for text in &texts {
-        for piece in text.split(|c: char| " ,;=&?\"'[]".contains(c)) {
-            if piece.bytes().filter(|&b| b == b'.').count() == 2 {
-                assert!(
-                    jwt_simple_accepts(piece).is_none(),
-                    "a valid token reached the upstream: {upstream:?}"
-                );
-            }
-        }
-    }
+    assert_no_credential(&apply(&headers, edits), "the upstream");
     if let Outcome::Allowed(identity) = &decision.outcome {
         if identity.kind == CredentialKind::Anonymous {
             let view = RequestView::new(&headers, |_| false);
-            let methods = view.methods().expect("an allowed request has methods");
+            let query = view.target.and_then(|t| path::split_target(t).1);
+            let overrides = tollgate::spellings::query_method_overrides(query);
+            let methods = view
+                .methods(&overrides)
+                .expect("an allowed request has methods");
             let methods: Vec<&[u8]> = methods.iter().map(Vec::as_slice).collect();
             let target = view.target.map(|t| path::split_target(t).0).unwrap();
             let readings = path::readings(target).unwrap();
@@ -575,16 +562,49 @@ fn check_decided(headers: &[(String, Vec<u8>)]) {
                     assert!(!response.body.contains(&*text), "{name} echoed");
                 }
             }
+            // What Envoy's access log reads: the request as the filter leaves it.
+            let logged = apply(&headers, edits);
             for edit in edits {
-                let HeaderEdit::SetPath(p) = edit else {
-                    panic!("a refusal edits only :path: {edit:?}");
-                };
-                let (_, q) = path::split_target(p);
-                for param in q.into_iter().flat_map(query::params) {
-                    for name in ["access_token", "client_id", "client_secret"] {
-                        assert!(!query::name_is(param.name, name), "{name} kept in {p:?}");
+                assert!(
+                    matches!(
+                        edit,
+                        HeaderEdit::SetPath(_)
+                            | HeaderEdit::Remove(_)
+                            | HeaderEdit::Add("cookie", _)
+                    ),
+                    "a refusal only removes credentials: {edit:?}"
+                );
+                if let HeaderEdit::SetPath(p) = edit {
+                    let (_, q) = path::split_target(p);
+                    for param in q.into_iter().flat_map(query::params) {
+                        for name in ["access_token", "client_id", "client_secret"] {
+                            assert!(!query::name_is(param.name, name), "{name} kept in {p:?}");
+                        }
                     }
                 }
+            }
+            assert_no_credential(&logged, "the access log");
+        }
+    }
+}
+
+/// No key, client secret or token that verifies anywhere in `headers` (as text, and with
+/// query pieces percent-decoded).
+fn assert_no_credential(headers: &[(String, Vec<u8>)], place: &str) {
+    let texts = request_texts(headers);
+    for secret in [SK, PK, CS] {
+        assert!(
+            texts.iter().all(|t| !t.contains(secret)),
+            "a key reached {place}: {headers:?}"
+        );
+    }
+    for text in &texts {
+        for piece in text.split(|c: char| " ,;=&?\"'[]".contains(c)) {
+            if piece.bytes().filter(|&b| b == b'.').count() == 2 {
+                assert!(
+                    jwt_simple_accepts(piece).is_none(),
+                    "a valid token reached {place}: {headers:?}"
+                );
             }
         }
     }

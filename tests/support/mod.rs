@@ -23,7 +23,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde_json::{json, Value};
 
 /// The catalogue's HS256 test secret.
-pub const K: &str = "test-only-hs256-key-32-bytes-ok!";
+pub const K: &str = "Hq3vXo9TzK7rWm2pLc8dNs5yFb4gJe6A";
 
 pub fn now() -> u64 {
     SystemTime::now()
