@@ -614,8 +614,16 @@ fn second_hop() -> (Envoy, BTreeMap<String, u16>) {
     (envoy, ports)
 }
 
-/// One listener's name, what reached the upstream for each path, and the count of each status.
-type ListenerReadings = (String, Vec<Option<String>>, BTreeMap<u16, usize>);
+/// What one listener did with the paths.
+struct ListenerReadings {
+    name: String,
+    /// The path that reached the upstream, per path (`None`: Envoy answered itself).
+    readings: Vec<Option<String>>,
+    /// How many answers had each status.
+    statuses: BTreeMap<u16, usize>,
+    /// The paths Envoy answered itself, with the status.
+    skipped: Vec<String>,
+}
 
 /// A keep-alive HTTP/1.1 client for one listener.
 struct Client {
@@ -706,7 +714,8 @@ fn envoy_on_a_second_hop_reads_no_path_less_strictly_than_the_filter() {
                         stream: None,
                     };
                     let mut statuses = BTreeMap::new();
-                    let list = paths_ref
+                    let mut skipped = Vec::new();
+                    let readings = paths_ref
                         .iter()
                         .map(|(_, p)| {
                             let (status, body) = client.get(p);
@@ -721,11 +730,19 @@ fn envoy_on_a_second_hop_reads_no_path_less_strictly_than_the_filter() {
                                 }
                                 // Envoy refused the path, or sent the client to another
                                 // path that it must ask for (through the filter) again.
-                                _ => None,
+                                _ => {
+                                    skipped.push(format!("{name} {status} {}", show(p)));
+                                    None
+                                }
                             }
                         })
                         .collect();
-                    (name.clone(), list, statuses)
+                    ListenerReadings {
+                        name: name.clone(),
+                        readings,
+                        statuses,
+                        skipped,
+                    }
                 })
             })
             .collect();
@@ -733,22 +750,29 @@ fn envoy_on_a_second_hop_reads_no_path_less_strictly_than_the_filter() {
     });
     let mut readings = ParserReadings::new();
     let mut summary = Vec::new();
-    for (name, list, statuses) in results {
-        summary.push(format!("{name} {statuses:?}"));
-        readings.insert(name, list);
+    let mut skipped = Vec::new();
+    for listener in results {
+        summary.push(format!("{} {:?}", listener.name, listener.statuses));
+        skipped.extend(listener.skipped);
+        readings.insert(listener.name, listener.readings);
     }
+    // For whoever reads a failure: which paths Envoy answered itself (not compared).
+    let skipped_file =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join("path-differential-envoy-skipped.txt");
+    std::fs::write(&skipped_file, skipped.join("\n")).unwrap();
     let (failures, compared) = compare(&paths, &readings);
     println!(
         "path differential (Envoy second hop): {total} distinct paths, {} refused by the \
          filter, {} × {} listeners × {} configurations = {compared} readings compared, {} \
-         less strict, {:.1} s; answers by status: {}",
+         less strict, {:.1} s; answers by status: {} (the paths Envoy answered itself: {})",
         total - paths.len(),
         paths.len(),
         readings.len(),
         configs().len(),
         failures.len(),
         started.elapsed().as_secs_f64(),
-        summary.join("; ")
+        summary.join("; "),
+        skipped_file.display()
     );
     // Every listener served most paths: a broken setup cannot pass as "no failure".
     for (name, list) in &readings {
