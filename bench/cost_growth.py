@@ -6,8 +6,10 @@ path of `/a` segments, a path of `%2F`, `;`, `//` and `..` segments, a `Cookie` 
 cookies — first to SMALL bytes, then to LARGE bytes, and the decision's instruction count under
 callgrind is compared: the large request may cost at most BOUND times the small one. A linear
 decision stays under LARGE / SMALL (60) whatever its fixed cost; a quadratic one goes to about
-(LARGE / SMALL)^2 (3,600). Instruction counts are exact and repeatable, so this is a test of
-growth, not of time: it cannot fail because the machine is busy.
+(LARGE / SMALL)^2 (3,600). Instruction counts do not depend on the load of the machine, so
+this is a test of growth, not of time: it cannot fail because the machine is busy.
+
+`python3 bench/cost_growth.py [kind...]` measures only those kinds (default: every kind).
 
 One valgrind run for everything: `--dump-after='*measured*'` writes one dump per measured call,
 and `callgrind_annotate --inclusive=yes` reads the cost of that call from each. Standard library
@@ -47,7 +49,8 @@ def main():
         out_file = os.path.join(scratch, "callgrind.out")
         run = subprocess.run(
             ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out_file}",
-             "--dump-after=*measured*", binary, "--growth", str(SMALL), str(LARGE)],
+             "--dump-after=*measured*", binary, "--growth", str(SMALL), str(LARGE),
+             *sys.argv[1:]],
             capture_output=True, text=True)
         if run.returncode != 0:
             sys.exit(f"cost-growth: decision_cost failed:\n{run.stderr}")

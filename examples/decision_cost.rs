@@ -3,7 +3,8 @@
 //! counted (`--toggle-collect='*measured*'`), so building the request is not.
 //!
 //! Kinds: valid-token, distinct-tokens, missing-token, invalid-token, api-key, client,
-//! none-path, optional-anonymous, browser-redirect.
+//! none-path, optional-anonymous, browser-redirect, cookie-token (a valid token in the
+//! `Cookie` header, which is rebuilt without it).
 //!
 //! `decision_cost --growth <small> <large> [kind...]` is for `make cost-growth`
 //! (bench/cost_growth.py): for each kind (default: all), one request of the kind made bigger
@@ -89,6 +90,7 @@ const KINDS: &[&str] = &[
     "none-path",
     "optional-anonymous",
     "browser-redirect",
+    "cookie-token",
 ];
 
 /// `iterations` requests of `kind`; distinct tokens are numbered from `first`.
@@ -125,6 +127,13 @@ fn requests(kind: &str, iterations: usize, first: usize) -> Option<Vec<Headers>>
             "/app/page?x=1",
             &[("accept", "text/html,application/xhtml+xml".into())],
         )),
+        "cookie-token" => same(request(
+            "/api/orders",
+            &[(
+                "cookie",
+                format!("theme=dark; access_token={}", token("bench-user")),
+            )],
+        )),
         _ => return None,
     })
 }
@@ -144,8 +153,8 @@ fn repeated(unit: &str, bytes: usize) -> String {
         .to_owned()
 }
 
-/// `headers` made bigger as `growth` says: a path of `bytes` bytes, or a `Cookie` header of
-/// `bytes` bytes.
+/// `headers` made bigger as `growth` says: a path of `bytes` bytes, or `bytes` bytes of
+/// cookies.
 fn grow(headers: &mut Headers, growth: &str, bytes: usize) {
     match growth {
         "path" | "tricky-path" => {
@@ -172,7 +181,14 @@ fn grow(headers: &mut Headers, growth: &str, bytes: usize) {
                 i += 1;
             }
             let cookies = cookies.get(..bytes).unwrap_or_default().trim_end();
-            headers.push(("cookie".into(), cookies.as_bytes().to_vec()));
+            // Into the request's own Cookie header when it has one (after its cookies).
+            match headers.iter_mut().find(|(n, _)| n == "cookie") {
+                Some((_, value)) => {
+                    value.extend_from_slice(b"; ");
+                    value.extend_from_slice(cookies.as_bytes());
+                }
+                None => headers.push(("cookie".into(), cookies.as_bytes().to_vec())),
+            }
         }
     }
 }
