@@ -11,9 +11,10 @@
 //! each of three ways, first to `small` then to `large` bytes, each through its own call of
 //! `measured` (run under `--dump-after='*measured*'`, each call is a callgrind dump of its
 //! own). `path` appends `/a` segments to the path (before the query), `tricky-path` appends
-//! segments with `%2F`, a `;` parameter, `//` and `..`, and `cookie` adds a `Cookie` header of
-//! small cookies. The rule that applies stays the kind's. One line per measured call on
-//! stdout, in order: `<kind> <growth> <bytes> <outcome>`.
+//! segments with `%2F`, a `;` parameter, `//` and `..` (both in whole units, to at most the
+//! size), and `cookie` adds small cookies (to the request's `Cookie` header, or a new one). The
+//! rule that applies stays the kind's. One line per measured call on stdout, in order:
+//! `<kind> <growth> <bytes> <outcome>`.
 
 use std::hint::black_box;
 
@@ -145,16 +146,8 @@ const GROWTHS: &[&str] = &["path", "tricky-path", "cookie"];
 /// that climbs back out of the segment before it (never above the root).
 const TRICKY_UNIT: &str = "/x%2Fy;p=1//z/..";
 
-/// Text of exactly `bytes` bytes: `unit` repeated, the last copy cut short.
-fn repeated(unit: &str, bytes: usize) -> String {
-    unit.repeat(bytes / unit.len().max(1) + 1)
-        .get(..bytes)
-        .unwrap_or_default()
-        .to_owned()
-}
-
-/// `headers` made bigger as `growth` says: a path of `bytes` bytes, or `bytes` bytes of
-/// cookies.
+/// `headers` made bigger as `growth` says: a path of at most `bytes` bytes (whole units), or
+/// `bytes` bytes of cookies.
 fn grow(headers: &mut Headers, growth: &str, bytes: usize) {
     match growth {
         "path" | "tricky-path" => {
@@ -165,11 +158,13 @@ fn grow(headers: &mut Headers, growth: &str, bytes: usize) {
                     None => (text, String::new()),
                 };
                 let room = bytes.saturating_sub(path.len());
-                let tail = match growth {
-                    "path" => repeated("/a", room),
-                    // Whole units only, so that every `..` has its segment.
-                    _ => TRICKY_UNIT.repeat(room / TRICKY_UNIT.len()),
+                // Whole units only: no trailing slash (which adds a reading), and every `..`
+                // has its segment.
+                let unit = match growth {
+                    "path" => "/a",
+                    _ => TRICKY_UNIT,
                 };
+                let tail = unit.repeat(room / unit.len());
                 *target = format!("{path}{tail}{query}").into_bytes();
             }
         }
