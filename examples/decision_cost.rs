@@ -3,7 +3,18 @@
 //! counted (`--toggle-collect='*measured*'`), so building the request is not.
 //!
 //! Kinds: valid-token, distinct-tokens, missing-token, invalid-token, api-key, client,
-//! none-path, optional-anonymous, browser-redirect.
+//! none-path, optional-anonymous, browser-redirect, cookie-token (a valid token in the
+//! `Cookie` header, which is rebuilt without it).
+//!
+//! `decision_cost --growth <small> <large> [kind...]` is for `make cost-growth`
+//! (bench/cost_growth.py): for each kind (default: all), one request of the kind made bigger
+//! each of three ways, first to `small` then to `large` bytes, each through its own call of
+//! `measured` (run under `--dump-after='*measured*'`, each call is a callgrind dump of its
+//! own). `path` appends `/a` segments to the path (before the query), `tricky-path` appends
+//! segments with `%2F`, a `;` parameter, `//` and `..` (both in whole units, to at most the
+//! size), and `cookie` adds small cookies (to the request's `Cookie` header, or a new one). The
+//! rule that applies stays the kind's. One line per measured call on stdout, in order:
+//! `<kind> <growth> <bytes> <outcome>`.
 
 use std::hint::black_box;
 
@@ -70,21 +81,25 @@ fn measured(config: &Config, requests: &[Headers]) -> usize {
     allowed
 }
 
-fn main() {
-    let mut args = std::env::args().skip(1);
-    let kind = args.next().unwrap_or_else(|| "valid-token".into());
-    let iterations: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(1000);
-    let config = match Config::parse(CONFIG.as_bytes(), &|_| None) {
-        Ok(config) => config,
-        Err(e) => {
-            eprintln!("{e}");
-            std::process::exit(1);
-        }
-    };
+const KINDS: &[&str] = &[
+    "valid-token",
+    "distinct-tokens",
+    "missing-token",
+    "invalid-token",
+    "api-key",
+    "client",
+    "none-path",
+    "optional-anonymous",
+    "browser-redirect",
+    "cookie-token",
+];
+
+/// `iterations` requests of `kind`; distinct tokens are numbered from `first`.
+fn requests(kind: &str, iterations: usize, first: usize) -> Option<Vec<Headers>> {
     let same = |headers: Headers| vec![headers; iterations];
-    let requests: Vec<Headers> = match kind.as_str() {
+    Some(match kind {
         "valid-token" => same(request("/api/orders", &[bearer(&token("bench-user"))])),
-        "distinct-tokens" => (0..iterations)
+        "distinct-tokens" => (first..first + iterations)
             .map(|i| request("/api/orders", &[bearer(&token(&format!("user-{i}")))]))
             .collect(),
         "missing-token" => same(request("/api/orders", &[])),
@@ -113,10 +128,140 @@ fn main() {
             "/app/page?x=1",
             &[("accept", "text/html,application/xhtml+xml".into())],
         )),
-        other => {
-            eprintln!("unknown kind {other}");
+        "cookie-token" => same(request(
+            "/api/orders",
+            &[(
+                "cookie",
+                format!("theme=dark; access_token={}", token("bench-user")),
+            )],
+        )),
+        _ => return None,
+    })
+}
+
+/// Ways a request is made bigger.
+const GROWTHS: &[&str] = &["path", "tricky-path", "cookie"];
+
+/// A unit of the tricky path: an encoded slash, a `;` parameter, an empty segment and a `..`
+/// that climbs back out of the segment before it (never above the root).
+const TRICKY_UNIT: &str = "/x%2Fy;p=1//z/..";
+
+/// `headers` made bigger as `growth` says: a path of at most `bytes` bytes (whole units), or
+/// `bytes` bytes of cookies.
+fn grow(headers: &mut Headers, growth: &str, bytes: usize) {
+    match growth {
+        "path" | "tricky-path" => {
+            if let Some((_, target)) = headers.iter_mut().find(|(n, _)| n == ":path") {
+                let text = String::from_utf8_lossy(target).into_owned();
+                let (path, query) = match text.split_once('?') {
+                    Some((p, q)) => (p.to_owned(), format!("?{q}")),
+                    None => (text, String::new()),
+                };
+                let room = bytes.saturating_sub(path.len());
+                // Whole units only: no trailing slash (which adds a reading), and every `..`
+                // has its segment.
+                let unit = match growth {
+                    "path" => "/a",
+                    _ => TRICKY_UNIT,
+                };
+                let tail = unit.repeat(room / unit.len());
+                *target = format!("{path}{tail}{query}").into_bytes();
+            }
+        }
+        _ => {
+            let mut cookies = String::new();
+            let mut i = 0;
+            while cookies.len() < bytes {
+                cookies.push_str(&format!("c{i}=v{i}; "));
+                i += 1;
+            }
+            let cookies = cookies.get(..bytes).unwrap_or_default().trim_end();
+            // Into the request's own Cookie header when it has one (after its cookies).
+            match headers.iter_mut().find(|(n, _)| n == "cookie") {
+                Some((_, value)) => {
+                    value.extend_from_slice(b"; ");
+                    value.extend_from_slice(cookies.as_bytes());
+                }
+                None => headers.push(("cookie".into(), cookies.as_bytes().to_vec())),
+            }
+        }
+    }
+}
+
+/// `--growth <small> <large> [kind...]`: see the module documentation.
+fn growth(config: &Config, mut args: impl Iterator<Item = String>) -> Result<(), String> {
+    let mut size = || -> Result<usize, String> {
+        args.next()
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| "usage: decision_cost --growth <small> <large> [kind...]".into())
+    };
+    let sizes = [size()?, size()?];
+    let mut kinds: Vec<String> = args.collect();
+    if kinds.is_empty() {
+        kinds = KINDS.iter().map(|k| k.to_string()).collect();
+    }
+    let mut numbered = 1;
+    for kind in &kinds {
+        let Some(warm) = requests(kind, 1, 0) else {
+            return Err(format!("unknown kind {kind}"));
+        };
+        // The kind's plain request first, outside the measurement (warms any cache).
+        if let Some(first) = warm.first() {
+            black_box(decide(config, first, NOW));
+        }
+        for growth in GROWTHS {
+            for bytes in sizes {
+                let mut grown = requests(kind, 1, numbered).unwrap_or_default();
+                numbered += 1;
+                grown.iter_mut().for_each(|h| grow(h, growth, bytes));
+                measured(config, &grown);
+                // Outside `measured`, so not counted; the outcome shows the request still is
+                // of its kind. Not repeated for a large path (today's cost would double).
+                let outcome = match grown.first() {
+                    Some(first) if bytes == sizes[0] || growth == &"cookie" => {
+                        label(&decide(config, first, NOW).outcome)
+                    }
+                    _ => "-".to_owned(),
+                };
+                println!("{kind} {growth} {bytes} {outcome}");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One word for an outcome (a denial's code).
+fn label(outcome: &tollgate::decision::Outcome) -> String {
+    use tollgate::decision::Outcome;
+    match outcome {
+        Outcome::Denied(d) => format!("denied:{}", d.code()),
+        Outcome::Redirected(d) => format!("redirected:{}", d.code()),
+        other => other.label().to_owned(),
+    }
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1).peekable();
+    let config = match Config::parse(CONFIG.as_bytes(), &|_| None) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(1);
+        }
+    };
+    if args.peek().map(String::as_str) == Some("--growth") {
+        args.next();
+        if let Err(e) = growth(&config, args) {
+            eprintln!("{e}");
             std::process::exit(2);
         }
+        return;
+    }
+    let kind = args.next().unwrap_or_else(|| "valid-token".into());
+    let iterations: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(1000);
+    let Some(requests) = requests(&kind, iterations, 0) else {
+        eprintln!("unknown kind {kind}");
+        std::process::exit(2);
     };
     // One request first, outside the measurement (warms any cache, as in steady state).
     if let Some(first) = requests.first() {
