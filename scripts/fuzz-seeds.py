@@ -34,7 +34,7 @@ PLACEHOLDERS = {
     "J09a": J01.rsplit(".", 1)[0] + ".",
     "J14b": sign(HEADER, claims(exp=1749999400)),
     "J01%": "".join(f"%{ord(c):02X}" for c in J01[:3]) + J01[3:],
-    "SK": SK, "PK": PK, "CS": CS, "CSB": "cs_test_other_client_secret_0123456789",
+    "SK": SK, "PK": PK, "CS": CS, "CSB": "cs_test_other_client_secret_nVjh9XxeUpEHicLzXKhcCtEzmn39",
 }
 
 

@@ -18,7 +18,7 @@ use std::process::Command;
 use serde_json::{json, Value};
 use support::{Envoy, Request, Setup, SignIn};
 
-const SECRET: &str = "browser-test-secret-0123456789abcdefghij";
+const SECRET: &str = "browser-test-secret-WKbsDE5kGZoDiPCFdcERFmdD5nHQ";
 
 fn chromium() -> String {
     let path = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());

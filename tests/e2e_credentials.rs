@@ -20,7 +20,7 @@ const API_KEY: &str = "sk_test_4f9d2c7a8b1e6f3d0a5c9e2b7f4a1d8c";
 const INLINE_API_KEY: &str = "sk_test_inline_RTRSjgRwNnSbCTJzsPi9j6Gx";
 const PUBLISHABLE_KEY: &str = "pk_test_7c3e9a1f5b2d8e4a6c0f3b9d1e7a5c2f";
 const CLIENT_A_SECRET: &str = "cs_test_Zr4Qm8Vn2Lp6Xw1Ty9Hs3Kd7Bf5Gj0";
-const CLIENT_B_SECRET: &str = "cs_test_b_secret_0123456789abcdefghijk";
+const CLIENT_B_SECRET: &str = "cs_test_b_secret_NZGmwEnDqPhukd2WfofZVR3Mv2RF";
 
 fn envoy() -> &'static Envoy {
     static ENVOY: OnceLock<Envoy> = OnceLock::new();

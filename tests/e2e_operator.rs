@@ -18,8 +18,8 @@ use serde_json::{json, Value};
 use support::{now, Envoy, Request, Setup, K};
 use tollgate::token::{claims_for, SigningKey};
 
-const SECRET: &str = "operator-test-secret-0123456789abcdefghij";
-const API_KEY: &str = "sk_demo_operator_api_key_0123456789abcdef";
+const SECRET: &str = "operator-test-secret-wa9tYBfYLqHhDP2UJyRbb8hFLebm";
+const API_KEY: &str = "sk_demo_operator_api_key_UAKckZqnWJv7iqsuyDf828u4mbbb";
 const PUBLISHABLE_KEY: &str = "pk_demo_operator_publishable_0123456789ab";
 const CLIENT_SECRET: &str = "cs_demo_operator_client_secret_0123456789";
 const HOST: &str = "127.0.0.1:10000";
@@ -667,7 +667,7 @@ fn every_example_configuration_matches_the_schema() {
         json!({"clock_skew_seconds": 3600}),
         json!({"login_url": "//evil.example/login"}),
         json!({"identity_headers": {"group": "x-g"}}),
-        json!({"clients": [{"client_id": "c", "client_secret": "0123456789abcdefghijklmnop", "role": "Admin"}]}),
+        json!({"clients": [{"client_id": "c", "client_secret": "Qm7vX2kP9tR4wZ8nL3cF6hJ5sD1gAy", "role": "Admin"}]}),
         json!({"api_keys": [{"name": "a", "key": "sk_live.hcV4Xii57k7wCzZN.RLu9qTM4mr"}]}),
     ] {
         assert!(!validator.is_valid(&bad), "the schema accepts {bad}");

@@ -197,7 +197,7 @@ fn reading_strictness(config: &Config, reading: &str) -> (Strictness, bool) {
         Err(_) => (
             config
                 .rules
-                .policy_for_readings(b"GET", [reading])
+                .policy_for_readings(b"GET", [reading].into_iter())
                 .mode
                 .into(),
             true,

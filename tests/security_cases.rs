@@ -29,7 +29,7 @@ const TABLE: &str = include_str!("data/security-cases.tsv");
 const SK: &str = "sk_test_4f9d2c7a8b1e6f3d0a5c9e2b7f4a1d8c";
 const PK: &str = "pk_test_7c3e9a1f5b2d8e4a6c0f3b9d1e7a5c2f";
 const CS: &str = "cs_test_Zr4Qm8Vn2Lp6Xw1Ty9Hs3Kd7Bf5Gj0";
-const CSB: &str = "cs_test_other_client_secret_0123456789";
+const CSB: &str = "cs_test_other_client_secret_nVjh9XxeUpEHicLzXKhcCtEzmn39";
 const LOGIN: &str = "https://auth.example.com/login";
 
 /// The configurations the table's rows name.

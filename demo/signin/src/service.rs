@@ -291,7 +291,7 @@ impl Service {
 mod tests {
     use super::*;
 
-    const SECRET: &str = "demo-secret-for-unit-tests-0123456789abc";
+    const SECRET: &str = "demo-secret-for-unit-tests-5WXvYpho4fE6FTgvtEDxvVsnu5eU";
     const NOW: u64 = 1_800_000_000;
 
     fn service() -> Service {
