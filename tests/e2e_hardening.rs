@@ -335,6 +335,26 @@ fn weak_or_shared_key_material_is_refused_by_envoy() {
             "identity_headers.role",
             strong,
         ),
+        (
+            json!({"secrets": [{"key": strong}], "identity_headers": {"user": "x-request-id"}}),
+            "identity_headers.user",
+            strong,
+        ),
+        (
+            json!({"secrets": [{"key": strong}], "identity_headers": {"user": "access-token"}}),
+            "identity_headers.user",
+            strong,
+        ),
+        (
+            json!({"secrets": [{"key": "your-256-bit-secret-key-here-make-it-secure"}]}),
+            "secrets[0].key",
+            "your-256-bit-secret-key-here-make-it-secure",
+        ),
+        (
+            json!({"secrets": [{"key": "secretkeysecretkeysecretkeysecretkey1"}]}),
+            "secrets[0].key",
+            "secretkeysecretkeysecretkeysecretkey1",
+        ),
     ];
     for (config, key, secret) in cases {
         let refused = match Envoy::try_start(Setup::new(config.clone())) {
@@ -350,6 +370,98 @@ fn weak_or_shared_key_material_is_refused_by_envoy() {
         assert!(
             !refused.log.contains(secret),
             "the log quotes a secret: {line}"
+        );
+    }
+}
+
+/// A refused request leaves no credential in what Envoy's access log reads (the request as
+/// the filter leaves it): not the `Authorization` header, not a cookie, not the query.
+#[test]
+fn refused_requests_leave_no_credential_in_the_access_log() {
+    let api_key = "sk_live_Wq7Tz3Kp9Lm2Xv8Rc5Nd4Hf6Jb1Gs0Ya";
+    let config = json!({
+        "secrets": [{"key": K}],
+        "api_keys": [{"name": "srv", "key": api_key}],
+        "token_cookie": "session",
+        "rules": [
+            {"prefix": "/admin", "mode": "required", "roles": ["admin"]},
+            {"prefix": "/reports", "mode": "required", "roles": ["admin"]}
+        ]
+    });
+    let mut setup = Setup::new(config);
+    setup.hcm = json!({"access_log": [{
+        "name": "envoy.access_loggers.stdout",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog",
+            "log_format": {"text_format_source": {"inline_string":
+                "%RESPONSE_CODE% path=%REQ(:PATH)% auth=%REQ(AUTHORIZATION)% cookie=%REQ(COOKIE)%\n"}}
+        }
+    }]});
+    let envoy = Envoy::start(setup);
+    let token = token();
+    let bearer = format!("Bearer {token}");
+    let refused = [
+        // 403: a valid token on a path its role may not pass.
+        (
+            http1(&envoy, "GET", "/reports/x", &[("Authorization", &bearer)]),
+            403,
+        ),
+        // 400: a read cookie next to an unread spelling of it.
+        (
+            http1(
+                &envoy,
+                "GET",
+                "/admin/x",
+                &[("Cookie", &format!("session={token}; SESSION=x; theme=dark"))],
+            ),
+            400,
+        ),
+        // 400: an unread query spelling next to a read header.
+        (
+            http1(
+                &envoy,
+                "GET",
+                &format!("/admin/x?ACCESS_TOKEN={token}"),
+                &[("Authorization", &bearer)],
+            ),
+            400,
+        ),
+        // 401: a wrong key in the query.
+        (
+            http1(
+                &envoy,
+                "GET",
+                &format!("/admin/x?access_token={api_key}x"),
+                &[],
+            ),
+            401,
+        ),
+    ];
+    for (answer, status) in &refused {
+        assert_eq!(answer.status, *status, "{answer:?}");
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let log = loop {
+        let log = envoy.access_log();
+        if log.lines().filter(|l| l.contains("path=")).count() >= refused.len()
+            || std::time::Instant::now() > deadline
+        {
+            break log;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert!(
+        log.lines().filter(|l| l.contains("path=")).count() >= refused.len(),
+        "{log}"
+    );
+    assert!(
+        log.contains("cookie=theme=dark"),
+        "other cookies stay: {log}"
+    );
+    for secret in [token.as_str(), api_key] {
+        assert!(
+            !log.contains(secret),
+            "the access log holds a credential:\n{log}"
         );
     }
 }
