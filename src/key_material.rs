@@ -4,7 +4,10 @@
 //! Problems are described without quoting the value.
 
 /// The estimated strength below which a secret or key is refused, in bits.
-pub const MIN_BITS: f64 = 128.0;
+pub const MIN_BITS: u32 = 128;
+
+/// Estimates are summed in thousandths of a bit (integers keep float code out of the module).
+const MILLI: u32 = 1000;
 
 /// Secrets and keys from the public JWT wordlists (jwt_tool's `jwt-common.txt`, the
 /// `jwt.secrets.list` of wallarm/jwt-secrets) and from tutorials, long enough to pass the
@@ -46,7 +49,7 @@ pub fn weakness(value: &str) -> Option<String> {
     let bits = estimated_bits(value);
     if bits < MIN_BITS {
         return Some(format!(
-            "has about {bits:.0} bits of estimated entropy; at least {MIN_BITS:.0} are needed (try `openssl rand -base64 32`)"
+            "has about {bits} bits of estimated entropy; at least {MIN_BITS} are needed (try `openssl rand -base64 32`)"
         ));
     }
     None
@@ -146,10 +149,10 @@ const PLACEHOLDER_WORDS: &[&str] = &[
 ];
 
 /// What a placeholder word costs an attacker who tries a dictionary (about 2^7 words).
-const WORD_BITS: f64 = 7.0;
+const WORD_BITS: u32 = 7 * MILLI;
 
 /// What a run that repeats earlier text costs (where it starts and how long it is).
-const REPEAT_BITS: f64 = 8.0;
+const REPEAT_BITS: u32 = 8 * MILLI;
 
 /// Only the first this many bytes are analysed; what follows counts at full rate.
 const ANALYSED: usize = 512;
@@ -159,22 +162,23 @@ const ANALYSED: usize = 512;
 /// [`REPEAT_BITS`]; a byte that repeats the one before, continues a run (`ab`, `ba`) or an
 /// arithmetic step (`aceg`, `2468`), or reuses a separator seen before, one bit; any other,
 /// log2 of the alphabet its character classes span (lower case, upper case, digits, others).
-pub fn estimated_bits(value: &str) -> f64 {
+pub fn estimated_bits(value: &str) -> u32 {
     let bytes = value.as_bytes();
     let classes = [
-        (bytes.iter().any(u8::is_ascii_lowercase), 26.0),
-        (bytes.iter().any(u8::is_ascii_uppercase), 26.0),
-        (bytes.iter().any(u8::is_ascii_digit), 10.0),
-        (bytes.iter().any(|b| !b.is_ascii_alphanumeric()), 33.0),
+        (bytes.iter().any(u8::is_ascii_lowercase), 26),
+        (bytes.iter().any(u8::is_ascii_uppercase), 26),
+        (bytes.iter().any(u8::is_ascii_digit), 10),
+        (bytes.iter().any(|b| !b.is_ascii_alphanumeric()), 33),
     ];
-    let alphabet: f64 = classes
+    let alphabet: u32 = classes
         .iter()
         .filter(|(present, _)| *present)
         .map(|c| c.1)
         .sum();
-    let per_char = alphabet.max(2.0).log2();
+    let per_char = milli_log2(alphabet);
     let analysed = bytes.get(..ANALYSED).unwrap_or(bytes);
-    let mut bits = per_char * (bytes.len() - analysed.len()) as f64;
+    let unanalysed = u32::try_from(bytes.len() - analysed.len()).unwrap_or(u32::MAX);
+    let mut bits = per_char.saturating_mul(unanalysed);
     let mut separators_seen = [false; 256];
     let (mut previous, mut step): (Option<u8>, Option<i16>) = (None, None);
     let mut i = 0;
@@ -204,7 +208,7 @@ pub fn estimated_bits(value: &str) -> f64 {
                 }
                 step = diff;
                 previous = Some(b);
-                let cost = if runs || seen { 1.0 } else { per_char };
+                let cost = if runs || seen { MILLI } else { per_char };
                 (cost, 1)
             }
         };
@@ -212,10 +216,29 @@ pub fn estimated_bits(value: &str) -> f64 {
             previous = analysed.get(i + width - 1).copied();
             step = None;
         }
-        bits += cost;
+        bits = bits.saturating_add(cost);
         i += width;
     }
-    bits
+    bits / MILLI
+}
+
+/// log2 of an alphabet size (a sum of the class sizes 26, 26, 10 and 33), in thousandths.
+fn milli_log2(alphabet: u32) -> u32 {
+    match alphabet {
+        10 => 3322,
+        26 => 4700,
+        33 => 5044,
+        36 => 5170,
+        43 => 5426,
+        52 => 5700,
+        59 => 5883,
+        62 => 5954,
+        69 => 6109,
+        78 => 6285,
+        85 => 6409,
+        95 => 6570,
+        _ => MILLI,
+    }
 }
 
 /// The length of the longest run of three or more bytes starting at `at` that also starts
@@ -254,6 +277,16 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn logarithms_of_every_alphabet() {
+        for mask in 1u32..16 {
+            let sizes = [26, 26, 10, 33];
+            let alphabet: u32 = (0..4).filter(|b| mask & (1 << b) != 0).map(|b| sizes[b]).sum();
+            let exact = (f64::from(alphabet).log2() * 1000.0).round() as u32;
+            assert!(milli_log2(alphabet).abs_diff(exact) <= 1, "{alphabet}");
+        }
+    }
 
     #[test]
     fn weak_material_is_refused() {
