@@ -151,7 +151,7 @@ pub fn readings(path: &[u8]) -> Result<Readings<'_>, PathError> {
 
 /// The most bytes normalised for one request, all readings together: a long path with many
 /// readings is refused ([`PathError::TooAmbiguous`]) rather than read at length.
-pub const MAX_WORK: usize = 256 << 10;
+pub const MAX_WORK: usize = 128 << 10;
 
 /// Adds the readings of `path` that `out` does not hold yet.
 fn add_readings(path: &[u8], out: &mut Vec<String>, budget: &mut usize) -> Result<(), PathError> {
