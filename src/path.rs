@@ -784,7 +784,7 @@ mod tests {
     #[test]
     fn long_traversal_path_is_linear() {
         let mut path = String::from("/");
-        for _ in 0..10_000 {
+        for _ in 0..4_000 {
             path.push_str("a/../");
         }
         assert_eq!(one(&path).as_deref(), Ok("/"));
