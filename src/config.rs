@@ -136,6 +136,18 @@ pub struct Config {
     pub token_cookie: String,
     pub identity_headers: IdentityHeaders,
     pub forward_credentials: bool,
+    pub access_log_fields: AccessLogFields,
+}
+
+/// Which decisions set the access-log properties (`wasm.tollgate.*`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AccessLogFields {
+    /// Refusals and redirects only: an allowed request's identity is in the identity headers,
+    /// which the access log reads as `%REQ(X-AUTH-USER)%`.
+    #[default]
+    Refusals,
+    /// Every decision (each field is a host call: about 2 µs).
+    EveryRequest,
 }
 
 impl Config {
@@ -230,6 +242,7 @@ struct RawConfig {
     token_cookie: Option<String>,
     identity_headers: Option<RawIdentityHeaders>,
     forward_credentials: Option<bool>,
+    access_log_fields: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -566,6 +579,19 @@ impl RawConfig {
             token_cookie,
             identity_headers: compile_identity_headers(self.identity_headers)?,
             forward_credentials: self.forward_credentials.unwrap_or(false),
+            access_log_fields: match self.access_log_fields.as_deref() {
+                None | Some("refusals") => AccessLogFields::Refusals,
+                Some("every_request") => AccessLogFields::EveryRequest,
+                Some(other) => {
+                    return Err(ConfigError::new(
+                        "access_log_fields",
+                        format!(
+                            "unknown value \"{}\" (expected refusals or every_request)",
+                            other.escape_default()
+                        ),
+                    ))
+                }
+            },
         })
     }
 }

@@ -94,16 +94,17 @@ where
     N: AsRef<str>,
     V: AsRef<[u8]>,
 {
-    decide_stream(config, headers, true, now)
+    decide_stream(config, headers, true, &|| now)
 }
 
 /// [`decide`], told whether the headers end the stream (`stream_ends` false: a body follows,
-/// so the request is never a CORS preflight).
+/// so the request is never a CORS preflight), with a clock read only when a token is checked
+/// (in the filter, each reading is a call into the host).
 pub fn decide_stream<'a, N, V>(
     config: &'a Config,
     headers: &'a [(N, V)],
     stream_ends: bool,
-    now: u64,
+    now: &dyn Fn() -> u64,
 ) -> Decision<'a>
 where
     N: AsRef<str>,
@@ -363,11 +364,11 @@ fn role_passes(policy: &Policy, identity: &Identity) -> bool {
 fn authenticate(
     config: &Config,
     presented: &Presented<'_>,
-    now: u64,
+    now: &dyn Fn() -> u64,
 ) -> (Result<Identity, Denial>, Option<bool>) {
     match presented {
         Presented::Bearer { value, .. } if is_token_shaped(value) => {
-            match config.verifier.verify(value, now) {
+            match config.verifier.verify(value, now()) {
                 Ok(token) => (Ok(Identity::user(token.subject)), Some(token.cached)),
                 Err(e) => (
                     Err(Denial::InvalidCredentials(BadCredential::Token(e))),
@@ -459,9 +460,14 @@ fn refuse<'a>(
 ) -> Decision<'a> {
     let (raw_path, query) = path::split_target(request.target.unwrap_or_default());
     let names = SpellingNames::new(locations(config));
-    // The access log reads the request as the filter leaves it: no credential stays in it.
+    // The access log reads the request as the filter leaves it: no credential stays in it,
+    // and no identity header a client wrote.
     let found = spellings::find(names, raw_path, query, &request.cookies);
-    let mut scrub = Vec::new();
+    let mut scrub: Vec<HeaderEdit<'a>> = request
+        .spoofed
+        .iter()
+        .map(|name| HeaderEdit::Remove(name))
+        .collect();
     remove_credentials(names, request, raw_path, query, &found, &mut scrub);
     if let (Some(login), Some(normal_path)) = (&config.login, normal_path) {
         if denial.status() == 401 && is_browser_navigation(request) {

@@ -1,10 +1,6 @@
-//! The proxy-wasm adapter: reads the configuration once, hands each request's headers to the
-//! decision and applies what it returns, counts it and records it for the access log. It
-//! holds no decision logic of its own.
-//!
-//! Per request it makes one call to read every header, one per header change, one per
-//! access-log field and one to answer a refused request. Counters are kept in the VM and
-//! handed to Envoy once a second (on the root context's tick), not per request.
+//! The proxy-wasm adapter: reads the configuration once, owns the counters and the tick, and
+//! implements [`Host`] for each request's context; what a request does is in
+//! [`adapter`](crate::adapter), which runs natively in tests. It holds no decision logic.
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -15,8 +11,8 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action as HostAction, ContextType, MetricType};
 
+use crate::adapter::{self, Host, Verdict};
 use crate::config::Config;
-use crate::decision::{decide_stream, Action, Decision, HeaderEdit};
 use crate::metrics::Counter;
 
 #[allow(unsafe_code)]
@@ -151,38 +147,44 @@ struct Stream {
 
 impl Context for Stream {}
 
-impl Stream {
-    fn unix_now(&self) -> u64 {
+impl Host for Stream {
+    fn request_headers(&self) -> Vec<(String, Vec<u8>)> {
+        self.get_http_request_headers_bytes()
+    }
+
+    fn now(&self) -> u64 {
         self.get_current_time()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0)
     }
 
-    fn apply(&self, edit: &HeaderEdit<'_>) {
-        match edit {
-            HeaderEdit::Remove(name) => self.remove_http_request_header(name),
-            HeaderEdit::Set(name, value) => {
-                self.set_http_request_header_bytes(name, Some(value.as_bytes()))
-            }
-            HeaderEdit::Add(name, value) => {
-                self.add_http_request_header_bytes(name, value.as_bytes())
-            }
-            HeaderEdit::SetPath(path) => self.set_http_request_header_bytes(":path", Some(path)),
-        }
+    fn remove_header(&self, name: &str) {
+        self.remove_http_request_header(name);
     }
 
-    /// Counts the decision and records it for the access log.
-    fn report(&self, decision: &Decision<'_>) {
-        self.metrics.count(Counter::for_outcome(&decision.outcome));
-        match decision.cache_hit {
-            Some(true) => self.metrics.count(Counter::CacheHit),
-            Some(false) => self.metrics.count(Counter::CacheMiss),
-            None => {}
-        }
-        for (field, value) in decision.log_fields() {
-            self.set_property(vec![field.property()], Some(value.as_bytes()));
-        }
+    fn set_header(&self, name: &str, value: &[u8]) {
+        self.set_http_request_header_bytes(name, Some(value));
+    }
+
+    fn add_header(&self, name: &str, value: &[u8]) {
+        self.add_http_request_header_bytes(name, value);
+    }
+
+    fn set_property(&self, name: &str, value: &[u8]) {
+        Context::set_property(self, vec![name], Some(value));
+    }
+
+    fn respond(&self, status: u32, headers: &[(&str, &str)], body: &[u8]) {
+        self.send_http_response(status, headers.to_vec(), Some(body));
+    }
+
+    fn debug_enabled(&self) -> bool {
+        log::log_enabled!(log::Level::Debug)
+    }
+
+    fn debug(&self, line: &str) {
+        debug!("{line}");
     }
 }
 
@@ -197,33 +199,10 @@ impl HttpContext for Stream {
             );
             return HostAction::Pause;
         };
-        let headers = self.get_http_request_headers_bytes();
-        let decision = decide_stream(&config, &headers, end_of_stream, self.unix_now());
-        self.report(&decision);
-        if log::log_enabled!(log::Level::Debug) {
-            debug!("tollgate: {}", decision.describe(&headers));
-        }
-        match &decision.action {
-            Action::Forward(edits) => {
-                for edit in edits {
-                    self.apply(edit);
-                }
-                #[cfg(feature = "test-trap")]
-                trap_if_marked(&headers);
-                HostAction::Continue
-            }
-            Action::Respond(response, edits) => {
-                for edit in edits {
-                    self.apply(edit);
-                }
-                let headers: Vec<(&str, &str)> = response
-                    .headers
-                    .iter()
-                    .map(|(name, value)| (*name, value.as_str()))
-                    .collect();
-                self.send_http_response(response.status, headers, Some(response.body.as_bytes()));
-                HostAction::Pause
-            }
+        let metrics = Rc::clone(&self.metrics);
+        match adapter::on_request_headers(self, &config, end_of_stream, |c| metrics.count(c)) {
+            Verdict::Continue => HostAction::Continue,
+            Verdict::Answered => HostAction::Pause,
         }
     }
 
@@ -236,19 +215,5 @@ impl HttpContext for Stream {
             }
         }
         HostAction::Continue
-    }
-}
-
-/// Test builds only (`--features test-trap`, never in a release): a request carrying
-/// `x-tollgate-test-trap` traps the VM at the worst moment, after the identity headers are
-/// set and before the request goes on, so that a test can prove Envoy fails closed.
-#[cfg(feature = "test-trap")]
-#[allow(clippy::panic)]
-fn trap_if_marked(headers: &[(String, Vec<u8>)]) {
-    if headers
-        .iter()
-        .any(|(name, _)| name == "x-tollgate-test-trap")
-    {
-        panic!("test trap");
     }
 }

@@ -282,7 +282,10 @@ mod tests {
     fn logarithms_of_every_alphabet() {
         for mask in 1u32..16 {
             let sizes = [26, 26, 10, 33];
-            let alphabet: u32 = (0..4).filter(|b| mask & (1 << b) != 0).map(|b| sizes[b]).sum();
+            let alphabet: u32 = (0..4)
+                .filter(|b| mask & (1 << b) != 0)
+                .map(|b| sizes[b])
+                .sum();
             let exact = (f64::from(alphabet).log2() * 1000.0).round() as u32;
             assert!(milli_log2(alphabet).abs_diff(exact) <= 1, "{alphabet}");
         }

@@ -3,6 +3,7 @@
 //! Everything but [`filter`] is pure decision logic that knows nothing of proxy-wasm and is
 //! tested natively; `filter` is the thin adapter that talks to the host.
 
+pub mod adapter;
 pub mod base64url;
 pub mod config;
 pub mod credentials;

@@ -1,0 +1,118 @@
+//! One request through the filter, written against the few host calls it needs ([`Host`]),
+//! so that it runs natively in tests against a host that counts them. The proxy-wasm context
+//! in `filter.rs` implements [`Host`]; nothing else here knows of proxy-wasm.
+//!
+//! Host calls per request: one to read every header, one for the clock when a token is
+//! checked, one per header change the decision asks for, one per access-log field, and one to
+//! answer a refused request. Counters are kept in the VM and handed over on the tick, not per request.
+
+use crate::config::{AccessLogFields, Config};
+use crate::decision::{decide_stream, Action, Decision, HeaderEdit, Outcome};
+use crate::metrics::Counter;
+
+/// The host calls one request may make.
+pub trait Host {
+    /// Every request header, pseudo-headers included, as bytes.
+    fn request_headers(&self) -> Vec<(String, Vec<u8>)>;
+    /// The host's clock, in unix seconds.
+    fn now(&self) -> u64;
+    fn remove_header(&self, name: &str);
+    /// Replaces every value of `name` with one.
+    fn set_header(&self, name: &str, value: &[u8]);
+    fn add_header(&self, name: &str, value: &[u8]);
+    /// Sets a filter-state property for the access log.
+    fn set_property(&self, name: &str, value: &[u8]);
+    /// Answers the request instead of letting it on.
+    fn respond(&self, status: u32, headers: &[(&str, &str)], body: &[u8]);
+    /// Whether debug lines are logged (the level is known to the VM: no host call).
+    fn debug_enabled(&self) -> bool;
+    fn debug(&self, line: &str);
+}
+
+/// What the host does with the request after the headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Let it on.
+    Continue,
+    /// Stop: the filter answered it.
+    Answered,
+}
+
+/// Decides one request from its headers, applies the decision through `host`, counts it
+/// with `count` and records it for the access log.
+pub fn on_request_headers(
+    host: &impl Host,
+    config: &Config,
+    stream_ends: bool,
+    count: impl Fn(Counter),
+) -> Verdict {
+    let headers = host.request_headers();
+    let decision = decide_stream(config, &headers, stream_ends, &|| host.now());
+    count(Counter::for_outcome(&decision.outcome));
+    match decision.cache_hit {
+        Some(true) => count(Counter::CacheHit),
+        Some(false) => count(Counter::CacheMiss),
+        None => {}
+    }
+    if every_field_or_refused(config.access_log_fields, &decision.outcome) {
+        for (field, value) in decision.log_fields() {
+            host.set_property(field.property(), value.as_bytes());
+        }
+    }
+    if host.debug_enabled() {
+        host.debug(&format!("tollgate: {}", decision.describe(&headers)));
+    }
+    apply(host, &decision);
+    #[cfg(feature = "test-trap")]
+    if matches!(decision.action, Action::Forward(_)) {
+        trap_if_marked(&headers);
+    }
+    match decision.action {
+        Action::Forward(_) => Verdict::Continue,
+        Action::Respond(..) => Verdict::Answered,
+    }
+}
+
+/// Whether this outcome's fields go to the access log: refusals always (their code and rule
+/// are nowhere else); every outcome when the configuration asks for it.
+fn every_field_or_refused(fields: AccessLogFields, outcome: &Outcome) -> bool {
+    fields == AccessLogFields::EveryRequest
+        || matches!(outcome, Outcome::Denied(_) | Outcome::Redirected(_))
+}
+
+/// The decision's header edits, then its answer if it has one.
+fn apply(host: &impl Host, decision: &Decision<'_>) {
+    let edits = match &decision.action {
+        Action::Forward(edits) | Action::Respond(_, edits) => edits,
+    };
+    for edit in edits {
+        match edit {
+            HeaderEdit::Remove(name) => host.remove_header(name),
+            HeaderEdit::Set(name, value) => host.set_header(name, value.as_bytes()),
+            HeaderEdit::Add(name, value) => host.add_header(name, value.as_bytes()),
+            HeaderEdit::SetPath(path) => host.set_header(":path", path),
+        }
+    }
+    if let Action::Respond(response, _) = &decision.action {
+        let headers: Vec<(&str, &str)> = response
+            .headers
+            .iter()
+            .map(|(name, value)| (*name, value.as_str()))
+            .collect();
+        host.respond(response.status, &headers, response.body.as_bytes());
+    }
+}
+
+/// Test builds only (`--features test-trap`, never in a release): a request carrying
+/// `x-tollgate-test-trap` traps the VM at the worst moment, after the identity headers are
+/// set and before the request goes on, so that a test can prove Envoy fails closed.
+#[cfg(feature = "test-trap")]
+#[allow(clippy::panic)]
+fn trap_if_marked(headers: &[(String, Vec<u8>)]) {
+    if headers
+        .iter()
+        .any(|(name, _)| name == "x-tollgate-test-trap")
+    {
+        panic!("test trap");
+    }
+}

@@ -1,0 +1,267 @@
+//! Host calls per request kind: the adapter runs against a host that counts every call, and
+//! each kind must stay within its budget. Calls into Envoy, not the decision, are what a
+//! request costs (about 2 µs for each header edit or filter-state property written), so a
+//! new call shows here in review, without a benchmark. `make bench` prints the same table.
+
+// Tests may panic, unwrap and index: a failure is the point.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+
+use serde_json::json;
+use tollgate::adapter::{on_request_headers, Host, Verdict};
+use tollgate::config::Config;
+use tollgate::token::{claims_for, SigningKey};
+
+const SECRET: &str = "Hq3vXo9TzK7rWm2pLc8dNs5yFb4gJe6A";
+const API_KEY: &str = "sk_live_Wq7Tz3Kp9Lm2Xv8Rc5Nd4Hf6Jb1Gs0Ya";
+const CLIENT_SECRET: &str = "cs_live_Zr4Qm8Vn2Lp6Xw1Ty9Hs3Kd7Bf5Gj0";
+const NOW: u64 = 1_800_000_000;
+
+/// A host that records every call by name.
+struct CountingHost {
+    headers: Vec<(String, Vec<u8>)>,
+    calls: RefCell<BTreeMap<&'static str, usize>>,
+}
+
+impl CountingHost {
+    fn new(headers: Vec<(String, Vec<u8>)>) -> Self {
+        CountingHost {
+            headers,
+            calls: RefCell::new(BTreeMap::new()),
+        }
+    }
+
+    fn call(&self, name: &'static str) {
+        *self.calls.borrow_mut().entry(name).or_default() += 1;
+    }
+
+    fn total(&self) -> usize {
+        self.calls.borrow().values().sum()
+    }
+}
+
+impl Host for CountingHost {
+    fn request_headers(&self) -> Vec<(String, Vec<u8>)> {
+        self.call("get_headers");
+        self.headers.clone()
+    }
+    fn now(&self) -> u64 {
+        self.call("get_time");
+        NOW
+    }
+    fn remove_header(&self, _: &str) {
+        self.call("remove_header");
+    }
+    fn set_header(&self, _: &str, _: &[u8]) {
+        self.call("set_header");
+    }
+    fn add_header(&self, _: &str, _: &[u8]) {
+        self.call("add_header");
+    }
+    fn set_property(&self, _: &str, _: &[u8]) {
+        self.call("set_property");
+    }
+    fn respond(&self, _: u32, _: &[(&str, &str)], _: &[u8]) {
+        self.call("send_response");
+    }
+    fn debug_enabled(&self) -> bool {
+        false
+    }
+    fn debug(&self, _: &str) {
+        self.call("log");
+    }
+}
+
+fn config(access_log_fields: &str) -> Config {
+    let json = json!({
+        "secrets": [{"key": SECRET}],
+        "api_keys": [{"name": "backend", "key": API_KEY}],
+        "clients": [{"client_id": "reports", "client_secret": CLIENT_SECRET}],
+        "rules": [
+            {"prefix": "/public", "mode": "none"},
+            {"prefix": "/feed", "mode": "optional"},
+            {"prefix": "/admin", "mode": "required", "roles": ["admin"]}
+        ],
+        "login_url": "https://login.example.com/signin",
+        "access_log_fields": access_log_fields
+    });
+    Config::parse(json.to_string().as_bytes(), &|_| None).unwrap()
+}
+
+fn request(method: &str, target: &str, extra: &[(&str, String)]) -> Vec<(String, Vec<u8>)> {
+    let mut headers = vec![
+        (":authority".to_string(), b"api.example.com".to_vec()),
+        (":path".into(), target.as_bytes().to_vec()),
+        (":method".into(), method.as_bytes().to_vec()),
+        (":scheme".into(), b"https".to_vec()),
+        ("user-agent".into(), b"wrk".to_vec()),
+    ];
+    headers.extend(
+        extra
+            .iter()
+            .map(|(n, v)| ((*n).to_string(), v.as_bytes().to_vec())),
+    );
+    headers
+}
+
+fn token() -> String {
+    SigningKey::new(None, SECRET.as_bytes())
+        .sign(claims_for("alice", "access", NOW - 10, 3600))
+        .unwrap()
+}
+
+/// Each kind: its request, whether the filter answers it, and the most host calls it may make
+/// with access-log fields for refusals only (the default) and for every request.
+/// A request kind: its name, its headers, the verdict, and its budgets.
+type Kind = (&'static str, Vec<(String, Vec<u8>)>, Verdict, usize, usize);
+
+fn kinds() -> Vec<Kind> {
+    let bearer = |v: &str| ("authorization", format!("Bearer {v}"));
+    let t = token();
+    vec![
+        // headers, clock (a token is checked); type, role and user added; Authorization removed.
+        (
+            "valid token",
+            request("GET", "/api/orders", &[bearer(&t)]),
+            Verdict::Continue,
+            6,
+            11,
+        ),
+        (
+            "cache hit",
+            request("GET", "/api/orders", &[bearer(&t)]),
+            Verdict::Continue,
+            6,
+            11,
+        ),
+        // type, role and name added; Authorization removed.
+        (
+            "api key",
+            request("GET", "/admin/x", &[bearer(API_KEY)]),
+            Verdict::Continue,
+            5,
+            10,
+        ),
+        // type, role and name added; :path rewritten without the credentials.
+        (
+            "client",
+            request(
+                "GET",
+                &format!("/api/r?client_id=reports&client_secret={CLIENT_SECRET}"),
+                &[],
+            ),
+            Verdict::Continue,
+            5,
+            10,
+        ),
+        // answer; outcome, code and rule for the access log.
+        (
+            "missing",
+            request("GET", "/api/orders", &[]),
+            Verdict::Answered,
+            5,
+            5,
+        ),
+        // and Authorization removed, so the access log never holds it.
+        (
+            "invalid",
+            request("GET", "/api/orders", &[bearer("a.b.c")]),
+            Verdict::Answered,
+            7,
+            7,
+        ),
+        (
+            "none path",
+            request("GET", "/public/x", &[]),
+            Verdict::Continue,
+            1,
+            3,
+        ),
+        // type and role added.
+        (
+            "optional anonymous",
+            request("GET", "/feed/x", &[]),
+            Verdict::Continue,
+            3,
+            7,
+        ),
+        (
+            "preflight",
+            request(
+                "OPTIONS",
+                "/api/orders",
+                &[
+                    ("origin", "https://app.example".into()),
+                    ("access-control-request-method", "POST".into()),
+                ],
+            ),
+            Verdict::Continue,
+            1,
+            2,
+        ),
+        (
+            "redirect",
+            request("GET", "/api/orders", &[("accept", "text/html".into())]),
+            Verdict::Answered,
+            5,
+            5,
+        ),
+    ]
+}
+
+#[test]
+fn every_request_kind_stays_within_its_host_call_budget() {
+    let refusals = config("refusals");
+    let every = config("every_request");
+    let mut over = Vec::new();
+    println!(
+        "{:<20}{:>18}{:>22}   calls (refusals only)",
+        "request kind", "host calls", "with every field"
+    );
+    for (name, headers, verdict, budget, budget_every) in kinds() {
+        let mut totals = Vec::new();
+        for (config, budget) in [(&refusals, budget), (&every, budget_every)] {
+            let host = CountingHost::new(headers.clone());
+            let got = on_request_headers(&host, config, true, |_| {});
+            assert_eq!(got, verdict, "{name}");
+            if host.total() > budget {
+                over.push(format!(
+                    "{name}: {} calls, budget {budget}: {:?}",
+                    host.total(),
+                    host.calls.borrow()
+                ));
+            }
+            totals.push((host.total(), format!("{:?}", host.calls.borrow())));
+        }
+        println!(
+            "{name:<20}{:>18}{:>22}   {}",
+            totals[0].0, totals[1].0, totals[0].1
+        );
+    }
+    assert!(over.is_empty(), "{}", over.join("\n"));
+}
+
+/// The budget is not loose: a header the filter did not need to touch costs nothing (no
+/// removal of a header that is not there, nothing set twice).
+#[test]
+fn nothing_is_removed_that_is_not_there() {
+    let config = config("refusals");
+    let host = CountingHost::new(request("GET", "/public/x", &[]));
+    on_request_headers(&host, &config, true, |_| {});
+    assert_eq!(host.calls.borrow().get("remove_header"), None);
+    let spoofed = request("GET", "/feed/x", &[("x-auth-role", "admin".into())]);
+    let host = CountingHost::new(spoofed);
+    on_request_headers(&host, &config, true, |_| {});
+    let calls = host.calls.borrow();
+    // The spoofed role is replaced in one call, not removed then added.
+    assert_eq!(calls.get("remove_header"), None, "{calls:?}");
+    assert_eq!(calls.get("set_header"), Some(&1), "{calls:?}");
+    assert_eq!(calls.get("add_header"), Some(&1), "{calls:?}");
+}
