@@ -116,6 +116,8 @@ bench: build setup bench-tools
 	  MINT_TOKEN=$(abspath target/release/mint-token) OHA=$(abspath $(OHA)) \
 	  python3 bench/bench.py $(BENCH_ARGS)
 	$(MAKE) --no-print-directory bench-cost
+	@echo "Host calls per request kind (tests/host_call_budget.rs):"
+	@$(CARGO) test --quiet --test host_call_budget -- --nocapture --test-threads 1 2>/dev/null | grep -v '^test \|^running\|^$$'
 
 ## The decision's cost grows linearly with the request: for every request kind, a 60 KiB path
 ## (plain, and full of %2F, ;, // and ..) and a 60 KiB Cookie header may cost at most 100 times

@@ -570,8 +570,8 @@ fn the_istio_plugin_configuration_runs_in_envoy() {
     let values = [
         "istio-current-secret-NfVMuakv93xHH8EkWLkm",
         "istio-previous-secret-4TqrxYCoq6TBUrbbswc",
-        "sk_live_istio_api_key_0123456789abcdefgh",
-        "cs_live_istio_reporting_0123456789abcdef",
+        "sk_live_istio_api_key_Tz8Nc3Vq7Lw2Rm9Kd5",
+        "cs_live_istio_reporting_Hs4Pw9Xk2Tq7Vn3R",
     ];
     assert_eq!(env.len(), values.len());
     let mut setup = Setup::new(spec["pluginConfig"].clone());
@@ -696,8 +696,9 @@ fn every_example_configuration_matches_the_schema() {
         "token_cookie",
         "identity_headers",
         "forward_credentials",
+        "access_log_fields",
     ] {
         assert!(keys.contains(&key), "{key} is missing from the schema");
     }
-    assert_eq!(keys.len(), 14);
+    assert_eq!(keys.len(), 15);
 }
