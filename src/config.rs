@@ -455,6 +455,17 @@ const RESERVED_HEADERS: &[&str] = &[
     "user-agent",
     "via",
     "content-encoding",
+    "accept-encoding",
+    "proxy-connection",
+    "http2-settings",
+    "early-data",
+    "x-client-trace-id",
+    "traceparent",
+    "tracestate",
+    "b3",
+    "x-ot-span-context",
+    "x-request-start",
+    "x-amzn-trace-id",
     "host",
     "content-length",
     "content-type",
@@ -478,7 +489,10 @@ fn header_name_problem(name: &str) -> Option<String> {
             name.escape_default()
         ));
     }
-    if RESERVED_HEADERS.iter().any(|r| spells_header(name, r)) || name.starts_with("x-envoy-") {
+    let reserved_family = ["x-envoy-", "grpc-", "x-b3-", "x-datadog-", "x-cloud-trace-"]
+        .iter()
+        .any(|prefix| name.starts_with(prefix));
+    if RESERVED_HEADERS.iter().any(|r| spells_header(name, r)) || reserved_family {
         return Some(format!("\"{name}\" is reserved"));
     }
     None

@@ -133,7 +133,14 @@ where
     let names = SpellingNames::new(locations(config));
     let found = spellings::find(names, raw_path, query, &request.cookies);
     let query_overrides = spellings::query_method_overrides(query);
+    let hidden = |rule| {
+        let denial = BadRequest::UnreadCredential.into();
+        refuse(config, &request, Some(readings.first()), rule, denial)
+    };
     if request.is_cors_preflight(stream_ends) && query_overrides.is_empty() {
+        if found.encoded_in_path {
+            return hidden(None);
+        }
         if !config.forward_credentials {
             remove_credentials(names, &request, raw_path, query, &found, &mut edits);
         }
@@ -160,6 +167,9 @@ where
             rule,
             cache_hit: None,
         };
+    }
+    if found.encoded_in_path {
+        return hidden(rule);
     }
     let presented = match credentials::extract(&request, query, names.at) {
         Ok(presented) => presented,
@@ -326,12 +336,17 @@ impl Decision<'_> {
     }
 }
 
-/// `path` with the values of its `;` parameters left out (a client may put a credential in one).
+/// `path` with the values of its `;` parameters left out, and cut at the first escape or `,`
+/// (a client may put a credential in a parameter, or behind an encoded `?` or `;`).
 fn elide_parameters(path: &str) -> String {
     let mut out = String::with_capacity(path.len());
     let (mut in_parameter, mut in_value) = (false, false);
     for c in path.chars() {
         match c {
+            '%' | ',' => {
+                out.push('…');
+                break;
+            }
             '/' => (in_parameter, in_value) = (false, false),
             ';' => (in_parameter, in_value) = (true, false),
             '=' if in_parameter && !in_value => {

@@ -193,13 +193,8 @@ fn add_readings(path: &[u8], out: &mut Vec<String>, budget: &mut usize) -> Resul
     if let Some(rest) = after_authority(path) {
         add_readings(rest, out, budget)?;
     }
-    if let Some(trimmed) = path.strip_suffix(b"%20") {
-        let trimmed = if trimmed.is_empty() {
-            &b"/"[..]
-        } else {
-            trimmed
-        };
-        add_readings(trimmed, out, budget)?;
+    if let Some(trimmed) = without_segment_trailers(path) {
+        add_readings(&trimmed, out, budget)?;
     }
     Ok(())
 }
@@ -259,18 +254,62 @@ fn decode_once(path: &[u8]) -> Option<Vec<u8>> {
     revealing.then_some(out)
 }
 
-/// The rest of a path that a URL parser reads as `//authority/rest` (two separators, `/` or
-/// `\\`, at the start), from the separator after the authority; `/` when there is none.
+/// The rest of a path that a URL parser reads as `//authority/rest` (two or more separators,
+/// `/` or `\\`, at the start: the WHATWG parser skips them all before the host), from the
+/// separator after the authority; `/` when there is none.
 fn after_authority(path: &[u8]) -> Option<&[u8]> {
     let is_separator = |b: &u8| *b == b'/' || *b == b'\\';
     if !(path.first().is_some_and(is_separator) && path.get(1).is_some_and(is_separator)) {
         return None;
     }
-    let rest = path.get(2..)?;
+    let start = path.iter().position(|b| !is_separator(b))?;
+    let rest = path.get(start..)?;
     Some(match rest.iter().position(is_separator) {
         Some(sep) => rest.get(sep..).unwrap_or(b"/"),
         None => b"/",
     })
+}
+
+/// `path` with the dots and spaces that end a segment removed (`/admin./x`, `/admin%20`,
+/// `/admin%2e`), as Windows and IIS map paths; a segment of nothing else (`..`) stays.
+/// `None` when nothing changes.
+fn without_segment_trailers(path: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(path.len());
+    let mut changed = false;
+    let mut rest = path;
+    loop {
+        let end = rest
+            .iter()
+            .position(|&b| b == b'/' || b == b'\\')
+            .unwrap_or(rest.len());
+        let segment = rest.get(..end).unwrap_or_default();
+        let mut keep = segment.len();
+        loop {
+            let head = segment.get(..keep).unwrap_or_default();
+            let trailer = [&b"."[..], b" ", b"%2e", b"%2E", b"%20"]
+                .iter()
+                .find(|t| head.ends_with(t))
+                .map(|t| t.len());
+            match trailer {
+                Some(len) => keep -= len,
+                None => break,
+            }
+        }
+        if keep > 0 && keep < segment.len() {
+            changed = true;
+        } else {
+            keep = segment.len();
+        }
+        out.extend_from_slice(segment.get(..keep).unwrap_or_default());
+        match rest.get(end) {
+            Some(&separator) => {
+                out.push(separator);
+                rest = rest.get(end + 1..).unwrap_or_default();
+            }
+            None => break,
+        }
+    }
+    changed.then_some(out)
 }
 
 /// `path` as text when it already is in normal form with a single reading: only plain path
@@ -291,7 +330,7 @@ fn already_normal(path: &[u8]) -> Option<&str> {
         }
     }
     let last = path.get(segment_start..)?;
-    if matches!(last, b"." | b"..") {
+    if last.ends_with(b".") {
         return None;
     }
     std::str::from_utf8(path).ok()
@@ -299,7 +338,7 @@ fn already_normal(path: &[u8]) -> Option<&str> {
 
 /// A segment between two slashes that normalisation keeps as it is.
 fn plain_segment(segment: &[u8]) -> bool {
-    !matches!(segment, b"" | b"." | b"..")
+    !segment.is_empty() && !segment.ends_with(b".")
 }
 
 /// The normal form of `path`, reading every character literally (used for configured rules).
@@ -684,6 +723,15 @@ mod tests {
             ("/admin%3F/../public", "/admin"),
             ("/admin%23/../public", "/admin"),
             ("/admin%3Bx", "/admin"),
+            ("///x/admin", "/admin"),
+            ("/\\/x/admin", "/admin"),
+            ("/////x/admin", "/admin"),
+            ("/admin.", "/admin"),
+            ("/admin./x", "/admin/x"),
+            ("/admin%2e", "/admin"),
+            ("/admin%2E%2E%2E", "/admin"),
+            ("/admin%20/x", "/admin/x"),
+            ("/admin . /x", "/admin/x"),
         ];
         for (path, reading) in cases {
             let got = all(path);
@@ -758,7 +806,7 @@ mod tests {
             "/a",
             "/a/b/",
             "/a:b@c/d-e_f.g~h",
-            "/a..b/.c/d.",
+            "/a..b/.c/d.e",
             "/x!$&'()*+,=",
         ] {
             assert!(

@@ -84,6 +84,61 @@ pub fn percent_decode_lossy(bytes: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Bytes with every well-formed `%XX` escape decoded once, as an iterator (no copy).
+#[derive(Debug, Clone)]
+pub struct Decoded<I> {
+    inner: I,
+    /// Bytes read ahead and not yet given out, in order.
+    ahead: [u8; 2],
+    len: usize,
+}
+
+impl<I: Iterator<Item = u8>> Decoded<I> {
+    pub fn new(inner: I) -> Self {
+        Decoded {
+            inner,
+            ahead: [0; 2],
+            len: 0,
+        }
+    }
+
+    fn take(&mut self) -> Option<u8> {
+        if self.len == 0 {
+            return self.inner.next();
+        }
+        let first = self.ahead.first().copied();
+        self.ahead = [self.ahead.get(1).copied().unwrap_or(0), 0];
+        self.len -= 1;
+        first
+    }
+}
+
+impl<I: Iterator<Item = u8>> Iterator for Decoded<I> {
+    type Item = u8;
+
+    fn next(&mut self) -> Option<u8> {
+        let b = self.take()?;
+        if b != b'%' {
+            return Some(b);
+        }
+        while self.len < 2 {
+            let Some(next) = self.inner.next() else { break };
+            if let Some(slot) = self.ahead.get_mut(self.len) {
+                *slot = next;
+            }
+            self.len += 1;
+        }
+        let hex = |i: usize| self.ahead.get(i).copied().and_then(hex_value);
+        match (self.len, hex(0), hex(1)) {
+            (2, Some(hi), Some(lo)) => {
+                self.len = 0;
+                Some(hi << 4 | lo)
+            }
+            _ => Some(b'%'),
+        }
+    }
+}
+
 /// Whether a raw parameter name decodes to `expected`, without allocating.
 pub fn name_is(raw: &[u8], expected: &str) -> bool {
     let mut expected = expected.bytes();
@@ -170,6 +225,16 @@ pub fn encode_component(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decoded_iterator_agrees_with_the_copying_decoder() {
+        for input in [
+            "", "%", "%4", "%41", "a%41b", "%%41", "%4%41", "%zz%2541", "100%", "%252F",
+        ] {
+            let streamed: Vec<u8> = Decoded::new(input.bytes()).collect();
+            assert_eq!(streamed, percent_decode_lossy(input.as_bytes()), "{input}");
+        }
+    }
 
     #[test]
     fn path_parameters_named_as_credentials_are_dropped() {

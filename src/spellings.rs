@@ -71,39 +71,40 @@ impl<'c> CredentialNames<'c> {
     }
 }
 
-/// Whether `raw` reads as `expected` to some server: percent-decoded up to twice, `+` as a
-/// space, leading and trailing whitespace trimmed, cut at a NUL, then in any case, with `.`,
-/// space and `-` read as `_`, and either cut at the first `[` (`name[]`, `name[x]`) or with
-/// that `[` read as `_` (PHP's `access[token`).
+/// Whether `raw` reads as `expected` to some server: percent-decoded once or twice, leading
+/// whitespace (and `+`, a space in forms) skipped, then in any case, with `+`, space, `.`, `-`
+/// and `[` read as `_` (PHP's `access.token` and `access[token`), and after it only
+/// whitespace, or a cut at `[` (`name[]`, `name[x]`) or a NUL. Reads `raw` as it goes, with
+/// no copy, and stops at the first byte that cannot match: linear in `raw`, usually far less.
 pub fn loosely_named(raw: &[u8], expected: &str) -> bool {
-    let reads_as = |decoded: &[u8]| {
-        let name = decoded
-            .split(|&b| b == 0)
-            .next()
-            .unwrap_or_default()
-            .trim_ascii();
-        let cut = name.split(|&b| b == b'[').next().unwrap_or_default();
-        same_loosely(cut, expected) || same_loosely(name, expected)
-    };
-    if !raw.contains(&b'%') {
-        return reads_as(raw);
-    }
-    let once = query::percent_decode_lossy(raw);
-    reads_as(&once) || reads_as(&query::percent_decode_lossy(&once))
+    let bytes = || raw.iter().copied();
+    reads_as(bytes(), expected)
+        || (raw.contains(&b'%')
+            && (reads_as(query::Decoded::new(bytes()), expected)
+                || reads_as(query::Decoded::new(query::Decoded::new(bytes())), expected)))
 }
 
-/// `name` equals `expected` ignoring case, with `+`, space, `.`, `-` and `[` read as `_`.
-fn same_loosely(name: &[u8], expected: &str) -> bool {
+/// [`loosely_named`] for one decoding of the name.
+fn reads_as(name: impl Iterator<Item = u8>, expected: &str) -> bool {
     let fold = |b: u8| match b {
         b'+' | b' ' | b'.' | b'-' | b'[' => b'_',
         _ => b.to_ascii_lowercase(),
     };
-    let name = name.trim_ascii();
-    name.len() == expected.len()
-        && name
-            .iter()
-            .zip(expected.bytes())
-            .all(|(&n, e)| fold(n) == fold(e))
+    let mut name = name.skip_while(|b| b.is_ascii_whitespace() || *b == b'+');
+    for e in expected.bytes() {
+        match name.next() {
+            Some(b) if b != 0 && fold(b) == fold(e) => {}
+            _ => return false,
+        }
+    }
+    for b in name {
+        match b {
+            b'[' | 0 => return true,
+            _ if b.is_ascii_whitespace() || b == b'+' => {}
+            _ => return false,
+        }
+    }
+    true
 }
 
 /// What a request carries besides the credential the filter reads.
@@ -119,12 +120,16 @@ pub struct Found {
     pub query_credential: bool,
     /// Any cookie that is a credential (read or not): the cookies must be rewritten.
     pub cookie_credential: bool,
+    /// A credential behind an encoded separator in the path (`/feed%3Faccess_token=…`,
+    /// `%253F`, `%3B`, `;x=1,access_token=…`): what a server that decodes the path and splits
+    /// it again reads. It cannot be cut out without changing the path: the request is refused.
+    pub encoded_in_path: bool,
 }
 
 impl Found {
     /// Whether something sits in a place or spelling the filter does not read.
     pub fn unread(&self) -> bool {
-        self.unread_param || self.unread_cookie || self.path_param
+        self.unread_param || self.unread_cookie || self.path_param || self.encoded_in_path
     }
 }
 
@@ -162,7 +167,26 @@ pub fn find(
     }
     found.path_param = raw_path.contains(&b';')
         && query::path_without_params(raw_path, |n| names.path_param(n)).is_some();
+    found.encoded_in_path = hidden_in_path(names, raw_path);
     found
+}
+
+/// Whether the path, decoded once or twice, holds a credential name after a `?`, `#`, `;`, `&`
+/// or `,` (the raw `;` parameters are [`Found::path_param`]; this finds the encoded ones).
+fn hidden_in_path(names: CredentialNames<'_>, raw_path: &[u8]) -> bool {
+    if !raw_path.contains(&b'%') && !raw_path.contains(&b',') {
+        return false;
+    }
+    let separates = |b: &u8| b"?#;&,".contains(b);
+    let once: Vec<u8> = query::Decoded::new(raw_path.iter().copied()).collect();
+    let twice: Vec<u8> = query::Decoded::new(once.iter().copied()).collect();
+    [once, twice].iter().any(|decoded| {
+        decoded
+            .split(|b| separates(b) || *b == b'/')
+            .skip(1)
+            .any(|part| names.path_param(name_of(part)))
+            && decoded.iter().any(separates)
+    })
 }
 
 /// The name of the query parameter that frameworks read as a method override (Symfony,
@@ -181,7 +205,12 @@ pub fn query_method_overrides(query: Option<&[u8]>) -> Vec<Vec<u8>> {
                 Some(eq) => (pair.get(..eq)?, pair.get(eq + 1..)?),
                 None => (pair, &[][..]),
             };
-            loosely_named(name, METHOD_PARAM).then(|| query::percent_decode_lossy(value))
+            loosely_named(name, METHOD_PARAM).then(|| {
+                let value: Vec<u8> = query::Decoded::new(value.iter().copied())
+                    .map(|b| if b == b'+' { b' ' } else { b })
+                    .collect();
+                value.trim_ascii().to_vec()
+            })
         })
         .collect()
 }
@@ -194,21 +223,24 @@ fn semicolon_pairs(query: &[u8]) -> impl Iterator<Item = &[u8]> {
         .map(|p| p.split(|&b| b == b'=').next().unwrap_or_default())
 }
 
-/// Names of a `Cookie` header's pairs when `;` or `,` separate them, each with whether the
-/// filter itself reads a pair there (after a `;`, leading whitespace trimmed).
+/// The name of a `name=value` pair (all of it when there is no `=`).
+fn name_of(pair: &[u8]) -> &[u8] {
+    pair.split(|&b| b == b'=').next().unwrap_or_default()
+}
+
+/// Names of a `Cookie` header's pairs when `;`, `,` or whitespace separate them (Python's
+/// `SimpleCookie`, behind aiohttp and Bottle, splits on whitespace too), each with whether
+/// the filter itself reads a pair there (after a `;`, leading whitespace trimmed).
 fn loose_cookie_names(header: &[u8]) -> impl Iterator<Item = (&[u8], bool)> {
     header.split(|&b| b == b';').flat_map(|pair| {
-        pair.split(|&b| b == b',')
-            .enumerate()
-            .filter_map(|(i, part)| {
-                let name = part.split(|&b| b == b'=').next().unwrap_or_default();
-                let name = if i == 0 {
-                    name.trim_ascii_start()
-                } else {
-                    name
-                };
-                (!name.trim_ascii().is_empty()).then_some((name, i == 0))
-            })
+        let pair = pair.trim_ascii_start();
+        let read = std::iter::once((name_of(pair), true));
+        let others = pair
+            .split(|&b| b == b',' || b == b' ' || b == b'\t')
+            .skip(1)
+            .map(move |part| (name_of(part), false));
+        read.chain(others)
+            .filter(|(name, _)| !name.trim_ascii().is_empty())
     })
 }
 
@@ -255,12 +287,20 @@ pub fn target_without_credentials(
     query: Option<&[u8]>,
     found: &Found,
 ) -> Option<Vec<u8>> {
-    if !found.path_param && !found.query_credential {
+    if !found.path_param && !found.query_credential && !found.encoded_in_path {
         return None;
     }
-    let path = match found.path_param {
-        true => query::path_without_params(raw_path, |n| names.path_param(n)),
-        false => None,
+    let path = match (found.encoded_in_path, found.path_param) {
+        // The request is refused; what the access log keeps ends where encoding begins.
+        (true, _) => {
+            let cut = raw_path
+                .iter()
+                .position(|&b| b == b'%' || b == b';' || b == b',')
+                .unwrap_or(raw_path.len());
+            Some(raw_path.get(..cut).unwrap_or(raw_path).to_vec())
+        }
+        (false, true) => query::path_without_params(raw_path, |n| names.path_param(n)),
+        (false, false) => None,
     };
     let mut target = path.unwrap_or_else(|| raw_path.to_vec());
     let rest = match query {
@@ -313,6 +353,9 @@ mod tests {
             ("%20access_token", Spelling::Unread),
             ("access-token", Spelling::Unread),
             ("access_token%00x", Spelling::Unread),
+            ("+access_token", Spelling::Unread),
+            ("access_token+", Spelling::Unread),
+            ("access_token%5Bx%5D", Spelling::Unread),
             ("access%255ftoken", Spelling::Unread),
             ("CLIENT_SECRET", Spelling::Unread),
             ("client.id", Spelling::Unread),
@@ -361,9 +404,32 @@ mod tests {
         assert!(!find("/a", Some("x=1&access_token=t"), "").unread());
         assert!(find("/a", None, "session =t").unread_cookie);
         assert!(find("/a", None, "theme=x, session=t").cookie_credential);
+        assert!(find("/a", None, "theme=x session=t").unread_cookie);
+        assert!(find("/a", None, "theme=x\tsession=t").unread_cookie);
+        assert!(!find("/a", None, "theme=dark mode").unread());
         assert!(find("/a;access_token=t/b", None, "").path_param);
         assert!(find("/a;ACCESS_TOKEN=t", None, "").path_param);
         assert!(!find("/a;jsessionid=1", None, "").path_param);
+        for hidden in [
+            "/feed%3Faccess_token=k",
+            "/feed%253Faccess_token%253Dk",
+            "/feed%3Baccess_token=k",
+            "/a/x;access_token%3Dk",
+            "/a/x;x=1,access_token=k",
+            "/feed%3Fclient_id=job%26client_secret=s",
+            "/feed%23access_token=k",
+        ] {
+            assert!(find(hidden, None, "").encoded_in_path, "{hidden}");
+        }
+        for plain in [
+            "/feed%3Fq=1",
+            "/a%2Fb",
+            "/a,b",
+            "/access_token",
+            "/x%3Bv=access_token",
+        ] {
+            assert!(!find(plain, None, "").encoded_in_path, "{plain}");
+        }
     }
 
     #[test]

@@ -345,6 +345,16 @@ fn weak_or_shared_key_material_is_refused_by_envoy() {
             strong,
         ),
         (
+            json!({"secrets": [{"key": strong}], "identity_headers": {"user": "grpc-timeout"}}),
+            "identity_headers.user",
+            strong,
+        ),
+        (
+            json!({"secrets": [{"key": strong}], "identity_headers": {"name": "traceparent"}}),
+            "identity_headers.name",
+            strong,
+        ),
+        (
             json!({"secrets": [{"key": "your-256-bit-secret-key-here-make-it-secure"}]}),
             "secrets[0].key",
             "your-256-bit-secret-key-here-make-it-secure",
