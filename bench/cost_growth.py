@@ -26,7 +26,7 @@ import time
 SMALL = 1024
 LARGE = 60 * 1024
 BOUND = 100
-GROWTHS = ["path", "tricky-path", "cookie"]
+GROWTHS = ["path", "tricky-path", "query", "cookie"]
 
 
 def measured_cost(dump):

@@ -140,7 +140,7 @@ fn requests(kind: &str, iterations: usize, first: usize) -> Option<Vec<Headers>>
 }
 
 /// Ways a request is made bigger.
-const GROWTHS: &[&str] = &["path", "tricky-path", "cookie"];
+const GROWTHS: &[&str] = &["path", "tricky-path", "query", "cookie"];
 
 /// A unit of the tricky path: an encoded slash, a `;` parameter, an empty segment and a `..`
 /// that climbs back out of the segment before it (never above the root).
@@ -166,6 +166,15 @@ fn grow(headers: &mut Headers, growth: &str, bytes: usize) {
                 };
                 let tail = unit.repeat(room / unit.len());
                 *target = format!("{path}{tail}{query}").into_bytes();
+            }
+        }
+        "query" => {
+            // Escapes and separators only (`%&`): every pair a name to decode and compare.
+            if let Some((_, target)) = headers.iter_mut().find(|(n, _)| n == ":path") {
+                let separator = if target.contains(&b'?') { b'&' } else { b'?' };
+                target.push(separator);
+                let room = bytes.saturating_sub(target.len());
+                target.extend_from_slice("%&".repeat(room / 2).as_bytes());
             }
         }
         _ => {

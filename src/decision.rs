@@ -115,7 +115,7 @@ where
     edits.extend(request.spoofed.iter().map(|name| HeaderEdit::Remove(name)));
     let Some(target) = request.target else {
         let denial = BadRequest::UnsafePath(PathError::Missing).into();
-        return refuse(config, &request, None, None, denial);
+        return refuse(config, &request, None, None, denial, None);
     };
     let (raw_path, query) = path::split_target(target);
     let readings = match path::readings(raw_path) {
@@ -127,19 +127,29 @@ where
                 None,
                 None,
                 BadRequest::UnsafePath(e).into(),
+                None,
             )
         }
     };
     let names = SpellingNames::new(locations(config));
-    let found = spellings::find(names, raw_path, query, &request.cookies);
+    // Where credentials sit: looked for on checked requests only (`none` paths stay untouched).
+    let find = || spellings::find(names, raw_path, query, &request.cookies);
     let query_overrides = spellings::query_method_overrides(query);
-    let hidden = |rule| {
+    let hidden = |rule, found: Found| {
         let denial = BadRequest::UnreadCredential.into();
-        refuse(config, &request, Some(readings.first()), rule, denial)
+        refuse(
+            config,
+            &request,
+            Some(readings.first()),
+            rule,
+            denial,
+            Some(found),
+        )
     };
     if request.is_cors_preflight(stream_ends) && query_overrides.is_empty() {
+        let found = find();
         if found.encoded_in_path {
-            return hidden(None);
+            return hidden(None, found);
         }
         if !config.forward_credentials {
             remove_credentials(names, &request, raw_path, query, &found, &mut edits);
@@ -153,13 +163,11 @@ where
     }
     let Some(methods) = request.methods(&query_overrides) else {
         let denial = BadRequest::MethodOverride.into();
-        return refuse(config, &request, Some(readings.first()), None, denial);
+        return refuse(config, &request, Some(readings.first()), None, denial, None);
     };
     let methods: Vec<&[u8]> = methods.iter().map(Vec::as_slice).collect();
     let policy = config.rules.policy_for_request(&methods, readings.iter());
     let rule = policy.rule;
-    let refuse_here =
-        |denial: Denial| refuse(config, &request, Some(readings.first()), rule, denial);
     if policy.mode == Mode::None {
         return Decision {
             action: Action::Forward(edits),
@@ -168,9 +176,20 @@ where
             cache_hit: None,
         };
     }
+    let found = find();
     if found.encoded_in_path {
-        return hidden(rule);
+        return hidden(rule, found);
     }
+    let refuse_here = |denial: Denial| {
+        refuse(
+            config,
+            &request,
+            Some(readings.first()),
+            rule,
+            denial,
+            Some(found),
+        )
+    };
     let presented = match credentials::extract(&request, query, names.at) {
         Ok(presented) => presented,
         Err(denial) => return refuse_here(denial),
@@ -472,12 +491,13 @@ fn refuse<'a>(
     normal_path: Option<&str>,
     rule: Option<usize>,
     denial: Denial,
+    found: Option<Found>,
 ) -> Decision<'a> {
     let (raw_path, query) = path::split_target(request.target.unwrap_or_default());
     let names = SpellingNames::new(locations(config));
     // The access log reads the request as the filter leaves it: no credential stays in it,
     // and no identity header a client wrote.
-    let found = spellings::find(names, raw_path, query, &request.cookies);
+    let found = found.unwrap_or_else(|| spellings::find(names, raw_path, query, &request.cookies));
     let mut scrub: Vec<HeaderEdit<'a>> = request
         .spoofed
         .iter()
