@@ -109,10 +109,10 @@ async fn stop_signal() {
 /// The master key from the variable `secret_env` names, checked by the filter's own rules
 /// (length, whitespace, not a public key, not repetitive). Errors never quote it.
 fn master_key(settings: &Settings) -> Result<String, String> {
-    let mut secret = serde_json::json!({"key_env": settings.secret_env});
-    if let Some(kid) = &settings.kid {
-        secret["kid"] = serde_json::json!(kid);
-    }
+    let secret = match &settings.kid {
+        Some(kid) => serde_json::json!({"key_env": settings.secret_env, "kid": kid}),
+        None => serde_json::json!({"key_env": settings.secret_env}),
+    };
     let config = serde_json::json!({"secrets": [secret], "default_mode": "none"});
     let env = |name: &str| std::env::var(name).ok();
     tollgate::config::Config::parse(config.to_string().as_bytes(), &env).map_err(|e| {
@@ -127,7 +127,11 @@ fn master_key(settings: &Settings) -> Result<String, String> {
 /// `hash-password`: one password on stdin (a trailing newline is dropped), its hash on stdout.
 fn hash_password() -> ExitCode {
     let mut input = String::new();
-    if std::io::stdin().take(4096).read_to_string(&mut input).is_err() {
+    if std::io::stdin()
+        .take(4096)
+        .read_to_string(&mut input)
+        .is_err()
+    {
         return fail("cannot read the password from stdin (it must be UTF-8)");
     }
     let password = input

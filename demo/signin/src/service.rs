@@ -117,7 +117,7 @@ impl Service {
         let reply = match (request.method.as_str(), request.path.as_str()) {
             ("GET" | "HEAD", "/login") => self.login_page(request, None, 200),
             ("GET" | "HEAD", "/healthz") => Reply::json(200, json!({"status": "ok"})),
-            ("POST", "/login" | REFRESH_PATH | LOGOUT_PATH) if !self.from_this_site(request) => {
+            ("POST", "/login" | REFRESH_PATH | LOGOUT_PATH) if !self.is_same_site(request) => {
                 eprintln!(
                     "tollgate-signin: refused a cross-site POST {} from {}",
                     request.path,
@@ -140,7 +140,7 @@ impl Service {
         reply.secured(&self.settings.trusted_hosts)
     }
 
-    fn from_this_site(&self, request: &Incoming) -> bool {
+    fn is_same_site(&self, request: &Incoming) -> bool {
         csrf::from_this_site(
             request.header("origin"),
             request.header("sec-fetch-site"),
@@ -173,9 +173,11 @@ impl Service {
             form::field(&request.query, "redirect")
         };
         let redirect = redirect.unwrap_or_default();
-        let kept = request
-            .cookie(csrf::COOKIE)
-            .filter(|n| n.len() == 22 && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        let kept = request.cookie(csrf::COOKIE).filter(|n| {
+            n.len() == 22
+                && n.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        });
         let (nonce, token) = match kept {
             Some(nonce) => {
                 let token = self.csrf.token_for(&nonce);
@@ -407,7 +409,10 @@ impl Service {
             .header("authorization")
             .and_then(|a| a.strip_prefix("Bearer "))
             .map(str::to_owned);
-        let refresh = [request.field("refresh_token"), request.cookie(REFRESH_COOKIE)];
+        let refresh = [
+            request.field("refresh_token"),
+            request.cookie(REFRESH_COOKIE),
+        ];
         let access = [bearer, request.cookie(&self.settings.cookie)];
         let ids = refresh
             .into_iter()
@@ -424,7 +429,10 @@ impl Service {
             ended |= self.store.revoke_session_of(&jti);
         }
         let mut reply = if request.is_json() {
-            Reply::json(200, json!({"code": 0, "data": {"signed_out": ended}, "msg": ""}))
+            Reply::json(
+                200,
+                json!({"code": 0, "data": {"signed_out": ended}, "msg": ""}),
+            )
         } else {
             let redirect = request.field("redirect").unwrap_or_else(|| "/login".into());
             Reply::redirect(safe_return(&redirect, &self.settings.trusted_hosts))
