@@ -49,14 +49,18 @@ impl Csrf {
 }
 
 /// Whether a state-changing request comes from this site: its `Origin` is the host it was
-/// sent to or a trusted host; without `Origin`, `Sec-Fetch-Site` (when sent) is
-/// `same-origin` or `none`. Clients that send neither (curl, servers) pass.
+/// sent to or a trusted host; without `Origin` (or with an opaque `null` one),
+/// `Sec-Fetch-Site` is `same-origin` or `none`. Clients that send neither (curl, servers)
+/// pass.
 pub fn from_this_site(
     origin: Option<&str>,
     fetch_site: Option<&str>,
     host: Option<&str>,
     trusted_hosts: &[String],
 ) -> bool {
+    if origin == Some("null") {
+        return matches!(fetch_site, Some("same-origin" | "none"));
+    }
     if let Some(origin) = origin {
         let authority = match origin.split_once("://") {
             Some(("http" | "https", authority)) => authority,
@@ -101,6 +105,8 @@ mod tests {
         assert!(ok(None, None));
         assert!(!ok(Some("http://evil.example"), Some("cross-site")));
         assert!(!ok(Some("null"), None));
+        assert!(!ok(Some("null"), Some("cross-site")));
+        assert!(ok(Some("null"), Some("same-origin")));
         assert!(!ok(Some("http://127.0.0.1:10001"), None));
         assert!(!ok(None, Some("cross-site")));
         assert!(!ok(None, Some("same-site")));

@@ -58,8 +58,9 @@ impl Reply {
     }
 
     /// Adds the headers every reply carries: no caching, no sniffing, no framing, no
-    /// referrer (the login URL carries the return URL), and a CSP that lets the page post
-    /// only to this service and the trusted hosts it may redirect to.
+    /// referrer to other sites (the login URL carries the return URL; `no-referrer` would
+    /// make browsers send `Origin: null`), and a CSP that lets the page post only to this
+    /// service and the trusted hosts it may redirect to.
     pub fn secured(mut self, trusted_hosts: &[String]) -> Reply {
         let mut form_action = String::from("'self'");
         for host in trusted_hosts {
@@ -73,7 +74,7 @@ impl Reply {
             ("Cache-Control", "no-store".to_owned()),
             ("X-Content-Type-Options", "nosniff".to_owned()),
             ("X-Frame-Options", "DENY".to_owned()),
-            ("Referrer-Policy", "no-referrer".to_owned()),
+            ("Referrer-Policy", "same-origin".to_owned()),
             ("Cross-Origin-Opener-Policy", "same-origin".to_owned()),
             ("Content-Security-Policy", csp),
         ] {
