@@ -652,3 +652,68 @@ fn the_shipped_envoy_configuration_caps_the_sign_in_routes() {
     let answer = String::from_utf8_lossy(&answer[..n]);
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer:?}");
 }
+
+/// A JSON login through `port` from the loopback address `from` (curl binds it), with extra
+/// request headers; the status and the `Retry-After` header.
+fn login_from(port: u16, from: &str, username: &str, headers: &[&str]) -> (u16, bool) {
+    let body = json!({"username": username, "password": "wrong-or-right"}).to_string();
+    let body = if username == "demo-right" {
+        DEMO.to_owned()
+    } else {
+        body
+    };
+    let mut command = Command::new("curl");
+    command.args([
+        "-s",
+        "-o",
+        "/dev/null",
+        "-D",
+        "-",
+        "--interface",
+        from,
+        "-H",
+        "Content-Type: application/json",
+        "-H",
+        &format!("Host: {HOST}"),
+        "--data",
+        &body,
+    ]);
+    for h in headers {
+        command.args(["-H", h]);
+    }
+    let out = command
+        .arg(format!("http://127.0.0.1:{port}/login"))
+        .output()
+        .expect("curl is needed");
+    let head = String::from_utf8_lossy(&out.stdout).to_ascii_lowercase();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, head.contains("retry-after:"))
+}
+
+#[test]
+fn one_clients_guesses_do_not_lock_out_others_through_the_shipped_envoy() {
+    let (envoy, signin) = shipped();
+    // 20 accounts guessed from one address, a forged X-Forwarded-For on some of them.
+    for i in 0..20 {
+        let forged = format!("X-Forwarded-For: 10.9.9.{i}");
+        let headers: &[&str] = if i % 2 == 0 { &[&forged] } else { &[] };
+        let (status, _) = login_from(envoy.port, "127.0.0.2", &format!("user{i}"), headers);
+        assert_eq!(status, 401, "guess {i}");
+    }
+    // That address now waits, even with the right password and another forged address...
+    let (status, retry_after) = login_from(
+        envoy.port,
+        "127.0.0.2",
+        "demo-right",
+        &["X-Forwarded-For: 10.1.2.3"],
+    );
+    assert_eq!((status, retry_after), (429, true));
+    // ...while a user elsewhere signs in.
+    let (status, _) = login_from(envoy.port, "127.0.0.3", "demo-right", &[]);
+    assert_eq!(status, 200, "{}", signin.log());
+    assert!(signin.log().contains("from 127.0.0.2"), "{}", signin.log());
+}

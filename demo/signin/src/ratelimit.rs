@@ -37,7 +37,16 @@ impl Limiter {
         }
     }
 
+    /// The counters a sign-in counts against: its account, and its address (an IPv6
+    /// address by its /64, which one client usually holds whole).
     fn keys(account: &str, address: IpAddr) -> [(Key, bool); 2] {
+        let address = match address {
+            IpAddr::V6(v6) => {
+                let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+                IpAddr::V6(prefix.into())
+            }
+            v4 => v4,
+        };
         [
             (Key::Account(account.to_lowercase()), true),
             (Key::Address(address), false),
@@ -141,6 +150,19 @@ mod tests {
         }
         assert_eq!(l.check("fresh", ip(1), NOW), Err(60));
         assert_eq!(l.check("fresh", ip(2), NOW), Ok(()));
+    }
+
+    #[test]
+    fn an_ipv6_client_is_counted_by_its_64() {
+        let l = limiter();
+        for i in 0..5u16 {
+            let address = IpAddr::from([0x2001, 0xdb8, 0, 1, 0, 0, 0, i]);
+            l.failed(&format!("user{i}"), address, NOW);
+        }
+        let same_64 = IpAddr::from([0x2001, 0xdb8, 0, 1, 0xffff, 0, 0, 9]);
+        assert_eq!(l.check("fresh", same_64, NOW), Err(60));
+        let other_64 = IpAddr::from([0x2001, 0xdb8, 0, 2, 0, 0, 0, 1]);
+        assert_eq!(l.check("fresh", other_64, NOW), Ok(()));
     }
 
     #[test]

@@ -295,10 +295,9 @@ impl Service {
             access_expires: now.saturating_add(ttl),
             refresh_expires: now.saturating_add(refresh_ttl),
         };
-        self.store
-            .add_token(family, &access_id, false, pair.access_expires);
-        self.store
-            .add_token(family, &refresh_id, true, pair.refresh_expires);
+        let store = &self.store;
+        store.add_token(family, &access_id, false, pair.access_expires, now);
+        store.add_token(family, &refresh_id, true, pair.refresh_expires, now);
         Some(pair)
     }
 

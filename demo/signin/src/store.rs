@@ -12,6 +12,8 @@ use std::sync::{Mutex, PoisonError};
 
 /// The most sessions kept; beyond it, expired ones are dropped, then new ones are refused.
 const MAX_FAMILIES: usize = 100_000;
+/// The most token ids kept; beyond it, expired ones (and those of ended sessions) are dropped.
+const MAX_TOKENS: usize = 1_000_000;
 
 /// Why a refresh token was not accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,8 +77,11 @@ impl Store {
     }
 
     /// Records a token of `family` (refresh or access) by its `jti`.
-    pub fn add_token(&self, family: &str, jti: &str, refresh: bool, expires: u64) {
+    pub fn add_token(&self, family: &str, jti: &str, refresh: bool, expires: u64, now: u64) {
         let mut inner = self.lock();
+        if inner.tokens.len() >= MAX_TOKENS {
+            inner.prune(now);
+        }
         if let Some(f) = inner.families.get_mut(family) {
             f.expires = f.expires.max(expires);
             let token = Token {
@@ -153,8 +158,8 @@ mod tests {
 
     fn session(store: &Store) {
         assert!(store.begin("f1", "lUpa", NOW + 100, NOW));
-        store.add_token("f1", "r1", true, NOW + 100);
-        store.add_token("f1", "a1", false, NOW + 10);
+        store.add_token("f1", "r1", true, NOW + 100, NOW);
+        store.add_token("f1", "a1", false, NOW + 10, NOW);
     }
 
     #[test]
@@ -165,7 +170,7 @@ mod tests {
             store.use_refresh("r1", NOW),
             Ok(("f1".into(), "lUpa".into()))
         );
-        store.add_token("f1", "r2", true, NOW + 100);
+        store.add_token("f1", "r2", true, NOW + 100, NOW);
         assert_eq!(store.use_refresh("r1", NOW), Err(Refused::Reused));
         assert!(!store.is_live("f1", NOW));
         assert_eq!(store.use_refresh("r2", NOW), Err(Refused::Unknown));
