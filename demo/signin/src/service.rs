@@ -149,8 +149,8 @@ impl Service {
         )
     }
 
-    /// The client's address: the connection's, or the last `X-Forwarded-For` entry a
-    /// trusted proxy added.
+    /// The client's address: the connection's or, from a trusted proxy, the last
+    /// `X-Forwarded-For` entry that is not a trusted proxy (when it is an address).
     fn client(&self, request: &Incoming) -> IpAddr {
         let proxies = &self.settings.trusted_proxies;
         if !proxies.contains(&request.peer) {
@@ -160,9 +160,9 @@ impl Service {
             .header("x-forwarded-for")
             .unwrap_or_default()
             .rsplit(',')
-            .filter_map(|a| a.trim().parse::<IpAddr>().ok())
-            .find(|a| !proxies.contains(a));
-        forwarded.unwrap_or(request.peer)
+            .map(|a| a.trim().parse::<IpAddr>().ok())
+            .find(|a| a.is_none_or(|a| !proxies.contains(&a)));
+        forwarded.flatten().unwrap_or(request.peer)
     }
 
     /// The login page with a form token (the nonce cookie kept when the browser has one).

@@ -370,6 +370,8 @@ fn the_client_address_comes_from_trusted_proxies_only() {
     let s = Service::new(settings, SECRET).unwrap();
     let r = with_header(request("GET", "/"), "x-forwarded-for", "1.1.1.1, 10.0.0.7");
     assert_eq!(s.client(&r), IpAddr::from([10, 0, 0, 7]));
+    let garbled = with_header(request("GET", "/"), "x-forwarded-for", "1.1.1.1, junk");
+    assert_eq!(s.client(&garbled), IpAddr::from([127, 0, 0, 1]));
     let mut direct = r;
     direct.peer = IpAddr::from([192, 168, 0, 9]);
     assert_eq!(s.client(&direct), IpAddr::from([192, 168, 0, 9]));
