@@ -139,6 +139,10 @@ fn a_huge_content_length_is_refused_and_the_service_keeps_answering() {
     // Directly: answered 413 at once, before any of the body is read.
     let r = within(signin.port, huge.as_bytes().to_vec(), 5).unwrap();
     assert_eq!(r.status, 413, "{}", r.text());
+    // A client that asks first is told no, not to go ahead.
+    let asking = huge.replace("\r\n\r\n", "\r\nExpect: 100-continue\r\n\r\n");
+    let r = within(signin.port, asking.into_bytes(), 5).unwrap();
+    assert_eq!(r.status, 413, "{}", r.text());
     // The same, and the client hangs up at once (the request that killed tiny_http).
     for port in [signin.port, envoy.port] {
         let s = stall(port, huge.as_bytes());
