@@ -68,7 +68,7 @@ impl Default for Limits {
 struct Shared {
     service: Service,
     limits: Limits,
-    handlers: Semaphore,
+    handlers: Arc<Semaphore>,
 }
 
 /// Serves `listener` until `shutdown` completes, then lets requests in flight finish.
@@ -87,7 +87,7 @@ pub async fn run(
         .max_buf_size(limits.max_head.max(8192))
         .max_headers(64);
     let shared = Arc::new(Shared {
-        handlers: Semaphore::new(limits.max_handlers),
+        handlers: Arc::new(Semaphore::new(limits.max_handlers)),
         service,
         limits,
     });
@@ -196,14 +196,21 @@ async fn answer(shared: Arc<Shared>, peer: SocketAddr, request: Request<Body>) -
         body,
         peer: peer.ip(),
     };
-    let Ok(_permit) = shared.handlers.acquire().await else {
+    let Ok(permit) = Arc::clone(&shared.handlers).acquire_owned().await else {
         return refuse(503, "shutting down");
     };
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
+    // The permit goes with the work: a request that times out still holds it until its
+    // handler returns.
     let service = Arc::clone(&shared);
-    match tokio::task::spawn_blocking(move || service.service.handle(&incoming, now)).await {
+    let handle = move || {
+        let reply = service.service.handle(&incoming, now);
+        drop(permit);
+        reply
+    };
+    match tokio::task::spawn_blocking(handle).await {
         Ok(reply) => (reply, false),
         Err(_) => refuse(500, "internal error"),
     }
