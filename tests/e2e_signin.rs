@@ -402,6 +402,38 @@ fn long_urls_are_refused() {
 }
 
 #[test]
+fn oversized_headers_are_refused() {
+    let (_envoy, signin) = plain_route();
+    let big = Request::get("/login").header("X-Padding", "p".repeat(20_000));
+    let r = within(signin.port, big.to_bytes(), 10).unwrap();
+    assert_eq!(r.status, 431);
+    let mut many = Request::get("/login");
+    for i in 0..100 {
+        many = many.header(&format!("X-Header-{i}"), "1");
+    }
+    let r = within(signin.port, many.to_bytes(), 10).unwrap();
+    assert_eq!(r.status, 431);
+}
+
+#[test]
+fn a_form_post_without_the_pages_token_is_refused() {
+    let (envoy, signin) = plain_route();
+    // No Origin, no Sec-Fetch-Site (as a non-browser client, or an old browser, sends it).
+    let form = Request::new("POST", "/login")
+        .host(&format!("127.0.0.1:{}", envoy.port))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body_text("username=demo&password=demo-password&redirect=%2F");
+    for port in [signin.port, envoy.port] {
+        let r = within(port, form.to_bytes(), 5).unwrap();
+        assert_eq!(r.status, 403, "{}", r.text());
+        assert!(set_cookies(&r)
+            .iter()
+            .all(|c| !c.starts_with("access_token=")));
+        assert!(r.text().contains("id=\"error\""), "{}", r.text());
+    }
+}
+
+#[test]
 fn idle_connections_do_not_each_hold_a_thread() {
     let (_envoy, signin) = plain_route();
     let threads = || {
