@@ -461,6 +461,41 @@ fn idle_connections_do_not_each_hold_a_thread() {
 }
 
 #[test]
+fn idle_and_half_sent_connections_are_closed_in_ten_seconds() {
+    let (_envoy, signin) = plain_route();
+    let connections = [
+        // Connected, silent.
+        (TcpStream::connect(("127.0.0.1", signin.port)).unwrap(), ""),
+        // Half a request head.
+        (
+            stall(signin.port, b"GET /login HTTP/1.1\r\nHost: h\r\n"),
+            "",
+        ),
+        // Answered, then kept alive and silent.
+        (
+            stall(signin.port, b"GET /healthz HTTP/1.1\r\nHost: h\r\n\r\n"),
+            "HTTP/1.1 200 OK",
+        ),
+    ];
+    let started = Instant::now();
+    for (mut c, answer) in connections {
+        c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut got = Vec::new();
+        c.read_to_end(&mut got).unwrap();
+        let got = String::from_utf8_lossy(&got);
+        assert!(
+            got.starts_with(answer) && got.matches("HTTP/1.1").count() <= 1,
+            "{got:?}"
+        );
+    }
+    let waited = started.elapsed();
+    assert!(
+        waited > Duration::from_secs(8) && waited < Duration::from_secs(15),
+        "{waited:?}"
+    );
+}
+
+#[test]
 fn pages_cannot_be_framed_or_sniffed() {
     let (_envoy, signin) = plain_route();
     for target in ["/login", "/nowhere"] {
