@@ -786,5 +786,13 @@ fn one_clients_guesses_do_not_lock_out_others_through_the_shipped_envoy() {
     // ...while a user elsewhere signs in.
     let (status, _) = login_from(envoy.port, "127.0.0.3", "demo-right", &[]);
     assert_eq!(status, 200, "{}", signin.log());
-    assert!(signin.log().contains("from 127.0.0.2"), "{}", signin.log());
+    let log = signin.log();
+    assert!(
+        log.contains("failed for account \"user0\" from 127.0.0.2"),
+        "{log}"
+    );
+    assert!(
+        log.contains("signed in account \"demo\" from 127.0.0.3"),
+        "{log}"
+    );
 }

@@ -254,6 +254,10 @@ impl Service {
         let Some(pair) = self.start_session(user, now) else {
             return Reply::error(503, "cannot start a session");
         };
+        eprintln!(
+            "tollgate-signin: signed in account {} from {client}",
+            loggable(&username)
+        );
         if json {
             return Service::pair_reply(user, &pair);
         }
