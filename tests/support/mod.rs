@@ -858,6 +858,8 @@ pub fn free_port() -> u16 {
 pub struct SignIn {
     child: Child,
     pub port: u16,
+    /// Holds `signin.log` (stdout) and `signin.err` (stderr, the service's log).
+    pub dir: PathBuf,
 }
 
 impl Drop for SignIn {
@@ -876,6 +878,24 @@ fn signin_binary() -> PathBuf {
 }
 
 impl SignIn {
+    /// What the service wrote to stderr (its log).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("signin.err")).unwrap_or_default()
+    }
+
+    /// The service's process id (the child is the shell that ties it to this process).
+    pub fn pid(&self) -> u32 {
+        let shell = self.child.id();
+        let children =
+            std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children")).unwrap();
+        let exe = |pid: u32| std::fs::read_link(format!("/proc/{pid}/exe")).ok();
+        children
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .find(|&p| exe(p).is_some() && exe(p) != exe(shell))
+            .expect("the service process")
+    }
+
     /// Starts `tollgate-signin` with the demo configuration, signing with `secret`, and
     /// trusting `trusted_host` as a place to send browsers back to.
     pub fn start(secret: &str, trusted_host: &str) -> SignIn {
@@ -908,7 +928,7 @@ impl SignIn {
                 .find_map(|l| l.strip_prefix("listening on http://"))
                 .and_then(read_port)
             {
-                return SignIn { child, port };
+                return SignIn { child, port, dir };
             }
             if child.try_wait().unwrap().is_some() || Instant::now() > deadline {
                 let errors = std::fs::read_to_string(&errors).unwrap_or_default();

@@ -4,104 +4,148 @@
 //!
 //! `tollgate-signin [--config demo/signin/signin.json] [--listen ADDR] [--trust HOST]...`
 //! The master key is read from the environment variable named by `secret_env`.
+//! `tollgate-signin hash-password` reads a password on stdin and prints its Argon2id hash.
 
+mod csrf;
 mod form;
 mod pages;
+mod password;
+mod random;
+mod ratelimit;
+mod reply;
 mod return_url;
+mod server;
 mod service;
 mod settings;
+mod store;
 
 use std::io::Read;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::process::ExitCode;
 
-use service::{Incoming, Service};
+use service::Service;
 use settings::Settings;
 
-/// The largest request body read, in bytes.
-const MAX_BODY: u64 = 64 * 1024;
-
-fn fail(message: &str) -> ! {
+fn fail(message: &str) -> ExitCode {
     eprintln!("tollgate-signin: {message}");
-    std::process::exit(2);
+    ExitCode::from(2)
 }
 
-fn main() {
+fn main() -> ExitCode {
+    let mut args = std::env::args().skip(1).peekable();
+    if args.peek().map(String::as_str) == Some("hash-password") {
+        return hash_password();
+    }
     let mut config = "demo/signin/signin.json".to_string();
     let mut listen = None;
     let mut trusted = Vec::new();
-    let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let Some(value) = args.next() else {
-            fail(&format!("{flag} needs a value"));
+            return fail(&format!("{flag} needs a value"));
         };
         match flag.as_str() {
             "--config" => config = value,
             "--listen" => listen = Some(value),
             "--trust" => trusted.push(value),
-            _ => fail(&format!("unknown option {flag}")),
+            _ => return fail(&format!("unknown option {flag}")),
         }
     }
-    let mut settings = Settings::load(&config).unwrap_or_else(|e| fail(&e));
+    let mut settings = match Settings::load(&config) {
+        Ok(settings) => settings,
+        Err(e) => return fail(&e),
+    };
     settings.trusted_hosts.extend(trusted);
     if let Some(listen) = listen {
         settings.listen = listen;
     }
-    let secret = std::env::var(&settings.secret_env).unwrap_or_else(|_| {
-        fail(&format!(
-            "environment variable {} is not set",
-            settings.secret_env
-        ))
-    });
-    let server = tiny_http::Server::http(&settings.listen)
-        .unwrap_or_else(|e| fail(&format!("cannot listen on {}: {e}", settings.listen)));
-    match server.server_addr().to_ip() {
-        Some(addr) => println!("listening on http://{addr}"),
-        None => println!("listening on {}", settings.listen),
+    let secret = match master_key(&settings) {
+        Ok(secret) => secret,
+        Err(e) => return fail(&e),
+    };
+    let service = match Service::new(settings, &secret) {
+        Ok(service) => service,
+        Err(e) => return fail(&e),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => return fail(&format!("cannot start the runtime: {e}")),
+    };
+    runtime.block_on(serve(service))
+}
+
+async fn serve(service: Service) -> ExitCode {
+    let listen = service.settings.listen.clone();
+    let listener = match tokio::net::TcpListener::bind(&listen).await {
+        Ok(listener) => listener,
+        Err(e) => return fail(&format!("cannot listen on {listen}: {e}")),
+    };
+    match listener.local_addr() {
+        Ok(addr) => println!("listening on http://{addr}"),
+        Err(_) => println!("listening on {listen}"),
     }
-    let service = Service::new(settings, &secret);
-    for request in server.incoming_requests() {
-        serve(&service, request);
+    server::run(listener, service, server::Limits::default(), stop_signal()).await;
+    ExitCode::SUCCESS
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn stop_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
     }
 }
 
-fn serve(service: &Service, mut request: tiny_http::Request) {
-    let url = request.url().to_owned();
-    let (path, query) = url.split_once('?').unwrap_or((&url, ""));
-    let mut body = String::new();
-    let read = request.as_reader().take(MAX_BODY).read_to_string(&mut body);
-    let incoming = Incoming {
-        method: request.method().as_str().to_ascii_uppercase(),
-        path: path.to_owned(),
-        query: query.to_owned(),
-        headers: request
-            .headers()
-            .iter()
-            .map(|h| {
-                (
-                    h.field.as_str().as_str().to_ascii_lowercase(),
-                    h.value.as_str().to_owned(),
-                )
-            })
-            .collect(),
-        body,
+/// The master key from the variable `secret_env` names, checked by the filter's own rules
+/// (length, whitespace, not a public key, not repetitive). Errors never quote it.
+fn master_key(settings: &Settings) -> Result<String, String> {
+    let secret = match &settings.kid {
+        Some(kid) => serde_json::json!({"key_env": settings.secret_env, "kid": kid}),
+        None => serde_json::json!({"key_env": settings.secret_env}),
     };
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let reply = match read {
-        Ok(_) => service.handle(&incoming, now),
-        Err(_) => service::Reply {
-            status: 400,
-            headers: Vec::new(),
-            body: "unreadable body\n".into(),
-        },
-    };
-    let mut response = tiny_http::Response::from_string(reply.body).with_status_code(reply.status);
-    for (name, value) in &reply.headers {
-        if let Ok(header) = tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()) {
-            response.add_header(header);
-        }
+    let config = serde_json::json!({"secrets": [secret], "default_mode": "none"});
+    let env = |name: &str| std::env::var(name).ok();
+    tollgate::config::Config::parse(config.to_string().as_bytes(), &env).map_err(|e| {
+        format!(
+            "the master key in {} is refused: {}",
+            settings.secret_env, e.problem
+        )
+    })?;
+    std::env::var(&settings.secret_env).map_err(|_| format!("{} is not set", settings.secret_env))
+}
+
+/// `hash-password`: one password on stdin (a trailing newline is dropped), its hash on stdout.
+fn hash_password() -> ExitCode {
+    let mut input = String::new();
+    if std::io::stdin()
+        .take(4096)
+        .read_to_string(&mut input)
+        .is_err()
+    {
+        return fail("cannot read the password from stdin (it must be UTF-8)");
     }
-    let _ = request.respond(response);
+    let password = input
+        .strip_suffix('\n')
+        .map(|p| p.strip_suffix('\r').unwrap_or(p))
+        .unwrap_or(&input);
+    if password.is_empty() {
+        return fail("the password is empty");
+    }
+    match password::hash(password) {
+        Ok(hash) => {
+            println!("{hash}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e),
+    }
 }

@@ -8,8 +8,9 @@ fn escape(text: &str) -> String {
         .replace('\'', "&#39;")
 }
 
-/// The sign-in form; `redirect` goes back in a hidden field, `error` above the form.
-pub fn login(redirect: &str, error: Option<&str>) -> String {
+/// The sign-in form; `redirect` and the CSRF token go back in hidden fields, `error` above
+/// the form.
+pub fn login(redirect: &str, error: Option<&str>, csrf_token: &str) -> String {
     let error = error
         .map(|e| format!("<p class=\"error\" id=\"error\">{}</p>\n", escape(e)))
         .unwrap_or_default();
@@ -25,6 +26,7 @@ pub fn login(redirect: &str, error: Option<&str>) -> String {
 <label for="username">Username</label><input id="username" name="username" autocomplete="username" required>
 <label for="password">Password</label><input id="password" name="password" type="password" autocomplete="current-password" required>
 <input type="hidden" name="redirect" value="{redirect}">
+<input type="hidden" name="{csrf_field}" value="{csrf_token}">
 <button id="submit" type="submit">Sign in</button>
 </form>
 <p>Demo user: <code>demo</code> / <code>demo-password</code></p>
@@ -32,6 +34,8 @@ pub fn login(redirect: &str, error: Option<&str>) -> String {
 </html>
 "#,
         redirect = escape(redirect),
+        csrf_field = crate::csrf::FIELD,
+        csrf_token = escape(csrf_token),
     )
 }
 
@@ -41,9 +45,10 @@ mod tests {
 
     #[test]
     fn values_are_escaped() {
-        let page = login("\"><script>alert(1)</script>", Some("<b>"));
+        let page = login("\"><script>alert(1)</script>", Some("<b>"), "t\"");
         assert!(!page.contains("<script>alert"));
         assert!(page.contains("&quot;&gt;&lt;script&gt;"));
         assert!(page.contains("&lt;b&gt;"));
+        assert!(page.contains("value=\"t&quot;\""));
     }
 }

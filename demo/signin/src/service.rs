@@ -1,32 +1,47 @@
-//! The sign-in service's endpoints, as pure functions from a request to a reply.
+//! The sign-in service's endpoints, as functions from a request read whole to a reply.
 //!
-//! - `GET /login?redirect=<url>`: the login page.
-//! - `POST /login`: a form post (browser: sets the token cookie and redirects back) or JSON
+//! - `GET /login?redirect=<url>`: the login page (with a CSRF token).
+//! - `POST /login`: a form post (browser: sets the token cookies and redirects back) or JSON
 //!   `{"username","password"}` (API: answers the token pair).
 //! - `POST /auth/refresh`: a refresh token (JSON `{"refresh_token"}`, a form field or the
-//!   `refresh_token` cookie) in, a new pair out.
+//!   `refresh_token` cookie) in, the next pair of its session out; a reused one ends it.
+//! - `POST /logout`: ends the session of the refresh or access token sent, clears cookies.
+
+use std::net::IpAddr;
 
 use serde_json::{json, Value};
 use tollgate::token::{claims_for, SigningKey, TokenVerifier};
 
+use crate::csrf::{self, Csrf};
 use crate::form;
 use crate::pages;
+use crate::password;
+use crate::random;
+use crate::ratelimit::Limiter;
+use crate::reply::Reply;
 use crate::return_url::safe_return;
 use crate::settings::{Settings, User};
+use crate::store::{Refused, Store};
 
-/// The cookie that carries the refresh token, scoped to the refresh endpoint.
+/// The cookie that carries the refresh token, sent only to the endpoints that take it.
 const REFRESH_COOKIE: &str = "refresh_token";
 const REFRESH_PATH: &str = "/auth/refresh";
+const LOGOUT_PATH: &str = "/logout";
+const REFRESH_COOKIE_PATHS: [&str; 2] = [REFRESH_PATH, LOGOUT_PATH];
 
 /// What the service needs to answer.
 pub struct Service {
     pub settings: Settings,
     key: SigningKey,
-    verifier: TokenVerifier,
+    csrf: Csrf,
+    store: Store,
+    limiter: Limiter,
+    /// Checked when the username is unknown, so that both cases take the same time.
+    dummy_hash: String,
 }
 
 /// A request, read whole.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Incoming {
     pub method: String,
     pub path: String,
@@ -34,6 +49,8 @@ pub struct Incoming {
     /// Header names in lower case.
     pub headers: Vec<(String, String)>,
     pub body: String,
+    /// The address the connection came from.
+    pub peer: IpAddr,
 }
 
 impl Incoming {
@@ -49,56 +66,21 @@ impl Incoming {
             .is_some_and(|t| t.starts_with("application/json"))
     }
 
-    fn over_https(&self) -> bool {
-        self.header("x-forwarded-proto") == Some("https")
-    }
-}
-
-/// A reply to send.
-#[derive(Debug, PartialEq, Eq)]
-pub struct Reply {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: String,
-}
-
-impl Reply {
-    fn json(status: u16, value: Value) -> Reply {
-        Reply {
-            status,
-            headers: vec![
-                ("Content-Type".into(), "application/json".into()),
-                ("Cache-Control".into(), "no-store".into()),
-            ],
-            body: format!("{value}\n"),
-        }
-    }
-
-    fn html(status: u16, body: String) -> Reply {
-        Reply {
-            status,
-            headers: vec![
-                ("Content-Type".into(), "text/html; charset=utf-8".into()),
-                ("Cache-Control".into(), "no-store".into()),
-            ],
-            body,
-        }
-    }
-
-    fn error(status: u16, message: &str) -> Reply {
-        Reply::json(
-            status,
-            json!({"code": status, "data": null, "msg": message}),
-        )
-    }
-
-    /// The value of header `name`.
-    #[cfg(test)]
-    fn header(&self, name: &str) -> Option<&str> {
+    fn cookie(&self, name: &str) -> Option<String> {
         self.headers
             .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+            .filter(|(n, _)| n == "cookie")
+            .find_map(|(_, v)| form::cookie(v, name))
+    }
+
+    /// A field of the JSON or form body.
+    fn field(&self, name: &str) -> Option<String> {
+        if self.is_json() {
+            let body: Value = serde_json::from_str(&self.body).ok()?;
+            body.get(name).and_then(Value::as_str).map(str::to_owned)
+        } else {
+            form::field(&self.body, name)
+        }
     }
 }
 
@@ -110,48 +92,217 @@ struct Pair {
     refresh_expires: u64,
 }
 
+/// A name written to the log: at most 64 characters, quoted with control characters escaped.
+fn loggable(name: &str) -> String {
+    format!("{:?}", name.chars().take(64).collect::<String>())
+}
+
 impl Service {
-    /// A service signing with `secret` (the filter's current master key).
-    pub fn new(settings: Settings, secret: &str) -> Service {
+    /// A service signing with `secret` (the filter's current master key, already checked).
+    pub fn new(settings: Settings, secret: &str) -> Result<Service, String> {
         let key = SigningKey::new(settings.kid.clone(), secret.as_bytes());
-        let verifier = TokenVerifier::new(vec![key.clone()], 60, None);
-        Service {
+        let dummy_hash = password::hash("not a password of anyone")?;
+        Ok(Service {
+            limiter: Limiter::new(settings.sign_in_limits.clone()),
             settings,
             key,
-            verifier,
-        }
+            csrf: Csrf::new(secret.as_bytes()),
+            store: Store::default(),
+            dummy_hash,
+        })
     }
 
     /// Answers one request at unix time `now`.
     pub fn handle(&self, request: &Incoming, now: u64) -> Reply {
-        match (request.method.as_str(), request.path.as_str()) {
-            ("GET", "/login") | ("HEAD", "/login") => {
-                let redirect = form::field(&request.query, "redirect").unwrap_or_default();
-                Reply::html(200, pages::login(&redirect, None))
+        let reply = match (request.method.as_str(), request.path.as_str()) {
+            ("GET" | "HEAD", "/login") => self.login_page(request, None, 200),
+            ("GET" | "HEAD", "/healthz") => Reply::json(200, json!({"status": "ok"})),
+            ("POST", "/login" | REFRESH_PATH | LOGOUT_PATH) if !self.is_same_site(request) => {
+                eprintln!(
+                    "tollgate-signin: refused a cross-site POST {} from {}",
+                    request.path,
+                    self.client(request)
+                );
+                if request.path == "/login" && !request.is_json() {
+                    self.login_page(request, Some("This form was sent from another site."), 403)
+                } else {
+                    Reply::error(403, "cross-site request refused")
+                }
             }
-            ("POST", "/login") if request.is_json() => self.login_api(request, now),
-            ("POST", "/login") => self.login_form(request, now),
+            ("POST", "/login") => self.login(request, now),
             ("POST", REFRESH_PATH) => self.refresh(request, now),
-            ("GET", "/healthz") => Reply::json(200, json!({"status": "ok"})),
+            ("POST", LOGOUT_PATH) => self.logout(request, now),
+            (_, "/login" | "/healthz" | REFRESH_PATH | LOGOUT_PATH) => {
+                Reply::error(405, "method not allowed")
+            }
             _ => Reply::error(404, "not found"),
+        };
+        reply.secured(&self.settings.trusted_hosts)
+    }
+
+    fn is_same_site(&self, request: &Incoming) -> bool {
+        csrf::from_this_site(
+            request.header("origin"),
+            request.header("sec-fetch-site"),
+            request.header("host"),
+            &self.settings.trusted_hosts,
+        )
+    }
+
+    /// The client's address: the connection's or, from a trusted proxy, the last
+    /// `X-Forwarded-For` entry that is not a trusted proxy (when it is an address).
+    fn client(&self, request: &Incoming) -> IpAddr {
+        let proxies = &self.settings.trusted_proxies;
+        if !proxies.contains(&request.peer) {
+            return request.peer;
+        }
+        let forwarded = request
+            .header("x-forwarded-for")
+            .unwrap_or_default()
+            .rsplit(',')
+            .map(|a| a.trim().parse::<IpAddr>().ok())
+            .find(|a| a.is_none_or(|a| !proxies.contains(&a)));
+        forwarded.flatten().unwrap_or(request.peer)
+    }
+
+    /// The login page with a form token (the nonce cookie kept when the browser has one).
+    fn login_page(&self, request: &Incoming, error: Option<&str>, status: u16) -> Reply {
+        let redirect = if request.method == "POST" {
+            request.field("redirect")
+        } else {
+            form::field(&request.query, "redirect")
+        };
+        let redirect = redirect.unwrap_or_default();
+        let kept = request.cookie(csrf::COOKIE).filter(|n| {
+            n.len() == 22
+                && n.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        });
+        let (nonce, token) = match kept {
+            Some(nonce) => {
+                let token = self.csrf.token_for(&nonce);
+                (nonce, token)
+            }
+            None => match self.csrf.issue() {
+                Some(issued) => issued,
+                None => return Reply::error(500, "no randomness available"),
+            },
+        };
+        Reply::html(status, pages::login(&redirect, error, &token)).with(
+            "Set-Cookie",
+            format!(
+                "{}={nonce}; Path=/login; Max-Age=3600; HttpOnly; SameSite=Strict{}",
+                csrf::COOKIE,
+                self.secure_flag()
+            ),
+        )
+    }
+
+    fn secure_flag(&self) -> &'static str {
+        if self.settings.cookie_secure {
+            "; Secure"
+        } else {
+            ""
         }
     }
 
-    fn issue(&self, user: &User, now: u64) -> Option<Pair> {
+    /// `POST /login`, JSON or form.
+    fn login(&self, request: &Incoming, now: u64) -> Reply {
+        let json = request.is_json();
+        let refuse = |status: u16, message: &str| {
+            if json {
+                Reply::error(status, &message.to_lowercase())
+            } else {
+                self.login_page(request, Some(message), status)
+            }
+        };
+        if !json
+            && !self.csrf.check(
+                request.cookie(csrf::COOKIE).as_deref(),
+                request.field(csrf::FIELD).as_deref(),
+            )
+        {
+            return refuse(
+                403,
+                "This form has expired or was sent from another site. Please try again.",
+            );
+        }
+        let username = request.field("username").unwrap_or_default();
+        let password = request.field("password").unwrap_or_default();
+        let client = self.client(request);
+        if let Err(wait) = self.limiter.check(&username, client, now) {
+            eprintln!(
+                "tollgate-signin: sign-in refused (too many failures) for account {} from {client}",
+                loggable(&username)
+            );
+            let minutes = wait.div_ceil(60);
+            return refuse(
+                429,
+                &format!("Too many failed sign-ins. Try again in {minutes} minute(s)."),
+            )
+            .with("Retry-After", wait.to_string());
+        }
+        let Some(user) = self.authenticate(&username, &password) else {
+            self.limiter.failed(&username, client, now);
+            eprintln!(
+                "tollgate-signin: sign-in failed for account {} from {client}",
+                loggable(&username)
+            );
+            return refuse(401, "Invalid username or password.");
+        };
+        self.limiter.succeeded(&username);
+        let Some(pair) = self.start_session(user, now) else {
+            return Reply::error(503, "cannot start a session");
+        };
+        eprintln!(
+            "tollgate-signin: signed in account {} from {client}",
+            loggable(&username)
+        );
+        if json {
+            return Service::pair_reply(user, &pair);
+        }
+        let redirect = request.field("redirect").unwrap_or_default();
+        let mut reply = Reply::redirect(safe_return(&redirect, &self.settings.trusted_hosts));
+        reply.headers.extend(self.cookies(&pair));
+        reply
+    }
+
+    /// The user with these credentials; a hash is checked whether or not the user exists.
+    fn authenticate(&self, username: &str, password: &str) -> Option<&User> {
+        let user = self.settings.user(username);
+        let hash = user.map_or(self.dummy_hash.as_str(), |u| u.password_hash.as_str());
+        let matches = password::verify(password, hash);
+        user.filter(|_| matches)
+    }
+
+    fn start_session(&self, user: &User, now: u64) -> Option<Pair> {
+        let family = random::token_id()?;
+        let expires = now.saturating_add(self.settings.refresh_ttl_seconds);
+        if !self.store.begin(&family, &user.sub, expires, now) {
+            return None;
+        }
+        self.issue(user, &family, now)
+    }
+
+    /// A new pair in session `family`, each token with its own `jti`.
+    fn issue(&self, user: &User, family: &str, now: u64) -> Option<Pair> {
         let ttl = self.settings.access_ttl_seconds;
         let refresh_ttl = self.settings.refresh_ttl_seconds;
-        Some(Pair {
-            access: self
-                .key
-                .sign(claims_for(&user.sub, "access", now, ttl))
-                .ok()?,
-            refresh: self
-                .key
-                .sign(claims_for(&user.sub, "refresh", now, refresh_ttl))
-                .ok()?,
-            access_expires: now + ttl,
-            refresh_expires: now + refresh_ttl,
-        })
+        let (access_id, refresh_id) = (random::token_id()?, random::token_id()?);
+        let mut access = claims_for(&user.sub, "access", now, ttl);
+        access.jwt_id = Some(access_id.clone());
+        let mut refresh = claims_for(&user.sub, "refresh", now, refresh_ttl);
+        refresh.jwt_id = Some(refresh_id.clone());
+        let pair = Pair {
+            access: self.key.sign(access).ok()?,
+            refresh: self.key.sign(refresh).ok()?,
+            access_expires: now.saturating_add(ttl),
+            refresh_expires: now.saturating_add(refresh_ttl),
+        };
+        let store = &self.store;
+        store.add_token(family, &access_id, false, pair.access_expires, now);
+        store.add_token(family, &refresh_id, true, pair.refresh_expires, now);
+        Some(pair)
     }
 
     /// The response shape clients know: `{"code": 0, "data": {user, token}, "msg": ""}`.
@@ -174,308 +325,125 @@ impl Service {
         )
     }
 
-    fn cookies(&self, pair: &Pair, secure: bool) -> Vec<(String, String)> {
-        let flags = if secure {
-            "HttpOnly; SameSite=Lax; Secure"
-        } else {
-            "HttpOnly; SameSite=Lax"
-        };
-        vec![
-            (
-                "Set-Cookie".into(),
-                format!(
-                    "{}={}; Path=/; Max-Age={}; {flags}",
-                    self.settings.cookie, pair.access, self.settings.access_ttl_seconds
-                ),
-            ),
-            (
-                "Set-Cookie".into(),
-                format!(
-                    "{REFRESH_COOKIE}={}; Path={REFRESH_PATH}; Max-Age={}; {flags}",
-                    pair.refresh, self.settings.refresh_ttl_seconds
-                ),
-            ),
-        ]
+    /// The token cookies; `None` clears them.
+    fn cookies(&self, pair: &Pair) -> Vec<(String, String)> {
+        self.cookie_headers(Some(pair))
     }
 
-    fn login_api(&self, request: &Incoming, now: u64) -> Reply {
-        let body: Value = serde_json::from_str(&request.body).unwrap_or(Value::Null);
-        let username = body
-            .get("username")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let password = body
-            .get("password")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        match self.settings.authenticate(username, password) {
-            Some(user) => match self.issue(user, now) {
-                Some(pair) => Service::pair_reply(user, &pair),
-                None => Reply::error(500, "cannot sign tokens"),
-            },
-            None => Reply::error(401, "invalid username or password"),
+    fn cookie_headers(&self, pair: Option<&Pair>) -> Vec<(String, String)> {
+        let flags = format!("HttpOnly; SameSite=Lax{}", self.secure_flag());
+        let (access, access_age) = pair.map_or(("", 0), |p| {
+            (p.access.as_str(), self.settings.access_ttl_seconds)
+        });
+        let (refresh, refresh_age) = pair.map_or(("", 0), |p| {
+            (p.refresh.as_str(), self.settings.refresh_ttl_seconds)
+        });
+        let mut headers = vec![(
+            "Set-Cookie".to_owned(),
+            format!(
+                "{}={access}; Path=/; Max-Age={access_age}; {flags}",
+                self.settings.cookie
+            ),
+        )];
+        for path in REFRESH_COOKIE_PATHS {
+            headers.push((
+                "Set-Cookie".to_owned(),
+                format!("{REFRESH_COOKIE}={refresh}; Path={path}; Max-Age={refresh_age}; {flags}"),
+            ));
         }
+        headers
     }
 
-    fn login_form(&self, request: &Incoming, now: u64) -> Reply {
-        let field = |name| form::field(&request.body, name).unwrap_or_default();
-        let redirect = field("redirect");
-        let Some(user) = self
-            .settings
-            .authenticate(&field("username"), &field("password"))
-        else {
-            return Reply::html(
-                401,
-                pages::login(&redirect, Some("Invalid username or password.")),
-            );
-        };
-        let Some(pair) = self.issue(user, now) else {
-            return Reply::error(500, "cannot sign tokens");
-        };
-        let mut headers = vec![
-            (
-                "Location".into(),
-                safe_return(&redirect, &self.settings.trusted_hosts),
-            ),
-            ("Cache-Control".into(), "no-store".into()),
-        ];
-        headers.extend(self.cookies(&pair, request.over_https()));
-        Reply {
-            status: 302,
-            headers,
-            body: String::new(),
-        }
+    /// A verifier of this service's tokens (built per use: it holds a cache that is not
+    /// shared between threads).
+    fn verifier(&self) -> TokenVerifier {
+        TokenVerifier::new(vec![self.key.clone()], 60, None)
+    }
+
+    /// The `jti` of a token of `token_type` this service signed, still valid at `now`.
+    fn token_id(&self, token: &str, token_type: &str, now: u64) -> Option<String> {
+        self.verifier().verify_typed(token, token_type, now).ok()?;
+        let parts = tollgate::jws::split(token)?;
+        let payload = tollgate::base64url::decode(parts.payload.as_bytes())?;
+        let claims: Value = serde_json::from_slice(&payload).ok()?;
+        claims.get("jti")?.as_str().map(str::to_owned)
     }
 
     fn refresh(&self, request: &Incoming, now: u64) -> Reply {
-        let from_body = if request.is_json() {
-            serde_json::from_str::<Value>(&request.body)
-                .ok()
-                .and_then(|v| {
-                    v.get("refresh_token")
-                        .and_then(Value::as_str)
-                        .map(str::to_owned)
-                })
-        } else {
-            form::field(&request.body, "refresh_token")
-        };
-        let from_cookie = request
-            .header("cookie")
-            .and_then(|c| form::cookie(c, REFRESH_COOKIE));
+        let from_body = request.field("refresh_token");
+        let from_cookie = request.cookie(REFRESH_COOKIE);
         let set_cookies = from_body.is_none() && from_cookie.is_some();
         let Some(token) = from_body.or(from_cookie) else {
             return Reply::error(400, "refresh_token is required");
         };
-        let user = self
-            .verifier
-            .verify_typed(&token, "refresh", now)
-            .ok()
-            .and_then(|t| self.settings.users.iter().find(|u| *u.sub == *t.subject));
-        let Some(user) = user else {
-            return Reply::error(401, "invalid or expired refresh token");
+        let refused = || Reply::error(401, "invalid or expired refresh token");
+        let Some(jti) = self.token_id(&token, "refresh", now) else {
+            return refused();
         };
-        let Some(pair) = self.issue(user, now) else {
-            return Reply::error(500, "cannot sign tokens");
+        let (family, subject) = match self.store.use_refresh(&jti, now) {
+            Ok(found) => found,
+            Err(Refused::Reused) => {
+                eprintln!(
+                    "tollgate-signin: a refresh token was used twice; its session is revoked \
+                     (client {})",
+                    self.client(request)
+                );
+                return refused();
+            }
+            Err(Refused::Unknown) => return refused(),
+        };
+        let Some(user) = self.settings.users.iter().find(|u| u.sub == subject) else {
+            self.store.revoke_session_of(&jti);
+            return refused();
+        };
+        let Some(pair) = self.issue(user, &family, now) else {
+            return Reply::error(503, "cannot sign tokens");
         };
         let mut reply = Service::pair_reply(user, &pair);
         if set_cookies {
-            reply
-                .headers
-                .extend(self.cookies(&pair, request.over_https()));
+            reply.headers.extend(self.cookies(&pair));
         }
+        reply
+    }
+
+    /// Ends the session of whichever token the request carries, and clears the cookies.
+    fn logout(&self, request: &Incoming, now: u64) -> Reply {
+        let bearer = request
+            .header("authorization")
+            .and_then(|a| a.strip_prefix("Bearer "))
+            .map(str::to_owned);
+        let refresh = [
+            request.field("refresh_token"),
+            request.cookie(REFRESH_COOKIE),
+        ];
+        let access = [bearer, request.cookie(&self.settings.cookie)];
+        let ids = refresh
+            .into_iter()
+            .flatten()
+            .filter_map(|t| self.token_id(&t, "refresh", now))
+            .chain(
+                access
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|t| self.token_id(&t, "access", now)),
+            );
+        let mut ended = false;
+        for jti in ids {
+            ended |= self.store.revoke_session_of(&jti);
+        }
+        let mut reply = if request.is_json() {
+            Reply::json(
+                200,
+                json!({"code": 0, "data": {"signed_out": ended}, "msg": ""}),
+            )
+        } else {
+            let redirect = request.field("redirect").unwrap_or_else(|| "/login".into());
+            Reply::redirect(safe_return(&redirect, &self.settings.trusted_hosts))
+        };
+        reply.headers.extend(self.cookie_headers(None));
         reply
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const SECRET: &str = "demo-secret-for-unit-tests-5WXvYpho4fE6FTgvtEDxvVsnu5eU";
-    const NOW: u64 = 1_800_000_000;
-
-    fn service() -> Service {
-        let settings: Settings = serde_json::from_str(include_str!("../signin.json")).unwrap();
-        Service::new(settings, SECRET)
-    }
-
-    fn post(path: &str, content_type: &str, body: &str) -> Incoming {
-        Incoming {
-            method: "POST".into(),
-            path: path.into(),
-            headers: vec![("content-type".into(), content_type.into())],
-            body: body.into(),
-            ..Default::default()
-        }
-    }
-
-    fn filter_verifier() -> TokenVerifier {
-        TokenVerifier::new(
-            vec![SigningKey::new(Some("demo".into()), SECRET.as_bytes())],
-            60,
-            None,
-        )
-    }
-
-    #[test]
-    fn json_login_answers_the_token_pair() {
-        let reply = service().handle(
-            &post(
-                "/login",
-                "application/json",
-                r#"{"username":"demo","password":"demo-password"}"#,
-            ),
-            NOW,
-        );
-        assert_eq!(reply.status, 200);
-        let body: Value = serde_json::from_str(&reply.body).unwrap();
-        assert_eq!(body["code"], 0);
-        assert_eq!(body["msg"], "");
-        assert_eq!(body["data"]["user"]["id"], "lUpa");
-        let token = &body["data"]["token"];
-        assert_eq!(token["access_expires"], NOW + 900);
-        assert_eq!(token["refresh_expires"], NOW + 604800);
-        let access = token["access_token"].as_str().unwrap();
-        assert_eq!(
-            filter_verifier()
-                .verify(access, NOW)
-                .unwrap()
-                .subject
-                .as_ref(),
-            "lUpa"
-        );
-        let refresh = token["refresh_token"].as_str().unwrap();
-        assert!(
-            filter_verifier().verify(refresh, NOW).is_err(),
-            "the filter refuses refresh tokens"
-        );
-    }
-
-    #[test]
-    fn wrong_password_is_401() {
-        let reply = service().handle(
-            &post(
-                "/login",
-                "application/json",
-                r#"{"username":"demo","password":"nope"}"#,
-            ),
-            NOW,
-        );
-        assert_eq!(reply.status, 401);
-        assert!(reply.body.contains("invalid username or password"));
-        let reply = service().handle(
-            &post(
-                "/login",
-                "application/x-www-form-urlencoded",
-                "username=demo&password=nope&redirect=%2F",
-            ),
-            NOW,
-        );
-        assert_eq!(reply.status, 401);
-        assert!(reply.body.contains("Invalid username or password"));
-    }
-
-    #[test]
-    fn form_login_sets_the_cookie_and_goes_back_to_trusted_hosts_only() {
-        let s = service();
-        let body = "username=demo&password=demo-password&redirect=http%3A%2F%2F127.0.0.1%3A10000%2Fapp%3Fx%3D1";
-        let reply = s.handle(
-            &post("/login", "application/x-www-form-urlencoded", body),
-            NOW,
-        );
-        assert_eq!(reply.status, 302);
-        assert_eq!(
-            reply.header("location"),
-            Some("http://127.0.0.1:10000/app?x=1")
-        );
-        let cookie = reply.header("set-cookie").unwrap();
-        assert!(cookie.starts_with("access_token=ey"));
-        assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"));
-        assert!(!cookie.contains("Secure"));
-        let evil = "username=demo&password=demo-password&redirect=https%3A%2F%2Fevil.example%2F";
-        let reply = s.handle(
-            &post("/login", "application/x-www-form-urlencoded", evil),
-            NOW,
-        );
-        assert_eq!(reply.header("location"), Some("/"));
-        let mut https = post("/login", "application/x-www-form-urlencoded", body);
-        https
-            .headers
-            .push(("x-forwarded-proto".into(), "https".into()));
-        let reply = s.handle(&https, NOW);
-        assert!(reply.header("set-cookie").unwrap().contains("Secure"));
-    }
-
-    #[test]
-    fn refresh_gives_a_new_pair() {
-        let s = service();
-        let login = s.handle(
-            &post(
-                "/login",
-                "application/json",
-                r#"{"username":"demo","password":"demo-password"}"#,
-            ),
-            NOW,
-        );
-        let body: Value = serde_json::from_str(&login.body).unwrap();
-        let refresh = body["data"]["token"]["refresh_token"].as_str().unwrap();
-        let access = body["data"]["token"]["access_token"].as_str().unwrap();
-        let later = NOW + 3600;
-        let reply = s.handle(
-            &post(
-                "/auth/refresh",
-                "application/json",
-                &format!(r#"{{"refresh_token":"{refresh}"}}"#),
-            ),
-            later,
-        );
-        assert_eq!(reply.status, 200, "{}", reply.body);
-        let body: Value = serde_json::from_str(&reply.body).unwrap();
-        let new_access = body["data"]["token"]["access_token"].as_str().unwrap();
-        assert_eq!(
-            filter_verifier()
-                .verify(new_access, later)
-                .unwrap()
-                .subject
-                .as_ref(),
-            "lUpa"
-        );
-        // An access token is not a refresh token.
-        let reply = s.handle(
-            &post(
-                "/auth/refresh",
-                "application/json",
-                &format!(r#"{{"refresh_token":"{access}"}}"#),
-            ),
-            NOW,
-        );
-        assert_eq!(reply.status, 401);
-        // Expired refresh token.
-        let reply = s.handle(
-            &post(
-                "/auth/refresh",
-                "application/json",
-                &format!(r#"{{"refresh_token":"{refresh}"}}"#),
-            ),
-            NOW + 604800 + 120,
-        );
-        assert_eq!(reply.status, 401);
-        let reply = s.handle(&post("/auth/refresh", "application/json", "{}"), NOW);
-        assert_eq!(reply.status, 400);
-    }
-
-    #[test]
-    fn login_page_carries_the_redirect() {
-        let reply = service().handle(
-            &Incoming {
-                method: "GET".into(),
-                path: "/login".into(),
-                query: "redirect=http%3A%2F%2F127.0.0.1%3A10000%2Fapp".into(),
-                ..Default::default()
-            },
-            NOW,
-        );
-        assert_eq!(reply.status, 200);
-        assert!(reply.body.contains("value=\"http://127.0.0.1:10000/app\""));
-    }
-}
+mod tests;

@@ -2,16 +2,43 @@
 
 use serde::Deserialize;
 
+use crate::password;
+
 /// A user who may sign in.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct User {
     pub username: String,
-    /// Demo only: a real service stores a password hash.
-    pub password: String,
+    /// Argon2id hash in PHC form (`tollgate-signin hash-password` makes one).
+    #[serde(default)]
+    pub password_hash: String,
+    /// Refused when present: passwords are never stored in plain text.
+    #[serde(default)]
+    password: Option<serde::de::IgnoredAny>,
     /// The `sub` of the tokens issued to this user.
     pub sub: String,
     pub name: String,
+}
+
+/// How many failed sign-ins are allowed in a window before the service answers 429.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SignInLimits {
+    /// Failures per account (username), from any address.
+    pub per_account: u32,
+    /// Failures per client address, for any account.
+    pub per_address: u32,
+    pub window_seconds: u64,
+}
+
+impl Default for SignInLimits {
+    fn default() -> Self {
+        SignInLimits {
+            per_account: 5,
+            per_address: 20,
+            window_seconds: 900,
+        }
+    }
 }
 
 /// The configuration file.
@@ -27,8 +54,17 @@ pub struct Settings {
     pub refresh_ttl_seconds: u64,
     /// The cookie the filter reads tokens from.
     pub cookie: String,
-    /// Hosts (`host[:port]`) the service may send a browser back to after sign-in.
+    /// Whether cookies carry `Secure` (true whenever browsers reach the service over https).
+    #[serde(default)]
+    pub cookie_secure: bool,
+    /// Hosts (`host[:port]`) the service may send a browser back to after sign-in, and
+    /// whose pages may post its forms.
     pub trusted_hosts: Vec<String>,
+    /// Proxies (IP addresses) whose `X-Forwarded-For` names the client; others' is ignored.
+    #[serde(default)]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    #[serde(default)]
+    pub sign_in_limits: SignInLimits,
     pub users: Vec<User>,
 }
 
@@ -36,19 +72,41 @@ impl Settings {
     /// Reads the file at `path`.
     pub fn load(path: &str) -> Result<Settings, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
-        let settings: Settings = serde_json::from_str(&text).map_err(|e| format!("{path}: {e}"))?;
+        Settings::parse(&text).map_err(|e| format!("{path}: {e}"))
+    }
+
+    /// Parses and checks a configuration; errors never quote a password or its hash.
+    pub fn parse(text: &str) -> Result<Settings, String> {
+        let settings: Settings = serde_json::from_str(text).map_err(|e| e.to_string())?;
         if settings.users.is_empty() {
-            return Err(format!("{path}: users is empty"));
+            return Err("users is empty".into());
+        }
+        for (i, user) in settings.users.iter().enumerate() {
+            if user.password.is_some() {
+                return Err(format!(
+                    "users[{i}].password: plain-text passwords are not accepted; store \
+                     \"password_hash\" (make one with `tollgate-signin hash-password`)"
+                ));
+            }
+            if let Some(problem) = password::hash_problem(&user.password_hash) {
+                return Err(format!(
+                    "users[{i}].password_hash {problem} (make one with `tollgate-signin hash-password`)"
+                ));
+            }
+        }
+        let limits = &settings.sign_in_limits;
+        if limits.per_account == 0 || limits.per_address == 0 || limits.window_seconds == 0 {
+            return Err("sign_in_limits: every limit must be at least 1".into());
         }
         Ok(settings)
     }
 
-    /// The user with these credentials; every user is compared, in constant time.
-    pub fn authenticate(&self, username: &str, password: &str) -> Option<&User> {
-        let (name, secret) = (digest(username), digest(password));
+    /// The user named `username` (compared in constant time with each name).
+    pub fn user(&self, username: &str) -> Option<&User> {
+        let name = digest(username);
         let mut found = None;
         for user in &self.users {
-            if same(&digest(&user.username), &name) & same(&digest(&user.password), &secret) {
+            if same(&digest(&user.username), &name) {
                 found = Some(user);
             }
         }
@@ -70,17 +128,34 @@ fn same(a: &[u8; 32], b: &[u8; 32]) -> bool {
 mod tests {
     use super::*;
 
-    fn settings() -> Settings {
-        serde_json::from_str(include_str!("../signin.json")).unwrap()
+    pub const DEMO: &str = include_str!("../signin.json");
+
+    #[test]
+    fn demo_configuration_parses_and_finds_users() {
+        let s = Settings::parse(DEMO).unwrap();
+        let demo = s.user("demo").unwrap();
+        assert_eq!(demo.sub, "lUpa");
+        assert!(password::verify("demo-password", &demo.password_hash));
+        assert!(s.user("nobody").is_none());
+        assert!(s.user("").is_none());
+        assert!(!s.cookie_secure, "the demo is served over plain http");
     }
 
     #[test]
-    fn demo_configuration_parses_and_authenticates() {
-        let s = settings();
-        assert_eq!(s.authenticate("demo", "demo-password").unwrap().sub, "lUpa");
-        assert!(s.authenticate("demo", "demo-passwor").is_none());
-        assert!(s.authenticate("demo", "").is_none());
-        assert!(s.authenticate("nobody", "demo-password").is_none());
-        assert!(s.authenticate("", "").is_none());
+    fn plain_text_passwords_are_refused_without_being_quoted() {
+        let text = DEMO.replace("\"password_hash\"", "\"password\"");
+        let err = Settings::parse(&text).unwrap_err();
+        assert!(err.contains("users[0].password"), "{err}");
+        assert!(err.contains("hash-password"), "{err}");
+        assert!(!err.contains("$argon2id"), "{err}");
+    }
+
+    #[test]
+    fn a_password_hash_must_be_argon2id() {
+        let s = Settings::parse(DEMO).unwrap();
+        let text = DEMO.replace(&s.users[0].password_hash, "demo-password");
+        let err = Settings::parse(&text).unwrap_err();
+        assert!(err.contains("users[0].password_hash"), "{err}");
+        assert!(!err.contains("demo-password"), "{err}");
     }
 }
