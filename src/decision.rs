@@ -135,17 +135,18 @@ where
     // Where credentials sit: looked for on checked requests only (`none` paths stay untouched).
     let find = || spellings::find(names, raw_path, query, &request.cookies);
     let query_overrides = spellings::query_method_overrides(query);
-    let hidden = |rule, found: Found| {
-        let denial = BadRequest::UnreadCredential.into();
+    let refuse_at = |rule, denial: Denial, found: Option<Found>| {
         refuse(
             config,
             &request,
             Some(readings.first()),
             rule,
             denial,
-            Some(found),
+            found,
         )
     };
+    let hidden =
+        |rule, found: Found| refuse_at(rule, BadRequest::UnreadCredential.into(), Some(found));
     if request.is_cors_preflight(stream_ends) && query_overrides.is_empty() {
         let found = find();
         if found.encoded_in_path {
@@ -162,8 +163,7 @@ where
         };
     }
     let Some(methods) = request.methods(&query_overrides) else {
-        let denial = BadRequest::MethodOverride.into();
-        return refuse(config, &request, Some(readings.first()), None, denial, None);
+        return refuse_at(None, BadRequest::MethodOverride.into(), None);
     };
     let methods: Vec<&[u8]> = methods.iter().map(Vec::as_slice).collect();
     let policy = config.rules.policy_for_request(&methods, readings.iter());
@@ -180,16 +180,7 @@ where
     if found.encoded_in_path {
         return hidden(rule, found);
     }
-    let refuse_here = |denial: Denial| {
-        refuse(
-            config,
-            &request,
-            Some(readings.first()),
-            rule,
-            denial,
-            Some(found),
-        )
-    };
+    let refuse_here = |denial: Denial| refuse_at(rule, denial, Some(found));
     let presented = match credentials::extract(&request, query, names.at) {
         Ok(presented) => presented,
         Err(denial) => return refuse_here(denial),

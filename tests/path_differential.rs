@@ -228,30 +228,7 @@ fn expand(text: &str) -> Vec<u8> {
         rest = &after[close + 1..];
     }
     out.push_str(rest);
-    let bytes = out.as_bytes();
-    let mut raw = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\\' && i + 1 < bytes.len() {
-            match bytes[i + 1] {
-                b'r' => raw.push(b'\r'),
-                b'n' => raw.push(b'\n'),
-                b't' => raw.push(b'\t'),
-                b'\\' => raw.push(b'\\'),
-                b'x' => {
-                    let hex = std::str::from_utf8(&bytes[i + 2..i + 4]).unwrap();
-                    raw.push(u8::from_str_radix(hex, 16).unwrap());
-                    i += 2;
-                }
-                other => panic!("unknown escape \\{}", char::from(other)),
-            }
-            i += 2;
-        } else {
-            raw.push(bytes[i]);
-            i += 1;
-        }
-    }
-    raw
+    support::unescape(&out)
 }
 
 /// Every path to check, each once, with where it first came from.

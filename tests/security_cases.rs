@@ -183,34 +183,7 @@ fn expand(text: &str) -> Vec<u8> {
         rest = &after[close + 1..];
     }
     out.push_str(rest);
-    unescape(&out)
-}
-
-fn unescape(text: &str) -> Vec<u8> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\\' && i + 1 < bytes.len() {
-            match bytes[i + 1] {
-                b'r' => out.push(b'\r'),
-                b'n' => out.push(b'\n'),
-                b't' => out.push(b'\t'),
-                b'\\' => out.push(b'\\'),
-                b'x' => {
-                    let hex = std::str::from_utf8(&bytes[i + 2..i + 4]).unwrap();
-                    out.push(u8::from_str_radix(hex, 16).unwrap());
-                    i += 2;
-                }
-                other => panic!("unknown escape \\{}", char::from(other)),
-            }
-            i += 2;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    out
+    support::unescape(&out)
 }
 
 fn cases() -> Vec<Case> {
