@@ -7,7 +7,7 @@
 //! answer a refused request. Counters are kept in the VM and handed over on the tick, not per request.
 
 use crate::config::{AccessLogFields, Config};
-use crate::decision::{decide_stream, Action, Decision, HeaderEdit, Outcome};
+use crate::decision::{decide_stream, Action, Decision, HeaderEdit, LogField, Outcome};
 use crate::metrics::Counter;
 
 /// The host calls one request may make.
@@ -54,8 +54,8 @@ pub fn on_request_headers(
         Some(false) => count(Counter::CacheMiss),
         None => {}
     }
-    if every_field_or_refused(config.access_log_fields, &decision.outcome) {
-        for (field, value) in decision.log_fields() {
+    for (field, value) in decision.log_fields() {
+        if logged(config.access_log_fields, &decision.outcome, field) {
             host.set_property(field.property(), value.as_bytes());
         }
     }
@@ -73,10 +73,13 @@ pub fn on_request_headers(
     }
 }
 
-/// Whether this outcome's fields go to the access log: refusals always (their code and rule
-/// are nowhere else); every outcome when the configuration asks for it.
-fn every_field_or_refused(fields: AccessLogFields, outcome: &Outcome) -> bool {
+/// Whether a field goes to the access log. The outcome always: without it a log line cannot
+/// tell a request the filter let on from one Envoy answered before the filter ran, whose
+/// identity headers are the client's. A refusal's code and rule always (they are nowhere
+/// else); the rest only when the configuration asks for every field.
+fn logged(fields: AccessLogFields, outcome: &Outcome, field: LogField) -> bool {
     fields == AccessLogFields::EveryRequest
+        || field == LogField::Outcome
         || matches!(outcome, Outcome::Denied(_) | Outcome::Redirected(_))
 }
 

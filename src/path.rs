@@ -86,6 +86,9 @@ enum Dots {
     ResolveThenMerge,
     /// Dot segments left as they are (a server that resolves none).
     Literal,
+    /// As [`Dots::ResolveThenMerge`], then read again by a URL parser: a result that starts
+    /// with an empty segment (`/.//x/admin` resolves to `//x/admin`) is `//authority/rest`.
+    ResolveThenParse,
 }
 
 /// What a first scan of a path found.
@@ -163,6 +166,7 @@ fn add_readings(path: &[u8], out: &mut Vec<String>, budget: &mut usize) -> Resul
             Dots::MergeThenResolve,
             Dots::ResolveThenMerge,
             Dots::Literal,
+            Dots::ResolveThenParse,
         ],
     };
     for &dots in dots {
@@ -191,7 +195,7 @@ fn add_readings(path: &[u8], out: &mut Vec<String>, budget: &mut usize) -> Resul
         }
     }
     if let Some(rest) = after_authority(path) {
-        add_readings(rest, out, budget)?;
+        add_readings(&rest, out, budget)?;
     }
     if let Some(trimmed) = without_segment_trailers(path) {
         add_readings(&trimmed, out, budget)?;
@@ -251,23 +255,27 @@ fn decode_once(path: &[u8]) -> Option<Vec<u8>> {
     if out.is_empty() {
         out.push(b'/');
     }
+    // A decoded separator that makes the path start with two is read as an authority.
+    let separator = |b: Option<&u8>| matches!(b, Some(b'/' | b'\\'));
+    revealing |= separator(out.first()) && separator(out.get(1));
     revealing.then_some(out)
 }
 
 /// The rest of a path that a URL parser reads as `//authority/rest` (two or more separators,
 /// `/` or `\\`, at the start: the WHATWG parser skips them all before the host), from the
 /// separator after the authority; `/` when there is none.
-fn after_authority(path: &[u8]) -> Option<&[u8]> {
+fn after_authority(path: &[u8]) -> Option<Vec<u8>> {
     let is_separator = |b: &u8| *b == b'/' || *b == b'\\';
     if !(path.first().is_some_and(is_separator) && path.get(1).is_some_and(is_separator)) {
         return None;
     }
     let start = path.iter().position(|b| !is_separator(b))?;
     let rest = path.get(start..)?;
-    Some(match rest.iter().position(is_separator) {
-        Some(sep) => rest.get(sep..).unwrap_or(b"/"),
-        None => b"/",
-    })
+    let mut out = vec![b'/'];
+    if let Some(sep) = rest.iter().position(is_separator) {
+        out.extend_from_slice(rest.get(sep + 1..).unwrap_or_default());
+    }
+    Some(out)
 }
 
 /// `path` with the dots and spaces that end a segment removed (`/admin./x`, `/admin%20`,
@@ -413,8 +421,14 @@ fn scan(path: &[u8]) -> Result<Scan, PathError> {
                     return Err(PathError::ControlCharacter);
                 }
                 match v {
-                    b'/' => scan.encoded_slash = true,
-                    b'\\' => scan.backslash = true,
+                    b'/' => {
+                        scan.encoded_slash = true;
+                        scan.decodes_again = true;
+                    }
+                    b'\\' => {
+                        scan.backslash = true;
+                        scan.decodes_again = true;
+                    }
                     b'%' | b'?' | b'#' => scan.decodes_again = true,
                     b';' => {
                         scan.semicolon = true;
@@ -506,6 +520,12 @@ fn normalize_with(path: &[u8], reading: Reading) -> Result<String, PathError> {
             false
         }
     };
+    if reading.dots == Dots::ResolveThenParse {
+        let empty = segments.iter().take_while(|s| s.is_empty()).count();
+        if empty > 0 {
+            segments.drain(..(empty + 1).min(segments.len()));
+        }
+    }
     let mut out = String::with_capacity(path.len() + 1);
     for segment in segments.iter().filter(|s| !s.is_empty()) {
         out.push('/');
@@ -522,7 +542,7 @@ fn normalize_with(path: &[u8], reading: Reading) -> Result<String, PathError> {
 fn close_segment(segments: &mut Vec<String>, segment: String, dots: Dots) -> Result<(), PathError> {
     match (segment.as_str(), dots) {
         (_, Dots::Literal) if !segment.is_empty() => segments.push(segment),
-        ("", Dots::ResolveThenMerge) => segments.push(segment),
+        ("", Dots::ResolveThenMerge | Dots::ResolveThenParse) => segments.push(segment),
         ("" | ".", _) => {}
         ("..", _) => {
             segments.pop().ok_or(PathError::AboveRoot)?;
@@ -652,7 +672,11 @@ mod tests {
     fn ambiguous_characters_give_every_reading() {
         let cases: &[(&str, &[&str])] = &[
             ("/admin%2Fusers", &["/admin%2Fusers", "/admin/users"]),
-            ("/%2Fadmin/users", &["/%2Fadmin/users", "/admin/users"]),
+            // Decoded once and parsed as a URL: `//admin/users` has the authority `admin`.
+            (
+                "/%2Fadmin/users",
+                &["/%2Fadmin/users", "/admin/users", "/users"],
+            ),
             (
                 "/public%2F..%2Fadmin",
                 &["/public%2F..%2Fadmin", "/admin", "/public/../admin"],
@@ -732,6 +756,16 @@ mod tests {
             ("/admin%2E%2E%2E", "/admin"),
             ("/admin%20/x", "/admin/x"),
             ("/admin . /x", "/admin/x"),
+            // Found by a third outside attack: an authority that appears only once the path
+            // is decoded, or once its dot segments are resolved.
+            ("/%2Fx/admin/x", "/admin/x"),
+            ("/%5Cx/admin/x", "/admin/x"),
+            ("/%2F%5Cx/admin/x", "/admin/x"),
+            ("//x%5Cadmin/x", "/admin/x"),
+            ("/%252Fx/admin/x", "/admin/x"),
+            ("/.//x/admin/x", "/admin/x"),
+            ("/x/..//x/admin/x", "/admin/x"),
+            ("/%2e//x/admin/x", "/admin/x"),
         ];
         for (path, reading) in cases {
             let got = all(path);

@@ -449,7 +449,7 @@ fn refused_requests_leave_no_credential_in_the_access_log() {
     for (answer, status) in &refused {
         assert_eq!(answer.status, *status, "{answer:?}");
     }
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     let log = loop {
         let log = envoy.access_log();
         if log.lines().filter(|l| l.contains("path=")).count() >= refused.len()
@@ -473,4 +473,56 @@ fn refused_requests_leave_no_credential_in_the_access_log() {
             "the access log holds a credential:\n{log}"
         );
     }
+}
+
+/// A log line's identity fields are the filter's only where its outcome says the filter ran:
+/// when Envoy answers first (here a path-normalisation redirect), the client's forged
+/// identity headers are in the request, and the outcome is empty.
+#[test]
+fn the_access_log_tells_the_filters_identity_from_a_clients() {
+    let mut setup = Setup::new(plugin_config());
+    let mut hcm = recommended();
+    hcm["access_log"] = json!([{
+        "name": "envoy.access_loggers.stdout",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog",
+            "log_format": {"text_format_source": {"inline_string":
+                "%RESPONSE_CODE% outcome=%FILTER_STATE(wasm.tollgate.outcome:PLAIN)% user=%REQ(X-AUTH-USER)%\n"}}
+        }
+    }]);
+    setup.hcm = hcm;
+    let envoy = Envoy::start(setup);
+    let forged = [("X-Auth-User", "mallory"), ("X-Auth-Type", "api_key")];
+    let bearer = format!("Bearer {}", token());
+    let answered_by_envoy = http1(&envoy, "GET", "/admin%2Fx", &forged);
+    assert_eq!(answered_by_envoy.status, 307);
+    let allowed = http1(
+        &envoy,
+        "GET",
+        "/admin/x",
+        &[forged[0], forged[1], ("Authorization", &bearer)],
+    );
+    assert_eq!(allowed.status, 200);
+    let unchecked = http1(&envoy, "GET", "/public/x", &forged);
+    assert_eq!(unchecked.status, 200);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let log = loop {
+        let log = envoy.access_log();
+        if log.lines().filter(|l| l.contains("outcome=")).count() >= 3
+            || std::time::Instant::now() > deadline
+        {
+            break log;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let lines: Vec<&str> = log.lines().filter(|l| l.contains("outcome=")).collect();
+    assert_eq!(
+        lines,
+        [
+            "307 outcome=- user=mallory",
+            "200 outcome=allowed user=alice",
+            "200 outcome=unchecked user=-"
+        ],
+        "{log}"
+    );
 }

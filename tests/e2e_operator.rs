@@ -192,11 +192,12 @@ fn the_access_log_records_each_decision() {
         &[
             ("path", json!("/api/orders")),
             ("status", json!(200)),
-            // An allowed request's identity comes from the identity headers; no filter state.
+            // An allowed request's identity comes from the identity headers; the outcome says
+            // they are the filter's.
             ("auth_type", json!("access_token")),
             ("auth_user", json!("lUpa")),
             ("auth_role", json!("user")),
-            ("auth_outcome", Value::Null),
+            ("auth_outcome", json!("allowed")),
             ("auth_rule", Value::Null),
             ("auth_code", Value::Null),
         ],
@@ -232,7 +233,8 @@ fn the_access_log_records_each_decision() {
         4,
         &[
             ("status", json!(200)),
-            ("auth_outcome", Value::Null),
+            ("auth_outcome", json!("unchecked")),
+            ("auth_rule", Value::Null),
             ("auth_type", Value::Null),
         ],
     );

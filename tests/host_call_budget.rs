@@ -126,19 +126,20 @@ fn kinds() -> Vec<Kind> {
     let bearer = |v: &str| ("authorization", format!("Bearer {v}"));
     let t = token();
     vec![
-        // headers, clock (a token is checked); type, role and user added; Authorization removed.
+        // headers, clock (a token is checked); type, role and user added; Authorization removed;
+        // the outcome for the access log (as on every request).
         (
             "valid token",
             request("GET", "/api/orders", &[bearer(&t)]),
             Verdict::Continue,
-            6,
+            7,
             11,
         ),
         (
             "cache hit",
             request("GET", "/api/orders", &[bearer(&t)]),
             Verdict::Continue,
-            6,
+            7,
             11,
         ),
         // type, role and name added; Authorization removed.
@@ -146,7 +147,7 @@ fn kinds() -> Vec<Kind> {
             "api key",
             request("GET", "/admin/x", &[bearer(API_KEY)]),
             Verdict::Continue,
-            5,
+            6,
             10,
         ),
         // type, role and name added; :path rewritten without the credentials.
@@ -158,7 +159,7 @@ fn kinds() -> Vec<Kind> {
                 &[],
             ),
             Verdict::Continue,
-            5,
+            6,
             10,
         ),
         // answer; outcome, code and rule for the access log.
@@ -181,7 +182,7 @@ fn kinds() -> Vec<Kind> {
             "none path",
             request("GET", "/public/x", &[]),
             Verdict::Continue,
-            1,
+            2,
             3,
         ),
         // type and role added.
@@ -189,7 +190,7 @@ fn kinds() -> Vec<Kind> {
             "optional anonymous",
             request("GET", "/feed/x", &[]),
             Verdict::Continue,
-            3,
+            4,
             7,
         ),
         (
@@ -203,7 +204,7 @@ fn kinds() -> Vec<Kind> {
                 ],
             ),
             Verdict::Continue,
-            1,
+            2,
             2,
         ),
         (
