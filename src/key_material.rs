@@ -34,25 +34,95 @@ const WELL_KNOWN: &[&str] = &[
     "5367566B59703373367639792F423F4528482B4D6251655468576D5A71347437",
     "404E635266556A586E3272357538782F413F4428472B4B6250645367566B5970",
     "SkVYp3s6v9y/B?E(H+MbQeThWmZq4t7w",
+    "this-is-a-generic-HS256-secret-key-and-you-should-really-change-it",
+    "the quick brown fox jumps over the lazy dog",
+    "correct horse battery staple",
     "AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow",
 ];
 
 /// Why a secret or key is too weak to use, or `None`.
 pub fn weakness(value: &str) -> Option<String> {
     let lower = value.to_ascii_lowercase();
-    if WELL_KNOWN.iter().any(|w| w.eq_ignore_ascii_case(&lower)) {
-        return Some("is a well-known secret from the public wordlists".into());
+    // Equal to a well-known secret, or holding one (a character added is no new secret).
+    let known = WELL_KNOWN.iter().any(|w| {
+        let w = w.to_ascii_lowercase();
+        lower == w || (w.len() >= 16 && lower.contains(&w))
+    });
+    if known {
+        return Some("is, or holds, a well-known secret from the public wordlists".into());
     }
     if distinct_bytes(value) < 8 || shortest_period(value.as_bytes()) <= value.len() / 2 {
         return Some("is too repetitive to be random".into());
     }
-    let bits = estimated_bits(value);
+    // Text written as base64 or hex is no stronger than the text.
+    let bits = [
+        Some(value.as_bytes().to_vec()),
+        base64_text(value),
+        hex_text(value),
+    ]
+    .into_iter()
+    .flatten()
+    .filter_map(|text| String::from_utf8(text).ok())
+    .map(|text| estimated_bits(&text))
+    .min()
+    .unwrap_or(0);
     if bits < MIN_BITS {
         return Some(format!(
             "has about {bits} bits of estimated entropy; at least {MIN_BITS} are needed (try `openssl rand -base64 32`)"
         ));
     }
     None
+}
+
+/// `value` decoded as base64 (either alphabet, padded or not), when it is that and decodes
+/// to printable ASCII of at least 8 characters.
+fn base64_text(value: &str) -> Option<Vec<u8>> {
+    let digits = value.trim_end_matches('=');
+    if digits.len() < 11 {
+        return None;
+    }
+    let mut bits: u32 = 0;
+    let mut count = 0;
+    let mut out = Vec::with_capacity(digits.len() * 3 / 4);
+    for c in digits.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' | b'-' => 62,
+            b'/' | b'_' => 63,
+            _ => return None,
+        };
+        bits = (bits << 6) | u32::from(v);
+        count += 6;
+        if count >= 8 {
+            count -= 8;
+            out.push(u8::try_from((bits >> count) & 0xff).ok()?);
+        }
+    }
+    printable(out)
+}
+
+/// `value` decoded as hex, when it is that and decodes to printable ASCII.
+fn hex_text(value: &str) -> Option<Vec<u8>> {
+    if value.len() < 16 || !value.len().is_multiple_of(2) {
+        return None;
+    }
+    let digit = |c: u8| {
+        char::from(c)
+            .to_digit(16)
+            .and_then(|d| u8::try_from(d).ok())
+    };
+    let out = value
+        .as_bytes()
+        .chunks(2)
+        .map(|pair| Some(digit(*pair.first()?)? << 4 | digit(*pair.get(1)?)?))
+        .collect::<Option<Vec<u8>>>()?;
+    printable(out)
+}
+
+fn printable(text: Vec<u8>) -> Option<Vec<u8>> {
+    (text.len() >= 8 && text.iter().all(|b| b.is_ascii_graphic() || *b == b' ')).then_some(text)
 }
 
 fn distinct_bytes(value: &str) -> usize {
@@ -146,6 +216,132 @@ const PLACEHOLDER_WORDS: &[&str] = &[
     "letmein",
     "welcome",
     "abc",
+    // Common words of four letters or more (a famous phrase is a handful of words).
+    "about",
+    "after",
+    "again",
+    "also",
+    "always",
+    "another",
+    "because",
+    "been",
+    "before",
+    "being",
+    "between",
+    "both",
+    "could",
+    "does",
+    "down",
+    "each",
+    "even",
+    "every",
+    "first",
+    "from",
+    "give",
+    "good",
+    "great",
+    "have",
+    "hello",
+    "home",
+    "into",
+    "just",
+    "know",
+    "last",
+    "life",
+    "like",
+    "little",
+    "look",
+    "love",
+    "made",
+    "many",
+    "master",
+    "more",
+    "most",
+    "much",
+    "must",
+    "name",
+    "never",
+    "next",
+    "only",
+    "other",
+    "over",
+    "people",
+    "place",
+    "right",
+    "same",
+    "should",
+    "show",
+    "some",
+    "still",
+    "such",
+    "take",
+    "than",
+    "them",
+    "then",
+    "there",
+    "these",
+    "they",
+    "thing",
+    "think",
+    "those",
+    "three",
+    "through",
+    "time",
+    "under",
+    "very",
+    "want",
+    "water",
+    "well",
+    "were",
+    "what",
+    "when",
+    "where",
+    "which",
+    "while",
+    "will",
+    "word",
+    "work",
+    "world",
+    "would",
+    "write",
+    "year",
+    "quick",
+    "brown",
+    "jumps",
+    "lazy",
+    "lorem",
+    "ipsum",
+    "dolor",
+    "amet",
+    "consectetur",
+    "adipiscing",
+    "elit",
+    "correct",
+    "horse",
+    "battery",
+    "staple",
+    "dragon",
+    "monkey",
+    "football",
+    "baseball",
+    "shadow",
+    "sunshine",
+    "princess",
+    "access",
+    "login",
+    "system",
+    "server",
+    "service",
+    "config",
+    "local",
+    "cloud",
+    "data",
+    "pass",
+    "root",
+    "temp",
+    "really",
+    "should",
+    "generic",
 ];
 
 /// What a placeholder word costs an attacker who tries a dictionary (about 2^7 words).
@@ -160,7 +356,7 @@ const ANALYSED: usize = 512;
 /// A rough estimate of the bits an attacker must guess, read left to right: a placeholder
 /// word is worth [`WORD_BITS`]; a run of three or more bytes that repeats earlier text,
 /// [`REPEAT_BITS`]; a byte that repeats the one before, continues a run (`ab`, `ba`) or an
-/// arithmetic step (`aceg`, `2468`), or reuses a separator seen before, one bit; any other,
+/// arithmetic step (`aceg`, `aeim`), or reuses a separator seen before, one bit; any other,
 /// log2 of the alphabet its character classes span (lower case, upper case, digits, others).
 pub fn estimated_bits(value: &str) -> u32 {
     let bytes = value.as_bytes();
@@ -198,8 +394,7 @@ pub fn estimated_bits(value: &str) -> u32 {
             (None, Some(r)) => (REPEAT_BITS, r),
             (None, None) => {
                 let diff = previous.map(|p| i16::from(b) - i16::from(p));
-                let runs = diff.is_some_and(|d| d.abs() <= 1)
-                    || (diff.is_some() && diff == step && diff.is_some_and(|d| d.abs() <= 3));
+                let runs = diff.is_some_and(|d| d.abs() <= 1) || (diff.is_some() && diff == step);
                 let separator = !b.is_ascii_alphanumeric();
                 let slot = separators_seen.get_mut(usize::from(b));
                 let seen = separator && slot.as_ref().is_some_and(|s| **s);
@@ -313,6 +508,14 @@ mod tests {
             "5367566B59703373367639792F423F4528482B4D6251655468576D5A71347437",
             "404E635266556A586E3272357538782F413F4428472B4B6250645367566B5970",
             "acegikmoqsuwy02468bdfhjlnprtvxz13579",
+            // Found by a third outside attack, and by the attack on the sign-in service.
+            "this-is-a-generic-HS256-secret-key-and-you-should-really-change-it",
+            "SkVYp3s6v9y/B?E(H+MbQeThWmZq4t7w1",
+            "cGFzc3dvcmQxMjNwYXNzd29yZDEyMw==",
+            "aeimquyCGKOSW048<@DHLPTX`dhlptx|",
+            "the quick brown fox jumps over the lazy dog",
+            "Lorem ipsum dolor sit amet, consectetur adipiscing",
+            "correct horse battery staple correct",
         ] {
             assert!(weakness(weak).is_some(), "{weak}");
         }

@@ -77,6 +77,10 @@ impl<'c> CredentialNames<'c> {
 /// whitespace, or a cut at `[` (`name[]`, `name[x]`) or a NUL. Reads `raw` as it goes, with
 /// no copy, and stops at the first byte that cannot match: linear in `raw`, usually far less.
 pub fn loosely_named(raw: &[u8], expected: &str) -> bool {
+    // Decoding and trimming only ever shorten a name.
+    if raw.len() < expected.len() {
+        return false;
+    }
     let bytes = || raw.iter().copied();
     reads_as(bytes(), expected)
         || (raw.contains(&b'%')
