@@ -1,7 +1,7 @@
 //! Passwords: Argon2id hashes in the configuration, checked off the request path's threads.
 
 use argon2::password_hash::phc::PasswordHash;
-use argon2::{Argon2, PasswordHasher, PasswordVerifier};
+use argon2::{Argon2, Params, PasswordHasher, PasswordVerifier};
 
 /// The Argon2id hash of `password` in PHC form, with a fresh random salt and the crate's
 /// recommended parameters (19 MiB, 2 passes).
@@ -13,12 +13,26 @@ pub fn hash(password: &str) -> Result<String, String> {
 }
 
 /// Why `hash` cannot be used as a stored password hash, if it cannot; never quotes it.
+/// Parameters weaker than those [`hash`] uses (memory or passes) are refused: such a user's
+/// sign-in would answer faster than an unknown user's (checked against a [`hash`] of this
+/// service), which tells who has an account, and the hash itself is cheaper to crack.
 pub fn hash_problem(hash: &str) -> Option<&'static str> {
-    match PasswordHash::new(hash) {
-        Ok(parsed) if parsed.algorithm.as_str() == "argon2id" && parsed.hash.is_some() => None,
-        Ok(_) => Some("is not an Argon2id hash"),
-        Err(_) => Some("is not a PHC password hash string"),
+    let Ok(parsed) = PasswordHash::new(hash) else {
+        return Some("is not a PHC password hash string");
+    };
+    if parsed.algorithm.as_str() != "argon2id" || parsed.hash.is_none() {
+        return Some("is not an Argon2id hash");
     }
+    let Ok(params) = Params::try_from(&parsed) else {
+        return Some("has unreadable Argon2 parameters");
+    };
+    if params.m_cost() < Params::DEFAULT_M_COST || params.t_cost() < Params::DEFAULT_T_COST {
+        return Some(
+            "has weaker Argon2 parameters than this service uses (it needs at least m=19456 \
+             and t=2)",
+        );
+    }
+    None
 }
 
 /// Whether `password` matches `hash` (a string [`hash_problem`] accepted).
@@ -50,5 +64,24 @@ mod tests {
         assert!(hash_problem("").is_some());
         let argon2i = "$argon2i$v=19$m=16,t=2,p=1$c2FsdHNhbHQ$ZWRudnRrY2R0bW0";
         assert_eq!(hash_problem(argon2i), Some("is not an Argon2id hash"));
+    }
+
+    #[test]
+    fn hashes_weaker_than_the_services_own_are_refused() {
+        // The same password, salt and output length; only the parameters differ.
+        let weak = [
+            "$argon2id$v=19$m=8,t=1,p=1$OrSSSYkdk89x5cyJiV7JLg$dftFGOlIG7pqOP2GlnbK2rFr2fuq73sBlPuA2o9RWUQ",
+            "$argon2id$v=19$m=19456,t=1,p=1$OrSSSYkdk89x5cyJiV7JLg$dftFGOlIG7pqOP2GlnbK2rFr2fuq73sBlPuA2o9RWUQ",
+            "$argon2id$v=19$m=4096,t=2,p=1$OrSSSYkdk89x5cyJiV7JLg$dftFGOlIG7pqOP2GlnbK2rFr2fuq73sBlPuA2o9RWUQ",
+        ];
+        for hash in weak {
+            let problem = hash_problem(hash).unwrap_or_default();
+            assert!(
+                problem.contains("weaker Argon2 parameters"),
+                "{hash}: {problem:?}"
+            );
+        }
+        let stronger = "$argon2id$v=19$m=65536,t=3,p=4$OrSSSYkdk89x5cyJiV7JLg$dftFGOlIG7pqOP2GlnbK2rFr2fuq73sBlPuA2o9RWUQ";
+        assert_eq!(hash_problem(stronger), None);
     }
 }

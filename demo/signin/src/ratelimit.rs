@@ -1,5 +1,10 @@
 //! Brute-force protection: failed sign-ins counted per account and per client address in
 //! fixed windows; past the limit, attempts are refused (429) until the window ends.
+//!
+//! An account is counted under its username exactly as typed, the form the user lookup
+//! compares (usernames are case-sensitive): failures as `DEMO` do not lock `demo` out.
+//! Each attempt is counted (reserved) before its password is checked, so that parallel
+//! attempts cannot run more checks than the limit; a success gives its reservation back.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -48,40 +53,35 @@ impl Limiter {
             v4 => v4,
         };
         [
-            (Key::Account(account.to_lowercase()), true),
+            (Key::Account(account.to_owned()), true),
             (Key::Address(address), false),
         ]
     }
 
-    /// `Err(seconds)` when `account` or `address` must wait that long before trying again.
-    pub fn check(&self, account: &str, address: IpAddr, now: u64) -> Result<(), u64> {
-        let windows = self.windows.lock().unwrap_or_else(PoisonError::into_inner);
+    /// Reserves one attempt for `account` from `address`, counted as a failure until
+    /// [`Limiter::succeeded`] gives it back; `Err(seconds)` when either must wait that long
+    /// before trying again (then nothing is counted).
+    pub fn reserve(&self, account: &str, address: IpAddr, now: u64) -> Result<(), u64> {
+        let mut windows = self.windows.lock().unwrap_or_else(PoisonError::into_inner);
         let window = self.limits.window_seconds;
+        let keys = Self::keys(account, address);
         let mut wait = 0;
-        for (key, is_account) in Self::keys(account, address) {
-            let limit = self.limit(is_account);
-            if let Some(w) = windows.get(&key) {
+        for (key, is_account) in &keys {
+            let limit = self.limit(*is_account);
+            if let Some(w) = windows.get(key) {
                 let ends = w.start.saturating_add(window);
                 if w.failures >= limit && ends > now {
                     wait = wait.max(ends - now);
                 }
             }
         }
-        if wait == 0 {
-            Ok(())
-        } else {
-            Err(wait)
+        if wait > 0 {
+            return Err(wait);
         }
-    }
-
-    /// Counts a failed sign-in.
-    pub fn failed(&self, account: &str, address: IpAddr, now: u64) {
-        let mut windows = self.windows.lock().unwrap_or_else(PoisonError::into_inner);
-        let window = self.limits.window_seconds;
         if windows.len() >= MAX_ENTRIES {
             windows.retain(|_, w| w.start.saturating_add(window) > now);
         }
-        for (key, _) in Self::keys(account, address) {
+        for (key, _) in keys {
             let w = windows.entry(key).or_insert(Window {
                 start: now,
                 failures: 0,
@@ -94,12 +94,18 @@ impl Limiter {
             }
             w.failures = w.failures.saturating_add(1);
         }
+        Ok(())
     }
 
-    /// A successful sign-in clears its account's failures (not its address's).
-    pub fn succeeded(&self, account: &str) {
+    /// A successful sign-in: its account's failures are cleared, and its address's
+    /// reservation given back (the address's earlier failures stay counted).
+    pub fn succeeded(&self, account: &str, address: IpAddr) {
         let mut windows = self.windows.lock().unwrap_or_else(PoisonError::into_inner);
-        windows.remove(&Key::Account(account.to_lowercase()));
+        let [(account, _), (address, _)] = Self::keys(account, address);
+        windows.remove(&account);
+        if let Some(w) = windows.get_mut(&address) {
+            w.failures = w.failures.saturating_sub(1);
+        }
     }
 
     fn limit(&self, is_account: bool) -> u32 {
@@ -133,23 +139,21 @@ mod tests {
     fn an_account_is_locked_after_its_limit_until_the_window_ends() {
         let l = limiter();
         for i in 0..3 {
-            assert_eq!(l.check("demo", ip(i), NOW), Ok(()));
-            l.failed("demo", ip(i), NOW);
+            assert_eq!(l.reserve("demo", ip(i), NOW), Ok(()));
         }
-        assert_eq!(l.check("demo", ip(9), NOW + 10), Err(50));
-        assert_eq!(l.check("DEMO", ip(9), NOW + 10), Err(50));
-        assert_eq!(l.check("other", ip(9), NOW + 10), Ok(()));
-        assert_eq!(l.check("demo", ip(9), NOW + 60), Ok(()));
+        assert_eq!(l.reserve("demo", ip(9), NOW + 10), Err(50));
+        assert_eq!(l.reserve("other", ip(9), NOW + 10), Ok(()));
+        assert_eq!(l.reserve("demo", ip(9), NOW + 60), Ok(()));
     }
 
     #[test]
     fn an_address_is_locked_after_its_limit_whatever_the_account() {
         let l = limiter();
         for i in 0..5 {
-            l.failed(&format!("user{i}"), ip(1), NOW);
+            l.reserve(&format!("user{i}"), ip(1), NOW).unwrap();
         }
-        assert_eq!(l.check("fresh", ip(1), NOW), Err(60));
-        assert_eq!(l.check("fresh", ip(2), NOW), Ok(()));
+        assert_eq!(l.reserve("fresh", ip(1), NOW), Err(60));
+        assert_eq!(l.reserve("fresh", ip(2), NOW), Ok(()));
     }
 
     #[test]
@@ -157,22 +161,53 @@ mod tests {
         let l = limiter();
         for i in 0..5u16 {
             let address = IpAddr::from([0x2001, 0xdb8, 0, 1, 0, 0, 0, i]);
-            l.failed(&format!("user{i}"), address, NOW);
+            l.reserve(&format!("user{i}"), address, NOW).unwrap();
         }
         let same_64 = IpAddr::from([0x2001, 0xdb8, 0, 1, 0xffff, 0, 0, 9]);
-        assert_eq!(l.check("fresh", same_64, NOW), Err(60));
+        assert_eq!(l.reserve("fresh", same_64, NOW), Err(60));
         let other_64 = IpAddr::from([0x2001, 0xdb8, 0, 2, 0, 0, 0, 1]);
-        assert_eq!(l.check("fresh", other_64, NOW), Ok(()));
+        assert_eq!(l.reserve("fresh", other_64, NOW), Ok(()));
     }
 
     #[test]
     fn success_clears_the_account() {
         let l = limiter();
-        l.failed("demo", ip(1), NOW);
-        l.failed("demo", ip(1), NOW);
-        l.succeeded("demo");
-        l.failed("demo", ip(1), NOW);
-        l.failed("demo", ip(1), NOW);
-        assert_eq!(l.check("demo", ip(1), NOW), Ok(()));
+        l.reserve("demo", ip(1), NOW).unwrap();
+        l.reserve("demo", ip(1), NOW).unwrap();
+        l.reserve("demo", ip(1), NOW).unwrap();
+        l.succeeded("demo", ip(1));
+        l.reserve("demo", ip(1), NOW).unwrap();
+        l.reserve("demo", ip(1), NOW).unwrap();
+        assert_eq!(l.reserve("demo", ip(1), NOW), Ok(()));
+    }
+
+    #[test]
+    fn another_spelling_of_an_account_does_not_lock_it_out() {
+        let l = limiter();
+        for i in 0..3 {
+            l.reserve("DEMO", ip(i), NOW).unwrap();
+        }
+        assert_eq!(l.reserve("DEMO", ip(9), NOW), Err(60));
+        assert_eq!(l.reserve("Demo", ip(9), NOW), Ok(()));
+        assert_eq!(l.reserve("demo", ip(9), NOW), Ok(()));
+    }
+
+    #[test]
+    fn an_attempt_is_counted_before_its_check_and_a_success_gives_it_back() {
+        let l = limiter();
+        for _ in 0..3 {
+            l.reserve("demo", ip(1), NOW).unwrap();
+        }
+        assert_eq!(l.reserve("demo", ip(2), NOW), Err(60), "3 checks in flight");
+        let l = limiter();
+        for _ in 0..10 {
+            l.reserve("demo", ip(1), NOW).unwrap();
+            l.succeeded("demo", ip(1));
+        }
+        assert_eq!(
+            l.reserve("other", ip(1), NOW),
+            Ok(()),
+            "successes are not failures"
+        );
     }
 }

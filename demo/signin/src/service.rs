@@ -38,6 +38,9 @@ pub struct Service {
     limiter: Limiter,
     /// Checked when the username is unknown, so that both cases take the same time.
     dummy_hash: String,
+    /// How many password hashes were checked.
+    #[cfg(test)]
+    verifications: std::sync::atomic::AtomicUsize,
 }
 
 /// A request, read whole.
@@ -109,6 +112,8 @@ impl Service {
             csrf: Csrf::new(secret.as_bytes()),
             store: Store::default(),
             dummy_hash,
+            #[cfg(test)]
+            verifications: std::sync::atomic::AtomicUsize::new(0),
         })
     }
 
@@ -230,7 +235,7 @@ impl Service {
         let username = request.field("username").unwrap_or_default();
         let password = request.field("password").unwrap_or_default();
         let client = self.client(request);
-        if let Err(wait) = self.limiter.check(&username, client, now) {
+        if let Err(wait) = self.limiter.reserve(&username, client, now) {
             eprintln!(
                 "tollgate-signin: sign-in refused (too many failures) for account {} from {client}",
                 loggable(&username)
@@ -243,14 +248,14 @@ impl Service {
             .with("Retry-After", wait.to_string());
         }
         let Some(user) = self.authenticate(&username, &password) else {
-            self.limiter.failed(&username, client, now);
+            // The failure was counted by the reservation.
             eprintln!(
                 "tollgate-signin: sign-in failed for account {} from {client}",
                 loggable(&username)
             );
             return refuse(401, "Invalid username or password.");
         };
-        self.limiter.succeeded(&username);
+        self.limiter.succeeded(&username, client);
         let Some(pair) = self.start_session(user, now) else {
             return Reply::error(503, "cannot start a session");
         };
@@ -271,6 +276,9 @@ impl Service {
     fn authenticate(&self, username: &str, password: &str) -> Option<&User> {
         let user = self.settings.user(username);
         let hash = user.map_or(self.dummy_hash.as_str(), |u| u.password_hash.as_str());
+        #[cfg(test)]
+        self.verifications
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let matches = password::verify(password, hash);
         user.filter(|_| matches)
     }

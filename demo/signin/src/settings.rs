@@ -158,4 +158,17 @@ mod tests {
         assert!(err.contains("users[0].password_hash"), "{err}");
         assert!(!err.contains("demo-password"), "{err}");
     }
+
+    #[test]
+    fn a_password_hash_weaker_than_the_services_own_is_refused_at_start() {
+        let s = Settings::parse(DEMO).unwrap();
+        let weak = s.users[0]
+            .password_hash
+            .replace("m=19456,t=2,p=1", "m=8,t=1,p=1");
+        let err = Settings::parse(&DEMO.replace(&s.users[0].password_hash, &weak)).unwrap_err();
+        assert!(err.contains("users[0].password_hash"), "{err}");
+        assert!(err.contains("weaker Argon2 parameters"), "{err}");
+        assert!(err.contains("hash-password"), "{err}");
+        assert!(!err.contains("$argon2id"), "{err}");
+    }
 }

@@ -275,6 +275,41 @@ fn repeated_failures_are_429_with_retry_after_even_with_the_right_password() {
 }
 
 #[test]
+fn failures_under_another_case_of_the_username_do_not_lock_the_account_out() {
+    let s = service();
+    let wrong = r#"{"username":"DEMO","password":"guess"}"#;
+    for _ in 0..5 {
+        assert_eq!(s.handle(&post("/login", JSON, wrong), NOW).status, 401);
+    }
+    assert_eq!(s.handle(&post("/login", JSON, wrong), NOW).status, 429);
+    // Usernames are case-sensitive: `DEMO` is not the account `demo`, and cannot sign in
+    // with its password either.
+    let upper = r#"{"username":"DEMO","password":"demo-password"}"#;
+    assert_eq!(
+        s.handle(&post("/login", JSON, upper), NOW + 900).status,
+        401
+    );
+    let reply = s.handle(&post("/login", JSON, DEMO_LOGIN), NOW + 1);
+    assert_eq!(reply.status, 200, "{}", reply.body);
+}
+
+#[test]
+fn parallel_wrong_passwords_check_no_more_hashes_than_the_limit() {
+    let s = service();
+    let wrong = r#"{"username":"demo","password":"guess"}"#;
+    let statuses: Vec<u16> = std::thread::scope(|scope| {
+        let threads: Vec<_> = (0..40)
+            .map(|_| scope.spawn(|| s.handle(&post("/login", JSON, wrong), NOW).status))
+            .collect();
+        threads.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    let checked = s.verifications.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(checked <= 5, "{checked} hashes checked for a limit of 5");
+    assert_eq!(statuses.iter().filter(|&&s| s == 401).count(), checked);
+    assert_eq!(statuses.iter().filter(|&&s| s == 429).count(), 40 - checked);
+}
+
+#[test]
 fn a_refresh_token_works_once_and_its_reuse_ends_the_session() {
     let s = service();
     let (_, first) = pair(&s.handle(&post("/login", JSON, DEMO_LOGIN), NOW));
