@@ -286,9 +286,7 @@ impl Service {
     fn start_session(&self, user: &User, now: u64) -> Option<Pair> {
         let family = random::token_id()?;
         let expires = now.saturating_add(self.settings.refresh_ttl_seconds);
-        if !self.store.begin(&family, &user.sub, expires, now) {
-            return None;
-        }
+        self.store.begin(&family, &user.sub, expires);
         self.issue(user, &family, now)
     }
 
@@ -308,8 +306,8 @@ impl Service {
             refresh_expires: now.saturating_add(refresh_ttl),
         };
         let store = &self.store;
-        store.add_token(family, &access_id, false, pair.access_expires, now);
-        store.add_token(family, &refresh_id, true, pair.refresh_expires, now);
+        store.add_token(family, &access_id, false, pair.access_expires);
+        store.add_token(family, &refresh_id, true, pair.refresh_expires);
         Some(pair)
     }
 
