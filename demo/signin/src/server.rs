@@ -9,13 +9,24 @@
 //!   size (413), and must arrive within [`Limits::body_timeout`] (408). These answers close
 //!   the connection, so the rest of the body is never read as another request.
 //! - Whole request: [`Limits::request_timeout`] (503).
+//! - Reply: once the server starts writing, everything it has must be written within
+//!   [`Limits::write_timeout`], or the connection is closed (a client that pipelines
+//!   requests and never reads the replies would otherwise hold its connection for ever).
 //! - At most [`Limits::max_connections`] connections at once (more wait in the backlog), and
-//!   [`Limits::max_handlers`] requests handled at once (each may compute an Argon2 hash).
+//!   [`Limits::max_handlers`] requests handled at once (each may compute an Argon2 hash);
+//!   `/healthz` is answered without waiting for a handler.
+//! - At most [`Limits::max_per_address`] connections from one client address (an IPv6
+//!   client by its /64); more are closed as soon as they are accepted. Trusted proxies are
+//!   not counted: Envoy carries every user's requests.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -27,8 +38,10 @@ use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
+use tokio::time::Instant;
 
 use crate::reply::Reply;
 use crate::service::{Incoming, Service};
@@ -42,7 +55,10 @@ pub struct Limits {
     pub head_timeout: Duration,
     pub body_timeout: Duration,
     pub request_timeout: Duration,
+    /// How long writing what the server has to send may take (longer than `head_timeout`).
+    pub write_timeout: Duration,
     pub max_connections: usize,
+    pub max_per_address: usize,
     pub max_handlers: usize,
     /// How long shutdown waits for requests in flight.
     pub drain_timeout: Duration,
@@ -57,7 +73,9 @@ impl Default for Limits {
             head_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
+            write_timeout: Duration::from_secs(15),
             max_connections: 1024,
+            max_per_address: 32,
             max_handlers: 4,
             drain_timeout: Duration::from_secs(10),
         }
@@ -71,6 +89,133 @@ struct Shared {
     handlers: Arc<Semaphore>,
 }
 
+/// The connections open per client address.
+#[derive(Default)]
+struct PerAddress {
+    open: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// One connection counted against its address, until dropped.
+struct AddressSlot {
+    table: Arc<PerAddress>,
+    key: IpAddr,
+}
+
+impl PerAddress {
+    /// A slot for a connection from `address`; `None` when it already has `cap`.
+    fn take(table: &Arc<PerAddress>, address: IpAddr, cap: usize) -> Option<AddressSlot> {
+        let key = match address.to_canonical() {
+            IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
+            v4 => v4,
+        };
+        let mut open = table.open.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = open.entry(key).or_insert(0);
+        if *count >= cap {
+            return None;
+        }
+        *count += 1;
+        Some(AddressSlot {
+            table: Arc::clone(table),
+            key,
+        })
+    }
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut open = self
+            .table
+            .open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = open.get_mut(&self.key) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                open.remove(&self.key);
+            }
+        }
+    }
+}
+
+/// A connection's stream, timing its writes: the first write after everything was flushed
+/// sets a deadline, and a completed flush (all written) clears it.
+struct Watched {
+    stream: TcpStream,
+    write_timeout: Duration,
+    deadline: Arc<Mutex<Option<Instant>>>,
+}
+
+impl Watched {
+    fn arm(&self) {
+        let mut deadline = self.deadline.lock().unwrap_or_else(PoisonError::into_inner);
+        if deadline.is_none() {
+            *deadline = Some(Instant::now() + self.write_timeout);
+        }
+    }
+}
+
+impl AsyncRead for Watched {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Watched {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        this.arm();
+        Pin::new(&mut this.stream).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        this.arm();
+        Pin::new(&mut this.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let flushed = Pin::new(&mut this.stream).poll_flush(cx);
+        if matches!(flushed, Poll::Ready(Ok(()))) {
+            *this.deadline.lock().unwrap_or_else(PoisonError::into_inner) = None;
+        }
+        flushed
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    }
+}
+
+/// Completes when a write deadline of [`Watched`] has passed.
+async fn missed(deadline: Arc<Mutex<Option<Instant>>>, write_timeout: Duration) {
+    let check = (write_timeout / 4).max(Duration::from_millis(100));
+    loop {
+        let armed = *deadline.lock().unwrap_or_else(PoisonError::into_inner);
+        match armed {
+            Some(at) if Instant::now() >= at => return,
+            Some(at) => tokio::time::sleep_until(at).await,
+            None => tokio::time::sleep(check).await,
+        }
+    }
+}
+
 /// Serves `listener` until `shutdown` completes, then lets requests in flight finish.
 pub async fn run(
     listener: TcpListener,
@@ -79,6 +224,8 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) {
     let connections = Arc::new(Semaphore::new(limits.max_connections));
+    let per_address = Arc::new(PerAddress::default());
+    let (max_per_address, write_timeout) = (limits.max_per_address, limits.write_timeout);
     let drain_timeout = limits.drain_timeout;
     let mut builder = http1::Builder::new();
     builder
@@ -113,11 +260,36 @@ pub async fn run(
             },
             () = &mut shutdown => break,
         };
+        let slot = if shared.service.settings.trusted_proxies.contains(&peer.ip()) {
+            None
+        } else {
+            match PerAddress::take(&per_address, peer.ip(), max_per_address) {
+                Some(slot) => Some(slot),
+                // Closed at once: this address holds enough connections already.
+                None => continue,
+            }
+        };
+        let deadline = Arc::new(Mutex::new(None));
+        let stream = Watched {
+            stream,
+            write_timeout,
+            deadline: Arc::clone(&deadline),
+        };
         let shared = Arc::clone(&shared);
         let service = service_fn(move |request| respond(Arc::clone(&shared), peer, request));
         let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
-            let _ = connection.await;
+            tokio::select! {
+                _ = connection => {}
+                () = missed(deadline, write_timeout) => {
+                    eprintln!(
+                        "tollgate-signin: closed a connection from {}: its reply was not \
+                         read within {write_timeout:?}",
+                        peer.ip()
+                    );
+                }
+            }
+            drop(slot);
             drop(permit);
         });
     }
@@ -196,12 +368,16 @@ async fn answer(shared: Arc<Shared>, peer: SocketAddr, request: Request<Body>) -
         body,
         peer: peer.ip(),
     };
-    let Ok(permit) = Arc::clone(&shared.handlers).acquire_owned().await else {
-        return refuse(503, "shutting down");
-    };
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
+    if incoming.path == "/healthz" {
+        // No hash to compute: it does not wait behind sign-ins.
+        return (shared.service.handle(&incoming, now), false);
+    }
+    let Ok(permit) = Arc::clone(&shared.handlers).acquire_owned().await else {
+        return refuse(503, "shutting down");
+    };
     // The permit goes with the work: a request that times out still holds it until its
     // handler returns.
     let service = Arc::clone(&shared);
@@ -233,4 +409,173 @@ fn to_response(reply: Reply, close: bool) -> Response<Full<Bytes>> {
         headers.insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )]
+
+    use super::*;
+    use crate::settings::Settings;
+    use tokio::net::TcpSocket;
+
+    async fn write_all(stream: &TcpStream, mut bytes: &[u8]) -> io::Result<()> {
+        while !bytes.is_empty() {
+            stream.writable().await?;
+            match stream.try_write(bytes) {
+                Ok(n) => bytes = &bytes[n..],
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Some bytes; 0 at the end.
+    async fn read(stream: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            stream.readable().await?;
+            match stream.try_read(buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                read => return read,
+            }
+        }
+    }
+
+    const SECRET: &str = "demo-secret-for-unit-tests-5WXvYpho4fE6FTgvtEDxvVsnu5eU";
+    const HEALTHZ: &str = "GET /healthz HTTP/1.1\r\nHost: h\r\n\r\n";
+
+    /// A server on a free port with `limits`, trusting `proxies`.
+    async fn start(limits: Limits, proxies: Vec<IpAddr>) -> SocketAddr {
+        let mut settings = Settings::parse(include_str!("../signin.json")).unwrap();
+        settings.trusted_proxies = proxies;
+        let service = Service::new(settings, SECRET).unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(run(listener, service, limits, std::future::pending()));
+        address
+    }
+
+    /// A connection to `server` from the local address `from`.
+    async fn connect_from(from: [u8; 4], server: SocketAddr) -> TcpStream {
+        let socket = TcpSocket::new_v4().unwrap();
+        socket.bind(SocketAddr::from((from, 0))).unwrap();
+        socket.connect(server).await.unwrap()
+    }
+
+    /// The status line answering `request`; `None` when the connection is closed instead.
+    async fn status(stream: &TcpStream, request: &str) -> Option<String> {
+        write_all(stream, request.as_bytes()).await.ok()?;
+        let mut got = vec![0; 4096];
+        let read = tokio::time::timeout(Duration::from_secs(5), read(stream, &mut got));
+        let n = read.await.expect("no answer, no close").ok()?;
+        let text = String::from_utf8_lossy(got.get(..n)?).into_owned();
+        text.lines()
+            .next()
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+    }
+
+    const OK: Option<&str> = Some("HTTP/1.1 200 OK");
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_address_cannot_hold_every_connection() {
+        let limits = Limits {
+            max_per_address: 3,
+            ..Limits::default()
+        };
+        let server = start(limits, vec![]).await;
+        let mut held = Vec::new();
+        for _ in 0..3 {
+            let c = connect_from([127, 0, 0, 3], server).await;
+            assert_eq!(status(&c, HEALTHZ).await.as_deref(), OK);
+            held.push(c);
+        }
+        let fourth = connect_from([127, 0, 0, 3], server).await;
+        assert_eq!(status(&fourth, HEALTHZ).await, None, "the 4th is closed");
+        let other = connect_from([127, 0, 0, 4], server).await;
+        assert_eq!(status(&other, HEALTHZ).await.as_deref(), OK);
+        // A connection that ends gives its slot back.
+        drop(held.pop());
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let again = connect_from([127, 0, 0, 3], server).await;
+        assert_eq!(status(&again, HEALTHZ).await.as_deref(), OK);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_trusted_proxy_is_not_capped() {
+        let limits = Limits {
+            max_per_address: 3,
+            ..Limits::default()
+        };
+        let server = start(limits, vec![IpAddr::from([127, 0, 0, 5])]).await;
+        let mut held = Vec::new();
+        for _ in 0..6 {
+            let c = connect_from([127, 0, 0, 5], server).await;
+            assert_eq!(status(&c, HEALTHZ).await.as_deref(), OK);
+            held.push(c);
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_client_that_does_not_read_its_replies_is_disconnected() {
+        let limits = Limits {
+            write_timeout: Duration::from_secs(2),
+            ..Limits::default()
+        };
+        let server = start(limits, vec![]).await;
+        let socket = TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let stream = Arc::new(socket.connect(server).await.unwrap());
+        let writer = Arc::clone(&stream);
+        // Each reply is about 20 KB: far more than the socket buffers hold.
+        let request = format!(
+            "GET /login?redirect={} HTTP/1.1\r\nHost: h\r\n\r\n",
+            "'".repeat(3500)
+        );
+        let sent = 600;
+        tokio::spawn(async move {
+            for _ in 0..sent {
+                if write_all(&writer, request.as_bytes()).await.is_err() {
+                    break;
+                }
+            }
+            std::future::pending::<()>().await;
+        });
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        let mut got = Vec::new();
+        let read_all = async {
+            let mut buf = vec![0; 65536];
+            while let Ok(n @ 1..) = read(&stream, &mut buf).await {
+                got.extend_from_slice(&buf[..n]);
+            }
+        };
+        let ended = tokio::time::timeout(Duration::from_secs(10), read_all)
+            .await
+            .is_ok();
+        let replies = String::from_utf8_lossy(&got)
+            .matches("HTTP/1.1 200")
+            .count();
+        assert!(ended, "still open after {replies} replies");
+        assert!(replies < sent, "every reply was written: {replies}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn healthz_does_not_wait_for_a_handler() {
+        let limits = Limits {
+            max_handlers: 0,
+            request_timeout: Duration::from_secs(3),
+            ..Limits::default()
+        };
+        let server = start(limits, vec![]).await;
+        let c = connect_from([127, 0, 0, 1], server).await;
+        let started = Instant::now();
+        assert_eq!(status(&c, HEALTHZ).await.as_deref(), OK);
+        assert!(started.elapsed() < Duration::from_secs(1));
+    }
 }
