@@ -1,8 +1,11 @@
 //! The HTTP server: hyper (HTTP/1.1) on tokio. Each connection is a task, not a thread; the
 //! limits below are checked before the service sees a request.
 //!
-//! - Head: at most [`Limits::max_head`] bytes and 64 headers (hyper answers 431), read
+//! - Head: at most [`Limits::max_head`] bytes and [`MAX_HEADERS`] headers (431), read
 //!   within [`Limits::head_timeout`]; that timeout also closes idle keep-alive connections.
+//!   The service checks both, so that its 431 carries the security headers of every reply;
+//!   hyper answers a bare 431 only beyond twice as many (it must parse a head to pass it on),
+//!   and a bare 400 to what is not HTTP.
 //! - Target: at most [`Limits::max_target`] bytes (414).
 //! - Body: a `Content-Length` over [`Limits::max_body`] is refused before anything is read
 //!   (413, so `Expect: 100-continue` gets no `100`); a chunked body is cut off at the same
@@ -45,6 +48,9 @@ use tokio::time::Instant;
 
 use crate::reply::Reply;
 use crate::service::{Incoming, Service};
+
+/// The most header fields a request may have.
+pub const MAX_HEADERS: usize = 64;
 
 /// Sizes, times and counts the server enforces.
 #[derive(Debug, Clone)]
@@ -231,8 +237,8 @@ pub async fn run(
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(limits.head_timeout)
-        .max_buf_size(limits.max_head.max(8192))
-        .max_headers(64);
+        .max_buf_size(limits.max_head.saturating_mul(2).max(8192))
+        .max_headers(MAX_HEADERS * 2);
     let shared = Arc::new(Shared {
         handlers: Arc::new(Semaphore::new(limits.max_handlers)),
         service,
@@ -330,6 +336,15 @@ async fn answer(shared: Arc<Shared>, peer: SocketAddr, request: Request<Body>) -
         .to_owned();
     if target.len() > limits.max_target {
         return refuse(414, "the URL is too long");
+    }
+    let headers = request.headers();
+    let head = target.len()
+        + headers
+            .iter()
+            .map(|(n, v)| n.as_str().len() + v.len() + 4)
+            .sum::<usize>();
+    if head > limits.max_head || headers.len() > MAX_HEADERS {
+        return refuse(431, "the request headers are too large");
     }
     let announced = request
         .headers()
@@ -563,6 +578,31 @@ mod tests {
             .count();
         assert!(ended, "still open after {replies} replies");
         assert!(replies < sent, "every reply was written: {replies}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn headers_too_large_are_refused_with_the_security_headers() {
+        let server = start(Limits::default(), vec![]).await;
+        let big = format!(
+            "GET /login HTTP/1.1\r\nHost: h\r\nX-P: {}\r\n\r\n",
+            "p".repeat(20_000)
+        );
+        let many = (0..100).fold(
+            String::from("GET /login HTTP/1.1\r\nHost: h\r\n"),
+            |r, i| r + &format!("X-Header-{i}: 1\r\n"),
+        ) + "\r\n";
+        for request in [big, many] {
+            let stream = connect_from([127, 0, 0, 1], server).await;
+            write_all(&stream, request.as_bytes()).await.unwrap();
+            let mut got = vec![0; 4096];
+            let n = tokio::time::timeout(Duration::from_secs(5), read(&stream, &mut got));
+            let n = n.await.unwrap().unwrap();
+            let text = String::from_utf8_lossy(&got[..n]).to_ascii_lowercase();
+            assert!(text.starts_with("http/1.1 431"), "{text}");
+            assert!(text.contains("x-frame-options: deny"), "{text}");
+            assert!(text.contains("content-security-policy:"), "{text}");
+            assert!(text.contains("connection: close"), "{text}");
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
