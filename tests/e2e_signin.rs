@@ -192,6 +192,62 @@ fn stalled_clients_do_not_block_other_sign_ins() {
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer:?}");
 }
 
+#[test]
+fn a_client_that_pipelines_and_never_reads_is_disconnected() {
+    let (_envoy, signin) = plain_route();
+    let mut stream = TcpStream::connect(("127.0.0.1", signin.port)).unwrap();
+    // Each reply is about 20 KB; the client's receive window (it never reads, so it does not
+    // grow) and the service's send buffer fill long before the last.
+    let request = format!(
+        "GET /login?redirect={} HTTP/1.1\r\nHost: h\r\n\r\n",
+        "'".repeat(3500)
+    );
+    let sent = 600;
+    let mut writer = stream.try_clone().unwrap();
+    std::thread::spawn(move || {
+        for _ in 0..sent {
+            if writer.write_all(request.as_bytes()).is_err() {
+                break;
+            }
+        }
+        // Kept open: a closed write side would end the connection anyway.
+        std::thread::sleep(Duration::from_secs(60));
+    });
+    let started = Instant::now();
+    std::thread::sleep(Duration::from_secs(17));
+    // Meanwhile others are served.
+    let r = within(signin.port, json_login(DEMO).to_bytes(), 5).unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut got = Vec::new();
+    let mut buf = vec![0; 65536];
+    let ended = loop {
+        match stream.read(&mut buf) {
+            Ok(0) => break true,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break false,
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => break false,
+            Err(_) => break true,
+        }
+    };
+    let replies = String::from_utf8_lossy(&got)
+        .matches("HTTP/1.1 200")
+        .count();
+    assert!(
+        ended,
+        "still open after {replies} replies and {:?}",
+        started.elapsed()
+    );
+    assert!(replies < sent, "every reply was written: {replies}");
+    assert!(
+        signin.log().contains("its reply was not read within 15s"),
+        "{}",
+        signin.log()
+    );
+}
+
 /// A chunked login whose body holds, after `filler` bytes, a whole second request (a form
 /// login of the demo user).
 fn smuggling_login(filler: usize) -> Vec<u8> {
