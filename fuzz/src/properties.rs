@@ -623,26 +623,33 @@ fn assert_no_credential(headers: &[(String, Vec<u8>)], place: &str) {
             .collect();
         names.iter().any(|n| n.as_bytes() == name.as_slice())
     };
+    // A `name=value` pair whose name reads as a credential's, with a value to hold one.
+    let holds_credential = |pair: &[u8]| {
+        let Some(eq) = pair.iter().position(|&b| b == b'=') else {
+            return false;
+        };
+        pair.len() > eq + 1 && reads_as_credential(&pair[..eq])
+    };
     for (name, value) in headers {
         let holds = match name.as_str() {
             "authorization" => true,
             ":path" => {
                 let (path, query) = path::split_target(value);
                 let in_query = query.into_iter().any(|q| {
-                    q.split(|&b| b == b'&' || b == b';').any(|pair| {
-                        reads_as_credential(pair.split(|&b| b == b'=').next().unwrap_or_default())
-                    })
+                    q.split(|&b| b == b'&' || b == b';')
+                        .any(|pair| holds_credential(pair))
                 });
                 let in_path = path.split(|&b| b == b'/').any(|segment| {
-                    segment.split(|&b| b == b';').skip(1).any(|p| {
-                        reads_as_credential(p.split(|&b| b == b'=').next().unwrap_or_default())
-                    })
+                    segment
+                        .split(|&b| b == b';')
+                        .skip(1)
+                        .any(|p| holds_credential(p))
                 });
                 in_query || in_path
             }
-            "cookie" => value.split(|&b| b == b';' || b == b',').any(|pair| {
-                reads_as_credential(pair.split(|&b| b == b'=').next().unwrap_or_default())
-            }),
+            "cookie" => value
+                .split(|&b| b == b';' || b == b',')
+                .any(|pair| holds_credential(pair)),
             _ => false,
         };
         assert!(
