@@ -63,7 +63,7 @@ pub fn weakness(value: &str) -> Option<String> {
     .into_iter()
     .flatten()
     .filter_map(|text| String::from_utf8(text).ok())
-    .map(|text| estimated_bits(&text))
+    .map(|text| estimated_bits(&text).min(passphrase_bits(&text)))
     .min()
     .unwrap_or(0);
     if bits < MIN_BITS {
@@ -72,6 +72,46 @@ pub fn weakness(value: &str) -> Option<String> {
         ));
     }
     None
+}
+
+/// What a text of words is worth to an attacker who guesses words, not letters: prose and
+/// passphrases (`To be, or not to be, that is the question:`) are about 11 bits a word (a
+/// vocabulary of a few thousand; a word said again, 2 bits), plus a bit for each character that
+/// is not a letter.
+/// `u32::MAX` for fewer than four words, or when letters are less than three fifths of it.
+fn passphrase_bits(text: &str) -> u32 {
+    let mut seen: Vec<String> = Vec::new();
+    let (mut words, mut repeated) = (0usize, 0usize);
+    for word in text
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .filter(|w| !w.is_empty())
+    {
+        // A word is lower case but for its first letter; anything else is no prose.
+        if word.bytes().skip(1).any(|b| b.is_ascii_uppercase()) {
+            return u32::MAX;
+        }
+        let word = word.to_ascii_lowercase();
+        if seen.contains(&word) {
+            repeated += 1;
+        } else {
+            words += 1;
+            seen.push(word);
+        }
+    }
+    let letters = text.bytes().filter(u8::is_ascii_alphabetic).count();
+    let separators = text
+        .bytes()
+        .filter(|b| b.is_ascii_punctuation() || *b == b' ')
+        .count();
+    if words + repeated < 4 || letters * 5 < text.len() * 3 || separators + 1 < words + repeated {
+        return u32::MAX;
+    }
+    let others = text.len() - letters;
+    let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+    count(words)
+        .saturating_mul(11)
+        .saturating_add(count(repeated).saturating_mul(2))
+        .saturating_add(count(others))
 }
 
 /// `value` decoded as base64 (either alphabet, padded or not), when it is that and decodes
@@ -342,6 +382,31 @@ const PLACEHOLDER_WORDS: &[&str] = &[
     "really",
     "should",
     "generic",
+    // Keyboard walks.
+    "asdf",
+    "zxcv",
+    "1qaz",
+    "2wsx",
+    "3edc",
+    "4rfv",
+    "5tgb",
+    "6yhn",
+    "7ujm",
+    "8ik,",
+    "9ol.",
+    "zaq1",
+    "xsw2",
+    "cde3",
+    "vfr4",
+    "bgt5",
+    "nhy6",
+    "mju7",
+    "zaq12",
+    "wsxcde",
+    "34rfv",
+    "bgt56",
+    "yhnmju",
+    "78ik",
 ];
 
 /// What a placeholder word costs an attacker who tries a dictionary (about 2^7 words).
@@ -394,7 +459,18 @@ pub fn estimated_bits(value: &str) -> u32 {
             (None, Some(r)) => (REPEAT_BITS, r),
             (None, None) => {
                 let diff = previous.map(|p| i16::from(b) - i16::from(p));
-                let runs = diff.is_some_and(|d| d.abs() <= 1) || (diff.is_some() && diff == step);
+                // A step repeated, next to the byte before or the one before that (`a1b2c3`).
+                let lag2 = i
+                    .checked_sub(2)
+                    .and_then(|j| analysed.get(j))
+                    .map(|&p| i16::from(b) - i16::from(p));
+                let lag2_before = i
+                    .checked_sub(3)
+                    .and_then(|j| Some((analysed.get(j)?, analysed.get(j + 2)?)))
+                    .map(|(&p, &q)| i16::from(q) - i16::from(p));
+                let runs = diff.is_some_and(|d| d.abs() <= 1)
+                    || (diff.is_some() && diff == step)
+                    || (lag2 == lag2_before && lag2.is_some_and(|d| d.abs() == 1));
                 let separator = !b.is_ascii_alphanumeric();
                 let slot = separators_seen.get_mut(usize::from(b));
                 let seen = separator && slot.as_ref().is_some_and(|s| **s);
@@ -516,6 +592,14 @@ mod tests {
             "the quick brown fox jumps over the lazy dog",
             "Lorem ipsum dolor sit amet, consectetur adipiscing",
             "correct horse battery staple correct",
+            // Found by a fourth: prose, interleaved steps, keyboard walks.
+            "To be, or not to be, that is the question:",
+            "It was the best of times, it was the worst of times",
+            "Four score and seven years ago our fathers brought forth",
+            "All work and no play makes Jack a dull boy.",
+            "a1b2c3d4e5f6g7h8i9j0k1l2m3n4o5p6q7r8",
+            "1qaz2wsx3edc4rfv5tgb6yhn7ujm8ik9ol0p",
+            "zaq12wsxcde34rfvbgt56yhnmju78ik,lo9",
         ] {
             assert!(weakness(weak).is_some(), "{weak}");
         }

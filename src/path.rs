@@ -198,6 +198,7 @@ fn add_readings(path: &[u8], out: &mut Vec<String>, budget: &mut usize) -> Resul
         decoded,
         after_authority(path),
         without_segment_trailers(path),
+        without_vanishing_first_segment(path),
     ];
     for derived in derived.iter().flatten().filter(|d| d.as_slice() != path) {
         add_readings(derived, out, budget)?;
@@ -277,6 +278,27 @@ fn after_authority(path: &[u8]) -> Option<Vec<u8>> {
     if let Some(sep) = rest.iter().position(is_separator) {
         out.extend_from_slice(rest.get(sep + 1..).unwrap_or_default());
     }
+    Some(out)
+}
+
+/// `path` without its first segment when a server reads that segment as nothing: only a `;`
+/// parameter (`/;x/…`, `/%3B/…`), or dots and spaces with at least one space (`/%20/…`), so
+/// that what follows starts with `//` and a URL parser reads an authority (`/;/x/admin` is
+/// `//x/admin`, whose path is `/admin`). `None` when the first segment is anything else.
+fn without_vanishing_first_segment(path: &[u8]) -> Option<Vec<u8>> {
+    let rest = path.strip_prefix(b"/")?;
+    let end = rest.iter().position(|&b| b == b'/' || b == b'\\')?;
+    let first = rest.get(..end)?;
+    let once: Vec<u8> = crate::query::Decoded::new(first.iter().copied()).collect();
+    let twice: Vec<u8> = crate::query::Decoded::new(once.iter().copied()).collect();
+    let vanishes = |s: &[u8]| {
+        s.first() == Some(&b';') || (s.contains(&b' ') && s.iter().all(|&b| b == b' ' || b == b'.'))
+    };
+    if !(vanishes(&once) || vanishes(&twice)) {
+        return None;
+    }
+    let mut out = vec![b'/'];
+    out.extend_from_slice(rest.get(end..)?);
     Some(out)
 }
 
@@ -768,6 +790,15 @@ mod tests {
             ("/.//x/admin/x", "/admin/x"),
             ("/x/..//x/admin/x", "/admin/x"),
             ("/%2e//x/admin/x", "/admin/x"),
+            // Found by a fourth: a first segment that a server reads as nothing.
+            ("/;/x/admin/x", "/admin/x"),
+            ("/;jsessionid=1/x/admin/x", "/admin/x"),
+            ("/%3B/x/admin/x", "/admin/x"),
+            ("/%253B/x/admin/x", "/admin/x"),
+            ("/;;//x/admin", "/admin"),
+            ("/;%2F/x/admin", "/admin"),
+            ("/%20/x/admin/y", "/admin/y"),
+            ("/.%20/x/admin", "/admin"),
         ];
         for (path, reading) in cases {
             let got = all(path);

@@ -227,6 +227,12 @@ fn semicolon_pairs(query: &[u8]) -> impl Iterator<Item = &[u8]> {
         .map(|p| p.split(|&b| b == b'=').next().unwrap_or_default())
 }
 
+/// Whitespace as Python's `str.split()` and JavaScript's `\\s` see it in a header read as
+/// Latin-1 (the no-break space 0xA0 and next-line 0x85 among it).
+fn is_loose_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | 0x0b | 0x0c | 0x1c..=0x1f | 0x85 | 0xa0)
+}
+
 /// The name of a `name=value` pair (all of it when there is no `=`).
 fn name_of(pair: &[u8]) -> &[u8] {
     pair.split(|&b| b == b'=').next().unwrap_or_default()
@@ -240,7 +246,7 @@ fn loose_cookie_names(header: &[u8]) -> impl Iterator<Item = (&[u8], bool)> {
         let pair = pair.trim_ascii_start();
         let read = std::iter::once((name_of(pair), true));
         let others = pair
-            .split(|&b| b == b',' || b == b' ' || b == b'\t')
+            .split(|&b| b == b',' || is_loose_space(b))
             .skip(1)
             .map(move |part| (name_of(part), false));
         read.chain(others)
@@ -411,6 +417,14 @@ mod tests {
         assert!(find("/a", None, "theme=x session=t").unread_cookie);
         assert!(find("/a", None, "theme=x\tsession=t").unread_cookie);
         assert!(!find("/a", None, "theme=dark mode").unread());
+        for separated in [
+            &b"x=1\xa0session=t"[..],
+            b"x=1\x85session=t",
+            b"x=1\x0bsession=t",
+        ] {
+            let found = super::find(names(), b"/a", None, &[separated]);
+            assert!(found.unread_cookie, "{separated:?}");
+        }
         assert!(find("/a;access_token=t/b", None, "").path_param);
         assert!(find("/a;ACCESS_TOKEN=t", None, "").path_param);
         assert!(!find("/a;jsessionid=1", None, "").path_param);

@@ -20,8 +20,8 @@ use tollgate::token::{claims_for, SigningKey};
 
 const SECRET: &str = "operator-test-secret-wa9tYBfYLqHhDP2UJyRbb8hFLebm";
 const API_KEY: &str = "sk_demo_operator_api_key_UAKckZqnWJv7iqsuyDf828u4mbbb";
-const PUBLISHABLE_KEY: &str = "pk_demo_operator_publishable_0123456789ab";
-const CLIENT_SECRET: &str = "cs_demo_operator_client_secret_0123456789";
+const PUBLISHABLE_KEY: &str = "pk_demo_operator_publishable_Wx7Kq2Rv9Tm4Nc8Z";
+const CLIENT_SECRET: &str = "cs_demo_operator_client_secret_Hb3Pz8Vk2Xw7Qn5L";
 const HOST: &str = "127.0.0.1:10000";
 
 /// The variables `scripts/demo-secrets.sh` gives the example configurations.

@@ -65,8 +65,11 @@ fn main() -> ExitCode {
         Ok(service) => service,
         Err(e) => return fail(&e),
     };
+    // Each password check runs on a blocking thread and allocates Argon2's 19 MiB; few such
+    // threads (the server admits four checks at once) keep memory from growing with them.
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .max_blocking_threads(8)
         .enable_all()
         .build()
     {

@@ -13,9 +13,10 @@ pub fn hash(password: &str) -> Result<String, String> {
 }
 
 /// Why `hash` cannot be used as a stored password hash, if it cannot; never quotes it.
-/// Parameters weaker than those [`hash`] uses (memory or passes) are refused: such a user's
-/// sign-in would answer faster than an unknown user's (checked against a [`hash`] of this
-/// service), which tells who has an account, and the hash itself is cheaper to crack.
+/// Parameters other than those [`hash`] uses are refused: a weaker hash answers faster than an
+/// unknown user's sign-in (checked against a [`hash`] of this service), a stronger one slower,
+/// and either tells who has an account; a weaker one is also cheaper to crack, and a huge
+/// memory cost lets one sign-in attempt allocate gigabytes.
 pub fn hash_problem(hash: &str) -> Option<&'static str> {
     let Ok(parsed) = PasswordHash::new(hash) else {
         return Some("is not a PHC password hash string");
@@ -31,6 +32,21 @@ pub fn hash_problem(hash: &str) -> Option<&'static str> {
             "has weaker Argon2 parameters than this service uses (it needs at least m=19456 \
              and t=2)",
         );
+    }
+    let own = (
+        Params::DEFAULT_M_COST,
+        Params::DEFAULT_T_COST,
+        Params::DEFAULT_P_COST,
+    );
+    if (params.m_cost(), params.t_cost(), params.p_cost()) != own {
+        return Some(
+            "has other Argon2 parameters than this service uses (m=19456, t=2, p=1: make it \
+             with `tollgate-signin hash-password`); a different cost makes its sign-in time \
+             tell that the account exists",
+        );
+    }
+    if parsed.version.is_some_and(|v| v != 0x13) {
+        return Some("is not an Argon2 version 19 hash");
     }
     None
 }
@@ -81,7 +97,15 @@ mod tests {
                 "{hash}: {problem:?}"
             );
         }
-        let stronger = "$argon2id$v=19$m=65536,t=3,p=4$OrSSSYkdk89x5cyJiV7JLg$dftFGOlIG7pqOP2GlnbK2rFr2fuq73sBlPuA2o9RWUQ";
-        assert_eq!(hash_problem(stronger), None);
+        // Stronger is refused too (an outside attack found it): its sign-in answers slower than
+        // an unknown user's, and a huge memory cost lets one attempt allocate gigabytes.
+        for other in [
+            "$argon2id$v=19$m=65536,t=3,p=4$OrSSSYkdk89x5cyJiV7JLg$dftFGOlIG7pqOP2GlnbK2rFr2fuq73sBlPuA2o9RWUQ",
+            "$argon2id$v=19$m=4194304,t=100,p=1$OrSSSYkdk89x5cyJiV7JLg$dftFGOlIG7pqOP2GlnbK2rFr2fuq73sBlPuA2o9RWUQ",
+            "$argon2id$v=16$m=19456,t=2,p=1$OrSSSYkdk89x5cyJiV7JLg$dftFGOlIG7pqOP2GlnbK2rFr2fuq73sBlPuA2o9RWUQ",
+        ] {
+            assert!(hash_problem(other).is_some(), "{other}");
+        }
+        assert_eq!(hash_problem(&hash("a password").unwrap()), None);
     }
 }
