@@ -15,7 +15,7 @@ use std::process::Command;
 
 use support::{Envoy, Request, SignIn};
 
-const SECRET: &str = "example-secret-for-the-readme-session-0123";
+const SECRET: &str = "example-readme-session-Tq8Vz3Kw7Rm2Xc9Nb4Hf";
 const API_KEY: &str = "sk_demo_example_api_key_T9J5d8mTwcYu9aQKFMKQtQAh6oMS";
 const PUBLISHABLE_KEY: &str = "pk_demo_example_publishable_Xq7Rt2Lm9Kv4Wc8N";
 const CLIENT_SECRET: &str = "cs_demo_example_client_secret_rroDnobDQCm7JUcKkHnVm5uMGonr";
