@@ -207,28 +207,7 @@ fn reading_strictness(config: &Config, reading: &str) -> (Strictness, bool) {
 
 /// `<X*N>` repetitions, a fixed stand-in for credential placeholders, then the table's escapes.
 fn expand(text: &str) -> Vec<u8> {
-    let mut out = String::new();
-    let mut rest = text;
-    while let Some(open) = rest.find('<') {
-        out.push_str(&rest[..open]);
-        let after = &rest[open + 1..];
-        let Some(close) = after.find('>') else {
-            out.push('<');
-            rest = after;
-            continue;
-        };
-        let inner = &after[..close];
-        match inner
-            .rsplit_once('*')
-            .and_then(|(u, n)| Some((u, n.parse::<usize>().ok()?)))
-        {
-            Some((unit, count)) => out.push_str(&unit.repeat(count)),
-            None => out.push_str("credential"),
-        }
-        rest = &after[close + 1..];
-    }
-    out.push_str(rest);
-    support::unescape(&out)
+    support::expand_table(text, |_| Some("credential".into()))
 }
 
 /// Every path to check, each once, with where it first came from.

@@ -156,34 +156,7 @@ impl Case {
 
 /// `<name>` placeholders and `<X*N>` repetitions, then `\r \n \t \\ \xHH` escapes.
 fn expand(text: &str) -> Vec<u8> {
-    let credentials = Credentials::get();
-    let mut out = String::new();
-    let mut rest = text;
-    while let Some(open) = rest.find('<') {
-        out.push_str(&rest[..open]);
-        let after = &rest[open + 1..];
-        let Some(close) = after.find('>') else {
-            out.push('<');
-            rest = after;
-            continue;
-        };
-        let inner = &after[..close];
-        if let Some(value) = credentials.0.get(inner) {
-            out.push_str(value);
-        } else if let Some((unit, count)) = inner
-            .rsplit_once('*')
-            .and_then(|(u, n)| Some((u, n.parse::<usize>().ok()?)))
-        {
-            out.push_str(&unit.repeat(count));
-        } else {
-            out.push('<');
-            out.push_str(inner);
-            out.push('>');
-        }
-        rest = &after[close + 1..];
-    }
-    out.push_str(rest);
-    support::unescape(&out)
+    support::expand_table(text, |name| Credentials::get().0.get(name).cloned())
 }
 
 fn cases() -> Vec<Case> {

@@ -316,17 +316,33 @@ pub fn request_from(data: &[u8]) -> Vec<(String, Vec<u8>)> {
     }
     headers.push((":authority".into(), b"api.example.com".to_vec()));
     headers.push((":scheme".into(), b"https".to_vec()));
-    for line in lines {
-        let Some(colon) = line.iter().position(|&b| b == b':') else {
-            continue;
-        };
+    headers.extend(header_lines(lines, false));
+    headers
+}
+
+/// `Name: value` lines as header pairs (names lower-cased; pseudo-headers and lines without
+/// a colon skipped), the value's leading whitespace trimmed when `trim` says so.
+fn header_lines<'a>(
+    lines: impl Iterator<Item = &'a [u8]> + 'a,
+    trim: bool,
+) -> impl Iterator<Item = (String, Vec<u8>)> + 'a {
+    lines.filter_map(move |line| {
+        let colon = line.iter().position(|&b| b == b':')?;
         let name = String::from_utf8_lossy(&line[..colon]).to_ascii_lowercase();
         if name.is_empty() || name.starts_with(':') {
-            continue;
+            return None;
         }
-        headers.push((name, line[colon + 1..].to_vec()));
-    }
-    headers
+        let value = &line[colon + 1..];
+        Some((
+            name,
+            if trim {
+                value.trim_ascii_start()
+            } else {
+                value
+            }
+            .to_vec(),
+        ))
+    })
 }
 
 /// Every place a credential could come from, as text: header values, and the target with
@@ -414,16 +430,7 @@ pub fn whole_request_from(data: &[u8]) -> Vec<(String, Vec<u8>)> {
         (":authority".into(), b"api.example.com".to_vec()),
         (":scheme".into(), b"https".to_vec()),
     ];
-    for line in lines {
-        let Some(colon) = line.iter().position(|&b| b == b':') else {
-            continue;
-        };
-        let name = String::from_utf8_lossy(&line[..colon]).to_ascii_lowercase();
-        if name.is_empty() || name.starts_with(':') {
-            continue;
-        }
-        headers.push((name, line[colon + 1..].trim_ascii_start().to_vec()));
-    }
+    headers.extend(header_lines(lines, true));
     headers
 }
 

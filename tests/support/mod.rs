@@ -1023,3 +1023,34 @@ pub fn unescape(text: &str) -> Vec<u8> {
     }
     out
 }
+
+/// The hostile table's text as bytes: `<X*N>` is X repeated N times, another `<name>` is what
+/// `placeholder` gives for it (kept as written when it gives nothing), then [`unescape`].
+pub fn expand_table(text: &str, placeholder: impl Fn(&str) -> Option<String>) -> Vec<u8> {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(open) = rest.find('<') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('>') else {
+            out.push('<');
+            rest = after;
+            continue;
+        };
+        let inner = &after[..close];
+        let repeated = inner
+            .rsplit_once('*')
+            .and_then(|(u, n)| Some(u.repeat(n.parse::<usize>().ok()?)));
+        match repeated.or_else(|| placeholder(inner)) {
+            Some(value) => out.push_str(&value),
+            None => {
+                out.push('<');
+                out.push_str(inner);
+                out.push('>');
+            }
+        }
+        rest = &after[close + 1..];
+    }
+    out.push_str(rest);
+    unescape(&out)
+}
