@@ -70,7 +70,7 @@ unit:
 TRAP_WASM := target/trap/wasm32-wasip1/release/tollgate.wasm
 
 e2e: build setup test-tools
-	$(CARGO) build -p tollgate-signin
+	$(CARGO) build -p tollgate-signin -p tollgate-core --bins
 	$(CARGO) build --release --target wasm32-wasip1 --lib --features test-trap --target-dir target/trap
 	ENVOY=$(abspath $(ENVOY)) TOLLGATE_WASM=$(abspath $(WASM)) \
 	  TOLLGATE_TRAP_WASM=$(abspath $(TRAP_WASM)) \
@@ -125,12 +125,12 @@ bench: build setup bench-tools
 cost-growth:
 	@command -v valgrind >/dev/null || { $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y valgrind \
 	  || { $(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y valgrind; }; }
-	$(CARGO) build --profile cost --example decision_cost
+	$(CARGO) build --profile cost -p tollgate-core --example decision_cost
 	python3 bench/cost_growth.py
 
 ## Instructions per request of the decision core, by request kind (callgrind; repeatable).
 bench-cost:
-	$(CARGO) build --profile cost --example decision_cost
+	$(CARGO) build --profile cost -p tollgate-core --example decision_cost
 	python3 bench/cost.py
 
 ## Fuzzes each entry point for FUZZ_SECONDS (libFuzzer through cargo-fuzz; stable Rust with

@@ -14,7 +14,7 @@ use std::sync::OnceLock;
 
 use serde_json::json;
 use support::{now, Envoy, Request, Response, Setup, K};
-use tollgate::token::{claims_for, SigningKey};
+use tollgate_core::verify::token::{claims_for, SigningKey};
 
 const API_KEY: &str = "sk_test_4f9d2c7a8b1e6f3d0a5c9e2b7f4a1d8c";
 const INLINE_API_KEY: &str = "sk_test_inline_RTRSjgRwNnSbCTJzsPi9j6Gx";

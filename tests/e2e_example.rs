@@ -29,7 +29,7 @@ const ENV: &[(&str, &str)] = &[
 ];
 
 fn mint(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_mint-token"))
+    let out = Command::new(support::mint_token_binary())
         .args(args)
         .env("TOLLGATE_SECRET", SECRET)
         .output()
@@ -193,13 +193,13 @@ fn example_refuses_to_start_without_its_secrets() {
 
 #[test]
 fn mint_token_never_takes_the_secret_from_argv() {
-    let out = Command::new(env!("CARGO_BIN_EXE_mint-token"))
+    let out = Command::new(support::mint_token_binary())
         .args(["--sub", "x", "--secret", SECRET])
         .env_remove("TOLLGATE_SECRET")
         .output()
         .unwrap();
     assert!(!out.status.success());
-    let out = Command::new(env!("CARGO_BIN_EXE_mint-token"))
+    let out = Command::new(support::mint_token_binary())
         .args(["--sub", "x"])
         .env_remove("TOLLGATE_SECRET")
         .output()

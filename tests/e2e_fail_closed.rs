@@ -17,7 +17,7 @@ mod support;
 
 use serde_json::json;
 use support::{manifest_dir, now, trap_module, Envoy, Request, Response, Setup, K};
-use tollgate::token::{claims_for, SigningKey};
+use tollgate_core::verify::token::{claims_for, SigningKey};
 use yaml_rust2::{Yaml, YamlLoader};
 
 fn token() -> String {

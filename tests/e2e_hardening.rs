@@ -17,10 +17,10 @@ use std::process::Command;
 
 use serde_json::{json, Value};
 use support::{now, Envoy, Request, Setup, K};
-use tollgate::config::Config;
-use tollgate::path;
-use tollgate::rules::Mode;
-use tollgate::token::{claims_for, SigningKey};
+use tollgate_core::config::Config;
+use tollgate_core::request::path;
+use tollgate_core::rules::Mode;
+use tollgate_core::verify::token::{claims_for, SigningKey};
 
 /// Default-allow, with a protected prefix and method-limited rules.
 fn plugin_config() -> Value {

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use support::{now, Envoy, Request, Setup, K};
-use tollgate::token::{claims_for, SigningKey};
+use tollgate_core::verify::token::{claims_for, SigningKey};
 
 const SECRET: &str = "operator-test-secret-wa9tYBfYLqHhDP2UJyRbb8hFLebm";
 const API_KEY: &str = "sk_demo_operator_api_key_UAKckZqnWJv7iqsuyDf828u4mbbb";
@@ -655,7 +655,7 @@ fn every_example_configuration_matches_the_schema() {
             .collect();
         assert!(errors.is_empty(), "{source}: {errors:?}");
         // And the filter itself accepts it (secrets given as variables are filled in).
-        let parsed = tollgate::config::Config::parse(config.to_string().as_bytes(), &|name| {
+        let parsed = tollgate_core::config::Config::parse(config.to_string().as_bytes(), &|name| {
             Some(format!("test-value-of-{name}-0123456789abcdefghij"))
         });
         assert!(parsed.is_ok(), "{source}: {:?}", parsed.err());

@@ -14,7 +14,7 @@ use std::sync::OnceLock;
 
 use serde_json::{json, Value};
 use support::{now, Envoy, Request, Setup, K};
-use tollgate::token::{claims_for, SigningKey};
+use tollgate_core::verify::token::{claims_for, SigningKey};
 
 const LOGIN: &str = "https://auth.example.com/login";
 
@@ -41,7 +41,7 @@ fn envoy() -> &'static Envoy {
 fn location_for(path_and_query: &str) -> String {
     format!(
         "{LOGIN}?redirect={}",
-        tollgate::query::encode_component(
+        tollgate_core::request::query::encode_component(
             format!("http://api.example.com{path_and_query}").as_bytes()
         )
     )

@@ -14,7 +14,7 @@ use std::sync::OnceLock;
 
 use serde_json::json;
 use support::{now, Envoy, Request, Response, Setup, K};
-use tollgate::token::{claims_for, sign_raw, SigningKey};
+use tollgate_core::verify::token::{claims_for, sign_raw, SigningKey};
 
 const OLD: &str = "previous-secret-4TqrxYCoq6TBUrbbswc";
 
@@ -453,7 +453,7 @@ fn catalogue_vectors_through_envoy() {
             .replace("\\n", "\n")
             .replace("\\t", "\t");
         // Sent percent-encoded in the query so that any byte arrives as the catalogue wrote it.
-        let encoded = tollgate::query::encode_component(token.as_bytes());
+        let encoded = tollgate_core::request::query::encode_component(token.as_bytes());
         let r = envoy.send(&Request::get(format!("/api?access_token={encoded}")));
         match expected.strip_prefix("ok:") {
             Some(user) => assert_passed_as(&r, user),

@@ -15,9 +15,10 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use serde_json::json;
-use tollgate::adapter::{on_request_headers, Host, Verdict};
-use tollgate::config::Config;
-use tollgate::token::{claims_for, SigningKey};
+use tollgate_core::config::Config;
+use tollgate_core::host::{on_request_headers, Host, Verdict};
+use tollgate_core::verify::token::{claims_for, SigningKey};
+use tollgate_core::worker::WorkerState;
 
 const SECRET: &str = "Hq3vXo9TzK7rWm2pLc8dNs5yFb4gJe6A";
 const API_KEY: &str = "sk_live_Wq7Tz3Kp9Lm2Xv8Rc5Nd4Hf6Jb1Gs0Ya";
@@ -221,6 +222,9 @@ fn kinds() -> Vec<Kind> {
 fn every_request_kind_stays_within_its_host_call_budget() {
     let refusals = config("refusals");
     let every = config("every_request");
+    // One worker per configuration, kept across the kinds: the cache-hit kind follows the
+    // token's first request.
+    let mut workers = [WorkerState::default(), WorkerState::default()];
     let mut over = Vec::new();
     println!(
         "{:<20}{:>18}{:>22}   calls (refusals only)",
@@ -228,9 +232,10 @@ fn every_request_kind_stays_within_its_host_call_budget() {
     );
     for (name, headers, verdict, budget, budget_every) in kinds() {
         let mut totals = Vec::new();
-        for (config, budget) in [(&refusals, budget), (&every, budget_every)] {
+        let runs = [(&refusals, budget), (&every, budget_every)];
+        for ((config, budget), worker) in runs.into_iter().zip(&mut workers) {
             let host = CountingHost::new(headers.clone());
-            let got = on_request_headers(&host, config, true, |_| {});
+            let got = on_request_headers(&host, config, worker, true, |_| {});
             assert_eq!(got, verdict, "{name}");
             if host.total() > budget {
                 over.push(format!(
@@ -255,11 +260,11 @@ fn every_request_kind_stays_within_its_host_call_budget() {
 fn nothing_is_removed_that_is_not_there() {
     let config = config("refusals");
     let host = CountingHost::new(request("GET", "/public/x", &[]));
-    on_request_headers(&host, &config, true, |_| {});
+    on_request_headers(&host, &config, &mut WorkerState::default(), true, |_| {});
     assert_eq!(host.calls.borrow().get("remove_header"), None);
     let spoofed = request("GET", "/feed/x", &[("x-auth-role", "admin".into())]);
     let host = CountingHost::new(spoofed);
-    on_request_headers(&host, &config, true, |_| {});
+    on_request_headers(&host, &config, &mut WorkerState::default(), true, |_| {});
     let calls = host.calls.borrow();
     // The spoofed role is replaced in one call, not removed then added.
     assert_eq!(calls.get("remove_header"), None, "{calls:?}");

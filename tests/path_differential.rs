@@ -30,9 +30,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use support::Envoy;
-use tollgate::config::Config;
-use tollgate::path;
-use tollgate::rules::Mode;
+use tollgate_core::config::Config;
+use tollgate_core::request::path;
+use tollgate_core::rules::Mode;
 
 const TABLE: &str = include_str!("data/security-cases.tsv");
 

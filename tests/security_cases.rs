@@ -21,9 +21,10 @@ use std::sync::OnceLock;
 
 use serde_json::{json, Value as Json};
 use support::{now, Envoy, Request, Response, Setup, K};
-use tollgate::config::Config;
-use tollgate::decision::{decide, Action};
-use tollgate::token::{claims_for, SigningKey};
+use tollgate_core::config::Config;
+use tollgate_core::decision::{decide, Action};
+use tollgate_core::verify::token::{claims_for, SigningKey};
+use tollgate_core::worker::WorkerState;
 
 const TABLE: &str = include_str!("data/security-cases.tsv");
 const SK: &str = "sk_test_4f9d2c7a8b1e6f3d0a5c9e2b7f4a1d8c";
@@ -299,7 +300,7 @@ fn decide_natively(config: &Config, case: &Case) -> Seen {
             .iter()
             .map(|(n, v)| (n.to_ascii_lowercase(), v.clone())),
     );
-    let decision = decide(config, &headers, now());
+    let decision = decide(config, &mut WorkerState::default(), &headers, now());
     let text = |v: &[u8]| String::from_utf8_lossy(v).into_owned();
     match decision.action {
         Action::Respond(response, _) => {

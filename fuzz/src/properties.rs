@@ -15,15 +15,18 @@
 
 use jwt_simple::prelude::{Duration, HS256Key, MACLike, UnixTimeStamp, VerificationOptions};
 use serde_json::Value;
-use tollgate::config::Config;
-use tollgate::credentials::{self, Locations, Presented};
-use tollgate::decision::{decide, Action, HeaderEdit, Outcome};
-use tollgate::identity::CredentialKind;
-use tollgate::path;
-use tollgate::query;
-use tollgate::request::RequestView;
-use tollgate::rules::Mode;
-use tollgate::token::{is_safe_subject, sign_raw, AccessClaims, SigningKey, TokenVerifier};
+use tollgate_core::config::Config;
+use tollgate_core::credential::{Locations, Presented};
+use tollgate_core::decision::{decide, Action, HeaderEdit, Outcome};
+use tollgate_core::identity::CredentialKind;
+use tollgate_core::request::path;
+use tollgate_core::request::query;
+use tollgate_core::request::RequestView;
+use tollgate_core::rules::Mode;
+use tollgate_core::verify::token::{
+    is_safe_subject, sign_raw, AccessClaims, SigningKey, TokenVerifier,
+};
+use tollgate_core::worker::WorkerState;
 
 /// The clock of every check: tokens in the corpus expire in 2100.
 pub const NOW: u64 = 1_750_000_000;
@@ -269,8 +272,8 @@ fn jwt_simple_accepts(token: &str) -> Option<String> {
 /// (the second answer may come from the cache) gives the same answer.
 pub fn check_token(data: &[u8]) {
     let token = token_from(data);
-    let first = verifier().verify(&token, NOW);
-    let second = verifier().verify(&token, NOW);
+    let first = verifier().verify(&mut Default::default(), &token, NOW);
+    let second = verifier().verify(&mut Default::default(), &token, NOW);
     assert_eq!(
         first
             .as_ref()
@@ -382,7 +385,7 @@ pub fn check_extract(data: &[u8]) {
         cookie: "session",
     };
     let texts = request_texts(&headers);
-    match credentials::extract(&view, query, at) {
+    match tollgate_core::credential::extract(&view, query, at) {
         Ok(Some(Presented::Bearer { value, .. })) => {
             assert!(!value.is_empty());
             assert!(value.len() <= 8192, "{} bytes", value.len());
@@ -443,7 +446,7 @@ pub fn check_request(data: &[u8]) {
     let headers = whole_request_from(data);
     check_decided(&headers);
     let config = config();
-    let decision = decide(config, &headers, NOW);
+    let decision = decide(config, &mut WorkerState::default(), &headers, NOW);
     let Action::Forward(edits) = &decision.action else {
         return;
     };
@@ -455,7 +458,7 @@ pub fn check_request(data: &[u8]) {
         if identity.kind == CredentialKind::Anonymous {
             let view = RequestView::new(&headers, |_| false);
             let query = view.target.and_then(|t| path::split_target(t).1);
-            let overrides = tollgate::spellings::query_method_overrides(query);
+            let overrides = tollgate_core::credential::spellings::query_method_overrides(query);
             let methods = view
                 .methods(&overrides)
                 .expect("an allowed request has methods");
@@ -476,7 +479,7 @@ pub fn check_request(data: &[u8]) {
 fn check_decided(headers: &[(String, Vec<u8>)]) {
     let headers = headers.to_vec();
     let config = config();
-    let decision = decide(config, &headers, NOW);
+    let decision = decide(config, &mut WorkerState::default(), &headers, NOW);
     let texts = request_texts(&headers);
     let identity_names = [
         config.identity_headers.user.as_str(),
@@ -571,7 +574,7 @@ fn check_decided(headers: &[(String, Vec<u8>)]) {
             // The body is the fixed one of its denial: nothing of the request in it (a header
             // value that happens to be a piece of the fixed text is no echo).
             if let Outcome::Denied(denial) = outcome {
-                let fixed = tollgate::response::error(*denial, b"");
+                let fixed = tollgate_core::response::error(*denial, b"");
                 assert_eq!(
                     response.body, fixed.body,
                     "the body holds something of the request"

@@ -869,6 +869,15 @@ impl Drop for SignIn {
     }
 }
 
+/// The minting tool (`mint-token`, a binary of the core crate).
+pub fn mint_token_binary() -> PathBuf {
+    file_from_env(
+        "TOLLGATE_MINT",
+        "target/debug/mint-token",
+        "run `make test`, or `cargo build -p tollgate-core --bins`",
+    )
+}
+
 fn signin_binary() -> PathBuf {
     file_from_env(
         "TOLLGATE_SIGNIN",

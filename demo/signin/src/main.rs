@@ -118,7 +118,7 @@ fn master_key(settings: &Settings) -> Result<String, String> {
     };
     let config = serde_json::json!({"secrets": [secret], "default_mode": "none"});
     let env = |name: &str| std::env::var(name).ok();
-    tollgate::config::Config::parse(config.to_string().as_bytes(), &env).map_err(|e| {
+    tollgate_core::config::Config::parse(config.to_string().as_bytes(), &env).map_err(|e| {
         format!(
             "the master key in {} is refused: {}",
             settings.secret_env, e.problem

@@ -10,7 +10,7 @@
 use std::net::IpAddr;
 
 use serde_json::{json, Value};
-use tollgate::token::{claims_for, SigningKey, TokenVerifier};
+use tollgate_core::verify::token::{claims_for, SigningKey, TokenVerifier};
 
 use crate::csrf::{self, Csrf};
 use crate::form;
@@ -369,8 +369,8 @@ impl Service {
     /// The `jti` of a token of `token_type` this service signed, still valid at `now`.
     fn token_id(&self, token: &str, token_type: &str, now: u64) -> Option<String> {
         self.verifier().verify_typed(token, token_type, now).ok()?;
-        let parts = tollgate::jws::split(token)?;
-        let payload = tollgate::base64url::decode(parts.payload.as_bytes())?;
+        let parts = tollgate_core::verify::jws::split(token)?;
+        let payload = tollgate_core::verify::base64url::decode(parts.payload.as_bytes())?;
         let claims: Value = serde_json::from_slice(&payload).ok()?;
         claims.get("jti")?.as_str().map(str::to_owned)
     }

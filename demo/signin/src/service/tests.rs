@@ -116,10 +116,14 @@ fn json_login_answers_the_token_pair() {
     assert_eq!(body["data"]["token"]["access_expires"], NOW + 900);
     assert_eq!(body["data"]["token"]["refresh_expires"], NOW + 604800);
     let (access, refresh) = pair(&reply);
-    let verified = filter_verifier().verify(&access, NOW).unwrap();
+    let verified = filter_verifier()
+        .verify(&mut Default::default(), &access, NOW)
+        .unwrap();
     assert_eq!(verified.subject.as_ref(), "lUpa");
     assert!(
-        filter_verifier().verify(&refresh, NOW).is_err(),
+        filter_verifier()
+            .verify(&mut Default::default(), &refresh, NOW)
+            .is_err(),
         "the filter refuses refresh tokens"
     );
 }
@@ -317,7 +321,7 @@ fn a_refresh_token_works_once_and_its_reuse_ends_the_session() {
     let (access, second) = pair(&refresh_with(&s, &first, later));
     assert_eq!(
         filter_verifier()
-            .verify(&access, later)
+            .verify(&mut Default::default(), &access, later)
             .unwrap()
             .subject
             .as_ref(),

@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
-use crate::base64url;
+use crate::verify::base64url;
 
 /// `header.payload.signature`, borrowed from the token.
 #[derive(Debug, Clone, Copy)]

@@ -1,11 +1,13 @@
 //! Finding the one credential a request carries, and refusing requests that carry several.
 
+pub mod spellings;
+
 use std::borrow::Cow;
 
 use crate::denial::{BadCredential, BadRequest, Denial};
-use crate::query::{self, name_is};
+use crate::request::query::{self, name_is};
 use crate::request::RequestView;
-use crate::token::MAX_CREDENTIAL_LEN;
+use crate::verify::token::MAX_CREDENTIAL_LEN;
 
 /// Query parameter names of client credentials.
 pub const CLIENT_ID_PARAM: &str = "client_id";

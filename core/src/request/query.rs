@@ -2,7 +2,7 @@
 //!
 //! Pairs are separated by `&`; `+` is a literal plus (RFC 3986), not a space.
 
-use crate::path::is_unreserved;
+use crate::request::path::is_unreserved;
 
 /// One `name[=value]` pair as it appears in the query.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

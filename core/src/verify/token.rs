@@ -4,15 +4,14 @@
 //! jwt-simple signs (the minting tool, the demo sign-in service) and is the reference the
 //! tests hold this verification to.
 
-use std::cell::RefCell;
 use std::rc::Rc;
 
 use hmac_sha256::HMAC;
 use jwt_simple::prelude::*;
 
-use crate::base64url;
-use crate::jws;
-use crate::token_cache::TokenCache;
+use crate::verify::base64url;
+use crate::verify::cache::TokenCache;
+use crate::verify::jws;
 
 /// The longest credential the filter reads, in bytes.
 pub const MAX_CREDENTIAL_LEN: usize = 8192;
@@ -137,14 +136,13 @@ impl std::fmt::Debug for SigningKey {
     }
 }
 
-/// Verifies access tokens against the configured secrets and time policy, and remembers the
-/// ones it verified.
+/// Verifies access tokens against the configured secrets and time policy. The tokens it
+/// verified are remembered in a [`TokenCache`] that the caller owns (one per worker).
 #[derive(Debug, Clone)]
 pub struct TokenVerifier {
     keys: Vec<SigningKey>,
     clock_skew: u64,
     max_lifetime: Option<u64>,
-    cache: RefCell<TokenCache>,
 }
 
 impl TokenVerifier {
@@ -154,7 +152,6 @@ impl TokenVerifier {
             keys,
             clock_skew,
             max_lifetime,
-            cache: RefCell::new(TokenCache::default()),
         }
     }
 
@@ -168,34 +165,28 @@ impl TokenVerifier {
         self.keys.len()
     }
 
-    /// Verifies an access token at unix time `now`, from the cache when it was seen before.
-    pub fn verify(&self, token: &str, now: u64) -> Result<VerifiedToken, TokenError> {
-        if let Ok(cache) = self.cache.try_borrow() {
-            if let Some((subject, expires_at)) = cache.get(token, now, self.clock_skew) {
-                return Ok(VerifiedToken {
-                    subject,
-                    expires_at,
-                    cached: true,
-                });
-            }
+    /// Verifies an access token at unix time `now`, from `cache` when it was seen before.
+    pub fn verify(
+        &self,
+        cache: &mut TokenCache,
+        token: &str,
+        now: u64,
+    ) -> Result<VerifiedToken, TokenError> {
+        if let Some((subject, expires_at)) = cache.get(token, now, self.clock_skew) {
+            return Ok(VerifiedToken {
+                subject,
+                expires_at,
+                cached: true,
+            });
         }
         let verified = self.verify_typed(token, "access", now)?;
-        if let Ok(mut cache) = self.cache.try_borrow_mut() {
-            cache.insert(token, Rc::clone(&verified.subject), verified.expires_at);
-        }
+        cache.insert(token, Rc::clone(&verified.subject), verified.expires_at);
         Ok(verified)
     }
 
-    /// Drops expired tokens from the cache.
-    pub fn sweep_cache(&self, now: u64) {
-        if let Ok(mut cache) = self.cache.try_borrow_mut() {
-            cache.sweep(now, self.clock_skew);
-        }
-    }
-
-    /// How many verified tokens the cache holds.
-    pub fn cached_tokens(&self) -> usize {
-        self.cache.try_borrow().map(|c| c.len()).unwrap_or(0)
+    /// Drops the tokens expired at `now` (with the allowed skew) from `cache`.
+    pub fn sweep(&self, cache: &mut TokenCache, now: u64) {
+        cache.sweep(now, self.clock_skew);
     }
 
     /// Verifies a token whose `token_type` must be `token_type` (`access` or `refresh`),
@@ -289,6 +280,11 @@ impl TokenVerifier {
     }
 }
 
+/// A compact JWS has exactly two dots.
+pub fn is_token_shaped(value: &str) -> bool {
+    value.bytes().filter(|&b| b == b'.').count() == 2
+}
+
 /// A `sub` the filter will copy into a header: 1 to 256 visible ASCII characters, no comma.
 ///
 /// Whitespace, control characters, commas (list separators) and non-ASCII text are refused
@@ -346,7 +342,7 @@ mod tests {
     const K: &[u8] = b"Hq3vXo9TzK7rWm2pLc8dNs5yFb4gJe6A";
     /// The catalogue's injected clock.
     const NOW: u64 = 1_750_000_000;
-    const VECTORS: &str = include_str!("../tests/data/jwt-vectors.tsv");
+    const VECTORS: &str = include_str!("../../../tests/data/jwt-vectors.tsv");
 
     fn verifier(keys: Vec<SigningKey>) -> TokenVerifier {
         TokenVerifier::new(keys, 60, None)
@@ -385,7 +381,7 @@ mod tests {
         for line in VECTORS.lines().filter(|l| !l.starts_with('#')) {
             let cols: Vec<&str> = line.split('\t').collect();
             let (id, expected, token) = (cols[0], cols[1], unescape(cols[4]));
-            let got = v.verify(&token, NOW);
+            let got = v.verify(&mut TokenCache::default(), &token, NOW);
             match expected.strip_prefix("ok:") {
                 Some(sub) => assert_eq!(got.as_ref().map(|t| &*t.subject), Ok(sub), "{id}"),
                 None => assert_eq!(got, Err(error_named(expected)), "{id}"),
@@ -405,7 +401,11 @@ mod tests {
             "a".repeat(10240)
         );
         assert_eq!(
-            v.verify(&sign_raw(header, &payload, K), NOW),
+            v.verify(
+                &mut TokenCache::default(),
+                &sign_raw(header, &payload, K),
+                NOW
+            ),
             Err(TokenError::TooLong)
         );
         // J18b: a header nested 3000 deep, signed with a wrong key.
@@ -416,12 +416,20 @@ mod tests {
         );
         let j01_payload = r#"{"sub":"alice","token_type":"access","exp":4102444800,"nbf":1700000000,"iat":1700000000}"#;
         assert!(v
-            .verify(&sign_raw(&deep, j01_payload, b"wrong"), NOW)
+            .verify(
+                &mut TokenCache::default(),
+                &sign_raw(&deep, j01_payload, b"wrong"),
+                NOW
+            )
             .is_err());
         // J18c: a header segment over 8192 characters.
         let big_header = format!(r#"{{"alg":"HS256","x":"{}"}}"#, "A".repeat(7000));
         assert_eq!(
-            v.verify(&sign_raw(&big_header, j01_payload, K), NOW),
+            v.verify(
+                &mut TokenCache::default(),
+                &sign_raw(&big_header, j01_payload, K),
+                NOW
+            ),
             Err(TokenError::TooLong)
         );
         // J18d: a valid token of about 8.9 KB.
@@ -430,7 +438,7 @@ mod tests {
             "A".repeat(6500)
         );
         assert_eq!(
-            v.verify(&sign_raw(header, &fat, K), NOW),
+            v.verify(&mut TokenCache::default(), &sign_raw(header, &fat, K), NOW),
             Err(TokenError::TooLong)
         );
         // A token just under the cap passes.
@@ -440,7 +448,7 @@ mod tests {
         );
         let token = sign_raw(header, &near, K);
         assert!(token.len() <= MAX_CREDENTIAL_LEN);
-        assert!(v.verify(&token, NOW).is_ok());
+        assert!(v.verify(&mut TokenCache::default(), &token, NOW).is_ok());
     }
 
     #[test]
@@ -453,14 +461,17 @@ mod tests {
         )
         .unwrap();
         let v = verifier(vec![SigningKey::new(None, &key)]);
-        assert_eq!(v.verify(token, NOW), Err(TokenError::Expired));
         assert_eq!(
-            v.verify(token, 1_300_819_380 + 61),
+            v.verify(&mut TokenCache::default(), token, NOW),
+            Err(TokenError::Expired)
+        );
+        assert_eq!(
+            v.verify(&mut TokenCache::default(), token, 1_300_819_380 + 61),
             Err(TokenError::Expired)
         );
         // Authentic and unexpired, but no token_type and no sub: still refused.
         assert_eq!(
-            v.verify(token, 1_300_819_000),
+            v.verify(&mut TokenCache::default(), token, 1_300_819_000),
             Err(TokenError::NotAccessToken)
         );
         // The k string itself is not the key.
@@ -469,7 +480,7 @@ mod tests {
             b"AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow",
         )]);
         assert_eq!(
-            v.verify(token, 1_300_819_000),
+            v.verify(&mut TokenCache::default(), token, 1_300_819_000),
             Err(TokenError::BadSignature)
         );
     }
@@ -683,25 +694,29 @@ mod tests {
     fn the_cache_answers_only_for_the_same_token() {
         let key = SigningKey::new(None, K);
         let v = verifier(vec![key.clone()]);
+        let cache = &mut TokenCache::default();
         let t = token(&key, "alice", "access", NOW, 600);
-        let first = v.verify(&t, NOW).unwrap();
+        let first = v.verify(cache, &t, NOW).unwrap();
         assert!(!first.cached);
-        let second = v.verify(&t, NOW + 1).unwrap();
+        let second = v.verify(cache, &t, NOW + 1).unwrap();
         assert!(second.cached);
         assert_eq!(second.subject, first.subject);
         // Expiry is still checked on a hit.
-        assert_eq!(v.verify(&t, NOW + 600 + 61), Err(TokenError::Expired));
+        assert_eq!(
+            v.verify(cache, &t, NOW + 600 + 61),
+            Err(TokenError::Expired)
+        );
         // A different token (one character added) never hits.
         let mut forged = t.clone();
         forged.push('A');
-        assert!(v.verify(&forged, NOW).is_err());
+        assert!(v.verify(cache, &forged, NOW).is_err());
         // Failures are not cached.
         let refresh = token(&key, "alice", "refresh", NOW, 600);
-        assert!(v.verify(&refresh, NOW).is_err());
-        assert!(v.verify(&refresh, NOW).is_err());
-        assert_eq!(v.cached_tokens(), 1);
-        v.sweep_cache(NOW + 10_000);
-        assert_eq!(v.cached_tokens(), 0);
+        assert!(v.verify(cache, &refresh, NOW).is_err());
+        assert!(v.verify(cache, &refresh, NOW).is_err());
+        assert_eq!(cache.len(), 1);
+        v.sweep(cache, NOW + 10_000);
+        assert_eq!(cache.len(), 0);
     }
 
     fn token(key: &SigningKey, sub: &str, kind: &str, iat: u64, ttl: u64) -> String {
@@ -726,16 +741,34 @@ mod tests {
         let v = verifier(vec![current.clone(), old.clone()]);
         let now = NOW;
         assert!(v
-            .verify(&token(&current, "u1", "access", now, 60), now)
+            .verify(
+                &mut TokenCache::default(),
+                &token(&current, "u1", "access", now, 60),
+                now
+            )
             .is_ok());
-        assert!(v.verify(&token(&old, "u1", "access", now, 60), now).is_ok());
+        assert!(v
+            .verify(
+                &mut TokenCache::default(),
+                &token(&old, "u1", "access", now, 60),
+                now
+            )
+            .is_ok());
         // No kid: any configured secret may verify.
         assert!(v
-            .verify(&token(&anonymous_old, "u1", "access", now, 60), now)
+            .verify(
+                &mut TokenCache::default(),
+                &token(&anonymous_old, "u1", "access", now, 60),
+                now
+            )
             .is_ok());
         // A kid that no secret has.
         assert_eq!(
-            v.verify(&token(&stranger, "u1", "access", now, 60), now),
+            v.verify(
+                &mut TokenCache::default(),
+                &token(&stranger, "u1", "access", now, 60),
+                now
+            ),
             Err(TokenError::UnknownKeyId)
         );
         // A kid that exists, but the token was signed with another secret.
@@ -744,13 +777,21 @@ mod tests {
             b"previous-secret-4TqrxYCoq6TBUrbbswc",
         );
         assert_eq!(
-            v.verify(&token(&forged, "u1", "access", now, 60), now),
+            v.verify(
+                &mut TokenCache::default(),
+                &token(&forged, "u1", "access", now, 60),
+                now
+            ),
             Err(TokenError::BadSignature)
         );
         // A retired secret, no longer configured, without kid.
         let retired = SigningKey::new(None, b"retired-secret-ExbYww7XqmdQse9AzLCu");
         assert_eq!(
-            v.verify(&token(&retired, "u1", "access", now, 60), now),
+            v.verify(
+                &mut TokenCache::default(),
+                &token(&retired, "u1", "access", now, 60),
+                now
+            ),
             Err(TokenError::BadSignature)
         );
     }
@@ -762,24 +803,42 @@ mod tests {
         let now = NOW;
         // exp = now - 30: inside the 60 s skew.
         assert!(v
-            .verify(&token(&key, "u", "access", now - 90, 60), now)
+            .verify(
+                &mut TokenCache::default(),
+                &token(&key, "u", "access", now - 90, 60),
+                now
+            )
             .is_ok());
         // exp = now - 61: expired.
         assert_eq!(
-            v.verify(&token(&key, "u", "access", now - 121, 60), now),
+            v.verify(
+                &mut TokenCache::default(),
+                &token(&key, "u", "access", now - 121, 60),
+                now
+            ),
             Err(TokenError::Expired)
         );
         let mut claims = claims_for("u", "access", now, 600);
         claims.invalid_before = Some(UnixTimeStamp::from_secs(now + 30));
-        assert!(v.verify(&key.sign(claims.clone()).unwrap(), now).is_ok());
+        assert!(v
+            .verify(
+                &mut TokenCache::default(),
+                &key.sign(claims.clone()).unwrap(),
+                now
+            )
+            .is_ok());
         claims.invalid_before = Some(UnixTimeStamp::from_secs(now + 61));
         assert_eq!(
-            v.verify(&key.sign(claims).unwrap(), now),
+            v.verify(&mut TokenCache::default(), &key.sign(claims).unwrap(), now),
             Err(TokenError::NotYetValid)
         );
         let strict = TokenVerifier::new(vec![key.clone()], 0, None);
         assert_eq!(
-            strict.verify(&token(&key, "u", "access", now - 61, 60), now),
+            strict.verify(
+                &mut TokenCache::default(),
+                &token(&key, "u", "access", now - 61, 60),
+                now
+            ),
             Err(TokenError::Expired)
         );
     }
@@ -790,10 +849,18 @@ mod tests {
         let v = TokenVerifier::new(vec![key.clone()], 60, Some(3600));
         let now = NOW;
         assert!(v
-            .verify(&token(&key, "u", "access", now, 3600), now)
+            .verify(
+                &mut TokenCache::default(),
+                &token(&key, "u", "access", now, 3600),
+                now
+            )
             .is_ok());
         assert_eq!(
-            v.verify(&token(&key, "u", "access", now, 3601), now),
+            v.verify(
+                &mut TokenCache::default(),
+                &token(&key, "u", "access", now, 3601),
+                now
+            ),
             Err(TokenError::LifetimeTooLong)
         );
         let no_start = sign_raw(
@@ -801,8 +868,13 @@ mod tests {
             r#"{"sub":"u","token_type":"access","exp":1750000600}"#,
             K,
         );
-        assert_eq!(v.verify(&no_start, now), Err(TokenError::LifetimeTooLong));
-        assert!(verifier(vec![key]).verify(&no_start, now).is_ok());
+        assert_eq!(
+            v.verify(&mut TokenCache::default(), &no_start, now),
+            Err(TokenError::LifetimeTooLong)
+        );
+        assert!(verifier(vec![key])
+            .verify(&mut TokenCache::default(), &no_start, now)
+            .is_ok());
     }
 
     #[test]
@@ -810,7 +882,11 @@ mod tests {
         let key = SigningKey::new(None, K);
         let v = verifier(vec![key.clone()]);
         assert_eq!(
-            v.verify(&token(&key, "u", "refresh", NOW, 60), NOW),
+            v.verify(
+                &mut TokenCache::default(),
+                &token(&key, "u", "refresh", NOW, 60),
+                NOW
+            ),
             Err(TokenError::NotAccessToken)
         );
     }
@@ -819,7 +895,11 @@ mod tests {
     fn no_secret_verifies_nothing() {
         let key = SigningKey::new(None, K);
         assert_eq!(
-            verifier(vec![]).verify(&token(&key, "u", "access", NOW, 60), NOW),
+            verifier(vec![]).verify(
+                &mut TokenCache::default(),
+                &token(&key, "u", "access", NOW, 60),
+                NOW
+            ),
             Err(TokenError::BadSignature)
         );
     }

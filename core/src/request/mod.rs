@@ -1,5 +1,8 @@
 //! One pass over the request headers: the parts the decision reads.
 
+pub mod path;
+pub mod query;
+
 /// Header names as Envoy hands them over (lower case).
 pub mod names {
     pub const METHOD: &str = ":method";

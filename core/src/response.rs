@@ -76,7 +76,7 @@ pub fn redirect(location: String) -> LocalResponse {
 mod tests {
     use super::*;
     use crate::denial::{BadCredential, BadRequest};
-    use crate::token::TokenError;
+    use crate::verify::token::TokenError;
 
     #[test]
     fn missing_credentials_challenge_has_no_error() {

@@ -10,8 +10,8 @@
 //! request that carries one next to a credential it reads, and removes them (with every
 //! credential it reads) before the upstream or the access log sees the request.
 
-use crate::credentials::{cookie_pairs, Locations, CLIENT_ID_PARAM, CLIENT_SECRET_PARAM};
-use crate::query;
+use crate::credential::{cookie_pairs, Locations, CLIENT_ID_PARAM, CLIENT_SECRET_PARAM};
+use crate::request::query;
 
 /// How a parameter or cookie name relates to a credential name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,7 +6,7 @@
 use std::io::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use tollgate::token::{claims_for, SigningKey};
+use tollgate_core::verify::token::{claims_for, SigningKey};
 
 const USAGE: &str = "\
 usage: mint-token --sub SUBJECT [options]

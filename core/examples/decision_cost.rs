@@ -18,9 +18,10 @@
 
 use std::hint::black_box;
 
-use tollgate::config::Config;
-use tollgate::decision::{decide, Decision};
-use tollgate::token::{claims_for, SigningKey};
+use tollgate_core::config::Config;
+use tollgate_core::decision::{decide, Decision};
+use tollgate_core::verify::token::{claims_for, SigningKey};
+use tollgate_core::worker::WorkerState;
 
 const SECRET: &str = "cost-harness-secret-NKLde2EmBvczzjDrXxELt";
 const API_KEY: &str = "sk_cost_FFqDN9p487HXgX4jHYRvqgXA67iCcrg";
@@ -68,13 +69,13 @@ fn bearer(credential: &str) -> (&'static str, String) {
 }
 
 #[inline(never)]
-fn measured(config: &Config, requests: &[Headers]) -> usize {
+fn measured(config: &Config, worker: &mut WorkerState, requests: &[Headers]) -> usize {
     let mut allowed = 0;
     for headers in requests {
-        let decision: Decision = decide(config, headers, NOW);
+        let decision: Decision = decide(config, worker, headers, NOW);
         allowed += usize::from(matches!(
             decision.outcome,
-            tollgate::decision::Outcome::Allowed(_)
+            tollgate_core::decision::Outcome::Allowed(_)
         ));
         black_box(decision);
     }
@@ -199,6 +200,7 @@ fn grow(headers: &mut Headers, growth: &str, bytes: usize) {
 
 /// `--growth <small> <large> [kind...]`: see the module documentation.
 fn growth(config: &Config, mut args: impl Iterator<Item = String>) -> Result<(), String> {
+    let worker = &mut WorkerState::default();
     let mut size = || -> Result<usize, String> {
         args.next()
             .and_then(|n| n.parse().ok())
@@ -216,19 +218,19 @@ fn growth(config: &Config, mut args: impl Iterator<Item = String>) -> Result<(),
         };
         // The kind's plain request first, outside the measurement (warms any cache).
         if let Some(first) = warm.first() {
-            black_box(decide(config, first, NOW));
+            black_box(decide(config, worker, first, NOW));
         }
         for growth in GROWTHS {
             for bytes in sizes {
                 let mut grown = requests(kind, 1, numbered).unwrap_or_default();
                 numbered += 1;
                 grown.iter_mut().for_each(|h| grow(h, growth, bytes));
-                measured(config, &grown);
+                measured(config, worker, &grown);
                 // Outside `measured`, so not counted; the outcome shows the request still is
                 // of its kind. Not repeated for a large path (today's cost would double).
                 let outcome = match grown.first() {
                     Some(first) if bytes == sizes[0] || growth == &"cookie" => {
-                        label(&decide(config, first, NOW).outcome)
+                        label(&decide(config, worker, first, NOW).outcome)
                     }
                     _ => "-".to_owned(),
                 };
@@ -240,8 +242,8 @@ fn growth(config: &Config, mut args: impl Iterator<Item = String>) -> Result<(),
 }
 
 /// One word for an outcome (a denial's code).
-fn label(outcome: &tollgate::decision::Outcome) -> String {
-    use tollgate::decision::Outcome;
+fn label(outcome: &tollgate_core::decision::Outcome) -> String {
+    use tollgate_core::decision::Outcome;
     match outcome {
         Outcome::Denied(d) => format!("denied:{}", d.code()),
         Outcome::Redirected(d) => format!("redirected:{}", d.code()),
@@ -266,6 +268,7 @@ fn main() {
         }
         return;
     }
+    let mut worker = WorkerState::default();
     let kind = args.next().unwrap_or_else(|| "valid-token".into());
     let iterations: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(1000);
     let Some(requests) = requests(&kind, iterations, 0) else {
@@ -274,8 +277,8 @@ fn main() {
     };
     // One request first, outside the measurement (warms any cache, as in steady state).
     if let Some(first) = requests.first() {
-        black_box(decide(&config, first, NOW));
+        black_box(decide(&config, &mut worker, first, NOW));
     }
-    let allowed = measured(&config, &requests);
+    let allowed = measured(&config, &mut worker, &requests);
     println!("{kind}: {iterations} requests, {allowed} allowed");
 }

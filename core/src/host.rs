@@ -1,6 +1,6 @@
 //! One request through the filter, written against the few host calls it needs ([`Host`]),
 //! so that it runs natively in tests against a host that counts them. The proxy-wasm context
-//! in `filter.rs` implements [`Host`]; nothing else here knows of proxy-wasm.
+//! in the filter crate implements [`Host`]; nothing else here knows of proxy-wasm.
 //!
 //! Host calls per request: one to read every header, one for the clock when a token is
 //! checked, one per header change the decision asks for, one per access-log field, and one to
@@ -9,6 +9,7 @@
 use crate::config::{AccessLogFields, Config};
 use crate::decision::{decide_stream, Action, Decision, HeaderEdit, LogField, Outcome};
 use crate::metrics::Counter;
+use crate::worker::WorkerState;
 
 /// The host calls one request may make.
 pub trait Host {
@@ -43,11 +44,12 @@ pub enum Verdict {
 pub fn on_request_headers(
     host: &impl Host,
     config: &Config,
+    worker: &mut WorkerState,
     stream_ends: bool,
     count: impl Fn(Counter),
 ) -> Verdict {
     let headers = host.request_headers();
-    let decision = decide_stream(config, &headers, stream_ends, &|| host.now());
+    let decision = decide_stream(config, worker, &headers, stream_ends, &|| host.now());
     count(Counter::for_outcome(&decision.outcome));
     match decision.cache_hit {
         Some(true) => count(Counter::CacheHit),
@@ -63,10 +65,6 @@ pub fn on_request_headers(
         host.debug(&format!("tollgate: {}", decision.describe(&headers)));
     }
     apply(host, &decision);
-    #[cfg(feature = "test-trap")]
-    if matches!(decision.action, Action::Forward(_)) {
-        trap_if_marked(&headers);
-    }
     match decision.action {
         Action::Forward(_) => Verdict::Continue,
         Action::Respond(..) => Verdict::Answered,
@@ -103,19 +101,5 @@ fn apply(host: &impl Host, decision: &Decision<'_>) {
             .map(|(name, value)| (*name, value.as_str()))
             .collect();
         host.respond(response.status, &headers, response.body.as_bytes());
-    }
-}
-
-/// Test builds only (`--features test-trap`, never in a release): a request carrying
-/// `x-tollgate-test-trap` traps the VM at the worst moment, after the identity headers are
-/// set and before the request goes on, so that a test can prove Envoy fails closed.
-#[cfg(feature = "test-trap")]
-#[allow(clippy::panic)]
-fn trap_if_marked(headers: &[(String, Vec<u8>)]) {
-    if headers
-        .iter()
-        .any(|(name, _)| name == "x-tollgate-test-trap")
-    {
-        panic!("test trap");
     }
 }

@@ -4,20 +4,21 @@
 //! (`rules[3].mode: ...`); a configuration is never half applied. Secret values never appear
 //! in an error.
 
+pub mod key_strength;
+
 use std::fmt;
 
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
-use crate::credentials::{is_b64token, CLIENT_ID_PARAM, CLIENT_SECRET_PARAM};
+use crate::credential::spellings;
+use crate::credential::{is_b64token, CLIENT_ID_PARAM, CLIENT_SECRET_PARAM};
 use crate::identity::{role, CredentialKind};
-use crate::key_material;
-use crate::keys::{ClientRegistry, KeyRing};
-use crate::path;
+use crate::request::path;
 use crate::request::spells_header;
 use crate::rules::{default_roles, Matcher, Mode, Policy, Rule, RuleSet};
-use crate::spellings;
-use crate::token::{SigningKey, TokenVerifier};
+use crate::verify::keys::{ClientRegistry, KeyRing};
+use crate::verify::token::{SigningKey, TokenVerifier};
 
 /// The shortest HS256 secret accepted, in bytes (RFC 7518 section 3.2).
 pub const MIN_SECRET_LEN: usize = 32;
@@ -343,7 +344,7 @@ fn secret_problem(key: &str) -> Option<String> {
     if looks_public {
         return Some("looks like a public key (PEM, SSH or JWK), not an HS256 secret".into());
     }
-    text_problem(key).or_else(|| key_material::weakness(key))
+    text_problem(key).or_else(|| key_strength::weakness(key))
 }
 
 /// Whitespace around a secret or control characters in it (a copied newline, typically).
@@ -365,13 +366,13 @@ fn key_problem(key: &str, what: &str) -> Option<String> {
             key.len()
         ));
     }
-    if key.len() > crate::token::MAX_CREDENTIAL_LEN {
+    if key.len() > crate::verify::token::MAX_CREDENTIAL_LEN {
         return Some(format!(
             "is longer than {} bytes",
-            crate::token::MAX_CREDENTIAL_LEN
+            crate::verify::token::MAX_CREDENTIAL_LEN
         ));
     }
-    text_problem(key).or_else(|| key_material::weakness(key))
+    text_problem(key).or_else(|| key_strength::weakness(key))
 }
 
 /// A label copied into an identity header: 1 to 128 visible ASCII characters, no comma.
@@ -626,7 +627,7 @@ impl Material {
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_slice()))
             .collect();
-        match key_material::first_overlap(&entries) {
+        match key_strength::first_overlap(&entries) {
             Some((key, other)) => Err(ConfigError::new(
                 key,
                 format!("is equal to, contains or is contained in {other}; every secret and key must be distinct"),
@@ -695,7 +696,7 @@ fn compile_keys(
                     "may hold only letters, digits and '-', '.', '_', '~', '+', '/' (then '=' padding), so it can travel as a Bearer credential",
                 ));
             }
-            if crate::decision::is_token_shaped(&value) {
+            if crate::verify::token::is_token_shaped(&value) {
                 return Err(ConfigError::new(
                     format!("{at}.key"),
                     "has two dots, like a token; keys must not look like tokens",

@@ -3,8 +3,8 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use crate::fxhash::FxBuildHasher;
 use crate::identity::role;
+use rustc_hash::FxBuildHasher;
 
 /// How a path is protected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

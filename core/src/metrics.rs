@@ -142,8 +142,9 @@ mod tests {
             Counter::for_outcome(&Outcome::Allowed(Identity::anonymous())),
             Counter::Allowed(CredentialKind::Anonymous)
         );
-        let expired =
-            Denial::InvalidCredentials(BadCredential::Token(crate::token::TokenError::Expired));
+        let expired = Denial::InvalidCredentials(BadCredential::Token(
+            crate::verify::token::TokenError::Expired,
+        ));
         assert_eq!(
             Counter::for_outcome(&Outcome::Denied(expired)).name(),
             "tollgate.denied.token_expired"

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use crate::fxhash::FxBuildHasher;
+use rustc_hash::FxBuildHasher;
 
 /// How many tokens one VM remembers.
 pub const CAPACITY: usize = 10_000;

@@ -289,8 +289,8 @@ fn without_vanishing_first_segment(path: &[u8]) -> Option<Vec<u8>> {
     let rest = path.strip_prefix(b"/")?;
     let end = rest.iter().position(|&b| b == b'/' || b == b'\\')?;
     let first = rest.get(..end)?;
-    let once: Vec<u8> = crate::query::Decoded::new(first.iter().copied()).collect();
-    let twice: Vec<u8> = crate::query::Decoded::new(once.iter().copied()).collect();
+    let once: Vec<u8> = crate::request::query::Decoded::new(first.iter().copied()).collect();
+    let twice: Vec<u8> = crate::request::query::Decoded::new(once.iter().copied()).collect();
     let vanishes = |s: &[u8]| {
         s.first() == Some(&b';') || (s.contains(&b' ') && s.iter().all(|&b| b == b' ' || b == b'.'))
     };

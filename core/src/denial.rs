@@ -1,7 +1,7 @@
 //! Why a request is refused: the contract's error codes, statuses and fixed messages.
 
-use crate::path::PathError;
-use crate::token::TokenError;
+use crate::request::path::PathError;
+use crate::verify::token::TokenError;
 
 /// Why a sent credential is not accepted (401 `INVALID_CREDENTIALS`, or `TOKEN_EXPIRED`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,6 +125,12 @@ impl Denial {
             },
             Denial::PermissionDenied => "The credential is valid but may not access this resource.",
         }
+    }
+}
+
+impl From<BadRequest> for Denial {
+    fn from(reason: BadRequest) -> Self {
+        Denial::InvalidRequest(reason)
     }
 }
 

@@ -1,0 +1,36 @@
+//! The identity headers the upstream reads.
+
+use std::rc::Rc;
+
+use super::{HeaderEdit, Value};
+use crate::config::Config;
+use crate::identity::Identity;
+
+/// Sets the identity headers: added when the client sent none of that name (the cheaper host
+/// call), else replacing every value it sent (instead of removing them first).
+pub(super) fn annotate<'a>(
+    config: &'a Config,
+    identity: &Identity,
+    edits: &mut Vec<HeaderEdit<'a>>,
+) {
+    let names = &config.identity_headers;
+    let values = [
+        (names.kind.as_str(), Some(identity.kind.label())),
+        (names.role.as_str(), Some(Rc::clone(&identity.role))),
+        (names.user.as_str(), identity.user.clone()),
+        (names.name.as_str(), identity.name.clone()),
+    ];
+    for (name, value) in values {
+        let Some(value) = value else {
+            continue;
+        };
+        let sent = edits.len();
+        edits.retain(|e| *e != HeaderEdit::Remove(name));
+        let value = Value::Shared(value);
+        edits.push(if edits.len() < sent {
+            HeaderEdit::Set(name, value)
+        } else {
+            HeaderEdit::Add(name, value)
+        });
+    }
+}

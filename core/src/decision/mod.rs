@@ -1,0 +1,164 @@
+//! The decision: given the request headers and the time, what happens to the request.
+//!
+//! Pure: the adapter hands over the header list, applies the returned edits or sends the
+//! returned response, and reports the outcome. The steps, in order, are README's "How a
+//! request is decided"; each step's detail lives in its own module.
+
+mod annotate;
+mod outcome;
+mod refusal;
+mod report;
+mod scrub;
+
+pub use outcome::{Action, Decision, HeaderEdit, Outcome, Value};
+pub use report::LogField;
+
+use annotate::annotate;
+use refusal::refuse;
+use scrub::remove_credentials;
+
+use crate::config::Config;
+use crate::credential::spellings::{self, CredentialNames, Found};
+use crate::credential::{self, Locations};
+use crate::denial::{BadRequest, Denial};
+use crate::identity::Identity;
+use crate::request::path::{self, PathError};
+use crate::request::RequestView;
+use crate::rules::{Mode, Policy};
+use crate::verify;
+use crate::worker::WorkerState;
+
+/// Decides what happens to a request, from its headers (pseudo-headers included) at unix time
+/// `now`, for a request whose headers end the stream (no body follows).
+pub fn decide<'a, N, V>(
+    config: &'a Config,
+    worker: &mut WorkerState,
+    headers: &'a [(N, V)],
+    now: u64,
+) -> Decision<'a>
+where
+    N: AsRef<str>,
+    V: AsRef<[u8]>,
+{
+    decide_stream(config, worker, headers, true, &|| now)
+}
+
+/// [`decide`], told whether the headers end the stream (`stream_ends` false: a body follows,
+/// so the request is never a CORS preflight), with a clock read only when a token is checked
+/// (in the filter, each reading is a call into the host).
+pub fn decide_stream<'a, N, V>(
+    config: &'a Config,
+    worker: &mut WorkerState,
+    headers: &'a [(N, V)],
+    stream_ends: bool,
+    now: &dyn Fn() -> u64,
+) -> Decision<'a>
+where
+    N: AsRef<str>,
+    V: AsRef<[u8]>,
+{
+    let request = RequestView::new(headers, |name| config.identity_headers.is_spoof(name));
+    let mut edits: Vec<HeaderEdit<'a>> = Vec::with_capacity(request.spoofed.len() + 5);
+    edits.extend(request.spoofed.iter().map(|name| HeaderEdit::Remove(name)));
+    let Some(target) = request.target else {
+        let denial = BadRequest::UnsafePath(PathError::Missing).into();
+        return refuse(config, &request, None, None, denial, None);
+    };
+    let (raw_path, query) = path::split_target(target);
+    let readings = match path::readings(raw_path) {
+        Ok(readings) => readings,
+        Err(e) => {
+            return refuse(
+                config,
+                &request,
+                None,
+                None,
+                BadRequest::UnsafePath(e).into(),
+                None,
+            )
+        }
+    };
+    let names = CredentialNames::new(locations(config));
+    // Where credentials sit: looked for on checked requests only (`none` paths stay untouched).
+    let find = || spellings::find(names, raw_path, query, &request.cookies);
+    let query_overrides = spellings::query_method_overrides(query);
+    let refuse_at = |rule, denial: Denial, found: Option<Found>| {
+        refuse(
+            config,
+            &request,
+            Some(readings.first()),
+            rule,
+            denial,
+            found,
+        )
+    };
+    let hidden =
+        |rule, found: Found| refuse_at(rule, BadRequest::UnreadCredential.into(), Some(found));
+    if request.is_cors_preflight(stream_ends) && query_overrides.is_empty() {
+        let found = find();
+        if found.encoded_in_path {
+            return hidden(None, found);
+        }
+        if !config.forward_credentials {
+            remove_credentials(names, &request, raw_path, query, &found, &mut edits);
+        }
+        return Decision::forward(edits, Outcome::Preflight, None);
+    }
+    let Some(methods) = request.methods(&query_overrides) else {
+        return refuse_at(None, BadRequest::MethodOverride.into(), None);
+    };
+    let methods: Vec<&[u8]> = methods.iter().map(Vec::as_slice).collect();
+    let policy = config.rules.policy_for_request(&methods, readings.iter());
+    let rule = policy.rule;
+    if policy.mode == Mode::None {
+        return Decision::forward(edits, Outcome::Unchecked, rule);
+    }
+    let found = find();
+    if found.encoded_in_path {
+        return hidden(rule, found);
+    }
+    let refuse_here = |denial: Denial| refuse_at(rule, denial, Some(found));
+    let presented = match credential::extract(&request, query, names.at) {
+        Ok(presented) => presented,
+        Err(denial) => return refuse_here(denial),
+    };
+    if presented.is_some() && found.unread() {
+        return refuse_here(BadRequest::UnreadCredential.into());
+    }
+    let mut cache_hit = None;
+    let identity = match &presented {
+        None if policy.mode == Mode::Optional => Identity::anonymous(),
+        None => return refuse_here(Denial::MissingCredentials),
+        Some(credential) => {
+            let (result, hit) = verify::authenticate(config, &mut worker.tokens, credential, now);
+            cache_hit = hit;
+            match result {
+                Ok(identity) => identity,
+                Err(denial) => return refuse_here(denial).with_cache_hit(cache_hit),
+            }
+        }
+    };
+    if !role_passes(&policy, &identity) {
+        return refuse_here(Denial::PermissionDenied);
+    }
+    annotate(config, &identity, &mut edits);
+    if !config.forward_credentials {
+        remove_credentials(names, &request, raw_path, query, &found, &mut edits);
+    }
+    Decision::forward(edits, Outcome::Allowed(identity), rule).with_cache_hit(cache_hit)
+}
+
+/// Where the configuration reads credentials.
+fn locations(config: &Config) -> Locations<'_> {
+    Locations {
+        query_param: &config.token_query_param,
+        cookie: &config.token_cookie,
+    }
+}
+
+fn role_passes(policy: &Policy, identity: &Identity) -> bool {
+    policy.mode != Mode::Required || policy.allows_role(&identity.role)
+}
+
+#[cfg(test)]
+mod tests;
