@@ -127,7 +127,7 @@ fn mode_of(config: &Config, method: &str, target: &str) -> Option<Mode> {
     Some(
         config
             .rules
-            .policy_for_readings(method.to_ascii_uppercase().as_bytes(), readings.iter())
+            .policy_for_readings(method.to_ascii_uppercase().as_bytes(), &readings)
             .mode,
     )
 }

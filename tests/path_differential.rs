@@ -175,7 +175,7 @@ fn strictness(config: &Config, raw: &[u8]) -> Strictness {
     match path::readings(raw) {
         Ok(readings) => config
             .rules
-            .policy_for_readings(b"GET", readings.iter())
+            .policy_for_readings(b"GET", &readings)
             .mode
             .into(),
         Err(_) => Strictness::Refused,
@@ -189,17 +189,13 @@ fn reading_strictness(config: &Config, reading: &str) -> (Strictness, bool) {
         Ok(readings) => (
             config
                 .rules
-                .policy_for_readings(b"GET", readings.iter())
+                .policy_for_readings(b"GET", &readings)
                 .mode
                 .into(),
             false,
         ),
         Err(_) => (
-            config
-                .rules
-                .policy_for_readings(b"GET", [reading].into_iter())
-                .mode
-                .into(),
+            config.rules.policy_for_path(b"GET", reading).mode.into(),
             true,
         ),
     }

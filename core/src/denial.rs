@@ -1,48 +1,59 @@
 //! Why a request is refused: the contract's error codes, statuses and fixed messages.
 
-use crate::request::path::PathError;
-use crate::verify::token::TokenError;
+use std::fmt;
 
-/// Why a sent credential is not accepted (401 `INVALID_CREDENTIALS`, or `TOKEN_EXPIRED`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BadCredential {
-    /// `Authorization` is present but does not use the Bearer scheme.
-    NotBearer,
-    /// The credential is empty.
-    Empty,
-    /// The credential is longer than 8 KiB.
-    TooLong,
-    /// The credential holds bytes that no token or key can hold (including non-UTF-8).
-    BadCharacters,
-    /// The credential looked like a token and the token is refused.
-    Token(TokenError),
-    /// Neither a token nor a configured key.
-    Unknown,
-    /// A `client_id`/`client_secret` pair that does not match (unknown id or wrong secret).
-    Client,
+pub use crate::request::BadRequest;
+use crate::verify::token::TokenError;
+pub use crate::verify::BadCredential;
+
+/// The contract's error codes: the JSON `code` of a refusal, and the counter
+/// `tollgate.denied.<code>` that counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Code {
+    MissingCredentials,
+    InvalidCredentials,
+    TokenExpired,
+    InvalidRequest,
+    PermissionDenied,
 }
 
-/// Why a request is malformed (400 `INVALID_REQUEST`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BadRequest {
-    /// More than one of: `Authorization`, the token query parameter, client credentials.
-    SeveralMethods,
-    /// Two `Authorization` headers.
-    RepeatedAuthorization,
-    /// A credential query parameter appears twice.
-    RepeatedParameter,
-    /// The token cookie appears twice.
-    RepeatedCookie,
-    /// `client_id` without `client_secret`.
-    LoneClientId,
-    /// `client_secret` without `client_id`.
-    LoneClientSecret,
-    /// The path cannot be normalised.
-    UnsafePath(PathError),
-    /// A credential in a place or spelling the filter does not read, next to one it reads.
-    UnreadCredential,
-    /// A method override that is not a method, or too many of them.
-    MethodOverride,
+impl Code {
+    /// Every code, in the order their counters are defined.
+    pub const ALL: [Code; 5] = [
+        Code::MissingCredentials,
+        Code::InvalidCredentials,
+        Code::TokenExpired,
+        Code::InvalidRequest,
+        Code::PermissionDenied,
+    ];
+
+    /// The code as the JSON body spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::MissingCredentials => "MISSING_CREDENTIALS",
+            Code::InvalidCredentials => "INVALID_CREDENTIALS",
+            Code::TokenExpired => "TOKEN_EXPIRED",
+            Code::InvalidRequest => "INVALID_REQUEST",
+            Code::PermissionDenied => "PERMISSION_DENIED",
+        }
+    }
+
+    /// The position of this code in [`Code::ALL`].
+    pub fn index(self) -> usize {
+        match self {
+            Code::MissingCredentials => 0,
+            Code::InvalidCredentials => 1,
+            Code::TokenExpired => 2,
+            Code::InvalidRequest => 3,
+            Code::PermissionDenied => 4,
+        }
+    }
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// A refusal, answered by the filter itself.
@@ -68,16 +79,16 @@ impl Denial {
         }
     }
 
-    /// The JSON `code`.
-    pub fn code(self) -> &'static str {
+    /// The error code.
+    pub fn code(self) -> Code {
         match self {
-            Denial::MissingCredentials => "MISSING_CREDENTIALS",
+            Denial::MissingCredentials => Code::MissingCredentials,
             Denial::InvalidCredentials(BadCredential::Token(TokenError::Expired)) => {
-                "TOKEN_EXPIRED"
+                Code::TokenExpired
             }
-            Denial::InvalidCredentials(_) => "INVALID_CREDENTIALS",
-            Denial::InvalidRequest(_) => "INVALID_REQUEST",
-            Denial::PermissionDenied => "PERMISSION_DENIED",
+            Denial::InvalidCredentials(_) => Code::InvalidCredentials,
+            Denial::InvalidRequest(_) => Code::InvalidRequest,
+            Denial::PermissionDenied => Code::PermissionDenied,
         }
     }
 
@@ -134,9 +145,25 @@ impl From<BadRequest> for Denial {
     }
 }
 
+impl fmt::Display for Denial {
+    /// `CODE: message`, as a log line or an error chain shows it.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code(), self.message())
+    }
+}
+
+impl std::error::Error for Denial {}
+
+impl From<BadCredential> for Denial {
+    fn from(reason: BadCredential) -> Self {
+        Denial::InvalidCredentials(reason)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::request::path::PathError;
 
     fn all() -> Vec<Denial> {
         let mut all = vec![Denial::MissingCredentials, Denial::PermissionDenied];
@@ -170,7 +197,7 @@ mod tests {
     fn codes_and_statuses_follow_the_contract() {
         let expect = |d: Denial, status, code, error| {
             assert_eq!(
-                (d.status(), d.code(), d.bearer_error()),
+                (d.status(), d.code().as_str(), d.bearer_error()),
                 (status, code, error)
             )
         };

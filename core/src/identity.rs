@@ -23,10 +23,30 @@ pub enum CredentialKind {
 }
 
 impl CredentialKind {
+    /// Every kind, in the order their counters are defined.
+    pub const ALL: [CredentialKind; 5] = [
+        CredentialKind::AccessToken,
+        CredentialKind::ApiKey,
+        CredentialKind::PublishableKey,
+        CredentialKind::Client,
+        CredentialKind::Anonymous,
+    ];
+
+    /// The position of this kind in [`CredentialKind::ALL`].
+    pub fn index(self) -> usize {
+        match self {
+            CredentialKind::AccessToken => 0,
+            CredentialKind::ApiKey => 1,
+            CredentialKind::PublishableKey => 2,
+            CredentialKind::Client => 3,
+            CredentialKind::Anonymous => 4,
+        }
+    }
+
     /// The value of the `type` identity header, shared.
     pub fn label(self) -> Rc<str> {
         KIND_LABELS
-            .with(|labels| labels.get(self as usize).cloned())
+            .with(|labels| labels.get(self.index()).cloned())
             .unwrap_or_else(|| Rc::from(self.as_str()))
     }
 

@@ -6,6 +6,7 @@
 //! example `stats_tags` extract the last segment.
 
 use crate::decision::Outcome;
+use crate::denial::Code;
 use crate::identity::CredentialKind;
 
 /// One counter.
@@ -14,7 +15,7 @@ pub enum Counter {
     /// Let on with an identity of this kind.
     Allowed(CredentialKind),
     /// Refused with this error code.
-    Denied(&'static str),
+    Denied(Code),
     /// A browser sent to sign in.
     Redirected,
     /// A `none` path, let on unchecked.
@@ -31,28 +32,11 @@ pub enum Counter {
     CacheMiss,
 }
 
-/// The error codes, in the order their counters are defined.
-const CODES: [&str; 5] = [
-    "MISSING_CREDENTIALS",
-    "INVALID_CREDENTIALS",
-    "TOKEN_EXPIRED",
-    "INVALID_REQUEST",
-    "PERMISSION_DENIED",
-];
-
-const KINDS: [CredentialKind; 5] = [
-    CredentialKind::AccessToken,
-    CredentialKind::ApiKey,
-    CredentialKind::PublishableKey,
-    CredentialKind::Client,
-    CredentialKind::Anonymous,
-];
-
 impl Counter {
     /// Every counter, in a fixed order: [`Counter::index`] is the position here.
     pub fn all() -> Vec<Counter> {
-        let mut all: Vec<Counter> = KINDS.iter().map(|k| Counter::Allowed(*k)).collect();
-        all.extend(CODES.iter().map(|c| Counter::Denied(c)));
+        let mut all: Vec<Counter> = CredentialKind::ALL.map(Counter::Allowed).to_vec();
+        all.extend(Code::ALL.map(Counter::Denied));
         all.extend([
             Counter::Redirected,
             Counter::Unchecked,
@@ -67,11 +51,11 @@ impl Counter {
 
     /// The position of this counter in [`Counter::all`].
     pub fn index(self) -> usize {
-        let kinds = KINDS.len();
-        let codes = CODES.len();
+        let kinds = CredentialKind::ALL.len();
+        let codes = Code::ALL.len();
         match self {
-            Counter::Allowed(kind) => KINDS.iter().position(|k| *k == kind).unwrap_or(0),
-            Counter::Denied(code) => kinds + CODES.iter().position(|c| *c == code).unwrap_or(0),
+            Counter::Allowed(kind) => kind.index(),
+            Counter::Denied(code) => kinds + code.index(),
             Counter::Redirected => kinds + codes,
             Counter::Unchecked => kinds + codes + 1,
             Counter::Preflight => kinds + codes + 2,
@@ -86,7 +70,9 @@ impl Counter {
     pub fn name(self) -> String {
         match self {
             Counter::Allowed(kind) => format!("tollgate.allowed.{}", kind.as_str()),
-            Counter::Denied(code) => format!("tollgate.denied.{}", code.to_ascii_lowercase()),
+            Counter::Denied(code) => {
+                format!("tollgate.denied.{}", code.as_str().to_ascii_lowercase())
+            }
             Counter::Redirected => "tollgate.redirected".into(),
             Counter::Unchecked => "tollgate.unchecked".into(),
             Counter::Preflight => "tollgate.preflight".into(),

@@ -46,7 +46,7 @@ pub fn error(denial: Denial, authority: &[u8]) -> LocalResponse {
     // needs no escaping.
     let body = format!(
         "{{\"code\":\"{}\",\"message\":\"{}\"}}",
-        denial.code(),
+        denial.code().as_str(),
         denial.message()
     );
     LocalResponse {

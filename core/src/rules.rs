@@ -4,6 +4,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 
 use crate::identity::role;
+use crate::request::path::Readings;
 use rustc_hash::FxBuildHasher;
 
 /// How a path is protected.
@@ -230,25 +231,19 @@ impl RuleSet {
     /// The strictest policy over every reading of a path and every method the request may be
     /// served as. A reading with a trailing slash is also read without it (`/admin/` as
     /// `/admin`), as many upstreams route both alike.
-    pub fn policy_for_request<'p>(
-        &self,
-        methods: &[&[u8]],
-        readings: impl Iterator<Item = &'p str> + Clone,
-    ) -> Policy<'_> {
+    pub fn policy_for_request(&self, methods: &[&[u8]], readings: &Readings<'_>) -> Policy<'_> {
         let mut strictest: Option<Policy<'_>> = None;
         for method in methods {
-            for reading in readings.clone() {
-                let bare = reading.strip_suffix('/').filter(|b| !b.is_empty());
-                for path in std::iter::once(reading).chain(bare) {
-                    let policy = self.policy(method, path);
-                    strictest = Some(match strictest {
-                        Some(other) => Policy::strictest(other, policy),
-                        None => policy,
-                    });
-                }
+            for reading in readings.iter() {
+                let policy = self.policy_for_path(method, reading);
+                strictest = Some(match strictest {
+                    Some(other) => Policy::strictest(other, policy),
+                    None => policy,
+                });
             }
         }
-        // Callers always pass a method and a reading; none would be the strictest default.
+        // A request always has a method; were the list ever empty, the answer is the
+        // strictest there is.
         strictest.unwrap_or_else(|| Policy {
             mode: Mode::Required,
             roles: Cow::Owned(Vec::new()),
@@ -256,12 +251,17 @@ impl RuleSet {
         })
     }
 
+    /// The stricter policy of a normalised path and of the path without its trailing slash.
+    pub fn policy_for_path(&self, method: &[u8], path: &str) -> Policy<'_> {
+        let policy = self.policy(method, path);
+        match path.strip_suffix('/').filter(|bare| !bare.is_empty()) {
+            Some(bare) => Policy::strictest(policy, self.policy(method, bare)),
+            None => policy,
+        }
+    }
+
     /// [`RuleSet::policy_for_request`] for one method.
-    pub fn policy_for_readings<'p>(
-        &self,
-        method: &[u8],
-        readings: impl Iterator<Item = &'p str> + Clone,
-    ) -> Policy<'_> {
+    pub fn policy_for_readings(&self, method: &[u8], readings: &Readings<'_>) -> Policy<'_> {
         self.policy_for_request(&[method], readings)
     }
 }
@@ -355,12 +355,12 @@ mod tests {
     fn strictest_reading_wins() {
         let set = sample();
         assert_eq!(
-            set.policy_for_readings(b"GET", ["/public/x", "/admin"].into_iter())
+            set.policy_for_readings(b"GET", &Readings::listed("/public/x", &["/admin"]))
                 .mode,
             Mode::Required
         );
         assert_eq!(
-            set.policy_for_readings(b"GET", ["/public/x", "/feed/y"].into_iter())
+            set.policy_for_readings(b"GET", &Readings::listed("/public/x", &["/feed/y"]))
                 .mode,
             Mode::Optional
         );
@@ -375,7 +375,10 @@ mod tests {
             ],
             Mode::None,
         );
-        let mode = |p: &str| set.policy_for_readings(b"GET", [p].into_iter()).mode;
+        let mode = |p: &str| {
+            set.policy_for_readings(b"GET", &Readings::listed(p, &[]))
+                .mode
+        };
         assert_eq!(mode("/admin/"), Mode::Required);
         assert_eq!(mode("/admin//"), Mode::None);
         assert_eq!(mode("/"), Mode::None);
@@ -385,7 +388,7 @@ mod tests {
         );
         assert_eq!(
             strict
-                .policy_for_readings(b"GET", ["/login/"].into_iter())
+                .policy_for_readings(b"GET", &Readings::listed("/login/", &[]))
                 .mode,
             Mode::Required,
             "never less strict than the literal path"
@@ -397,7 +400,7 @@ mod tests {
         let mut admin_only = rule(0, prefix("/admin"), None, Mode::Required);
         admin_only.roles = vec!["admin".into()];
         let set = RuleSet::new(vec![admin_only], Mode::Required);
-        let p = set.policy_for_readings(b"GET", ["/admin/x", "/other"].into_iter());
+        let p = set.policy_for_readings(b"GET", &Readings::listed("/admin/x", &["/other"]));
         assert_eq!(p.roles.to_vec(), vec!["admin".to_string()]);
         assert!(!p.allows_role("user"));
     }

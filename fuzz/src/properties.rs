@@ -157,7 +157,7 @@ pub fn check_path(data: &[u8]) {
     if let Some(expected) = reference_normal_form(data) {
         assert_eq!(readings.first(), expected, "literal reading differs");
     }
-    let policy = config().rules.policy_for_readings(b"GET", readings.iter());
+    let policy = config().rules.policy_for_readings(b"GET", &readings);
     let under_admin = readings
         .iter()
         .any(|r| r == "/admin" || r.starts_with("/admin/"));
@@ -530,7 +530,7 @@ fn check_decided(headers: &[(String, Vec<u8>)]) {
                             let readings = path::readings(target).unwrap();
                             let policy = config
                                 .rules
-                                .policy_for_readings(headers[0].1.as_slice(), readings.iter());
+                                .policy_for_readings(headers[0].1.as_slice(), &readings);
                             assert_ne!(policy.mode, Mode::Required, "anonymous on {readings:?}");
                         }
                     }

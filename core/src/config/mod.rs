@@ -19,6 +19,7 @@ use crate::request::spells_header;
 use crate::rules::{default_roles, Matcher, Mode, Policy, Rule, RuleSet};
 use crate::verify::keys::{ClientRegistry, KeyRing};
 use crate::verify::token::{SigningKey, TokenVerifier};
+use crate::verify::Verifiers;
 
 /// The shortest HS256 secret accepted, in bytes (RFC 7518 section 3.2).
 pub const MIN_SECRET_LEN: usize = 32;
@@ -174,6 +175,15 @@ impl Config {
         de.end()
             .map_err(|e| ConfigError::new("configuration", without_values(&e.to_string())))?;
         raw.compile(env)
+    }
+
+    /// The verifiers of credentials this configuration holds.
+    pub fn verifiers(&self) -> Verifiers<'_> {
+        Verifiers {
+            tokens: &self.verifier,
+            keys: &self.keys,
+            clients: &self.clients,
+        }
     }
 
     /// One line for the configuration log: counts only, never values.
@@ -366,10 +376,10 @@ fn key_problem(key: &str, what: &str) -> Option<String> {
             key.len()
         ));
     }
-    if key.len() > crate::verify::token::MAX_CREDENTIAL_LEN {
+    if key.len() > crate::verify::MAX_CREDENTIAL_LEN {
         return Some(format!(
             "is longer than {} bytes",
-            crate::verify::token::MAX_CREDENTIAL_LEN
+            crate::verify::MAX_CREDENTIAL_LEN
         ));
     }
     text_problem(key).or_else(|| key_strength::weakness(key))

@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use crate::denial::{BadCredential, BadRequest, Denial};
 use crate::request::query::{self, name_is};
 use crate::request::RequestView;
-use crate::verify::token::MAX_CREDENTIAL_LEN;
+use crate::verify::MAX_CREDENTIAL_LEN;
 
 /// Query parameter names of client credentials.
 pub const CLIENT_ID_PARAM: &str = "client_id";

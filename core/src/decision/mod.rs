@@ -5,6 +5,7 @@
 //! request is decided"; each step's detail lives in its own module.
 
 mod annotate;
+mod authenticate;
 mod outcome;
 mod refusal;
 mod report;
@@ -14,6 +15,7 @@ pub use outcome::{Action, Decision, HeaderEdit, Outcome, Value};
 pub use report::LogField;
 
 use annotate::annotate;
+use authenticate::authenticate;
 use refusal::refuse;
 use scrub::remove_credentials;
 
@@ -25,7 +27,6 @@ use crate::identity::Identity;
 use crate::request::path::{self, PathError};
 use crate::request::RequestView;
 use crate::rules::{Mode, Policy};
-use crate::verify;
 use crate::worker::WorkerState;
 
 /// Decides what happens to a request, from its headers (pseudo-headers included) at unix time
@@ -108,7 +109,7 @@ where
         return refuse_at(None, BadRequest::MethodOverride.into(), None);
     };
     let methods: Vec<&[u8]> = methods.iter().map(Vec::as_slice).collect();
-    let policy = config.rules.policy_for_request(&methods, readings.iter());
+    let policy = config.rules.policy_for_request(&methods, &readings);
     let rule = policy.rule;
     if policy.mode == Mode::None {
         return Decision::forward(edits, Outcome::Unchecked, rule);
@@ -130,11 +131,12 @@ where
         None if policy.mode == Mode::Optional => Identity::anonymous(),
         None => return refuse_here(Denial::MissingCredentials),
         Some(credential) => {
-            let (result, hit) = verify::authenticate(config, &mut worker.tokens, credential, now);
+            let (result, hit) =
+                authenticate(config.verifiers(), &mut worker.tokens, credential, now);
             cache_hit = hit;
             match result {
                 Ok(identity) => identity,
-                Err(denial) => return refuse_here(denial).with_cache_hit(cache_hit),
+                Err(bad) => return refuse_here(bad.into()).with_cache_hit(cache_hit),
             }
         }
     };

@@ -76,7 +76,7 @@ impl Decision<'_> {
                 }
             }
             Outcome::Denied(denial) | Outcome::Redirected(denial) => {
-                fields.push((LogField::Code, Cow::Borrowed(denial.code())));
+                fields.push((LogField::Code, Cow::Borrowed(denial.code().as_str())));
             }
             Outcome::Preflight | Outcome::Unchecked => {}
         }

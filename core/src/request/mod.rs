@@ -1,7 +1,10 @@
 //! One pass over the request headers: the parts the decision reads.
 
+mod malformed;
 pub mod path;
 pub mod query;
+
+pub use malformed::BadRequest;
 
 /// Header names as Envoy hands them over (lower case).
 pub mod names {

@@ -105,26 +105,44 @@ struct Scan {
     decodes_again: bool,
 }
 
-/// The normal forms of one path: usually one, borrowed when the path already is normal.
+/// The normal forms of one path, never none: the literal reading, borrowed when the path
+/// already is normal, then any others.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Readings<'p> {
-    One(Cow<'p, str>),
-    Many(Vec<String>),
+pub struct Readings<'p> {
+    first: Cow<'p, str>,
+    others: Vec<String>,
 }
 
 impl Readings<'_> {
-    /// Every reading.
+    /// Every reading, the literal one first.
     pub fn iter(&self) -> impl Iterator<Item = &str> + Clone {
-        let (one, many) = match self {
-            Readings::One(path) => (Some(&**path), None),
-            Readings::Many(paths) => (None, Some(paths.iter().map(String::as_str))),
-        };
-        one.into_iter().chain(many.into_iter().flatten())
+        std::iter::once(&*self.first).chain(self.others.iter().map(String::as_str))
     }
 
     /// The literal reading (every character read as itself).
     pub fn first(&self) -> &str {
-        self.iter().next().unwrap_or("/")
+        &self.first
+    }
+
+    /// How many readings there are (at least one).
+    pub fn len(&self) -> usize {
+        1 + self.others.len()
+    }
+
+    /// Whether the path has more than one reading.
+    pub fn is_ambiguous(&self) -> bool {
+        !self.others.is_empty()
+    }
+}
+
+#[cfg(test)]
+impl<'p> Readings<'p> {
+    /// Readings given as they are (tests of what reads them).
+    pub(crate) fn listed(first: &'p str, others: &[&str]) -> Self {
+        Readings {
+            first: Cow::Borrowed(first),
+            others: others.iter().map(|o| o.to_string()).collect(),
+        }
     }
 }
 
@@ -136,7 +154,10 @@ impl Readings<'_> {
 /// literal reading; readings with dot segments left as they are may hold `.` and `..`.
 pub fn readings(path: &[u8]) -> Result<Readings<'_>, PathError> {
     if let Some(plain) = already_normal(path) {
-        return Ok(Readings::One(Cow::Borrowed(plain)));
+        return Ok(Readings {
+            first: Cow::Borrowed(plain),
+            others: Vec::new(),
+        });
     }
     let mut out: Vec<String> = Vec::with_capacity(1);
     let mut budget = MAX_WORK;
@@ -149,9 +170,12 @@ pub fn readings(path: &[u8]) -> Result<Readings<'_>, PathError> {
         }
         next += 1;
     }
-    Ok(match out.len() {
-        1 => Readings::One(Cow::Owned(out.pop().unwrap_or_default())),
-        _ => Readings::Many(out),
+    // `add_readings` gives at least one reading or an error.
+    let mut readings = out.into_iter();
+    let first = readings.next().ok_or(PathError::NotAbsolute)?;
+    Ok(Readings {
+        first: Cow::Owned(first),
+        others: readings.collect(),
     })
 }
 
@@ -886,7 +910,7 @@ mod tests {
             assert!(
                 matches!(
                     readings(plain.as_bytes()),
-                    Ok(Readings::One(Cow::Borrowed(_)))
+                    Ok(Readings { first: Cow::Borrowed(_), ref others }) if others.is_empty()
                 ),
                 "{plain}"
             );

@@ -7,46 +7,35 @@ pub mod jws;
 pub mod keys;
 pub mod token;
 
-use crate::config::Config;
-use crate::credential::Presented;
-use crate::denial::{BadCredential, Denial};
-use crate::identity::Identity;
-use cache::TokenCache;
-use token::is_token_shaped;
+/// The longest credential (token or key) read, in bytes.
+pub const MAX_CREDENTIAL_LEN: usize = 8192;
 
-/// Who a presented credential makes the caller, and whether the token cache answered.
-///
-/// A bearer value with two dots is a token; anything else is a key (the configuration refuses
-/// keys with two dots, so the two never overlap).
-pub(crate) fn authenticate(
-    config: &Config,
-    cache: &mut TokenCache,
-    presented: &Presented<'_>,
-    now: &dyn Fn() -> u64,
-) -> (Result<Identity, Denial>, Option<bool>) {
-    match presented {
-        Presented::Bearer { value, .. } if is_token_shaped(value) => {
-            match config.verifier.verify(cache, value, now()) {
-                Ok(token) => (Ok(Identity::user(token.subject)), Some(token.cached)),
-                Err(e) => (
-                    Err(Denial::InvalidCredentials(BadCredential::Token(e))),
-                    Some(false),
-                ),
-            }
-        }
-        Presented::Bearer { value, .. } => (
-            config
-                .keys
-                .identify(value.as_bytes())
-                .ok_or(Denial::InvalidCredentials(BadCredential::Unknown)),
-            None,
-        ),
-        Presented::Client { id, secret } => (
-            config
-                .clients
-                .authenticate(id, secret)
-                .ok_or(Denial::InvalidCredentials(BadCredential::Client)),
-            None,
-        ),
-    }
+use keys::{ClientRegistry, KeyRing};
+use token::{TokenError, TokenVerifier};
+
+/// Why a sent credential is not accepted (401 `INVALID_CREDENTIALS`, or `TOKEN_EXPIRED`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BadCredential {
+    /// `Authorization` is present but does not use the Bearer scheme.
+    NotBearer,
+    /// The credential is empty.
+    Empty,
+    /// The credential is longer than 8 KiB.
+    TooLong,
+    /// The credential holds bytes that no token or key can hold (including non-UTF-8).
+    BadCharacters,
+    /// The credential looked like a token and the token is refused.
+    Token(TokenError),
+    /// Neither a token nor a configured key.
+    Unknown,
+    /// A `client_id`/`client_secret` pair that does not match (unknown id or wrong secret).
+    Client,
+}
+
+/// The verifiers a configuration holds: of access tokens, of keys, of client credentials.
+#[derive(Debug, Clone, Copy)]
+pub struct Verifiers<'c> {
+    pub tokens: &'c TokenVerifier,
+    pub keys: &'c KeyRing,
+    pub clients: &'c ClientRegistry,
 }

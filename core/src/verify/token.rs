@@ -12,9 +12,7 @@ use jwt_simple::prelude::*;
 use crate::verify::base64url;
 use crate::verify::cache::TokenCache;
 use crate::verify::jws;
-
-/// The longest credential the filter reads, in bytes.
-pub const MAX_CREDENTIAL_LEN: usize = 8192;
+use crate::verify::MAX_CREDENTIAL_LEN;
 
 /// The longest `sub` copied into an identity header, in bytes.
 pub const MAX_SUBJECT_LEN: usize = 256;
@@ -81,6 +79,14 @@ impl TokenError {
         }
     }
 }
+
+impl std::fmt::Display for TokenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
+impl std::error::Error for TokenError {}
 
 /// What a valid access token proves.
 #[derive(Debug, Clone, PartialEq, Eq)]
