@@ -2,6 +2,8 @@
 
 use std::rc::Rc;
 
+use crate::request::spells_header;
+
 /// The role names the filter itself assigns.
 pub mod role {
     /// Role of a verified access token.
@@ -114,5 +116,31 @@ impl Identity {
             user: Some(subject),
             name: None,
         }
+    }
+}
+
+/// The identity headers' default names.
+const DEFAULT_IDENTITY_HEADERS: [&str; 4] =
+    ["x-auth-user", "x-auth-type", "x-auth-role", "x-auth-name"];
+
+/// Names of the headers that carry the identity to the upstream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityHeaders {
+    pub user: String,
+    pub kind: String,
+    pub role: String,
+    pub name: String,
+}
+
+impl IdentityHeaders {
+    /// Whether a client-sent header `name` spells one of these (any case, `_` for `-`).
+    /// The default names are stripped too when others are configured: an upstream written
+    /// for the defaults must never read a client's.
+    pub fn is_spoof(&self, name: &str) -> bool {
+        [&self.user, &self.kind, &self.role, &self.name]
+            .iter()
+            .map(|h| h.as_str())
+            .chain(DEFAULT_IDENTITY_HEADERS)
+            .any(|h| spells_header(name, h))
     }
 }

@@ -72,6 +72,15 @@ pub fn redirect(location: String) -> LocalResponse {
     }
 }
 
+/// Where browsers are sent to sign in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Login {
+    /// `login_url` as configured.
+    pub url: String,
+    /// The query parameter that carries the original URL.
+    pub return_param: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -40,8 +40,8 @@ const WELL_KNOWN: &[&str] = &[
     "AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow",
 ];
 
-/// Why a secret or key is too weak to use, or `None`.
-pub fn weakness(value: &str) -> Option<String> {
+/// Refuses a secret or key too weak to use, saying why (never quoting it).
+pub fn check_strength(value: &str) -> Result<(), String> {
     let lower = value.to_ascii_lowercase();
     // Equal to a well-known secret, or holding one (a character added is no new secret).
     let known = WELL_KNOWN.iter().any(|w| {
@@ -49,10 +49,10 @@ pub fn weakness(value: &str) -> Option<String> {
         lower == w || (w.len() >= 16 && lower.contains(&w))
     });
     if known {
-        return Some("is, or holds, a well-known secret from the public wordlists".into());
+        return Err("is, or holds, a well-known secret from the public wordlists".into());
     }
     if distinct_bytes(value) < 8 || shortest_period(value.as_bytes()) <= value.len() / 2 {
-        return Some("is too repetitive to be random".into());
+        return Err("is too repetitive to be random".into());
     }
     // Text written as base64 or hex is no stronger than the text.
     let bits = [
@@ -67,11 +67,11 @@ pub fn weakness(value: &str) -> Option<String> {
     .min()
     .unwrap_or(0);
     if bits < MIN_BITS {
-        return Some(format!(
+        return Err(format!(
             "has about {bits} bits of estimated entropy; at least {MIN_BITS} are needed (try `openssl rand -base64 32`)"
         ));
     }
-    None
+    Ok(())
 }
 
 /// What a text of words is worth to an attacker who guesses words, not letters: prose and
@@ -601,7 +601,7 @@ mod tests {
             "1qaz2wsx3edc4rfv5tgb6yhn7ujm8ik9ol0p",
             "zaq12wsxcde34rfvbgt56yhnmju78ik,lo9",
         ] {
-            assert!(weakness(weak).is_some(), "{weak}");
+            assert!(check_strength(weak).is_err(), "{weak}");
         }
     }
 
@@ -613,7 +613,7 @@ mod tests {
             "Zr4Qm8Vn2Lp6Xw1Ty9Hs3Kd7Bf5Gj0Ae",
             "Vb3xK9qL2mW7pR4tY8nZ1cF6hJ5sD0gA",
         ] {
-            assert_eq!(weakness(strong), None, "{strong}");
+            assert_eq!(check_strength(strong), Ok(()), "{strong}");
         }
     }
 

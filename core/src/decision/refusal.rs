@@ -2,11 +2,11 @@
 
 use super::scrub::remove_credentials;
 use super::{Decision, HeaderEdit, Outcome};
-use crate::config::{Config, Login};
+use crate::config::Config;
 use crate::credential::spellings::{self, CredentialNames, Found};
 use crate::denial::Denial;
 use crate::request::{path, query, RequestView};
-use crate::response;
+use crate::response::{self, Login};
 
 /// The longest original URL carried to the login page; longer ones are cut to the site root.
 const MAX_RETURN_URL: usize = 2048;
