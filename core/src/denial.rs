@@ -93,7 +93,7 @@ impl Denial {
     }
 
     /// The RFC 6750 `error` attribute of `WWW-Authenticate`; none when no credential was sent.
-    pub fn bearer_error(self) -> Option<&'static str> {
+    pub(crate) fn bearer_error(self) -> Option<&'static str> {
         match self {
             Denial::MissingCredentials => None,
             Denial::InvalidCredentials(_) => Some("invalid_token"),

@@ -91,7 +91,7 @@ thread_local! {
 }
 
 /// A shared copy of a built-in role name (`user`, `admin` or `anonymous`).
-pub fn builtin_role(name: &str) -> Rc<str> {
+pub(crate) fn builtin_role(name: &str) -> Rc<str> {
     BUILTIN_ROLES
         .with(|roles| roles.iter().find(|r| &***r == name).cloned())
         .unwrap_or_else(|| Rc::from(name))

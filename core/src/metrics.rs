@@ -84,7 +84,7 @@ impl Counter {
     }
 
     /// The counter a decision increments.
-    pub fn for_outcome(outcome: &Outcome) -> Counter {
+    pub(crate) fn for_outcome(outcome: &Outcome) -> Counter {
         match outcome {
             Outcome::Allowed(identity) => Counter::Allowed(identity.kind),
             Outcome::Denied(denial) => Counter::Denied(denial.code()),

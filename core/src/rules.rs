@@ -63,7 +63,7 @@ pub struct Rule {
 
 impl Rule {
     /// Whether two rules would tie for the same request.
-    pub fn conflicts_with(&self, other: &Rule) -> bool {
+    pub(crate) fn conflicts_with(&self, other: &Rule) -> bool {
         if self.matcher != other.matcher {
             return false;
         }
@@ -115,7 +115,7 @@ impl Policy<'_> {
 }
 
 /// The roles a `required` rule allows when it names none.
-pub fn default_roles() -> Vec<String> {
+pub(crate) fn default_roles() -> Vec<String> {
     vec![role::USER.to_owned(), role::ADMIN.to_owned()]
 }
 
@@ -176,7 +176,7 @@ impl RuleSet {
     }
 
     /// Whether any path can be `required`.
-    pub fn any_required(&self) -> bool {
+    pub(crate) fn any_required(&self) -> bool {
         let root_rule_covers_all = self
             .rules
             .iter()
@@ -231,7 +231,11 @@ impl RuleSet {
     /// The strictest policy over every reading of a path and every method the request may be
     /// served as. A reading with a trailing slash is also read without it (`/admin/` as
     /// `/admin`), as many upstreams route both alike.
-    pub fn policy_for_request(&self, methods: &[&[u8]], readings: &Readings<'_>) -> Policy<'_> {
+    pub(crate) fn policy_for_request(
+        &self,
+        methods: &[&[u8]],
+        readings: &Readings<'_>,
+    ) -> Policy<'_> {
         let mut strictest: Option<Policy<'_>> = None;
         for method in methods {
             for reading in readings.iter() {

@@ -41,7 +41,7 @@ const WELL_KNOWN: &[&str] = &[
 ];
 
 /// Refuses a secret or key too weak to use, saying why (never quoting it).
-pub fn check_strength(value: &str) -> Result<(), String> {
+pub(crate) fn check_strength(value: &str) -> Result<(), String> {
     let lower = value.to_ascii_lowercase();
     // Equal to a well-known secret, or holding one (a character added is no new secret).
     let known = WELL_KNOWN.iter().any(|w| {
@@ -423,7 +423,7 @@ const ANALYSED: usize = 512;
 /// [`REPEAT_BITS`]; a byte that repeats the one before, continues a run (`ab`, `ba`) or an
 /// arithmetic step (`aceg`, `aeim`), or reuses a separator seen before, one bit; any other,
 /// log2 of the alphabet its character classes span (lower case, upper case, digits, others).
-pub fn estimated_bits(value: &str) -> u32 {
+pub(crate) fn estimated_bits(value: &str) -> u32 {
     let bytes = value.as_bytes();
     let classes = [
         (bytes.iter().any(u8::is_ascii_lowercase), 26),
@@ -528,7 +528,7 @@ fn longest_earlier_repeat(bytes: &[u8], at: usize) -> Option<usize> {
 
 /// The first pair of entries (by position) where one equals or contains the other: the
 /// later entry's label and the earlier entry's label.
-pub fn first_overlap<'l>(entries: &[(&'l str, &[u8])]) -> Option<(&'l str, &'l str)> {
+pub(crate) fn first_overlap<'l>(entries: &[(&'l str, &[u8])]) -> Option<(&'l str, &'l str)> {
     for (i, (label, value)) in entries.iter().enumerate() {
         for (earlier_label, earlier) in entries.iter().take(i) {
             if contains(value, earlier) || contains(earlier, value) {

@@ -82,7 +82,7 @@ impl Config {
     }
 
     /// The verifiers of credentials this configuration holds.
-    pub fn verifiers(&self) -> Verifiers<'_> {
+    pub(crate) fn verifiers(&self) -> Verifiers<'_> {
         Verifiers {
             tokens: &self.verifier,
             keys: &self.keys,

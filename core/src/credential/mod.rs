@@ -183,7 +183,7 @@ const B64TOKEN: [bool; 256] = {
 };
 
 /// `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="` (RFC 6750 section 2.1).
-pub fn is_b64token(value: &[u8]) -> bool {
+pub(crate) fn is_b64token(value: &[u8]) -> bool {
     let padding = value.iter().rev().take_while(|&&b| b == b'=').count();
     let body = value.get(..value.len() - padding).unwrap_or_default();
     !body.is_empty()
@@ -206,32 +206,12 @@ fn token_cookie<'a>(cookies: &[&'a [u8]], name: &str) -> Result<Option<&'a [u8]>
 }
 
 /// `name=value` pairs of one `Cookie` header, whitespace around each pair removed.
-pub fn cookie_pairs(header: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+pub(crate) fn cookie_pairs(header: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
     header.split(|&b| b == b';').filter_map(|pair| {
         let pair = pair.trim_ascii();
         let eq = pair.iter().position(|&b| b == b'=')?;
         Some((pair.get(..eq)?, pair.get(eq + 1..)?))
     })
-}
-
-/// A `Cookie` header without the pairs named `name`; `None` when nothing is left.
-pub fn cookie_header_without(header: &[u8], name: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(header.len());
-    for pair in header.split(|&b| b == b';') {
-        let trimmed = pair.trim_ascii();
-        let pair_name = trimmed
-            .iter()
-            .position(|&b| b == b'=')
-            .and_then(|eq| trimmed.get(..eq));
-        if trimmed.is_empty() || pair_name == Some(name.as_bytes()) {
-            continue;
-        }
-        if !out.is_empty() {
-            out.extend_from_slice(b"; ");
-        }
-        out.extend_from_slice(trimmed);
-    }
-    (!out.is_empty()).then_some(out)
 }
 
 #[cfg(test)]
@@ -472,22 +452,6 @@ mod tests {
             run(&[], None, &[b"access_token="]),
             bad(BadCredential::Empty)
         );
-    }
-
-    #[test]
-    fn cookie_removal_keeps_the_others() {
-        let cases: &[(&[u8], Option<&[u8]>)] = &[
-            (b"access_token=x", None),
-            (b"a=1; access_token=x; b=2", Some(b"a=1; b=2")),
-            (b"access_token=x;theme=dark", Some(b"theme=dark")),
-            (b"theme=dark", Some(b"theme=dark")),
-        ];
-        for (header, expected) in cases {
-            assert_eq!(
-                cookie_header_without(header, "access_token").as_deref(),
-                *expected
-            );
-        }
     }
 
     #[test]

@@ -10,7 +10,7 @@
 //! request that carries one next to a credential it reads, and removes them (with every
 //! credential it reads) before the upstream or the access log sees the request.
 
-use crate::credential::{cookie_pairs, Locations, CLIENT_ID_PARAM, CLIENT_SECRET_PARAM};
+use crate::credential::{Locations, CLIENT_ID_PARAM, CLIENT_SECRET_PARAM};
 use crate::request::query;
 
 /// How a parameter or cookie name relates to a credential name.
@@ -66,7 +66,7 @@ impl<'c> CredentialNames<'c> {
     }
 
     /// Whether a raw `;` path parameter name is any spelling of a credential name.
-    pub fn path_param(&self, raw: &[u8]) -> bool {
+    pub(crate) fn path_param(&self, raw: &[u8]) -> bool {
         self.param(raw) != Spelling::Other || self.cookie(raw) != Spelling::Other
     }
 }
@@ -76,7 +76,7 @@ impl<'c> CredentialNames<'c> {
 /// and `[` read as `_` (PHP's `access.token` and `access[token`), and after it only
 /// whitespace, or a cut at `[` (`name[]`, `name[x]`) or a NUL. Reads `raw` as it goes, with
 /// no copy, and stops at the first byte that cannot match: linear in `raw`, usually far less.
-pub fn loosely_named(raw: &[u8], expected: &str) -> bool {
+pub(crate) fn loosely_named(raw: &[u8], expected: &str) -> bool {
     // Decoding and trimming only ever shorten a name.
     if raw.len() < expected.len() {
         return false;
@@ -256,7 +256,10 @@ fn loose_cookie_names(header: &[u8]) -> impl Iterator<Item = (&[u8], bool)> {
 
 /// The query without any credential parameter, read or unread (pairs split on `&`; a pair
 /// that hides a credential behind a `;` goes whole). `None` when nothing is left.
-pub fn query_without_credentials(names: CredentialNames<'_>, query: &[u8]) -> Option<Vec<u8>> {
+pub(crate) fn query_without_credentials(
+    names: CredentialNames<'_>,
+    query: &[u8],
+) -> Option<Vec<u8>> {
     let mut out: Vec<u8> = Vec::with_capacity(query.len());
     for param in query::params(query) {
         let hides = semicolon_pairs(param.raw).any(|n| names.param(n) != Spelling::Other);
@@ -273,7 +276,10 @@ pub fn query_without_credentials(names: CredentialNames<'_>, query: &[u8]) -> Op
 
 /// A `Cookie` header without any credential cookie (a pair that hides one behind a `,` goes
 /// whole); `None` when nothing is left.
-pub fn cookie_without_credentials(names: CredentialNames<'_>, header: &[u8]) -> Option<Vec<u8>> {
+pub(crate) fn cookie_without_credentials(
+    names: CredentialNames<'_>,
+    header: &[u8],
+) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(header.len());
     for pair in header.split(|&b| b == b';') {
         let trimmed = pair.trim_ascii();
@@ -291,7 +297,7 @@ pub fn cookie_without_credentials(names: CredentialNames<'_>, header: &[u8]) -> 
 
 /// The request target without credential path parameters and query parameters; `None`
 /// when it holds none.
-pub fn target_without_credentials(
+pub(crate) fn target_without_credentials(
     names: CredentialNames<'_>,
     raw_path: &[u8],
     query: Option<&[u8]>,
@@ -323,13 +329,6 @@ pub fn target_without_credentials(
         target.extend_from_slice(&rest);
     }
     Some(target)
-}
-
-/// Whether the token cookie (exactly as configured) is among `cookies`.
-pub fn has_token_cookie(names: CredentialNames<'_>, cookies: &[&[u8]]) -> bool {
-    cookies
-        .iter()
-        .any(|header| cookie_pairs(header).any(|(name, _)| names.cookie(name) == Spelling::Read))
 }
 
 #[cfg(test)]

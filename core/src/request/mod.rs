@@ -105,7 +105,7 @@ impl<'a> RequestView<'a> {
     /// A CORS preflight: `OPTIONS`, a non-empty `Origin`, an `Access-Control-Request-Method`
     /// that is a method token, no body and no method override. Anything else named `OPTIONS`
     /// is an ordinary request. (The caller also requires a path that can be normalised.)
-    pub fn is_cors_preflight(&self, stream_ends: bool) -> bool {
+    pub(crate) fn is_cors_preflight(&self, stream_ends: bool) -> bool {
         self.method == b"OPTIONS"
             && self.origin.is_some_and(|o| !o.trim_ascii().is_empty())
             && self
@@ -147,7 +147,7 @@ impl<'a> RequestView<'a> {
 }
 
 /// An RFC 9110 method token of at most 32 characters.
-pub fn is_method_token(method: &[u8]) -> bool {
+pub(crate) fn is_method_token(method: &[u8]) -> bool {
     !method.is_empty()
         && method.len() <= 32
         && method
@@ -157,7 +157,7 @@ pub fn is_method_token(method: &[u8]) -> bool {
 
 /// Whether header `name` spells `canonical` (lower case, with `-`), ignoring case and reading
 /// `_` and `.` as `-` (CGI, PHP and WSGI servers turn all three into `_`).
-pub fn spells_header(name: &str, canonical: &str) -> bool {
+pub(crate) fn spells_header(name: &str, canonical: &str) -> bool {
     name.len() == canonical.len()
         && name.bytes().zip(canonical.bytes()).all(|(n, c)| {
             let n = match n {
@@ -169,7 +169,7 @@ pub fn spells_header(name: &str, canonical: &str) -> bool {
 }
 
 /// Whether header `name` is a method override in any spelling.
-pub fn is_method_override(name: &str) -> bool {
+pub(crate) fn is_method_override(name: &str) -> bool {
     names::METHOD_OVERRIDES
         .iter()
         .any(|o| spells_header(name, o))

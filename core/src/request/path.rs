@@ -11,6 +11,8 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use super::query::hex_value;
+
 /// Why a path cannot be normalised; the request is refused with 400.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PathError {
@@ -124,14 +126,10 @@ impl Readings<'_> {
         &self.first
     }
 
-    /// How many readings there are (at least one).
+    /// How many readings there are (at least one: there is no `is_empty`).
+    #[allow(clippy::len_without_is_empty)]
     pub fn len(&self) -> usize {
         1 + self.others.len()
-    }
-
-    /// Whether the path has more than one reading.
-    pub fn is_ambiguous(&self) -> bool {
-        !self.others.is_empty()
     }
 }
 
@@ -403,15 +401,6 @@ pub fn normalize(path: &[u8]) -> Result<String, PathError> {
     normalize_with(path, Reading::default())
 }
 
-fn hex_value(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
-}
-
 /// Decodes the escape starting at `at` (which holds `%`).
 fn escape_at(path: &[u8], at: usize) -> Result<u8, PathError> {
     let hi = path.get(at + 1).copied().and_then(hex_value);
@@ -601,13 +590,7 @@ fn close_segment(segments: &mut Vec<String>, segment: String, dots: Dots) -> Res
 }
 
 fn push_escape(out: &mut String, byte: u8) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    out.push('%');
-    for nibble in [byte >> 4, byte & 0x0f] {
-        if let Some(&h) = HEX.get(usize::from(nibble)) {
-            out.push(char::from(h));
-        }
-    }
+    out.push_str(percent_encoding::percent_encode_byte(byte));
 }
 
 #[cfg(test)]

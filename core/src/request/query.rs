@@ -1,8 +1,12 @@
 //! Query strings: finding parameters by their decoded name, decoding values, removing parameters.
 //!
 //! Pairs are separated by `&`; `+` is a literal plus (RFC 3986), not a space.
+//!
+//! Decoding and encoding whole values go through the `percent-encoding` crate; [`Decoded`] is
+//! our own because it decodes a stream of bytes (and a stream of decoded bytes, for a name
+//! encoded twice) without copying, where the crate reads only slices.
 
-use crate::request::path::is_unreserved;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC};
 
 /// One `name[=value]` pair as it appears in the query.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,7 +38,8 @@ pub fn params(query: &[u8]) -> impl Iterator<Item = Param<'_>> {
         })
 }
 
-fn hex_value(b: u8) -> Option<u8> {
+/// The value of one hex digit.
+pub(crate) fn hex_value(b: u8) -> Option<u8> {
     char::from(b)
         .to_digit(16)
         .and_then(|d| u8::try_from(d).ok())
@@ -42,46 +47,15 @@ fn hex_value(b: u8) -> Option<u8> {
 
 /// Decodes `%XX` escapes once; `None` when an escape is malformed.
 pub fn percent_decode(bytes: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        if b == b'%' {
-            let hi = hex_value(*bytes.get(i + 1)?)?;
-            let lo = hex_value(*bytes.get(i + 2)?)?;
-            out.push(hi << 4 | lo);
-            i += 3;
-        } else {
-            out.push(b);
-            i += 1;
-        }
-    }
-    Some(out)
-}
-
-/// Decodes every well-formed `%XX` escape once and keeps anything else as it is.
-pub fn percent_decode_lossy(bytes: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        let escaped = (b == b'%')
-            .then(|| {
-                let hi = hex_value(*bytes.get(i + 1)?)?;
-                let lo = hex_value(*bytes.get(i + 2)?)?;
-                Some(hi << 4 | lo)
-            })
-            .flatten();
-        match escaped {
-            Some(decoded) => {
-                out.push(decoded);
-                i += 3;
-            }
-            None => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    out
+    let well_formed = |at: usize| {
+        let digit = |k: usize| bytes.get(at + k).copied().and_then(hex_value).is_some();
+        digit(1) && digit(2)
+    };
+    let malformed = bytes
+        .iter()
+        .enumerate()
+        .any(|(at, &b)| b == b'%' && !well_formed(at));
+    (!malformed).then(|| percent_encoding::percent_decode(bytes).collect())
 }
 
 /// Bytes with every well-formed `%XX` escape decoded once, as an iterator (no copy).
@@ -178,7 +152,7 @@ pub fn without(query: &[u8], drop: impl Fn(&[u8]) -> bool) -> Option<Vec<u8>> {
 /// `path` without the `;name=value` segment parameters whose decoded name `drop` selects;
 /// `None` when it has none of them. Credentials are never read from path parameters, but a
 /// client may still put one there, and it must not reach a log or the login page.
-pub fn path_without_params(path: &[u8], drop: impl Fn(&[u8]) -> bool) -> Option<Vec<u8>> {
+pub(crate) fn path_without_params(path: &[u8], drop: impl Fn(&[u8]) -> bool) -> Option<Vec<u8>> {
     if !path.contains(&b';') {
         return None;
     }
@@ -203,23 +177,16 @@ pub fn path_without_params(path: &[u8], drop: impl Fn(&[u8]) -> bool) -> Option<
     removed.then_some(out)
 }
 
+/// Everything but the unreserved characters of RFC 3986.
+const NOT_UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 /// Percent-encodes everything but unreserved characters (for a whole URL carried as one value).
 pub fn encode_component(bytes: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let mut out = String::with_capacity(bytes.len() * 3);
-    for &b in bytes {
-        if is_unreserved(b) {
-            out.push(char::from(b));
-        } else {
-            out.push('%');
-            for nibble in [b >> 4, b & 0x0f] {
-                if let Some(&h) = HEX.get(usize::from(nibble)) {
-                    out.push(char::from(h));
-                }
-            }
-        }
-    }
-    out
+    percent_encoding::percent_encode(bytes, NOT_UNRESERVED).to_string()
 }
 
 #[cfg(test)]
@@ -232,7 +199,8 @@ mod tests {
             "", "%", "%4", "%41", "a%41b", "%%41", "%4%41", "%zz%2541", "100%", "%252F",
         ] {
             let streamed: Vec<u8> = Decoded::new(input.bytes()).collect();
-            assert_eq!(streamed, percent_decode_lossy(input.as_bytes()), "{input}");
+            let reference: Vec<u8> = percent_encoding::percent_decode(input.as_bytes()).collect();
+            assert_eq!(streamed, reference, "{input}");
         }
     }
 

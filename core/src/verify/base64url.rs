@@ -16,7 +16,7 @@ fn value(c: u8) -> Option<u32> {
 }
 
 /// Appends the bytes `input` encodes to `out`; `None` when `input` is not strict base64url.
-pub fn decode_into(input: &[u8], out: &mut Vec<u8>) -> Option<()> {
+pub(crate) fn decode_into(input: &[u8], out: &mut Vec<u8>) -> Option<()> {
     if input.len() % 4 == 1 {
         return None;
     }

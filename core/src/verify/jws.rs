@@ -74,7 +74,7 @@ pub struct Header<'a> {
 
 impl Header<'_> {
     /// `typ`, when present, is `JWT` or `…+JWT`, in any case (as jwt-simple requires).
-    pub fn is_jwt(&self) -> bool {
+    pub(crate) fn is_jwt(&self) -> bool {
         self.typ.as_deref().is_none_or(|t| {
             let upper = t.to_ascii_uppercase();
             upper == "JWT" || upper.ends_with("+JWT")
@@ -187,12 +187,12 @@ fn nesting_depth(json: &[u8]) -> usize {
 }
 
 /// Decodes and parses the header; `None` when it is not base64url JSON of the right shape.
-pub fn parse_header<'b>(segment: &str, buffer: &'b mut Vec<u8>) -> Option<Header<'b>> {
+pub(crate) fn parse_header<'b>(segment: &str, buffer: &'b mut Vec<u8>) -> Option<Header<'b>> {
     parse_object(segment, buffer)
 }
 
 /// Decodes and parses the payload; `None` when it is not base64url JSON of the right shape.
-pub fn parse_claims<'b>(segment: &str, buffer: &'b mut Vec<u8>) -> Option<Claims<'b>> {
+pub(crate) fn parse_claims<'b>(segment: &str, buffer: &'b mut Vec<u8>) -> Option<Claims<'b>> {
     parse_object(segment, buffer)
 }
 

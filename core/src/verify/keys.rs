@@ -5,6 +5,8 @@
 
 use std::rc::Rc;
 
+use subtle::ConstantTimeEq;
+
 use crate::identity::{builtin_role, role, CredentialKind, Identity};
 
 type Digest = [u8; 32];
@@ -15,8 +17,7 @@ fn digest(bytes: &[u8]) -> Digest {
 
 /// Equality of two digests that takes the same time wherever they differ.
 fn digests_equal(a: &Digest, b: &Digest) -> bool {
-    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
-    std::hint::black_box(diff) == 0
+    a.ct_eq(b).into()
 }
 
 /// A configured key: its digest and who it makes the caller.
@@ -36,7 +37,7 @@ pub struct KeyRing {
 
 impl KeyRing {
     /// Adds a key; `kind` is [`CredentialKind::ApiKey`] or [`CredentialKind::PublishableKey`].
-    pub fn add(&mut self, kind: CredentialKind, name: &str, key: &[u8]) {
+    pub(crate) fn add(&mut self, kind: CredentialKind, name: &str, key: &[u8]) {
         let role = match kind {
             CredentialKind::ApiKey => builtin_role(role::ADMIN),
             _ => builtin_role(role::ANONYMOUS),
@@ -61,7 +62,7 @@ impl KeyRing {
     }
 
     /// The identity of `presented` if it is a configured key; every key is compared.
-    pub fn identify(&self, presented: &[u8]) -> Option<Identity> {
+    pub(crate) fn identify(&self, presented: &[u8]) -> Option<Identity> {
         if self.keys.is_empty() {
             return None;
         }
@@ -108,7 +109,7 @@ impl Default for ClientRegistry {
 
 impl ClientRegistry {
     /// Adds a client.
-    pub fn add(&mut self, id: &str, secret: &[u8], role: &str) {
+    pub(crate) fn add(&mut self, id: &str, secret: &[u8], role: &str) {
         self.clients.push(ClientEntry {
             id: Rc::from(id),
             secret: digest(secret),

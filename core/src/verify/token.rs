@@ -162,12 +162,12 @@ impl TokenVerifier {
     }
 
     /// Whether any secret is configured.
-    pub fn has_keys(&self) -> bool {
+    pub(crate) fn has_keys(&self) -> bool {
         !self.keys.is_empty()
     }
 
     /// The number of configured secrets.
-    pub fn key_count(&self) -> usize {
+    pub(crate) fn key_count(&self) -> usize {
         self.keys.len()
     }
 
@@ -287,7 +287,7 @@ impl TokenVerifier {
 }
 
 /// A compact JWS has exactly two dots.
-pub fn is_token_shaped(value: &str) -> bool {
+pub(crate) fn is_token_shaped(value: &str) -> bool {
     value.bytes().filter(|&b| b == b'.').count() == 2
 }
 
