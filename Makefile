@@ -110,7 +110,7 @@ $(OHA):
 ## BENCH_ARGS passes options to bench/bench.py (e.g. BENCH_ARGS="--rounds 3").
 bench: build setup bench-tools
 	$(CARGO) build --release --target wasm32-wasip1 -p noop-filter
-	$(CARGO) build --release --bin mint-token
+	$(CARGO) build --release -p tollgate-core --bin mint-token
 	ENVOY=$(abspath $(ENVOY)) TOLLGATE_WASM=$(abspath $(WASM)) \
 	  NOOP_WASM=$(abspath target/wasm32-wasip1/release/noop_filter.wasm) \
 	  MINT_TOKEN=$(abspath target/release/mint-token) OHA=$(abspath $(OHA)) \
