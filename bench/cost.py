@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """`make bench-cost`: instructions per request of the decision core, by request kind.
 
-Runs examples/decision_cost (native, release) under `valgrind --tool=callgrind`, counting only
+Runs core/examples/decision_cost (native, release) under `valgrind --tool=callgrind`, counting only
 the measured loop. Instruction counts do not depend on machine noise: the same binary and
 inputs give the same figure, so a regression shows in review. Standard library only.
 """

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """`make cost-growth` (part of `make test`): the decision's cost grows linearly with the request.
 
-For every request kind of examples/decision_cost, one request is made bigger three ways — a
+For every request kind of core/examples/decision_cost, one request is made bigger three ways — a
 path of `/a` segments, a path of `%2F`, `;`, `//` and `..` segments, a `Cookie` header of small
 cookies — first to SMALL bytes, then to LARGE bytes, and the decision's instruction count under
 callgrind is compared: the large request may cost at most BOUND times the small one. A linear

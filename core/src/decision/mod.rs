@@ -58,9 +58,12 @@ where
     N: AsRef<str>,
     V: AsRef<[u8]>,
 {
+    // The steps are those of README's "How a request is decided".
+    // 1. Identity headers the client sent are removed, on every path.
     let request = RequestView::new(headers, |name| config.identity_headers.is_spoof(name));
     let mut edits: Vec<HeaderEdit<'a>> = Vec::with_capacity(request.spoofed.len() + 5);
     edits.extend(request.spoofed.iter().map(|name| HeaderEdit::Remove(name)));
+    // 2. The path, read every way a server might read it; one that cannot be read is a 400.
     let Some(target) = request.target else {
         let denial = BadRequest::UnsafePath(PathError::Missing).into();
         return refuse(config, &request, None, None, denial, None);
@@ -95,6 +98,7 @@ where
     };
     let hidden =
         |rule, found: Found| refuse_at(rule, BadRequest::UnreadCredential.into(), Some(found));
+    // 3. A CORS preflight passes without a credential (any it carries is removed).
     if request.is_cors_preflight(stream_ends) && query_overrides.is_empty() {
         let found = find();
         if found.encoded_in_path {
@@ -105,6 +109,7 @@ where
         }
         return Decision::forward(edits, Outcome::Preflight, None);
     }
+    // 4. The strictest rule over every reading and method gives the mode; `none` goes on.
     let Some(methods) = request.methods(&query_overrides) else {
         return refuse_at(None, BadRequest::MethodOverride.into(), None);
     };
@@ -114,6 +119,7 @@ where
     if policy.mode == Mode::None {
         return Decision::forward(edits, Outcome::Unchecked, rule);
     }
+    // 5. The one credential is found; several, or one in a place not read, is a 400.
     let found = find();
     if found.encoded_in_path {
         return hidden(rule, found);
@@ -126,6 +132,8 @@ where
     if presented.is_some() && found.unread() {
         return refuse_here(BadRequest::UnreadCredential.into());
     }
+    // 6. No credential: `optional` goes on as anonymous, `required` is a 401.
+    // 7. A credential is checked; a valid one whose role the rule does not allow is a 403.
     let mut cache_hit = None;
     let identity = match &presented {
         None if policy.mode == Mode::Optional => Identity::anonymous(),
@@ -143,6 +151,7 @@ where
     if !role_passes(&policy, &identity) {
         return refuse_here(Denial::PermissionDenied);
     }
+    // 8. The identity headers are set and every credential is removed.
     annotate(config, &identity, &mut edits);
     if !config.forward_credentials {
         remove_credentials(names, &request, raw_path, query, &found, &mut edits);
