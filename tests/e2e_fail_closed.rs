@@ -62,8 +62,16 @@ fn a_trap_answers_5xx_and_nothing_gets_through_afterwards() {
             "a trapped request reached the upstream"
         );
     }
+    // The panic hook logs the panic at critical level, where in the code, before the trap.
+    let log = envoy.log();
     assert!(
-        envoy.log().contains("test trap") || envoy.log().contains("wasm"),
+        log.contains("[critical]")
+            && log.contains("tollgate")
+            && log.contains("panic at src/lib.rs:"),
+        "no critical line for the panic in the log:\n{log}"
+    );
+    assert!(
+        log.contains("test trap") || log.contains("wasm"),
         "no trace of the trap in the log"
     );
 
