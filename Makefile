@@ -75,7 +75,7 @@ e2e: build setup test-tools
 	ENVOY=$(abspath $(ENVOY)) TOLLGATE_WASM=$(abspath $(WASM)) \
 	  TOLLGATE_TRAP_WASM=$(abspath $(TRAP_WASM)) \
 	  TOLLGATE_SIGNIN=$(abspath target/debug/tollgate-signin) CHROMIUM=$(CHROMIUM) \
-	  $(CARGO) test --test '*'
+	  $(CARGO) test --features envoy-tests --test '*'
 
 ## Everything CI runs (with a short soak).
 test: lint unit e2e cost-growth
