@@ -16,11 +16,7 @@ mod support;
 use std::process::Command;
 
 use serde_json::{json, Value};
-use support::{now, Envoy, Request, Setup, K};
-use tollgate::config::Config;
-use tollgate::path;
-use tollgate::rules::Mode;
-use tollgate::token::{claims_for, SigningKey};
+use support::{path, token_for, Config, Envoy, Mode, Request, Setup, K};
 
 /// Default-allow, with a protected prefix and method-limited rules.
 fn plugin_config() -> Value {
@@ -51,9 +47,7 @@ fn envoy(hcm: Value) -> Envoy {
 }
 
 fn token() -> String {
-    SigningKey::new(None, K.as_bytes())
-        .sign(claims_for("alice", "access", now(), 3600))
-        .unwrap()
+    token_for("alice")
 }
 
 /// What came back: the status, and the upstream's method, path and identity when it was

@@ -15,8 +15,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use support::{now, Envoy, Request, Setup, K};
-use tollgate::token::{claims_for, SigningKey};
+use support::{claims_for, now, Envoy, Request, Setup, SigningKey, K};
 
 const SECRET: &str = "operator-test-secret-wa9tYBfYLqHhDP2UJyRbb8hFLebm";
 const API_KEY: &str = "sk_demo_operator_api_key_UAKckZqnWJv7iqsuyDf828u4mbbb";
@@ -655,7 +654,7 @@ fn every_example_configuration_matches_the_schema() {
             .collect();
         assert!(errors.is_empty(), "{source}: {errors:?}");
         // And the filter itself accepts it (secrets given as variables are filled in).
-        let parsed = tollgate::config::Config::parse(config.to_string().as_bytes(), &|name| {
+        let parsed = support::Config::parse(config.to_string().as_bytes(), &|name| {
             Some(format!("test-value-of-{name}-0123456789abcdefghij"))
         });
         assert!(parsed.is_ok(), "{source}: {:?}", parsed.err());

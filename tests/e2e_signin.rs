@@ -401,7 +401,7 @@ fn tokens_are_unique_even_in_the_same_second() {
         for token in [access, refresh] {
             let payload = token.split('.').nth(1).unwrap();
             let claims: Value =
-                serde_json::from_slice(&tollgate::base64url::decode(payload.as_bytes()).unwrap())
+                serde_json::from_slice(&support::base64url::decode(payload.as_bytes()).unwrap())
                     .unwrap();
             let jti = claims["jti"].as_str().expect("a jti").to_owned();
             assert!(!seen.contains(&jti));

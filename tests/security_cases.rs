@@ -28,8 +28,9 @@ struct Seen {
     status: u16,
     code: Option<String>,
     location: Option<String>,
-    /// `WWW-Authenticate`, on an answer of the filter's.
-    challenge: Option<String>,
+    /// The answer's headers (lower-case names, without `date`) when it did not come from the
+    /// upstream.
+    headers: Vec<(String, String)>,
     /// The answer's body and headers as text, to look for secrets in.
     answer: String,
     /// The upstream's `:path` and headers (lower-case names), when the request went on.
@@ -37,6 +38,13 @@ struct Seen {
 }
 
 impl Seen {
+    fn answer_header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
     fn upstream_values(&self, name: &str) -> Vec<&str> {
         self.upstream
             .iter()
@@ -63,8 +71,7 @@ fn check(row: &Row, seen: &Seen) -> Result<(), String> {
         let ok = match expectation {
             Check::Code(code) => seen.code.as_ref() == Some(code),
             Check::Challenge(error) => seen
-                .challenge
-                .as_ref()
+                .answer_header("www-authenticate")
                 .is_some_and(|c| c.contains(&format!("error=\"{error}\""))),
             Check::Location(l) => seen.location.as_ref() == Some(l),
             Check::LocationPrefix(l) => seen.location.as_ref().is_some_and(|s| s.starts_with(l)),
@@ -89,6 +96,22 @@ fn check(row: &Row, seen: &Seen) -> Result<(), String> {
             return fail(format!("expected {expectation:?}"));
         }
     }
+    // The filter's answers: a JSON error is JSON, never a redirect; a redirect is never
+    // cached; no answer sets a cookie.
+    if seen.code.is_some() {
+        if seen.answer_header("content-type") != Some("application/json") {
+            return fail("a JSON error that is not application/json".into());
+        }
+        if seen.location.is_some() {
+            return fail("a JSON error with a Location".into());
+        }
+    }
+    if seen.location.is_some() && seen.answer_header("cache-control") != Some("no-store") {
+        return fail("a redirect that may be cached".into());
+    }
+    if seen.answer_header("set-cookie").is_some() {
+        return fail("an answer that sets a cookie".into());
+    }
     // A HEAD answer has no body.
     let has_body = row.request.method != "HEAD";
     if status != 200
@@ -109,21 +132,23 @@ fn decide_natively(config: &Config, row: &Row) -> Seen {
     let text = |v: &[u8]| String::from_utf8_lossy(v).into_owned();
     match decision.action {
         Action::Respond(response, _) => {
-            let header = |name: &str| {
-                response
-                    .headers
-                    .iter()
-                    .find(|(n, _)| n.eq_ignore_ascii_case(name))
-                    .map(|(_, v)| v.clone())
-            };
+            let headers: Vec<(String, String)> = response
+                .headers
+                .iter()
+                .map(|(n, v)| (n.to_ascii_lowercase(), v.clone()))
+                .collect();
+            let location = headers
+                .iter()
+                .find(|(n, _)| n == "location")
+                .map(|(_, v)| v.clone());
             let code = serde_json::from_str::<Json>(&response.body)
                 .ok()
                 .and_then(|b| b["code"].as_str().map(str::to_owned));
             Seen {
                 status: u16::try_from(response.status).unwrap(),
                 code,
-                location: header("location"),
-                challenge: header("www-authenticate"),
+                location,
+                headers,
                 answer: format!("{:?} {}", response.headers, response.body),
                 upstream: None,
             }
@@ -139,7 +164,7 @@ fn decide_natively(config: &Config, row: &Row) -> Seen {
                 status: 200,
                 code: None,
                 location: None,
-                challenge: None,
+                headers: Vec::new(),
                 answer: String::new(),
                 upstream: Some((
                     path,
@@ -175,16 +200,24 @@ fn seen_through_envoy(response: &Response) -> Seen {
             .collect();
         (j["path"].as_str().unwrap().to_owned(), headers)
     });
+    let stable: Vec<(String, String)> = response
+        .headers
+        .iter()
+        .filter(|(n, _)| n != "date")
+        .cloned()
+        .collect();
     Seen {
         status: response.status,
         code: response.code(),
         location: response.header("location").map(str::to_owned),
-        challenge: response.header("www-authenticate").map(str::to_owned),
+        headers: match upstream {
+            Some(_) => Vec::new(),
+            None => stable.clone(),
+        },
         answer: if upstream.is_some() {
             String::new()
         } else {
-            let stable = response.headers.iter().filter(|(n, _)| n != "date");
-            format!("{:?} {}", stable.collect::<Vec<_>>(), response.text())
+            format!("{stable:?} {}", response.text())
         },
         upstream,
     }
