@@ -88,7 +88,7 @@ fn browser_signs_in_and_comes_back() {
     let login = format!(
         "http://127.0.0.1:{}/login?redirect={}",
         envoy.port,
-        tollgate_core::request::query::encode_component(page.as_bytes())
+        support::query::encode_component(page.as_bytes())
     );
     assert_eq!(opened["url"], login.as_str(), "{report}");
     assert_eq!(opened["title"], "Sign in");

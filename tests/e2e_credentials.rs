@@ -13,14 +13,12 @@ mod support;
 use std::sync::OnceLock;
 
 use serde_json::json;
-use support::{now, Envoy, Request, Response, Setup, K};
-use tollgate_core::verify::token::{claims_for, SigningKey};
+use support::{token_for, Envoy, Request, Response, Setup, K};
+use support::{
+    CS as CLIENT_A_SECRET, CSB as CLIENT_B_SECRET, PK as PUBLISHABLE_KEY, SK as API_KEY,
+};
 
-const API_KEY: &str = "sk_test_4f9d2c7a8b1e6f3d0a5c9e2b7f4a1d8c";
 const INLINE_API_KEY: &str = "sk_test_inline_RTRSjgRwNnSbCTJzsPi9j6Gx";
-const PUBLISHABLE_KEY: &str = "pk_test_7c3e9a1f5b2d8e4a6c0f3b9d1e7a5c2f";
-const CLIENT_A_SECRET: &str = "cs_test_Zr4Qm8Vn2Lp6Xw1Ty9Hs3Kd7Bf5Gj0";
-const CLIENT_B_SECRET: &str = "cs_test_b_secret_NZGmwEnDqPhukd2WfofZVR3Mv2RF";
 
 fn envoy() -> &'static Envoy {
     static ENVOY: OnceLock<Envoy> = OnceLock::new();
@@ -55,9 +53,7 @@ fn envoy() -> &'static Envoy {
 }
 
 fn token() -> String {
-    SigningKey::new(None, K.as_bytes())
-        .sign(claims_for("alice", "access", now(), 600))
-        .unwrap()
+    token_for("alice")
 }
 
 /// One way of presenting a credential.
@@ -246,17 +242,20 @@ fn keys_travel_like_tokens() {
 
 #[test]
 fn near_miss_keys_are_invalid() {
+    // The last character changed, one added, one taken away; upper case.
+    let short = &API_KEY[..API_KEY.len() - 1];
+    assert!(API_KEY.ends_with('c'));
     let near = [
-        "sk_test_4f9d2c7a8b1e6f3d0a5c9e2b7f4a1d8d",
-        "sk_test_4f9d2c7a8b1e6f3d0a5c9e2b7f4a1d8c0",
-        "sk_test_4f9d2c7a8b1e6f3d0a5c9e2b7f4a1d8",
-        "SK_TEST_4F9D2C7A8B1E6F3D0A5C9E2B7F4A1D8C",
+        format!("{short}d"),
+        format!("{API_KEY}0"),
+        short.to_owned(),
+        API_KEY.to_uppercase(),
     ];
-    for key in near {
+    for key in &near {
         let r = envoy().send(&Request::get("/admin/x").bearer(key));
         assert_eq!(r.status, 401);
         assert_eq!(r.code().as_deref(), Some("INVALID_CREDENTIALS"));
-        assert!(!r.text().contains(key));
+        assert!(!r.text().contains(key.as_str()));
     }
 }
 

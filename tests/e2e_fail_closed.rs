@@ -16,14 +16,11 @@
 mod support;
 
 use serde_json::json;
-use support::{manifest_dir, now, trap_module, Envoy, Request, Response, Setup, K};
-use tollgate_core::verify::token::{claims_for, SigningKey};
+use support::{manifest_dir, token_for, trap_module, Envoy, Request, Response, Setup, K};
 use yaml_rust2::{Yaml, YamlLoader};
 
 fn token() -> String {
-    SigningKey::new(None, K.as_bytes())
-        .sign(claims_for("alice", "access", now(), 3600))
-        .unwrap()
+    token_for("alice")
 }
 
 fn reached_upstream(r: &Response) -> bool {

@@ -1,8 +1,7 @@
 //! What an outside attack on the filter found (hardening, round two), through a real Envoy:
 //! over HTTP/1.1 and HTTP/2 (h2c, sent with curl), with Envoy's path settings as it ships them
-//! (`normalize_path` off) and as docs/deploying.md recommends. The table
-//! (tests/data/security-cases.tsv) holds the single-request rows; this file what a row cannot
-//! say.
+//! (`normalize_path` off) and as README recommends. The table (tests/data/security-cases.tsv)
+//! holds the single-request rows; this file what a row cannot say.
 
 // Tests may panic, unwrap and index: a failure is the point.
 #![allow(
@@ -17,11 +16,7 @@ mod support;
 use std::process::Command;
 
 use serde_json::{json, Value};
-use support::{now, Envoy, Request, Setup, K};
-use tollgate_core::config::Config;
-use tollgate_core::request::path;
-use tollgate_core::rules::Mode;
-use tollgate_core::verify::token::{claims_for, SigningKey};
+use support::{path, token_for, Config, Envoy, Mode, Request, Setup, K};
 
 /// Default-allow, with a protected prefix and method-limited rules.
 fn plugin_config() -> Value {
@@ -36,7 +31,7 @@ fn plugin_config() -> Value {
     })
 }
 
-/// Envoy's path settings as docs/deploying.md recommends them.
+/// Envoy's path settings as README recommends them.
 fn recommended() -> Value {
     json!({
         "normalize_path": true,
@@ -52,9 +47,7 @@ fn envoy(hcm: Value) -> Envoy {
 }
 
 fn token() -> String {
-    SigningKey::new(None, K.as_bytes())
-        .sign(claims_for("alice", "access", now(), 3600))
-        .unwrap()
+    token_for("alice")
 }
 
 /// What came back: the status, and the upstream's method, path and identity when it was

@@ -15,8 +15,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use support::{now, Envoy, Request, Setup, K};
-use tollgate_core::verify::token::{claims_for, SigningKey};
+use support::{claims_for, now, Envoy, Request, Setup, SigningKey, K};
 
 const SECRET: &str = "operator-test-secret-wa9tYBfYLqHhDP2UJyRbb8hFLebm";
 const API_KEY: &str = "sk_demo_operator_api_key_UAKckZqnWJv7iqsuyDf828u4mbbb";
@@ -622,30 +621,13 @@ fn every_example_configuration_matches_the_schema() {
     )
     .unwrap();
     let validator = jsonschema::validator_for(&schema).unwrap();
-    // The JSON examples of the documentation: README.md and every docs/*.md.
-    let mut doc_files = vec!["README.md".to_string()];
-    let mut docs: Vec<String> = std::fs::read_dir(support::manifest_dir().join("docs"))
-        .unwrap()
-        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
-        .filter(|name| name.ends_with(".md"))
-        .map(|name| format!("docs/{name}"))
+    let readme = std::fs::read_to_string(support::manifest_dir().join("README.md")).unwrap();
+    let readme_json: Vec<Value> = readme
+        .split("```json")
+        .skip(1)
+        .filter_map(|block| serde_json::from_str(block.split("```").next()?).ok())
         .collect();
-    docs.sort();
-    doc_files.extend(docs);
-    let mut doc_json: Vec<(String, Value)> = Vec::new();
-    for file in &doc_files {
-        let text = std::fs::read_to_string(support::manifest_dir().join(file)).unwrap();
-        for block in text.split("```json\n").skip(1) {
-            let block = block.split("```").next().unwrap();
-            let value = serde_json::from_str(block)
-                .unwrap_or_else(|e| panic!("{file}: a JSON example that is not JSON ({e})"));
-            doc_json.push((file.clone(), value));
-        }
-    }
-    assert!(
-        !doc_json.is_empty(),
-        "the documentation has JSON examples ({doc_files:?})"
-    );
+    assert!(!readme_json.is_empty(), "the README has JSON examples");
     let mut examples: Vec<(String, Value)> = vec![
         (
             "envoy/envoy.yaml".into(),
@@ -660,7 +642,11 @@ fn every_example_configuration_matches_the_schema() {
             support::yaml_file("envoy/istio/wasmplugin.yaml")["spec"]["pluginConfig"].clone(),
         ),
     ];
-    examples.extend(doc_json);
+    examples.extend(
+        readme_json
+            .into_iter()
+            .map(|v| ("README.md".to_string(), v)),
+    );
     for (source, config) in &examples {
         let errors: Vec<String> = validator
             .iter_errors(config)
@@ -668,7 +654,7 @@ fn every_example_configuration_matches_the_schema() {
             .collect();
         assert!(errors.is_empty(), "{source}: {errors:?}");
         // And the filter itself accepts it (secrets given as variables are filled in).
-        let parsed = tollgate_core::config::Config::parse(config.to_string().as_bytes(), &|name| {
+        let parsed = support::Config::parse(config.to_string().as_bytes(), &|name| {
             Some(format!("test-value-of-{name}-0123456789abcdefghij"))
         });
         assert!(parsed.is_ok(), "{source}: {:?}", parsed.err());

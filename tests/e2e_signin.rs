@@ -400,10 +400,9 @@ fn tokens_are_unique_even_in_the_same_second() {
         let (access, refresh) = tokens(&envoy.send(&json_login(DEMO)));
         for token in [access, refresh] {
             let payload = token.split('.').nth(1).unwrap();
-            let claims: Value = serde_json::from_slice(
-                &tollgate_core::verify::base64url::decode(payload.as_bytes()).unwrap(),
-            )
-            .unwrap();
+            let claims: Value =
+                serde_json::from_slice(&support::base64url::decode(payload.as_bytes()).unwrap())
+                    .unwrap();
             let jti = claims["jti"].as_str().expect("a jti").to_owned();
             assert!(!seen.contains(&jti));
             seen.push(jti);

@@ -1,4 +1,6 @@
-//! Access tokens, modes, sources and paths, through a real Envoy running the built `.wasm`.
+//! Access tokens through a real Envoy running the built `.wasm`: what the hostile table
+//! (tests/data/security-cases.tsv, configuration G is this file's) cannot say — challenges,
+//! messages, token lifetimes and keys, configurations Envoy refuses.
 
 // Tests may panic, unwrap and index: a failure is the point.
 #![allow(
@@ -13,8 +15,7 @@ mod support;
 use std::sync::OnceLock;
 
 use serde_json::json;
-use support::{now, Envoy, Request, Response, Setup, K};
-use tollgate_core::verify::token::{claims_for, sign_raw, SigningKey};
+use support::{claims_for, now, query, sign_raw, Envoy, Request, Response, Setup, SigningKey, K};
 
 const OLD: &str = "previous-secret-4TqrxYCoq6TBUrbbswc";
 
@@ -74,15 +75,6 @@ fn missing_credential_is_401_with_a_bare_challenge() {
         r.header("www-authenticate"),
         Some("Bearer realm=\"api.example.com\"")
     );
-}
-
-#[test]
-fn good_token_passes_with_identity_and_without_the_credential() {
-    let r = envoy().send(&Request::get("/api/orders?page=2").bearer(&token("lUpa")));
-    assert_passed_as(&r, "lUpa");
-    assert!(r.upstream_headers("authorization").is_empty());
-    assert!(r.upstream_headers("x-auth-name").is_empty());
-    assert_eq!(r.upstream_path(), "/api/orders?page=2");
 }
 
 #[test]
@@ -173,161 +165,6 @@ fn rotated_key_by_kid_and_unknown_kid() {
 }
 
 #[test]
-fn header_query_and_cookie_sources() {
-    let t = token("alice");
-    let r = envoy().send(&Request::get(format!("/api/x?a=1&access_token={t}&b=2")));
-    assert_passed_as(&r, "alice");
-    assert_eq!(r.upstream_path(), "/api/x?a=1&b=2");
-    let r = envoy().send(
-        &Request::get("/api/x").header("Cookie", format!("theme=dark; access_token={t}; lang=en")),
-    );
-    assert_passed_as(&r, "alice");
-    assert_eq!(
-        r.upstream_headers("cookie"),
-        vec!["theme=dark; lang=en".to_string()]
-    );
-    // With a header, the cookie is not read, yet it never reaches the upstream either.
-    let r = envoy().send(
-        &Request::get("/api/x")
-            .bearer(&t)
-            .header("Cookie", "access_token=garbage; theme=dark"),
-    );
-    assert_passed_as(&r, "alice");
-    assert_eq!(r.upstream_headers("cookie"), vec!["theme=dark".to_string()]);
-}
-
-#[test]
-fn bearer_scheme_is_case_insensitive() {
-    let t = token("alice");
-    for scheme in ["bearer", "BEARER", "bEaReR"] {
-        let r =
-            envoy().send(&Request::get("/api").header("Authorization", format!("{scheme} {t}")));
-        assert_passed_as(&r, "alice");
-    }
-}
-
-#[test]
-fn authorization_without_bearer_is_invalid() {
-    let t = token("alice");
-    for value in [
-        t.clone(),
-        "Basic YWxpY2U6cGFzc3dvcmQ=".into(),
-        format!("Token {t}"),
-    ] {
-        let r = envoy().send(&Request::get("/api").header("Authorization", value));
-        assert_error(&r, 401, "INVALID_CREDENTIALS");
-        assert!(r
-            .header("www-authenticate")
-            .unwrap()
-            .contains("error=\"invalid_token\""));
-    }
-}
-
-#[test]
-fn two_methods_repeats_and_duplicates_are_400() {
-    let t = token("alice");
-    let cases = [
-        Request::get(format!("/api?access_token={t}")).bearer(&t),
-        Request::get(format!("/api?access_token={t}&access_token={t}")),
-        Request::get(format!("/api?access_token={t}&access%5Ftoken={t}")),
-        Request::get("/api").bearer(&t).bearer(&t),
-        Request::get("/api").header("Cookie", format!("access_token={t}; access_token={t}")),
-    ];
-    for request in cases {
-        let r = envoy().send(&request);
-        assert_error(&r, 400, "INVALID_REQUEST");
-        assert!(r
-            .header("www-authenticate")
-            .unwrap()
-            .contains("error=\"invalid_request\""));
-    }
-}
-
-#[test]
-fn each_mode() {
-    let t = token("alice");
-    // none: not checked, even with a broken credential, which stays untouched.
-    let r = envoy().send(&Request::get("/public/logo.svg").bearer("garbage"));
-    assert_eq!(r.status, 200);
-    assert_eq!(
-        r.upstream_header("authorization").as_deref(),
-        Some("Bearer garbage")
-    );
-    assert!(r.upstream_headers("x-auth-type").is_empty());
-    // optional: anonymous without a credential, annotated with one, 401 with a bad one.
-    let r = envoy().get("/feed/latest");
-    assert_eq!(r.status, 200);
-    assert_eq!(
-        r.upstream_header("x-auth-type").as_deref(),
-        Some("anonymous")
-    );
-    assert_eq!(
-        r.upstream_header("x-auth-role").as_deref(),
-        Some("anonymous")
-    );
-    assert!(r.upstream_headers("x-auth-user").is_empty());
-    assert_passed_as(
-        &envoy().send(&Request::get("/feed/latest").bearer(&t)),
-        "alice",
-    );
-    assert_error(
-        &envoy().send(&Request::get("/feed/latest").bearer("a.b.c")),
-        401,
-        "INVALID_CREDENTIALS",
-    );
-    // required (the default mode).
-    assert_error(&envoy().get("/anything"), 401, "MISSING_CREDENTIALS");
-}
-
-#[test]
-fn method_limited_rule() {
-    assert_eq!(envoy().get("/orders/17").status, 200);
-    assert_error(
-        &envoy().send(&Request::new("DELETE", "/orders/17")),
-        401,
-        "MISSING_CREDENTIALS",
-    );
-}
-
-#[test]
-fn spoofed_identity_headers_are_stripped_on_a_none_path() {
-    let r = envoy().send(
-        &Request::get("/public/x")
-            .header("x-auth-user", "admin")
-            .header("X-Auth-Role", "admin")
-            .header("x_auth_user", "admin")
-            .header("x-auth-type", "api_key")
-            .header("x-auth-name", "root"),
-    );
-    assert_eq!(r.status, 200);
-    for name in [
-        "x-auth-user",
-        "x-auth-role",
-        "x_auth_user",
-        "x-auth-type",
-        "x-auth-name",
-    ] {
-        assert!(
-            r.upstream_headers(name).is_empty(),
-            "{name} reached the upstream"
-        );
-    }
-}
-
-#[test]
-fn spoofed_identity_headers_are_replaced_on_a_required_path() {
-    let r = envoy().send(
-        &Request::get("/api")
-            .header("x-auth-user", "admin")
-            .header("x-auth-user", "root")
-            .header("x_auth_role", "admin")
-            .bearer(&token("alice")),
-    );
-    assert_passed_as(&r, "alice");
-    assert!(r.upstream_headers("x_auth_role").is_empty());
-}
-
-#[test]
 fn credentials_are_kept_with_forward_credentials() {
     let mut config = main_config();
     config["forward_credentials"] = json!(true);
@@ -341,92 +178,6 @@ fn credentials_are_kept_with_forward_credentials() {
     );
     let r = envoy.send(&Request::get(format!("/api?access_token={t}&x=1")));
     assert_eq!(r.upstream_path(), format!("/api?access_token={t}&x=1"));
-}
-
-#[test]
-fn path_traversal_and_encoded_variants_get_the_strictest_mode() {
-    let required = [
-        "/public/../admin/users",
-        "/public/%2e%2e/admin/users",
-        "/public/%2E%2E/admin/users",
-        "/public/.%2e/admin/users",
-        "/public%2F..%2Fadmin/users",
-        "/public/..%2Fadmin/users",
-        "/public/..%5Cadmin/users",
-        "/public/..;/admin/users",
-        "/public;/../admin/users",
-        "//admin/users",
-        "/./admin",
-        "/healthz/../admin",
-        "/healthz/",
-    ];
-    for target in required {
-        let r = envoy().get(target);
-        assert_error(&r, 401, "MISSING_CREDENTIALS");
-    }
-    let unsafe_paths = [
-        "/..",
-        "/public/../..",
-        "/a%zz",
-        "/a%00b",
-        "/public/%c0%ae%c0%ae/x",
-    ];
-    for target in unsafe_paths {
-        let r = envoy().get(target);
-        assert_error(&r, 400, "INVALID_REQUEST");
-    }
-    for target in [
-        "/public/a/../b",
-        "/%70ublic/x",
-        "/healthz?probe=1",
-        "/public/?../../admin",
-    ] {
-        assert_eq!(envoy().get(target).status, 200, "{target}");
-    }
-}
-
-#[test]
-fn prefixes_match_whole_segments() {
-    assert_eq!(envoy().get("/public").status, 200);
-    assert_eq!(envoy().get("/public/").status, 200);
-    for target in ["/publicity", "/public-admin/x", "/public..", "/Public/x"] {
-        assert_error(&envoy().get(target), 401, "MISSING_CREDENTIALS");
-    }
-}
-
-#[test]
-fn cors_preflight_passes_without_credentials() {
-    let r = envoy().send(
-        &Request::new("OPTIONS", "/api/orders")
-            .header("Origin", "https://app.example.com")
-            .header("Access-Control-Request-Method", "POST")
-            .header("x-auth-user", "admin"),
-    );
-    assert_eq!(r.status, 200);
-    assert!(r.upstream_headers("x-auth-user").is_empty());
-    // Without Access-Control-Request-Method it is an ordinary OPTIONS request.
-    let r = envoy().send(&Request::new("OPTIONS", "/api/orders").header("Origin", "https://app"));
-    assert_error(&r, 401, "MISSING_CREDENTIALS");
-}
-
-#[test]
-fn non_utf8_header_values_are_refused_and_envoy_keeps_serving() {
-    for _ in 0..3 {
-        let r = envoy().send(
-            &Request::get("/api")
-                .header("Authorization", b"Bearer \xc0\xa7\xc0\xa2")
-                .header("User-Agent", b"\xff\xfe"),
-        );
-        assert_error(&r, 401, "INVALID_CREDENTIALS");
-        let r = envoy().send(&Request::get("/api").header("Cookie", b"access_token=\xff"));
-        assert_error(&r, 401, "INVALID_CREDENTIALS");
-        let r = envoy().send(&Request::get("/public/x").header("X-Anything", b"\x80\x81"));
-        assert_eq!(r.status, 200);
-    }
-    assert_passed_as(
-        &envoy().send(&Request::get("/api").bearer(&token("after"))),
-        "after",
-    );
 }
 
 #[test]
@@ -453,7 +204,7 @@ fn catalogue_vectors_through_envoy() {
             .replace("\\n", "\n")
             .replace("\\t", "\t");
         // Sent percent-encoded in the query so that any byte arrives as the catalogue wrote it.
-        let encoded = tollgate_core::request::query::encode_component(token.as_bytes());
+        let encoded = query::encode_component(token.as_bytes());
         let r = envoy.send(&Request::get(format!("/api?access_token={encoded}")));
         match expected.strip_prefix("ok:") {
             Some(user) => assert_passed_as(&r, user),
@@ -484,42 +235,43 @@ fn refused(config: &str, env: &[(&str, &str)]) -> support::Refused {
 
 #[test]
 fn bad_configurations_are_refused_and_the_log_names_the_key() {
-    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
-    let cases: &[Case] = &[
-        ("{}", &[], "secrets: no secret"),
-        ("not json", &[], "configuration: is not a JSON object"),
+    type Case<'a> = (String, &'a [(&'a str, &'a str)], &'a str);
+    let keyed = |rest: &str| format!(r#"{{"secrets":[{{"key":"{K}"}}]{rest}}}"#);
+    let cases: Vec<Case> = vec![
+        ("{}".into(), &[], "secrets: no secret"),
+        ("not json".into(), &[], "configuration: is not a JSON object"),
         (
-            r#"{"secrets":[{"key":"short"}]}"#,
+            r#"{"secrets":[{"key":"short"}]}"#.into(),
             &[],
             "secrets[0].key: is 5 bytes",
         ),
         (
-            r#"{"secrets":[{"key_env":"TOLLGATE_SECRET"}],"rules":[{"prefix":"/a","mode":"requried"}]}"#,
+            r#"{"secrets":[{"key_env":"TOLLGATE_SECRET"}],"rules":[{"prefix":"/a","mode":"requried"}]}"#.into(),
             &[("TOLLGATE_SECRET", K)],
             "rules[0].mode: unknown mode \"requried\" (expected none, optional, required)",
         ),
         (
-            r#"{"secrets":[{"key_env":"NOT_SET"}]}"#,
+            r#"{"secrets":[{"key_env":"NOT_SET"}]}"#.into(),
             &[],
             "secrets[0].key_env: environment variable \"NOT_SET\" is not set",
         ),
         (
-            r#"{"secrets":[{"key":"Hq3vXo9TzK7rWm2pLc8dNs5yFb4gJe6A"}],"colour":"blue"}"#,
+            keyed(r#","colour":"blue""#),
             &[],
             "colour: unknown field `colour`",
         ),
         (
-            r#"{"secrets":"Hq3vXo9TzK7rWm2pLc8dNs5yFb4gJe6A"}"#,
+            format!(r#"{{"secrets":"{K}"}}"#),
             &[],
             "secrets: invalid type: a string, expected a sequence",
         ),
         (
-            r#"{"secrets":[{"key":"Hq3vXo9TzK7rWm2pLc8dNs5yFb4gJe6A"}],"rules":[{"mode":"none"}]}"#,
+            keyed(r#","rules":[{"mode":"none"}]"#),
             &[],
             "rules[0]: needs \"path\" or \"prefix\"",
         ),
     ];
-    for (config, env, message) in cases {
+    for (config, env, message) in &cases {
         let refused = refused(config, env);
         assert_ne!(refused.exit_code, Some(0), "{config}");
         assert!(

@@ -11,18 +11,16 @@
     clippy::indexing_slicing
 )]
 
+mod support;
+
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use serde_json::json;
-use tollgate_core::config::Config;
-use tollgate_core::host::{on_request_headers, Host, Verdict};
-use tollgate_core::verify::token::{claims_for, SigningKey};
-use tollgate_core::worker::WorkerState;
-
-const SECRET: &str = "Hq3vXo9TzK7rWm2pLc8dNs5yFb4gJe6A";
-const API_KEY: &str = "sk_live_Wq7Tz3Kp9Lm2Xv8Rc5Nd4Hf6Jb1Gs0Ya";
-const CLIENT_SECRET: &str = "cs_live_Zr4Qm8Vn2Lp6Xw1Ty9Hs3Kd7Bf5Gj0";
+use support::host::{on_request_headers, Host, Verdict};
+use support::WorkerState;
+use support::SK as API_KEY;
+use support::{claims_for, Config, Request, SigningKey, CS as CLIENT_SECRET, K as SECRET};
 const NOW: u64 = 1_800_000_000;
 
 /// A host that records every call by name.
@@ -97,19 +95,13 @@ fn config(access_log_fields: &str) -> Config {
 }
 
 fn request(method: &str, target: &str, extra: &[(&str, String)]) -> Vec<(String, Vec<u8>)> {
-    let mut headers = vec![
-        (":authority".to_string(), b"api.example.com".to_vec()),
-        (":path".into(), target.as_bytes().to_vec()),
-        (":method".into(), method.as_bytes().to_vec()),
-        (":scheme".into(), b"https".to_vec()),
-        ("user-agent".into(), b"wrk".to_vec()),
-    ];
-    headers.extend(
-        extra
-            .iter()
-            .map(|(n, v)| ((*n).to_string(), v.as_bytes().to_vec())),
-    );
-    headers
+    extra
+        .iter()
+        .fold(
+            Request::new(method, target).header("User-Agent", "wrk"),
+            |request, (name, value)| request.header(name, value),
+        )
+        .to_native()
 }
 
 fn token() -> String {

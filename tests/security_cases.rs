@@ -17,188 +17,10 @@ mod support;
 mod properties;
 
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
 
-use serde_json::{json, Value as Json};
-use support::{now, Envoy, Request, Response, Setup, K};
-use tollgate_core::config::Config;
-use tollgate_core::decision::{decide, Action};
-use tollgate_core::verify::token::{claims_for, SigningKey};
-use tollgate_core::worker::WorkerState;
-
-const TABLE: &str = include_str!("data/security-cases.tsv");
-const SK: &str = "sk_test_4f9d2c7a8b1e6f3d0a5c9e2b7f4a1d8c";
-const PK: &str = "pk_test_7c3e9a1f5b2d8e4a6c0f3b9d1e7a5c2f";
-const CS: &str = "cs_test_Zr4Qm8Vn2Lp6Xw1Ty9Hs3Kd7Bf5Gj0";
-const CSB: &str = "cs_test_other_client_secret_nVjh9XxeUpEHicLzXKhcCtEzmn39";
-const LOGIN: &str = "https://auth.example.com/login";
-
-/// The configurations the table's rows name.
-fn config(name: &str) -> Json {
-    let mut a = json!({
-        "secrets": [{"key": K}],
-        "api_keys": [{"name": "server", "key": SK}],
-        "publishable_keys": [{"name": "web", "key": PK}],
-        "clients": [
-            {"client_id": "client-a", "client_secret": CS},
-            {"client_id": "client-b", "client_secret": CSB}
-        ],
-        "rules": [
-            {"prefix": "/public", "mode": "none"},
-            {"path": "/login", "mode": "none"},
-            {"path": "/healthz", "mode": "none"},
-            {"prefix": "/feed", "mode": "optional"},
-            {"prefix": "/ops", "mode": "required", "roles": ["admin"]}
-        ],
-        "login_url": LOGIN,
-        "return_param": "return_to",
-        "token_cookie": "session"
-    });
-    match name {
-        "A" => a,
-        "B" => json!({
-            "secrets": [{"key": K}],
-            "default_mode": "none",
-            "rules": [{"prefix": "/admin", "mode": "required"}]
-        }),
-        "C" => json!({
-            "secrets": [{"key": K}],
-            "default_mode": "none",
-            "rules": [{"path": "/admin", "mode": "required"}]
-        }),
-        "D" => {
-            a["login_url"] = json!(format!("{LOGIN}?tenant=acme"));
-            a
-        }
-        "E" => json!({
-            "secrets": [{"key": K}],
-            "default_mode": "none",
-            "rules": [
-                {"prefix": "/items", "mode": "required", "methods": ["DELETE"]},
-                {"prefix": "/reports", "mode": "required", "methods": ["GET"]}
-            ]
-        }),
-        "F" => {
-            a["identity_headers"] = json!({
-                "user": "x-user", "type": "x-user-type", "role": "x-user-role", "name": "x-user-name"
-            });
-            a
-        }
-        other => panic!("no configuration {other}"),
-    }
-}
-
-/// The credentials the placeholders stand for, minted for this run's clock.
-struct Credentials(BTreeMap<&'static str, String>);
-
-impl Credentials {
-    fn get() -> &'static Credentials {
-        static CREDENTIALS: OnceLock<Credentials> = OnceLock::new();
-        CREDENTIALS.get_or_init(|| {
-            let key = SigningKey::new(None, K.as_bytes());
-            let sign = |token_type: &str, issued: u64| {
-                key.sign(claims_for("alice", token_type, issued, 3600))
-                    .unwrap()
-            };
-            let j01 = sign("access", now());
-            let unsigned = &j01[..j01.rfind('.').unwrap()];
-            let encoded: String = j01
-                .bytes()
-                .enumerate()
-                .map(|(i, b)| match i {
-                    0..=2 => format!("%{b:02X}"),
-                    _ => char::from(b).to_string(),
-                })
-                .collect();
-            let map = BTreeMap::from([
-                ("J09a", format!("{unsigned}.")),
-                ("J15a", sign("refresh", now())),
-                ("J14b", sign("access", now() - 4200)),
-                ("J01%", encoded),
-                ("SK", SK.into()),
-                ("PK", PK.into()),
-                ("CS", CS.into()),
-                ("CSB", CSB.into()),
-                ("J01", j01),
-            ]);
-            Credentials(map)
-        })
-    }
-
-    /// Every secret value, to look for in answers and logs.
-    fn secrets(&self) -> Vec<&str> {
-        let mut all: Vec<&str> = self.0.values().map(String::as_str).collect();
-        all.push(K);
-        all
-    }
-}
-
-/// One row of the table.
-#[derive(Debug, Clone)]
-struct Case {
-    id: String,
-    config: String,
-    method: String,
-    target: Option<Vec<u8>>,
-    headers: Vec<(String, Vec<u8>)>,
-    expect: Vec<String>,
-    note: String,
-}
-
-impl Case {
-    fn status(&self) -> u16 {
-        self.expect[0].parse().unwrap()
-    }
-
-    fn has(&self, flag: &str) -> bool {
-        self.expect.iter().any(|e| e == flag)
-    }
-}
-
-/// `<name>` placeholders and `<X*N>` repetitions, then `\r \n \t \\ \xHH` escapes.
-fn expand(text: &str) -> Vec<u8> {
-    support::expand_table(text, |name| Credentials::get().0.get(name).cloned())
-}
-
-fn cases() -> Vec<Case> {
-    TABLE
-        .lines()
-        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
-        .map(|line| {
-            let cols: Vec<&str> = line.split('\t').collect();
-            assert!(cols.len() >= 4, "row needs 4 columns: {line}");
-            let mut parts = cols[2].split(" | ");
-            let (method, target) = parts.next().unwrap().split_once(' ').unwrap();
-            let mut headers = Vec::new();
-            for part in parts {
-                let (count, header) = match part.strip_prefix('*') {
-                    Some(counted) => {
-                        let (n, h) = counted.split_once(' ').unwrap();
-                        (Some(n.parse::<usize>().unwrap()), h)
-                    }
-                    None => (None, part),
-                };
-                let (name, value) = header.split_once(':').unwrap();
-                let value = expand(value.strip_prefix(' ').unwrap_or(value));
-                match count {
-                    Some(n) => {
-                        headers.extend((1..=n).map(|i| (format!("{name}{i}"), value.clone())))
-                    }
-                    None => headers.push((name.to_string(), value)),
-                }
-            }
-            Case {
-                id: cols[0].into(),
-                config: cols[1].into(),
-                method: method.into(),
-                target: (target != "-").then(|| expand(target)),
-                headers,
-                expect: cols[3].split(' ').map(str::to_owned).collect(),
-                note: cols.get(4).copied().unwrap_or_default().into(),
-            }
-        })
-        .collect()
-}
+use serde_json::Value as Json;
+use support::table::{self, expand, Check, ConfigName, IdentityField, Only, Placeholders, Row};
+use support::{decide, now, Action, Config, Envoy, Response, Setup, WorkerState};
 
 /// What a client and the upstream saw of one request.
 #[derive(Debug, Clone, PartialEq)]
@@ -206,6 +28,9 @@ struct Seen {
     status: u16,
     code: Option<String>,
     location: Option<String>,
+    /// The answer's headers (lower-case names, without `date`) when it did not come from the
+    /// upstream.
+    headers: Vec<(String, String)>,
     /// The answer's body and headers as text, to look for secrets in.
     answer: String,
     /// The upstream's `:path` and headers (lower-case names), when the request went on.
@@ -213,6 +38,13 @@ struct Seen {
 }
 
 impl Seen {
+    fn answer_header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
     fn upstream_values(&self, name: &str) -> Vec<&str> {
         self.upstream
             .iter()
@@ -223,62 +55,68 @@ impl Seen {
     }
 }
 
-const IDENTITY: [(&str, &str); 4] = [
-    ("user", "x-auth-user"),
-    ("type", "x-auth-type"),
-    ("role", "x-auth-role"),
-    ("name", "x-auth-name"),
-];
-
 /// Checks `seen` against the row; returns what differs.
-fn check(case: &Case, seen: &Seen) -> Result<(), String> {
-    let fail = |what: String| Err(format!("{}: {what}\n  seen: {seen:?}", case.id));
-    if seen.status != case.status() {
-        return fail(format!(
-            "status {} (expected {})",
-            seen.status,
-            case.status()
-        ));
+fn check(row: &Row, seen: &Seen) -> Result<(), String> {
+    let fail = |what: String| Err(format!("{}: {what}\n  seen: {seen:?}", row.id));
+    let status = row.expect.status;
+    if seen.status != status {
+        return fail(format!("status {} (expected {status})", seen.status));
     }
-    for secret in Credentials::get().secrets() {
+    for secret in Placeholders::get().secrets() {
         if seen.answer.contains(secret) {
             return fail("a secret or credential is in the answer".into());
         }
     }
-    for expectation in &case.expect[1..] {
-        let (key, value) = expectation.split_once('=').unwrap_or((expectation, ""));
-        let ok = match key {
-            "envoy" | "native" => true,
-            "code" => seen.code.as_deref() == Some(value),
-            "location" => seen.location.as_deref() == Some(value),
-            "location^" => seen.location.as_ref().is_some_and(|l| l.starts_with(value)),
-            "noid" => {
+    for expectation in &row.expect.checks {
+        let ok = match expectation {
+            Check::Code(code) => seen.code.as_ref() == Some(code),
+            Check::Challenge(error) => seen
+                .answer_header("www-authenticate")
+                .is_some_and(|c| c.contains(&format!("error=\"{error}\""))),
+            Check::Location(l) => seen.location.as_ref() == Some(l),
+            Check::LocationPrefix(l) => seen.location.as_ref().is_some_and(|s| s.starts_with(l)),
+            Check::NoIdentity => {
                 seen.upstream.is_some()
-                    && IDENTITY
+                    && IdentityField::ALL
                         .iter()
-                        .all(|(_, h)| seen.upstream_values(h).is_empty())
+                        .all(|f| seen.upstream_values(f.header()).is_empty())
             }
-            "path" => seen.upstream.as_ref().is_some_and(|(p, _)| p == value),
-            "gone" => seen.upstream.is_some() && seen.upstream_values(value).is_empty(),
-            "kept" => !seen.upstream_values(value).is_empty(),
-            identity => {
-                let header = IDENTITY
-                    .iter()
-                    .find(|(k, _)| *k == identity)
-                    .unwrap_or_else(|| panic!("{}: unknown expectation {expectation}", case.id))
-                    .1;
-                seen.upstream_values(header) == [value]
+            Check::Path(p) => seen.upstream.as_ref().is_some_and(|(path, _)| path == p),
+            Check::Gone(h) => seen.upstream.is_some() && seen.upstream_values(h).is_empty(),
+            Check::Kept(h) => !seen.upstream_values(h).is_empty(),
+            Check::Upstream(h, v) => {
+                let value = String::from_utf8_lossy(&support::unescape(v)).into_owned();
+                seen.upstream_values(h) == [value.as_str()]
+            }
+            Check::Identity(field, value) => {
+                seen.upstream_values(field.header()) == [value.as_str()]
             }
         };
         if !ok {
-            return fail(format!("expected {expectation}"));
+            return fail(format!("expected {expectation:?}"));
         }
     }
+    // The filter's answers: a JSON error is JSON, never a redirect; a redirect is never
+    // cached; no answer sets a cookie.
+    if seen.code.is_some() {
+        if seen.answer_header("content-type") != Some("application/json") {
+            return fail("a JSON error that is not application/json".into());
+        }
+        if seen.location.is_some() {
+            return fail("a JSON error with a Location".into());
+        }
+    }
+    if seen.location.is_some() && seen.answer_header("cache-control") != Some("no-store") {
+        return fail("a redirect that may be cached".into());
+    }
+    if seen.answer_header("set-cookie").is_some() {
+        return fail("an answer that sets a cookie".into());
+    }
     // A HEAD answer has no body.
-    let has_body = case.method != "HEAD";
-    if case.status() != 200
-        && case.status() != 302
-        && !case.has("envoy")
+    let has_body = row.request.method != "HEAD";
+    if status != 200
+        && status != 302
+        && row.expect.only != Some(Only::Envoy)
         && has_body
         && seen.code.is_none()
     {
@@ -288,26 +126,20 @@ fn check(case: &Case, seen: &Seen) -> Result<(), String> {
 }
 
 /// Runs a row through the decision, as Envoy would hand it the request.
-fn decide_natively(config: &Config, case: &Case) -> Seen {
-    let mut headers: Vec<(String, Vec<u8>)> = vec![(":method".into(), case.method.clone().into())];
-    if let Some(target) = &case.target {
-        headers.push((":path".into(), target.clone()));
-    }
-    headers.push((":authority".into(), b"api.example.com".to_vec()));
-    headers.push((":scheme".into(), b"http".to_vec()));
-    headers.extend(
-        case.headers
-            .iter()
-            .map(|(n, v)| (n.to_ascii_lowercase(), v.clone())),
-    );
+fn decide_natively(config: &Config, row: &Row) -> Seen {
+    let headers = row.request.build(expand).to_native();
     let decision = decide(config, &mut WorkerState::default(), &headers, now());
     let text = |v: &[u8]| String::from_utf8_lossy(v).into_owned();
     match decision.action {
         Action::Respond(response, _) => {
-            let location = response
+            let headers: Vec<(String, String)> = response
                 .headers
                 .iter()
-                .find(|(n, _)| n.eq_ignore_ascii_case("location"))
+                .map(|(n, v)| (n.to_ascii_lowercase(), v.clone()))
+                .collect();
+            let location = headers
+                .iter()
+                .find(|(n, _)| n == "location")
                 .map(|(_, v)| v.clone());
             let code = serde_json::from_str::<Json>(&response.body)
                 .ok()
@@ -316,6 +148,7 @@ fn decide_natively(config: &Config, case: &Case) -> Seen {
                 status: u16::try_from(response.status).unwrap(),
                 code,
                 location,
+                headers,
                 answer: format!("{:?} {}", response.headers, response.body),
                 upstream: None,
             }
@@ -331,6 +164,7 @@ fn decide_natively(config: &Config, case: &Case) -> Seen {
                 status: 200,
                 code: None,
                 location: None,
+                headers: Vec::new(),
                 answer: String::new(),
                 upstream: Some((
                     path,
@@ -366,15 +200,24 @@ fn seen_through_envoy(response: &Response) -> Seen {
             .collect();
         (j["path"].as_str().unwrap().to_owned(), headers)
     });
+    let stable: Vec<(String, String)> = response
+        .headers
+        .iter()
+        .filter(|(n, _)| n != "date")
+        .cloned()
+        .collect();
     Seen {
         status: response.status,
         code: response.code(),
         location: response.header("location").map(str::to_owned),
+        headers: match upstream {
+            Some(_) => Vec::new(),
+            None => stable.clone(),
+        },
         answer: if upstream.is_some() {
             String::new()
         } else {
-            let stable = response.headers.iter().filter(|(n, _)| n != "date");
-            format!("{:?} {}", stable.collect::<Vec<_>>(), response.text())
+            format!("{stable:?} {}", response.text())
         },
         upstream,
     }
@@ -391,75 +234,82 @@ fn report(failures: Vec<String>, ran: usize) {
 
 #[test]
 fn table_is_well_formed() {
-    let cases = cases();
-    assert!(cases.len() > 150, "{} rows", cases.len());
-    let mut ids: Vec<&str> = cases.iter().map(|c| c.id.as_str()).collect();
+    let rows = table::rows();
+    assert!(rows.len() > 150, "{} rows", rows.len());
+    let records = table::TABLE
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .count();
+    assert_eq!(rows.len(), records, "every record is one row");
+    let mut ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
     ids.sort_unstable();
     let before = ids.len();
     ids.dedup();
     assert_eq!(before, ids.len(), "duplicate ids");
-    for case in &cases {
-        case.status();
-        assert!(!case.has("envoy") || !case.has("native"), "{}", case.id);
+    for row in &rows {
+        assert!(
+            row.request.target.is_some() || row.expect.only == Some(Only::Native),
+            "{}: only a native row can have no target",
+            row.id
+        );
     }
 }
 
 #[test]
 fn catalogue_natively() {
-    let cases = cases();
-    let configs: BTreeMap<&str, Config> = ["A", "B", "C", "D", "E", "F"]
+    let configs: BTreeMap<ConfigName, Config> = ConfigName::ALL
         .into_iter()
         .map(|name| {
-            let text = config(name).to_string();
+            let text = name.json().to_string();
             (name, Config::parse(text.as_bytes(), &|_| None).unwrap())
         })
         .collect();
     let mut failures = Vec::new();
     let mut ran = 0;
-    for case in cases.iter().filter(|c| !c.has("envoy")) {
+    for row in table::rows()
+        .iter()
+        .filter(|r| r.expect.only != Some(Only::Envoy))
+    {
         ran += 1;
-        let seen = decide_natively(&configs[case.config.as_str()], case);
-        if let Err(e) = check(case, &seen) {
-            failures.push(format!("{e}\n  ({})", case.note));
+        let seen = decide_natively(&configs[&row.config], row);
+        if let Err(e) = check(row, &seen) {
+            failures.push(format!("{e}\n  ({})", row.note));
         }
     }
     report(failures, ran);
 }
 
 #[test]
+#[cfg_attr(not(feature = "envoy-tests"), ignore = "needs Envoy: make e2e")]
 fn catalogue_through_envoy_on_two_workers() {
-    let cases = cases();
-    let mut envoys: BTreeMap<String, Envoy> = BTreeMap::new();
+    let rows = table::rows();
+    let mut envoys: BTreeMap<ConfigName, Envoy> = BTreeMap::new();
     let mut failures = Vec::new();
     let mut answers: BTreeMap<&str, Seen> = BTreeMap::new();
     let mut ran = 0;
-    for case in cases.iter().filter(|c| !c.has("native")) {
-        let envoy = envoys.entry(case.config.clone()).or_insert_with(|| {
-            let mut setup = Setup::new(config(&case.config));
+    for row in rows.iter().filter(|r| r.expect.only != Some(Only::Native)) {
+        let envoy = envoys.entry(row.config).or_insert_with(|| {
+            let mut setup = Setup::new(row.config.json());
             setup.concurrency = 2;
             Envoy::start(setup)
         });
-        let mut request = Request::new(&case.method, case.target.clone().unwrap());
-        request.headers.extend(case.headers.iter().cloned());
-        request
-            .headers
-            .push(("X-Echo-Format".into(), b"json".to_vec()));
+        let request = row.request.build(expand).header("X-Echo-Format", "json");
         ran += 1;
         // Each request is a new connection; sent three times, they meet both workers.
         let seen: Vec<Seen> = (0..3)
             .map(|_| seen_through_envoy(&envoy.send(&request)))
             .collect();
-        if let Err(e) = check(case, &seen[0]) {
-            failures.push(format!("{e}\n  ({})", case.note));
+        if let Err(e) = check(row, &seen[0]) {
+            failures.push(format!("{e}\n  ({})", row.note));
         } else if seen.iter().any(|s| *s != seen[0]) {
-            failures.push(format!("{}: answers differ: {seen:?}", case.id));
+            failures.push(format!("{}: answers differ: {seen:?}", row.id));
         }
-        answers.insert(case.id.as_str(), seen[0].clone());
+        answers.insert(row.id.as_str(), seen[0].clone());
     }
     // An unknown client and a wrong secret are told apart by nothing (SEC-04).
     assert_eq!(answers["SEC-04a"].answer, answers["SEC-04b"].answer);
     // Both workers answered (the filter logs each decision with the worker's thread id).
-    let workers: std::collections::BTreeSet<String> = envoys["A"]
+    let workers: std::collections::BTreeSet<String> = envoys[&ConfigName::A]
         .log()
         .lines()
         .filter(|l| l.contains("wasm log") && l.contains("tollgate: denied"))
@@ -471,7 +321,7 @@ fn catalogue_through_envoy_on_two_workers() {
     );
     for (name, envoy) in &envoys {
         let log = envoy.log();
-        for secret in Credentials::get().secrets() {
+        for secret in Placeholders::get().secrets() {
             let line = log.lines().find(|l| l.contains(secret));
             assert!(
                 line.is_none(),

@@ -22,8 +22,47 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
 
-/// The catalogue's HS256 test secret.
+// The crate under test: the one place the tests name its module paths.
+#[allow(unused_imports)]
+pub use tollgate_core::config::Config;
+#[allow(unused_imports)]
+pub use tollgate_core::decision::{decide, Action};
+#[allow(unused_imports)]
+pub use tollgate_core::request::{path, query};
+#[allow(unused_imports)]
+pub use tollgate_core::rules::Mode;
+#[allow(unused_imports)]
+pub use tollgate_core::verify::base64url;
+#[allow(unused_imports)]
+pub use tollgate_core::verify::token::{claims_for, sign_raw, SigningKey};
+#[allow(unused_imports)]
+pub use tollgate_core::worker::WorkerState;
+#[allow(unused_imports)]
+pub use tollgate_core::{host, metrics};
+
+pub mod table;
+
+// The test fixtures: keys and secrets every test file uses.
+
+/// The catalogue's HS256 test secret (the master key of the test configurations).
 pub const K: &str = "Hq3vXo9TzK7rWm2pLc8dNs5yFb4gJe6A";
+/// The API key (`server`).
+pub const SK: &str = "sk_test_4f9d2c7a8b1e6f3d0a5c9e2b7f4a1d8c";
+/// The publishable key (`web`).
+pub const PK: &str = "pk_test_7c3e9a1f5b2d8e4a6c0f3b9d1e7a5c2f";
+/// client-a's secret.
+pub const CS: &str = "cs_test_Zr4Qm8Vn2Lp6Xw1Ty9Hs3Kd7Bf5Gj0";
+/// client-b's secret.
+pub const CSB: &str = "cs_test_other_client_secret_nVjh9XxeUpEHicLzXKhcCtEzmn39";
+/// The login page of the configurations that redirect browsers.
+pub const LOGIN: &str = "https://auth.example.com/login";
+
+/// An access token for `sub`, signed with [`K`] (no `kid`), valid for an hour from now.
+pub fn token_for(sub: &str) -> String {
+    SigningKey::new(None, K.as_bytes())
+        .sign(claims_for(sub, "access", now(), 3600))
+        .unwrap()
+}
 
 pub fn now() -> u64 {
     SystemTime::now()
@@ -668,6 +707,31 @@ impl Request {
             "Accept",
             "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
         )
+    }
+
+    /// The request as the filter's decision gets it from Envoy: `:method`, `:path` (none when
+    /// the target is empty), `:authority` (the first `Host`) and `:scheme` http, then the other
+    /// headers with lower-case names.
+    pub fn to_native(&self) -> Vec<(String, Vec<u8>)> {
+        let mut headers = vec![(":method".to_string(), self.method.as_bytes().to_vec())];
+        if !self.target.is_empty() {
+            headers.push((":path".into(), self.target.clone()));
+        }
+        let host = self
+            .headers
+            .iter()
+            .position(|(n, _)| n.eq_ignore_ascii_case("host"));
+        let authority = host.map(|i| self.headers[i].1.clone()).unwrap_or_default();
+        headers.push((":authority".into(), authority));
+        headers.push((":scheme".into(), b"http".to_vec()));
+        headers.extend(
+            self.headers
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| Some(*i) != host)
+                .map(|(_, (n, v))| (n.to_ascii_lowercase(), v.clone())),
+        );
+        headers
     }
 
     pub fn to_bytes(&self) -> Vec<u8> {

@@ -264,16 +264,6 @@ fn each_mode() {
 }
 
 #[test]
-fn method_limited_rule() {
-    let c = config();
-    assert_eq!(get("/orders/1").run(c).outcome, Outcome::Unchecked);
-    assert_eq!(
-        code(&req("POST", "/orders/1").run(c)),
-        "401 MISSING_CREDENTIALS"
-    );
-}
-
-#[test]
 fn spoofed_identity_headers_are_stripped_everywhere() {
     let c = config();
     for target in ["/public/x", "/feed/x", "/api/x"] {
@@ -355,80 +345,6 @@ fn refusals_scrub_query_credentials_for_the_access_log() {
     assert!(
         !line.contains("a.b.c") && line.contains("/api/x;access_token=…;v=…/y"),
         "{line}"
-    );
-}
-
-#[test]
-fn several_methods_and_repeats_are_bad_requests() {
-    let c = config();
-    let t = token("alice");
-    let cases = [
-        get(&format!("/api?access_token={t}")).bearer(&t),
-        get(&format!("/api?access_token={t}&access_token={t}")),
-        get("/api").bearer(&t).bearer(&t),
-        get("/api?client_id=client-a"),
-        get("/api").with("cookie", format!("access_token={t}; access_token={t}")),
-    ];
-    for r in cases {
-        let d = r.run(c);
-        assert_eq!(code(&d), "400 INVALID_REQUEST");
-        assert!(response(&d)
-            .header("www-authenticate")
-            .unwrap()
-            .contains("error=\"invalid_request\""));
-    }
-}
-
-#[test]
-fn hostile_paths() {
-    let c = config();
-    let required = [
-        "/public/../admin/users",
-        "/public/%2e%2e/admin/users",
-        "/public/.%2E/admin/users",
-        "/public%2F..%2Fadmin/users",
-        "/public/..%2Fadmin/users",
-        "/public/..\\admin/users",
-        "/public/..%5Cadmin/users",
-        "/public/..;/admin/users",
-        "//admin/users",
-        "/%61dmin/users",
-        "/publicity",
-        "/login/../admin",
-        "/login/x",
-        "/healthz/",
-    ];
-    for target in required {
-        assert_eq!(
-            code(&get(target).run(c)),
-            "401 MISSING_CREDENTIALS",
-            "{target}"
-        );
-    }
-    for target in [
-        "/public",
-        "/public/",
-        "/public/a/../b",
-        "/login?x=1",
-        "/healthz?probe=1",
-    ] {
-        assert_eq!(get(target).run(c).outcome, Outcome::Unchecked, "{target}");
-    }
-    for target in [
-        "/..",
-        "/public/../..",
-        "/a%zz",
-        "/a%00b",
-        "/%c0%af",
-        "relative",
-        "*",
-    ] {
-        assert_eq!(code(&get(target).run(c)), "400 INVALID_REQUEST", "{target}");
-    }
-    let no_path: Vec<(String, Vec<u8>)> = vec![(":method".into(), b"CONNECT".to_vec())];
-    assert_eq!(
-        code(&decide(c, &mut WorkerState::default(), &no_path, NOW)),
-        "400 INVALID_REQUEST"
     );
 }
 
