@@ -70,11 +70,12 @@ unit:
 TRAP_WASM := target/trap/wasm32-wasip1/release/tollgate.wasm
 
 e2e: build setup test-tools
-	$(CARGO) build -p tollgate-signin
+	$(CARGO) build -p tollgate-signin -p tollgate-echo
 	$(CARGO) build --release --target wasm32-wasip1 --lib --features test-trap --target-dir target/trap
 	ENVOY=$(abspath $(ENVOY)) TOLLGATE_WASM=$(abspath $(WASM)) \
 	  TOLLGATE_TRAP_WASM=$(abspath $(TRAP_WASM)) \
-	  TOLLGATE_SIGNIN=$(abspath target/debug/tollgate-signin) CHROMIUM=$(CHROMIUM) \
+	  TOLLGATE_SIGNIN=$(abspath target/debug/tollgate-signin) \
+	  TOLLGATE_ECHO=$(abspath target/debug/echo-upstream) CHROMIUM=$(CHROMIUM) \
 	  $(CARGO) test --test '*'
 
 ## Everything CI runs (with a short soak).
