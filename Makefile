@@ -13,7 +13,7 @@ CHROMIUM      ?= /usr/bin/chromium
 SUDO          := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PLAYWRIGHT    := tests/browser/node_modules/.package-lock.json
 
-.PHONY: all setup test-tools bench-tools build bins lint test unit e2e cost-growth run compose-config bench bench-cost fuzz fuzz-seeds soak clean
+.PHONY: all setup test-tools bench-tools build bins run-bins lint test unit e2e cost-growth run compose-config bench bench-cost fuzz fuzz-seeds soak clean
 
 all: build
 
@@ -51,7 +51,7 @@ build: .run/wasm-target
 	$(CARGO) build --release --target wasm32-wasip1 --lib
 	@ls -l $(WASM)
 
-## The minting tool, the echo upstream and the demo sign-in service.
+## The minting tool, the echo upstream and the demo sign-in service (release builds).
 bins:
 	$(CARGO) build --release --bins --workspace
 
@@ -70,11 +70,13 @@ unit:
 TRAP_WASM := target/trap/wasm32-wasip1/release/tollgate.wasm
 
 e2e: build setup test-tools
-	$(CARGO) build -p tollgate-signin -p tollgate-core --bins
+	$(CARGO) build -p tollgate-signin -p tollgate-echo -p tollgate-core --bins
 	$(CARGO) build --release --target wasm32-wasip1 --lib --features test-trap --target-dir target/trap
 	ENVOY=$(abspath $(ENVOY)) TOLLGATE_WASM=$(abspath $(WASM)) \
 	  TOLLGATE_TRAP_WASM=$(abspath $(TRAP_WASM)) \
-	  TOLLGATE_SIGNIN=$(abspath target/debug/tollgate-signin) CHROMIUM=$(CHROMIUM) \
+	  TOLLGATE_SIGNIN=$(abspath target/debug/tollgate-signin) \
+	  TOLLGATE_ECHO=$(abspath target/debug/echo-upstream) \
+	  TOLLGATE_MINT=$(abspath target/debug/mint-token) CHROMIUM=$(CHROMIUM) \
 	  $(CARGO) test --features envoy-tests --test '*'
 
 ## Everything CI runs (with a short soak).
@@ -92,9 +94,18 @@ soak: build setup
 	@command -v wrk >/dev/null || $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y wrk
 	ENVOY=$(abspath $(ENVOY)) TOLLGATE_WASM=$(abspath $(WASM)) python3 bench/soak.py --seconds $(SOAK_SECONDS) --distinct-tokens $(SOAK_TOKENS)
 
-## Envoy with the filter in front of echo-upstream, on envoy/envoy.yaml.
-run: build bins setup
+## Envoy with the filter in front of echo-upstream and the demo sign-in service, on
+## envoy/envoy.yaml. The module is the release build; the three native programs it starts
+## (run-bins) are debug builds, much quicker to build than the release profile (tuned for
+## the .wasm: LTO, one codegen unit), and the sign-in service's Argon2 is optimised in dev
+## too. The module, the native programs and the Envoy install are made side by side (the
+## two cargo builds lock different directories: target/release, target/debug).
+run:
+	$(MAKE) --no-print-directory -j3 build run-bins setup
 	ENVOY=$(ENVOY) scripts/run.sh
+
+run-bins:
+	$(CARGO) build --bins -p tollgate-core -p tollgate-echo -p tollgate-signin
 
 ## Load generators for make bench: wrk (Debian) and oha (crates.io, for open-loop latency).
 OHA := .run/tools/bin/oha

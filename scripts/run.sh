@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Starts echo-upstream, the demo sign-in service and Envoy with the filter on
-# envoy/envoy.yaml (run from the repository root; `make run` builds everything first).
-# Stops them all on Ctrl-C.
+# envoy/envoy.yaml (run from the repository root; `make run` builds everything first: the
+# native programs as debug builds, in BIN_DIR). Stops them all on Ctrl-C.
 set -euo pipefail
 
 ENVOY=${ENVOY:-.venv/bin/envoy}
+BIN_DIR=${BIN_DIR:-target/debug}
 mkdir -p .run
 
 # Random demo secrets, made once and kept out of the repository.
@@ -14,9 +15,9 @@ pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; }
 trap cleanup EXIT INT TERM
 
-target/release/echo-upstream --listen 127.0.0.1:18080 > .run/echo-upstream.log 2>&1 &
+"$BIN_DIR"/echo-upstream --listen 127.0.0.1:18080 > .run/echo-upstream.log 2>&1 &
 pids+=($!)
-target/release/tollgate-signin --config demo/signin/signin.json > .run/signin.log 2>&1 &
+"$BIN_DIR"/tollgate-signin --config demo/signin/signin.json > .run/signin.log 2>&1 &
 pids+=($!)
 "$ENVOY" -c envoy/envoy.yaml --concurrency 2 --disable-hot-restart -l warning \
   --component-log-level wasm:info > .run/access.log 2> .run/envoy.log &
@@ -33,8 +34,8 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 
-token=$(target/release/mint-token --sub lUpa --ttl 2h --kid demo)
-expired=$(target/release/mint-token --sub lUpa --ttl 5m --issued-ago 1h --kid demo)
+token=$("$BIN_DIR"/mint-token --sub lUpa --ttl 2h --kid demo)
+expired=$("$BIN_DIR"/mint-token --sub lUpa --ttl 5m --issued-ago 1h --kid demo)
 base=http://127.0.0.1:10000
 cat <<MSG
 
@@ -57,7 +58,7 @@ Try:
   curl -i -H 'Accept: text/html' $base/app                # 302 to /login
   curl -i -H 'Content-Type: application/json' -d '{"username":"demo","password":"demo-password"}' $base/login
 
-More tokens: TOLLGATE_SECRET=\$(cat .run/secret) target/release/mint-token --sub someone --ttl 15m --kid demo
+More tokens: TOLLGATE_SECRET=\$(cat .run/secret) $BIN_DIR/mint-token --sub someone --ttl 15m --kid demo
 MSG
 
 wait "$envoy_pid"

@@ -1,7 +1,8 @@
 //! What an outside attack on the filter found (hardening, round two), through a real Envoy:
 //! over HTTP/1.1 and HTTP/2 (h2c, sent with curl), with Envoy's path settings as it ships them
-//! (`normalize_path` off) and as README recommends. The table (tests/data/security-cases.tsv)
-//! holds the single-request rows; this file what a row cannot say.
+//! (`normalize_path` off) and as docs/deploying.md recommends. The table
+//! (tests/data/security-cases.tsv) holds the single-request rows; this file what a row cannot
+//! say.
 
 // Tests may panic, unwrap and index: a failure is the point.
 #![allow(
@@ -31,7 +32,7 @@ fn plugin_config() -> Value {
     })
 }
 
-/// Envoy's path settings as README recommends them.
+/// Envoy's path settings as docs/deploying.md recommends them.
 fn recommended() -> Value {
     json!({
         "normalize_path": true,

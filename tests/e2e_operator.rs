@@ -621,13 +621,30 @@ fn every_example_configuration_matches_the_schema() {
     )
     .unwrap();
     let validator = jsonschema::validator_for(&schema).unwrap();
-    let readme = std::fs::read_to_string(support::manifest_dir().join("README.md")).unwrap();
-    let readme_json: Vec<Value> = readme
-        .split("```json")
-        .skip(1)
-        .filter_map(|block| serde_json::from_str(block.split("```").next()?).ok())
+    // The JSON examples of the documentation: README.md and every docs/*.md.
+    let mut doc_files = vec!["README.md".to_string()];
+    let mut docs: Vec<String> = std::fs::read_dir(support::manifest_dir().join("docs"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name.ends_with(".md"))
+        .map(|name| format!("docs/{name}"))
         .collect();
-    assert!(!readme_json.is_empty(), "the README has JSON examples");
+    docs.sort();
+    doc_files.extend(docs);
+    let mut doc_json: Vec<(String, Value)> = Vec::new();
+    for file in &doc_files {
+        let text = std::fs::read_to_string(support::manifest_dir().join(file)).unwrap();
+        for block in text.split("```json\n").skip(1) {
+            let block = block.split("```").next().unwrap();
+            let value = serde_json::from_str(block)
+                .unwrap_or_else(|e| panic!("{file}: a JSON example that is not JSON ({e})"));
+            doc_json.push((file.clone(), value));
+        }
+    }
+    assert!(
+        !doc_json.is_empty(),
+        "the documentation has JSON examples ({doc_files:?})"
+    );
     let mut examples: Vec<(String, Value)> = vec![
         (
             "envoy/envoy.yaml".into(),
@@ -642,11 +659,7 @@ fn every_example_configuration_matches_the_schema() {
             support::yaml_file("envoy/istio/wasmplugin.yaml")["spec"]["pluginConfig"].clone(),
         ),
     ];
-    examples.extend(
-        readme_json
-            .into_iter()
-            .map(|v| ("README.md".to_string(), v)),
-    );
+    examples.extend(doc_json);
     for (source, config) in &examples {
         let errors: Vec<String> = validator
             .iter_errors(config)

@@ -2,7 +2,8 @@
 //! on loopback ports chosen at run time, and a raw HTTP/1.1 client that can send any bytes.
 //!
 //! Envoy comes from `$ENVOY` or `.venv/bin/envoy`; the module from `$TOLLGATE_WASM` or
-//! `target/wasm32-wasip1/release/tollgate.wasm` (`make test` builds both).
+//! `target/wasm32-wasip1/release/tollgate.wasm` (`make test` builds both); `echo-upstream`
+//! from `$TOLLGATE_ECHO` or a `cargo build -p tollgate-echo` of its own.
 
 #![allow(dead_code)]
 #![allow(
@@ -156,11 +157,48 @@ wait $child"#;
     command.spawn().unwrap()
 }
 
+/// `echo-upstream`, the bin of the `tollgate-echo` package (demo/echo): `$TOLLGATE_ECHO`
+/// (`make e2e` sets it), or else built here with `cargo build -p tollgate-echo`, which is
+/// quick when it is up to date (cargo names only its own package's bins to a test, in
+/// `CARGO_BIN_EXE_*`).
+fn echo_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("TOLLGATE_ECHO") {
+        let path = PathBuf::from(path);
+        assert!(path.exists(), "no {} (TOLLGATE_ECHO)", path.display());
+        return path;
+    }
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let out = Command::new(cargo)
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "tollgate-echo",
+            "--bin",
+            "echo-upstream",
+            "--message-format=json-render-diagnostics",
+        ])
+        .current_dir(manifest_dir())
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "`cargo build -p tollgate-echo` failed (or set TOLLGATE_ECHO)"
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|m| m["target"]["name"] == "echo-upstream")
+        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+        .expect("cargo named no echo-upstream executable")
+}
+
 /// The echo upstream shared by every Envoy of the test binary.
 pub fn upstream_port() -> u16 {
     static PORT: OnceLock<(u16, Child)> = OnceLock::new();
     PORT.get_or_init(|| {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_echo-upstream"))
+        let mut child = Command::new(echo_binary())
             .args(["--listen", "127.0.0.1:0", "--exit-with-stdin"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
