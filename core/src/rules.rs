@@ -62,6 +62,18 @@ pub struct Rule {
 }
 
 impl Rule {
+    /// The rule's path as configured: `path /x` or `prefix /x`, with its methods if any.
+    pub fn describe(&self) -> String {
+        let mut text = match &self.matcher {
+            Matcher::Exact(p) => format!("path {p}"),
+            Matcher::Prefix(p) => format!("prefix {p}"),
+        };
+        if let Some(methods) = &self.methods {
+            text.push_str(&format!(" methods {}", methods.join(",")));
+        }
+        text
+    }
+
     /// Whether two rules would tie for the same request.
     pub(crate) fn conflicts_with(&self, other: &Rule) -> bool {
         if self.matcher != other.matcher {
@@ -175,6 +187,16 @@ impl RuleSet {
         set
     }
 
+    /// The rule at configuration index `index`.
+    pub fn rule(&self, index: usize) -> Option<&Rule> {
+        self.rules.get(index)
+    }
+
+    /// The mode of paths no rule matches.
+    pub fn default_mode(&self) -> Mode {
+        self.default_mode
+    }
+
     /// Whether any path can be `required`.
     pub(crate) fn any_required(&self) -> bool {
         let root_rule_covers_all = self
@@ -231,11 +253,7 @@ impl RuleSet {
     /// The strictest policy over every reading of a path and every method the request may be
     /// served as. A reading with a trailing slash is also read without it (`/admin/` as
     /// `/admin`), as many upstreams route both alike.
-    pub(crate) fn policy_for_request(
-        &self,
-        methods: &[&[u8]],
-        readings: &Readings<'_>,
-    ) -> Policy<'_> {
+    pub fn policy_for_request(&self, methods: &[&[u8]], readings: &Readings<'_>) -> Policy<'_> {
         let mut strictest: Option<Policy<'_>> = None;
         for method in methods {
             for reading in readings.iter() {

@@ -670,20 +670,5 @@ fn assert_no_credential(headers: &[(String, Vec<u8>)], place: &str) {
 
 /// The upstream's headers after `edits` (as Envoy applies them).
 pub fn apply(headers: &[(String, Vec<u8>)], edits: &[HeaderEdit<'_>]) -> Vec<(String, Vec<u8>)> {
-    let mut out = headers.to_vec();
-    for edit in edits {
-        match edit {
-            HeaderEdit::Remove(name) => out.retain(|(n, _)| n != name),
-            HeaderEdit::Set(name, value) => {
-                out.retain(|(n, _)| n != name);
-                out.push(((*name).into(), value.as_bytes().to_vec()));
-            }
-            HeaderEdit::Add(name, value) => out.push(((*name).into(), value.as_bytes().to_vec())),
-            HeaderEdit::SetPath(p) => {
-                out.retain(|(n, _)| n != ":path");
-                out.push((":path".into(), p.clone()));
-            }
-        }
-    }
-    out
+    tollgate_core::decision::apply_edits(headers, edits)
 }

@@ -11,7 +11,7 @@ mod refusal;
 mod report;
 mod scrub;
 
-pub use outcome::{Action, Decision, HeaderEdit, Outcome, Value};
+pub use outcome::{apply_edits, Action, Decision, HeaderEdit, Outcome, Value};
 pub use report::LogField;
 
 use annotate::annotate;
@@ -47,7 +47,7 @@ where
 /// [`decide`], told whether the headers end the stream (`stream_ends` false: a body follows,
 /// so the request is never a CORS preflight), with a clock read only when a token is checked
 /// (in the filter, each reading is a call into the host).
-pub(crate) fn decide_stream<'a, N, V>(
+pub fn decide_stream<'a, N, V>(
     config: &'a Config,
     worker: &mut WorkerState,
     headers: &'a [(N, V)],

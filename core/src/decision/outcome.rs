@@ -37,6 +37,37 @@ impl Value {
     }
 }
 
+/// The headers the upstream gets: `edits` applied in order to `headers` as Envoy applies them.
+/// `Remove` drops every value of the name, `Set` replaces every value with one, `Add` appends
+/// one, `SetPath` replaces `:path`. Names compare exactly (the host hands them lower-case).
+pub fn apply_edits<N, V>(headers: &[(N, V)], edits: &[HeaderEdit<'_>]) -> Vec<(String, Vec<u8>)>
+where
+    N: AsRef<str>,
+    V: AsRef<[u8]>,
+{
+    let mut out: Vec<(String, Vec<u8>)> = headers
+        .iter()
+        .map(|(n, v)| (n.as_ref().to_owned(), v.as_ref().to_vec()))
+        .collect();
+    for edit in edits {
+        match edit {
+            HeaderEdit::Remove(name) => out.retain(|(n, _)| n != name),
+            HeaderEdit::Set(name, value) => {
+                out.retain(|(n, _)| n != name);
+                out.push(((*name).to_owned(), value.as_bytes().to_vec()));
+            }
+            HeaderEdit::Add(name, value) => {
+                out.push(((*name).to_owned(), value.as_bytes().to_vec()))
+            }
+            HeaderEdit::SetPath(path) => {
+                out.retain(|(n, _)| n != ":path");
+                out.push((":path".to_owned(), path.clone()));
+            }
+        }
+    }
+    out
+}
+
 /// What the adapter does with the request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action<'a> {

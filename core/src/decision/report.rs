@@ -62,7 +62,7 @@ impl Outcome {
 impl Decision<'_> {
     /// Fields for Envoy's access log, set as filter state `wasm.tollgate.<field>`; only those
     /// with a value. Never a credential.
-    pub(crate) fn log_fields(&self) -> Vec<(LogField, Cow<'_, str>)> {
+    pub fn log_fields(&self) -> Vec<(LogField, Cow<'_, str>)> {
         let mut fields = vec![(LogField::Outcome, Cow::Borrowed(self.outcome.label()))];
         match &self.outcome {
             Outcome::Allowed(identity) => {
@@ -87,7 +87,7 @@ impl Decision<'_> {
     }
 
     /// `rules[N]` for a configured rule, `default` for the default mode.
-    pub(crate) fn rule_label(&self) -> String {
+    pub fn rule_label(&self) -> String {
         match self.rule {
             Some(index) => format!("rules[{index}]"),
             None => "default".to_owned(),
@@ -96,7 +96,7 @@ impl Decision<'_> {
 
     /// One line for the debug log: method, normalised path (never the query, which may hold
     /// a credential), outcome, rule and identity or reason.
-    pub(crate) fn describe<N, V>(&self, headers: &[(N, V)]) -> String
+    pub fn describe<N, V>(&self, headers: &[(N, V)]) -> String
     where
         N: AsRef<str>,
         V: AsRef<[u8]>,

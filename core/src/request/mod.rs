@@ -105,7 +105,7 @@ impl<'a> RequestView<'a> {
     /// A CORS preflight: `OPTIONS`, a non-empty `Origin`, an `Access-Control-Request-Method`
     /// that is a method token, no body and no method override. Anything else named `OPTIONS`
     /// is an ordinary request. (The caller also requires a path that can be normalised.)
-    pub(crate) fn is_cors_preflight(&self, stream_ends: bool) -> bool {
+    pub fn is_cors_preflight(&self, stream_ends: bool) -> bool {
         self.method == b"OPTIONS"
             && self.origin.is_some_and(|o| !o.trim_ascii().is_empty())
             && self

@@ -189,12 +189,12 @@ fn nesting_depth(json: &[u8]) -> usize {
 }
 
 /// Decodes and parses the header; `None` when it is not base64url JSON of the right shape.
-pub(crate) fn parse_header<'b>(segment: &str, buffer: &'b mut Vec<u8>) -> Option<Header<'b>> {
+pub fn parse_header<'b>(segment: &str, buffer: &'b mut Vec<u8>) -> Option<Header<'b>> {
     parse_object(segment, buffer)
 }
 
 /// Decodes and parses the payload; `None` when it is not base64url JSON of the right shape.
-pub(crate) fn parse_claims<'b>(segment: &str, buffer: &'b mut Vec<u8>) -> Option<Claims<'b>> {
+pub fn parse_claims<'b>(segment: &str, buffer: &'b mut Vec<u8>) -> Option<Claims<'b>> {
     parse_object(segment, buffer)
 }
 

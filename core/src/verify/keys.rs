@@ -62,7 +62,7 @@ impl KeyRing {
     }
 
     /// The identity of `presented` if it is a configured key; every key is compared.
-    pub(crate) fn identify(&self, presented: &[u8]) -> Option<Identity> {
+    pub fn identify(&self, presented: &[u8]) -> Option<Identity> {
         if self.keys.is_empty() {
             return None;
         }

@@ -116,6 +116,14 @@ impl SigningKey {
         }
     }
 
+    /// The same secret under another `kid` (or none).
+    pub fn with_kid(&self, kid: Option<String>) -> Self {
+        SigningKey {
+            kid,
+            ..self.clone()
+        }
+    }
+
     /// Signs `claims` with jwt-simple: used by the minting tool, the demo sign-in service and
     /// tests (the filter itself never signs, so its module carries no signing code).
     pub fn sign(&self, claims: JWTClaims<AccessClaims>) -> Result<String, jwt_simple::Error> {
@@ -164,6 +172,11 @@ impl TokenVerifier {
     /// Whether any secret is configured.
     pub(crate) fn has_keys(&self) -> bool {
         !self.keys.is_empty()
+    }
+
+    /// The current secret (the first configured), which signs new tokens.
+    pub fn current_key(&self) -> Option<&SigningKey> {
+        self.keys.first()
     }
 
     /// The number of configured secrets.
@@ -287,7 +300,7 @@ impl TokenVerifier {
 }
 
 /// A compact JWS has exactly two dots.
-pub(crate) fn is_token_shaped(value: &str) -> bool {
+pub fn is_token_shaped(value: &str) -> bool {
     value.bytes().filter(|&b| b == b'.').count() == 2
 }
 

@@ -1,0 +1,141 @@
+//! `tollgate`: a configuration tried before it reaches a mesh.
+//!
+//! - `tollgate explain`: one request through the real decision, step by step.
+//! - `tollgate test`: a file of requests and the answers they must get.
+//! - `tollgate check`: the configuration check the filter runs when it loads.
+//!
+//! Every answer comes from `tollgate_core::decision::decide`, the code the filter runs.
+//! Exit status: 0 success; 1 a failed case or a refused configuration (`check`); 2 a usage,
+//! file or configuration error; 3 the explanation disagrees with the decision (a bug).
+
+mod args;
+mod cases;
+mod check;
+mod config_source;
+mod error;
+mod explain;
+mod redact;
+mod request;
+mod run_cases;
+mod yaml;
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use args::Command;
+use error::CliError;
+use redact::Redactor;
+use tollgate_core::config::Config;
+use tollgate_core::credential::Locations;
+
+fn main() -> ExitCode {
+    match run(std::env::args().skip(1)) {
+        Ok(status) => ExitCode::from(status),
+        Err(e) => {
+            eprintln!("tollgate: {e}");
+            if e.status == error::USAGE && e.message.starts_with("no command") {
+                eprintln!("{}", args::USAGE);
+            }
+            ExitCode::from(e.status)
+        }
+    }
+}
+
+fn print(text: &str) -> Result<(), CliError> {
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        .map_err(|e| CliError::usage(format!("cannot write the output: {e}")))
+}
+
+fn now_or(given: Option<u64>) -> u64 {
+    given.unwrap_or_else(|| {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    })
+}
+
+/// The configuration, or the filter's own refusal as the error.
+fn configured(loaded: &config_source::Loaded, redactor: &Redactor) -> Result<Config, CliError> {
+    loaded.parse().map_err(|e| {
+        CliError::usage(redactor.clean(&format!(
+            "{}: tollgate {}: configuration refused: {e}",
+            loaded.origin,
+            tollgate_core::VERSION
+        )))
+    })
+}
+
+fn run(argv: impl Iterator<Item = String>) -> Result<u8, CliError> {
+    match args::parse(argv)? {
+        Command::Help => {
+            print(&format!("{}\n", args::USAGE))?;
+            Ok(0)
+        }
+        Command::Check(source) => {
+            let loaded = config_source::load(&source)?;
+            let redactor = Redactor::new(&loaded.secrets);
+            let (text, ok) = check::check(&loaded);
+            print(&redactor.clean(&text))?;
+            Ok(if ok { 0 } else { 1 })
+        }
+        Command::Explain(e) => {
+            let loaded = config_source::load(&e.source)?;
+            let mut redactor = Redactor::new(&loaded.secrets);
+            let config = configured(&loaded, &redactor)?;
+            let headers: Vec<(String, String)> = e
+                .headers
+                .iter()
+                .map(|h| request::header_line(h))
+                .collect::<Result<_, _>>()?;
+            let list = request::headers(&e.method, &e.target, &headers);
+            redactor.learn_request(
+                &list,
+                Locations {
+                    query_param: &config.token_query_param,
+                    cookie: &config.token_cookie,
+                },
+            );
+            let explanation = explain::explain(&config, &list, now_or(e.now));
+            let text = if e.json {
+                let json = serde_json::to_string_pretty(&explanation)
+                    .map_err(|err| CliError::usage(format!("cannot write JSON: {err}")))?;
+                format!("{json}\n")
+            } else {
+                format!("configuration: {}\n{}", loaded.origin, explanation.render())
+            };
+            print(&redactor.clean(&text))?;
+            if explanation.agrees {
+                Ok(0)
+            } else {
+                eprintln!("tollgate: the step-by-step explanation disagrees with the decision (a bug in tollgate: please report it)");
+                Ok(error::DISAGREEMENT)
+            }
+        }
+        Command::Test(t) => {
+            let loaded = config_source::load(&t.source)?;
+            let mut redactor = Redactor::new(&loaded.secrets);
+            let config = configured(&loaded, &redactor)?;
+            let cases = cases::load(&t.cases)?;
+            let materials = cases::Materials {
+                now: now_or(t.now),
+                key: config.verifier.current_key(),
+                env: &loaded.env,
+            };
+            let file = t.cases.display().to_string();
+            let report = run_cases::run(&config, &cases, &materials, &mut redactor, &file)
+                .map_err(|e| CliError::usage(redactor.clean(&e)))?;
+            print(&report.text)?;
+            Ok(if report.disagreements > 0 {
+                error::DISAGREEMENT
+            } else if report.failed > 0 {
+                1
+            } else {
+                0
+            })
+        }
+    }
+}

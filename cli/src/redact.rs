@@ -1,0 +1,183 @@
+//! Output never holds a secret, a full token or a token's signature: configured secrets are
+//! shown by their name, tokens by the start of their header and their length, any other
+//! credential by its length. Every line the command prints goes through [`Redactor::clean`].
+
+use tollgate_core::credential::spellings::{CredentialNames, Spelling};
+use tollgate_core::credential::Locations;
+use tollgate_core::request::path;
+
+/// Values shorter than this are not masked where they appear elsewhere in the output (no
+/// configured key is this short, and masking every `x` would garble the output).
+const SHORTEST_MASKED: usize = 6;
+
+/// Masks known secrets and credentials in text.
+#[derive(Debug, Clone, Default)]
+pub struct Redactor {
+    /// A value and what to show instead, longest values first.
+    known: Vec<(String, String)>,
+}
+
+/// How a token or credential is shown: `eyJhbGciOi…(153 bytes)` for a token (the start of its
+/// header, which is not secret), `…(40 bytes)` for anything else.
+pub fn mask(value: &str) -> String {
+    let looks_like_token = value.starts_with("eyJ") && value.matches('.').count() == 2;
+    let shown: String = if looks_like_token {
+        value.chars().take(10).collect()
+    } else {
+        String::new()
+    };
+    format!("{shown}…({} bytes)", value.len())
+}
+
+impl Redactor {
+    /// A redactor for the configured secrets (`value`, `label`).
+    pub fn new(secrets: &[(String, String)]) -> Self {
+        let mut redactor = Redactor::default();
+        for (value, label) in secrets {
+            redactor.add(value, format!("<{label}>"));
+        }
+        redactor
+    }
+
+    /// Masks `value` wherever it appears.
+    pub fn add(&mut self, value: &str, shown: String) {
+        if value.len() < SHORTEST_MASKED || self.known.iter().any(|(v, _)| v == value) {
+            return;
+        }
+        self.known.push((value.to_owned(), shown));
+        self.known.sort_by_key(|(value, _)| std::cmp::Reverse(value.len()));
+    }
+
+    /// Masks a credential value (and its percent-decoded form).
+    pub fn add_credential(&mut self, value: &str) {
+        self.add(value, mask(value));
+        if let Some(decoded) = tollgate_core::request::query::percent_decode(value.as_bytes())
+            .and_then(|d| String::from_utf8(d).ok())
+        {
+            self.add(&decoded, mask(&decoded));
+        }
+    }
+
+    /// Learns the credentials a request carries in any spelling a server reads: the
+    /// `Authorization` value, credential query parameters and `;` path parameters, and
+    /// credential cookies.
+    pub fn learn_request(&mut self, headers: &[(String, Vec<u8>)], at: Locations<'_>) {
+        let names = CredentialNames::new(at);
+        for (name, value) in headers {
+            let value = String::from_utf8_lossy(value);
+            match name.as_str() {
+                "authorization" => {
+                    for piece in value.split(',') {
+                        let piece = piece.trim();
+                        let credential = piece.split_once([' ', '\t']).map_or(piece, |(_, c)| c);
+                        self.add_credential(credential.trim());
+                    }
+                }
+                "cookie" => {
+                    for pair in value.split([';', ',']) {
+                        if let Some((n, v)) = pair.split_once('=') {
+                            let n = n.trim();
+                            if names.cookie(n.as_bytes()) != Spelling::Other
+                                || names.param(n.as_bytes()) != Spelling::Other
+                            {
+                                self.add_credential(v.trim());
+                            }
+                        }
+                    }
+                }
+                ":path" => {
+                    let (raw_path, query) = path::split_target(value.as_bytes());
+                    let pairs = query
+                        .unwrap_or_default()
+                        .split(|&b| b == b'&' || b == b';')
+                        .chain(raw_path.split(|&b| b == b';').skip(1));
+                    for pair in pairs {
+                        let pair = String::from_utf8_lossy(pair);
+                        if let Some((n, v)) = pair.split_once('=') {
+                            if names.param(n.as_bytes()) != Spelling::Other {
+                                self.add_credential(v);
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// `text` with every known value masked, and any other token-shaped run cut to its header.
+    pub fn clean(&self, text: &str) -> String {
+        let mut out = text.to_owned();
+        for (value, shown) in &self.known {
+            if out.contains(value.as_str()) {
+                out = out.replace(value.as_str(), shown);
+            }
+        }
+        mask_tokens(&out)
+    }
+}
+
+/// Any `eyJ…` run of base64url parts with two dots, shown as [`mask`] shows a token.
+fn mask_tokens(text: &str) -> String {
+    let in_run = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.';
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("eyJ") {
+        let (before, from) = rest.split_at(start);
+        out.push_str(before);
+        let len = from.find(|c: char| !in_run(c)).unwrap_or(from.len());
+        let (run, after) = from.split_at(len);
+        if run.matches('.').count() >= 2 {
+            out.push_str(&mask(run));
+        } else {
+            out.push_str(run);
+        }
+        rest = after;
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    const TOKEN: &str = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhIn0.c2lnbmF0dXJlc2lnbmF0dXJl";
+
+    #[test]
+    fn tokens_and_secrets_are_masked() {
+        let mut r = Redactor::new(&[("s3cr3t-value-long".into(), "secret \"demo\"".into())]);
+        assert_eq!(r.clean("k=s3cr3t-value-long"), "k=<secret \"demo\">");
+        assert_eq!(
+            r.clean(&format!("Bearer {TOKEN}")),
+            "Bearer eyJhbGciOi…(61 bytes)"
+        );
+        let headers = vec![
+            (
+                ":path".to_owned(),
+                b"/a?access_token=abcdefgh123&x=1".to_vec(),
+            ),
+            (
+                "cookie".to_owned(),
+                b"access_token=zyxwvut987; theme=dark".to_vec(),
+            ),
+        ];
+        r.learn_request(
+            &headers,
+            Locations {
+                query_param: "access_token",
+                cookie: "access_token",
+            },
+        );
+        assert_eq!(
+            r.clean("/a?access_token=abcdefgh123&x=1"),
+            "/a?access_token=…(11 bytes)&x=1"
+        );
+        assert_eq!(
+            r.clean("access_token=zyxwvut987; theme=dark"),
+            "access_token=…(10 bytes); theme=dark"
+        );
+        assert!(!r.clean(TOKEN).contains("c2lnbmF0"));
+    }
+}

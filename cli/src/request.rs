@@ -1,0 +1,67 @@
+//! One request as Envoy hands it to the filter: pseudo-headers, then the others in order with
+//! lower-case names.
+
+use crate::error::CliError;
+
+/// The `:authority` of a request that sends no `Host`.
+pub const DEFAULT_HOST: &str = "localhost";
+
+/// The header list the decision reads: `:method`, `:path`, `:authority` (the first `Host`, or
+/// [`DEFAULT_HOST`]), `:scheme` http, then every other header.
+pub fn headers(method: &str, target: &str, headers: &[(String, String)]) -> Vec<(String, Vec<u8>)> {
+    let mut out = vec![
+        (":method".to_owned(), method.as_bytes().to_vec()),
+        (":path".to_owned(), target.as_bytes().to_vec()),
+    ];
+    let host = headers
+        .iter()
+        .position(|(n, _)| n.eq_ignore_ascii_case("host"));
+    let authority = host
+        .and_then(|i| headers.get(i))
+        .map_or(DEFAULT_HOST, |(_, v)| v.as_str());
+    out.push((":authority".to_owned(), authority.as_bytes().to_vec()));
+    out.push((":scheme".to_owned(), b"http".to_vec()));
+    out.extend(
+        headers
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| Some(*i) != host)
+            .map(|(_, (n, v))| (n.to_ascii_lowercase(), v.as_bytes().to_vec())),
+    );
+    out
+}
+
+/// `Name: value` (as `curl -H` takes it) as a pair; the value's leading blanks are dropped.
+pub fn header_line(line: &str) -> Result<(String, String), CliError> {
+    let (name, value) = line
+        .split_once(':')
+        .filter(|(name, _)| !name.trim().is_empty())
+        .ok_or_else(|| CliError::usage(format!("-H {line:?}: expected 'Name: value'")))?;
+    Ok((name.trim().to_owned(), value.trim_start().to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn host_becomes_the_authority() {
+        let list = headers(
+            "GET",
+            "/a",
+            &[
+                ("Host".into(), "h.example".into()),
+                ("X-A".into(), "1".into()),
+            ],
+        );
+        let names: Vec<&str> = list.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, [":method", ":path", ":authority", ":scheme", "x-a"]);
+        assert_eq!(list.get(2).unwrap().1, b"h.example");
+        assert_eq!(
+            header_line("Accept:  x").unwrap(),
+            ("Accept".into(), "x".into())
+        );
+        assert!(header_line("nocolon").is_err());
+    }
+}
