@@ -94,7 +94,9 @@ impl Redactor {
                     for pair in pairs {
                         let pair = String::from_utf8_lossy(pair);
                         if let Some((n, v)) = pair.split_once('=') {
-                            if names.param(n.as_bytes()) != Spelling::Other {
+                            // A client_id names the client; it is not secret.
+                            let id = n == tollgate_core::credential::CLIENT_ID_PARAM;
+                            if !id && names.param(n.as_bytes()) != Spelling::Other {
                                 self.add_credential(v);
                             }
                         }

@@ -67,10 +67,12 @@ pub fn run(
         let problems = compare(case, &explanation);
         let code = explanation.answer.code.as_deref().unwrap_or("");
         let verdict = if problems.is_empty() { "PASS" } else { "FAIL" };
-        out.push_str(&format!(
-            "{verdict}  {name}  {} {}  -> {} {code}\n",
+        let line = format!(
+            "{verdict}  {name}  {} {}  -> {} {code}",
             case.request.method, target, explanation.answer.status
-        ));
+        );
+        out.push_str(line.trim_end());
+        out.push('\n');
         if problems.is_empty() {
             passed += 1;
         } else {
