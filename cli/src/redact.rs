@@ -45,7 +45,8 @@ impl Redactor {
             return;
         }
         self.known.push((value.to_owned(), shown));
-        self.known.sort_by_key(|(value, _)| std::cmp::Reverse(value.len()));
+        self.known
+            .sort_by_key(|(value, _)| std::cmp::Reverse(value.len()));
     }
 
     /// Masks a credential value (and its percent-decoded form).

@@ -6,13 +6,14 @@ use crate::error::CliError;
 /// The `:authority` of a request that sends no `Host`.
 pub const DEFAULT_HOST: &str = "localhost";
 
-/// The header list the decision reads: `:method`, `:path`, `:authority` (the first `Host`, or
-/// [`DEFAULT_HOST`]), `:scheme` http, then every other header.
+/// The header list the decision reads: `:method`, `:path` (none for an empty target, as for a
+/// CONNECT), `:authority` (the first `Host`, or [`DEFAULT_HOST`]), `:scheme` http, then every
+/// other header.
 pub fn headers(method: &str, target: &str, headers: &[(String, String)]) -> Vec<(String, Vec<u8>)> {
-    let mut out = vec![
-        (":method".to_owned(), method.as_bytes().to_vec()),
-        (":path".to_owned(), target.as_bytes().to_vec()),
-    ];
+    let mut out = vec![(":method".to_owned(), method.as_bytes().to_vec())];
+    if !target.is_empty() {
+        out.push((":path".to_owned(), target.as_bytes().to_vec()));
+    }
     let host = headers
         .iter()
         .position(|(n, _)| n.eq_ignore_ascii_case("host"));
