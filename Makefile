@@ -46,10 +46,11 @@ test-tools: $(PLAYWRIGHT)
 $(PLAYWRIGHT): tests/browser/package.json tests/browser/package-lock.json
 	cd tests/browser && npm ci --no-audit --no-fund
 
-## The filter module.
+## The filter module, and the tollgate command (target/release/tollgate).
 build: .run/wasm-target
 	$(CARGO) build --release --target wasm32-wasip1 --lib
-	@ls -l $(WASM)
+	$(CARGO) build --release -p tollgate-cli
+	@ls -l $(WASM) target/release/tollgate
 
 ## The minting tool, the echo upstream and the demo sign-in service (release builds).
 bins:
@@ -60,9 +61,12 @@ lint: .run/wasm-target
 	$(CARGO) clippy --workspace --all-targets --features tollgate/envoy-tests -- -D warnings
 	$(CARGO) clippy --target wasm32-wasip1 --lib -- -D warnings
 
-## Native unit tests of the decision logic (and of the demo sign-in service).
+## Native unit tests of the decision logic (and of the demo sign-in service), and the
+## tollgate command's tests (cli/tests: its commands, the example cases files, the
+## hostile-input table through `tollgate test`).
 unit:
 	$(CARGO) test --workspace --lib --bins
+	$(CARGO) test -p tollgate-cli
 
 ## End-to-end tests: the built module in a real Envoy (and a real browser).
 ## (With the test-trap build of the module, kept apart in target/trap, for the fail-closed
