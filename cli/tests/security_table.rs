@@ -7,7 +7,12 @@
 //! `tests/support/table.rs`'s `ConfigName::json()`). This file reads the table itself, the
 //! same columns `tests/security_cases.rs` reads.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod common;
 
@@ -49,13 +54,22 @@ fn rows() -> Vec<Row> {
 fn placeholders(fixture: &Value) -> BTreeMap<String, String> {
     let text = |name: &str| fixture["placeholders"][name].as_str().unwrap().to_owned();
     let key = SigningKey::new(None, text("K").as_bytes());
-    let sign = |token_type: &str, issued: u64| key.sign(claims_for("alice", token_type, issued, 3600)).unwrap();
+    let sign = |token_type: &str, issued: u64| {
+        key.sign(claims_for("alice", token_type, issued, 3600))
+            .unwrap()
+    };
     let j01 = sign("access", NOW);
     let unsigned = j01[..j01.rfind('.').unwrap()].to_owned();
     let encoded: String = j01
         .bytes()
         .enumerate()
-        .map(|(i, b)| if i < 3 { format!("%{b:02X}") } else { char::from(b).to_string() })
+        .map(|(i, b)| {
+            if i < 3 {
+                format!("%{b:02X}")
+            } else {
+                char::from(b).to_string()
+            }
+        })
         .collect();
     BTreeMap::from([
         ("J09a".into(), format!("{unsigned}.")),
@@ -108,7 +122,10 @@ fn unescape(text: &str) -> Vec<u8> {
                 b't' => out.push(b'\t'),
                 b'\\' => out.push(b'\\'),
                 b'x' => {
-                    out.push(u8::from_str_radix(std::str::from_utf8(&bytes[i + 2..i + 4]).unwrap(), 16).unwrap());
+                    out.push(
+                        u8::from_str_radix(std::str::from_utf8(&bytes[i + 2..i + 4]).unwrap(), 16)
+                            .unwrap(),
+                    );
                     i += 2;
                 }
                 other => panic!("unknown escape \\{}", char::from(other)),
@@ -140,10 +157,17 @@ fn quoted(text: &str) -> String {
 
 /// The row as a case of a cases file, or why the command cannot express it.
 fn case(row: &Row, values: &BTreeMap<String, String>) -> Result<String, String> {
-    let text = |t: &str| String::from_utf8(expand(t, values)).map_err(|_| "bytes that are not UTF-8 (a cases file holds text)".to_owned());
+    let text = |t: &str| {
+        String::from_utf8(expand(t, values))
+            .map_err(|_| "bytes that are not UTF-8 (a cases file holds text)".to_owned())
+    };
     let mut parts = row.request.split(" | ");
     let (method, target) = parts.next().unwrap().split_once(' ').unwrap();
-    let target = if target == "-" { String::new() } else { text(target)? };
+    let target = if target == "-" {
+        String::new()
+    } else {
+        text(target)?
+    };
     let mut headers = vec![("Host".to_owned(), "api.example.com".to_owned())];
     for part in parts {
         let (repeat, header) = match part.strip_prefix('*') {
@@ -178,14 +202,14 @@ fn case(row: &Row, values: &BTreeMap<String, String>) -> Result<String, String> 
                     upstream.push(format!("{h}: null"));
                 }
             }
-            _ => match key.strip_prefix("upstream:") {
-                Some(h) => match String::from_utf8(unescape(value)) {
-                    Ok(v) => upstream.push(format!("{}: {}", quoted(h), quoted(&v))),
-                    Err(_) => {}
-                },
-                // challenge, location^, kept, native: what `expect` does not hold.
-                None => {}
-            },
+            // challenge, location^, kept, native: what `expect` does not hold.
+            _ => {
+                let header = key.strip_prefix("upstream:");
+                let value = String::from_utf8(unescape(value)).ok();
+                if let (Some(h), Some(v)) = (header, value) {
+                    upstream.push(format!("{}: {}", quoted(h), quoted(&v)));
+                }
+            }
         }
     }
     if !upstream.is_empty() {
@@ -227,25 +251,46 @@ fn every_expressible_row_gets_the_rows_answer() {
     for (name, cases) in &files {
         let config = dir.join(format!("config-{name}.json"));
         let plugin = fixture["configs"][name.as_str()].clone();
-        assert_ne!(plugin, json!(null), "no configuration {name} in the fixture");
+        assert_ne!(
+            plugin,
+            json!(null),
+            "no configuration {name} in the fixture"
+        );
         std::fs::write(&config, plugin.to_string()).unwrap();
         let file = dir.join(format!("cases-{name}.yaml"));
         std::fs::write(&file, cases).unwrap();
         let now = NOW.to_string();
-        let run = tollgate(&["test", "--config", config.to_str().unwrap(), "--now", &now, file.to_str().unwrap()]);
+        let run = tollgate(&[
+            "test",
+            "--config",
+            config.to_str().unwrap(),
+            "--now",
+            &now,
+            file.to_str().unwrap(),
+        ]);
         let count = cases.matches("\n- name: ").count() + 1;
         ran += count;
         let summary = format!("{count} passed, 0 failed");
         if run.status != 0 || !run.stdout.contains(&summary) {
-            failures.push(format!("configuration {name} (exit {}):\n{}{}", run.status, run.stdout, run.stderr));
+            failures.push(format!(
+                "configuration {name} (exit {}):\n{}{}",
+                run.status, run.stdout, run.stderr
+            ));
         }
     }
     let skipped_count: usize = skipped.values().map(Vec::len).sum();
-    println!("security table through tollgate test: {ran} rows run, {skipped_count} skipped of {}", all.len());
+    println!(
+        "security table through tollgate test: {ran} rows run, {skipped_count} skipped of {}",
+        all.len()
+    );
     for (reason, ids) in &skipped {
         println!("  skipped {} ({reason}): {}", ids.len(), ids.join(" "));
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert_eq!(ran + skipped_count, all.len());
-    assert!(skipped_count * 10 <= all.len(), "{skipped_count} of {} rows skipped", all.len());
+    assert!(
+        skipped_count * 10 <= all.len(),
+        "{skipped_count} of {} rows skipped",
+        all.len()
+    );
 }
