@@ -7,13 +7,15 @@
 
 use serde::Serialize;
 use tollgate_core::config::Config;
-use tollgate_core::credential::spellings::{self, CredentialNames, Found};
-use tollgate_core::credential::{self, Locations, Presented, Source};
+use tollgate_core::credential::spellings::{self, CredentialNames, Found, Spelling};
+use tollgate_core::credential::{
+    self, Locations, Presented, Source, CLIENT_ID_PARAM, CLIENT_SECRET_PARAM,
+};
 use tollgate_core::decision::{apply_edits, decide, Action, Decision, HeaderEdit, Outcome};
 use tollgate_core::denial::{BadCredential, BadRequest, Denial};
 use tollgate_core::identity::Identity;
 use tollgate_core::request::path::{self, PathError};
-use tollgate_core::request::RequestView;
+use tollgate_core::request::{query, RequestView};
 use tollgate_core::rules::{Mode, Policy};
 use tollgate_core::verify::jws;
 use tollgate_core::verify::token::{is_token_shaped, TokenError};
@@ -346,7 +348,8 @@ fn walk(
     // 5. The one credential.
     let rule = policy.rule;
     let found = find();
-    let mut where_said = found_text(&found);
+    let mut where_said = vec![sent_text(&request, query, at)];
+    where_said.extend(found_text(&found));
     if found.encoded_in_path {
         let denial = BadRequest::UnreadCredential.into();
         where_said.push(refusal(denial));
@@ -446,6 +449,45 @@ fn presented_text(presented: Option<&Presented<'_>>, at: Locations<'_>) -> Strin
                 text(id)
             )
         }
+    }
+}
+
+/// Every place the request sends a credential the filter reads, and how often.
+fn sent_text(request: &RequestView<'_>, query: Option<&[u8]>, at: Locations<'_>) -> String {
+    let params = || query::params(query.unwrap_or_default());
+    let count = |name: &str| params().filter(|p| query::name_is(p.name, name)).count();
+    let names = CredentialNames::new(at);
+    let cookies = request
+        .cookies
+        .iter()
+        .flat_map(|header| header.split(|&b| b == b';'))
+        .filter_map(|pair| pair.split(|&b| b == b'=').next())
+        .filter(|name| names.cookie(name.trim_ascii()) == Spelling::Read)
+        .count();
+    let places = [
+        ("the Authorization header", request.authorization_count),
+        ("the query parameter {}", count(at.query_param)),
+        ("client_id", count(CLIENT_ID_PARAM)),
+        ("client_secret", count(CLIENT_SECRET_PARAM)),
+        ("the cookie {}", cookies),
+    ];
+    let sent: Vec<String> = places
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(place, n)| {
+            let place = place
+                .replace("parameter {}", &format!("parameter {}", at.query_param))
+                .replace("cookie {}", &format!("cookie {}", at.cookie));
+            if *n > 1 {
+                format!("{place} ({n} times)")
+            } else {
+                place
+            }
+        })
+        .collect();
+    match sent.as_slice() {
+        [] => "sent: nothing the filter reads as a credential".to_owned(),
+        _ => format!("sent: {}", sent.join(", ")),
     }
 }
 

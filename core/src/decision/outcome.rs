@@ -139,3 +139,36 @@ impl<'a> Decision<'a> {
         Decision { cache_hit, ..self }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn edits_apply_as_envoy_applies_them() {
+        let headers = vec![
+            (":path", b"/a?access_token=x".to_vec()),
+            ("x-auth-user", b"mallory".to_vec()),
+            ("x-auth-user", b"eve".to_vec()),
+            ("authorization", b"Bearer x".to_vec()),
+            ("cookie", b"a=1".to_vec()),
+        ];
+        let edits = vec![
+            HeaderEdit::Remove("authorization"),
+            HeaderEdit::Set("x-auth-user", Value::Shared("alice".into())),
+            HeaderEdit::Add("cookie", Value::Bytes(b"b=2".to_vec())),
+            HeaderEdit::SetPath(b"/a".to_vec()),
+        ];
+        let out = apply_edits(&headers, &edits);
+        let text: Vec<(&str, &[u8])> = out.iter().map(|(n, v)| (n.as_str(), &v[..])).collect();
+        assert_eq!(
+            text,
+            vec![
+                ("cookie", &b"a=1"[..]),
+                ("x-auth-user", b"alice"),
+                ("cookie", b"b=2"),
+                (":path", b"/a"),
+            ]
+        );
+    }
+}
