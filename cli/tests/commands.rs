@@ -251,7 +251,7 @@ fn test_reports_passes_failures_and_exit_statuses() {
     );
     assert_eq!(lines[2], "PASS  case 3  GET /catalog  -> 200");
     assert!(
-        run.stdout.contains("status: expected \"200\", got \"403\""),
+        run.stdout.contains("status: expected 200, got 403"),
         "{}",
         run.stdout
     );
