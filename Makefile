@@ -13,7 +13,7 @@ CHROMIUM      ?= /usr/bin/chromium
 SUDO          := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PLAYWRIGHT    := tests/browser/node_modules/.package-lock.json
 
-.PHONY: all setup test-tools bench-tools build bins run-bins lint test unit e2e cost-growth run compose-config bench bench-cost fuzz fuzz-seeds soak clean
+.PHONY: all setup test-tools bench-tools build wasm cli bins run-bins lint test unit e2e cost-growth run compose-config bench bench-cost fuzz fuzz-seeds soak clean
 
 all: build
 
@@ -47,10 +47,17 @@ $(PLAYWRIGHT): tests/browser/package.json tests/browser/package-lock.json
 	cd tests/browser && npm ci --no-audit --no-fund
 
 ## The filter module, and the tollgate command (target/release/tollgate).
-build: .run/wasm-target
+build: wasm cli
+
+## The filter module alone (what make run, make e2e and make bench load into Envoy).
+wasm: .run/wasm-target
 	$(CARGO) build --release --target wasm32-wasip1 --lib
+	@ls -l $(WASM)
+
+## The tollgate command (explain, test, check).
+cli:
 	$(CARGO) build --release -p tollgate-cli
-	@ls -l $(WASM) target/release/tollgate
+	@ls -l target/release/tollgate
 
 ## The minting tool, the echo upstream and the demo sign-in service (release builds).
 bins:
@@ -73,7 +80,7 @@ unit:
 ## test; and the committed fuzz corpus replayed through the fuzz properties.)
 TRAP_WASM := target/trap/wasm32-wasip1/release/tollgate.wasm
 
-e2e: build setup test-tools
+e2e: wasm setup test-tools
 	$(CARGO) build -p tollgate-signin -p tollgate-echo -p tollgate-core --bins
 	$(CARGO) build --release --target wasm32-wasip1 --lib --features test-trap --target-dir target/trap
 	ENVOY=$(abspath $(ENVOY)) TOLLGATE_WASM=$(abspath $(WASM)) \
@@ -94,7 +101,7 @@ test: lint unit e2e cost-growth
 SOAK_SECONDS ?= 300
 SOAK_TOKENS  ?= 40000
 
-soak: build setup
+soak: wasm setup
 	@command -v wrk >/dev/null || $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y wrk
 	ENVOY=$(abspath $(ENVOY)) TOLLGATE_WASM=$(abspath $(WASM)) python3 bench/soak.py --seconds $(SOAK_SECONDS) --distinct-tokens $(SOAK_TOKENS)
 
@@ -105,7 +112,7 @@ soak: build setup
 ## too. The module, the native programs and the Envoy install are made side by side (the
 ## two cargo builds lock different directories: target/release, target/debug).
 run:
-	$(MAKE) --no-print-directory -j3 build run-bins setup
+	$(MAKE) --no-print-directory -j3 wasm run-bins setup
 	ENVOY=$(ENVOY) scripts/run.sh
 
 run-bins:
@@ -123,7 +130,7 @@ $(OHA):
 ## tollgate against no filter, a do-nothing Wasm filter and native jwt_authn, in one
 ## interleaved run; then the instruction count per request of the decision core.
 ## BENCH_ARGS passes options to bench/bench.py (e.g. BENCH_ARGS="--rounds 3").
-bench: build setup bench-tools
+bench: wasm setup bench-tools
 	$(CARGO) build --release --target wasm32-wasip1 -p noop-filter
 	$(CARGO) build --release -p tollgate-core --bin mint-token
 	ENVOY=$(abspath $(ENVOY)) TOLLGATE_WASM=$(abspath $(WASM)) \
