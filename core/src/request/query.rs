@@ -47,15 +47,16 @@ pub(crate) fn hex_value(b: u8) -> Option<u8> {
 
 /// Decodes `%XX` escapes once; `None` when an escape is malformed.
 pub fn percent_decode(bytes: &[u8]) -> Option<Vec<u8>> {
-    let well_formed = |at: usize| {
-        let digit = |k: usize| bytes.get(at + k).copied().and_then(hex_value).is_some();
-        digit(1) && digit(2)
-    };
-    let malformed = bytes
-        .iter()
-        .enumerate()
-        .any(|(at, &b)| b == b'%' && !well_formed(at));
-    (!malformed).then(|| percent_encoding::percent_decode(bytes).collect())
+    let mut rest = bytes;
+    while let Some(at) = rest.iter().position(|&b| b == b'%') {
+        let digit = |k: usize| rest.get(at + k).copied().and_then(hex_value).is_some();
+        if !(digit(1) && digit(2)) {
+            return None;
+        }
+        rest = rest.get(at + 3..).unwrap_or_default();
+    }
+    let decoded: std::borrow::Cow<'_, [u8]> = percent_encoding::percent_decode(bytes).into();
+    Some(decoded.into_owned())
 }
 
 /// Bytes with every well-formed `%XX` escape decoded once, as an iterator (no copy).
@@ -186,7 +187,9 @@ const NOT_UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
 
 /// Percent-encodes everything but unreserved characters (for a whole URL carried as one value).
 pub fn encode_component(bytes: &[u8]) -> String {
-    percent_encoding::percent_encode(bytes, NOT_UNRESERVED).to_string()
+    let mut out = String::with_capacity(bytes.len() * 3);
+    out.extend(percent_encoding::percent_encode(bytes, NOT_UNRESERVED));
+    out
 }
 
 #[cfg(test)]
