@@ -16,7 +16,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 use serde_json::Value;
-use tollgate_core::verify::token::{claims_for, SigningKey};
+use tollgate_core::verify::token::{claims_for, SigningKey, MAX_TIMESTAMP};
 
 use crate::error::CliError;
 use crate::yaml;
@@ -240,11 +240,17 @@ impl Materials<'_> {
             .transpose()?
             .unwrap_or(0);
         let issued = self.now.saturating_sub(ago);
+        let ttl = mint.ttl.seconds()?;
+        if issued.saturating_add(ttl) > MAX_TIMESTAMP {
+            return Err(format!(
+                "mint.ttl: the token would expire after {MAX_TIMESTAMP} (February 2106), the last time a token can name"
+            ));
+        }
         let claims = claims_for(
             &mint.sub,
             mint.token_type.as_deref().unwrap_or("access"),
             issued,
-            mint.ttl.seconds()?,
+            ttl,
         );
         key.sign(claims).map_err(|e| format!("mint: {e}"))
     }

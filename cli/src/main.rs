@@ -101,13 +101,17 @@ fn run(argv: impl Iterator<Item = String>) -> Result<u8, CliError> {
             );
             let explanation = explain::explain(&config, &list, now_or(e.now));
             let text = if e.json {
-                let json = serde_json::to_string_pretty(&explanation)
-                    .map_err(|err| CliError::usage(format!("cannot write JSON: {err}")))?;
+                let cannot =
+                    |err: serde_json::Error| CliError::usage(format!("cannot write JSON: {err}"));
+                let value = serde_json::to_value(&explanation).map_err(cannot)?;
+                let json =
+                    serde_json::to_string_pretty(&redactor.clean_json(value)).map_err(cannot)?;
                 format!("{json}\n")
             } else {
-                format!("configuration: {}\n{}", loaded.origin, explanation.render())
+                let text = format!("configuration: {}\n{}", loaded.origin, explanation.render());
+                redactor.clean(&text)
             };
-            print(&redactor.clean(&text))?;
+            print(&text)?;
             if explanation.agrees {
                 Ok(0)
             } else {

@@ -108,6 +108,25 @@ impl Redactor {
         }
     }
 
+    /// `value` with every string in it (object keys too) cleaned as [`Redactor::clean`] does,
+    /// before it is written as JSON: masking the written text could break its quoting.
+    pub fn clean_json(&self, value: serde_json::Value) -> serde_json::Value {
+        use serde_json::Value;
+        match value {
+            Value::String(text) => Value::String(self.clean(&text)),
+            Value::Array(items) => {
+                Value::Array(items.into_iter().map(|v| self.clean_json(v)).collect())
+            }
+            Value::Object(fields) => Value::Object(
+                fields
+                    .into_iter()
+                    .map(|(k, v)| (self.clean(&k), self.clean_json(v)))
+                    .collect(),
+            ),
+            other => other,
+        }
+    }
+
     /// `text` with every known value masked, and any other token-shaped run cut to its header.
     pub fn clean(&self, text: &str) -> String {
         let mut out = text.to_owned();

@@ -307,3 +307,67 @@ fn test_reports_passes_failures_and_exit_statuses() {
         run.stderr
     );
 }
+
+/// A configured secret in the request is shown by its label inside the JSON's strings: the
+/// output stays JSON (the label's quotes are escaped), and the secret never appears.
+#[test]
+fn explain_json_stays_json_when_a_configured_secret_is_sent() {
+    let dir = scratch("explain-json-secret");
+    let (env, secrets) = env_file(&dir, &ENVOY_VARS);
+    let env = env.to_str().unwrap();
+    let target = format!(
+        "/reports/daily?client_id=reporting-job&client_secret={}",
+        secrets[3]
+    );
+    let key = format!("Authorization: Bearer {}", secrets[1]);
+    for args in [
+        vec!["--json", "GET", target.as_str()],
+        vec!["--json", "GET", "/admin/x", "-H", key.as_str()],
+    ] {
+        let mut all = vec!["explain", "--config", "envoy/envoy.yaml", "--env-file", env];
+        all.extend(args);
+        let run = tollgate(&all);
+        assert_eq!(run.status, 0, "{}", run.all());
+        let json: serde_json::Value = serde_json::from_str(&run.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", run.stdout));
+        assert_eq!(json["agrees"], true, "{json}");
+        assert!(
+            run.stdout.contains("\\\""),
+            "the label is quoted: {}",
+            run.stdout
+        );
+        assert_no_secret(&run.all(), &secrets, &[]);
+    }
+}
+
+/// A lifetime past what a token can name is a cases-file error (exit 2), not a crash.
+#[test]
+fn a_lifetime_too_long_to_mint_is_a_cases_file_error() {
+    let dir = scratch("mint-overflow");
+    let (env, _) = env_file(&dir, &ENVOY_VARS);
+    for ttl in [
+        "5124095576030431h",
+        "99999999999999999d",
+        "213503982334601d",
+        "4294967296",
+    ] {
+        let cases = dir.join("cases.yaml");
+        std::fs::write(
+            &cases,
+            format!(
+                "- request:\n    method: GET\n    target: /api/x\n    headers: {{Authorization: [\"Bearer \", {{mint: {{sub: alice, ttl: {ttl}}}}}]}}\n  expect: {{status: 200}}\n"
+            ),
+        )
+        .unwrap();
+        let run = tollgate(&[
+            "test",
+            "--config",
+            "envoy/envoy.yaml",
+            "--env-file",
+            env.to_str().unwrap(),
+            cases.to_str().unwrap(),
+        ]);
+        assert_eq!(run.status, 2, "ttl {ttl}: {}", run.all());
+        assert!(run.stderr.contains("ttl"), "ttl {ttl}: {}", run.all());
+    }
+}

@@ -304,6 +304,10 @@ pub fn is_token_shaped(value: &str) -> bool {
     value.bytes().filter(|&b| b == b'.').count() == 2
 }
 
+/// The latest time a minted token can name: jwt-simple's timestamps hold 32 bits of seconds
+/// (February 2106).
+pub const MAX_TIMESTAMP: u64 = u32::MAX as u64;
+
 /// A `sub` the filter will copy into a header: 1 to 256 visible ASCII characters, no comma.
 ///
 /// Whitespace, control characters, commas (list separators) and non-ASCII text are refused
@@ -337,10 +341,12 @@ pub fn claims_for(
     now: u64,
     ttl_seconds: u64,
 ) -> JWTClaims<AccessClaims> {
-    let now = UnixTimeStamp::from_secs(now);
+    // jwt-simple's timestamps hold 32 bits of seconds: later times are capped, never wrapped.
+    let expires = now.saturating_add(ttl_seconds).min(MAX_TIMESTAMP);
+    let now = UnixTimeStamp::from_secs(now.min(MAX_TIMESTAMP));
     JWTClaims {
         issued_at: Some(now),
-        expires_at: Some(now + Duration::from_secs(ttl_seconds)),
+        expires_at: Some(UnixTimeStamp::from_secs(expires)),
         invalid_before: Some(now),
         issuer: None,
         subject: Some(subject.to_owned()),
@@ -707,6 +713,14 @@ mod tests {
             accepted += usize::from(ours.is_some());
         }
         assert!(accepted > 50, "{accepted} of {}", tokens.len());
+    }
+
+    #[test]
+    fn minting_caps_times_instead_of_overflowing() {
+        let claims = claims_for("alice", "access", NOW, u64::MAX);
+        assert_eq!(claims.expires_at.map(|t| t.as_secs()), Some(MAX_TIMESTAMP));
+        let claims = claims_for("alice", "access", u64::MAX, 60);
+        assert_eq!(claims.issued_at.map(|t| t.as_secs()), Some(MAX_TIMESTAMP));
     }
 
     #[test]
