@@ -155,8 +155,7 @@ pub struct Expect {
 /// Reads a cases file: a list of cases, or a mapping with a `cases` list.
 pub fn load(path: &Path) -> Result<Vec<Case>, CliError> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| CliError::usage(format!("{file}: cannot read: {e}")))?;
+    let text = crate::input::read_text(path)?;
     let docs = yaml::documents(&text, &file)?;
     let mut cases = Vec::new();
     for doc in docs {

@@ -60,8 +60,7 @@ pub fn load(args: &ConfigArgs) -> Result<Loaded, CliError> {
 }
 
 fn read(path: &Path) -> Result<String, CliError> {
-    std::fs::read_to_string(path)
-        .map_err(|e| CliError::usage(format!("{}: cannot read: {e}", path.display())))
+    crate::input::read_text(path)
 }
 
 /// `KEY=VALUE` lines; blank lines and `#` comments are skipped, `export ` and quotes around

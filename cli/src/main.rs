@@ -14,6 +14,7 @@ mod check;
 mod config_source;
 mod error;
 mod explain;
+mod input;
 mod redact;
 mod request;
 mod run_cases;
@@ -30,7 +31,17 @@ use tollgate_core::config::Config;
 use tollgate_core::credential::Locations;
 
 fn main() -> ExitCode {
-    match run(std::env::args().skip(1)) {
+    // Arguments are read as the OS gives them: one that is not UTF-8 is refused by its
+    // position, never quoted (it may hold a credential).
+    let argv: Result<Vec<String>, CliError> = std::env::args_os()
+        .skip(1)
+        .enumerate()
+        .map(|(i, arg)| {
+            arg.into_string()
+                .map_err(|_| CliError::usage(format!("argument {} is not UTF-8 text", i + 1)))
+        })
+        .collect();
+    match argv.and_then(|argv| run(argv.into_iter())) {
         Ok(status) => ExitCode::from(status),
         Err(e) => {
             eprintln!("tollgate: {e}");
@@ -123,7 +134,11 @@ fn run(argv: impl Iterator<Item = String>) -> Result<u8, CliError> {
             let loaded = config_source::load(&t.source)?;
             let mut redactor = Redactor::new(&loaded.secrets);
             let config = configured(&loaded, &redactor)?;
-            let cases = cases::load(&t.cases)?;
+            // A cases file's errors may quote its values: masked like every other output.
+            let cases = cases::load(&t.cases).map_err(|e| CliError {
+                message: redactor.clean(&e.message),
+                ..e
+            })?;
             let materials = cases::Materials {
                 now: now_or(t.now),
                 key: config.verifier.current_key(),

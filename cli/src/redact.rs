@@ -2,6 +2,7 @@
 //! shown by their name, tokens by the start of their header and their length, any other
 //! credential by its length. Every line the command prints goes through [`Redactor::clean`].
 
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use tollgate_core::credential::spellings::{CredentialNames, Spelling};
 use tollgate_core::credential::Locations;
 use tollgate_core::request::path;
@@ -13,8 +14,10 @@ const SHORTEST_MASKED: usize = 6;
 /// Masks known secrets and credentials in text.
 #[derive(Debug, Clone, Default)]
 pub struct Redactor {
-    /// A value and what to show instead, longest values first.
+    /// A value and what to show instead.
     known: Vec<(String, String)>,
+    /// The values in `known`.
+    seen: std::collections::HashSet<String>,
 }
 
 /// How a token or credential is shown: `eyJhbGciOi…(153 bytes)` for a token (the start of its
@@ -39,14 +42,23 @@ impl Redactor {
         redactor
     }
 
-    /// Masks `value` wherever it appears.
+    /// Masks `value` wherever it appears, also as Rust and JSON escape it (a `\` or `"` in a
+    /// secret is written escaped in quoted output).
     pub fn add(&mut self, value: &str, shown: String) {
-        if value.len() < SHORTEST_MASKED || self.known.iter().any(|(v, _)| v == value) {
+        if value.len() < SHORTEST_MASKED {
             return;
         }
-        self.known.push((value.to_owned(), shown));
-        self.known
-            .sort_by_key(|(value, _)| std::cmp::Reverse(value.len()));
+        let escaped = [
+            value.escape_debug().to_string(),
+            serde_json::to_string(value)
+                .map(|quoted| quoted.trim_matches('"').to_owned())
+                .unwrap_or_default(),
+        ];
+        for form in std::iter::once(value.to_owned()).chain(escaped) {
+            if form.len() >= SHORTEST_MASKED && self.seen.insert(form.clone()) {
+                self.known.push((form, shown.clone()));
+            }
+        }
     }
 
     /// Masks a credential value (and its percent-decoded form).
@@ -111,16 +123,33 @@ impl Redactor {
     /// `value` with every string in it (object keys too) cleaned as [`Redactor::clean`] does,
     /// before it is written as JSON: masking the written text could break its quoting.
     pub fn clean_json(&self, value: serde_json::Value) -> serde_json::Value {
+        let matcher = self.matcher();
+        self.clean_json_with(matcher.as_ref(), value)
+    }
+
+    fn clean_json_with(
+        &self,
+        matcher: Option<&AhoCorasick>,
+        value: serde_json::Value,
+    ) -> serde_json::Value {
         use serde_json::Value;
         match value {
-            Value::String(text) => Value::String(self.clean(&text)),
-            Value::Array(items) => {
-                Value::Array(items.into_iter().map(|v| self.clean_json(v)).collect())
-            }
+            Value::String(text) => Value::String(self.clean_with(matcher, &text)),
+            Value::Array(items) => Value::Array(
+                items
+                    .into_iter()
+                    .map(|v| self.clean_json_with(matcher, v))
+                    .collect(),
+            ),
             Value::Object(fields) => Value::Object(
                 fields
                     .into_iter()
-                    .map(|(k, v)| (self.clean(&k), self.clean_json(v)))
+                    .map(|(k, v)| {
+                        (
+                            self.clean_with(matcher, &k),
+                            self.clean_json_with(matcher, v),
+                        )
+                    })
                     .collect(),
             ),
             other => other,
@@ -128,28 +157,53 @@ impl Redactor {
     }
 
     /// `text` with every known value masked, and any other token-shaped run cut to its header.
+    /// One pass over the text for all values together (the longest wins where they overlap).
     pub fn clean(&self, text: &str) -> String {
-        let mut out = text.to_owned();
-        for (value, shown) in &self.known {
-            if out.contains(value.as_str()) {
-                out = out.replace(value.as_str(), shown);
+        self.clean_with(self.matcher().as_ref(), text)
+    }
+
+    /// The matcher of every known value: an NFA, built in time linear in the values (a DFA
+    /// took minutes for requests holding 50 KB credentials); `None` if it cannot be built.
+    fn matcher(&self) -> Option<AhoCorasick> {
+        AhoCorasick::builder()
+            .match_kind(MatchKind::LeftmostLongest)
+            .kind(Some(AhoCorasickKind::NoncontiguousNFA))
+            .build(self.known.iter().map(|(value, _)| value.as_str()))
+            .ok()
+    }
+
+    fn clean_with(&self, matcher: Option<&AhoCorasick>, text: &str) -> String {
+        let masked = match matcher {
+            Some(matcher) => {
+                let shown: Vec<&str> = self.known.iter().map(|(_, s)| s.as_str()).collect();
+                matcher.replace_all(text, &shown)
             }
-        }
-        mask_tokens(&out)
+            // A matcher that cannot be built: everything is masked rather than leak.
+            None => mask(text),
+        };
+        mask_tokens(&masked)
     }
 }
 
-/// Any `eyJ…` run of base64url parts with two dots, shown as [`mask`] shows a token.
+/// The shortest run of three base64url parts taken for a token (host names and file names
+/// with two dots are shorter).
+const SHORTEST_TOKEN: usize = 32;
+
+/// Any token-shaped run (base64url parts joined by two dots or more, [`SHORTEST_TOKEN`]
+/// bytes or longer, whatever its header says), shown as [`mask`] shows a token.
 fn mask_tokens(text: &str) -> String {
     let in_run = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.';
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
-    while let Some(start) = rest.find("eyJ") {
+    while let Some(start) = rest.find(in_run) {
         let (before, from) = rest.split_at(start);
         out.push_str(before);
         let len = from.find(|c: char| !in_run(c)).unwrap_or(from.len());
         let (run, after) = from.split_at(len);
-        if run.matches('.').count() >= 2 {
+        let token_shaped = run.len() >= SHORTEST_TOKEN
+            && run.matches('.').count() >= 2
+            && run.split('.').all(|part| !part.is_empty());
+        if token_shaped {
             out.push_str(&mask(run));
         } else {
             out.push_str(run);

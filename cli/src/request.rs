@@ -37,7 +37,12 @@ pub fn header_line(line: &str) -> Result<(String, String), CliError> {
     let (name, value) = line
         .split_once(':')
         .filter(|(name, _)| !name.trim().is_empty())
-        .ok_or_else(|| CliError::usage(format!("-H {line:?}: expected 'Name: value'")))?;
+        .ok_or_else(|| {
+            CliError::usage(format!(
+                "a -H argument of {} bytes has no ':' after a name: expected 'Name: value' (not shown: it may hold a credential)",
+                line.len()
+            ))
+        })?;
     Ok((name.trim().to_owned(), value.trim_start().to_owned()))
 }
 

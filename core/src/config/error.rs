@@ -26,6 +26,34 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+/// The key and message of an unknown field, without the field's name when it could be a
+/// secret written where a key belongs (`{"name": "backend", "sk_live_…": null}`, a forgotten
+/// `"key":`): a name is shown only when it is short, plain (`[a-z0-9_]`) and no strong key.
+pub(super) fn without_secret_names<'p>(path: &'p str, message: &str) -> (&'p str, String) {
+    let name = message
+        .strip_prefix("unknown field `")
+        .and_then(|rest| rest.split_once('`'));
+    let Some((name, expected)) = name else {
+        return (path, message.to_owned());
+    };
+    let plain = name.len() <= 40
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && super::key_strength::check_strength(name).is_err();
+    if plain {
+        return (path, message.to_owned());
+    }
+    let parent = path
+        .strip_suffix(name)
+        .map(|p| p.strip_suffix('.').unwrap_or(p))
+        .unwrap_or(path);
+    (
+        parent,
+        format!("has an unknown field (its name is not shown: it may be a secret){expected}"),
+    )
+}
+
 /// A parser's message without the values it quotes (`invalid type: string "…"`): the value
 /// may be a secret written in the wrong place, and the message goes to the log.
 pub(super) fn without_values(message: &str) -> String {

@@ -12,7 +12,7 @@ mod raw;
 
 pub use error::ConfigError;
 
-use error::without_values;
+use error::{without_secret_names, without_values};
 use raw::RawConfig;
 
 use crate::identity::{CredentialKind, IdentityHeaders};
@@ -70,11 +70,13 @@ impl Config {
         }
         let mut de = serde_json::Deserializer::from_slice(json);
         let raw: RawConfig = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-            let key = match e.path().to_string() {
-                p if p == "." => "configuration".to_owned(),
-                p => p,
+            let path = e.path().to_string();
+            let (key, problem) = without_secret_names(&path, &e.inner().to_string());
+            let key = match key {
+                "." | "" => "configuration",
+                key => key,
             };
-            ConfigError::new(key, without_values(&e.inner().to_string()))
+            ConfigError::new(key, without_values(&problem))
         })?;
         de.end()
             .map_err(|e| ConfigError::new("configuration", without_values(&e.to_string())))?;
@@ -294,6 +296,24 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_secret_written_where_a_key_belongs_is_not_quoted() {
+        let secret = "sk_live_Q7w8E9r0T1y2U3i4O5p6A7s8";
+        for json in [
+            format!(r#"{{"api_keys": [{{"name": "backend", "{secret}": null}}]}}"#),
+            format!(r#"{{"secrets": [{{"kid": "old", "{secret}": "x"}}]}}"#),
+            format!(r#"{{"{secret}": 1}}"#),
+        ] {
+            let e = Config::parse(json.as_bytes(), &|_| None).unwrap_err();
+            let text = e.to_string();
+            assert!(!text.contains(secret), "{text}");
+            assert!(text.contains("unknown field"), "{text}");
+        }
+        // A plain typo is still named.
+        let e = Config::parse(br#"{"rules": [], "defualt_mode": "none"}"#, &|_| None).unwrap_err();
+        assert!(e.to_string().contains("defualt_mode"), "{e}");
     }
 
     #[test]
