@@ -46,10 +46,22 @@ pub fn load(args: &ConfigArgs) -> Result<Loaded, CliError> {
     let file = args.config.display().to_string();
     let text = read(&args.config)?;
     let mut env: BTreeMap<String, String> = std::env::vars().collect();
+    let mut given = Vec::new();
     if let Some(env_file) = &args.env_file {
-        env.extend(env_file_vars(env_file)?);
+        given = env_file_vars(env_file)?;
+        env.extend(given.iter().cloned());
     }
-    let (origin, json) = plugin_json(&file, &text, args.filter.as_deref())?;
+    // Before the configuration names its secrets, every value of the env file is one: an
+    // error about the file (a resource's name, say) never shows them.
+    let masked: Vec<(String, String)> = given
+        .iter()
+        .map(|(name, value)| (value.clone(), format!("${name}")))
+        .collect();
+    let (origin, json) =
+        plugin_json(&file, &text, args.filter.as_deref()).map_err(|e| CliError {
+            message: crate::redact::Redactor::new(&masked).clean(&e.message),
+            ..e
+        })?;
     let secrets = secret_values(&json, &env);
     Ok(Loaded {
         origin,

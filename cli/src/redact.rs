@@ -192,7 +192,8 @@ const SHORTEST_TOKEN: usize = 32;
 /// Any token-shaped run (base64url parts joined by two dots or more, [`SHORTEST_TOKEN`]
 /// bytes or longer, whatever its header says), shown as [`mask`] shows a token.
 fn mask_tokens(text: &str) -> String {
-    let in_run = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.';
+    // `%` too: a dot may be written `%2E`.
+    let in_run = |c: char| c.is_ascii_alphanumeric() || "-_.%".contains(c);
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(start) = rest.find(in_run) {
@@ -200,9 +201,13 @@ fn mask_tokens(text: &str) -> String {
         out.push_str(before);
         let len = from.find(|c: char| !in_run(c)).unwrap_or(from.len());
         let (run, after) = from.split_at(len);
-        let token_shaped = run.len() >= SHORTEST_TOKEN
-            && run.matches('.').count() >= 2
-            && run.split('.').all(|part| !part.is_empty());
+        // `%2E`, and `%252E` where a reading shows an escaped `%2E`, count as dots.
+        let dots = run.matches('.').count()
+            + ["%2E", "%2e", "%252E", "%252e"]
+                .iter()
+                .map(|dot| run.matches(dot).count())
+                .sum::<usize>();
+        let token_shaped = run.len() >= SHORTEST_TOKEN && dots >= 2;
         if token_shaped {
             out.push_str(&mask(run));
         } else {
@@ -255,5 +260,21 @@ mod tests {
             "access_token=…(10 bytes); theme=dark"
         );
         assert!(!r.clean(TOKEN).contains("c2lnbmF0"));
+    }
+
+    #[test]
+    fn tokens_are_masked_whatever_their_header_and_however_their_dots_are_written() {
+        let r = Redactor::default();
+        let plain = "IHsiYWxnIjoiSFMyNTYifQ.eyJzdWIiOiJhIn0.c2lnbmF0dXJlc2lnbmF0dXJl";
+        assert!(!r.clean(plain).contains("c2lnbmF0"));
+        let encoded = "tokeneyJhbGciOiJIUzI1NiJ9%2EeyJzdWIiOiJhIn0%2Ec2lnbmF0dXJlc2lnbmF0dXJl";
+        assert!(!r.clean(&format!("&{encoded}&")).contains("c2lnbmF0"));
+        let twice = encoded.replace("%2E", "%252E");
+        assert!(!r.clean(&format!("/;x={twice}")).contains("c2lnbmF0"));
+        // Host and file names with two dots stay readable.
+        assert_eq!(
+            r.clean("api.example.com envoy.cases.yaml"),
+            "api.example.com envoy.cases.yaml"
+        );
     }
 }
