@@ -6,6 +6,8 @@
 //! context; what a request does is [`tollgate_core::host::on_request_headers`], which runs
 //! natively in tests. It holds no decision logic.
 
+mod issuer_keys;
+
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::{Duration, UNIX_EPOCH};
@@ -13,8 +15,9 @@ use std::time::{Duration, UNIX_EPOCH};
 use log::{debug, error, info};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action as HostAction, ContextType, MetricType};
+use proxy_wasm::types::{Action as HostAction, ContextType, MapType, MetricType};
 
+use issuer_keys::{Held, KeyFetcher};
 use tollgate_core::config::Config;
 use tollgate_core::host::{self, Host, Verdict};
 use tollgate_core::metrics::Counter;
@@ -49,8 +52,11 @@ fn log_panics() {
 
 /// How often counters are handed to Envoy.
 const TICK: Duration = Duration::from_secs(1);
-/// Every how many ticks expired tokens are dropped from the cache.
-const SWEEP_TICKS: u32 = 10;
+/// The tick when issuers' keys are fetched: how soon a held request sees keys another
+/// worker fetched.
+const FETCH_TICK: Duration = Duration::from_millis(100);
+/// How often expired tokens are dropped from the cache, in seconds.
+const SWEEP_SECONDS: u64 = 10;
 
 /// The filter's counters: the host's ids, and the counts not yet handed over.
 #[derive(Default)]
@@ -88,26 +94,84 @@ impl Metrics {
     }
 }
 
-/// One per VM (one per Envoy worker): owns the parsed configuration, the counters and the
-/// worker's state, lent to each request.
+/// One per VM (one per Envoy worker): owns the parsed configuration, the counters, the
+/// worker's state lent to each request, and the fetching of issuers' keys.
 #[derive(Default)]
 struct Root {
     config: Option<Rc<Config>>,
     worker: Rc<RefCell<WorkerState>>,
     metrics: Rc<Metrics>,
-    ticks: u32,
+    fetcher: Rc<RefCell<KeyFetcher>>,
+    last_sweep: u64,
+}
+
+/// The host's clock since the unix epoch.
+fn unix_time() -> Duration {
+    hostcalls::get_current_time()
+        .unwrap_or(UNIX_EPOCH)
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+}
+
+fn unix_millis() -> u64 {
+    u64::try_from(unix_time().as_millis()).unwrap_or(u64::MAX)
 }
 
 impl Root {
-    fn unix_now(&self) -> u64 {
-        self.get_current_time()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0)
+    /// Decides the held requests now, with the keys there are, and lets them on or answers
+    /// them. A request whose client left is skipped.
+    fn decide_held(&self, held: Vec<Held>) {
+        let Some(config) = &self.config else {
+            return;
+        };
+        for request in held {
+            request.held.set(false);
+            if hostcalls::set_effective_context(request.context_id).is_err() {
+                continue;
+            }
+            let Ok(mut worker) = self.worker.try_borrow_mut() else {
+                continue;
+            };
+            let count = |c| self.metrics.count(c);
+            let verdict = host::on_request_headers(
+                &CurrentRequest,
+                config,
+                &mut worker,
+                request.stream_ends,
+                false,
+                count,
+            );
+            if verdict == Verdict::Continue {
+                let _ = hostcalls::resume_http_request();
+            }
+        }
     }
 }
 
-impl Context for Root {}
+impl Context for Root {
+    fn on_http_call_response(&mut self, token: u32, headers: usize, body_size: usize, _: usize) {
+        let status = if headers == 0 {
+            None
+        } else {
+            hostcalls::get_map_value(MapType::HttpCallResponseHeaders, ":status")
+                .ok()
+                .flatten()
+        };
+        let answered = {
+            let (Ok(mut fetcher), Ok(mut worker)) =
+                (self.fetcher.try_borrow_mut(), self.worker.try_borrow_mut())
+            else {
+                return;
+            };
+            fetcher
+                .on_response(token, status, body_size, &mut worker, unix_millis())
+                .map(|(issuer, keys_came)| fetcher.release(issuer, keys_came))
+        };
+        if let Some(held) = answered {
+            self.decide_held(held);
+        }
+    }
+}
 
 impl RootContext for Root {
     fn on_configure(&mut self, _size: usize) -> bool {
@@ -116,7 +180,6 @@ impl RootContext for Root {
         }
         if self.metrics.ids.is_empty() {
             self.metrics = Rc::new(Metrics::define());
-            self.set_tick_period(TICK);
         }
         let json = self.get_plugin_configuration().unwrap_or_default();
         let loaded = match Config::parse(&json, &|name| std::env::var(name).ok()) {
@@ -126,6 +189,16 @@ impl RootContext for Root {
                     tollgate_core::VERSION,
                     config.summary()
                 );
+                // Requests held under the old configuration are decided under it, now.
+                let held = std::mem::take(&mut self.fetcher.borrow_mut().held);
+                self.decide_held(held);
+                let fetcher = KeyFetcher::new(&config);
+                self.set_tick_period(if fetcher.fetches_keys() {
+                    FETCH_TICK
+                } else {
+                    TICK
+                });
+                self.fetcher = Rc::new(RefCell::new(fetcher));
                 self.config = Some(Rc::new(config));
                 // What the worker remembered belongs to the old configuration.
                 self.worker = Rc::default();
@@ -148,19 +221,32 @@ impl RootContext for Root {
 
     fn on_tick(&mut self) {
         self.metrics.flush();
-        self.ticks = self.ticks.wrapping_add(1);
-        if self.ticks.is_multiple_of(SWEEP_TICKS) {
-            if let (Some(config), Ok(mut worker)) = (&self.config, self.worker.try_borrow_mut()) {
-                worker.sweep(config, self.unix_now());
+        let now = unix_millis();
+        let held = {
+            let (Ok(mut fetcher), Ok(mut worker)) =
+                (self.fetcher.try_borrow_mut(), self.worker.try_borrow_mut())
+            else {
+                return;
+            };
+            if let Some(config) = &self.config {
+                if now / 1000 >= self.last_sweep + SWEEP_SECONDS {
+                    self.last_sweep = now / 1000;
+                    worker.sweep(config, now / 1000);
+                }
             }
-        }
+            fetcher.tick(&mut worker, now)
+        };
+        self.decide_held(held);
     }
 
-    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
         Some(Box::new(Stream {
+            context_id,
             config: self.config.clone(),
             worker: Rc::clone(&self.worker),
             metrics: Rc::clone(&self.metrics),
+            fetcher: Rc::clone(&self.fetcher),
+            held: None,
         }))
     }
 
@@ -171,43 +257,55 @@ impl RootContext for Root {
 
 /// One per request.
 struct Stream {
+    context_id: u32,
     config: Option<Rc<Config>>,
     worker: Rc<RefCell<WorkerState>>,
     metrics: Rc<Metrics>,
+    fetcher: Rc<RefCell<KeyFetcher>>,
+    /// Set while the request is held for an issuer's keys: its body and trailers wait too
+    /// (letting them on would let the request on).
+    held: Option<Rc<Cell<bool>>>,
+}
+
+impl Stream {
+    fn is_held(&self) -> bool {
+        self.held.as_ref().is_some_and(|h| h.get())
+    }
 }
 
 impl Context for Stream {}
 
-impl Host for Stream {
+/// The request of the host's current (effective) context: the stream's own callbacks, and a
+/// held request that the root context decides again.
+struct CurrentRequest;
+
+impl Host for CurrentRequest {
     fn request_headers(&self) -> Vec<(String, Vec<u8>)> {
-        self.get_http_request_headers_bytes()
+        hostcalls::get_map_bytes(MapType::HttpRequestHeaders).unwrap_or_default()
     }
 
     fn now(&self) -> u64 {
-        self.get_current_time()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0)
+        unix_time().as_secs()
     }
 
     fn remove_header(&self, name: &str) {
-        self.remove_http_request_header(name);
+        let _ = hostcalls::remove_map_value(MapType::HttpRequestHeaders, name);
     }
 
     fn set_header(&self, name: &str, value: &[u8]) {
-        self.set_http_request_header_bytes(name, Some(value));
+        let _ = hostcalls::set_map_value_bytes(MapType::HttpRequestHeaders, name, Some(value));
     }
 
     fn add_header(&self, name: &str, value: &[u8]) {
-        self.add_http_request_header_bytes(name, value);
+        let _ = hostcalls::add_map_value_bytes(MapType::HttpRequestHeaders, name, value);
     }
 
     fn set_property(&self, name: &str, value: &[u8]) {
-        Context::set_property(self, vec![name], Some(value));
+        let _ = hostcalls::set_property(vec![name], Some(value));
     }
 
     fn respond(&self, status: u32, headers: &[(&str, &str)], body: &[u8]) {
-        self.send_http_response(status, headers.to_vec(), Some(body));
+        let _ = hostcalls::send_http_response(status, headers.to_vec(), Some(body));
     }
 
     fn debug_enabled(&self) -> bool {
@@ -238,13 +336,52 @@ impl HttpContext for Stream {
             return HostAction::Pause;
         };
         let count = |c| metrics.count(c);
-        match host::on_request_headers(self, &config, &mut worker, end_of_stream, count) {
+        let verdict = host::on_request_headers(
+            &CurrentRequest,
+            &config,
+            &mut worker,
+            end_of_stream,
+            true,
+            count,
+        );
+        match verdict {
             Verdict::Continue => {
                 #[cfg(feature = "test-trap")]
                 trap_if_marked(self);
                 HostAction::Continue
             }
             Verdict::Answered => HostAction::Pause,
+            Verdict::Wait(wait) => {
+                let Ok(mut fetcher) = self.fetcher.try_borrow_mut() else {
+                    return HostAction::Pause;
+                };
+                if fetcher.worth_holding(wait, &worker, unix_millis()) {
+                    let held = fetcher.hold(self.context_id, wait, end_of_stream, unix_millis());
+                    self.held = Some(held);
+                    return HostAction::Pause;
+                }
+                // No fetch can bring the keys soon: decided now with the keys there are.
+                let count = |c| metrics.count(c);
+                match host::on_request_headers(
+                    &CurrentRequest,
+                    &config,
+                    &mut worker,
+                    end_of_stream,
+                    false,
+                    count,
+                ) {
+                    Verdict::Continue => HostAction::Continue,
+                    Verdict::Answered | Verdict::Wait(_) => HostAction::Pause,
+                }
+            }
+        }
+    }
+
+    fn on_http_request_body(&mut self, _size: usize, _end_of_stream: bool) -> HostAction {
+        if self.is_held() {
+            HostAction::Pause
+        } else {
+            HostAction::Continue
         }
     }
 
@@ -256,7 +393,11 @@ impl HttpContext for Stream {
                 }
             }
         }
-        HostAction::Continue
+        if self.is_held() {
+            HostAction::Pause
+        } else {
+            HostAction::Continue
+        }
     }
 }
 

@@ -227,7 +227,7 @@ fn every_request_kind_stays_within_its_host_call_budget() {
         let runs = [(&refusals, budget), (&every, budget_every)];
         for ((config, budget), worker) in runs.into_iter().zip(&mut workers) {
             let host = CountingHost::new(headers.clone());
-            let got = on_request_headers(&host, config, worker, true, |_| {});
+            let got = on_request_headers(&host, config, worker, true, true, |_| {});
             assert_eq!(got, verdict, "{name}");
             if host.total() > budget {
                 over.push(format!(
@@ -252,11 +252,25 @@ fn every_request_kind_stays_within_its_host_call_budget() {
 fn nothing_is_removed_that_is_not_there() {
     let config = config("refusals");
     let host = CountingHost::new(request("GET", "/public/x", &[]));
-    on_request_headers(&host, &config, &mut WorkerState::default(), true, |_| {});
+    on_request_headers(
+        &host,
+        &config,
+        &mut WorkerState::default(),
+        true,
+        true,
+        |_| {},
+    );
     assert_eq!(host.calls.borrow().get("remove_header"), None);
     let spoofed = request("GET", "/feed/x", &[("x-auth-role", "admin".into())]);
     let host = CountingHost::new(spoofed);
-    on_request_headers(&host, &config, &mut WorkerState::default(), true, |_| {});
+    on_request_headers(
+        &host,
+        &config,
+        &mut WorkerState::default(),
+        true,
+        true,
+        |_| {},
+    );
     let calls = host.calls.borrow();
     // The spoofed role is replaced in one call, not removed then added.
     assert_eq!(calls.get("remove_header"), None, "{calls:?}");

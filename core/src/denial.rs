@@ -15,16 +15,18 @@ pub enum Code {
     TokenExpired,
     InvalidRequest,
     PermissionDenied,
+    KeysUnavailable,
 }
 
 impl Code {
     /// Every code, in the order their counters are defined.
-    pub const ALL: [Code; 5] = [
+    pub const ALL: [Code; 6] = [
         Code::MissingCredentials,
         Code::InvalidCredentials,
         Code::TokenExpired,
         Code::InvalidRequest,
         Code::PermissionDenied,
+        Code::KeysUnavailable,
     ];
 
     /// The code as the JSON body spells it.
@@ -35,6 +37,7 @@ impl Code {
             Code::TokenExpired => "TOKEN_EXPIRED",
             Code::InvalidRequest => "INVALID_REQUEST",
             Code::PermissionDenied => "PERMISSION_DENIED",
+            Code::KeysUnavailable => "KEYS_UNAVAILABLE",
         }
     }
 
@@ -46,6 +49,7 @@ impl Code {
             Code::TokenExpired => 2,
             Code::InvalidRequest => 3,
             Code::PermissionDenied => 4,
+            Code::KeysUnavailable => 5,
         }
     }
 }
@@ -67,6 +71,8 @@ pub enum Denial {
     InvalidRequest(BadRequest),
     /// A valid credential whose role this path does not allow.
     PermissionDenied,
+    /// A token of an issuer whose keys have never been fetched (503, with `Retry-After`).
+    KeysUnavailable,
 }
 
 impl Denial {
@@ -76,6 +82,7 @@ impl Denial {
             Denial::MissingCredentials | Denial::InvalidCredentials(_) => 401,
             Denial::InvalidRequest(_) => 400,
             Denial::PermissionDenied => 403,
+            Denial::KeysUnavailable => 503,
         }
     }
 
@@ -89,13 +96,14 @@ impl Denial {
             Denial::InvalidCredentials(_) => Code::InvalidCredentials,
             Denial::InvalidRequest(_) => Code::InvalidRequest,
             Denial::PermissionDenied => Code::PermissionDenied,
+            Denial::KeysUnavailable => Code::KeysUnavailable,
         }
     }
 
     /// The RFC 6750 `error` attribute of `WWW-Authenticate`; none when no credential was sent.
     pub(crate) fn bearer_error(self) -> Option<&'static str> {
         match self {
-            Denial::MissingCredentials => None,
+            Denial::MissingCredentials | Denial::KeysUnavailable => None,
             Denial::InvalidCredentials(_) => Some("invalid_token"),
             Denial::InvalidRequest(_) => Some("invalid_request"),
             Denial::PermissionDenied => Some("insufficient_scope"),
@@ -135,6 +143,9 @@ impl Denial {
                 BadRequest::MethodOverride => "The method override is not acceptable.",
             },
             Denial::PermissionDenied => "The credential is valid but may not access this resource.",
+            Denial::KeysUnavailable => {
+                "The keys of the token's issuer are not available yet; retry shortly."
+            }
         }
     }
 }

@@ -7,7 +7,7 @@
 //! answer a refused request. Counters are kept in the VM and handed over on the tick, not per request.
 
 use crate::config::{AccessLogFields, Config};
-use crate::decision::{decide_stream, Action, Decision, HeaderEdit, LogField, Outcome};
+use crate::decision::{decide_stream, Action, Decision, HeaderEdit, KeyWait, LogField, Outcome};
 use crate::metrics::Counter;
 use crate::worker::WorkerState;
 
@@ -37,19 +37,27 @@ pub enum Verdict {
     Continue,
     /// Stop: the filter answered it.
     Answered,
+    /// Hold it until an issuer's keys are fetched, then decide it again (with `may_wait`
+    /// false once the wait is over). Nothing was applied, counted or logged.
+    Wait(KeyWait),
 }
 
 /// Decides one request from its headers, applies the decision through `host`, counts it
-/// with `count` and records it for the access log.
+/// with `count` and records it for the access log. When `may_wait` and fetching an issuer's
+/// keys could change the decision, nothing is applied: the request is to be held.
 pub fn on_request_headers(
     host: &impl Host,
     config: &Config,
     worker: &mut WorkerState,
     stream_ends: bool,
+    may_wait: bool,
     count: impl Fn(Counter),
 ) -> Verdict {
     let headers = host.request_headers();
     let decision = decide_stream(config, worker, &headers, stream_ends, &|| host.now());
+    if let (true, Some(wait)) = (may_wait, decision.awaits_keys) {
+        return Verdict::Wait(wait);
+    }
     count(Counter::for_outcome(&decision.outcome));
     match decision.cache_hit {
         Some(true) => count(Counter::CacheHit),

@@ -72,8 +72,10 @@ pub struct Identity {
     pub role: Rc<str>,
     /// The `sub` of an access token.
     pub user: Option<Rc<str>>,
-    /// The name of a key, or the `client_id` of a client.
+    /// The name of a key, the `client_id` of a client, or the issuer of a token.
     pub name: Option<Rc<str>>,
+    /// Headers copied from an issuer's token claims (`claims_to_headers`), name and value.
+    pub claims: Option<Rc<[(Rc<str>, Rc<str>)]>>,
 }
 
 thread_local! {
@@ -105,6 +107,7 @@ impl Identity {
             role: builtin_role(role::ANONYMOUS),
             user: None,
             name: None,
+            claims: None,
         }
     }
 
@@ -115,7 +118,14 @@ impl Identity {
             role: builtin_role(role::USER),
             user: Some(subject),
             name: None,
+            claims: None,
         }
+    }
+
+    /// The roles this identity holds: `role` is one role, or an issuer's roles joined by `,`
+    /// (role names never hold a comma).
+    pub fn roles(&self) -> impl Iterator<Item = &str> {
+        self.role.split(',')
     }
 }
 
@@ -130,6 +140,8 @@ pub struct IdentityHeaders {
     pub kind: String,
     pub role: String,
     pub name: String,
+    /// The headers of every issuer's `claims_to_headers`.
+    pub claims: Vec<String>,
 }
 
 impl IdentityHeaders {
@@ -138,7 +150,8 @@ impl IdentityHeaders {
     /// for the defaults must never read a client's.
     pub fn is_spoof(&self, name: &str) -> bool {
         [&self.user, &self.kind, &self.role, &self.name]
-            .iter()
+            .into_iter()
+            .chain(&self.claims)
             .map(|h| h.as_str())
             .chain(DEFAULT_IDENTITY_HEADERS)
             .any(|h| spells_header(name, h))

@@ -7,13 +7,15 @@
 //! 2. [`rules`]: the rule and mode that apply to every reading and method.
 //! 3. [`credential`]: where the one credential sits, in every spelling a server reads
 //!    ([`credential::spellings`]).
-//! 4. [`verify`]: access tokens (JWS, the verified-token cache), API keys and clients.
+//! 4. [`verify`]: access tokens (JWS, the master secrets, the issuers' keys and claims, the
+//!    verified-token cache), API keys and clients.
 //! 5. [`identity`]: who the credential makes the caller.
 //! 6. [`decision`]: the flow that ties these together, and the edits or response it returns.
 //! 7. [`denial`] and [`response`]: why a request is refused, and the answer the client gets.
 //!
 //! At the edges: [`config`] (parsed and validated whole before any request), [`worker`] (the
-//! state one Envoy worker keeps between requests), [`host`] (what the proxy-wasm adapter asks
+//! state one Envoy worker keeps between requests), [`fetch`] (when an issuer's keys are
+//! fetched, and by which worker), [`host`] (what the proxy-wasm adapter asks
 //! of its host, so the request path is tested here with a fake host) and [`metrics`].
 //!
 //! This crate does not depend on proxy-wasm: the filter crate at the repository's root is
@@ -35,6 +37,7 @@ pub mod denial;
 pub mod response;
 
 pub mod config;
+pub mod fetch;
 pub mod host;
 pub mod metrics;
 pub mod worker;

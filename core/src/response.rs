@@ -49,16 +49,26 @@ pub fn error(denial: Denial, authority: &[u8]) -> LocalResponse {
         denial.code().as_str(),
         denial.message()
     );
+    // A 503 is no challenge: the credential may be good; the client is told when to retry.
+    let (name, value) = if denial.status() == 503 {
+        ("retry-after", RETRY_AFTER_SECONDS.to_owned())
+    } else {
+        ("www-authenticate", challenge)
+    };
     LocalResponse {
         status: denial.status(),
         headers: vec![
             ("content-type", "application/json".to_owned()),
-            ("www-authenticate", challenge),
+            (name, value),
             ("cache-control", "no-store".to_owned()),
         ],
         body,
     }
 }
+
+/// `Retry-After` of a 503 `KEYS_UNAVAILABLE`, in seconds: about when a failed key fetch is
+/// tried again.
+pub const RETRY_AFTER_SECONDS: &str = "5";
 
 /// `302 Found` to `location`, never cached.
 pub fn redirect(location: String) -> LocalResponse {

@@ -1,19 +1,53 @@
 //! What one Envoy worker keeps between requests. The filter's root context (one per worker
 //! VM) owns it and lends it to each request's decision; a new configuration starts it empty.
 
+use std::rc::Rc;
+
 use crate::config::Config;
 use crate::verify::cache::TokenCache;
+use crate::verify::jwks::KeySet;
 
 /// A worker's state.
 #[derive(Debug, Default)]
 pub struct WorkerState {
     /// Access tokens verified before.
     pub tokens: TokenCache,
+    /// The fetched keys of the issuers whose keys are fetched (`jwks_uri`).
+    pub issuer_keys: IssuerKeys,
 }
 
 impl WorkerState {
     /// Drops what expired by unix time `now` under `config`.
     pub fn sweep(&mut self, config: &Config, now: u64) {
         config.verifier.sweep(&mut self.tokens, now);
+    }
+}
+
+/// Fetched key sets by issuer index, each with the version the filter's shared store gave it.
+#[derive(Debug, Default)]
+pub struct IssuerKeys {
+    sets: Vec<Option<(Rc<KeySet>, u64)>>,
+}
+
+impl IssuerKeys {
+    /// The keys of issuer `index`, once fetched.
+    pub fn get(&self, index: usize) -> Option<&KeySet> {
+        self.sets.get(index)?.as_ref().map(|(set, _)| &**set)
+    }
+
+    /// The version of issuer `index`'s keys; 0 before the first fetch.
+    pub fn version(&self, index: usize) -> u64 {
+        self.sets
+            .get(index)
+            .and_then(|s| s.as_ref())
+            .map_or(0, |(_, version)| *version)
+    }
+
+    /// Installs issuer `index`'s keys at `version`.
+    pub fn install(&mut self, index: usize, set: KeySet, version: u64) {
+        if self.sets.len() <= index {
+            self.sets.resize(index + 1, None);
+        }
+        self.sets[index] = Some((Rc::new(set), version));
     }
 }

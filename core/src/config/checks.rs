@@ -3,6 +3,7 @@
 
 use super::key_strength;
 use super::{ConfigError, MIN_KEY_LEN, MIN_SECRET_LEN};
+use crate::credential::spellings;
 use crate::request::path;
 use crate::request::spells_header;
 use crate::rules::Mode;
@@ -179,6 +180,25 @@ pub(super) fn check_header_name(name: &str) -> Result<(), String> {
         .any(|prefix| name.starts_with(prefix));
     if RESERVED_HEADERS.iter().any(|r| spells_header(name, r)) || reserved_family {
         return Err(format!("\"{name}\" is reserved"));
+    }
+    Ok(())
+}
+
+/// A header the filter sets for the upstream (an identity header, a claim's header): a
+/// header name that is not reserved, without `_` or `.` (many servers read them as `-`), not
+/// named like a credential.
+pub(super) fn check_identity_header(name: &str) -> Result<(), String> {
+    check_header_name(name)?;
+    if name.contains('_') || name.contains('.') {
+        return Err(format!(
+            "\"{name}\": use '-' instead of '_' or '.' (many servers read them the same)"
+        ));
+    }
+    let credential_like = ["access_token", "client_id", "client_secret", "api_key"]
+        .iter()
+        .any(|c| spellings::loosely_named(name.as_bytes(), c));
+    if credential_like {
+        return Err(format!("\"{name}\" is named like a credential"));
     }
     Ok(())
 }

@@ -2,15 +2,16 @@
 //! checked, every key resolved, the rules compiled.
 
 use super::checks::*;
+use super::issuers::compile_issuers;
 use super::key_strength;
 use super::raw::*;
 use super::{AccessLogFields, Config, ConfigError, MAX_CLOCK_SKEW};
-use crate::credential::spellings;
 use crate::credential::{is_b64token, CLIENT_ID_PARAM, CLIENT_SECRET_PARAM};
 use crate::identity::{role, CredentialKind, IdentityHeaders};
 use crate::request::path;
 use crate::response::Login;
 use crate::rules::{default_roles, Matcher, Mode, Policy, Rule, RuleSet};
+use crate::verify::issuer::Issuers;
 use crate::verify::keys::{ClientRegistry, KeyRing};
 use crate::verify::token::{SigningKey, TokenVerifier};
 
@@ -46,16 +47,27 @@ impl RawConfig {
             None => Mode::Required,
         };
         let rule_count = self.rules.len();
-        let rules = RuleSet::new(compile_rules(self.rules, &clients)?, default_mode);
+        let mut identity_headers = compile_identity_headers(self.identity_headers)?;
+        let issuers = Issuers {
+            list: compile_issuers(self.issuers, env, &mut identity_headers)?,
+            clock_skew,
+            max_lifetime: self.max_lifetime_seconds,
+        };
+        let known_roles = KnownRoles {
+            clients: &clients,
+            from_claims: issuers.list.iter().any(|i| i.roles_claim.is_some()),
+        };
+        let rules = RuleSet::new(compile_rules(self.rules, known_roles)?, default_mode);
 
         let nobody_can_authenticate = !verifier.has_keys()
+            && issuers.is_empty()
             && keys.count(CredentialKind::ApiKey) == 0
             && keys.count(CredentialKind::PublishableKey) == 0
             && clients.is_empty();
         if nobody_can_authenticate && rules.any_required() {
             return Err(ConfigError::new(
                 "secrets",
-                "no secret, API key, publishable key or client is configured, yet some paths are required: nobody could pass",
+                "no secret, API key, publishable key, client or issuer is configured, yet some paths are required: nobody could pass",
             ));
         }
 
@@ -86,12 +98,13 @@ impl RawConfig {
             verifier,
             keys,
             clients,
+            issuers,
             rules,
             rule_count,
             login,
             token_query_param,
             token_cookie,
-            identity_headers: compile_identity_headers(self.identity_headers)?,
+            identity_headers,
             forward_credentials: self.forward_credentials.unwrap_or(false),
             access_log_fields: match self.access_log_fields.as_deref() {
                 None | Some("refusals") => AccessLogFields::Refusals,
@@ -259,7 +272,15 @@ fn compile_clients(
     Ok(clients)
 }
 
-fn compile_rules(raw: Vec<RawRule>, clients: &ClientRegistry) -> Result<Vec<Rule>, ConfigError> {
+/// The roles a rule may name: the built-in ones, the clients', and any role name when an
+/// issuer reads roles from its tokens' claims.
+#[derive(Clone, Copy)]
+struct KnownRoles<'c> {
+    clients: &'c ClientRegistry,
+    from_claims: bool,
+}
+
+fn compile_rules(raw: Vec<RawRule>, known: KnownRoles<'_>) -> Result<Vec<Rule>, ConfigError> {
     let mut rules: Vec<Rule> = Vec::with_capacity(raw.len());
     for (index, rule) in raw.into_iter().enumerate() {
         let at = format!("rules[{index}]");
@@ -282,7 +303,7 @@ fn compile_rules(raw: Vec<RawRule>, clients: &ClientRegistry) -> Result<Vec<Rule
             None => None,
         };
         let roles = match (mode, rule.roles) {
-            (Mode::Required, Some(roles)) => compile_roles(&at, roles, clients)?,
+            (Mode::Required, Some(roles)) => compile_roles(&at, roles, known)?,
             (Mode::Required, None) => default_roles(),
             (_, Some(_)) => {
                 return Err(ConfigError::new(
@@ -364,7 +385,7 @@ fn compile_methods(at: &str, methods: Vec<String>) -> Result<Vec<String>, Config
 fn compile_roles(
     at: &str,
     roles: Vec<String>,
-    clients: &ClientRegistry,
+    known: KnownRoles<'_>,
 ) -> Result<Vec<String>, ConfigError> {
     if roles.is_empty() {
         return Err(ConfigError::new(
@@ -374,13 +395,14 @@ fn compile_roles(
     }
     let mut out: Vec<String> = Vec::with_capacity(roles.len());
     for (j, name) in roles.into_iter().enumerate() {
-        let known = [role::USER, role::ADMIN, role::ANONYMOUS].contains(&name.as_str())
-            || clients.roles().any(|r| r == name);
-        if !known {
+        let is_known = [role::USER, role::ADMIN, role::ANONYMOUS].contains(&name.as_str())
+            || known.clients.roles().any(|r| r == name)
+            || (known.from_claims && check_role_name(&name).is_ok());
+        if !is_known {
             return Err(ConfigError::new(
                 format!("{at}.roles[{j}]"),
                 format!(
-                    "unknown role \"{}\" (expected user, admin, anonymous or a client's role)",
+                    "unknown role \"{}\" (expected user, admin, anonymous, a client's role, or a role name when an issuer has roles_claim)",
                     name.escape_default()
                 ),
             ));
@@ -443,25 +465,10 @@ fn compile_identity_headers(
     });
     let pick = |field: &str, given: Option<String>, default: &str| -> Result<String, ConfigError> {
         let name = given.unwrap_or_else(|| default.into()).to_ascii_lowercase();
-        let key = format!("identity_headers.{field}");
-        with_key(&key, check_header_name(&name))?;
-        if name.contains('_') || name.contains('.') {
-            return Err(ConfigError::new(
-                key,
-                format!(
-                    "\"{name}\": use '-' instead of '_' or '.' (many servers read them the same)"
-                ),
-            ));
-        }
-        let credential_like = ["access_token", "client_id", "client_secret", "api_key"]
-            .iter()
-            .any(|c| spellings::loosely_named(name.as_bytes(), c));
-        if credential_like {
-            return Err(ConfigError::new(
-                key,
-                format!("\"{name}\" is named like a credential"),
-            ));
-        }
+        with_key(
+            format!("identity_headers.{field}"),
+            check_identity_header(&name),
+        )?;
         Ok(name)
     };
     let headers = IdentityHeaders {
@@ -469,6 +476,7 @@ fn compile_identity_headers(
         kind: pick("type", raw.kind, "x-auth-type")?,
         role: pick("role", raw.role, "x-auth-role")?,
         name: pick("name", raw.name, "x-auth-name")?,
+        claims: Vec::new(),
     };
     let all = [
         ("user", &headers.user),

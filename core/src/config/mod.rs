@@ -7,6 +7,7 @@
 mod checks;
 mod compile;
 mod error;
+mod issuers;
 pub mod key_strength;
 mod raw;
 
@@ -18,6 +19,7 @@ use raw::RawConfig;
 use crate::identity::{CredentialKind, IdentityHeaders};
 use crate::response::Login;
 use crate::rules::RuleSet;
+use crate::verify::issuer::Issuers;
 use crate::verify::keys::{ClientRegistry, KeyRing};
 use crate::verify::token::TokenVerifier;
 use crate::verify::Verifiers;
@@ -35,6 +37,7 @@ pub struct Config {
     pub verifier: TokenVerifier,
     pub keys: KeyRing,
     pub clients: ClientRegistry,
+    pub issuers: Issuers,
     pub rules: RuleSet,
     pub rule_count: usize,
     pub login: Option<Login>,
@@ -89,18 +92,25 @@ impl Config {
             tokens: &self.verifier,
             keys: &self.keys,
             clients: &self.clients,
+            issuers: &self.issuers,
         }
+    }
+
+    /// Whether `name` is a valid role name (a rule's role, an issuer token's role).
+    pub(crate) fn is_role_name(name: &str) -> bool {
+        checks::check_role_name(name).is_ok()
     }
 
     /// One line for the configuration log: counts only, never values.
     pub fn summary(&self) -> String {
         format!(
-            "{} rules, {} secrets, {} API keys, {} publishable keys, {} clients, login redirect {}",
+            "{} rules, {} secrets, {} API keys, {} publishable keys, {} clients, {} issuers, login redirect {}",
             self.rule_count,
             self.verifier.key_count(),
             self.keys.count(CredentialKind::ApiKey),
             self.keys.count(CredentialKind::PublishableKey),
             self.clients.len(),
+            self.issuers.list.len(),
             if self.login.is_some() { "on" } else { "off" },
         )
     }
@@ -183,7 +193,7 @@ mod tests {
         assert!(c.forward_credentials);
         assert_eq!(
             c.summary(),
-            "4 rules, 2 secrets, 1 API keys, 1 publishable keys, 1 clients, login redirect on"
+            "4 rules, 2 secrets, 1 API keys, 1 publishable keys, 1 clients, 0 issuers, login redirect on"
         );
     }
 

@@ -49,6 +49,8 @@ pub(super) struct RawConfig {
     pub(super) publishable_keys: Vec<RawNamedKey>,
     #[serde(default)]
     pub(super) clients: Vec<RawClient>,
+    #[serde(default)]
+    pub(super) issuers: Vec<super::issuers::RawIssuer>,
     pub(super) default_mode: Option<String>,
     #[serde(default)]
     pub(super) rules: Vec<RawRule>,

@@ -20,7 +20,12 @@ pub(super) fn annotate<'a>(
         (names.user.as_str(), identity.user.clone()),
         (names.name.as_str(), identity.name.clone()),
     ];
-    for (name, value) in values {
+    let claims = identity.claims.as_deref().unwrap_or_default().iter();
+    let claims = claims.filter_map(|(header, value)| {
+        let name = names.claims.iter().find(|n| **n == **header)?;
+        Some((name.as_str(), Some(Rc::clone(value))))
+    });
+    for (name, value) in values.into_iter().chain(claims) {
         let Some(value) = value else {
             continue;
         };

@@ -11,6 +11,7 @@ mod refusal;
 mod report;
 mod scrub;
 
+pub use authenticate::KeyWait;
 pub use outcome::{apply_edits, Action, Decision, HeaderEdit, Outcome, Value};
 pub use report::LogField;
 
@@ -139,12 +140,15 @@ where
         None if policy.mode == Mode::Optional => Identity::anonymous(),
         None => return refuse_here(Denial::MissingCredentials),
         Some(credential) => {
-            let (result, hit) =
-                authenticate(config.verifiers(), &mut worker.tokens, credential, now);
-            cache_hit = hit;
-            match result {
+            let checked = authenticate(config.verifiers(), worker, credential, now);
+            cache_hit = checked.cache_hit;
+            match checked.result {
                 Ok(identity) => identity,
-                Err(bad) => return refuse_here(bad.into()).with_cache_hit(cache_hit),
+                Err(denial) => {
+                    return refuse_here(denial)
+                        .with_cache_hit(cache_hit)
+                        .awaiting(checked.waits)
+                }
             }
         }
     };
@@ -168,7 +172,7 @@ fn locations(config: &Config) -> Locations<'_> {
 }
 
 fn role_passes(policy: &Policy, identity: &Identity) -> bool {
-    policy.mode != Mode::Required || policy.allows_role(&identity.role)
+    policy.mode != Mode::Required || identity.roles().any(|role| policy.allows_role(role))
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! What a decision returns: the edits to the request, or the answer instead of it, and why.
 
+use super::authenticate::KeyWait;
 use std::rc::Rc;
 
 use crate::denial::Denial;
@@ -102,6 +103,9 @@ pub struct Decision<'a> {
     pub rule: Option<usize>,
     /// For an access token: whether the cache of verified tokens answered.
     pub cache_hit: Option<bool>,
+    /// Set when fetching an issuer's keys could change this decision: the adapter may hold
+    /// the request until they are fetched and decide it again.
+    pub awaits_keys: Option<KeyWait>,
 }
 
 impl<'a> Decision<'a> {
@@ -116,6 +120,7 @@ impl<'a> Decision<'a> {
             outcome,
             rule,
             cache_hit: None,
+            awaits_keys: None,
         }
     }
 
@@ -131,12 +136,21 @@ impl<'a> Decision<'a> {
             outcome,
             rule,
             cache_hit: None,
+            awaits_keys: None,
         }
     }
 
     /// The same decision, recording whether the token cache answered.
     pub(crate) fn with_cache_hit(self, cache_hit: Option<bool>) -> Self {
         Decision { cache_hit, ..self }
+    }
+
+    /// The same decision, marked as one that fetching an issuer's keys could change.
+    pub(crate) fn awaiting(self, awaits_keys: Option<KeyWait>) -> Self {
+        Decision {
+            awaits_keys,
+            ..self
+        }
     }
 }
 

@@ -6,18 +6,23 @@
 //! configuration (a secret removed, say) starts empty.
 
 use std::collections::HashMap;
-use std::rc::Rc;
 
 use rustc_hash::FxBuildHasher;
+
+use crate::identity::Identity;
 
 /// How many tokens one VM remembers.
 pub const CAPACITY: usize = 10_000;
 
 /// What a verified token proved.
-#[derive(Clone)]
-struct Entry {
-    subject: Rc<str>,
-    expires_at: u64,
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CachedToken {
+    pub identity: Identity,
+    pub expires_at: u64,
+    /// For an issuer's token: the issuer's index and the version of its keys that verified
+    /// it (a hit under other keys is verified again: a key the provider withdrew stops
+    /// serving at once).
+    pub keys: Option<(usize, u64)>,
 }
 
 /// Verified tokens by their text.
@@ -25,7 +30,7 @@ struct Entry {
 pub struct TokenCache {
     /// FxHash is safe here: only verified tokens enter, so without a secret nobody can fill
     /// the map with keys chosen to collide.
-    entries: HashMap<Box<str>, Entry, FxBuildHasher>,
+    entries: HashMap<Box<str>, CachedToken, FxBuildHasher>,
     capacity: usize,
 }
 
@@ -53,17 +58,16 @@ impl TokenCache {
         }
     }
 
-    /// The subject and expiry of `token` if it was verified before and `exp` plus `skew` has
-    /// not passed at `now`.
-    pub fn get(&self, token: &str, now: u64, skew: u64) -> Option<(Rc<str>, u64)> {
+    /// What `token` proved if it was verified before and `exp` plus `skew` has not passed at
+    /// `now`.
+    pub fn get(&self, token: &str, now: u64, skew: u64) -> Option<&CachedToken> {
         let entry = self.entries.get(token)?;
-        (now <= entry.expires_at.saturating_add(skew))
-            .then(|| (Rc::clone(&entry.subject), entry.expires_at))
+        (now <= entry.expires_at.saturating_add(skew)).then_some(entry)
     }
 
     /// Remembers a verified token. When full, half the entries (every other one, in the
     /// map's random order) make room: amortised over the next inserts, a constant cost.
-    pub fn insert(&mut self, token: &str, subject: Rc<str>, expires_at: u64) {
+    pub fn insert(&mut self, token: &str, verified: CachedToken) {
         if self.capacity == 0 {
             return;
         }
@@ -74,13 +78,7 @@ impl TokenCache {
                 keep
             });
         }
-        self.entries.insert(
-            token.into(),
-            Entry {
-                subject,
-                expires_at,
-            },
-        );
+        self.entries.insert(token.into(), verified);
     }
 
     /// Drops every token whose `exp` plus `skew` has passed.
@@ -104,15 +102,20 @@ impl TokenCache {
 mod tests {
     use super::*;
 
+    fn user(sub: &str, expires_at: u64) -> CachedToken {
+        CachedToken {
+            identity: Identity::user(sub.into()),
+            expires_at,
+            keys: None,
+        }
+    }
+
     #[test]
     fn hits_only_the_same_token_and_only_before_expiry() {
         let mut cache = TokenCache::with_capacity(10);
-        cache.insert("a.b.c", "alice".into(), 1000);
-        assert_eq!(
-            cache.get("a.b.c", 1000, 0).map(|(s, _)| s),
-            Some("alice".into())
-        );
-        assert_eq!(cache.get("a.b.c", 1060, 60), Some(("alice".into(), 1000)));
+        cache.insert("a.b.c", user("alice", 1000));
+        assert_eq!(cache.get("a.b.c", 1000, 0), Some(&user("alice", 1000)));
+        assert_eq!(cache.get("a.b.c", 1060, 60), Some(&user("alice", 1000)));
         assert!(cache.get("a.b.c", 1061, 60).is_none());
         assert!(cache.get("a.b.d", 0, 0).is_none());
         assert!(cache.get("a.b.c ", 0, 0).is_none());
@@ -123,22 +126,22 @@ mod tests {
     fn stays_within_its_capacity() {
         let mut cache = TokenCache::with_capacity(100);
         for i in 0..10_000 {
-            cache.insert(&format!("token-{i}"), "u".into(), u64::MAX);
+            cache.insert(&format!("token-{i}"), user("u", u64::MAX));
             assert!(cache.len() <= 100);
         }
         assert!(cache.len() >= 50);
         // The newest is always kept.
         assert!(cache.get("token-9999", 0, 0).is_some());
         let mut none = TokenCache::with_capacity(0);
-        none.insert("t", "u".into(), u64::MAX);
+        none.insert("t", user("u", u64::MAX));
         assert!(none.is_empty());
     }
 
     #[test]
     fn sweeping_drops_expired_tokens() {
         let mut cache = TokenCache::with_capacity(10);
-        cache.insert("old", "u".into(), 100);
-        cache.insert("new", "u".into(), 1000);
+        cache.insert("old", user("u", 100));
+        cache.insert("new", user("u", 1000));
         cache.sweep(500, 60);
         assert_eq!(cache.len(), 1);
         assert!(cache.get("new", 500, 60).is_some());
@@ -147,7 +150,7 @@ mod tests {
     #[test]
     fn debug_never_shows_tokens() {
         let mut cache = TokenCache::with_capacity(10);
-        cache.insert("secret.token.value", "u".into(), 1);
+        cache.insert("secret.token.value", user("u", 1));
         assert!(!format!("{cache:?}").contains("secret"));
     }
 }

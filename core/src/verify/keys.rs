@@ -78,6 +78,7 @@ impl KeyRing {
             role: Rc::clone(&k.role),
             user: None,
             name: Some(Rc::clone(&k.name)),
+            claims: None,
         })
     }
 }
@@ -148,6 +149,7 @@ impl ClientRegistry {
                 role: Rc::clone(&c.role),
                 user: None,
                 name: Some(Rc::clone(&c.id)),
+                claims: None,
             }),
             _ => None,
         }

@@ -1,8 +1,12 @@
 //! Checking a presented credential: access tokens (compact JWS, HS256 with the configured
-//! secrets), API keys and client credentials, and the cache of verified tokens.
+//! secrets, or asymmetric from a configured issuer), API keys and client credentials, and the
+//! cache of verified tokens.
 
 pub mod base64url;
 pub mod cache;
+pub mod claims;
+pub mod issuer;
+pub mod jwks;
 pub mod jws;
 pub mod keys;
 pub mod token;
@@ -10,6 +14,7 @@ pub mod token;
 /// The longest credential (token or key) read, in bytes.
 pub const MAX_CREDENTIAL_LEN: usize = 8192;
 
+use issuer::Issuers;
 use keys::{ClientRegistry, KeyRing};
 use token::{TokenError, TokenVerifier};
 
@@ -38,4 +43,5 @@ pub struct Verifiers<'c> {
     pub tokens: &'c TokenVerifier,
     pub keys: &'c KeyRing,
     pub clients: &'c ClientRegistry,
+    pub issuers: &'c Issuers,
 }

@@ -9,8 +9,9 @@ use std::rc::Rc;
 use hmac_sha256::HMAC;
 use jwt_simple::prelude::*;
 
+use crate::identity::Identity;
 use crate::verify::base64url;
-use crate::verify::cache::TokenCache;
+use crate::verify::cache::{CachedToken, TokenCache};
 use crate::verify::jws;
 use crate::verify::MAX_CREDENTIAL_LEN;
 
@@ -53,6 +54,10 @@ pub enum TokenError {
     BadSubject,
     /// `exp` minus `iat` (or `nbf`) exceeds `max_lifetime_seconds`.
     LifetimeTooLong,
+    /// An asymmetric token whose `iss` is no configured issuer.
+    UnknownIssuer,
+    /// An issuer's token whose `aud` holds none of the issuer's audiences.
+    WrongAudience,
 }
 
 impl TokenError {
@@ -61,7 +66,7 @@ impl TokenError {
         match self {
             TokenError::TooLong => "The credential is longer than 8192 bytes.",
             TokenError::Malformed => "The access token is malformed.",
-            TokenError::Algorithm => "The access token must be signed with HS256.",
+            TokenError::Algorithm => "The access token's signing algorithm is not accepted.",
             TokenError::CriticalHeader => {
                 "The access token has critical header parameters this service does not support."
             }
@@ -76,6 +81,8 @@ impl TokenError {
             TokenError::LifetimeTooLong => {
                 "The access token lives longer than this service accepts."
             }
+            TokenError::UnknownIssuer => "The access token's issuer (iss) is not trusted here.",
+            TokenError::WrongAudience => "The access token is not meant for this service (aud).",
         }
     }
 }
@@ -179,6 +186,11 @@ impl TokenVerifier {
         self.keys.first()
     }
 
+    /// The tolerance on `exp`, `nbf` and `iat`, in seconds.
+    pub(crate) fn clock_skew(&self) -> u64 {
+        self.clock_skew
+    }
+
     /// The number of configured secrets.
     pub(crate) fn key_count(&self) -> usize {
         self.keys.len()
@@ -191,15 +203,24 @@ impl TokenVerifier {
         token: &str,
         now: u64,
     ) -> Result<VerifiedToken, TokenError> {
-        if let Some((subject, expires_at)) = cache.get(token, now, self.clock_skew) {
-            return Ok(VerifiedToken {
-                subject,
-                expires_at,
-                cached: true,
-            });
+        if let Some(hit) = cache.get(token, now, self.clock_skew) {
+            if let (None, Some(subject)) = (hit.keys, &hit.identity.user) {
+                return Ok(VerifiedToken {
+                    subject: Rc::clone(subject),
+                    expires_at: hit.expires_at,
+                    cached: true,
+                });
+            }
         }
         let verified = self.verify_typed(token, "access", now)?;
-        cache.insert(token, Rc::clone(&verified.subject), verified.expires_at);
+        cache.insert(
+            token,
+            CachedToken {
+                identity: Identity::user(Rc::clone(&verified.subject)),
+                expires_at: verified.expires_at,
+                keys: None,
+            },
+        );
         Ok(verified)
     }
 
@@ -256,24 +277,14 @@ impl TokenVerifier {
         self.check_claims(&claims, token_type, now)
     }
 
-    /// The time checks jwt-simple makes, then the ones it leaves to its caller.
+    /// The time checks, then the claims of the master secrets' tokens.
     fn check_claims(
         &self,
         claims: &jws::Claims<'_>,
         token_type: &str,
         now: u64,
     ) -> Result<VerifiedToken, TokenError> {
-        let skew = self.clock_skew;
-        if claims.iat.is_some_and(|iat| iat > now.saturating_add(skew)) {
-            return Err(TokenError::IssuedInFuture);
-        }
-        if claims.nbf.is_some_and(|nbf| nbf > now.saturating_add(skew)) {
-            return Err(TokenError::NotYetValid);
-        }
-        let expires_at = claims.exp.ok_or(TokenError::MissingExpiry)?;
-        if now.saturating_sub(skew) > expires_at {
-            return Err(TokenError::Expired);
-        }
+        let expires_at = check_times(claims, self.clock_skew, self.max_lifetime, now)?;
         if claims.token_type.as_deref() != Some(token_type) {
             return Err(TokenError::NotAccessToken);
         }
@@ -281,22 +292,43 @@ impl TokenVerifier {
         if !is_safe_subject(subject) {
             return Err(TokenError::BadSubject);
         }
-        if let Some(max) = self.max_lifetime {
-            let start = match (claims.iat, claims.nbf) {
-                (Some(iat), Some(nbf)) => iat.min(nbf),
-                (Some(t), None) | (None, Some(t)) => t,
-                (None, None) => return Err(TokenError::LifetimeTooLong),
-            };
-            if expires_at.saturating_sub(start) > max {
-                return Err(TokenError::LifetimeTooLong);
-            }
-        }
         Ok(VerifiedToken {
             subject: subject.into(),
             expires_at,
             cached: false,
         })
     }
+}
+
+/// The time checks jwt-simple makes (`iat`, `nbf`, `exp` within `skew` of `now`), with `exp`
+/// required, then `max_lifetime`; the expiry when they pass.
+pub(crate) fn check_times(
+    claims: &jws::Claims<'_>,
+    skew: u64,
+    max_lifetime: Option<u64>,
+    now: u64,
+) -> Result<u64, TokenError> {
+    if claims.iat.is_some_and(|iat| iat > now.saturating_add(skew)) {
+        return Err(TokenError::IssuedInFuture);
+    }
+    if claims.nbf.is_some_and(|nbf| nbf > now.saturating_add(skew)) {
+        return Err(TokenError::NotYetValid);
+    }
+    let expires_at = claims.exp.ok_or(TokenError::MissingExpiry)?;
+    if now.saturating_sub(skew) > expires_at {
+        return Err(TokenError::Expired);
+    }
+    if let Some(max) = max_lifetime {
+        let start = match (claims.iat, claims.nbf) {
+            (Some(iat), Some(nbf)) => iat.min(nbf),
+            (Some(t), None) | (None, Some(t)) => t,
+            (None, None) => return Err(TokenError::LifetimeTooLong),
+        };
+        if expires_at.saturating_sub(start) > max {
+            return Err(TokenError::LifetimeTooLong);
+        }
+    }
+    Ok(expires_at)
 }
 
 /// A compact JWS has exactly two dots.

@@ -1,0 +1,251 @@
+//! Access tokens signed by identity providers ("issuers") with asymmetric keys.
+//!
+//! The JWS reader of this crate reads header and claims strictly (a repeated claim, `crit`,
+//! a bad NumericDate refuse the token); jwt-simple checks the signature with the one issuer's
+//! keys that the token's `iss` names, of the token's exact algorithm and `kid`. Where the
+//! keys come from (inline, or fetched and shared by the filter) is not this module's concern:
+//! it is handed the key set the worker holds, and says when keys are missing.
+
+use std::rc::Rc;
+
+use serde_json::{Map, Value};
+
+use crate::identity::{builtin_role, role, CredentialKind, Identity};
+use crate::verify::claims;
+use crate::verify::jwks::{Algorithm, KeySet};
+use crate::verify::jws;
+use crate::verify::token::{check_times, is_safe_subject, TokenError};
+use crate::verify::MAX_CREDENTIAL_LEN;
+
+/// Where an issuer's keys come from.
+#[derive(Debug, Clone)]
+pub enum KeySource {
+    /// Given in the configuration (`jwks` or `jwks_env`).
+    Inline(Rc<KeySet>),
+    /// Fetched from `jwks_uri` through an Envoy cluster, shared by the workers.
+    Remote(RemoteKeys),
+}
+
+/// A `jwks_uri` as the filter fetches it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteKeys {
+    pub uri: String,
+    /// The Envoy cluster the fetch goes through.
+    pub cluster: String,
+    /// The `:authority` and `:path` of the fetch.
+    pub authority: String,
+    pub path: String,
+    pub refresh_seconds: u64,
+}
+
+/// A claim copied to a request header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimHeader {
+    pub claim: String,
+    pub header: Rc<str>,
+}
+
+/// One trusted identity provider.
+#[derive(Debug, Clone)]
+pub struct Issuer {
+    /// The label in logs, counters, the access log and `x-auth-name`.
+    pub name: Rc<str>,
+    /// The exact `iss` of its tokens.
+    pub issuer: String,
+    /// When not empty, `aud` must hold one of them.
+    pub audiences: Vec<String>,
+    pub algorithms: Vec<Algorithm>,
+    pub subject_claim: String,
+    pub roles_claim: Option<String>,
+    pub claims_to_headers: Vec<ClaimHeader>,
+    pub keys: KeySource,
+}
+
+impl Issuer {
+    /// The fetched keys' description, when they are fetched.
+    pub fn remote(&self) -> Option<&RemoteKeys> {
+        match &self.keys {
+            KeySource::Remote(remote) => Some(remote),
+            KeySource::Inline(_) => None,
+        }
+    }
+}
+
+/// Why an issuer's token cannot be decided with the keys at hand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeysNeeded {
+    /// The issuer's keys were never fetched.
+    NeverFetched,
+    /// The token names a `kid` the issuer's current keys lack (the provider may have rotated).
+    UnknownKid,
+}
+
+/// The result of checking an issuer's token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IssuerCheck {
+    Valid(VerifiedIssuerToken),
+    Refused(TokenError),
+    /// Undecidable until issuer `issuer` (an index) has the keys it needs.
+    NeedsKeys {
+        issuer: usize,
+        why: KeysNeeded,
+    },
+}
+
+/// What a valid issuer token proves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedIssuerToken {
+    pub identity: Identity,
+    pub expires_at: u64,
+    /// The issuer's index in the configuration.
+    pub issuer: usize,
+}
+
+/// The configured issuers, and the time policy shared with the master secrets.
+#[derive(Debug, Clone, Default)]
+pub struct Issuers {
+    pub list: Vec<Issuer>,
+    pub clock_skew: u64,
+    pub max_lifetime: Option<u64>,
+}
+
+impl Issuers {
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    /// Checks `token` (its header's `alg` is `algorithm`) at unix time `now`; `keys_of(i)`
+    /// gives the keys the worker holds for issuer `i`, `None` when never fetched.
+    pub fn check<'k>(
+        &self,
+        token: &str,
+        algorithm: Algorithm,
+        now: u64,
+        keys_of: impl Fn(usize) -> Option<&'k KeySet>,
+    ) -> IssuerCheck {
+        match self.check_inner(token, algorithm, now, keys_of) {
+            Ok(check) => check,
+            Err(e) => IssuerCheck::Refused(e),
+        }
+    }
+
+    fn check_inner<'k>(
+        &self,
+        token: &str,
+        algorithm: Algorithm,
+        now: u64,
+        keys_of: impl Fn(usize) -> Option<&'k KeySet>,
+    ) -> Result<IssuerCheck, TokenError> {
+        if token.len() > MAX_CREDENTIAL_LEN {
+            return Err(TokenError::TooLong);
+        }
+        let parts = jws::split(token).ok_or(TokenError::Malformed)?;
+        let mut buffer = Vec::new();
+        let header = jws::parse_header(parts.header, &mut buffer).ok_or(TokenError::Malformed)?;
+        if header.crit.is_some() {
+            return Err(TokenError::CriticalHeader);
+        }
+        if header.salt.is_some() || !header.is_jwt() {
+            return Err(TokenError::Malformed);
+        }
+        let kid = header.kid.as_deref().map(str::to_owned);
+        let mut claims_buffer = Vec::new();
+        let claims =
+            jws::parse_claims(parts.payload, &mut claims_buffer).ok_or(TokenError::Malformed)?;
+        let iss = claims.iss.as_deref().ok_or(TokenError::UnknownIssuer)?;
+        let (index, issuer) = self
+            .list
+            .iter()
+            .enumerate()
+            .find(|(_, i)| i.issuer == iss)
+            .ok_or(TokenError::UnknownIssuer)?;
+        if !issuer.algorithms.contains(&algorithm) {
+            return Err(TokenError::Algorithm);
+        }
+        let keys = match &issuer.keys {
+            KeySource::Inline(set) => Some(&**set),
+            KeySource::Remote(_) => keys_of(index),
+        };
+        let Some(keys) = keys else {
+            return Ok(IssuerCheck::NeedsKeys {
+                issuer: index,
+                why: KeysNeeded::NeverFetched,
+            });
+        };
+        if let Some(kid) = &kid {
+            if !keys.has_kid(algorithm, kid) {
+                return match issuer.keys {
+                    KeySource::Inline(_) => Err(TokenError::UnknownKeyId),
+                    KeySource::Remote(_) => Ok(IssuerCheck::NeedsKeys {
+                        issuer: index,
+                        why: KeysNeeded::UnknownKid,
+                    }),
+                };
+            }
+        }
+        let skew = self.clock_skew;
+        if !keys
+            .candidates(algorithm, kid.as_deref())
+            .any(|key| key.verifies(token, now))
+        {
+            return Err(TokenError::BadSignature);
+        }
+        let expires_at = check_times(&claims, skew, self.max_lifetime, now)?;
+        if claims.token_type.as_deref().is_some_and(|t| t != "access") {
+            return Err(TokenError::NotAccessToken);
+        }
+        if !issuer.audiences.is_empty() && !audience_matches(&claims.aud, &issuer.audiences) {
+            return Err(TokenError::WrongAudience);
+        }
+        let payload = claims::parse_payload(parts.payload).ok_or(TokenError::Malformed)?;
+        let identity = identity(issuer, &payload)?;
+        Ok(IssuerCheck::Valid(VerifiedIssuerToken {
+            identity,
+            expires_at,
+            issuer: index,
+        }))
+    }
+}
+
+/// Whether `aud` (a string or a list) holds one of `allowed`.
+fn audience_matches(aud: &Option<jws::Audience>, allowed: &[String]) -> bool {
+    match aud {
+        Some(jws::Audience::One(a)) => allowed.contains(a),
+        Some(jws::Audience::Many(list)) => list.iter().any(|a| allowed.contains(a)),
+        None => false,
+    }
+}
+
+/// Who a valid token of `issuer` makes the caller.
+fn identity(issuer: &Issuer, payload: &Map<String, Value>) -> Result<Identity, TokenError> {
+    let subject = claims::lookup(payload, &issuer.subject_claim)
+        .and_then(Value::as_str)
+        .filter(|s| is_safe_subject(s))
+        .ok_or(TokenError::BadSubject)?;
+    let roles = issuer
+        .roles_claim
+        .as_deref()
+        .and_then(|path| claims::lookup(payload, path))
+        .map(|value| claims::roles(value, |r| crate::config::Config::is_role_name(r)))
+        .unwrap_or_default();
+    let role = if roles.is_empty() {
+        builtin_role(role::USER)
+    } else {
+        Rc::from(roles.join(","))
+    };
+    let headers: Vec<(Rc<str>, Rc<str>)> = issuer
+        .claims_to_headers
+        .iter()
+        .filter_map(|c| {
+            let value = claims::header_value(claims::lookup(payload, &c.claim)?)?;
+            Some((Rc::clone(&c.header), Rc::from(value)))
+        })
+        .collect();
+    Ok(Identity {
+        kind: CredentialKind::AccessToken,
+        role,
+        user: Some(Rc::from(subject)),
+        name: Some(Rc::clone(&issuer.name)),
+        claims: (!headers.is_empty()).then(|| Rc::from(headers)),
+    })
+}

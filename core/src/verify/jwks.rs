@@ -1,0 +1,275 @@
+//! An issuer's public keys, read from a JWKS (RFC 7517) and loaded with jwt-simple's strict
+//! JWK import: a key loads only into the algorithm it describes (its `alg`, when present, must
+//! be that algorithm), its `use` must be `sig` and its `key_ops` only `verify`, an RSA modulus
+//! is 2048 to 4096 bits with exponent 65537. A key that fails any check is skipped and
+//! counted, never fatal: the others still serve.
+
+use jwt_simple::prelude::*;
+use serde_json::{Map, Value};
+
+/// The largest JWKS document read, in bytes (a fetched body beyond this is refused before
+/// it is copied into the VM).
+pub const MAX_JWKS_BYTES: usize = 256 * 1024;
+/// The most keys one JWKS may contribute; the rest are skipped.
+pub const MAX_KEYS: usize = 64;
+
+/// A signature algorithm an issuer's tokens may use. HS algorithms are not among them: an
+/// issuer's key is public, and a public key must never serve as an HMAC secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Algorithm {
+    RS256,
+    RS384,
+    RS512,
+    PS256,
+    PS384,
+    PS512,
+    ES256,
+    ES384,
+    EdDSA,
+}
+
+impl Algorithm {
+    pub const ALL: [Algorithm; 9] = [
+        Algorithm::RS256,
+        Algorithm::RS384,
+        Algorithm::RS512,
+        Algorithm::PS256,
+        Algorithm::PS384,
+        Algorithm::PS512,
+        Algorithm::ES256,
+        Algorithm::ES384,
+        Algorithm::EdDSA,
+    ];
+
+    /// The `alg` value of the JOSE header.
+    pub fn name(self) -> &'static str {
+        match self {
+            Algorithm::RS256 => "RS256",
+            Algorithm::RS384 => "RS384",
+            Algorithm::RS512 => "RS512",
+            Algorithm::PS256 => "PS256",
+            Algorithm::PS384 => "PS384",
+            Algorithm::PS512 => "PS512",
+            Algorithm::ES256 => "ES256",
+            Algorithm::ES384 => "ES384",
+            Algorithm::EdDSA => "EdDSA",
+        }
+    }
+
+    /// The algorithm an exact `alg` value names.
+    pub fn parse(name: &str) -> Option<Algorithm> {
+        Algorithm::ALL.into_iter().find(|a| a.name() == name)
+    }
+
+    /// The JWK `kty` whose keys this algorithm uses.
+    fn key_type(self) -> &'static str {
+        match self {
+            Algorithm::RS256
+            | Algorithm::RS384
+            | Algorithm::RS512
+            | Algorithm::PS256
+            | Algorithm::PS384
+            | Algorithm::PS512 => "RSA",
+            Algorithm::ES256 | Algorithm::ES384 => "EC",
+            Algorithm::EdDSA => "OKP",
+        }
+    }
+}
+
+/// A public key, typed by the one algorithm it verifies.
+#[derive(Clone)]
+enum Verifying {
+    RS256(RS256PublicKey),
+    RS384(RS384PublicKey),
+    RS512(RS512PublicKey),
+    PS256(PS256PublicKey),
+    PS384(PS384PublicKey),
+    PS512(PS512PublicKey),
+    ES256(ES256PublicKey),
+    ES384(ES384PublicKey),
+    EdDSA(Ed25519PublicKey),
+}
+
+/// One usable key of an issuer.
+#[derive(Clone)]
+pub struct PublicKey {
+    pub kid: Option<String>,
+    pub algorithm: Algorithm,
+    key: Verifying,
+}
+
+impl std::fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PublicKey")
+            .field("kid", &self.kid)
+            .field("algorithm", &self.algorithm)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What jwt-simple is told when it verifies: the signature only. Its time checks are turned
+/// off (every time since the epoch tolerated, future `iat`/`nbf` accepted) because the filter
+/// makes them itself, on its stricter reading of the claims, and tells an expired token
+/// (`TOKEN_EXPIRED`) from a bad signature.
+fn options(now: u64) -> VerificationOptions {
+    VerificationOptions {
+        artificial_time: Some(Duration::from_secs(now)),
+        time_tolerance: Some(Duration::from_secs(now)),
+        accept_future: true,
+        max_token_length: Some(crate::verify::MAX_CREDENTIAL_LEN),
+        ..VerificationOptions::default()
+    }
+}
+
+impl PublicKey {
+    /// Loads one JWK (as JSON text) for `algorithm`, or `None` when jwt-simple refuses it.
+    fn load(jwk: &str, algorithm: Algorithm) -> Option<PublicKey> {
+        let key = match algorithm {
+            Algorithm::RS256 => Verifying::RS256(RS256PublicKey::from_jwk(jwk).ok()?),
+            Algorithm::RS384 => Verifying::RS384(RS384PublicKey::from_jwk(jwk).ok()?),
+            Algorithm::RS512 => Verifying::RS512(RS512PublicKey::from_jwk(jwk).ok()?),
+            Algorithm::PS256 => Verifying::PS256(PS256PublicKey::from_jwk(jwk).ok()?),
+            Algorithm::PS384 => Verifying::PS384(PS384PublicKey::from_jwk(jwk).ok()?),
+            Algorithm::PS512 => Verifying::PS512(PS512PublicKey::from_jwk(jwk).ok()?),
+            Algorithm::ES256 => Verifying::ES256(ES256PublicKey::from_jwk(jwk).ok()?),
+            Algorithm::ES384 => Verifying::ES384(ES384PublicKey::from_jwk(jwk).ok()?),
+            Algorithm::EdDSA => Verifying::EdDSA(Ed25519PublicKey::from_jwk(jwk).ok()?),
+        };
+        Some(PublicKey {
+            kid: None,
+            algorithm,
+            key,
+        })
+    }
+
+    /// Whether `token` carries this key's valid signature (jwt-simple checks that the header's
+    /// `alg` is this key's algorithm); `now` is the filter's clock.
+    pub fn verifies(&self, token: &str, now: u64) -> bool {
+        let options = Some(options(now));
+        match &self.key {
+            Verifying::RS256(k) => k.verify_token::<NoCustomClaims>(token, options).is_ok(),
+            Verifying::RS384(k) => k.verify_token::<NoCustomClaims>(token, options).is_ok(),
+            Verifying::RS512(k) => k.verify_token::<NoCustomClaims>(token, options).is_ok(),
+            Verifying::PS256(k) => k.verify_token::<NoCustomClaims>(token, options).is_ok(),
+            Verifying::PS384(k) => k.verify_token::<NoCustomClaims>(token, options).is_ok(),
+            Verifying::PS512(k) => k.verify_token::<NoCustomClaims>(token, options).is_ok(),
+            Verifying::ES256(k) => k.verify_token::<NoCustomClaims>(token, options).is_ok(),
+            Verifying::ES384(k) => k.verify_token::<NoCustomClaims>(token, options).is_ok(),
+            Verifying::EdDSA(k) => k.verify_token::<NoCustomClaims>(token, options).is_ok(),
+        }
+    }
+}
+
+/// The members of a JWK passed on to jwt-simple: the key's material (including private
+/// members, so that jwt-simple refuses a "public" key that leaks its private half) and its
+/// metadata. Certificates (`x5c`, …) are not read: they would only lengthen the text.
+const JWK_MEMBERS: [&str; 19] = [
+    "kty", "kid", "alg", "use", "key_ops", "crv", "x", "y", "d", "n", "e", "p", "q", "dp", "dq",
+    "qi", "oth", "k", "pub",
+];
+
+/// The members that only a private (or symmetric) key has.
+pub const JWK_PRIVATE_MEMBERS: [&str; 9] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k", "priv"];
+
+/// The usable keys of a JWKS, and how many were skipped.
+#[derive(Debug, Clone, Default)]
+pub struct KeySet {
+    pub keys: Vec<PublicKey>,
+    /// JWKs that loaded into none of the allowed algorithms (or beyond [`MAX_KEYS`]).
+    pub skipped: usize,
+}
+
+/// Why a JWKS document gives no keys at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JwksError {
+    TooLarge,
+    /// Not a JSON object with a `keys` list.
+    NotJwks,
+    /// A JWKS, but none of its keys is usable.
+    NoUsableKey,
+}
+
+impl std::fmt::Display for JwksError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            JwksError::TooLarge => "the JWKS is larger than 256 KiB",
+            JwksError::NotJwks => "the document is not a JWKS (a JSON object with \"keys\")",
+            JwksError::NoUsableKey => "the JWKS holds no usable signing key",
+        })
+    }
+}
+
+impl KeySet {
+    /// Reads a JWKS, keeping the keys that load into one of `allowed`. A key without `alg`
+    /// loads into every allowed algorithm of its type.
+    pub fn parse(document: &[u8], allowed: &[Algorithm]) -> Result<KeySet, JwksError> {
+        if document.len() > MAX_JWKS_BYTES {
+            return Err(JwksError::TooLarge);
+        }
+        let value: Value = serde_json::from_slice(document).map_err(|_| JwksError::NotJwks)?;
+        let Some(Value::Array(jwks)) = value.get("keys") else {
+            return Err(JwksError::NotJwks);
+        };
+        let mut set = KeySet::default();
+        for (index, jwk) in jwks.iter().enumerate() {
+            let loaded = if index < MAX_KEYS {
+                load_jwk(jwk, allowed)
+            } else {
+                Vec::new()
+            };
+            if loaded.is_empty() {
+                set.skipped += 1;
+            }
+            set.keys.extend(loaded);
+        }
+        if set.keys.is_empty() {
+            return Err(JwksError::NoUsableKey);
+        }
+        Ok(set)
+    }
+
+    /// The keys that may have signed a token with `algorithm` and `kid`: with a `kid`, only
+    /// keys of that `kid`; without, every key of the algorithm.
+    pub fn candidates<'s>(
+        &'s self,
+        algorithm: Algorithm,
+        kid: Option<&'s str>,
+    ) -> impl Iterator<Item = &'s PublicKey> + 's {
+        self.keys
+            .iter()
+            .filter(move |k| k.algorithm == algorithm && (kid.is_none() || k.kid.as_deref() == kid))
+    }
+
+    /// Whether a key named `kid` is known for `algorithm`.
+    pub fn has_kid(&self, algorithm: Algorithm, kid: &str) -> bool {
+        self.candidates(algorithm, Some(kid)).next().is_some()
+    }
+}
+
+/// The keys one JWK gives, one per allowed algorithm it loads into.
+fn load_jwk(jwk: &Value, allowed: &[Algorithm]) -> Vec<PublicKey> {
+    let Value::Object(members) = jwk else {
+        return Vec::new();
+    };
+    let kty = members.get("kty").and_then(Value::as_str);
+    let kid = match members.get("kid") {
+        None => None,
+        Some(Value::String(kid)) if !kid.is_empty() && kid.len() <= 256 => Some(kid.clone()),
+        Some(_) => return Vec::new(),
+    };
+    let kept: Map<String, Value> = members
+        .iter()
+        .filter(|(name, _)| JWK_MEMBERS.contains(&name.as_str()))
+        .map(|(name, value)| (name.clone(), value.clone()))
+        .collect();
+    let text = Value::Object(kept).to_string();
+    allowed
+        .iter()
+        .filter(|a| Some(a.key_type()) == kty)
+        .filter_map(|&algorithm| PublicKey::load(&text, algorithm))
+        .map(|key| PublicKey {
+            kid: kid.clone(),
+            ..key
+        })
+        .collect()
+}

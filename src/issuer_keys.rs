@@ -1,0 +1,403 @@
+//! Fetching the issuers' keys (`jwks_uri`) through Envoy, once per process, and the requests
+//! held while they are fetched.
+//!
+//! Every worker's root context runs this on its tick. The shared record of each key source
+//! ([`FetchRecord`], in proxy-wasm shared data) says whether a fetch is due; the worker whose
+//! compare-and-swap takes the lease fetches (`dispatch_http_call`), stores the body and bumps
+//! the version; every worker installs the keys of a newer version and decides again the
+//! requests it held for them. When to fetch is decided in the core ([`tollgate_core::fetch`]);
+//! this module only moves bytes between Envoy and it.
+
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::time::Duration;
+
+use log::{info, warn};
+use proxy_wasm::hostcalls;
+use proxy_wasm::types::{BufferType, MetricType};
+
+use tollgate_core::config::Config;
+use tollgate_core::decision::KeyWait;
+use tollgate_core::fetch::{FetchReason, FetchRecord, FETCH_TIMEOUT_MS, MAX_WAIT_MS};
+use tollgate_core::verify::issuer::{KeysNeeded, RemoteKeys};
+use tollgate_core::verify::jwks::{Algorithm, KeySet, MAX_JWKS_BYTES};
+use tollgate_core::worker::WorkerState;
+
+/// The most requests one worker holds at once; beyond, requests are decided at once.
+pub const MAX_HELD: usize = 4096;
+/// Tries at a compare-and-swap write before giving up (another worker keeps writing).
+const CAS_TRIES: usize = 8;
+
+/// One issuer's fetched keys: where they come from and what is counted about them.
+struct Source {
+    issuer: usize,
+    name: Rc<str>,
+    remote: RemoteKeys,
+    algorithms: Vec<Algorithm>,
+    record_key: String,
+    keys_key: String,
+    metrics: SourceMetrics,
+}
+
+/// Per-issuer counters (`tollgate.issuer_keys.<what>.<issuer name>`) and the keys gauge.
+struct SourceMetrics {
+    fetched: Option<u32>,
+    failed: Option<u32>,
+    unknown_kid: Option<u32>,
+    skipped: Option<u32>,
+    waited: Option<u32>,
+    loaded: Option<u32>,
+}
+
+impl SourceMetrics {
+    fn define(name: &str) -> SourceMetrics {
+        let define = |kind, what: &str| {
+            hostcalls::define_metric(kind, &format!("tollgate.issuer_keys.{what}.{name}")).ok()
+        };
+        SourceMetrics {
+            fetched: define(MetricType::Counter, "fetched"),
+            failed: define(MetricType::Counter, "fetch_failed"),
+            unknown_kid: define(MetricType::Counter, "unknown_kid_fetches"),
+            skipped: define(MetricType::Counter, "skipped"),
+            waited: define(MetricType::Counter, "requests_held"),
+            loaded: define(MetricType::Gauge, "loaded"),
+        }
+    }
+}
+
+fn add(metric: Option<u32>, by: usize) {
+    if let (Some(id), Ok(by)) = (metric, i64::try_from(by)) {
+        if by > 0 {
+            let _ = hostcalls::increment_metric(id, by);
+        }
+    }
+}
+
+/// A request held for keys.
+pub struct Held {
+    pub context_id: u32,
+    pub wait: KeyWait,
+    /// Unix milliseconds after which it is decided with the keys there are.
+    pub deadline: u64,
+    pub stream_ends: bool,
+    /// Shared with the request's context: while set, its body and trailers are held too.
+    pub held: Rc<Cell<bool>>,
+}
+
+/// The key sources of one configuration, the fetches in flight and the held requests.
+#[derive(Default)]
+pub struct KeyFetcher {
+    sources: Vec<Source>,
+    /// Fetches in flight: the call's token and the source's position.
+    in_flight: HashMap<u32, usize>,
+    pub held: Vec<Held>,
+}
+
+impl KeyFetcher {
+    /// The sources of `config`'s fetched issuers; their counters are defined here.
+    pub fn new(config: &Config) -> KeyFetcher {
+        let sources: Vec<Source> = config
+            .issuers
+            .list
+            .iter()
+            .enumerate()
+            .filter_map(|(index, issuer)| {
+                let remote = issuer.remote()?.clone();
+                let base = format!("tollgate.jwks|{}|{}", remote.cluster, remote.uri);
+                Some(Source {
+                    issuer: index,
+                    name: Rc::clone(&issuer.name),
+                    algorithms: issuer.algorithms.clone(),
+                    record_key: format!("{base}|record"),
+                    keys_key: format!("{base}|keys"),
+                    metrics: SourceMetrics::define(&issuer.name),
+                    remote,
+                })
+            })
+            .collect();
+        for source in &sources {
+            // The main thread configures before the workers start: the record then exists
+            // when they race for its first lease.
+            if let Ok((None, _)) = hostcalls::get_shared_data(&source.record_key) {
+                let fresh = FetchRecord::default().encode();
+                let _ =
+                    hostcalls::set_shared_data(&source.record_key, Some(fresh.as_bytes()), None);
+            }
+        }
+        KeyFetcher {
+            sources,
+            ..KeyFetcher::default()
+        }
+    }
+
+    /// Whether any key is fetched (the tick then runs often enough to wake held requests).
+    pub fn fetches_keys(&self) -> bool {
+        !self.sources.is_empty()
+    }
+
+    fn source_of(&self, issuer: usize) -> Option<usize> {
+        self.sources.iter().position(|s| s.issuer == issuer)
+    }
+
+    /// Whether a request that `wait`s should be held at `now` rather than decided at once:
+    /// keys never fetched are always awaited; an unknown `kid` only while a fetch runs or
+    /// may start (at most one per 30 s per issuer).
+    pub fn worth_holding(&self, wait: KeyWait, worker: &WorkerState, now: u64) -> bool {
+        if self.held.len() >= MAX_HELD {
+            return false;
+        }
+        let Some(source) = self.source_of(wait.issuer).map(|i| &self.sources[i]) else {
+            return false;
+        };
+        match wait.why {
+            KeysNeeded::NeverFetched => true,
+            KeysNeeded::UnknownKid => {
+                let (record, _) = read_record(&source.record_key);
+                record.fetching(now)
+                    || record.unknown_kid_allowed(now)
+                    || record.version > worker.issuer_keys.version(wait.issuer)
+            }
+        }
+    }
+
+    /// Holds a request until its keys come or [`MAX_WAIT_MS`] passes.
+    pub fn hold(
+        &mut self,
+        context_id: u32,
+        wait: KeyWait,
+        stream_ends: bool,
+        now: u64,
+    ) -> Rc<Cell<bool>> {
+        let held = Rc::new(Cell::new(true));
+        if let Some(source) = self.source_of(wait.issuer) {
+            add(self.sources[source].metrics.waited, 1);
+        }
+        self.held.push(Held {
+            context_id,
+            wait,
+            deadline: now.saturating_add(MAX_WAIT_MS),
+            stream_ends,
+            held: Rc::clone(&held),
+        });
+        held
+    }
+
+    /// The tick: installs newer keys, starts the fetches that are due, and returns the held
+    /// requests to decide now (their keys came, no fetch can help them, or their time is up).
+    pub fn tick(&mut self, worker: &mut WorkerState, now: u64) -> Vec<Held> {
+        let mut release: Vec<usize> = Vec::new();
+        for position in 0..self.sources.len() {
+            let issuer = self.sources[position].issuer;
+            let (record, _) = read_record(&self.sources[position].record_key);
+            if record.version > worker.issuer_keys.version(issuer) {
+                self.install_shared(position, worker, record.version);
+                release.push(issuer);
+            }
+            let kid_wanted = self
+                .held
+                .iter()
+                .any(|h| h.wait.issuer == issuer && h.wait.why == KeysNeeded::UnknownKid);
+            let refresh_ms = self.sources[position]
+                .remote
+                .refresh_seconds
+                .saturating_mul(1000);
+            if let Some(reason) = record.due(now, refresh_ms, kid_wanted) {
+                self.try_fetch(position, reason, now);
+            } else if kid_wanted && !record.fetching(now) && !record.unknown_kid_allowed(now) {
+                // Nothing will fetch for this kid soon: decide those requests now.
+                release.push(issuer);
+            }
+        }
+        let (done, waiting): (Vec<Held>, Vec<Held>) = std::mem::take(&mut self.held)
+            .into_iter()
+            .partition(|h| h.deadline <= now || release.contains(&h.wait.issuer));
+        self.held = waiting;
+        done
+    }
+
+    /// Takes the lease on the source's record at `now`, then starts the fetch.
+    fn try_fetch(&mut self, position: usize, reason: FetchReason, now: u64) {
+        let source = &self.sources[position];
+        let (record, cas) = read_record(&source.record_key);
+        let refresh_ms = source.remote.refresh_seconds.saturating_mul(1000);
+        if record
+            .due(now, refresh_ms, reason == FetchReason::UnknownKid)
+            .is_none()
+        {
+            return;
+        }
+        let leased = record.leased(now, reason);
+        let written =
+            hostcalls::set_shared_data(&source.record_key, Some(leased.encode().as_bytes()), cas);
+        if written.is_err() {
+            return; // Another worker took it.
+        }
+        if reason == FetchReason::UnknownKid {
+            add(source.metrics.unknown_kid, 1);
+        }
+        let scheme = if source.remote.uri.starts_with("https://") {
+            "https"
+        } else {
+            "http"
+        };
+        let headers = vec![
+            (":method", "GET"),
+            (":path", source.remote.path.as_str()),
+            (":authority", source.remote.authority.as_str()),
+            (":scheme", scheme),
+            ("accept", "application/json"),
+            ("user-agent", "tollgate"),
+        ];
+        let dispatched = hostcalls::dispatch_http_call(
+            &source.remote.cluster,
+            headers,
+            None,
+            vec![],
+            Duration::from_millis(FETCH_TIMEOUT_MS),
+        );
+        match dispatched {
+            Ok(token) => {
+                self.in_flight.insert(token, position);
+            }
+            Err(status) => {
+                warn!(
+                    "tollgate: issuer {}: the key fetch could not start through cluster \"{}\" ({status:?}); is the cluster defined?",
+                    source.name,
+                    source.remote.cluster.escape_default()
+                );
+                self.finish(position, None, now);
+            }
+        }
+    }
+
+    /// A fetch's answer: `status` (none when the call failed or timed out) and the body's
+    /// size, read only when it is a 200 within [`MAX_JWKS_BYTES`]. Returns the issuer and
+    /// whether new keys were installed; `None` when the call is not one of this fetcher's.
+    pub fn on_response(
+        &mut self,
+        token: u32,
+        status: Option<String>,
+        body_size: usize,
+        worker: &mut WorkerState,
+        now: u64,
+    ) -> Option<(usize, bool)> {
+        let position = self.in_flight.remove(&token)?;
+        let name = Rc::clone(&self.sources[position].name);
+        let issuer = self.sources[position].issuer;
+        let fetched = match status.as_deref() {
+            Some("200") if body_size <= MAX_JWKS_BYTES => {
+                Ok(
+                    hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
+                        .ok()
+                        .flatten()
+                        .unwrap_or_default(),
+                )
+            }
+            Some("200") => Err(format!(
+                "answered {body_size} bytes, more than {MAX_JWKS_BYTES}"
+            )),
+            Some(status) => Err(format!("answered status {}", status.escape_default())),
+            None => Err(format!(
+                "got no answer within {FETCH_TIMEOUT_MS} ms, or the connection failed"
+            )),
+        };
+        let parsed = fetched.and_then(|body| {
+            KeySet::parse(&body, &self.sources[position].algorithms)
+                .map(|set| (body, set))
+                .map_err(|e| format!("was refused: {e}"))
+        });
+        match parsed {
+            Ok((body, set)) => {
+                add(self.sources[position].metrics.skipped, set.skipped);
+                if self.finish(position, Some(&body), now) {
+                    let (record, _) = read_record(&self.sources[position].record_key);
+                    self.install(position, worker, set, record.version);
+                }
+                Some((issuer, true))
+            }
+            Err(why) => {
+                warn!("tollgate: issuer {name}: the key fetch {why}; the last keys keep serving");
+                self.finish(position, None, now);
+                Some((issuer, false))
+            }
+        }
+    }
+
+    /// Ends the lease: stores `body` and bumps the version when the fetch was good, counts it.
+    /// Returns whether the record was written.
+    fn finish(&mut self, position: usize, body: Option<&[u8]>, now: u64) -> bool {
+        let source = &self.sources[position];
+        if let Some(body) = body {
+            let _ = hostcalls::set_shared_data(&source.keys_key, Some(body), None);
+        }
+        add(
+            if body.is_some() {
+                source.metrics.fetched
+            } else {
+                source.metrics.failed
+            },
+            1,
+        );
+        for _ in 0..CAS_TRIES {
+            let (record, cas) = read_record(&source.record_key);
+            let next = match body {
+                Some(_) => record.succeeded(now),
+                None => record.failed(),
+            };
+            if hostcalls::set_shared_data(&source.record_key, Some(next.encode().as_bytes()), cas)
+                .is_ok()
+            {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Installs the keys another worker stored, at `version`.
+    fn install_shared(&self, position: usize, worker: &mut WorkerState, version: u64) {
+        let source = &self.sources[position];
+        let Ok((Some(body), _)) = hostcalls::get_shared_data(&source.keys_key) else {
+            return;
+        };
+        if let Ok(set) = KeySet::parse(&body, &source.algorithms) {
+            self.install(position, worker, set, version);
+        }
+    }
+
+    fn install(&self, position: usize, worker: &mut WorkerState, set: KeySet, version: u64) {
+        let source = &self.sources[position];
+        if let Some(id) = source.metrics.loaded {
+            let _ = hostcalls::record_metric(id, set.keys.len() as u64);
+        }
+        if version > worker.issuer_keys.version(source.issuer) {
+            info!(
+                "tollgate: issuer {}: {} keys loaded ({} skipped), version {version}",
+                source.name,
+                set.keys.len(),
+                set.skipped
+            );
+            worker.issuer_keys.install(source.issuer, set, version);
+        }
+    }
+
+    /// Takes the held requests of `issuer`: all of them when its keys came, else those
+    /// waiting on an unknown `kid` (the fetch that could have brought it failed).
+    pub fn release(&mut self, issuer: usize, keys_came: bool) -> Vec<Held> {
+        let (done, waiting): (Vec<Held>, Vec<Held>) =
+            std::mem::take(&mut self.held).into_iter().partition(|h| {
+                h.wait.issuer == issuer && (keys_came || h.wait.why == KeysNeeded::UnknownKid)
+            });
+        self.held = waiting;
+        done
+    }
+}
+
+/// The shared record and its compare-and-swap value; a fresh record when there is none.
+fn read_record(key: &str) -> (FetchRecord, Option<u32>) {
+    match hostcalls::get_shared_data(key) {
+        Ok((Some(bytes), cas)) => (FetchRecord::decode(&bytes).unwrap_or_default(), cas),
+        Ok((None, cas)) => (FetchRecord::default(), cas),
+        Err(_) => (FetchRecord::default(), None),
+    }
+}

@@ -1,0 +1,393 @@
+//! Tokens of identity providers ("issuers"), decided natively with real keys: every supported
+//! algorithm, the claims that make the identity, and each way a token must be refused
+//! (algorithm confusion, another provider's key, a key the JWK restricts, a withdrawn key).
+
+mod support;
+
+use std::collections::HashSet;
+
+use jwt_simple::prelude::*;
+use serde_json::{json, Value};
+use support::*;
+use tollgate_core::decision::{HeaderEdit, KeyWait, Outcome};
+use tollgate_core::verify::issuer::KeysNeeded;
+use tollgate_core::verify::jwks::KeySet;
+
+const ISS: &str = "https://idp.example.com";
+const AUD: &str = "api://orders";
+
+fn b64(bytes: &[u8]) -> String {
+    use jwt_simple::reexports::ct_codecs::{Base64UrlSafeNoPadding, Encoder};
+    Base64UrlSafeNoPadding::encode_to_string(bytes).unwrap()
+}
+
+fn pem(name: &str) -> String {
+    std::fs::read_to_string(manifest_dir().join("tests/data/issuer-keys").join(name)).unwrap()
+}
+
+/// A signer for one algorithm, with its public JWK (carrying `kid`).
+struct Signer {
+    jwk: Value,
+    sign: Box<dyn Fn(JWTClaims<Value>) -> String>,
+}
+
+fn signer(alg: &str, kid: &str) -> Signer {
+    let kid_owned = kid.to_owned();
+    macro_rules! signer_of {
+        ($pair:ty, $file:expr) => {{
+            let pair = <$pair>::from_pem(&pem($file))
+                .unwrap()
+                .with_key_id(&kid_owned);
+            let mut jwk: Value = serde_json::from_str(&pair.public_key().to_jwk()).unwrap();
+            jwk["kid"] = json!(kid_owned);
+            Signer {
+                jwk,
+                sign: Box::new(move |claims| pair.sign(claims).unwrap()),
+            }
+        }};
+    }
+    match alg {
+        "RS256" => signer_of!(RS256KeyPair, "rsa-2048.pem"),
+        "RS384" => signer_of!(RS384KeyPair, "rsa-2048.pem"),
+        "RS512" => signer_of!(RS512KeyPair, "rsa-2048.pem"),
+        "PS256" => signer_of!(PS256KeyPair, "rsa-2048.pem"),
+        "PS384" => signer_of!(PS384KeyPair, "rsa-2048.pem"),
+        "PS512" => signer_of!(PS512KeyPair, "rsa-2048.pem"),
+        "ES256" => signer_of!(ES256KeyPair, "ec-p256.pem"),
+        "ES384" => signer_of!(ES384KeyPair, "ec-p384.pem"),
+        "EdDSA" => signer_of!(Ed25519KeyPair, "ed25519.pem"),
+        "RS256-other" => signer_of!(RS256KeyPair, "rsa-other.pem"),
+        other => panic!("no signer for {other}"),
+    }
+}
+
+fn claims(extra: Value) -> JWTClaims<Value> {
+    Claims::with_custom_claims(extra, Duration::from_mins(10))
+        .with_issuer(ISS)
+        .with_audience(AUD)
+        .with_subject("svc-orders")
+}
+
+fn config_with(issuer: Value) -> Config {
+    let text = json!({"issuers": [issuer], "rules": [
+        {"prefix": "/public", "mode": "none"},
+        {"prefix": "/orders", "mode": "required", "roles": ["user", "orders-admin"]},
+    ]});
+    Config::parse(text.to_string().as_bytes(), &|_| None).unwrap()
+}
+
+fn inline_issuer(jwks: Value) -> Value {
+    json!({
+        "name": "idp",
+        "issuer": ISS,
+        "audiences": [AUD],
+        "jwks": jwks,
+        "roles_claim": "realm_access.roles",
+        "claims_to_headers": [{"claim": "email", "header": "x-auth-email"}],
+    })
+}
+
+/// The status and code of a request with `token` to `/orders`, and the identity headers set.
+fn ask(
+    config: &Config,
+    worker: &mut WorkerState,
+    token: &str,
+) -> (u32, Option<String>, Vec<(String, String)>) {
+    let request = Request::get("/orders").bearer(token).to_native();
+    let decision = decide(config, worker, &request, now());
+    match decision.action {
+        Action::Forward(edits) => {
+            let set = edits
+                .iter()
+                .filter_map(|e| match e {
+                    HeaderEdit::Set(n, v) | HeaderEdit::Add(n, v) => Some((
+                        n.to_string(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )),
+                    _ => None,
+                })
+                .collect();
+            (200, None, set)
+        }
+        Action::Respond(response, _) => {
+            let code = serde_json::from_str::<Value>(&response.body)
+                .ok()
+                .and_then(|b| b["code"].as_str().map(str::to_owned));
+            (response.status, code, Vec::new())
+        }
+    }
+}
+
+fn header<'h>(set: &'h [(String, String)], name: &str) -> Option<&'h str> {
+    set.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+}
+
+#[test]
+fn every_supported_algorithm_verifies_and_gives_the_issuer_identity() {
+    for alg in [
+        "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA",
+    ] {
+        let s = signer(alg, "k1");
+        let config = config_with(inline_issuer(json!({"keys": [s.jwk.clone()]})));
+        let token = (s.sign)(claims(json!({
+            "realm_access": {"roles": ["orders-admin", "Not A Role", "viewer"]},
+            "email": "svc@example.com",
+        })));
+        let (status, code, set) = ask(&config, &mut WorkerState::default(), &token);
+        assert_eq!((status, code), (200, None), "{alg}");
+        assert_eq!(header(&set, "x-auth-user"), Some("svc-orders"), "{alg}");
+        assert_eq!(header(&set, "x-auth-name"), Some("idp"), "{alg}");
+        assert_eq!(header(&set, "x-auth-type"), Some("access_token"), "{alg}");
+        assert_eq!(
+            header(&set, "x-auth-role"),
+            Some("orders-admin,viewer"),
+            "{alg}"
+        );
+        assert_eq!(
+            header(&set, "x-auth-email"),
+            Some("svc@example.com"),
+            "{alg}"
+        );
+    }
+}
+
+#[test]
+fn tokens_are_refused_with_the_right_code() {
+    let s = signer("RS256", "k1");
+    let config = config_with(inline_issuer(json!({"keys": [s.jwk.clone()]})));
+    let mut worker = WorkerState::default();
+    let mut refused = |token: &str| {
+        let (status, code, _) = ask(&config, &mut worker, token);
+        (status, code.unwrap_or_default())
+    };
+    let invalid = (401, "INVALID_CREDENTIALS".to_string());
+    // Another issuer, another audience, none.
+    let other_iss = (s.sign)(claims(json!({})).with_issuer("https://evil.example.com"));
+    assert_eq!(refused(&other_iss), invalid);
+    let other_aud = (s.sign)(claims(json!({})).with_audience("api://billing"));
+    assert_eq!(refused(&other_aud), invalid);
+    let no_aud = Claims::with_custom_claims(json!({}), Duration::from_mins(10))
+        .with_issuer(ISS)
+        .with_subject("svc");
+    assert_eq!(refused(&(s.sign)(no_aud)), invalid);
+    // Expired beyond the skew.
+    let mut expired = claims(json!({}));
+    expired.expires_at = Some(UnixTimeStamp::from_secs(now() - 3600));
+    expired.issued_at = Some(UnixTimeStamp::from_secs(now() - 7200));
+    expired.invalid_before = None;
+    assert_eq!(refused(&(s.sign)(expired)), (401, "TOKEN_EXPIRED".into()));
+    // The provider's public key used as an HMAC secret (algorithm confusion), in every form an
+    // attacker could pick: the JWK text, its modulus, the PEM.
+    let payload = json!({"iss": ISS, "aud": AUD, "sub": "admin", "exp": now() + 600}).to_string();
+    let public_pem = RS256KeyPair::from_pem(&pem("rsa-2048.pem"))
+        .unwrap()
+        .public_key()
+        .to_pem()
+        .unwrap();
+    for secret in [
+        s.jwk.to_string(),
+        s.jwk["n"].as_str().unwrap().to_string(),
+        public_pem,
+    ] {
+        for header in [
+            r#"{"alg":"HS256","typ":"JWT","kid":"k1"}"#,
+            r#"{"alg":"HS256"}"#,
+        ] {
+            let forged = sign_raw(header, &payload, secret.as_bytes());
+            assert_eq!(refused(&forged), invalid, "{header}");
+        }
+    }
+    // alg none, and an unsupported algorithm.
+    let body = b64(payload.as_bytes());
+    for header in [r#"{"alg":"none"}"#, r#"{"alg":"ES512","kid":"k1"}"#] {
+        let token = format!("{}.{body}.", b64(header.as_bytes()));
+        assert_eq!(refused(&token), invalid, "{header}");
+    }
+    // Another provider's key under the same kid.
+    let other = signer("RS256-other", "k1");
+    assert_eq!(refused(&(other.sign)(claims(json!({})))), invalid);
+    // A kid the inline keys lack.
+    let unknown_kid = signer("RS256", "k9");
+    assert_eq!(refused(&(unknown_kid.sign)(claims(json!({})))), invalid);
+}
+
+#[test]
+fn a_jwk_restricts_the_algorithm_and_the_use_of_its_key() {
+    let s = signer("RS256", "k1");
+    let token = (s.sign)(claims(json!({})));
+    let mut restricted = s.jwk.clone();
+    restricted["alg"] = json!("RS384");
+    let mut enc = s.jwk.clone();
+    enc["use"] = json!("enc");
+    let good = signer("ES256", "k2").jwk;
+    for jwk in [restricted, enc] {
+        let config = config_with(inline_issuer(json!({"keys": [jwk, good.clone()]})));
+        let (status, _, _) = ask(&config, &mut WorkerState::default(), &token);
+        assert_eq!(status, 401, "a key whose JWK forbids the token's use");
+    }
+    // An issuer narrowed to ES256 never takes an RS256 token, even with the key.
+    let mut issuer = inline_issuer(json!({"keys": [s.jwk.clone(), good.clone()]}));
+    issuer["algorithms"] = json!(["ES256"]);
+    let (status, _, _) = ask(&config_with(issuer), &mut WorkerState::default(), &token);
+    assert_eq!(status, 401);
+}
+
+#[test]
+fn configurations_that_would_trust_the_wrong_key_are_refused() {
+    let s = signer("RS256", "k1");
+    let refused = |issuer: Value| {
+        let text = json!({"issuers": [issuer]}).to_string();
+        Config::parse(text.as_bytes(), &|_| None)
+            .unwrap_err()
+            .to_string()
+    };
+    let mut hs = inline_issuer(json!({"keys": [s.jwk.clone()]}));
+    hs["algorithms"] = json!(["HS256"]);
+    assert!(refused(hs).contains("never accepted from an issuer"));
+    let private: Value = serde_json::from_str(
+        &RS256KeyPair::from_pem(&pem("rsa-2048.pem"))
+            .unwrap()
+            .to_jwk(),
+    )
+    .unwrap();
+    let with_private = refused(inline_issuer(json!({"keys": [private]})));
+    assert!(
+        with_private.contains("private key material"),
+        "{with_private}"
+    );
+    assert!(!with_private.contains(s.jwk["n"].as_str().unwrap()));
+    let weak: Value = serde_json::from_str(&pem("rsa-1024.public.jwk.json")).unwrap();
+    assert!(refused(inline_issuer(json!({"keys": [weak]}))).contains("no usable signing key"));
+    let mut two_sources = inline_issuer(json!({"keys": [s.jwk.clone()]}));
+    two_sources["jwks_uri"] = json!("https://idp.example.com/jwks");
+    assert!(refused(two_sources).contains("exactly one of"));
+    let mut no_cluster = inline_issuer(json!({"keys": []}));
+    no_cluster.as_object_mut().unwrap().remove("jwks");
+    no_cluster["jwks_uri"] = json!("https://idp.example.com/jwks");
+    assert!(refused(no_cluster).contains("cluster"));
+    let mut spoofable = inline_issuer(json!({"keys": [s.jwk.clone()]}));
+    spoofable["claims_to_headers"] = json!([{"claim": "email", "header": "x-auth-user"}]);
+    assert!(refused(spoofable).contains("identity header"));
+}
+
+fn remote_issuer() -> Value {
+    json!({
+        "name": "idp",
+        "issuer": ISS,
+        "jwks_uri": "https://idp.example.com/.well-known/jwks.json",
+        "cluster": "idp",
+        "roles_claim": "roles",
+    })
+}
+
+#[test]
+fn fetched_keys_are_awaited_then_used_and_a_new_version_reverifies_cached_tokens() {
+    let config = config_with(remote_issuer());
+    let mut worker = WorkerState::default();
+    let s = signer("RS256", "k1");
+    let token = (s.sign)(claims(json!({})));
+    let request = Request::get("/orders").bearer(&token).to_native();
+    // Never fetched: 503 KEYS_UNAVAILABLE, and the decision says keys could change it.
+    let d = decide(&config, &mut worker, &request, now());
+    assert_eq!(
+        d.awaits_keys,
+        Some(KeyWait {
+            issuer: 0,
+            why: KeysNeeded::NeverFetched
+        })
+    );
+    let Action::Respond(response, _) = &d.action else {
+        panic!("let on without keys")
+    };
+    assert_eq!(response.status, 503);
+    assert!(response.body.contains("KEYS_UNAVAILABLE"));
+    assert!(response.headers.iter().any(|(n, _)| *n == "retry-after"));
+    // Keys installed: allowed, then from the cache.
+    let jwks = json!({"keys": [s.jwk.clone()]}).to_string();
+    let set = KeySet::parse(
+        jwks.as_bytes(),
+        &tollgate_core::verify::jwks::Algorithm::ALL,
+    )
+    .unwrap();
+    worker.issuer_keys.install(0, set, 1);
+    assert_eq!(ask(&config, &mut worker, &token).0, 200);
+    let again = decide(&config, &mut worker, &request, now());
+    assert_eq!(again.cache_hit, Some(true));
+    // A token of a rotated-in key: the decision says a fetch could help.
+    let rotated = signer("ES256", "k2");
+    let new_token = (rotated.sign)(claims(json!({})));
+    let new_request = Request::get("/orders").bearer(&new_token).to_native();
+    let d = decide(&config, &mut worker, &new_request, now());
+    assert_eq!(d.awaits_keys.map(|w| w.why), Some(KeysNeeded::UnknownKid));
+    // The provider withdraws k1 and publishes k2: the cached k1 token is verified again and
+    // refused; the k2 token passes.
+    let jwks = json!({"keys": [rotated.jwk.clone()]}).to_string();
+    let set = KeySet::parse(
+        jwks.as_bytes(),
+        &tollgate_core::verify::jwks::Algorithm::ALL,
+    )
+    .unwrap();
+    worker.issuer_keys.install(0, set, 2);
+    assert_eq!(ask(&config, &mut worker, &new_token).0, 200);
+    let d = decide(&config, &mut worker, &request, now());
+    assert_eq!(d.cache_hit, Some(false), "a new key version verifies again");
+    assert!(matches!(d.outcome, Outcome::Denied(_)));
+}
+
+#[test]
+fn claim_headers_are_stripped_from_clients_on_every_path() {
+    let s = signer("ES256", "k1");
+    let config = config_with(inline_issuer(json!({"keys": [s.jwk.clone()]})));
+    let request = Request::get("/public/page")
+        .header("x-auth-email", "ceo@example.com")
+        .header("X_Auth_Email", "ceo@example.com")
+        .to_native();
+    let d = decide(&config, &mut WorkerState::default(), &request, now());
+    let Action::Forward(edits) = d.action else {
+        panic!("refused a none path")
+    };
+    let removed: HashSet<String> = edits
+        .iter()
+        .filter_map(|e| match e {
+            HeaderEdit::Remove(n) => Some(n.to_ascii_lowercase()),
+            _ => None,
+        })
+        .collect();
+    assert!(removed.contains("x-auth-email"), "{removed:?}");
+    assert!(removed.contains("x_auth_email"), "{removed:?}");
+}
+
+#[test]
+fn roles_from_the_claim_decide_the_rules_roles() {
+    let s = signer("ES256", "k1");
+    let text = json!({
+        "issuers": [inline_issuer(json!({"keys": [s.jwk.clone()]}))],
+        "rules": [{"prefix": "/admin", "mode": "required", "roles": ["orders-admin"]}],
+    });
+    let config = Config::parse(text.to_string().as_bytes(), &|_| None).unwrap();
+    let admin = (s.sign)(claims(
+        json!({"realm_access": {"roles": ["viewer", "orders-admin"]}}),
+    ));
+    let viewer = (s.sign)(claims(json!({"realm_access": {"roles": "viewer"}})));
+    let none = (s.sign)(claims(json!({})));
+    let status = |token: &str| {
+        let request = Request::get("/admin/x").bearer(token).to_native();
+        match decide(&config, &mut WorkerState::default(), &request, now()).action {
+            Action::Forward(_) => 200,
+            Action::Respond(r, _) => r.status,
+        }
+    };
+    assert_eq!(status(&admin), 200);
+    assert_eq!(status(&viewer), 403);
+    assert_eq!(status(&none), 403);
+}
+
+#[test]
+fn unsafe_claim_values_never_reach_a_header() {
+    let s = signer("ES256", "k1");
+    let config = config_with(inline_issuer(json!({"keys": [s.jwk.clone()]})));
+    let token = (s.sign)(claims(json!({"email": "a@example.com,ceo@example.com"})));
+    let (status, _, set) = ask(&config, &mut WorkerState::default(), &token);
+    assert_eq!(status, 200);
+    assert_eq!(header(&set, "x-auth-email"), None);
+}
