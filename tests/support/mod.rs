@@ -41,6 +41,7 @@ pub use tollgate_core::worker::WorkerState;
 #[allow(unused_imports)]
 pub use tollgate_core::{host, metrics};
 
+pub mod idp;
 pub mod table;
 
 // The test fixtures: keys and secrets every test file uses.
@@ -231,6 +232,9 @@ pub struct Setup {
     pub hcm: Value,
     /// Routes to other local services, before the catch-all route to the echo upstream.
     pub routes: Vec<(Value, u16)>,
+    /// Named static clusters to local ports that no route uses (such as the cluster the
+    /// filter fetches an issuer's JWKS through, by name).
+    pub named_clusters: Vec<(String, u16)>,
     /// The listener port; 0 lets the system choose.
     pub listen_port: u16,
     /// Serve the listener from a file Envoy watches (LDS), so a test can change it live.
@@ -247,6 +251,7 @@ impl Setup {
             concurrency: 1,
             hcm: json!({}),
             routes: Vec::new(),
+            named_clusters: Vec::new(),
             listen_port: 0,
             dynamic: false,
             module: None,
@@ -262,6 +267,18 @@ impl Setup {
     /// Sends requests matching `route_match` (an Envoy RouteMatch) to a local `port`.
     pub fn route(mut self, route_match: Value, port: u16) -> Self {
         self.routes.push((route_match, port));
+        self
+    }
+
+    /// Declares a static cluster `name` to a local `port` (`127.0.0.1:port`), for the
+    /// filter's calls out of Envoy (an issuer's `cluster`). No route sends requests to it.
+    pub fn cluster(mut self, name: &str, port: u16) -> Self {
+        assert!(
+            name != "echo" && !name.starts_with("local-"),
+            "cluster name {name} is the harness's own"
+        );
+        self.named_clusters.retain(|(n, _)| n != name);
+        self.named_clusters.push((name.to_owned(), port));
         self
     }
 
@@ -313,6 +330,9 @@ impl Setup {
             if !clusters.iter().any(|c| c["name"] == name.as_str()) {
                 clusters.push(cluster(name, *port));
             }
+        }
+        for (name, port) in &self.named_clusters {
+            clusters.push(cluster(name.clone(), *port));
         }
         Value::Array(clusters)
     }
@@ -604,6 +624,7 @@ impl Envoy {
             concurrency: setup.concurrency,
             hcm: setup.hcm.clone(),
             routes: setup.routes.clone(),
+            named_clusters: setup.named_clusters.clone(),
             listen_port: self.port,
             dynamic: true,
             module: setup.module.clone(),
