@@ -280,3 +280,108 @@ fn setup_declares_a_named_cluster_to_the_provider() {
     assert_eq!(address["address"], "127.0.0.1");
     assert_eq!(address["port_value"], idp.port());
 }
+
+// ---------------------------------------------------------------------------------------
+// The filter with the provider: Envoy with 4 workers fetches the keys through a cluster.
+
+/// The issuer entry for `idp`, fetched through the cluster `idp`.
+fn issuer_entry(idp: &Idp, refresh_seconds: u64) -> Value {
+    json!({
+        "name": "idp",
+        "issuer": idp.issuer(),
+        "audiences": [AUDIENCE],
+        "jwks_uri": idp.jwks_uri(),
+        "cluster": "idp",
+        "refresh_seconds": refresh_seconds,
+        "roles_claim": "realm_access.roles",
+        "claims_to_headers": [{"claim": "email", "header": "x-auth-email"}],
+    })
+}
+
+/// Envoy, 4 workers, trusting `issuers`, with the cluster `idp` to `idp_port`.
+fn envoy_trusting(issuers: Value, idp_port: u16, extra: Value) -> Envoy {
+    let mut config = json!({
+        "secrets": [{"key": K}],
+        "issuers": issuers,
+        "rules": [
+            {"prefix": "/public", "mode": "none"},
+            {"prefix": "/orders", "mode": "required", "roles": ["reader", "user"]},
+        ],
+    });
+    for (key, value) in extra.as_object().unwrap() {
+        config[key] = value.clone();
+    }
+    let mut setup = Setup::new(config).cluster("idp", idp_port);
+    setup.concurrency = 4;
+    Envoy::start(setup)
+}
+
+fn bearer(token: &str) -> support::Request {
+    support::Request::get("/orders").bearer(token)
+}
+
+/// Sends until `done(status)` holds or `seconds` pass; the last response.
+fn until(
+    envoy: &Envoy,
+    token: &str,
+    seconds: u64,
+    done: impl Fn(u16) -> bool,
+) -> support::Response {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    loop {
+        let response = envoy.send(&bearer(token));
+        if done(response.status) || Instant::now() > deadline {
+            return response;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn provider_tokens_pass_with_identity_roles_and_claims() {
+    let idp = Idp::start();
+    let envoy = envoy_trusting(json!([issuer_entry(&idp, 600)]), idp.port(), json!({}));
+    for (alg, client, roles) in [
+        ("RS256", RS256_CLIENT, "reader,writer"),
+        ("ES256", ES256_CLIENT, "reader,admin"),
+    ] {
+        let token = idp.token(alg);
+        let response = envoy.send(&bearer(&token).header("x-auth-email", "ceo@example.com"));
+        assert_eq!(response.status, 200, "{alg}: {}", response.text());
+        assert_eq!(
+            response.upstream_header("x-auth-user").as_deref(),
+            Some(client)
+        );
+        assert_eq!(
+            response.upstream_header("x-auth-type").as_deref(),
+            Some("access_token")
+        );
+        assert_eq!(
+            response.upstream_header("x-auth-name").as_deref(),
+            Some("idp")
+        );
+        assert_eq!(
+            response.upstream_header("x-auth-role").as_deref(),
+            Some(roles)
+        );
+        let email = format!("{}-service@tollgate.test", alg.to_ascii_lowercase());
+        assert_eq!(response.upstream_header("x-auth-email"), Some(email));
+        assert_eq!(response.upstream_header("authorization"), None);
+    }
+    // A claim header a client sends is removed on a path that checks nothing, too.
+    let response =
+        envoy.send(&support::Request::get("/public/x").header("X-Auth-Email", "ceo@example.com"));
+    assert_eq!(response.status, 200);
+    assert_eq!(response.upstream_header("x-auth-email"), None);
+    let stats = envoy.stats("wasmcustom.tollgate.issuer_keys");
+    assert_eq!(
+        stats.get("wasmcustom.tollgate.issuer_keys.fetched.idp"),
+        Some(&1),
+        "{stats:?}"
+    );
+    assert_eq!(
+        idp.jwks_fetches(),
+        1,
+        "one fetch for the process, not one per worker"
+    );
+}
