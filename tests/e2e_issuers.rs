@@ -385,3 +385,269 @@ fn provider_tokens_pass_with_identity_roles_and_claims() {
         "one fetch for the process, not one per worker"
     );
 }
+
+fn b64(bytes: &[u8]) -> String {
+    use jwt_simple::reexports::ct_codecs::{Base64UrlSafeNoPadding, Encoder};
+    Base64UrlSafeNoPadding::encode_to_string(bytes).unwrap()
+}
+
+/// A token signed with the fixed test key `tests/data/issuer-keys/rsa-2048.pem` (a key no
+/// provider here publishes), claiming `iss`.
+fn foreign_token(iss: &str, kid: &str) -> String {
+    use jwt_simple::prelude::*;
+    let pem = std::fs::read_to_string(
+        support::manifest_dir().join("tests/data/issuer-keys/rsa-2048.pem"),
+    )
+    .unwrap();
+    let key = RS256KeyPair::from_pem(&pem).unwrap().with_key_id(kid);
+    let claims = Claims::create(jwt_simple::prelude::Duration::from_mins(5))
+        .with_issuer(iss)
+        .with_audience(AUDIENCE)
+        .with_subject("mallory");
+    key.sign(claims).unwrap()
+}
+
+#[test]
+fn tokens_are_refused_with_the_right_code() {
+    let idp = Idp::start();
+    // Another provider, and one that claims to be `idp` (its own keys under idp's issuer).
+    let other = Idp::start();
+    let impostor = Idp::start_with_issuer(Idp::free_port(), idp.issuer());
+    let mut elsewhere = issuer_entry(&other, 600);
+    elsewhere["name"] = json!("other");
+    elsewhere["cluster"] = json!("other");
+    elsewhere["audiences"] = json!(["api://another-service"]);
+    let issuers = json!([issuer_entry(&idp, 600), elsewhere]);
+    let mut config = json!({
+        "secrets": [{"key": K}],
+        "issuers": issuers,
+        "clock_skew_seconds": 0,
+        "rules": [{"prefix": "/orders", "mode": "required", "roles": ["reader", "user"]}],
+    });
+    config["rules"][0]["roles"] = json!(["reader", "user"]);
+    let mut setup = Setup::new(config)
+        .cluster("idp", idp.port())
+        .cluster("other", other.port());
+    setup.concurrency = 4;
+    let envoy = Envoy::start(setup);
+    let good = idp.token("RS256");
+    assert_eq!(envoy.send(&bearer(&good)).status, 200);
+    let code = |token: &str| {
+        let response = envoy.send(&bearer(token));
+        (response.status, response.code().unwrap_or_default())
+    };
+    let invalid = (401, "INVALID_CREDENTIALS".to_string());
+    // Wrong iss: a provider nobody configured.
+    assert_eq!(
+        code(&foreign_token("https://unknown.example", "x")),
+        invalid
+    );
+    // Wrong aud: `other` is trusted for another audience only.
+    assert_eq!(code(&other.token("ES256")), invalid);
+    // A key from another provider, under the trusted issuer's name (its kid is unknown, so
+    // the keys are fetched again, and the token is still refused).
+    assert_eq!(code(&impostor.token("RS256")), invalid);
+    assert_eq!(code(&foreign_token(idp.issuer(), "x")), invalid);
+    // HS256 signed with the provider's public key, in each form an attacker may try.
+    let jwks = jwks(&idp);
+    let rsa = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kty"] == "RSA")
+        .unwrap();
+    let payload = json!({"iss": idp.issuer(), "aud": AUDIENCE, "sub": "admin", "exp": now() + 300, "token_type": "access"}).to_string();
+    for secret in [rsa.to_string(), rsa["n"].as_str().unwrap().to_owned()] {
+        for header in [
+            json!({"alg": "HS256", "kid": rsa["kid"]}).to_string(),
+            json!({"alg": "HS256"}).to_string(),
+        ] {
+            assert_eq!(
+                code(&support::sign_raw(&header, &payload, secret.as_bytes())),
+                invalid,
+                "{header}"
+            );
+        }
+    }
+    // alg none.
+    let none = format!("{}.{}.", b64(br#"{"alg":"none"}"#), b64(payload.as_bytes()));
+    assert_eq!(code(&none), invalid);
+    // Expired (the provider issues a 1-second token; no skew is allowed here).
+    idp.set_token_ttl(1);
+    let short = idp.token("ES256");
+    idp.set_token_ttl(3600);
+    std::thread::sleep(Duration::from_millis(2100));
+    assert_eq!(code(&short), (401, "TOKEN_EXPIRED".to_string()));
+    // Nothing secret in the log: tokens, key material, client secrets.
+    let log = envoy.log();
+    for secret in [good.as_str(), short.as_str(), rsa["n"].as_str().unwrap(), K] {
+        assert!(!log.contains(secret), "the log holds a secret");
+    }
+    for (_, client_secret) in [
+        support::idp::client_for("RS256"),
+        support::idp::client_for("ES256"),
+    ] {
+        assert!(!log.contains(client_secret));
+    }
+}
+
+/// `wrk` for `seconds` against `envoy`, cycling through `tokens`; its report.
+fn wrk(envoy: &Envoy, tokens: &[String], seconds: u32) -> std::process::Child {
+    let dir = support::scratch_dir("wrk-issuers");
+    let list: Vec<String> = tokens.iter().map(|t| format!("{t:?}")).collect();
+    let script = format!(
+        "local tokens = {{{}}}\nlocal i = 0\nrequest = function()\n  i = i % #tokens + 1\n  return wrk.format(\"GET\", \"/orders\", {{[\"Authorization\"] = \"Bearer \" .. tokens[i]}})\nend\n",
+        list.join(", ")
+    );
+    let path = dir.join("tokens.lua");
+    std::fs::write(&path, script).unwrap();
+    std::process::Command::new("wrk")
+        .args(["-t", "2", "-c", "8", "-d", &format!("{seconds}s"), "-s"])
+        .arg(&path)
+        .arg(format!("http://127.0.0.1:{}/orders", envoy.port))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("wrk is not installed (Debian package wrk)")
+}
+
+#[test]
+fn key_rotation_under_load_fails_no_request_and_costs_one_fetch() {
+    let idp = Idp::start();
+    let envoy = envoy_trusting(json!([issuer_entry(&idp, 600)]), idp.port(), json!({}));
+    let old = vec![idp.token("RS256"), idp.token("ES256")];
+    for token in &old {
+        assert_eq!(envoy.send(&bearer(token)).status, 200);
+    }
+    idp.reset_stats();
+    let load = wrk(&envoy, &old, 6);
+    std::thread::sleep(Duration::from_secs(1));
+    idp.rotate(false);
+    let new = [idp.token("RS256"), idp.token("ES256")];
+    // Tokens of the new keys, at once, on every worker: each is held until the keys come.
+    let statuses: Vec<u16> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|i| {
+                let token = &new[i % 2];
+                let envoy = &envoy;
+                scope.spawn(move || envoy.send(&bearer(token)).status)
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    let report = load.wait_with_output().unwrap();
+    let report = String::from_utf8_lossy(&report.stdout).into_owned();
+    assert!(report.contains("Requests/sec"), "{report}");
+    assert!(
+        !report.contains("Non-2xx"),
+        "old tokens failed during the rotation:\n{report}"
+    );
+    // Old and new keys both serve afterwards, on every worker.
+    for token in old.iter().chain(&new) {
+        for _ in 0..8 {
+            assert_eq!(envoy.send(&bearer(token)).status, 200);
+        }
+    }
+    assert_eq!(
+        idp.jwks_fetches(),
+        1,
+        "one fetch for the rotation, not one per worker or request"
+    );
+    let stats = envoy.stats("wasmcustom.tollgate.issuer_keys");
+    assert_eq!(
+        stats.get("wasmcustom.tollgate.issuer_keys.unknown_kid_fetches.idp"),
+        Some(&1),
+        "{stats:?}"
+    );
+    assert!(
+        stats
+            .get("wasmcustom.tollgate.issuer_keys.requests_held.idp")
+            .is_some_and(|n| *n >= 1),
+        "{stats:?}"
+    );
+}
+
+#[test]
+fn provider_down_at_start_is_a_503_then_served_as_soon_as_it_is_up() {
+    let port = Idp::free_port();
+    let first = Idp::start_on(port);
+    let entry = issuer_entry(&first, 600);
+    let early = first.token("RS256");
+    first.stop();
+    let envoy = envoy_trusting(json!([entry]), port, json!({}));
+    let started = Instant::now();
+    let response = envoy.send(&bearer(&early));
+    assert_eq!(response.status, 503, "{}", response.text());
+    assert_eq!(response.code().as_deref(), Some("KEYS_UNAVAILABLE"));
+    assert!(response.header("retry-after").is_some());
+    assert!(
+        started.elapsed() >= Duration::from_millis(1500),
+        "the request waited for the keys"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // A request with a body is held whole: its body does not carry it past the filter.
+    let post = bearer(&early).body_text("{\"order\": 1}");
+    let post = support::Request {
+        method: "POST".into(),
+        ..post
+    };
+    let response = envoy.send(&post);
+    assert_eq!(response.status, 503, "{}", response.text());
+    // The provider comes up (with new keys): its tokens pass within seconds, no restart.
+    let idp = Idp::start_on(port);
+    let token = idp.token("ES256");
+    let response = until(&envoy, &token, 10, |s| s == 200);
+    assert_eq!(response.status, 200, "{}", response.text());
+    let stats = envoy.stats("wasmcustom.tollgate");
+    assert!(
+        stats
+            .get("wasmcustom.tollgate.denied.keys_unavailable")
+            .is_some_and(|n| *n >= 1),
+        "{stats:?}"
+    );
+    assert!(
+        stats
+            .get("wasmcustom.tollgate.issuer_keys.fetch_failed.idp")
+            .is_some_and(|n| *n >= 1),
+        "{stats:?}"
+    );
+}
+
+#[test]
+fn failed_refreshes_keep_the_last_keys_serving_and_are_counted() {
+    let idp = Idp::start();
+    let envoy = envoy_trusting(json!([issuer_entry(&idp, 5)]), idp.port(), json!({}));
+    assert_eq!(envoy.send(&bearer(&idp.token("RS256"))).status, 200);
+    let failed = || {
+        envoy
+            .stats("wasmcustom.tollgate.issuer_keys.fetch_failed.idp")
+            .values()
+            .sum::<u64>()
+    };
+    for fault in [
+        Fault::Status500,
+        Fault::Garbage,
+        Fault::Huge,
+        Fault::Down,
+        Fault::Slow(8),
+    ] {
+        let before = failed();
+        idp.fault(fault);
+        let deadline = Instant::now() + Duration::from_secs(25);
+        while failed() == before && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        assert!(failed() > before, "a failed refresh ({fault:?}) is counted");
+        // A token never seen before is verified with the last good keys.
+        let fresh = idp.token("ES256");
+        assert_eq!(envoy.send(&bearer(&fresh)).status, 200, "{fault:?}");
+        idp.fault(Fault::Ok);
+    }
+    // The provider gone: the last keys keep serving.
+    let unseen = idp.token("RS256");
+    idp.stop();
+    std::thread::sleep(Duration::from_secs(6));
+    assert_eq!(envoy.send(&bearer(&unseen)).status, 200);
+    assert!(!envoy.log().contains(&unseen));
+}
