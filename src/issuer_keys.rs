@@ -38,6 +38,9 @@ struct Source {
     record_key: String,
     keys_key: String,
     metrics: SourceMetrics,
+    /// The newest stored version this worker tried to install (a stored body it cannot use,
+    /// such as keys of algorithms this configuration does not allow, is tried once).
+    seen_version: Cell<u64>,
 }
 
 /// Per-issuer counters (`tollgate.issuer_keys.<what>.<issuer name>`) and the keys gauge.
@@ -112,6 +115,7 @@ impl KeyFetcher {
                     record_key: format!("{base}|record"),
                     keys_key: format!("{base}|keys"),
                     metrics: SourceMetrics::define(&issuer.name),
+                    seen_version: Cell::new(0),
                     remote,
                 })
             })
@@ -136,8 +140,8 @@ impl KeyFetcher {
         !self.sources.is_empty()
     }
 
-    fn source_of(&self, issuer: usize) -> Option<usize> {
-        self.sources.iter().position(|s| s.issuer == issuer)
+    fn source_of(&self, issuer: usize) -> Option<&Source> {
+        self.sources.iter().find(|s| s.issuer == issuer)
     }
 
     /// Whether a request that `wait`s should be held at `now` rather than decided at once:
@@ -147,7 +151,7 @@ impl KeyFetcher {
         if self.held.len() >= MAX_HELD {
             return false;
         }
-        let Some(source) = self.source_of(wait.issuer).map(|i| &self.sources[i]) else {
+        let Some(source) = self.source_of(wait.issuer) else {
             return false;
         };
         match wait.why {
@@ -171,7 +175,7 @@ impl KeyFetcher {
     ) -> Rc<Cell<bool>> {
         let held = Rc::new(Cell::new(true));
         if let Some(source) = self.source_of(wait.issuer) {
-            add(self.sources[source].metrics.waited, 1);
+            add(source.metrics.waited, 1);
         }
         self.held.push(Held {
             context_id,
@@ -187,88 +191,35 @@ impl KeyFetcher {
     /// requests to decide now (their keys came, no fetch can help them, or their time is up).
     pub fn tick(&mut self, worker: &mut WorkerState, now: u64) -> Vec<Held> {
         let mut release: Vec<usize> = Vec::new();
-        for position in 0..self.sources.len() {
-            let issuer = self.sources[position].issuer;
-            let (record, _) = read_record(&self.sources[position].record_key);
-            if record.version > worker.issuer_keys.version(issuer) {
-                self.install_shared(position, worker, record.version);
+        let mut started: Vec<(u32, usize)> = Vec::new();
+        for (position, source) in self.sources.iter().enumerate() {
+            let issuer = source.issuer;
+            let (record, _) = read_record(&source.record_key);
+            let seen = &source.seen_version;
+            if record.version > worker.issuer_keys.version(issuer) && record.version > seen.get() {
+                seen.set(record.version);
+                source.install_shared(worker, record.version);
                 release.push(issuer);
             }
             let kid_wanted = self
                 .held
                 .iter()
                 .any(|h| h.wait.issuer == issuer && h.wait.why == KeysNeeded::UnknownKid);
-            let refresh_ms = self.sources[position]
-                .remote
-                .refresh_seconds
-                .saturating_mul(1000);
-            if let Some(reason) = record.due(now, refresh_ms, kid_wanted) {
-                self.try_fetch(position, reason, now);
+            if let Some(reason) = record.due(now, source.refresh_ms(), kid_wanted) {
+                if let Some(token) = source.start_fetch(reason, now) {
+                    started.push((token, position));
+                }
             } else if kid_wanted && !record.fetching(now) && !record.unknown_kid_allowed(now) {
                 // Nothing will fetch for this kid soon: decide those requests now.
                 release.push(issuer);
             }
         }
+        self.in_flight.extend(started);
         let (done, waiting): (Vec<Held>, Vec<Held>) = std::mem::take(&mut self.held)
             .into_iter()
             .partition(|h| h.deadline <= now || release.contains(&h.wait.issuer));
         self.held = waiting;
         done
-    }
-
-    /// Takes the lease on the source's record at `now`, then starts the fetch.
-    fn try_fetch(&mut self, position: usize, reason: FetchReason, now: u64) {
-        let source = &self.sources[position];
-        let (record, cas) = read_record(&source.record_key);
-        let refresh_ms = source.remote.refresh_seconds.saturating_mul(1000);
-        if record
-            .due(now, refresh_ms, reason == FetchReason::UnknownKid)
-            .is_none()
-        {
-            return;
-        }
-        let leased = record.leased(now, reason);
-        let written =
-            hostcalls::set_shared_data(&source.record_key, Some(leased.encode().as_bytes()), cas);
-        if written.is_err() {
-            return; // Another worker took it.
-        }
-        if reason == FetchReason::UnknownKid {
-            add(source.metrics.unknown_kid, 1);
-        }
-        let scheme = if source.remote.uri.starts_with("https://") {
-            "https"
-        } else {
-            "http"
-        };
-        let headers = vec![
-            (":method", "GET"),
-            (":path", source.remote.path.as_str()),
-            (":authority", source.remote.authority.as_str()),
-            (":scheme", scheme),
-            ("accept", "application/json"),
-            ("user-agent", "tollgate"),
-        ];
-        let dispatched = hostcalls::dispatch_http_call(
-            &source.remote.cluster,
-            headers,
-            None,
-            vec![],
-            Duration::from_millis(FETCH_TIMEOUT_MS),
-        );
-        match dispatched {
-            Ok(token) => {
-                self.in_flight.insert(token, position);
-            }
-            Err(status) => {
-                warn!(
-                    "tollgate: issuer {}: the key fetch could not start through cluster \"{}\" ({status:?}); is the cluster defined?",
-                    source.name,
-                    source.remote.cluster.escape_default()
-                );
-                self.finish(position, None, now);
-            }
-        }
     }
 
     /// A fetch's answer: `status` (none when the call failed or timed out) and the body's
@@ -283,8 +234,7 @@ impl KeyFetcher {
         now: u64,
     ) -> Option<(usize, bool)> {
         let position = self.in_flight.remove(&token)?;
-        let name = Rc::clone(&self.sources[position].name);
-        let issuer = self.sources[position].issuer;
+        let source = self.sources.get(position)?;
         let fetched = match status.as_deref() {
             Some("200") if body_size <= MAX_JWKS_BYTES => {
                 Ok(
@@ -303,81 +253,30 @@ impl KeyFetcher {
             )),
         };
         let parsed = fetched.and_then(|body| {
-            KeySet::parse(&body, &self.sources[position].algorithms)
+            KeySet::parse(&body, &source.algorithms)
                 .map(|set| (body, set))
                 .map_err(|e| format!("was refused: {e}"))
         });
         match parsed {
             Ok((body, set)) => {
-                add(self.sources[position].metrics.skipped, set.skipped);
-                if self.finish(position, Some(&body), now) {
-                    let (record, _) = read_record(&self.sources[position].record_key);
-                    self.install(position, worker, set, record.version);
+                add(source.metrics.skipped, set.skipped);
+                if let Some(record) = source.finish(Some(&body), now) {
+                    source.seen_version.set(record.version);
+                    source.install(worker, set, record.version);
                 }
-                Some((issuer, true))
+                Some((source.issuer, true))
             }
             Err(why) => {
-                warn!("tollgate: issuer {name}: the key fetch {why}; the last keys keep serving");
-                self.finish(position, None, now);
-                Some((issuer, false))
+                let failures = source.finish(None, now).map_or(1, |r| r.failures);
+                // The first failure, then fewer and fewer lines while the source stays down.
+                if failures.is_power_of_two() {
+                    warn!(
+                        "tollgate: issuer {}: the key fetch {why} ({failures} failures in a row); the last keys keep serving",
+                        source.name
+                    );
+                }
+                Some((source.issuer, false))
             }
-        }
-    }
-
-    /// Ends the lease: stores `body` and bumps the version when the fetch was good, counts it.
-    /// Returns whether the record was written.
-    fn finish(&mut self, position: usize, body: Option<&[u8]>, now: u64) -> bool {
-        let source = &self.sources[position];
-        if let Some(body) = body {
-            let _ = hostcalls::set_shared_data(&source.keys_key, Some(body), None);
-        }
-        add(
-            if body.is_some() {
-                source.metrics.fetched
-            } else {
-                source.metrics.failed
-            },
-            1,
-        );
-        for _ in 0..CAS_TRIES {
-            let (record, cas) = read_record(&source.record_key);
-            let next = match body {
-                Some(_) => record.succeeded(now),
-                None => record.failed(),
-            };
-            if hostcalls::set_shared_data(&source.record_key, Some(next.encode().as_bytes()), cas)
-                .is_ok()
-            {
-                return true;
-            }
-        }
-        false
-    }
-
-    /// Installs the keys another worker stored, at `version`.
-    fn install_shared(&self, position: usize, worker: &mut WorkerState, version: u64) {
-        let source = &self.sources[position];
-        let Ok((Some(body), _)) = hostcalls::get_shared_data(&source.keys_key) else {
-            return;
-        };
-        if let Ok(set) = KeySet::parse(&body, &source.algorithms) {
-            self.install(position, worker, set, version);
-        }
-    }
-
-    fn install(&self, position: usize, worker: &mut WorkerState, set: KeySet, version: u64) {
-        let source = &self.sources[position];
-        if let Some(id) = source.metrics.loaded {
-            let _ = hostcalls::record_metric(id, set.keys.len() as u64);
-        }
-        if version > worker.issuer_keys.version(source.issuer) {
-            info!(
-                "tollgate: issuer {}: {} keys loaded ({} skipped), version {version}",
-                source.name,
-                set.keys.len(),
-                set.skipped
-            );
-            worker.issuer_keys.install(source.issuer, set, version);
         }
     }
 
@@ -390,6 +289,110 @@ impl KeyFetcher {
             });
         self.held = waiting;
         done
+    }
+}
+
+impl Source {
+    fn refresh_ms(&self) -> u64 {
+        self.remote.refresh_seconds.saturating_mul(1000)
+    }
+
+    /// Takes the lease on the record at `now`, then starts the fetch; the call's token.
+    fn start_fetch(&self, reason: FetchReason, now: u64) -> Option<u32> {
+        let (record, cas) = read_record(&self.record_key);
+        record.due(now, self.refresh_ms(), reason == FetchReason::UnknownKid)?;
+        let leased = record.leased(now, reason);
+        // Fails when another worker took the lease first.
+        hostcalls::set_shared_data(&self.record_key, Some(leased.encode().as_bytes()), cas).ok()?;
+        if reason == FetchReason::UnknownKid {
+            add(self.metrics.unknown_kid, 1);
+        }
+        let scheme = if self.remote.uri.starts_with("https://") {
+            "https"
+        } else {
+            "http"
+        };
+        let headers = vec![
+            (":method", "GET"),
+            (":path", self.remote.path.as_str()),
+            (":authority", self.remote.authority.as_str()),
+            (":scheme", scheme),
+            ("accept", "application/json"),
+            ("user-agent", "tollgate"),
+        ];
+        let dispatched = hostcalls::dispatch_http_call(
+            &self.remote.cluster,
+            headers,
+            None,
+            vec![],
+            Duration::from_millis(FETCH_TIMEOUT_MS),
+        );
+        match dispatched {
+            Ok(token) => Some(token),
+            Err(status) => {
+                let failures = self.finish(None, now).map_or(1, |r| r.failures);
+                if failures.is_power_of_two() {
+                    warn!(
+                        "tollgate: issuer {}: the key fetch could not start through cluster \"{}\" ({status:?}, {failures} failures in a row); is the cluster defined?",
+                        self.name,
+                        self.remote.cluster.escape_default()
+                    );
+                }
+                None
+            }
+        }
+    }
+
+    /// Ends the lease: stores `body` and bumps the version when the fetch was good, counts it.
+    /// Returns the record written, if it could be.
+    fn finish(&self, body: Option<&[u8]>, now: u64) -> Option<FetchRecord> {
+        if let Some(body) = body {
+            let _ = hostcalls::set_shared_data(&self.keys_key, Some(body), None);
+        }
+        let counter = if body.is_some() {
+            self.metrics.fetched
+        } else {
+            self.metrics.failed
+        };
+        add(counter, 1);
+        for _ in 0..CAS_TRIES {
+            let (record, cas) = read_record(&self.record_key);
+            let next = match body {
+                Some(_) => record.succeeded(now),
+                None => record.failed(),
+            };
+            if hostcalls::set_shared_data(&self.record_key, Some(next.encode().as_bytes()), cas)
+                .is_ok()
+            {
+                return Some(next);
+            }
+        }
+        None
+    }
+
+    /// Installs the keys another worker stored, at `version`.
+    fn install_shared(&self, worker: &mut WorkerState, version: u64) {
+        let Ok((Some(body), _)) = hostcalls::get_shared_data(&self.keys_key) else {
+            return;
+        };
+        if let Ok(set) = KeySet::parse(&body, &self.algorithms) {
+            self.install(worker, set, version);
+        }
+    }
+
+    fn install(&self, worker: &mut WorkerState, set: KeySet, version: u64) {
+        if let Some(id) = self.metrics.loaded {
+            let _ = hostcalls::record_metric(id, set.keys.len() as u64);
+        }
+        if version > worker.issuer_keys.version(self.issuer) {
+            info!(
+                "tollgate: issuer {}: {} keys loaded ({} skipped), version {version}",
+                self.name,
+                set.keys.len(),
+                set.skipped
+            );
+            worker.issuer_keys.install(self.issuer, set, version);
+        }
     }
 }
 

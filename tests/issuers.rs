@@ -2,6 +2,14 @@
 //! algorithm, the claims that make the identity, and each way a token must be refused
 //! (algorithm confusion, another provider's key, a key the JWK restricts, a withdrawn key).
 
+// Tests may panic, unwrap and index: a failure is the point.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod support;
 
 use std::collections::HashSet;

@@ -64,6 +64,9 @@ impl CredentialKind {
     }
 }
 
+/// Headers copied from claims: each header's name and value.
+pub type ClaimHeaders = Rc<[(Rc<str>, Rc<str>)]>;
+
 /// A caller the filter vouches for: what the upstream receives in the identity headers.
 /// The texts are shared (`Rc`), so making an identity copies nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,7 +78,7 @@ pub struct Identity {
     /// The name of a key, the `client_id` of a client, or the issuer of a token.
     pub name: Option<Rc<str>>,
     /// Headers copied from an issuer's token claims (`claims_to_headers`), name and value.
-    pub claims: Option<Rc<[(Rc<str>, Rc<str>)]>>,
+    pub claims: Option<ClaimHeaders>,
 }
 
 thread_local! {

@@ -48,6 +48,8 @@ impl IssuerKeys {
         if self.sets.len() <= index {
             self.sets.resize(index + 1, None);
         }
-        self.sets[index] = Some((Rc::new(set), version));
+        if let Some(slot) = self.sets.get_mut(index) {
+            *slot = Some((Rc::new(set), version));
+        }
     }
 }

@@ -123,9 +123,7 @@ fn compile_issuer(
         with_key(format!("{key}.claim"), check_text_value(&c.claim, 256))?;
         let header = c.header.to_ascii_lowercase();
         with_key(format!("{key}.header"), check_identity_header(&header))?;
-        if identity_headers.is_spoof(&header)
-            && !identity_headers.claims.iter().any(|h| *h == header)
-        {
+        if identity_headers.is_spoof(&header) && !identity_headers.claims.contains(&header) {
             return Err(ConfigError::new(
                 format!("{key}.header"),
                 format!("\"{header}\" is an identity header"),
