@@ -399,3 +399,25 @@ fn unsafe_claim_values_never_reach_a_header() {
     assert_eq!(status, 200);
     assert_eq!(header(&set, "x-auth-email"), None);
 }
+
+#[test]
+fn the_access_log_names_the_issuer() {
+    let s = signer("EdDSA", "k1");
+    let config = config_with(inline_issuer(json!({"keys": [s.jwk.clone()]})));
+    let token = (s.sign)(claims(json!({"realm_access": {"roles": ["orders-admin"]}})));
+    let request = Request::get("/orders").bearer(&token).to_native();
+    let decision = decide(&config, &mut WorkerState::default(), &request, now());
+    let fields: Vec<(String, String)> = decision
+        .log_fields()
+        .into_iter()
+        .map(|(f, v)| (f.name().to_owned(), v.into_owned()))
+        .collect();
+    assert!(
+        fields.contains(&("issuer".into(), "idp".into())),
+        "{fields:?}"
+    );
+    assert!(
+        fields.contains(&("user".into(), "svc-orders".into())),
+        "{fields:?}"
+    );
+}

@@ -3,6 +3,7 @@
 use std::borrow::Cow;
 
 use super::{Decision, Outcome};
+use crate::identity::CredentialKind;
 use crate::request::names;
 use crate::request::path;
 
@@ -14,6 +15,8 @@ pub enum LogField {
     Role,
     User,
     Name,
+    /// The issuer (its configured `name`) of an identity provider's token.
+    Issuer,
     Code,
     Rule,
 }
@@ -27,6 +30,7 @@ impl LogField {
             LogField::Role => "role",
             LogField::User => "user",
             LogField::Name => "name",
+            LogField::Issuer => "issuer",
             LogField::Code => "code",
             LogField::Rule => "rule",
         }
@@ -40,6 +44,7 @@ impl LogField {
             LogField::Role => "tollgate.role",
             LogField::User => "tollgate.user",
             LogField::Name => "tollgate.name",
+            LogField::Issuer => "tollgate.issuer",
             LogField::Code => "tollgate.code",
             LogField::Rule => "tollgate.rule",
         }
@@ -73,6 +78,9 @@ impl Decision<'_> {
                 }
                 if let Some(name) = &identity.name {
                     fields.push((LogField::Name, Cow::Borrowed(&**name)));
+                    if identity.kind == CredentialKind::AccessToken {
+                        fields.push((LogField::Issuer, Cow::Borrowed(&**name)));
+                    }
                 }
             }
             Outcome::Denied(denial) | Outcome::Redirected(denial) => {
