@@ -397,7 +397,7 @@ impl Source {
 }
 
 /// The shared record and its compare-and-swap value; a fresh record when there is none.
-fn read_record(key: &str) -> (FetchRecord, Option<u32>) {
+pub(crate) fn read_record(key: &str) -> (FetchRecord, Option<u32>) {
     match hostcalls::get_shared_data(key) {
         Ok((Some(bytes), cas)) => (FetchRecord::decode(&bytes).unwrap_or_default(), cas),
         Ok((None, cas)) => (FetchRecord::default(), cas),

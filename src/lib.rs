@@ -7,6 +7,7 @@
 //! natively in tests. It holds no decision logic.
 
 mod issuer_keys;
+mod revocation_feed;
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -18,6 +19,7 @@ use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action as HostAction, ContextType, MapType, MetricType};
 
 use issuer_keys::{Held, KeyFetcher};
+use revocation_feed::FeedPoller;
 use tollgate_core::config::Config;
 use tollgate_core::host::{self, Host, Verdict};
 use tollgate_core::metrics::Counter;
@@ -52,8 +54,8 @@ fn log_panics() {
 
 /// How often counters are handed to Envoy.
 const TICK: Duration = Duration::from_secs(1);
-/// The tick when issuers' keys are fetched: how soon a held request sees keys another
-/// worker fetched.
+/// The tick when issuers' keys or the revocation feed are fetched: how soon a held request
+/// sees keys another worker fetched, and a worker the list another worker polled.
 const FETCH_TICK: Duration = Duration::from_millis(100);
 /// How often expired tokens are dropped from the cache, in seconds.
 const SWEEP_SECONDS: u64 = 10;
@@ -102,6 +104,8 @@ struct Root {
     worker: Rc<RefCell<WorkerState>>,
     metrics: Rc<Metrics>,
     fetcher: Rc<RefCell<KeyFetcher>>,
+    /// The revocation feed's poller, when the configuration has one.
+    feed: Option<FeedPoller>,
     last_sweep: u64,
 }
 
@@ -163,6 +167,11 @@ impl Context for Root {
             else {
                 return;
             };
+            if let Some(feed) = &mut self.feed {
+                if feed.on_response(token, status.clone(), body_size, &mut worker, unix_millis()) {
+                    return;
+                }
+            }
             fetcher
                 .on_response(token, status, body_size, &mut worker, unix_millis())
                 .map(|(issuer, keys_came)| fetcher.release(issuer, keys_came))
@@ -193,15 +202,16 @@ impl RootContext for Root {
                 let held = std::mem::take(&mut self.fetcher.borrow_mut().held);
                 self.decide_held(held);
                 let fetcher = KeyFetcher::new(&config);
-                self.set_tick_period(if fetcher.fetches_keys() {
-                    FETCH_TICK
-                } else {
-                    TICK
-                });
+                self.feed = config.revocation.as_ref().map(FeedPoller::new);
+                let fetches = fetcher.fetches_keys() || self.feed.is_some();
+                self.set_tick_period(if fetches { FETCH_TICK } else { TICK });
                 self.fetcher = Rc::new(RefCell::new(fetcher));
                 self.config = Some(Rc::new(config));
-                // What the worker remembered belongs to the old configuration.
-                self.worker = Rc::default();
+                // What the worker remembered belongs to the old configuration; its
+                // revocation list starts out as fresh as the configuration.
+                let mut worker = WorkerState::default();
+                worker.revocations.fresh_at = unix_time().as_secs();
+                self.worker = Rc::new(RefCell::new(worker));
                 self.metrics.count(Counter::ConfigLoaded);
                 true
             }
@@ -233,6 +243,9 @@ impl RootContext for Root {
                     self.last_sweep = now / 1000;
                     worker.sweep(config, now / 1000);
                 }
+            }
+            if let Some(feed) = &mut self.feed {
+                feed.tick(&mut worker, now);
             }
             fetcher.tick(&mut worker, now)
         };

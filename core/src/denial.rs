@@ -16,17 +16,21 @@ pub enum Code {
     InvalidRequest,
     PermissionDenied,
     KeysUnavailable,
+    TokenRevoked,
+    RevocationUnavailable,
 }
 
 impl Code {
     /// Every code, in the order their counters are defined.
-    pub const ALL: [Code; 6] = [
+    pub const ALL: [Code; 8] = [
         Code::MissingCredentials,
         Code::InvalidCredentials,
         Code::TokenExpired,
         Code::InvalidRequest,
         Code::PermissionDenied,
         Code::KeysUnavailable,
+        Code::TokenRevoked,
+        Code::RevocationUnavailable,
     ];
 
     /// The code as the JSON body spells it.
@@ -38,6 +42,8 @@ impl Code {
             Code::InvalidRequest => "INVALID_REQUEST",
             Code::PermissionDenied => "PERMISSION_DENIED",
             Code::KeysUnavailable => "KEYS_UNAVAILABLE",
+            Code::TokenRevoked => "TOKEN_REVOKED",
+            Code::RevocationUnavailable => "REVOCATION_UNAVAILABLE",
         }
     }
 
@@ -50,6 +56,8 @@ impl Code {
             Code::InvalidRequest => 3,
             Code::PermissionDenied => 4,
             Code::KeysUnavailable => 5,
+            Code::TokenRevoked => 6,
+            Code::RevocationUnavailable => 7,
         }
     }
 }
@@ -73,6 +81,10 @@ pub enum Denial {
     PermissionDenied,
     /// A token of an issuer whose keys have never been fetched (503, with `Retry-After`).
     KeysUnavailable,
+    /// A valid token that was revoked (itself, or every token of its subject).
+    TokenRevoked,
+    /// A token while the revocation list is older than `fail_closed_after_seconds` (503).
+    RevocationUnavailable,
 }
 
 impl Denial {
@@ -82,7 +94,8 @@ impl Denial {
             Denial::MissingCredentials | Denial::InvalidCredentials(_) => 401,
             Denial::InvalidRequest(_) => 400,
             Denial::PermissionDenied => 403,
-            Denial::KeysUnavailable => 503,
+            Denial::TokenRevoked => 401,
+            Denial::KeysUnavailable | Denial::RevocationUnavailable => 503,
         }
     }
 
@@ -97,14 +110,18 @@ impl Denial {
             Denial::InvalidRequest(_) => Code::InvalidRequest,
             Denial::PermissionDenied => Code::PermissionDenied,
             Denial::KeysUnavailable => Code::KeysUnavailable,
+            Denial::TokenRevoked => Code::TokenRevoked,
+            Denial::RevocationUnavailable => Code::RevocationUnavailable,
         }
     }
 
     /// The RFC 6750 `error` attribute of `WWW-Authenticate`; none when no credential was sent.
     pub(crate) fn bearer_error(self) -> Option<&'static str> {
         match self {
-            Denial::MissingCredentials | Denial::KeysUnavailable => None,
-            Denial::InvalidCredentials(_) => Some("invalid_token"),
+            Denial::MissingCredentials
+            | Denial::KeysUnavailable
+            | Denial::RevocationUnavailable => None,
+            Denial::InvalidCredentials(_) | Denial::TokenRevoked => Some("invalid_token"),
             Denial::InvalidRequest(_) => Some("invalid_request"),
             Denial::PermissionDenied => Some("insufficient_scope"),
         }
@@ -145,6 +162,10 @@ impl Denial {
             Denial::PermissionDenied => "The credential is valid but may not access this resource.",
             Denial::KeysUnavailable => {
                 "The keys of the token's issuer are not available yet; retry shortly."
+            }
+            Denial::TokenRevoked => "The access token was revoked; sign in again.",
+            Denial::RevocationUnavailable => {
+                "The list of revoked tokens is out of date; retry shortly."
             }
         }
     }

@@ -119,6 +119,23 @@ impl FetchRecord {
         (now >= self.last_ok.saturating_add(refresh_ms)).then_some(FetchReason::Refresh)
     }
 
+    /// Whether a poll of a feed polled every `poll_ms` is due at `now` (failed or not, the
+    /// next poll comes a period after the last attempt).
+    pub fn poll_due(&self, now: u64, poll_ms: u64) -> bool {
+        !self.fetching(now)
+            && (self.last_attempt == 0 || now >= self.last_attempt.saturating_add(poll_ms))
+    }
+
+    /// The record after a good poll that changed nothing (the version stays).
+    pub fn polled(self, now: u64) -> FetchRecord {
+        FetchRecord {
+            lease_until: 0,
+            last_ok: now,
+            failures: 0,
+            ..self
+        }
+    }
+
     /// The record once a worker takes the lease at `now` for `reason`.
     pub fn leased(self, now: u64, reason: FetchReason) -> FetchRecord {
         FetchRecord {
@@ -244,6 +261,19 @@ mod tests {
             after.due(2_000 + UNKNOWN_KID_INTERVAL_MS, REFRESH, true),
             Some(FetchReason::UnknownKid)
         );
+    }
+
+    #[test]
+    fn a_feed_is_polled_each_period_after_the_last_attempt() {
+        let fresh = FetchRecord::default();
+        assert!(fresh.poll_due(1_000, 5_000));
+        let leased = fresh.leased(1_000, FetchReason::Refresh);
+        assert!(!leased.poll_due(2_000, 5_000));
+        let done = leased.polled(1_100);
+        assert_eq!((done.version, done.last_ok), (0, 1_100));
+        assert!(!done.poll_due(5_999, 5_000));
+        assert!(done.poll_due(6_000, 5_000));
+        assert!(leased.failed().poll_due(6_000, 5_000));
     }
 
     #[test]

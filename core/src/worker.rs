@@ -6,6 +6,7 @@ use std::rc::Rc;
 use crate::config::Config;
 use crate::verify::cache::TokenCache;
 use crate::verify::jwks::KeySet;
+use crate::verify::revocation::RevocationList;
 
 /// A worker's state.
 #[derive(Debug, Default)]
@@ -14,6 +15,18 @@ pub struct WorkerState {
     pub tokens: TokenCache,
     /// The fetched keys of the issuers whose keys are fetched (`jwks_uri`).
     pub issuer_keys: IssuerKeys,
+    /// The revoked tokens, as the revocation feed last said.
+    pub revocations: Revocations,
+}
+
+/// The revocation list a worker holds, and how fresh it is.
+#[derive(Debug, Clone, Default)]
+pub struct Revocations {
+    pub list: Rc<RevocationList>,
+    /// Unix time of the last good poll (or of the configuration, before the first).
+    pub fresh_at: u64,
+    /// The version of the shared list it holds.
+    pub version: u64,
 }
 
 impl WorkerState {

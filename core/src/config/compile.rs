@@ -5,6 +5,7 @@ use super::checks::*;
 use super::issuers::compile_issuers;
 use super::key_strength;
 use super::raw::*;
+use super::revocation::compile_revocation;
 use super::{AccessLogFields, Config, ConfigError, MAX_CLOCK_SKEW};
 use crate::credential::{is_b64token, CLIENT_ID_PARAM, CLIENT_SECRET_PARAM};
 use crate::identity::{role, CredentialKind, IdentityHeaders};
@@ -99,6 +100,7 @@ impl RawConfig {
             keys,
             clients,
             issuers,
+            revocation: self.revocation.map(compile_revocation).transpose()?,
             rules,
             rule_count,
             login,

@@ -10,8 +10,10 @@ mod error;
 mod issuers;
 pub mod key_strength;
 mod raw;
+mod revocation;
 
 pub use error::ConfigError;
+pub use revocation::RevocationFeed;
 
 use error::{without_secret_names, without_values};
 use raw::RawConfig;
@@ -38,6 +40,8 @@ pub struct Config {
     pub keys: KeyRing,
     pub clients: ClientRegistry,
     pub issuers: Issuers,
+    /// The revocation feed, when one is configured.
+    pub revocation: Option<RevocationFeed>,
     pub rules: RuleSet,
     pub rule_count: usize,
     pub login: Option<Login>,
@@ -93,6 +97,7 @@ impl Config {
             keys: &self.keys,
             clients: &self.clients,
             issuers: &self.issuers,
+            revocation: self.revocation.as_ref(),
         }
     }
 

@@ -51,6 +51,7 @@ pub(super) struct RawConfig {
     pub(super) clients: Vec<RawClient>,
     #[serde(default)]
     pub(super) issuers: Vec<super::issuers::RawIssuer>,
+    pub(super) revocation: Option<super::revocation::RawRevocation>,
     pub(super) default_mode: Option<String>,
     #[serde(default)]
     pub(super) rules: Vec<RawRule>,

@@ -7,6 +7,7 @@ use crate::verify::cache::CachedToken;
 use crate::verify::issuer::{IssuerCheck, KeysNeeded};
 use crate::verify::jwks::Algorithm;
 use crate::verify::jws;
+use crate::verify::revocation::TokenMarks;
 use crate::verify::token::{is_token_shaped, TokenError};
 use crate::verify::{BadCredential, Verifiers};
 use crate::worker::WorkerState;
@@ -63,38 +64,87 @@ pub(super) fn authenticate(
 }
 
 /// An access token: from the cache when it was verified before (under the same keys), else
-/// by the master secrets (`HS256`) or by the issuer its `iss` names (asymmetric algorithms).
+/// by the master secrets (`HS256`) or by the issuer its `iss` names (asymmetric algorithms);
+/// then against the revocation list, cache hits included.
 fn authenticate_token(
     verifiers: Verifiers<'_>,
     worker: &mut WorkerState,
     token: &str,
     now: u64,
 ) -> Authenticated {
-    let refused = |e: TokenError| Authenticated {
-        result: Err(BadCredential::Token(e).into()),
-        cache_hit: Some(false),
-        waits: None,
-    };
+    let (verified, cache_hit) = verify_token(verifiers, worker, token, now);
+    let result = verified.and_then(|(identity, marks)| {
+        match revocation_check(verifiers, worker, &marks, now) {
+            Some(denial) => Err(Authenticated::refusal(denial)),
+            None => Ok(identity),
+        }
+    });
+    match result {
+        Ok(identity) => Authenticated {
+            result: Ok(identity),
+            cache_hit: Some(cache_hit),
+            waits: None,
+        },
+        Err(refused) => Authenticated {
+            cache_hit: Some(cache_hit),
+            ..refused
+        },
+    }
+}
+
+/// Why the revocation list refuses a verified token: revoked, or (with
+/// `fail_closed_after_seconds`) a list too old to trust.
+fn revocation_check(
+    verifiers: Verifiers<'_>,
+    worker: &WorkerState,
+    marks: &TokenMarks,
+    now: u64,
+) -> Option<Denial> {
+    let feed = verifiers.revocation?;
+    let state = &worker.revocations;
+    if feed
+        .fail_closed_after
+        .is_some_and(|max| now.saturating_sub(state.fresh_at) > max)
+    {
+        return Some(Denial::RevocationUnavailable);
+    }
+    state.list.revokes(marks).then_some(Denial::TokenRevoked)
+}
+
+impl Authenticated {
+    fn refusal(denial: Denial) -> Authenticated {
+        Authenticated {
+            result: Err(denial),
+            cache_hit: None,
+            waits: None,
+        }
+    }
+}
+
+/// A verified token's identity and marks, or the refusal; and whether the cache answered.
+fn verify_token(
+    verifiers: Verifiers<'_>,
+    worker: &mut WorkerState,
+    token: &str,
+    now: u64,
+) -> (Result<(Identity, TokenMarks), Authenticated>, bool) {
+    let refused = |e: TokenError| Err(Authenticated::refusal(BadCredential::Token(e).into()));
     let skew = verifiers.tokens.clock_skew();
     if let Some(hit) = worker.tokens.get(token, now, skew) {
         let current = hit
             .keys
             .is_none_or(|(issuer, version)| worker.issuer_keys.version(issuer) == version);
         if current {
-            return Authenticated {
-                result: Ok(hit.identity.clone()),
-                cache_hit: Some(true),
-                waits: None,
-            };
+            return (Ok((hit.identity.clone(), hit.marks.clone())), true);
         }
     }
     let algorithm = match header_algorithm(token) {
         Some(alg) if alg == "HS256" || verifiers.issuers.is_empty() => None,
         Some(alg) => match Algorithm::parse(&alg) {
             Some(algorithm) => Some(algorithm),
-            None => return refused(TokenError::Algorithm),
+            None => return (refused(TokenError::Algorithm), false),
         },
-        None => return refused(TokenError::Malformed),
+        None => return (refused(TokenError::Malformed), false),
     };
     let Some(algorithm) = algorithm else {
         return match verifiers.tokens.verify_typed(token, "access", now) {
@@ -106,22 +156,19 @@ fn authenticate_token(
                         identity: identity.clone(),
                         expires_at: verified.expires_at,
                         keys: None,
+                        marks: verified.marks.clone(),
                     },
                 );
-                Authenticated {
-                    result: Ok(identity),
-                    cache_hit: Some(false),
-                    waits: None,
-                }
+                (Ok((identity, verified.marks)), false)
             }
-            Err(e) => refused(e),
+            Err(e) => (refused(e), false),
         };
     };
     let keys = &worker.issuer_keys;
-    match verifiers
+    let checked = verifiers
         .issuers
-        .check(token, algorithm, now, |i| keys.get(i))
-    {
+        .check(token, algorithm, now, |i| keys.get(i));
+    match checked {
         IssuerCheck::Valid(verified) => {
             let version = worker.issuer_keys.version(verified.issuer);
             worker.tokens.insert(
@@ -130,23 +177,23 @@ fn authenticate_token(
                     identity: verified.identity.clone(),
                     expires_at: verified.expires_at,
                     keys: Some((verified.issuer, version)),
+                    marks: verified.marks.clone(),
                 },
             );
-            Authenticated {
-                result: Ok(verified.identity),
-                cache_hit: Some(false),
-                waits: None,
-            }
+            (Ok((verified.identity, verified.marks)), false)
         }
-        IssuerCheck::Refused(e) => refused(e),
-        IssuerCheck::NeedsKeys { issuer, why } => Authenticated {
-            result: Err(match why {
+        IssuerCheck::Refused(e) => (refused(e), false),
+        IssuerCheck::NeedsKeys { issuer, why } => {
+            let denial = match why {
                 KeysNeeded::NeverFetched => Denial::KeysUnavailable,
                 KeysNeeded::UnknownKid => BadCredential::Token(TokenError::UnknownKeyId).into(),
-            }),
-            cache_hit: Some(false),
-            waits: Some(KeyWait { issuer, why }),
-        },
+            };
+            let wait = Authenticated {
+                waits: Some(KeyWait { issuer, why }),
+                ..Authenticated::refusal(denial)
+            };
+            (Err(wait), false)
+        }
     }
 }
 

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use rustc_hash::FxBuildHasher;
 
 use crate::identity::Identity;
+use crate::verify::revocation::TokenMarks;
 
 /// How many tokens one VM remembers.
 pub const CAPACITY: usize = 10_000;
@@ -23,6 +24,8 @@ pub struct CachedToken {
     /// it (a hit under other keys is verified again: a key the provider withdrew stops
     /// serving at once).
     pub keys: Option<(usize, u64)>,
+    /// What the revocation list knows the token by (checked on every hit).
+    pub marks: TokenMarks,
 }
 
 /// Verified tokens by their text.
@@ -107,6 +110,13 @@ mod tests {
             identity: Identity::user(sub.into()),
             expires_at,
             keys: None,
+            marks: TokenMarks {
+                issuer: None,
+                subject: sub.into(),
+                jti: None,
+                issued_at: None,
+                digest: [0; 32],
+            },
         }
     }
 

@@ -14,6 +14,7 @@ use crate::identity::{builtin_role, role, CredentialKind, Identity};
 use crate::verify::claims;
 use crate::verify::jwks::{Algorithm, KeySet};
 use crate::verify::jws;
+use crate::verify::revocation::TokenMarks;
 use crate::verify::token::{check_times, is_safe_subject, TokenError};
 use crate::verify::MAX_CREDENTIAL_LEN;
 
@@ -99,6 +100,8 @@ pub struct VerifiedIssuerToken {
     pub expires_at: u64,
     /// The issuer's index in the configuration.
     pub issuer: usize,
+    /// What the revocation list knows the token by.
+    pub marks: TokenMarks,
 }
 
 /// The configured issuers, and the time policy shared with the master secrets.
@@ -199,10 +202,18 @@ impl Issuers {
         }
         let payload = claims::parse_payload(parts.payload).ok_or(TokenError::Malformed)?;
         let identity = identity(issuer, &payload)?;
+        let marks = TokenMarks {
+            issuer: Some(Rc::clone(&issuer.name)),
+            subject: identity.user.clone().unwrap_or_else(|| Rc::from("")),
+            jti: claims.jti.as_deref().map(Rc::from),
+            issued_at: claims.iat,
+            digest: TokenMarks::digest_of(parts.signing_input),
+        };
         Ok(IssuerCheck::Valid(VerifiedIssuerToken {
             identity,
             expires_at,
             issuer: index,
+            marks,
         }))
     }
 }

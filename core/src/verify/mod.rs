@@ -9,6 +9,7 @@ pub mod issuer;
 pub mod jwks;
 pub mod jws;
 pub mod keys;
+pub mod revocation;
 pub mod token;
 
 /// The longest credential (token or key) read, in bytes.
@@ -44,4 +45,6 @@ pub struct Verifiers<'c> {
     pub keys: &'c KeyRing,
     pub clients: &'c ClientRegistry,
     pub issuers: &'c Issuers,
+    /// The revocation feed, when configured (its list is the worker's).
+    pub revocation: Option<&'c crate::config::RevocationFeed>,
 }

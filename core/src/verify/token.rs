@@ -13,6 +13,7 @@ use crate::identity::Identity;
 use crate::verify::base64url;
 use crate::verify::cache::{CachedToken, TokenCache};
 use crate::verify::jws;
+use crate::verify::revocation::TokenMarks;
 use crate::verify::MAX_CREDENTIAL_LEN;
 
 /// The longest `sub` copied into an identity header, in bytes.
@@ -102,6 +103,8 @@ pub struct VerifiedToken {
     pub expires_at: u64,
     /// Whether the token was found in the cache of verified tokens.
     pub cached: bool,
+    /// What the revocation list knows the token by.
+    pub marks: TokenMarks,
 }
 
 /// One HS256 secret, optionally named by a `kid`.
@@ -209,6 +212,7 @@ impl TokenVerifier {
                     subject: Rc::clone(subject),
                     expires_at: hit.expires_at,
                     cached: true,
+                    marks: hit.marks.clone(),
                 });
             }
         }
@@ -219,6 +223,7 @@ impl TokenVerifier {
                 identity: Identity::user(Rc::clone(&verified.subject)),
                 expires_at: verified.expires_at,
                 keys: None,
+                marks: verified.marks.clone(),
             },
         );
         Ok(verified)
@@ -274,7 +279,7 @@ impl TokenVerifier {
             return Err(TokenError::BadSignature);
         }
         let claims = jws::parse_claims(parts.payload, &mut buffer).ok_or(TokenError::Malformed)?;
-        self.check_claims(&claims, token_type, now)
+        self.check_claims(&claims, token_type, parts.signing_input, now)
     }
 
     /// The time checks, then the claims of the master secrets' tokens.
@@ -282,6 +287,7 @@ impl TokenVerifier {
         &self,
         claims: &jws::Claims<'_>,
         token_type: &str,
+        signing_input: &str,
         now: u64,
     ) -> Result<VerifiedToken, TokenError> {
         let expires_at = check_times(claims, self.clock_skew, self.max_lifetime, now)?;
@@ -292,8 +298,16 @@ impl TokenVerifier {
         if !is_safe_subject(subject) {
             return Err(TokenError::BadSubject);
         }
+        let subject: Rc<str> = subject.into();
         Ok(VerifiedToken {
-            subject: subject.into(),
+            marks: TokenMarks {
+                issuer: None,
+                subject: Rc::clone(&subject),
+                jti: claims.jti.as_deref().map(Rc::from),
+                issued_at: claims.iat,
+                digest: TokenMarks::digest_of(signing_input),
+            },
+            subject,
             expires_at,
             cached: false,
         })

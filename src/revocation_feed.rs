@@ -1,0 +1,250 @@
+//! Polling the revocation feed through Envoy, once per process, and sharing the list with
+//! every worker.
+//!
+//! Like the issuers' keys ([`crate::issuer_keys`]): a shared record ([`FetchRecord`]) says
+//! when a poll is due; the worker whose compare-and-swap takes the lease polls with the
+//! cursor of the list it holds, merges the page into that list, stores the whole list and
+//! bumps the version; every worker installs the list of a newer version. The list's age is
+//! the time since the last good poll, a gauge, and what `fail_closed_after_seconds` reads.
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use log::{info, warn};
+use proxy_wasm::hostcalls;
+use proxy_wasm::types::{BufferType, MetricType};
+
+use tollgate_core::config::RevocationFeed;
+use tollgate_core::fetch::{FetchReason, FetchRecord, FETCH_TIMEOUT_MS};
+use tollgate_core::verify::revocation::{FeedPage, RevocationList, MAX_FEED_BYTES};
+use tollgate_core::worker::WorkerState;
+
+use crate::issuer_keys::read_record;
+
+/// Tries at a compare-and-swap write before giving up.
+const CAS_TRIES: usize = 8;
+
+/// The feed of one configuration and its poll in flight.
+pub struct FeedPoller {
+    feed: RevocationFeed,
+    record_key: String,
+    list_key: String,
+    in_flight: Option<u32>,
+    metrics: FeedMetrics,
+}
+
+/// `tollgate.revocation.*`.
+struct FeedMetrics {
+    polled: Option<u32>,
+    failed: Option<u32>,
+    entries: Option<u32>,
+    age: Option<u32>,
+}
+
+fn add(metric: Option<u32>) {
+    if let Some(id) = metric {
+        let _ = hostcalls::increment_metric(id, 1);
+    }
+}
+
+fn set(metric: Option<u32>, value: u64) {
+    if let Some(id) = metric {
+        let _ = hostcalls::record_metric(id, value);
+    }
+}
+
+impl FeedPoller {
+    pub fn new(feed: &RevocationFeed) -> FeedPoller {
+        let define = |kind, name: &str| hostcalls::define_metric(kind, name).ok();
+        let base = format!("tollgate.revocation|{}|{}", feed.cluster, feed.path);
+        let record_key = format!("{base}|record");
+        if let Ok((None, _)) = hostcalls::get_shared_data(&record_key) {
+            let fresh = FetchRecord::default().encode();
+            let _ = hostcalls::set_shared_data(&record_key, Some(fresh.as_bytes()), None);
+        }
+        FeedPoller {
+            feed: feed.clone(),
+            list_key: format!("{base}|list"),
+            record_key,
+            in_flight: None,
+            metrics: FeedMetrics {
+                polled: define(MetricType::Counter, "tollgate.revocation.polls_ok"),
+                failed: define(MetricType::Counter, "tollgate.revocation.polls_failed"),
+                entries: define(MetricType::Gauge, "tollgate.revocation.entries"),
+                age: define(MetricType::Gauge, "tollgate.revocation.age_seconds"),
+            },
+        }
+    }
+
+    /// The tick (`now` in unix milliseconds): installs a newer list, refreshes the list's
+    /// age, and starts the poll when it is due.
+    pub fn tick(&mut self, worker: &mut WorkerState, now: u64) {
+        let (record, _) = read_record(&self.record_key);
+        self.sync(worker, &record);
+        let age = (now / 1000).saturating_sub(worker.revocations.fresh_at);
+        set(self.metrics.age, age);
+        if self.in_flight.is_none()
+            && record.poll_due(now, self.feed.poll_seconds.saturating_mul(1000))
+        {
+            self.in_flight = self.start_poll(worker, now);
+        }
+    }
+
+    /// Installs the shared list when it is newer than the worker's, and the last good poll's
+    /// time as the list's freshness.
+    fn sync(&self, worker: &mut WorkerState, record: &FetchRecord) {
+        if record.last_ok > 0 {
+            worker.revocations.fresh_at = worker.revocations.fresh_at.max(record.last_ok / 1000);
+        }
+        if record.version <= worker.revocations.version {
+            return;
+        }
+        let Ok((Some(bytes), _)) = hostcalls::get_shared_data(&self.list_key) else {
+            return;
+        };
+        let mut list = RevocationList::default();
+        let installed = FeedPage::parse(&bytes)
+            .ok()
+            .and_then(|page| list.apply(page, record.last_ok / 1000).ok());
+        if installed.is_some() {
+            set(self.metrics.entries, list.len() as u64);
+            worker.revocations.list = Rc::new(list);
+            worker.revocations.version = record.version;
+        }
+    }
+
+    /// Takes the lease, then sends the poll with the cursor of the worker's list.
+    fn start_poll(&self, worker: &WorkerState, now: u64) -> Option<u32> {
+        let (record, cas) = read_record(&self.record_key);
+        if !record.poll_due(now, self.feed.poll_seconds.saturating_mul(1000)) {
+            return None;
+        }
+        let leased = record.leased(now, FetchReason::Refresh);
+        hostcalls::set_shared_data(&self.record_key, Some(leased.encode().as_bytes()), cas).ok()?;
+        let cursor = &worker.revocations.list.cursor;
+        let path = if cursor.is_empty() {
+            self.feed.path.clone()
+        } else {
+            // The cursor holds only unreserved characters (checked when the page was read).
+            format!("{}?cursor={cursor}", self.feed.path)
+        };
+        let headers = vec![
+            (":method", "GET"),
+            (":path", path.as_str()),
+            (":authority", self.feed.authority.as_str()),
+            (":scheme", "http"),
+            ("accept", "application/json"),
+            ("user-agent", "tollgate"),
+        ];
+        let dispatched = hostcalls::dispatch_http_call(
+            &self.feed.cluster,
+            headers,
+            None,
+            vec![],
+            Duration::from_millis(FETCH_TIMEOUT_MS),
+        );
+        match dispatched {
+            Ok(token) => Some(token),
+            Err(status) => {
+                self.finish(None, now);
+                warn!(
+                    "tollgate: the revocation feed could not be polled through cluster \"{}\" ({status:?}); the last list keeps serving",
+                    self.feed.cluster.escape_default()
+                );
+                None
+            }
+        }
+    }
+
+    /// A poll's answer; `false` when the call is not this poller's.
+    pub fn on_response(
+        &mut self,
+        token: u32,
+        status: Option<String>,
+        body_size: usize,
+        worker: &mut WorkerState,
+        now: u64,
+    ) -> bool {
+        if self.in_flight != Some(token) {
+            return false;
+        }
+        self.in_flight = None;
+        let page = match status.as_deref() {
+            Some("200") if body_size <= MAX_FEED_BYTES => {
+                let body = hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default();
+                FeedPage::parse(&body).map_err(|e| format!("was refused: {e}"))
+            }
+            Some("200") => Err(format!(
+                "answered {body_size} bytes, more than {MAX_FEED_BYTES}"
+            )),
+            Some(status) => Err(format!("answered status {}", status.escape_default())),
+            None => Err(format!(
+                "got no answer within {FETCH_TIMEOUT_MS} ms, or the connection failed"
+            )),
+        };
+        let merged = page.and_then(|page| {
+            let changes = page.reset || !page.revoked.is_empty();
+            let mut list = (*worker.revocations.list).clone();
+            list.apply(page, now / 1000)
+                .map(|()| (list, changes))
+                .map_err(|e| format!("was refused: {e}"))
+        });
+        match merged {
+            Ok((list, changes)) => {
+                let stored = if changes {
+                    Some(list.to_shared_bytes())
+                } else {
+                    None
+                };
+                if let Some(record) = self.finish(Some(stored.as_deref()), now) {
+                    worker.revocations.fresh_at = now / 1000;
+                    if changes {
+                        info!("tollgate: revocation list: {} entries", list.len());
+                        set(self.metrics.entries, list.len() as u64);
+                        worker.revocations.list = Rc::new(list);
+                        worker.revocations.version = record.version;
+                    }
+                }
+            }
+            Err(why) => {
+                let failures = self.finish(None, now).map_or(1, |r| r.failures);
+                if failures.is_power_of_two() {
+                    warn!(
+                        "tollgate: the revocation feed {why} ({failures} failures in a row); the last list keeps serving"
+                    );
+                }
+            }
+        }
+        true
+    }
+
+    /// Ends the lease: `Some(Some(list))` a good poll that changed the list (stored, version
+    /// bumped), `Some(None)` a good poll without change, `None` a failed one.
+    fn finish(&self, polled: Option<Option<&[u8]>>, now: u64) -> Option<FetchRecord> {
+        if let Some(Some(list)) = polled {
+            let _ = hostcalls::set_shared_data(&self.list_key, Some(list), None);
+        }
+        add(if polled.is_some() {
+            self.metrics.polled
+        } else {
+            self.metrics.failed
+        });
+        for _ in 0..CAS_TRIES {
+            let (record, cas) = read_record(&self.record_key);
+            let next = match polled {
+                Some(Some(_)) => record.succeeded(now),
+                Some(None) => record.polled(now),
+                None => record.failed(),
+            };
+            if hostcalls::set_shared_data(&self.record_key, Some(next.encode().as_bytes()), cas)
+                .is_ok()
+            {
+                return Some(next);
+            }
+        }
+        None
+    }
+}
