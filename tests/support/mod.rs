@@ -41,6 +41,7 @@ pub use tollgate_core::worker::WorkerState;
 #[allow(unused_imports)]
 pub use tollgate_core::{host, metrics};
 
+pub mod feed;
 pub mod idp;
 pub mod table;
 

@@ -1,0 +1,195 @@
+//! Revocation through Envoy: the filter polls a feed (a test feed here, see
+//! `tests/support/feed.rs`; the sign-in service's in `e2e_signin_revocation`) through a
+//! cluster, once per process, and every worker refuses a revoked token within a poll, cache
+//! hits included; a broken feed keeps the last list, and a list too old refuses tokens.
+
+// Tests may panic, unwrap and index: a failure is the point.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use support::feed::{Feed, FeedFault};
+use support::{claims_for, now, Envoy, Request, Setup, SigningKey, K, SK};
+
+fn minted(sub: &str, jti: &str) -> String {
+    let mut claims = claims_for(sub, "access", now(), 3600);
+    claims.jwt_id = Some(jti.to_owned());
+    SigningKey::new(None, K.as_bytes()).sign(claims).unwrap()
+}
+
+fn envoy_with_feed(feed: &Feed, revocation: Value, workers: u32) -> Envoy {
+    let mut revocation_config =
+        json!({"cluster": "feed", "path": "/revocations", "poll_seconds": 1});
+    for (k, v) in revocation.as_object().unwrap() {
+        revocation_config[k] = v.clone();
+    }
+    let config = json!({
+        "secrets": [{"key": K}],
+        "api_keys": [{"name": "ops", "key": SK}],
+        "revocation": revocation_config,
+    });
+    let mut setup = Setup::new(config).cluster("feed", feed.port);
+    setup.concurrency = workers;
+    Envoy::start(setup)
+}
+
+/// The statuses of `n` requests with `token` (spread over the workers by new connections).
+fn statuses(envoy: &Envoy, token: &str, n: usize) -> Vec<u16> {
+    (0..n)
+        .map(|_| envoy.send(&Request::get("/api").bearer(token)).status)
+        .collect()
+}
+
+fn wait_until(seconds: u64, done: impl Fn() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    while Instant::now() < deadline {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    done()
+}
+
+fn stat(envoy: &Envoy, name: &str) -> u64 {
+    envoy
+        .stats(&format!("wasmcustom.{name}"))
+        .get(&format!("wasmcustom.{name}"))
+        .copied()
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_revoked_token_is_refused_by_every_worker_within_a_poll_and_polls_are_per_process() {
+    let feed = Feed::start();
+    let envoy = envoy_with_feed(&feed, json!({}), 4);
+    let token = minted("alice", "tok-1");
+    let other = minted("alice", "tok-2");
+    // Every worker has the token in its cache.
+    assert!(statuses(&envoy, &token, 16).iter().all(|s| *s == 200));
+    let revoked_at = Instant::now();
+    feed.revoke(json!({"jti": "tok-1", "expires_at": now() + 3600}));
+    assert!(
+        wait_until(3, || envoy
+            .send(&Request::get("/api").bearer(&token))
+            .status
+            == 401),
+        "not refused within poll_seconds + 1 s"
+    );
+    assert!(revoked_at.elapsed() < Duration::from_secs(3));
+    // Give every worker its tick, then every one of them refuses it, with the code.
+    std::thread::sleep(Duration::from_millis(300));
+    for _ in 0..16 {
+        let response = envoy.send(&Request::get("/api").bearer(&token));
+        assert_eq!(response.status, 401);
+        assert_eq!(response.code().as_deref(), Some("TOKEN_REVOKED"));
+    }
+    assert!(statuses(&envoy, &other, 8).iter().all(|s| *s == 200));
+    // One poll per second for the process, not one per worker: over 4 s, about 4.
+    let before = feed.polls();
+    std::thread::sleep(Duration::from_secs(4));
+    let polls = feed.polls() - before;
+    assert!(
+        (3..=6).contains(&polls),
+        "{polls} polls in 4 s with 4 workers"
+    );
+    // Polls after the first carry the cursor.
+    assert!(
+        feed.cursors().iter().skip(1).all(Option::is_some),
+        "{:?}",
+        feed.cursors()
+    );
+    assert!(stat(&envoy, "tollgate.revocation.polls_ok") >= 3);
+    assert_eq!(stat(&envoy, "tollgate.revocation.entries"), 1);
+    assert!(stat(&envoy, "tollgate.denied.token_revoked") >= 16);
+}
+
+#[test]
+fn a_subject_revocation_covers_its_earlier_tokens_only() {
+    let feed = Feed::start();
+    let envoy = envoy_with_feed(&feed, json!({}), 2);
+    let mut old = claims_for("bob", "access", now() - 30, 3600);
+    old.jwt_id = Some("old".into());
+    let old = SigningKey::new(None, K.as_bytes()).sign(old).unwrap();
+    assert_eq!(envoy.send(&Request::get("/api").bearer(&old)).status, 200);
+    feed.revoke(json!({"subject": "bob", "before": now() - 10, "expires_at": now() + 3600}));
+    assert!(wait_until(3, || envoy
+        .send(&Request::get("/api").bearer(&old))
+        .status
+        == 401));
+    let fresh = minted("bob", "new");
+    assert_eq!(envoy.send(&Request::get("/api").bearer(&fresh)).status, 200);
+    assert_eq!(
+        envoy.send(&Request::get("/api").bearer(SK)).status,
+        200,
+        "keys are not revocable"
+    );
+}
+
+#[test]
+fn a_broken_feed_keeps_the_last_list_and_is_counted() {
+    let feed = Feed::start();
+    let envoy = envoy_with_feed(&feed, json!({}), 2);
+    let token = minted("carol", "c-1");
+    feed.revoke(json!({"jti": "c-1", "expires_at": now() + 3600}));
+    assert!(wait_until(3, || envoy
+        .send(&Request::get("/api").bearer(&token))
+        .status
+        == 401));
+    for fault in [
+        FeedFault::Garbage,
+        FeedFault::Huge,
+        FeedFault::Status500,
+        FeedFault::Close,
+    ] {
+        let failed = stat(&envoy, "tollgate.revocation.polls_failed");
+        feed.fault(fault);
+        assert!(
+            wait_until(5, || stat(&envoy, "tollgate.revocation.polls_failed")
+                > failed),
+            "{fault:?} not counted"
+        );
+        assert_eq!(
+            envoy.send(&Request::get("/api").bearer(&token)).status,
+            401,
+            "{fault:?}"
+        );
+        feed.fault(FeedFault::Ok);
+    }
+    assert!(!envoy.log().contains(&token));
+}
+
+#[test]
+fn a_list_older_than_fail_closed_after_refuses_tokens_until_the_feed_answers() {
+    let feed = Feed::start();
+    let envoy = envoy_with_feed(&feed, json!({"fail_closed_after_seconds": 3}), 2);
+    let token = minted("dave", "d-1");
+    assert_eq!(envoy.send(&Request::get("/api").bearer(&token)).status, 200);
+    feed.fault(FeedFault::Status500);
+    assert!(wait_until(8, || envoy
+        .send(&Request::get("/api").bearer(&token))
+        .status
+        == 503));
+    let response = envoy.send(&Request::get("/api").bearer(&token));
+    assert_eq!(response.code().as_deref(), Some("REVOCATION_UNAVAILABLE"));
+    assert!(response.header("retry-after").is_some());
+    assert_eq!(
+        envoy.send(&Request::get("/api").bearer(SK)).status,
+        200,
+        "keys still pass"
+    );
+    assert!(stat(&envoy, "tollgate.revocation.age_seconds") >= 3);
+    feed.fault(FeedFault::Ok);
+    assert!(wait_until(4, || envoy
+        .send(&Request::get("/api").bearer(&token))
+        .status
+        == 200));
+}
