@@ -110,17 +110,17 @@ soak: wasm setup
 	@command -v wrk >/dev/null || $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y wrk
 	ENVOY=$(abspath $(ENVOY)) TOLLGATE_WASM=$(abspath $(WASM)) python3 bench/soak.py --seconds $(SOAK_SECONDS) --distinct-tokens $(SOAK_TOKENS)
 
-## Envoy with the filter in front of echo-upstream and the demo sign-in service, on
-## envoy/envoy.yaml. The module is the release build; the three native programs it starts
-## (run-bins) are debug builds, much quicker to build than the release profile (tuned for
-## the .wasm: LTO, one codegen unit), and the sign-in service's Argon2 is optimised in dev
-## too. The module, the native programs and the Envoy install are made side by side (the
+## Envoy with the filter in front of echo-upstream, the demo sign-in service and the demo
+## OpenID provider (tests/idp under Node.js 20: the issuer demo-idp), on envoy/envoy.yaml.
+## The module is the release build; the three native programs it starts (run-bins) are
+## debug builds, much quicker to build than the release profile (tuned for the .wasm: LTO,
+## one codegen unit), and the sign-in service's Argon2 is optimised in dev too. The module, the native programs and the Envoy install are made side by side (the
 ## two cargo builds lock different directories: target/release, target/debug).
-run:
+run: $(IDP_MODULES)
 	$(MAKE) --no-print-directory -j3 wasm run-bins setup
 	ENVOY=$(ENVOY) scripts/run.sh
 
-run-bins:
+run-bins: $(IDP_MODULES)
 	$(CARGO) build --bins -p tollgate-core -p tollgate-echo -p tollgate-signin
 
 ## Load generators for make bench: wrk (Debian) and oha (crates.io, for open-loop latency).

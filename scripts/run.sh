@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Starts echo-upstream, the demo sign-in service and Envoy with the filter on
-# envoy/envoy.yaml (run from the repository root; `make run` builds everything first: the
-# native programs as debug builds, in BIN_DIR). Stops them all on Ctrl-C.
+# Starts echo-upstream, the demo sign-in service, the demo OpenID provider (tests/idp, under
+# Node.js; its tokens are the issuer demo-idp's) and Envoy with the filter on envoy/envoy.yaml
+# (run from the repository root; `make run` builds everything first: the native programs as
+# debug builds, in BIN_DIR, and the provider's node_modules). Stops them all on Ctrl-C.
 set -euo pipefail
 
 ENVOY=${ENVOY:-.venv/bin/envoy}
+NODE=${NODE:-node}
 BIN_DIR=${BIN_DIR:-target/debug}
 mkdir -p .run
 
@@ -19,6 +21,12 @@ trap cleanup EXIT INT TERM
 pids+=($!)
 "$BIN_DIR"/tollgate-signin --config demo/signin/signin.json > .run/signin.log 2>&1 &
 pids+=($!)
+# The provider exits when its standard input closes: this loop holds it open while this
+# script runs.
+"$NODE" tests/idp/server.mjs --port 9400 --issuer http://127.0.0.1:9400 \
+  < <(while kill -0 $$ 2>/dev/null; do sleep 1; done) > .run/idp.log 2>&1 &
+idp_pid=$!
+pids+=("$idp_pid")
 "$ENVOY" -c envoy/envoy.yaml --concurrency 2 --disable-hot-restart -l warning \
   --component-log-level wasm:info > .run/access.log 2> .run/envoy.log &
 envoy_pid=$!
@@ -34,6 +42,16 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 
+for _ in $(seq 100); do
+  if grep -q '^listening' .run/idp.log 2>/dev/null; then break; fi
+  if ! kill -0 "$idp_pid" 2>/dev/null; then
+    echo "The OpenID provider did not start (Node.js 20 and tests/idp/node_modules: make run); its log:" >&2
+    cat .run/idp.log >&2
+    exit 1
+  fi
+  sleep 0.1
+done
+
 token=$("$BIN_DIR"/mint-token --sub lUpa --ttl 2h --kid demo)
 expired=$("$BIN_DIR"/mint-token --sub lUpa --ttl 5m --issued-ago 1h --kid demo)
 base=http://127.0.0.1:10000
@@ -41,7 +59,7 @@ cat <<MSG
 
 tollgate is serving $base (Envoy admin: http://127.0.0.1:9901)
 Open $base/app in a browser and sign in as demo / demo-password.
-Logs: .run/envoy.log, .run/access.log, .run/signin.log, .run/echo-upstream.log.
+Logs: .run/envoy.log, .run/access.log, .run/signin.log, .run/idp.log, .run/echo-upstream.log.
 Counters: curl -s http://127.0.0.1:9901/stats/prometheus | grep tollgate
 Ctrl-C stops everything.
 
@@ -57,6 +75,15 @@ Try:
   curl -i "$base/reports/daily?client_id=reporting-job&client_secret=$TOLLGATE_CLIENT_SECRET"
   curl -i -H 'Accept: text/html' $base/app                # 302 to /login
   curl -i -H 'Content-Type: application/json' -d '{"username":"demo","password":"demo-password"}' $base/login
+
+A token of the identity provider (issuer demo-idp, http://127.0.0.1:9400; its roles come from
+realm_access.roles, its email claim becomes x-auth-email):
+  idp_token=\$(curl -s -u tollgate-rs256:idp-test-secret-rs256-4qV8mZ2xKp7LwN3c \\
+    -d grant_type=client_credentials -d scope=read -d resource=api://tollgate-tests \\
+    http://127.0.0.1:9400/token | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+  curl -i -H "Authorization: Bearer \$idp_token" $base/inventory/items   # 200, x-auth-role: reader,writer
+  curl -i -H "Authorization: Bearer \$idp_token" $base/api/orders        # 403: that rule admits user and admin
+Its keys: curl -s http://127.0.0.1:9901/stats | grep issuer_keys
 
 More tokens: TOLLGATE_SECRET=\$(cat .run/secret) $BIN_DIR/mint-token --sub someone --ttl 15m --kid demo
 MSG

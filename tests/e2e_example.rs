@@ -1,5 +1,6 @@
 //! The example configuration `make run` serves (envoy/envoy.yaml), run in a real Envoy with
-//! the README's first curl session, and the minting tool it uses.
+//! the README's first curl session (tokens of its identity provider included), and the
+//! minting tool it uses.
 
 // Tests may panic, unwrap and index: a failure is the point.
 #![allow(
@@ -13,6 +14,7 @@ mod support;
 
 use std::process::Command;
 
+use support::idp::Idp;
 use support::{Envoy, Request, SignIn};
 
 const SECRET: &str = "example-readme-session-Tq8Vz3Kw7Rm2Xc9Nb4Hf";
@@ -168,6 +170,71 @@ fn every_credential_kind_on_the_example_configuration() {
         .to_owned();
     let r = envoy.send(&Request::get("/api/orders").host(host).bearer(&access));
     assert_eq!(r.upstream_header("x-auth-user").as_deref(), Some("lUpa"));
+}
+
+/// The issuer `demo-idp` of the example: `make run` starts the provider on 127.0.0.1:9400
+/// with that issuer; here it listens elsewhere, under the same issuer.
+#[test]
+fn provider_tokens_on_the_example_configuration() {
+    let port = Idp::free_port();
+    let idp = Idp::start_with_issuer(port, "http://127.0.0.1:9400");
+    let envoy = support::example_envoy_with_idp("envoy.yaml", 1, port, ENV)
+        .unwrap_or_else(|r| panic!("example refused ({:?}):\n{}", r.exit_code, r.log));
+    let host = "127.0.0.1:10000";
+
+    // tollgate-rs256's token: roles reader and writer.
+    let token = idp.token("RS256");
+    let r = envoy.send(
+        &Request::get("/inventory/items")
+            .host(host)
+            .bearer(&token)
+            .header("X-Auth-Email", "someone-else@example.com"),
+    );
+    assert_eq!(r.status, 200, "{}\n{}", r.text(), envoy.log());
+    assert_eq!(
+        r.upstream_header("x-auth-type").as_deref(),
+        Some("access_token")
+    );
+    assert_eq!(
+        r.upstream_header("x-auth-user").as_deref(),
+        Some("tollgate-rs256")
+    );
+    assert_eq!(
+        r.upstream_header("x-auth-name").as_deref(),
+        Some("demo-idp")
+    );
+    assert_eq!(
+        r.upstream_header("x-auth-role").as_deref(),
+        Some("reader,writer")
+    );
+    assert_eq!(
+        r.upstream_headers("x-auth-email"),
+        ["rs256-service@tollgate.test"]
+    );
+    // A rule that names no roles admits user and admin: not reader or writer.
+    let r = envoy.send(&Request::get("/api/orders").host(host).bearer(&token));
+    assert_eq!(r.status, 403, "{}", r.text());
+
+    // tollgate-es256's token: roles reader and admin.
+    let token = idp.token("ES256");
+    let r = envoy.send(&Request::get("/admin/stats").host(host).bearer(&token));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.upstream_header("x-auth-role").as_deref(),
+        Some("reader,admin")
+    );
+
+    // A client's own x-auth-email never reaches the upstream, on any path.
+    let r = envoy.send(
+        &Request::get("/public/hello")
+            .host(host)
+            .header("X-Auth-Email", "admin@example.com"),
+    );
+    assert_eq!(r.status, 200);
+    assert!(r.upstream_headers("x-auth-email").is_empty());
+
+    // One fetch of the keys served every request.
+    assert_eq!(idp.jwks_fetches(), 1);
 }
 
 #[test]

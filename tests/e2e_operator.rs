@@ -314,12 +314,15 @@ fn logs_hold_no_secret_at_any_level() {
         envoy.send(request);
     }
     eventually("the decisions in the debug log", || {
-        envoy.log().matches("tollgate: ").count() >= requests.len()
+        // (Not the issuer's key-fetch lines: its provider is not running here.)
+        let log = envoy.log();
+        log.matches("tollgate: ").count() - log.matches("tollgate: issuer ").count()
+            >= requests.len()
     });
     let log = envoy.log();
     // The log is not empty of what an operator needs: the configuration line and decisions.
     assert!(log.contains(
-        "tollgate 0.1.0 configured: 9 rules, 1 secrets, 1 API keys, 1 publishable keys, 1 clients, 0 issuers, login redirect on"
+        "tollgate 0.1.0 configured: 10 rules, 1 secrets, 1 API keys, 1 publishable keys, 1 clients, 1 issuers, login redirect on"
     ));
     assert!(log.contains(
         "tollgate: allowed GET /api/x type=access_token role=user user=lUpa rule=default"
@@ -685,8 +688,36 @@ fn every_example_configuration_matches_the_schema() {
         json!({"identity_headers": {"group": "x-g"}}),
         json!({"clients": [{"client_id": "c", "client_secret": "Qm7vX2kP9tR4wZ8nL3cF6hJ5sD1gAy", "role": "Admin"}]}),
         json!({"api_keys": [{"name": "a", "key": "sk_live.hcV4Xii57k7wCzZN.RLu9qTM4mr"}]}),
+        // Issuers: a name, an issuer and exactly one source of keys; asymmetric algorithms.
+        json!({"issuers": [{"name": "Corp", "issuer": "https://idp.example", "jwks_uri": "https://idp.example/jwks", "cluster": "idp"}]}),
+        json!({"issuers": [{"name": "corp", "jwks_uri": "https://idp.example/jwks", "cluster": "idp"}]}),
+        json!({"issuers": [{"name": "corp", "issuer": "https://idp.example"}]}),
+        json!({"issuers": [{"name": "corp", "issuer": "https://idp.example", "jwks_uri": "https://idp.example/jwks"}]}),
+        json!({"issuers": [{"name": "corp", "issuer": "https://idp.example", "jwks_env": "JWKS", "jwks_uri": "https://idp.example/jwks", "cluster": "idp"}]}),
+        json!({"issuers": [{"name": "corp", "issuer": "https://idp.example", "jwks_env": "JWKS", "refresh_seconds": 60}]}),
+        json!({"issuers": [{"name": "corp", "issuer": "https://idp.example", "jwks_uri": "https://idp.example/jwks", "cluster": "idp", "refresh_seconds": 1}]}),
+        json!({"issuers": [{"name": "corp", "issuer": "https://idp.example", "jwks_uri": "ftp://idp.example/jwks", "cluster": "idp"}]}),
+        json!({"issuers": [{"name": "corp", "issuer": "https://idp.example", "jwks_env": "JWKS", "algorithms": ["HS256"]}]}),
+        json!({"issuers": [{"name": "corp", "issuer": "https://idp.example", "jwks_env": "JWKS", "audiences": []}]}),
+        json!({"issuers": [{"name": "corp", "issuer": "https://idp.example", "jwks_env": "JWKS", "claims_to_headers": [{"claim": "email", "header": "x_email"}]}]}),
+        json!({"issuers": [{"name": "corp", "issuer": "https://idp.example", "jwks_env": "JWKS", "role": "admin"}]}),
     ] {
         assert!(!validator.is_valid(&bad), "the schema accepts {bad}");
+        // And the filter refuses it too (its variables given).
+        let parsed = support::Config::parse(bad.to_string().as_bytes(), &|name| {
+            Some(format!("test-value-of-{name}-0123456789abcdefghij"))
+        });
+        assert!(parsed.is_err(), "the filter accepts {bad}");
+    }
+    // What the schema accepts of issuers, the filter accepts.
+    for good in [
+        json!({"issuers": [{"name": "corp", "issuer": "https://idp.example", "jwks_uri": "https://idp.example/jwks", "cluster": "outbound|443||idp.example"}]}),
+        json!({"issuers": [{"name": "corp-sso_2", "issuer": "https://idp.example/", "audiences": ["api"], "jwks_uri": "https://idp.example/jwks", "cluster": "idp", "refresh_seconds": 86400, "algorithms": ["ES256", "EdDSA"], "subject_claim": "email", "roles_claim": "https://example.com/roles", "claims_to_headers": [{"claim": "email", "header": "x-auth-email"}]}]}),
+        json!({"issuers": [{"name": "corp", "issuer": "https://idp.example", "jwks": {"keys": [{"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}}]}),
+    ] {
+        assert!(validator.is_valid(&good), "the schema refuses {good}");
+        let parsed = support::Config::parse(good.to_string().as_bytes(), &|_| None);
+        assert!(parsed.is_ok(), "{good}: {:?}", parsed.err());
     }
     // Every key of the filter is in the schema.
     let keys: Vec<&str> = schema["properties"]
@@ -711,8 +742,9 @@ fn every_example_configuration_matches_the_schema() {
         "identity_headers",
         "forward_credentials",
         "access_log_fields",
+        "issuers",
     ] {
         assert!(keys.contains(&key), "{key} is missing from the schema");
     }
-    assert_eq!(keys.len(), 15);
+    assert_eq!(keys.len(), 16);
 }

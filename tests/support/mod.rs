@@ -661,14 +661,26 @@ impl Drop for Envoy {
 }
 
 /// The example configuration `file` (under `envoy/`) with its fixed ports, listen addresses
-/// and module path swapped for this run's.
+/// and module path swapped for this run's. Its identity provider (the cluster `idp`) is a
+/// port nothing listens on: see [`example_envoy_with_idp`].
 pub fn example_envoy(file: &str, signin_port: u16, env: &[(&str, &str)]) -> Result<Envoy, Refused> {
+    example_envoy_with_idp(file, signin_port, free_port(), env)
+}
+
+/// [`example_envoy`] whose cluster `idp` (the issuer `demo-idp`'s keys) goes to `idp_port`.
+pub fn example_envoy_with_idp(
+    file: &str,
+    signin_port: u16,
+    idp_port: u16,
+    env: &[(&str, &str)],
+) -> Result<Envoy, Refused> {
     let yaml = std::fs::read_to_string(manifest_dir().join("envoy").join(file)).unwrap();
     for original in [
         "port_value: 10000}",
         "port_value: 9901}",
         "port_value: 18080}",
         "port_value: 18081}",
+        "port_value: 9400}",
         "filename: target/wasm32-wasip1/release/tollgate.wasm",
     ] {
         assert!(
@@ -688,6 +700,7 @@ pub fn example_envoy(file: &str, signin_port: u16, env: &[(&str, &str)]) -> Resu
             "port_value: 18081}",
             &format!("port_value: {signin_port}}}"),
         )
+        .replace("port_value: 9400}", &format!("port_value: {idp_port}}}"))
         .replace(
             "filename: target/wasm32-wasip1/release/tollgate.wasm",
             &format!("filename: {}", wasm_module().display()),
