@@ -701,6 +701,12 @@ fn every_example_configuration_matches_the_schema() {
         json!({"issuers": [{"name": "corp", "issuer": "https://idp.example", "jwks_env": "JWKS", "audiences": []}]}),
         json!({"issuers": [{"name": "corp", "issuer": "https://idp.example", "jwks_env": "JWKS", "claims_to_headers": [{"claim": "email", "header": "x_email"}]}]}),
         json!({"issuers": [{"name": "corp", "issuer": "https://idp.example", "jwks_env": "JWKS", "role": "admin"}]}),
+        // Revocation: a cluster and a path without a query; polls 1 to 300 s.
+        json!({"revocation": {"path": "/auth/revocations"}}),
+        json!({"revocation": {"cluster": "signin", "path": "auth/revocations"}}),
+        json!({"revocation": {"cluster": "signin", "path": "/auth/revocations?x=1"}}),
+        json!({"revocation": {"cluster": "signin", "path": "/r", "poll_seconds": 0}}),
+        json!({"revocation": {"cluster": "signin", "path": "/r", "url": "http://x"}}),
     ] {
         assert!(!validator.is_valid(&bad), "the schema accepts {bad}");
         // And the filter refuses it too (its variables given).
@@ -743,8 +749,9 @@ fn every_example_configuration_matches_the_schema() {
         "forward_credentials",
         "access_log_fields",
         "issuers",
+        "revocation",
     ] {
         assert!(keys.contains(&key), "{key} is missing from the schema");
     }
-    assert_eq!(keys.len(), 16);
+    assert_eq!(keys.len(), 17);
 }
