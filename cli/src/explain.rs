@@ -17,6 +17,8 @@ use tollgate_core::identity::Identity;
 use tollgate_core::request::path::{self, PathError};
 use tollgate_core::request::{query, RequestView};
 use tollgate_core::rules::{Mode, Policy};
+use tollgate_core::verify::issuer::IssuerCheck;
+use tollgate_core::verify::jwks::Algorithm;
 use tollgate_core::verify::jws;
 use tollgate_core::verify::token::{is_token_shaped, TokenError};
 use tollgate_core::worker::WorkerState;
@@ -148,7 +150,10 @@ pub fn explain(config: &Config, headers: &[(String, Vec<u8>)], now: u64) -> Expl
     let mut steps = Vec::new();
     let mut mode = None;
     let predicted = walk(config, headers, now, &mut steps, &mut mode);
-    let decision = decide(config, &mut WorkerState::default(), headers, now);
+    // A worker as the filter starts one: no fetched keys, an empty revocation list, fresh.
+    let mut worker = WorkerState::default();
+    worker.revocations.fresh_at = now;
+    let decision = decide(config, &mut worker, headers, now);
     let actual = as_predicted(&decision);
     let agrees = actual == predicted;
     let identity = match &decision.outcome {
@@ -391,14 +396,11 @@ fn walk(
         }
         Some(presented) => {
             let (said, result) = verify(config, presented, now);
-            let failed = result
-                .as_ref()
-                .err()
-                .map(|bad| refusal(Denial::InvalidCredentials(*bad)));
+            let failed = result.as_ref().err().map(|denial| refusal(*denial));
             say("verification", said.into_iter().chain(failed).collect());
             match result {
                 Ok(identity) => identity,
-                Err(bad) => return Predicted::Refused(Denial::InvalidCredentials(bad), rule),
+                Err(denial) => return Predicted::Refused(denial, rule),
             }
         }
     };
@@ -424,7 +426,7 @@ fn walk(
 }
 
 fn role_passes(policy: &Policy<'_>, identity: &Identity) -> bool {
-    policy.mode != Mode::Required || policy.allows_role(&identity.role)
+    policy.mode != Mode::Required || identity.roles().any(|role| policy.allows_role(role))
 }
 
 fn presented_text(presented: Option<&Presented<'_>>, at: Locations<'_>) -> String {
@@ -524,23 +526,20 @@ fn verify(
     config: &Config,
     presented: &Presented<'_>,
     now: u64,
-) -> (Vec<String>, Result<Identity, BadCredential>) {
+) -> (Vec<String>, Result<Identity, Denial>) {
+    let bad = |b: BadCredential| Denial::InvalidCredentials(b);
     match presented {
         Presented::Bearer { value, .. } if is_token_shaped(value) => {
             let mut said = token_parts(value, now);
-            match config.verifier.verify_typed(value, "access", now) {
-                Ok(token) => {
-                    said.push(format!(
-                        "verified: sub {:?}, expires at {}",
-                        &*token.subject, token.expires_at
-                    ));
-                    (said, Ok(Identity::user(token.subject)))
-                }
-                Err(e) => {
-                    said.push(format!("token refused: {}", token_error(e)));
-                    (said, Err(BadCredential::Token(e)))
-                }
+            let (more, result) = verify_token(config, value, now);
+            said.extend(more);
+            if config.revocation.is_some() {
+                said.push(
+                    "revocation: the list is polled at run time; explained here as empty"
+                        .to_owned(),
+                );
             }
+            (said, result)
         }
         Presented::Bearer { value, .. } => match config.keys.identify(value.as_bytes()) {
             Some(identity) => {
@@ -555,7 +554,7 @@ fn verify(
             }
             None => (
                 vec!["not a token (no two dots) and no configured key".to_owned()],
-                Err(BadCredential::Unknown),
+                Err(bad(BadCredential::Unknown)),
             ),
         },
         Presented::Client { id, secret } => {
@@ -575,9 +574,72 @@ fn verify(
                             "no such client_id"
                         }
                     )],
-                    Err(BadCredential::Client),
+                    Err(bad(BadCredential::Client)),
                 ),
             }
+        }
+    }
+}
+
+/// An access token: HS256 by the master secrets, else by the issuer its `iss` names (with its
+/// inline keys; fetched keys are not fetched here).
+fn verify_token(config: &Config, token: &str, now: u64) -> (Vec<String>, Result<Identity, Denial>) {
+    let refused = |e: TokenError| {
+        (
+            vec![format!("token refused: {}", token_error(e))],
+            Err(Denial::InvalidCredentials(BadCredential::Token(e))),
+        )
+    };
+    let alg = jws::split(token).and_then(|parts| {
+        let mut buffer = Vec::new();
+        jws::parse_header(parts.header, &mut buffer).map(|h| h.alg.into_owned())
+    });
+    let issuer_alg = match alg.as_deref() {
+        None => return refused(TokenError::Malformed),
+        Some("HS256") => None,
+        Some(_) if config.issuers.is_empty() => None,
+        Some(alg) => match Algorithm::parse(alg) {
+            Some(algorithm) => Some(algorithm),
+            None => return refused(TokenError::Algorithm),
+        },
+    };
+    let Some(algorithm) = issuer_alg else {
+        return match config.verifier.verify_typed(token, "access", now) {
+            Ok(token) => (
+                vec![format!(
+                    "verified with the master secrets: sub {:?}, expires at {}",
+                    &*token.subject, token.expires_at
+                )],
+                Ok(Identity::user(token.subject)),
+            ),
+            Err(e) => refused(e),
+        };
+    };
+    match config.issuers.check(token, algorithm, now, |_| None) {
+        IssuerCheck::Valid(verified) => (
+            vec![format!(
+                "verified with the keys of issuer {:?}: sub {:?}, roles {}, expires at {}",
+                verified.identity.name.as_deref().unwrap_or_default(),
+                verified.identity.user.as_deref().unwrap_or_default(),
+                verified.identity.role,
+                verified.expires_at
+            )],
+            Ok(verified.identity),
+        ),
+        IssuerCheck::Refused(e) => refused(e),
+        IssuerCheck::NeedsKeys { issuer, .. } => {
+            let name = config
+                .issuers
+                .list
+                .get(issuer)
+                .map(|i| i.name.to_string())
+                .unwrap_or_default();
+            (
+                vec![format!(
+                    "issuer {name:?} has its keys fetched at run time (jwks_uri): explained without them, as before the first fetch"
+                )],
+                Err(Denial::KeysUnavailable),
+            )
         }
     }
 }
@@ -597,12 +659,10 @@ fn token_parts(token: &str, now: u64) -> Vec<String> {
         Some(header) => said.push(format!(
             "header: alg {}, kid {}",
             header.alg,
-            header
-                .kid
-                .as_deref()
-                .map_or("(none: every secret is tried)".to_owned(), |k| format!(
-                    "{k:?} (only the secret with this kid is tried)"
-                ))
+            header.kid.as_deref().map_or(
+                "(none: every key of the algorithm is tried)".to_owned(),
+                |k| format!("{k:?} (only the key with this kid is tried)")
+            )
         )),
         None => said.push("header: not base64url JSON of a JOSE header".to_owned()),
     }

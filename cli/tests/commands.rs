@@ -133,7 +133,7 @@ fn explain_tells_each_step_in_text_and_json() {
         "/admin/users as GET: required by rules[7] (prefix /admin)",
         "a token in the query parameter access_token: eyJhbGciOi…(",
         "header: alg HS256, kid \"demo\"",
-        "verified: sub \"lUpa\"",
+        "verified with the master secrets: sub \"lUpa\"",
         "user is not among admin",
         "answer: 403 PERMISSION_DENIED (denied)",
     ] {
@@ -516,4 +516,60 @@ fn many_credentials_in_one_request_are_masked() {
     assert!(run.status == 0 || run.status == 1, "{}", run.all());
     assert!(!run.stdout.contains("k0002999"), "{}", run.stdout);
     assert_no_secret(&run.all(), &secrets, &[]);
+}
+
+/// An RS256 token of the example's identity provider, signed with a test key.
+fn provider_token(iss: &str) -> String {
+    use jwt_simple::prelude::*;
+    let pem = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/data/issuer-keys/rsa-2048.pem"),
+    )
+    .unwrap();
+    let mut claims = Claims::create(Duration::from_mins(10))
+        .with_issuer(iss)
+        .with_audience("api://tollgate-tests")
+        .with_subject("svc");
+    claims.issued_at = Some(UnixTimeStamp::from_secs(NOW));
+    claims.expires_at = Some(UnixTimeStamp::from_secs(NOW + 600));
+    claims.invalid_before = None;
+    RS256KeyPair::from_pem(&pem)
+        .unwrap()
+        .with_key_id("k1")
+        .sign(claims)
+        .unwrap()
+}
+
+#[test]
+fn explain_follows_a_provider_token_to_its_issuer() {
+    let dir = scratch("explain-issuer");
+    let (env, _) = env_file(&dir, &ENVOY_VARS);
+    let now = NOW.to_string();
+    let explain = |token: &str| {
+        let bearer = format!("Authorization: Bearer {token}");
+        tollgate(&[
+            "explain",
+            "--config",
+            "envoy/envoy.yaml",
+            "--env-file",
+            env.to_str().unwrap(),
+            "--now",
+            &now,
+            "GET",
+            "/inventory",
+            "-H",
+            &bearer,
+        ])
+    };
+    // The example's provider has its keys fetched at run time: before the first fetch, 503.
+    let run = explain(&provider_token("http://127.0.0.1:9400"));
+    assert_eq!(run.status, 0, "{}", run.all());
+    assert!(run.stdout.contains("fetched at run time"), "{}", run.all());
+    assert!(run.stdout.contains("KEYS_UNAVAILABLE"), "{}", run.all());
+    assert!(!run.stdout.contains("DISAGREEMENT"), "{}", run.all());
+    // A provider nobody configured.
+    let run = explain(&provider_token("https://elsewhere.example"));
+    assert_eq!(run.status, 0, "{}", run.all());
+    assert!(run.stdout.contains("UnknownIssuer"), "{}", run.all());
+    assert!(!run.stdout.contains("DISAGREEMENT"), "{}", run.all());
 }
