@@ -385,12 +385,19 @@ impl Source {
             let _ = hostcalls::record_metric(id, set.keys.len() as u64);
         }
         if version > worker.issuer_keys.version(self.issuer) {
-            info!(
-                "tollgate: issuer {}: {} keys loaded ({} skipped), version {version}",
-                self.name,
-                set.keys.len(),
-                set.skipped
-            );
+            if set.keys.is_empty() {
+                warn!(
+                    "tollgate: issuer {}: the provider's JWKS holds no usable key ({} skipped): its tokens are refused until it does",
+                    self.name, set.skipped
+                );
+            } else {
+                info!(
+                    "tollgate: issuer {}: {} keys loaded ({} skipped), version {version}",
+                    self.name,
+                    set.keys.len(),
+                    set.skipped
+                );
+            }
             worker.issuer_keys.install(self.issuer, set, version);
         }
     }

@@ -13,7 +13,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::{Duration, UNIX_EPOCH};
 
-use log::{debug, error, info};
+use log::{debug, error, info, warn};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action as HostAction, ContextType, MapType, MetricType};
@@ -198,6 +198,9 @@ impl RootContext for Root {
                     tollgate_core::VERSION,
                     config.summary()
                 );
+                for warning in config.warnings() {
+                    warn!("tollgate: {warning}");
+                }
                 // Requests held under the old configuration are decided under it, now.
                 let held = std::mem::take(&mut self.fetcher.borrow_mut().held);
                 self.decide_held(held);
@@ -401,7 +404,7 @@ impl HttpContext for Stream {
     fn on_http_request_trailers(&mut self, _trailers: usize) -> HostAction {
         if let Some(config) = &self.config {
             for (name, _) in self.get_http_request_trailers_bytes() {
-                if config.identity_headers.is_spoof(&name) {
+                if tollgate_core::decision::trailer_is_removed(config, &name) {
                     self.remove_http_request_trailer(&name);
                 }
             }

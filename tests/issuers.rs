@@ -282,6 +282,7 @@ fn remote_issuer() -> Value {
     json!({
         "name": "idp",
         "issuer": ISS,
+        "audiences": [AUD],
         "jwks_uri": "https://idp.example.com/.well-known/jwks.json",
         "cluster": "idp",
         "roles_claim": "roles",
@@ -420,4 +421,172 @@ fn the_access_log_names_the_issuer() {
         fields.contains(&("user".into(), "svc-orders".into())),
         "{fields:?}"
     );
+}
+
+#[test]
+fn a_withdrawn_key_stops_serving_even_when_no_usable_key_is_left() {
+    let config = config_with(remote_issuer());
+    let mut worker = WorkerState::default();
+    let s = signer("RS256", "k1");
+    let all = &tollgate_core::verify::jwks::Algorithm::ALL;
+    let jwks = json!({"keys": [s.jwk.clone()]}).to_string();
+    worker
+        .issuer_keys
+        .install(0, KeySet::parse(jwks.as_bytes(), all).unwrap(), 1);
+    let token = (s.sign)(claims(json!({})));
+    assert_eq!(ask(&config, &mut worker, &token).0, 200);
+    // The provider now publishes no usable key (its key is for encryption only): believed.
+    let mut enc = s.jwk.clone();
+    enc["use"] = json!("enc");
+    let withdrawn = KeySet::parse(json!({"keys": [enc]}).to_string().as_bytes(), all).unwrap();
+    assert!(withdrawn.keys.is_empty());
+    worker.issuer_keys.install(0, withdrawn, 2);
+    let fresh = (s.sign)(claims(json!({"n": 1})));
+    assert_eq!(ask(&config, &mut worker, &fresh).0, 401);
+    assert_eq!(
+        ask(&config, &mut worker, &token).0,
+        401,
+        "the cached token too"
+    );
+}
+
+#[test]
+fn tokens_of_another_purpose_are_refused_before_any_key_is_fetched() {
+    let config = config_with(remote_issuer());
+    let header = |typ: &str| format!(r#"{{"alg":"RS256","kid":"unknown","typ":"{typ}"}}"#);
+    let payload = json!({"iss": ISS, "aud": AUD, "sub": "alice", "exp": now() + 300}).to_string();
+    let token = |header: &str, payload: &str| {
+        format!(
+            "{}.{}.{}",
+            b64(header.as_bytes()),
+            b64(payload.as_bytes()),
+            b64(b"sig")
+        )
+    };
+    let awaits = |token: &str| {
+        let request = Request::get("/orders").bearer(token).to_native();
+        let d = decide(&config, &mut WorkerState::default(), &request, now());
+        (
+            d.awaits_keys.is_some(),
+            matches!(d.outcome, Outcome::Denied(_)),
+        )
+    };
+    for typ in ["logout+jwt", "secevent+jwt", "dpop+jwt", "id+jwt"] {
+        assert_eq!(
+            awaits(&token(&header(typ), &payload)),
+            (false, true),
+            "{typ}"
+        );
+    }
+    for typ in ["JWT", "at+jwt", "application/at+JWT"] {
+        assert!(
+            awaits(&token(&header(typ), &payload)).0,
+            "{typ}: may fetch keys"
+        );
+    }
+    // Expired, or for another audience: no fetch either.
+    let expired = json!({"iss": ISS, "aud": AUD, "sub": "a", "exp": now() - 3600}).to_string();
+    assert_eq!(awaits(&token(&header("JWT"), &expired)), (false, true));
+    let elsewhere =
+        json!({"iss": ISS, "aud": "api://other", "sub": "a", "exp": now() + 300}).to_string();
+    assert_eq!(awaits(&token(&header("JWT"), &elsewhere)), (false, true));
+}
+
+#[test]
+fn a_token_without_kid_is_tried_against_two_keys_at_most() {
+    let keys: Vec<Value> = ["RS256-other", "RS256"]
+        .iter()
+        .map(|alg| {
+            let mut jwk = signer(alg, "x").jwk;
+            jwk.as_object_mut().unwrap().remove("kid");
+            jwk
+        })
+        .collect();
+    let s = signer("RS256", "x");
+    let mut token_claims = claims(json!({}));
+    token_claims.subject = Some("svc".into());
+    // Sign without a kid: jwt-simple adds the key's kid, so sign raw through a key pair
+    // without one.
+    let pair = RS256KeyPair::from_pem(&pem("rsa-2048.pem")).unwrap();
+    let token = pair.sign(token_claims).unwrap();
+    let padded: Vec<Value> = std::iter::repeat_n(keys[0].clone(), 2)
+        .chain([keys[1].clone()])
+        .collect();
+    let config = config_with(inline_issuer(json!({"keys": padded})));
+    assert_eq!(
+        ask(&config, &mut WorkerState::default(), &token).0,
+        401,
+        "third key not tried"
+    );
+    let config = config_with(inline_issuer(
+        json!({"keys": [keys[0].clone(), keys[1].clone()]}),
+    ));
+    assert_eq!(ask(&config, &mut WorkerState::default(), &token).0, 200);
+    assert!(config.warnings().is_empty(), "an issuer with audiences");
+    let _ = s;
+}
+
+#[test]
+fn an_issuer_without_audiences_is_warned_about() {
+    let s = signer("RS256", "k1");
+    let mut issuer = inline_issuer(json!({"keys": [s.jwk.clone()]}));
+    issuer.as_object_mut().unwrap().remove("audiences");
+    let warnings = config_with(issuer).warnings();
+    assert_eq!(warnings.len(), 1);
+    assert!(
+        warnings[0].contains("issuer idp: no audiences"),
+        "{warnings:?}"
+    );
+}
+
+#[test]
+fn jwks_texts_that_other_parsers_read_differently_are_refused() {
+    let s = signer("RS256", "k1");
+    let refused = |issuer: Value| {
+        let text = json!({"issuers": [issuer]}).to_string();
+        Config::parse(text.as_bytes(), &|_| None)
+            .unwrap_err()
+            .to_string()
+    };
+    let private: Value = serde_json::from_str(
+        &RS256KeyPair::from_pem(&pem("rsa-2048.pem"))
+            .unwrap()
+            .to_jwk(),
+    )
+    .unwrap();
+    // Two "keys": the last one would win in most parsers, the first in others.
+    let doubled = format!(r#"{{"keys":[{private}],"keys":[{}]}}"#, s.jwk);
+    let e = refused(inline_issuer(json!(doubled)));
+    assert!(e.contains("no name repeated"), "{e}");
+    assert!(!e.contains(private["d"].as_str().unwrap()));
+    // Private material anywhere in the document.
+    let nested = json!({"keys": [s.jwk.clone()], "backup": {"d": private["d"].clone()}});
+    assert!(refused(inline_issuer(nested)).contains("private key material"));
+    // A fetched JWKS with a repeated name is not a JWKS.
+    let all = &tollgate_core::verify::jwks::Algorithm::ALL;
+    assert!(KeySet::parse(doubled.as_bytes(), all).is_err());
+}
+
+#[test]
+fn plain_http_key_urls_are_refused_unless_local() {
+    let parse = |uri: &str| {
+        let mut issuer = remote_issuer();
+        issuer["jwks_uri"] = json!(uri);
+        let text = json!({"issuers": [issuer]}).to_string();
+        Config::parse(text.as_bytes(), &|_| None)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    };
+    assert!(parse("http://idp.example.com/jwks")
+        .unwrap_err()
+        .contains("https://"));
+    for ok in [
+        "https://idp.example.com/jwks",
+        "http://127.0.0.1:9400/jwks",
+        "http://localhost/jwks",
+        "http://[::1]:8080/jwks",
+        "http://keycloak.auth.svc.cluster.local:8080/realms/x/protocol/openid-connect/certs",
+    ] {
+        assert_eq!(parse(ok), Ok(()), "{ok}");
+    }
 }

@@ -9,7 +9,7 @@ use super::checks::{check_identity_header, check_label, with_key};
 use super::ConfigError;
 use crate::identity::IdentityHeaders;
 use crate::verify::issuer::{ClaimHeader, Issuer, KeySource, RemoteKeys};
-use crate::verify::jwks::{Algorithm, KeySet, JWK_PRIVATE_MEMBERS};
+use crate::verify::jwks::{Algorithm, JwksError, KeySet};
 
 /// How often fetched keys are refreshed unless `refresh_seconds` says otherwise.
 pub const DEFAULT_REFRESH_SECONDS: u64 = 600;
@@ -264,29 +264,22 @@ fn compile_keys(
         }
         (None, None) => return Err(ConfigError::new(at, "has no keys")),
     };
-    if holds_private_material(&text) {
-        return Err(ConfigError::new(
-            key,
-            "holds private key material: give the issuer's public keys only",
-        ));
+    match KeySet::holds_private_material(text.as_bytes()) {
+        Some(false) => {}
+        Some(true) => {
+            return Err(ConfigError::new(
+                key,
+                "holds private key material: give the issuer's public keys only",
+            ))
+        }
+        None => return Err(ConfigError::new(key, JwksError::NotJwks.to_string())),
     }
     let set = KeySet::parse(text.as_bytes(), algorithms)
         .map_err(|e| ConfigError::new(&key, e.to_string()))?;
+    if set.keys.is_empty() {
+        return Err(ConfigError::new(key, JwksError::NoUsableKey.to_string()));
+    }
     Ok(KeySource::Inline(Rc::new(set)))
-}
-
-/// Whether a JWKS text has a key with a private member (`d`, `p`, …).
-fn holds_private_material(text: &str) -> bool {
-    let Ok(value) = serde_json::from_str::<Value>(text) else {
-        return false;
-    };
-    value
-        .get("keys")
-        .and_then(Value::as_array)
-        .is_some_and(|keys| {
-            keys.iter()
-                .any(|k| JWK_PRIVATE_MEMBERS.iter().any(|m| k.get(m).is_some()))
-        })
 }
 
 /// An `http://` or `https://` URL as `:authority` and `:path`.
@@ -310,7 +303,27 @@ fn split_uri(uri: &str) -> Result<(String, String), String> {
     if !plain {
         return Err("must name a host (and port), without user information".into());
     }
+    if uri.starts_with("http://") && !is_local_host(authority) {
+        return Err(
+            "is http:// to a remote host: anyone on the way could serve keys; use https:// (with a cluster that originates TLS), or http:// to a loopback address or a mesh-local service (*.svc, *.svc.cluster.local)".into(),
+        );
+    }
     Ok((authority.to_owned(), path.to_owned()))
+}
+
+/// A host whose plain-HTTP traffic does not cross an untrusted network: a loopback address, or
+/// a Kubernetes service name (the mesh's mutual TLS carries it).
+fn is_local_host(authority: &str) -> bool {
+    let host = match authority.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or_default(),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    let host = host.to_ascii_lowercase();
+    host == "localhost"
+        || host == "::1"
+        || host.starts_with("127.")
+        || host.ends_with(".svc")
+        || host.ends_with(".svc.cluster.local")
 }
 
 /// An issuer's name: 1 to 64 lower-case letters, digits, '-' or '_' (it names counters and

@@ -106,6 +106,22 @@ impl Config {
         checks::check_role_name(name).is_ok()
     }
 
+    /// What the configuration allows that an operator may not mean, one line each (logged as
+    /// warnings when it loads).
+    pub fn warnings(&self) -> Vec<String> {
+        self.issuers
+            .list
+            .iter()
+            .filter(|issuer| issuer.audiences.is_empty())
+            .map(|issuer| {
+                format!(
+                    "issuer {}: no audiences: its tokens meant for any audience are accepted, other clients' tokens included; set audiences",
+                    issuer.name
+                )
+            })
+            .collect()
+    }
+
     /// One line for the configuration log: counts only, never values.
     pub fn summary(&self) -> String {
         format!(

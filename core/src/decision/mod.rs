@@ -14,6 +14,7 @@ mod scrub;
 pub use authenticate::KeyWait;
 pub use outcome::{apply_edits, Action, Decision, HeaderEdit, Outcome, Value};
 pub use report::LogField;
+pub use scrub::trailer_is_removed;
 
 use annotate::annotate;
 use authenticate::authenticate;

@@ -29,3 +29,13 @@ pub(super) fn remove_credentials<'a>(
         edits.push(HeaderEdit::SetPath(target));
     }
 }
+
+/// Whether a request trailer named `name` is removed before the upstream: the identity
+/// headers (a client's own), and credentials in any spelling, which the filter never reads
+/// from trailers and so never checked: an upstream that reads them must not find one.
+pub fn trailer_is_removed(config: &crate::config::Config, name: &str) -> bool {
+    config.identity_headers.is_spoof(name)
+        || ["authorization", "proxy-authorization", "cookie"]
+            .iter()
+            .any(|credential| crate::request::spells_header(name, credential))
+}

@@ -513,3 +513,24 @@ fn login_url_with_query_and_path() {
         "{location}"
     );
 }
+
+#[test]
+fn credential_and_identity_trailers_are_removed_others_kept() {
+    let config = config();
+    for name in [
+        "authorization",
+        "Authorization",
+        "cookie",
+        "proxy-authorization",
+        "x-auth-user",
+        "x_auth_role",
+    ] {
+        assert!(crate::decision::trailer_is_removed(&config, name), "{name}");
+    }
+    for name in ["grpc-status", "x-checksum", "content-md5"] {
+        assert!(
+            !crate::decision::trailer_is_removed(&config, name),
+            "{name}"
+        );
+    }
+}

@@ -74,6 +74,11 @@ impl<'de> Visitor<'de> for StrictVisitor {
     }
 }
 
+/// A JSON text whose objects never repeat a name, as a tree; `None` otherwise.
+pub fn parse_strict(text: &[u8]) -> Option<Value> {
+    serde_json::from_slice::<Strict>(text).ok().map(|s| s.0)
+}
+
 /// The payload segment of a compact JWS as a JSON object, or `None` when it is not
 /// base64url JSON of an object, nests deeper than the JWS reader allows, or repeats a name.
 pub fn parse_payload(segment: &str) -> Option<Map<String, Value>> {

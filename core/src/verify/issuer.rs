@@ -165,6 +165,18 @@ impl Issuers {
         if !issuer.algorithms.contains(&algorithm) {
             return Err(TokenError::Algorithm);
         }
+        // The claims are checked before any key is looked up: a token that could not pass
+        // anyway never costs a signature check, nor makes the keys be fetched again.
+        if !is_access_token_type(header.typ.as_deref()) {
+            return Err(TokenError::NotAccessToken);
+        }
+        let expires_at = check_times(&claims, self.clock_skew, self.max_lifetime, now)?;
+        if claims.token_type.as_deref().is_some_and(|t| t != "access") {
+            return Err(TokenError::NotAccessToken);
+        }
+        if !issuer.audiences.is_empty() && !audience_matches(&claims.aud, &issuer.audiences) {
+            return Err(TokenError::WrongAudience);
+        }
         let keys = match &issuer.keys {
             KeySource::Inline(set) => Some(&**set),
             KeySource::Remote(_) => keys_of(index),
@@ -186,19 +198,19 @@ impl Issuers {
                 };
             }
         }
-        let skew = self.clock_skew;
+        // A token without `kid` is tried against a few keys only: each try is a signature
+        // verification, and a provider may publish dozens of keys.
+        let tries = if kid.is_some() {
+            usize::MAX
+        } else {
+            MAX_KEYLESS_TRIES
+        };
         if !keys
             .candidates(algorithm, kid.as_deref())
+            .take(tries)
             .any(|key| key.verifies(token, now))
         {
             return Err(TokenError::BadSignature);
-        }
-        let expires_at = check_times(&claims, skew, self.max_lifetime, now)?;
-        if claims.token_type.as_deref().is_some_and(|t| t != "access") {
-            return Err(TokenError::NotAccessToken);
-        }
-        if !issuer.audiences.is_empty() && !audience_matches(&claims.aud, &issuer.audiences) {
-            return Err(TokenError::WrongAudience);
         }
         let payload = claims::parse_payload(parts.payload).ok_or(TokenError::Malformed)?;
         let identity = identity(issuer, &payload)?;
@@ -216,6 +228,20 @@ impl Issuers {
             marks,
         }))
     }
+}
+
+/// The most keys a token without `kid` is tried against.
+pub const MAX_KEYLESS_TRIES: usize = 2;
+
+/// Whether a JOSE `typ` may be an access token's: absent, `JWT`, or RFC 9068's `at+jwt`
+/// (any case, with or without `application/`). Other `+jwt` types (logout, security events,
+/// DPoP proofs) are tokens of another purpose from the same provider.
+fn is_access_token_type(typ: Option<&str>) -> bool {
+    typ.is_none_or(|t| {
+        let t = t.to_ascii_lowercase();
+        let t = t.strip_prefix("application/").unwrap_or(&t);
+        t == "jwt" || t == "at+jwt"
+    })
 }
 
 /// Whether `aud` (a string or a list) holds one of `allowed`.

@@ -7,6 +7,8 @@
 use jwt_simple::prelude::*;
 use serde_json::{Map, Value};
 
+use crate::verify::claims;
+
 /// The largest JWKS document read, in bytes (a fetched body beyond this is refused before
 /// it is copied into the VM).
 pub const MAX_JWKS_BYTES: usize = 256 * 1024;
@@ -193,7 +195,9 @@ impl std::fmt::Display for JwksError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             JwksError::TooLarge => "the JWKS is larger than 256 KiB",
-            JwksError::NotJwks => "the document is not a JWKS (a JSON object with \"keys\")",
+            JwksError::NotJwks => {
+                "the document is not a JWKS (a JSON object with \"keys\", no name repeated)"
+            }
             JwksError::NoUsableKey => "the JWKS holds no usable signing key",
         })
     }
@@ -201,12 +205,14 @@ impl std::fmt::Display for JwksError {
 
 impl KeySet {
     /// Reads a JWKS, keeping the keys that load into one of `allowed`. A key without `alg`
-    /// loads into every allowed algorithm of its type.
+    /// loads into every allowed algorithm of its type. A JWKS with no usable key is a key set
+    /// all the same (empty): a provider that withdrew its keys is believed.
     pub fn parse(document: &[u8], allowed: &[Algorithm]) -> Result<KeySet, JwksError> {
         if document.len() > MAX_JWKS_BYTES {
             return Err(JwksError::TooLarge);
         }
-        let value: Value = serde_json::from_slice(document).map_err(|_| JwksError::NotJwks)?;
+        // A repeated name (two "keys", two "n") would be read differently by other parsers.
+        let value = claims::parse_strict(document).ok_or(JwksError::NotJwks)?;
         let Some(Value::Array(jwks)) = value.get("keys") else {
             return Err(JwksError::NotJwks);
         };
@@ -222,10 +228,22 @@ impl KeySet {
             }
             set.keys.extend(loaded);
         }
-        if set.keys.is_empty() {
-            return Err(JwksError::NoUsableKey);
-        }
         Ok(set)
+    }
+
+    /// Whether any object of a JWKS text, at any depth, has a member only a private or
+    /// symmetric key has (`d`, `p`, `k`, …); `None` when the text is not strict JSON.
+    pub fn holds_private_material(document: &[u8]) -> Option<bool> {
+        fn private(value: &Value) -> bool {
+            match value {
+                Value::Object(members) => members
+                    .iter()
+                    .any(|(name, v)| JWK_PRIVATE_MEMBERS.contains(&name.as_str()) || private(v)),
+                Value::Array(items) => items.iter().any(private),
+                _ => false,
+            }
+        }
+        claims::parse_strict(document).map(|v| private(&v))
     }
 
     /// The keys that may have signed a token with `algorithm` and `kid`: with a `kid`, only
