@@ -469,6 +469,7 @@ mod tests {
     async fn start(limits: Limits, proxies: Vec<IpAddr>) -> SocketAddr {
         let mut settings = Settings::parse(include_str!("../signin.json")).unwrap();
         settings.trusted_proxies = proxies;
+        settings.database = ":memory:".into();
         let service = Service::new(settings, SECRET).unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
