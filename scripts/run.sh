@@ -19,7 +19,10 @@ trap cleanup EXIT INT TERM
 
 "$BIN_DIR"/echo-upstream --listen 127.0.0.1:18080 > .run/echo-upstream.log 2>&1 &
 pids+=($!)
-"$BIN_DIR"/tollgate-signin --config demo/signin/signin.json > .run/signin.log 2>&1 &
+# Sessions and revocations persist in .run/signin.db; TOLLGATE_SIGNIN_ADMIN_KEY (exported by
+# demo-secrets.sh) is its admin key.
+TOLLGATE_SIGNIN_ADMIN_KEY=$TOLLGATE_SIGNIN_ADMIN_KEY "$BIN_DIR"/tollgate-signin \
+  --config demo/signin/signin.json --database .run/signin.db > .run/signin.log 2>&1 &
 pids+=($!)
 # The provider exits when its standard input closes: this loop holds it open while this
 # script runs.
@@ -75,6 +78,10 @@ Try:
   curl -i "$base/reports/daily?client_id=reporting-job&client_secret=$TOLLGATE_CLIENT_SECRET"
   curl -i -H 'Accept: text/html' $base/app                # 302 to /login
   curl -i -H 'Content-Type: application/json' -d '{"username":"demo","password":"demo-password"}' $base/login
+  curl -i -d "token=<an access or refresh token>" $base/auth/revoke      # RFC 7009: a token revokes itself
+  curl -s $base/auth/revocations                            # the revocation feed
+  curl -i -H "Authorization: Bearer \$(cat .run/signin-admin-key)" -d subject=lUpa \
+    http://127.0.0.1:18081/auth/revoke-subject              # admin: every token of lUpa until now
 
 A token of the identity provider (issuer demo-idp, http://127.0.0.1:9400; its roles come from
 realm_access.roles, its email claim becomes x-auth-email):

@@ -29,6 +29,7 @@ const ENV: &[(&str, &str)] = &[
     ("TOLLGATE_API_KEY", API_KEY),
     ("TOLLGATE_PUBLISHABLE_KEY", PUBLISHABLE_KEY),
     ("TOLLGATE_CLIENT_SECRET", CLIENT_SECRET),
+    ("TOLLGATE_SIGNIN_ADMIN_KEY", support::SIGNIN_ADMIN_KEY),
 ];
 
 fn example() -> Envoy {

@@ -683,6 +683,8 @@ fn passwords_are_stored_as_argon2id_hashes() {
         path.to_str().unwrap(),
         "--listen",
         "127.0.0.1:0",
+        "--database",
+        dir.join("signin.db").to_str().unwrap(),
     ])
     .env("TOLLGATE_SECRET", SECRET)
     .stdout(Stdio::piped())

@@ -991,6 +991,10 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// The admin key of the sign-in services tests start (`Authorization: Bearer` on its
+/// revocation endpoints).
+pub const SIGNIN_ADMIN_KEY: &str = "signin-admin-key-for-tests-Qm4vT8xLr2Zp";
+
 /// A running demo sign-in service.
 pub struct SignIn {
     child: Child,
@@ -1058,11 +1062,17 @@ impl SignIn {
             "127.0.0.1:0".into(),
             "--trust".into(),
             trusted_host.into(),
+            // Each service its own database (sessions, revocations), in its scratch folder.
+            "--database".into(),
+            dir.join("signin.db").display().to_string(),
         ];
         let mut child = spawn_tied(
             &signin_binary(),
             &args,
-            &[("TOLLGATE_SECRET", secret)],
+            &[
+                ("TOLLGATE_SECRET", secret),
+                ("TOLLGATE_SIGNIN_ADMIN_KEY", SIGNIN_ADMIN_KEY),
+            ],
             &log,
             &errors,
         );

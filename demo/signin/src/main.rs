@@ -2,8 +2,12 @@
 //! users of its configuration, and issues access and refresh tokens signed with the filter's
 //! master key. Not part of the filter; for demos and the browser round-trip test.
 //!
-//! `tollgate-signin [--config demo/signin/signin.json] [--listen ADDR] [--trust HOST]...`
-//! The master key is read from the environment variable named by `secret_env`.
+//! `tollgate-signin [--config demo/signin/signin.json] [--listen ADDR] [--trust HOST]...
+//! [--database PATH]`
+//! The master key is read from the environment variable named by `secret_env`, the admin key
+//! of the revocation endpoints from the one named by `admin_key_env` (when set). Sessions and
+//! revocations are kept in the SQLite file `database` (`--database` overrides it); several
+//! instances may share one file.
 //! `tollgate-signin hash-password` reads a password on stdin and prints its Argon2id hash.
 
 mod csrf;
@@ -38,6 +42,7 @@ fn main() -> ExitCode {
     let mut config = "demo/signin/signin.json".to_string();
     let mut listen = None;
     let mut trusted = Vec::new();
+    let mut database = None;
     while let Some(flag) = args.next() {
         let Some(value) = args.next() else {
             return fail(&format!("{flag} needs a value"));
@@ -46,6 +51,7 @@ fn main() -> ExitCode {
             "--config" => config = value,
             "--listen" => listen = Some(value),
             "--trust" => trusted.push(value),
+            "--database" => database = Some(value),
             _ => return fail(&format!("unknown option {flag}")),
         }
     }
@@ -57,13 +63,24 @@ fn main() -> ExitCode {
     if let Some(listen) = listen {
         settings.listen = listen;
     }
+    if let Some(database) = database {
+        settings.database = database;
+    }
     let secret = match master_key(&settings) {
         Ok(secret) => secret,
+        Err(e) => return fail(&e),
+    };
+    let admin_key = match admin_key(&settings) {
+        Ok(key) => key,
         Err(e) => return fail(&e),
     };
     let service = match Service::new(settings, &secret) {
         Ok(service) => service,
         Err(e) => return fail(&e),
+    };
+    let service = match admin_key {
+        Some(key) => service.with_admin_key(&key),
+        None => service,
     };
     // Each password check runs on a blocking thread and allocates Argon2's 19 MiB; few such
     // threads (the server admits four checks at once) keep memory from growing with them.
@@ -125,6 +142,25 @@ fn master_key(settings: &Settings) -> Result<String, String> {
         )
     })?;
     std::env::var(&settings.secret_env).map_err(|_| format!("{} is not set", settings.secret_env))
+}
+
+/// The admin key from the variable `admin_key_env` names: none without that setting, or
+/// (with a warning) when the variable is unset or empty: the admin endpoints then answer 401.
+/// A key shorter than 32 bytes is refused. Errors never quote it.
+fn admin_key(settings: &Settings) -> Result<Option<String>, String> {
+    let Some(name) = &settings.admin_key_env else {
+        return Ok(None);
+    };
+    let key = std::env::var(name).unwrap_or_default();
+    let key = key.trim();
+    if key.is_empty() {
+        eprintln!("tollgate-signin: {name} (admin_key_env) is not set: no admin can revoke");
+        return Ok(None);
+    }
+    if key.len() < 32 {
+        return Err(format!("the admin key in {name} is shorter than 32 bytes"));
+    }
+    Ok(Some(key.to_owned()))
 }
 
 /// `hash-password`: one password on stdin (a trailing newline is dropped), its hash on stdout.

@@ -17,7 +17,9 @@
 //!   requests and never reads the replies would otherwise hold its connection for ever).
 //! - At most [`Limits::max_connections`] connections at once (more wait in the backlog), and
 //!   [`Limits::max_handlers`] requests handled at once (each may compute an Argon2 hash);
-//!   `/healthz` is answered without waiting for a handler.
+//!   `/healthz` is answered without waiting for a handler, and the revocation feed
+//!   (`/auth/revocations`, polled by every Envoy) waits for one of its own
+//!   ([`FEED_HANDLERS`]), not behind sign-ins.
 //! - At most [`Limits::max_per_address`] connections from one client address (an IPv6
 //!   client by its /64); more are closed as soon as they are accepted. Trusted proxies are
 //!   not counted: Envoy carries every user's requests.
@@ -48,6 +50,9 @@ use tokio::time::Instant;
 
 use crate::reply::Reply;
 use crate::service::{Incoming, Service};
+
+/// How many revocation feed reads run at once (apart from the other requests).
+pub const FEED_HANDLERS: usize = 2;
 
 /// The most header fields a request may have.
 pub const MAX_HEADERS: usize = 64;
@@ -93,6 +98,8 @@ struct Shared {
     service: Service,
     limits: Limits,
     handlers: Arc<Semaphore>,
+    /// For the revocation feed.
+    feed_handlers: Arc<Semaphore>,
 }
 
 /// The connections open per client address.
@@ -241,6 +248,7 @@ pub async fn run(
         .max_headers(MAX_HEADERS * 2);
     let shared = Arc::new(Shared {
         handlers: Arc::new(Semaphore::new(limits.max_handlers)),
+        feed_handlers: Arc::new(Semaphore::new(FEED_HANDLERS)),
         service,
         limits,
     });
@@ -390,7 +398,12 @@ async fn answer(shared: Arc<Shared>, peer: SocketAddr, request: Request<Body>) -
         // No hash to compute: it does not wait behind sign-ins.
         return (shared.service.handle(&incoming, now), false);
     }
-    let Ok(permit) = Arc::clone(&shared.handlers).acquire_owned().await else {
+    let handlers = if incoming.path == "/auth/revocations" {
+        &shared.feed_handlers
+    } else {
+        &shared.handlers
+    };
+    let Ok(permit) = Arc::clone(handlers).acquire_owned().await else {
         return refuse(503, "shutting down");
     };
     // The permit goes with the work: a request that times out still holds it until its
@@ -469,6 +482,7 @@ mod tests {
     async fn start(limits: Limits, proxies: Vec<IpAddr>) -> SocketAddr {
         let mut settings = Settings::parse(include_str!("../signin.json")).unwrap();
         settings.trusted_proxies = proxies;
+        settings.database = ":memory:".into();
         let service = Service::new(settings, SECRET).unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
@@ -602,7 +616,7 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn healthz_does_not_wait_for_a_handler() {
+    async fn healthz_and_the_feed_do_not_wait_for_sign_ins() {
         let limits = Limits {
             max_handlers: 0,
             request_timeout: Duration::from_secs(3),
@@ -612,6 +626,10 @@ mod tests {
         let c = connect_from([127, 0, 0, 1], server).await;
         let started = Instant::now();
         assert_eq!(status(&c, HEALTHZ).await.as_deref(), OK);
+        assert!(started.elapsed() < Duration::from_secs(1));
+        // Nor does the revocation feed.
+        let feed = "GET /auth/revocations HTTP/1.1\r\nHost: h\r\n\r\n";
+        assert_eq!(status(&c, feed).await.as_deref(), OK);
         assert!(started.elapsed() < Duration::from_secs(1));
     }
 }

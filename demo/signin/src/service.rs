@@ -5,11 +5,25 @@
 //!   `{"username","password"}` (API: answers the token pair).
 //! - `POST /auth/refresh`: a refresh token (JSON `{"refresh_token"}`, a form field or the
 //!   `refresh_token` cookie) in, the next pair of its session out; a reused one ends it.
-//! - `POST /logout`: ends the session of the refresh or access token sent, clears cookies.
+//! - `POST /logout`: ends the session of the refresh or access token sent, revokes the
+//!   session's live access tokens (and the one sent), clears cookies.
+//! - `GET /auth/revocations[?cursor=N]`: the revocation feed (`docs/revocation-feed.md`).
+//! - `POST /auth/revoke`: RFC 7009 token revocation (`token=`, `token_type_hint=`); a token
+//!   revokes itself. An admin may name a `jti` instead.
+//! - `POST /auth/revoke-subject` (admin): every token of `subject` issued until now, and its
+//!   sessions.
+//!
+//! Cross-site checks: every POST, the revocation endpoints included, is refused when a
+//! browser says it comes from another site (`Origin`, `Sec-Fetch-Site`). The revocation
+//! endpoints read no cookie, so a page of another site could only revoke a token it already
+//! holds or act with an admin key it already has; they are API calls, and no page of another
+//! site has a reason to make them, so they are refused like the others (defence in depth).
+//! Clients that are not browsers send neither header and pass.
 
 use std::net::IpAddr;
 
 use serde_json::{json, Value};
+use tollgate_core::verify::revocation::TokenMarks;
 use tollgate_core::verify::token::{claims_for, SigningKey, TokenVerifier};
 
 use crate::csrf::{self, Csrf};
@@ -21,13 +35,18 @@ use crate::ratelimit::Limiter;
 use crate::reply::Reply;
 use crate::return_url::safe_return;
 use crate::settings::{Settings, User};
-use crate::store::{Refused, Store};
+use crate::store::{Caps, Refused, Store, StoreError, FILTER_SKEW};
 
 /// The cookie that carries the refresh token, sent only to the endpoints that take it.
 const REFRESH_COOKIE: &str = "refresh_token";
 const REFRESH_PATH: &str = "/auth/refresh";
 const LOGOUT_PATH: &str = "/logout";
 const REFRESH_COOKIE_PATHS: [&str; 2] = [REFRESH_PATH, LOGOUT_PATH];
+const REVOCATIONS_PATH: &str = "/auth/revocations";
+const REVOKE_PATH: &str = "/auth/revoke";
+const REVOKE_SUBJECT_PATH: &str = "/auth/revoke-subject";
+/// The longest `jti` or subject a revocation may name (the filter refuses a feed with longer).
+const MAX_NAME: usize = 256;
 
 /// What the service needs to answer.
 pub struct Service {
@@ -36,6 +55,8 @@ pub struct Service {
     csrf: Csrf,
     store: Store,
     limiter: Limiter,
+    /// SHA-256 of the admin key, when there is one.
+    admin_key: Option<[u8; 32]>,
     /// Checked when the username is unknown, so that both cases take the same time.
     dummy_hash: String,
     /// How many password hashes were checked.
@@ -105,16 +126,25 @@ impl Service {
     pub fn new(settings: Settings, secret: &str) -> Result<Service, String> {
         let key = SigningKey::new(settings.kid.clone(), secret.as_bytes());
         let dummy_hash = password::hash("not a password of anyone")?;
+        let store = Store::open(&settings.database, Caps::default())
+            .map_err(|e| format!("{}: {e}", settings.database))?;
         Ok(Service {
             limiter: Limiter::new(settings.sign_in_limits.clone()),
             settings,
             key,
             csrf: Csrf::new(secret.as_bytes()),
-            store: Store::default(),
+            store,
+            admin_key: None,
             dummy_hash,
             #[cfg(test)]
             verifications: std::sync::atomic::AtomicUsize::new(0),
         })
+    }
+
+    /// The same service, with `key` as the admin key of the revocation endpoints.
+    pub fn with_admin_key(mut self, key: &str) -> Service {
+        self.admin_key = Some(hmac_sha256::Hash::hash(key.as_bytes()));
+        self
     }
 
     /// Answers one request at unix time `now`.
@@ -122,7 +152,10 @@ impl Service {
         let reply = match (request.method.as_str(), request.path.as_str()) {
             ("GET" | "HEAD", "/login") => self.login_page(request, None, 200),
             ("GET" | "HEAD", "/healthz") => Reply::json(200, json!({"status": "ok"})),
-            ("POST", "/login" | REFRESH_PATH | LOGOUT_PATH) if !self.is_same_site(request) => {
+            ("GET" | "HEAD", REVOCATIONS_PATH) => self.revocations(request, now),
+            ("POST", "/login" | REFRESH_PATH | LOGOUT_PATH | REVOKE_PATH | REVOKE_SUBJECT_PATH)
+                if !self.is_same_site(request) =>
+            {
                 eprintln!(
                     "tollgate-signin: refused a cross-site POST {} from {}",
                     request.path,
@@ -137,9 +170,13 @@ impl Service {
             ("POST", "/login") => self.login(request, now),
             ("POST", REFRESH_PATH) => self.refresh(request, now),
             ("POST", LOGOUT_PATH) => self.logout(request, now),
-            (_, "/login" | "/healthz" | REFRESH_PATH | LOGOUT_PATH) => {
-                Reply::error(405, "method not allowed")
-            }
+            ("POST", REVOKE_PATH) => self.revoke(request, now),
+            ("POST", REVOKE_SUBJECT_PATH) => self.revoke_subject(request, now),
+            (
+                _,
+                "/login" | "/healthz" | REFRESH_PATH | LOGOUT_PATH | REVOCATIONS_PATH | REVOKE_PATH
+                | REVOKE_SUBJECT_PATH,
+            ) => Reply::error(405, "method not allowed"),
             _ => Reply::error(404, "not found"),
         };
         reply.secured(&self.settings.trusted_hosts)
@@ -286,7 +323,10 @@ impl Service {
     fn start_session(&self, user: &User, now: u64) -> Option<Pair> {
         let family = random::token_id()?;
         let expires = now.saturating_add(self.settings.refresh_ttl_seconds);
-        self.store.begin(&family, &user.sub, expires);
+        if let Err(e) = self.store.begin(&family, &user.sub, expires) {
+            eprintln!("tollgate-signin: cannot start a session: {e}");
+            return None;
+        }
         self.issue(user, &family, now)
     }
 
@@ -306,8 +346,13 @@ impl Service {
             refresh_expires: now.saturating_add(refresh_ttl),
         };
         let store = &self.store;
-        store.add_token(family, &access_id, false, pair.access_expires);
-        store.add_token(family, &refresh_id, true, pair.refresh_expires);
+        let stored = store
+            .add_token(family, &access_id, false, pair.access_expires)
+            .and_then(|()| store.add_token(family, &refresh_id, true, pair.refresh_expires));
+        if let Err(e) = stored {
+            eprintln!("tollgate-signin: cannot record issued tokens: {e}");
+            return None;
+        }
         Some(pair)
     }
 
@@ -366,12 +411,17 @@ impl Service {
         TokenVerifier::new(vec![self.key.clone()], 60, None)
     }
 
-    /// The `jti` of a token of `token_type` this service signed, still valid at `now`.
-    fn token_id(&self, token: &str, token_type: &str, now: u64) -> Option<String> {
+    /// The claims of a token of `token_type` this service's key signed, still valid at `now`.
+    fn claims(&self, token: &str, token_type: &str, now: u64) -> Option<Value> {
         self.verifier().verify_typed(token, token_type, now).ok()?;
         let parts = tollgate_core::verify::jws::split(token)?;
         let payload = tollgate_core::verify::base64url::decode(parts.payload.as_bytes())?;
-        let claims: Value = serde_json::from_slice(&payload).ok()?;
+        serde_json::from_slice(&payload).ok()
+    }
+
+    /// The `jti` of a token of `token_type` this service signed, still valid at `now`.
+    fn token_id(&self, token: &str, token_type: &str, now: u64) -> Option<String> {
+        let claims = self.claims(token, token_type, now)?;
         claims.get("jti")?.as_str().map(str::to_owned)
     }
 
@@ -383,11 +433,18 @@ impl Service {
             return Reply::error(400, "refresh_token is required");
         };
         let refused = || Reply::error(401, "invalid or expired refresh token");
-        let Some(jti) = self.token_id(&token, "refresh", now) else {
+        let Some(claims) = self.claims(&token, "refresh", now) else {
             return refused();
         };
-        let (family, subject) = match self.store.use_refresh(&jti, now) {
+        let Some(jti) = claims.get("jti").and_then(Value::as_str) else {
+            return refused();
+        };
+        let (family, subject) = match self.store.use_refresh(jti, now) {
             Ok(found) => found,
+            Err(Refused::Failed(e)) => {
+                eprintln!("tollgate-signin: cannot refresh: {e}");
+                return Reply::error(503, "cannot refresh now");
+            }
             Err(Refused::Reused) => {
                 eprintln!(
                     "tollgate-signin: a refresh token was used twice; its session is revoked \
@@ -398,8 +455,15 @@ impl Service {
             }
             Err(Refused::Unknown) => return refused(),
         };
-        let Some(user) = self.settings.users.iter().find(|u| u.sub == subject) else {
-            self.store.revoke_session_of(&jti);
+        // A revoked subject's sessions ended with the revocation; a subject revoked after
+        // this token was issued is refused all the same.
+        let issued = claims.get("iat").and_then(Value::as_u64).unwrap_or(0);
+        let revoked = self.store.subject_revoked(&subject, issued, now);
+        let user = self.settings.users.iter().find(|u| u.sub == subject);
+        let Some(user) = user.filter(|_| revoked == Ok(false)) else {
+            if let Err(e) = self.store.revoke_session_of(jti, now) {
+                eprintln!("tollgate-signin: cannot end a session: {e}");
+            }
             return refused();
         };
         let Some(pair) = self.issue(user, &family, now) else {
@@ -423,21 +487,28 @@ impl Service {
             request.cookie(REFRESH_COOKIE),
         ];
         let access = [bearer, request.cookie(&self.settings.cookie)];
-        let ids = refresh
+        let mut ended = false;
+        let mut failed = None;
+        for jti in refresh
             .into_iter()
             .flatten()
             .filter_map(|t| self.token_id(&t, "refresh", now))
-            .chain(
-                access
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|t| self.token_id(&t, "access", now)),
-            );
-        let mut ended = false;
-        for jti in ids {
-            ended |= self.store.revoke_session_of(&jti);
+        {
+            match self.store.revoke_session_of(&jti, now) {
+                Ok(one) => ended |= one,
+                Err(e) => failed = Some(e),
+            }
         }
-        let mut reply = if request.is_json() {
+        for token in access.into_iter().flatten() {
+            match self.revoke_access(&token, true, now) {
+                Ok(one) => ended |= one,
+                Err(e) => failed = Some(e),
+            }
+        }
+        let mut reply = if let Some(e) = failed {
+            eprintln!("tollgate-signin: sign-out incomplete: {e}");
+            Reply::error(503, "cannot end the session now")
+        } else if request.is_json() {
             Reply::json(
                 200,
                 json!({"code": 0, "data": {"signed_out": ended}, "msg": ""}),
@@ -448,6 +519,182 @@ impl Service {
         };
         reply.headers.extend(self.cookie_headers(None));
         reply
+    }
+
+    /// Revokes access token `token` (when this service's key signed it and it is still
+    /// valid): its `jti` (or, without one, its digest) until its `exp` (plus the filter's
+    /// clock skew, during which the filter still accepts it); with `end_session`, also its
+    /// session and the session's other live access tokens. Whether it was a valid access
+    /// token.
+    fn revoke_access(&self, token: &str, end_session: bool, now: u64) -> Result<bool, StoreError> {
+        let Some(claims) = self.claims(token, "access", now) else {
+            return Ok(false);
+        };
+        let expires_at = claims
+            .get("exp")
+            .and_then(Value::as_u64)
+            .map_or(now, |exp| exp.saturating_add(FILTER_SKEW));
+        match claims.get("jti").and_then(Value::as_str) {
+            Some(jti) => {
+                self.store.revoke_jti(jti, expires_at, now)?;
+                if end_session {
+                    self.store.revoke_session_of(jti, now)?;
+                }
+            }
+            None => {
+                let signing_input = token.rsplit_once('.').map_or(token, |(input, _)| input);
+                let digest = random::encode(&TokenMarks::digest_of(signing_input));
+                self.store.revoke_digest(&digest, expires_at, now)?;
+            }
+        }
+        Ok(true)
+    }
+
+    /// Whether the request carries the admin key (`Authorization: Bearer <key>`), compared
+    /// in constant time (as digests, so that its length does not show either).
+    fn is_admin(&self, request: &Incoming) -> bool {
+        let Some(expected) = &self.admin_key else {
+            return false;
+        };
+        let given = request
+            .header("authorization")
+            .and_then(|a| a.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, key)| hmac_sha256::Hash::hash(key.trim().as_bytes()));
+        given.is_some_and(|given| subtle::ConstantTimeEq::ct_eq(&expected[..], &given[..]).into())
+    }
+
+    /// `GET /auth/revocations[?cursor=N]`: the live entries after `cursor`, or all of them
+    /// (`reset`) without a cursor or with one that is not a number.
+    fn revocations(&self, request: &Incoming, now: u64) -> Reply {
+        let cursor = form::field(&request.query, "cursor").and_then(|c| c.parse::<u64>().ok());
+        let page = self
+            .store
+            .feed(cursor, now)
+            .map_err(|e| e.to_string())
+            .and_then(|page| serde_json::to_value(page).map_err(|e| e.to_string()));
+        match page {
+            Ok(page) => Reply::json(200, page),
+            Err(e) => {
+                eprintln!("tollgate-signin: cannot read the revocation feed: {e}");
+                Reply::error(503, "the revocation feed is unavailable")
+            }
+        }
+    }
+
+    /// `POST /auth/revoke` (RFC 7009): `token` (+ `token_type_hint`) revokes itself; 200
+    /// whatever the token is (section 2.2). An admin may send `jti` (+ `expires_at`) instead.
+    fn revoke(&self, request: &Incoming, now: u64) -> Reply {
+        let oauth_error = |status: u16, error: &str, description: &str| {
+            Reply::json(
+                status,
+                json!({"error": error, "error_description": description}),
+            )
+        };
+        let token = request.field("token").filter(|t| !t.is_empty());
+        let jti = request.field("jti").filter(|t| !t.is_empty());
+        let done = match (token, jti) {
+            (Some(token), _) => {
+                let refresh_first =
+                    request.field("token_type_hint").as_deref() == Some("refresh_token");
+                self.revoke_token(&token, refresh_first, now)
+            }
+            (None, Some(_)) if !self.is_admin(request) => {
+                return oauth_error(401, "invalid_client", "revoking by jti is for an admin")
+                    .with("WWW-Authenticate", "Bearer".into());
+            }
+            (None, Some(jti)) if jti.len() > MAX_NAME => {
+                return oauth_error(400, "invalid_request", "jti is too long");
+            }
+            (None, Some(jti)) => {
+                let default = now
+                    .saturating_add(self.settings.access_ttl_seconds)
+                    .saturating_add(FILTER_SKEW);
+                let expires_at = request
+                    .field("expires_at")
+                    .and_then(|e| e.parse::<u64>().ok())
+                    .unwrap_or(default);
+                eprintln!("tollgate-signin: an admin revoked jti {}", loggable(&jti));
+                self.store.revoke_jti(&jti, expires_at, now)
+            }
+            (None, None) => return oauth_error(400, "invalid_request", "token is required"),
+        };
+        match done {
+            Ok(()) => Reply::json(200, json!({})),
+            Err(e) => {
+                eprintln!("tollgate-signin: cannot revoke: {e}");
+                Reply::error(503, "cannot revoke now")
+            }
+        }
+    }
+
+    /// A token of this service revokes itself: an access token by its `jti`, a refresh token
+    /// by ending its session (and revoking the session's live access tokens). Anything else
+    /// (invalid, expired, foreign) is ignored.
+    fn revoke_token(&self, token: &str, refresh_first: bool, now: u64) -> Result<(), StoreError> {
+        let refresh = |s: &Service| -> Result<bool, StoreError> {
+            match s.token_id(token, "refresh", now) {
+                Some(jti) => s.store.revoke_session_of(&jti, now).map(|_| true),
+                None => Ok(false),
+            }
+        };
+        if refresh_first && refresh(self)? {
+            return Ok(());
+        }
+        // RFC 7009 2.1: revoking an access token may leave its refresh token alone; it does.
+        if self.revoke_access(token, false, now)? {
+            return Ok(());
+        }
+        if !refresh_first {
+            refresh(self)?;
+        }
+        Ok(())
+    }
+
+    /// `POST /auth/revoke-subject` (admin): revokes every token of `subject` issued until
+    /// now and ends its sessions.
+    fn revoke_subject(&self, request: &Incoming, now: u64) -> Reply {
+        if !self.is_admin(request) {
+            return Reply::error(401, "admin credential required")
+                .with("WWW-Authenticate", "Bearer".into());
+        }
+        let Some(subject) = request.field("subject").filter(|s| !s.is_empty()) else {
+            return Reply::error(400, "subject is required");
+        };
+        if subject.len() > MAX_NAME {
+            return Reply::error(400, "subject is too long");
+        }
+        // `before` is exclusive (a token is revoked when its `iat` is earlier) and counted in
+        // seconds: tokens issued during this second are covered too.
+        let before = now.saturating_add(1);
+        let expires_at = now
+            .saturating_add(self.settings.access_ttl_seconds)
+            .saturating_add(FILTER_SKEW);
+        match self.store.revoke_subject(&subject, before, expires_at, now) {
+            Ok(ended) => {
+                eprintln!(
+                    "tollgate-signin: an admin revoked subject {} ({ended} session(s) ended)",
+                    loggable(&subject)
+                );
+                Reply::json(
+                    200,
+                    json!({
+                        "code": 0,
+                        "data": {
+                            "subject": subject,
+                            "before": before,
+                            "expires_at": expires_at,
+                            "sessions_ended": ended
+                        },
+                        "msg": ""
+                    }),
+                )
+            }
+            Err(e) => {
+                eprintln!("tollgate-signin: cannot revoke a subject: {e}");
+                Reply::error(503, "cannot revoke now")
+            }
+        }
     }
 }
 

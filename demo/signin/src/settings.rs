@@ -65,7 +65,19 @@ pub struct Settings {
     pub trusted_proxies: Vec<std::net::IpAddr>,
     #[serde(default)]
     pub sign_in_limits: SignInLimits,
+    /// The SQLite database of sessions and revocations (its directory is created). Several
+    /// instances of the service may share one file.
+    #[serde(default = "default_database")]
+    pub database: String,
+    /// The environment variable holding the admin key (`Authorization: Bearer <key>` on the
+    /// revocation endpoints); none: no admin.
+    #[serde(default)]
+    pub admin_key_env: Option<String>,
     pub users: Vec<User>,
+}
+
+fn default_database() -> String {
+    ".run/signin.db".into()
 }
 
 impl Settings {
@@ -93,6 +105,12 @@ impl Settings {
                     "users[{i}].password_hash {problem} (make one with `tollgate-signin hash-password`)"
                 ));
             }
+        }
+        if settings.database.is_empty() {
+            return Err("database is empty".into());
+        }
+        if settings.admin_key_env.as_deref() == Some("") {
+            return Err("admin_key_env is empty".into());
         }
         let limits = &settings.sign_in_limits;
         if limits.per_account == 0 || limits.per_address == 0 || limits.window_seconds == 0 {

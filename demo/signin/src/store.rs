@@ -1,16 +1,30 @@
-//! Sessions: the refresh-token families and what is revoked, behind one small type that a
-//! database can replace.
+//! Sessions and revocations, in an SQLite database on disk.
 //!
 //! A sign-in starts a family. Each refresh token (by its `jti`) may be used once: using it
 //! issues the next token of its family. A token used a second time means it was stolen (or
 //! the client was), and the whole family is revoked (OAuth 2.0 Security BCP, refresh token
-//! rotation). Access tokens are remembered by `jti` too, so that signing out with only an
-//! access token ends its session.
+//! rotation), its live access tokens with it. Access tokens are remembered by `jti` too, so
+//! that signing out with only an access token ends its session.
+//!
+//! Revocations are what the revocation feed serves (`docs/revocation-feed.md`): one token
+//! by `jti` (or by digest), or every token of a subject issued before a time. Each has the
+//! time after which nothing it covers can be valid; it is deleted then.
+//!
+//! Several service processes may share one database file: it is in WAL mode, a process
+//! waits (busy timeout) rather than fails while another writes, and every write is one
+//! `BEGIN IMMEDIATE` transaction, so that a refresh token is used once across all of them.
+//! Revocation ids come from the database (`AUTOINCREMENT`); SQLite has one writer at a
+//! time and a writer's ids are visible once it commits, so ids appear in order and every
+//! process serves the same feed.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
 
-/// How much the store keeps. Every operation costs the same whatever the store holds.
+use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
+use tollgate_core::verify::revocation::{FeedEntry, FeedPage};
+
+/// How much the store keeps. Every operation costs the same whatever the store holds (each
+/// is a few indexed look-ups).
 #[derive(Debug, Clone, Copy)]
 pub struct Caps {
     /// The most sessions kept; a sign-in beyond it ends the oldest session (of anyone).
@@ -19,8 +33,12 @@ pub struct Caps {
     /// so that one account cannot fill the store.
     pub per_account: usize,
     /// The most token ids remembered per session (the newest); an older refresh token is
-    /// then refused as unknown rather than detected as reused.
+    /// then refused as unknown rather than detected as reused, and an older access token is
+    /// not revoked with its session (a client must refresh four times within one access
+    /// token's lifetime for that to happen; revoking its subject still covers it).
     pub per_session_tokens: usize,
+    /// The most entries one feed page carries; the next poll gets the rest.
+    pub feed_page: usize,
 }
 
 impl Default for Caps {
@@ -29,237 +47,535 @@ impl Default for Caps {
             sessions: 100_000,
             per_account: 20,
             per_session_tokens: 8,
+            feed_page: 50_000,
         }
     }
 }
 
+/// The bytes of entries one feed page carries at most (the filter reads up to 8 MiB).
+const FEED_PAGE_BYTES: usize = 4 * 1024 * 1024;
+
+/// How long after a token's `exp` the filter still accepts it (its default
+/// `clock_skew_seconds`): a token's entry lives that much longer.
+pub const FILTER_SKEW: u64 = 60;
+
+/// How long an operation waits for another process's write to finish.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Why a refresh token was not accepted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refused {
     /// Not issued here, expired, or its session ended.
     Unknown,
     /// Used before: its whole session is now revoked.
     Reused,
+    /// The database failed (the message says how).
+    Failed(String),
 }
 
-/// The sessions of one service instance (in memory).
-#[derive(Debug, Default)]
+/// The database failed: what it said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreError(pub String);
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "database: {}", self.0)
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError(e.to_string())
+    }
+}
+
+impl From<StoreError> for Refused {
+    fn from(e: StoreError) -> Self {
+        Refused::Failed(e.0)
+    }
+}
+
+pub type Stored<T> = Result<T, StoreError>;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS families (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    subject TEXT NOT NULL,
+    expires INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS families_by_subject ON families (subject, seq);
+CREATE TABLE IF NOT EXISTS tokens (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    jti TEXT NOT NULL UNIQUE,
+    family TEXT NOT NULL,
+    refresh INTEGER NOT NULL,
+    used INTEGER NOT NULL DEFAULT 0,
+    expires INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tokens_by_family ON tokens (family, seq);
+CREATE TABLE IF NOT EXISTS revocations (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    jti TEXT UNIQUE,
+    token_sha256 TEXT UNIQUE,
+    subject TEXT,
+    before INTEGER,
+    expires_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS revocations_by_expiry ON revocations (expires_at);
+CREATE INDEX IF NOT EXISTS revocations_by_subject ON revocations (subject);
+";
+
+/// The sessions and revocations, in one database that other processes may share.
+#[derive(Debug)]
 pub struct Store {
-    inner: Mutex<Inner>,
-}
-
-#[derive(Debug, Default)]
-struct Inner {
+    db: Mutex<Connection>,
     caps: Caps,
-    /// Sessions started so far: the order of sessions.
-    started: u64,
-    /// By family id.
-    families: HashMap<String, Family>,
-    /// Family ids in the order they started.
-    by_age: BTreeMap<u64, String>,
-    /// Each subject's families, by when they started.
-    by_subject: HashMap<String, BTreeMap<u64, String>>,
-    /// Token `jti` to its family.
-    tokens: HashMap<String, Token>,
-}
-
-#[derive(Debug)]
-struct Family {
-    subject: String,
-    expires: u64,
-    started: u64,
-    /// The ids of its tokens still remembered, oldest first.
-    tokens: VecDeque<String>,
-}
-
-#[derive(Debug)]
-struct Token {
-    family: String,
-    refresh: bool,
-    used: bool,
-    expires: u64,
 }
 
 impl Store {
-    /// A store keeping at most `caps` (the service keeps [`Caps::default`]).
-    #[cfg(test)]
-    pub fn new(caps: Caps) -> Store {
-        Store {
-            inner: Mutex::new(Inner {
-                caps,
-                ..Inner::default()
-            }),
+    /// Opens (or creates) the database at `path` (`:memory:` for one that lives as long as
+    /// this store), creating its directory.
+    pub fn open(path: &str, caps: Caps) -> Stored<Store> {
+        if path != ":memory:" {
+            if let Some(dir) = std::path::Path::new(path).parent() {
+                if !dir.as_os_str().is_empty() {
+                    std::fs::create_dir_all(dir)
+                        .map_err(|e| StoreError(format!("cannot create {}: {e}", dir.display())))?;
+                }
+            }
         }
+        let db = Connection::open(path)?;
+        db.busy_timeout(BUSY_TIMEOUT)?;
+        if path != ":memory:" {
+            let mode: String = db.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+            if !mode.eq_ignore_ascii_case("wal") {
+                return Err(StoreError(format!("{path}: WAL mode refused ({mode})")));
+            }
+        }
+        // Schema changes take the write lock: a second process starting at the same time
+        // waits for the first.
+        let mut db = db;
+        let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute_batch(SCHEMA)?;
+        tx.commit()?;
+        Ok(Store {
+            db: Mutex::new(db),
+            caps,
+        })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    /// Runs `work` in one write transaction.
+    fn write<T>(&self, work: impl FnOnce(&Transaction<'_>) -> Stored<T>) -> Stored<T> {
+        let mut db = self.db.lock().unwrap_or_else(PoisonError::into_inner);
+        let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let result = work(&tx)?;
+        tx.commit()?;
+        Ok(result)
     }
 
     /// Starts session `family` for `subject`, ending the subject's oldest session when it has
     /// [`Caps::per_account`], and the oldest of all when the store holds [`Caps::sessions`].
-    pub fn begin(&self, family: &str, subject: &str, expires: u64) {
-        let mut inner = self.lock();
-        let caps = inner.caps;
-        let oldest_of_subject = inner
-            .by_subject
-            .get(subject)
-            .filter(|f| f.len() >= caps.per_account.max(1))
-            .and_then(|f| f.values().next().cloned());
-        if let Some(oldest) = oldest_of_subject {
-            inner.revoke(&oldest);
-        }
-        if inner.families.len() >= caps.sessions.max(1) {
-            if let Some(oldest) = inner.by_age.values().next().cloned() {
-                inner.revoke(&oldest);
+    pub fn begin(&self, family: &str, subject: &str, expires: u64) -> Stored<()> {
+        let caps = self.caps;
+        self.write(|tx| {
+            let mine: i64 = tx.query_row(
+                "SELECT COUNT(*) FROM families WHERE subject = ?1",
+                [subject],
+                |r| r.get(0),
+            )?;
+            if count(mine) >= caps.per_account.max(1) {
+                let oldest: Option<String> = tx
+                    .query_row(
+                        "SELECT id FROM families WHERE subject = ?1 ORDER BY seq LIMIT 1",
+                        [subject],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                if let Some(oldest) = oldest {
+                    end_family(tx, &oldest, None)?;
+                }
             }
-        }
-        inner.revoke(family);
-        inner.started += 1;
-        let started = inner.started;
-        inner.by_age.insert(started, family.to_owned());
-        inner
-            .by_subject
-            .entry(subject.to_owned())
-            .or_default()
-            .insert(started, family.to_owned());
-        inner.families.insert(
-            family.to_owned(),
-            Family {
-                subject: subject.to_owned(),
-                expires,
-                started,
-                tokens: VecDeque::new(),
-            },
-        );
+            let all: i64 = tx.query_row("SELECT COUNT(*) FROM families", [], |r| r.get(0))?;
+            if count(all) >= caps.sessions.max(1) {
+                let oldest: Option<String> = tx
+                    .query_row("SELECT id FROM families ORDER BY seq LIMIT 1", [], |r| {
+                        r.get(0)
+                    })
+                    .optional()?;
+                if let Some(oldest) = oldest {
+                    end_family(tx, &oldest, None)?;
+                }
+            }
+            end_family(tx, family, None)?;
+            tx.execute(
+                "INSERT INTO families (id, subject, expires) VALUES (?1, ?2, ?3)",
+                params![family, subject, db_time(expires)],
+            )?;
+            Ok(())
+        })
     }
 
     /// Records a token of `family` (refresh or access) by its `jti`; the family's oldest
     /// token is forgotten beyond [`Caps::per_session_tokens`].
-    pub fn add_token(&self, family: &str, jti: &str, refresh: bool, expires: u64) {
-        let mut inner = self.lock();
-        let cap = inner.caps.per_session_tokens.max(1);
-        let Some(f) = inner.families.get_mut(family) else {
-            return;
-        };
-        f.expires = f.expires.max(expires);
-        f.tokens.push_back(jti.to_owned());
-        let forgotten = if f.tokens.len() > cap {
-            f.tokens.pop_front()
-        } else {
-            None
-        };
-        if let Some(old) = forgotten {
-            inner.tokens.remove(&old);
-        }
-        let token = Token {
-            family: family.to_owned(),
-            refresh,
-            used: false,
-            expires,
-        };
-        inner.tokens.insert(jti.to_owned(), token);
+    pub fn add_token(&self, family: &str, jti: &str, refresh: bool, expires: u64) -> Stored<()> {
+        let cap = self.caps.per_session_tokens.max(1);
+        self.write(|tx| {
+            let updated = tx.execute(
+                "UPDATE families SET expires = MAX(expires, ?2) WHERE id = ?1",
+                params![family, db_time(expires)],
+            )?;
+            if updated == 0 {
+                return Ok(());
+            }
+            tx.execute(
+                "INSERT OR REPLACE INTO tokens (jti, family, refresh, expires) \
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![jti, family, refresh, db_time(expires)],
+            )?;
+            tx.execute(
+                "DELETE FROM tokens WHERE family = ?1 AND seq NOT IN \
+                 (SELECT seq FROM tokens WHERE family = ?1 ORDER BY seq DESC LIMIT ?2)",
+                params![family, i64::try_from(cap).unwrap_or(i64::MAX)],
+            )?;
+            Ok(())
+        })
     }
 
     /// Uses refresh token `jti`: its family and subject when it is live and unused. A second
-    /// use revokes the family.
+    /// use ends the family and revokes its live access tokens.
     pub fn use_refresh(&self, jti: &str, now: u64) -> Result<(String, String), Refused> {
-        let mut inner = self.lock();
-        let Some(token) = inner.tokens.get_mut(jti) else {
-            return Err(Refused::Unknown);
-        };
-        if !token.refresh || token.expires < now {
-            return Err(Refused::Unknown);
-        }
-        let family = token.family.clone();
-        if token.used {
-            inner.revoke(&family);
-            return Err(Refused::Reused);
-        }
-        token.used = true;
-        match inner.families.get(&family) {
-            Some(f) if f.expires >= now => Ok((family, f.subject.clone())),
-            _ => Err(Refused::Unknown),
-        }
+        let outcome = self.write(|tx| {
+            let token: Option<(String, bool, bool, i64)> = tx
+                .query_row(
+                    "SELECT family, refresh, used, expires FROM tokens WHERE jti = ?1",
+                    [jti],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                )
+                .optional()?;
+            let Some((family, refresh, used, expires)) = token else {
+                return Ok(Err(Refused::Unknown));
+            };
+            if !refresh || expires < db_time(now) {
+                return Ok(Err(Refused::Unknown));
+            }
+            if used {
+                end_family(tx, &family, Some(now))?;
+                return Ok(Err(Refused::Reused));
+            }
+            tx.execute("UPDATE tokens SET used = 1 WHERE jti = ?1", [jti])?;
+            let subject: Option<String> = tx
+                .query_row(
+                    "SELECT subject FROM families WHERE id = ?1 AND expires >= ?2",
+                    params![family, db_time(now)],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            Ok(subject.map(|s| (family, s)).ok_or(Refused::Unknown))
+        });
+        outcome?
     }
 
-    /// Ends the session token `jti` belongs to; whether there was one.
-    pub fn revoke_session_of(&self, jti: &str) -> bool {
-        let mut inner = self.lock();
-        match inner.tokens.get(jti).map(|t| t.family.clone()) {
-            Some(family) => inner.revoke(&family),
-            None => false,
+    /// Ends the session token `jti` belongs to, revoking its access tokens still live at
+    /// `now`; whether there was one.
+    pub fn revoke_session_of(&self, jti: &str, now: u64) -> Stored<bool> {
+        self.write(|tx| {
+            let family: Option<String> = tx
+                .query_row("SELECT family FROM tokens WHERE jti = ?1", [jti], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            match family {
+                Some(family) => end_family(tx, &family, Some(now)),
+                None => Ok(false),
+            }
+        })
+    }
+
+    /// Revokes one token by its `jti` until `expires_at` (its `exp`); nothing when it has
+    /// expired already.
+    pub fn revoke_jti(&self, jti: &str, expires_at: u64, now: u64) -> Stored<()> {
+        self.write(|tx| {
+            prune(tx, now)?;
+            if expires_at >= now {
+                insert_jti(tx, jti, expires_at)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Revokes one token by the SHA-256 of its `header.payload` (base64url), until
+    /// `expires_at`.
+    pub fn revoke_digest(&self, digest: &str, expires_at: u64, now: u64) -> Stored<()> {
+        self.write(|tx| {
+            prune(tx, now)?;
+            if expires_at >= now {
+                tx.execute(
+                    "INSERT INTO revocations (token_sha256, expires_at) VALUES (?1, ?2) \
+                     ON CONFLICT (token_sha256) DO UPDATE \
+                     SET expires_at = MAX(expires_at, excluded.expires_at)",
+                    params![digest, db_time(expires_at)],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Revokes every token of `subject` issued before `before`, until `expires_at`, and ends
+    /// all of its sessions; how many ended. An older entry of the subject that the new one
+    /// covers (earlier `before`, earlier expiry) is dropped.
+    pub fn revoke_subject(
+        &self,
+        subject: &str,
+        before: u64,
+        expires_at: u64,
+        now: u64,
+    ) -> Stored<usize> {
+        self.write(|tx| {
+            prune(tx, now)?;
+            tx.execute(
+                "DELETE FROM revocations WHERE subject = ?1 AND before <= ?2 \
+                 AND expires_at <= ?3",
+                params![subject, db_time(before), db_time(expires_at)],
+            )?;
+            tx.execute(
+                "INSERT INTO revocations (subject, before, expires_at) VALUES (?1, ?2, ?3)",
+                params![subject, db_time(before), db_time(expires_at)],
+            )?;
+            let families: Vec<String> = {
+                let mut q = tx.prepare("SELECT id FROM families WHERE subject = ?1")?;
+                let rows = q.query_map([subject], |r| r.get(0))?;
+                rows.collect::<Result<_, _>>()?
+            };
+            for family in &families {
+                end_family(tx, family, None)?;
+            }
+            Ok(families.len())
+        })
+    }
+
+    /// Whether a live entry revokes `subject`'s tokens issued at `issued_at`.
+    pub fn subject_revoked(&self, subject: &str, issued_at: u64, now: u64) -> Stored<bool> {
+        let db = self.db.lock().unwrap_or_else(PoisonError::into_inner);
+        let found: Option<i64> = db
+            .query_row(
+                "SELECT id FROM revocations WHERE subject = ?1 AND before > ?2 \
+                 AND expires_at >= ?3 LIMIT 1",
+                params![subject, db_time(issued_at), db_time(now)],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(found.is_some())
+    }
+
+    /// A page of the feed at `now`: with no cursor, every live entry (`reset`); after
+    /// `cursor`, the live entries added since. At most [`Caps::feed_page`] entries and
+    /// [`FEED_PAGE_BYTES`]; the page's cursor is the last id it carries (or the one asked).
+    /// A cursor beyond every id this database ever gave (it was replaced) answers a reset.
+    pub fn feed(&self, cursor: Option<u64>, now: u64) -> Stored<FeedPage> {
+        let db = self.db.lock().unwrap_or_else(PoisonError::into_inner);
+        let tx = db.unchecked_transaction()?;
+        let highest: i64 = tx
+            .query_row(
+                "SELECT seq FROM sqlite_sequence WHERE name = 'revocations'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?
+            .unwrap_or(0);
+        let cursor = cursor.filter(|&c| c <= u64::try_from(highest).unwrap_or(0));
+        let after = cursor.map_or(0, db_time);
+        let mut q = tx.prepare(
+            "SELECT id, jti, token_sha256, subject, before, expires_at FROM revocations \
+             WHERE id > ?1 AND expires_at >= ?2 ORDER BY id LIMIT ?3",
+        )?;
+        let limit = i64::try_from(self.caps.feed_page.max(1)).unwrap_or(i64::MAX);
+        let mut rows = q.query(params![after, db_time(now), limit])?;
+        let mut revoked = Vec::new();
+        let mut last = after;
+        let mut bytes = 0usize;
+        while let Some(row) = rows.next()? {
+            let entry = FeedEntry {
+                jti: row.get(1)?,
+                token_sha256: row.get(2)?,
+                subject: row.get(3)?,
+                before: row.get::<_, Option<i64>>(4)?.map(unix_time),
+                issuer: None,
+                expires_at: unix_time(row.get(5)?),
+            };
+            bytes += serde_json::to_string(&entry).map_or(0, |t| t.len() + 1);
+            if bytes > FEED_PAGE_BYTES {
+                break;
+            }
+            revoked.push(entry);
+            last = row.get(0)?;
         }
+        Ok(FeedPage {
+            cursor: last.to_string(),
+            reset: cursor.is_none(),
+            revoked,
+        })
     }
 
     /// Whether session `family` is live.
     #[cfg(test)]
     pub fn is_live(&self, family: &str, now: u64) -> bool {
-        self.lock()
-            .families
-            .get(family)
-            .is_some_and(|f| f.expires >= now)
+        let db = self.db.lock().unwrap_or_else(PoisonError::into_inner);
+        db.query_row(
+            "SELECT COUNT(*) FROM families WHERE id = ?1 AND expires >= ?2",
+            params![family, db_time(now)],
+            |r| r.get::<_, i64>(0),
+        )
+        .is_ok_and(|n| n > 0)
     }
 
-    /// How many sessions and token ids are kept, and how many entries the indexes hold.
+    /// How many sessions, token ids and revocations (live or not) are kept.
     #[cfg(test)]
     pub fn sizes(&self) -> (usize, usize, usize) {
-        let inner = self.lock();
-        let indexed =
-            inner.by_age.len() + inner.by_subject.values().map(BTreeMap::len).sum::<usize>();
-        (inner.families.len(), inner.tokens.len(), indexed)
+        let db = self.db.lock().unwrap_or_else(PoisonError::into_inner);
+        let rows = |table: &str| {
+            db.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map_or(0, count)
+        };
+        (rows("families"), rows("tokens"), rows("revocations"))
     }
 }
 
-impl Inner {
-    /// Ends session `family` and forgets its tokens (as many steps as it has tokens).
-    fn revoke(&mut self, family: &str) -> bool {
-        let Some(f) = self.families.remove(family) else {
-            return false;
+/// Ends session `family` and forgets its tokens; with `revoke_at`, its access tokens still
+/// live then are revoked first (until their expiry plus [`FILTER_SKEW`]). Whether there was
+/// one.
+fn end_family(tx: &Transaction<'_>, family: &str, revoke_at: Option<u64>) -> Stored<bool> {
+    if let Some(now) = revoke_at {
+        prune(tx, now)?;
+        let live: Vec<(String, i64)> = {
+            let mut q = tx.prepare(
+                "SELECT jti, expires FROM tokens WHERE family = ?1 AND refresh = 0 \
+                 AND expires >= ?2",
+            )?;
+            let rows = q.query_map(params![family, db_time(now)], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
+            rows.collect::<Result<_, _>>()?
         };
-        for jti in &f.tokens {
-            self.tokens.remove(jti);
+        for (jti, expires) in live {
+            insert_jti(tx, &jti, unix_time(expires).saturating_add(FILTER_SKEW))?;
         }
-        self.by_age.remove(&f.started);
-        if let Some(mine) = self.by_subject.get_mut(&f.subject) {
-            mine.remove(&f.started);
-            if mine.is_empty() {
-                self.by_subject.remove(&f.subject);
-            }
-        }
-        true
     }
+    tx.execute("DELETE FROM tokens WHERE family = ?1", [family])?;
+    let ended = tx.execute("DELETE FROM families WHERE id = ?1", [family])?;
+    Ok(ended > 0)
+}
+
+fn insert_jti(tx: &Transaction<'_>, jti: &str, expires_at: u64) -> Stored<()> {
+    tx.execute(
+        "INSERT INTO revocations (jti, expires_at) VALUES (?1, ?2) \
+         ON CONFLICT (jti) DO UPDATE SET expires_at = MAX(expires_at, excluded.expires_at)",
+        params![jti, db_time(expires_at)],
+    )?;
+    Ok(())
+}
+
+/// Deletes the entries nothing can need after `now`.
+fn prune(tx: &Transaction<'_>, now: u64) -> Stored<()> {
+    tx.execute(
+        "DELETE FROM revocations WHERE expires_at < ?1",
+        [db_time(now)],
+    )?;
+    Ok(())
+}
+
+/// Unix seconds as SQLite stores them (signed 64 bits; later times are clamped).
+fn db_time(t: u64) -> i64 {
+    i64::try_from(t).unwrap_or(i64::MAX)
+}
+
+fn unix_time(t: i64) -> u64 {
+    u64::try_from(t).unwrap_or(0)
+}
+
+fn count(n: i64) -> usize {
+    usize::try_from(n).unwrap_or(0)
 }
 
 #[cfg(test)]
-mod tests {
+pub mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
     use super::*;
 
     const NOW: u64 = 1_800_000_000;
 
+    fn memory() -> Store {
+        Store::open(":memory:", Caps::default()).unwrap()
+    }
+
+    /// A database file in a directory of its own, removed when dropped.
+    pub struct TempDb(pub std::path::PathBuf);
+
+    impl TempDb {
+        pub fn new(name: &str) -> TempDb {
+            use std::sync::atomic::{AtomicUsize, Ordering};
+            static NEXT: AtomicUsize = AtomicUsize::new(0);
+            let dir = std::env::temp_dir().join(format!(
+                "tollgate-signin-{}-{}-{name}",
+                std::process::id(),
+                NEXT.fetch_add(1, Ordering::SeqCst)
+            ));
+            TempDb(dir.join("nested").join("signin.db"))
+        }
+
+        pub fn path(&self) -> &str {
+            self.0.to_str().unwrap()
+        }
+    }
+
+    impl Drop for TempDb {
+        fn drop(&mut self) {
+            if let Some(dir) = self.0.parent().and_then(|p| p.parent()) {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+        }
+    }
+
     fn session(store: &Store) {
-        store.begin("f1", "lUpa", NOW + 100);
-        store.add_token("f1", "r1", true, NOW + 100);
-        store.add_token("f1", "a1", false, NOW + 10);
+        store.begin("f1", "lUpa", NOW + 100).unwrap();
+        store.add_token("f1", "r1", true, NOW + 100).unwrap();
+        store.add_token("f1", "a1", false, NOW + 10).unwrap();
+    }
+
+    fn jtis(page: &FeedPage) -> Vec<&str> {
+        page.revoked
+            .iter()
+            .filter_map(|e| e.jti.as_deref())
+            .collect()
+    }
+
+    /// The page as the filter reads it.
+    fn parsed(page: &FeedPage) -> FeedPage {
+        FeedPage::parse(serde_json::to_string(page).unwrap().as_bytes()).unwrap()
     }
 
     #[test]
     fn a_refresh_token_works_once_and_its_reuse_revokes_the_family() {
-        let store = Store::default();
+        let store = memory();
         session(&store);
         assert_eq!(
             store.use_refresh("r1", NOW),
             Ok(("f1".into(), "lUpa".into()))
         );
-        store.add_token("f1", "r2", true, NOW + 100);
+        store.add_token("f1", "r2", true, NOW + 100).unwrap();
         assert_eq!(store.use_refresh("r1", NOW), Err(Refused::Reused));
         assert!(!store.is_live("f1", NOW));
         assert_eq!(store.use_refresh("r2", NOW), Err(Refused::Unknown));
+        // Its live access token is revoked with it.
+        assert_eq!(jtis(&store.feed(None, NOW).unwrap()), ["a1"]);
     }
 
     #[test]
     fn access_tokens_and_unknown_ids_are_not_refresh_tokens() {
-        let store = Store::default();
+        let store = memory();
         session(&store);
         assert_eq!(store.use_refresh("a1", NOW), Err(Refused::Unknown));
         assert_eq!(store.use_refresh("nope", NOW), Err(Refused::Unknown));
@@ -268,47 +584,60 @@ mod tests {
 
     #[test]
     fn signing_out_with_an_access_token_ends_the_session() {
-        let store = Store::default();
+        let store = memory();
         session(&store);
-        assert!(store.revoke_session_of("a1"));
+        assert!(store.revoke_session_of("a1", NOW).unwrap());
         assert_eq!(store.use_refresh("r1", NOW), Err(Refused::Unknown));
-        assert!(!store.revoke_session_of("a1"));
+        assert!(!store.revoke_session_of("a1", NOW).unwrap());
+        let page = store.feed(None, NOW).unwrap();
+        assert_eq!(jtis(&page), ["a1"]);
+        assert_eq!(page.revoked[0].expires_at, NOW + 10 + FILTER_SKEW);
     }
 
     #[test]
     fn one_account_cannot_fill_the_store_and_a_full_store_ends_the_oldest_session() {
-        let store = Store::new(Caps {
-            sessions: 10,
-            per_account: 3,
-            per_session_tokens: 8,
-        });
+        let store = Store::open(
+            ":memory:",
+            Caps {
+                sessions: 10,
+                per_account: 3,
+                per_session_tokens: 8,
+                ..Caps::default()
+            },
+        )
+        .unwrap();
         for i in 0..100 {
-            store.begin(&format!("m{i}"), "mallory", NOW + 100);
+            store.begin(&format!("m{i}"), "mallory", NOW + 100).unwrap();
         }
         assert_eq!(store.sizes().0, 3, "one account holds at most its cap");
         assert!(store.is_live("m99", NOW) && store.is_live("m97", NOW));
         assert!(!store.is_live("m96", NOW), "its oldest session ended");
         for i in 0..20 {
-            store.begin(&format!("u{i}"), &format!("user{i}"), NOW + 100);
+            store
+                .begin(&format!("u{i}"), &format!("user{i}"), NOW + 100)
+                .unwrap();
             assert!(store.is_live(&format!("u{i}"), NOW), "sign-in {i} refused");
         }
         assert_eq!(store.sizes().0, 10);
         assert!(!store.is_live("u9", NOW) && store.is_live("u10", NOW));
-        assert_eq!(store.sizes().2, 20, "the indexes hold each session twice");
     }
 
     #[test]
     fn endless_refreshes_keep_a_bounded_index_and_recent_reuse_is_still_caught() {
-        let store = Store::default();
-        store.begin("f1", "lUpa", NOW + 100);
-        store.add_token("f1", "r0", true, NOW + 100);
+        let store = memory();
+        store.begin("f1", "lUpa", NOW + 100).unwrap();
+        store.add_token("f1", "r0", true, NOW + 100).unwrap();
         for i in 1..=20_000 {
             assert!(
                 store.use_refresh(&format!("r{}", i - 1), NOW).is_ok(),
                 "{i}"
             );
-            store.add_token("f1", &format!("a{i}"), false, NOW + 10);
-            store.add_token("f1", &format!("r{i}"), true, NOW + 100);
+            store
+                .add_token("f1", &format!("a{i}"), false, NOW + 10)
+                .unwrap();
+            store
+                .add_token("f1", &format!("r{i}"), true, NOW + 100)
+                .unwrap();
         }
         let (_, tokens, _) = store.sizes();
         assert!(
@@ -317,7 +646,163 @@ mod tests {
         );
         assert_eq!(store.use_refresh("r19999", NOW), Err(Refused::Reused));
         assert!(!store.is_live("f1", NOW));
-        assert_eq!(store.sizes(), (0, 0, 0));
+        let (families, tokens, revoked) = store.sizes();
+        assert_eq!((families, tokens), (0, 0));
+        assert_eq!(revoked, 4, "the access tokens still remembered");
         assert_eq!(store.use_refresh("r20000", NOW), Err(Refused::Unknown));
+    }
+
+    #[test]
+    fn the_feed_resets_then_follows_its_cursor_and_live_entries_only() {
+        let store = memory();
+        let empty = parsed(&store.feed(None, NOW).unwrap());
+        assert_eq!((empty.cursor.as_str(), empty.reset), ("0", true));
+        assert!(empty.revoked.is_empty());
+        store.revoke_jti("j1", NOW + 100, NOW).unwrap();
+        store.revoke_jti("j2", NOW + 10, NOW).unwrap();
+        store.revoke_jti("old", NOW - 1, NOW).unwrap();
+        let first = parsed(&store.feed(None, NOW).unwrap());
+        assert!(first.reset);
+        assert_eq!(jtis(&first), ["j1", "j2"]);
+        let cursor: u64 = first.cursor.parse().unwrap();
+        let none = parsed(&store.feed(Some(cursor), NOW).unwrap());
+        assert!(!none.reset && none.revoked.is_empty());
+        assert_eq!(none.cursor, first.cursor, "the cursor asked");
+        store
+            .revoke_subject("lUpa", NOW + 1, NOW + 960, NOW)
+            .unwrap();
+        let next = parsed(&store.feed(Some(cursor), NOW).unwrap());
+        assert!(!next.reset);
+        assert_eq!(
+            next.revoked,
+            [FeedEntry {
+                jti: None,
+                token_sha256: None,
+                subject: Some("lUpa".into()),
+                before: Some(NOW + 1),
+                issuer: None,
+                expires_at: NOW + 960,
+            }]
+        );
+        assert!(next.cursor.parse::<u64>().unwrap() > cursor);
+        // Expired entries leave the feed, and the table once something is written.
+        let later = parsed(&store.feed(None, NOW + 11).unwrap());
+        assert_eq!(later.revoked.len(), 2, "{later:?}");
+        assert_eq!(jtis(&later), ["j1"]);
+        store.revoke_jti("j3", NOW + 2000, NOW + 1000).unwrap();
+        assert_eq!(store.sizes().2, 1);
+        // A cursor from another database (beyond every id) gets a reset.
+        let foreign = store.feed(Some(1_000_000), NOW + 1000).unwrap();
+        assert!(foreign.reset);
+        assert_eq!(jtis(&foreign), ["j3"]);
+    }
+
+    #[test]
+    fn a_page_is_bounded_and_the_next_poll_gets_the_rest() {
+        let store = Store::open(
+            ":memory:",
+            Caps {
+                feed_page: 3,
+                ..Caps::default()
+            },
+        )
+        .unwrap();
+        for i in 0..7 {
+            store.revoke_jti(&format!("j{i}"), NOW + 100, NOW).unwrap();
+        }
+        let mut page = store.feed(None, NOW).unwrap();
+        let mut seen = jtis(&page)
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>();
+        assert!(page.reset && seen.len() == 3);
+        loop {
+            page = store.feed(Some(page.cursor.parse().unwrap()), NOW).unwrap();
+            assert!(!page.reset);
+            if page.revoked.is_empty() {
+                break;
+            }
+            seen.extend(jtis(&page).iter().map(|s| s.to_string()));
+        }
+        assert_eq!(seen, (0..7).map(|i| format!("j{i}")).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn revoking_a_subject_ends_its_sessions_and_replaces_what_it_covers() {
+        let store = memory();
+        session(&store);
+        store.begin("f2", "other", NOW + 100).unwrap();
+        store.revoke_subject("lUpa", NOW, NOW + 960, NOW).unwrap();
+        assert_eq!(
+            store.revoke_subject("lUpa", NOW + 5, NOW + 965, NOW + 5),
+            Ok(0)
+        );
+        assert_eq!(store.use_refresh("r1", NOW), Err(Refused::Unknown));
+        assert!(store.is_live("f2", NOW));
+        let page = store.feed(None, NOW + 5).unwrap();
+        assert_eq!(page.revoked.len(), 1, "the older entry is covered");
+        assert_eq!(page.revoked[0].before, Some(NOW + 5));
+        assert!(store.subject_revoked("lUpa", NOW + 4, NOW + 5).unwrap());
+        assert!(!store.subject_revoked("lUpa", NOW + 5, NOW + 5).unwrap());
+        assert!(!store.subject_revoked("other", NOW, NOW + 5).unwrap());
+    }
+
+    #[test]
+    fn two_stores_on_one_file_share_sessions_revocations_and_ids() {
+        let db = TempDb::new("shared");
+        let a = Store::open(db.path(), Caps::default()).unwrap();
+        let b = Store::open(db.path(), Caps::default()).unwrap();
+        session(&a);
+        a.revoke_jti("from-a", NOW + 100, NOW).unwrap();
+        b.revoke_jti("from-b", NOW + 100, NOW).unwrap();
+        a.revoke_jti("from-a-again", NOW + 100, NOW).unwrap();
+        let (pa, pb) = (a.feed(None, NOW).unwrap(), b.feed(None, NOW).unwrap());
+        assert_eq!(pa, pb);
+        assert_eq!(jtis(&pa), ["from-a", "from-b", "from-a-again"]);
+        // A refresh token is used once across both.
+        assert!(b.use_refresh("r1", NOW).is_ok());
+        assert_eq!(a.use_refresh("r1", NOW), Err(Refused::Reused));
+        assert!(!b.is_live("f1", NOW));
+    }
+
+    #[test]
+    fn two_stores_writing_at_once_wait_for_each_other() {
+        let db = TempDb::new("busy");
+        let stores = [
+            Store::open(db.path(), Caps::default()).unwrap(),
+            Store::open(db.path(), Caps::default()).unwrap(),
+        ];
+        std::thread::scope(|scope| {
+            for (n, store) in stores.iter().enumerate() {
+                scope.spawn(move || {
+                    for i in 0..200 {
+                        store
+                            .revoke_jti(&format!("{n}-{i}"), NOW + 100, NOW)
+                            .unwrap();
+                    }
+                });
+            }
+        });
+        let page = stores[1].feed(None, NOW).unwrap();
+        assert_eq!(page.revoked.len(), 400);
+        assert_eq!(page.cursor, "400");
+    }
+
+    #[test]
+    fn a_reopened_database_keeps_everything() {
+        let db = TempDb::new("restart");
+        let before = {
+            let store = Store::open(db.path(), Caps::default()).unwrap();
+            session(&store);
+            store.revoke_jti("j1", NOW + 100, NOW).unwrap();
+            store.revoke_subject("s", NOW, NOW + 960, NOW).unwrap();
+            store.feed(None, NOW).unwrap()
+        };
+        let store = Store::open(db.path(), Caps::default()).unwrap();
+        assert_eq!(store.feed(None, NOW).unwrap(), before);
+        assert_eq!(before.cursor, "2");
+        assert!(store.use_refresh("r1", NOW).is_ok(), "the session is kept");
+        store.revoke_jti("j2", NOW + 100, NOW).unwrap();
+        assert_eq!(jtis(&store.feed(Some(2), NOW).unwrap()), ["j2"]);
     }
 }
