@@ -1050,6 +1050,14 @@ impl SignIn {
     /// trusting `trusted_host` as a place to send browsers back to.
     pub fn start(secret: &str, trusted_host: &str) -> SignIn {
         let dir = scratch_dir("signin");
+        let database = dir.join("signin.db");
+        SignIn::start_on(secret, trusted_host, 0, &database)
+    }
+
+    /// [`SignIn::start`] listening on `port` (0: any) with its database at `database`: a
+    /// restart on the same port and database, or a second instance on the same database.
+    pub fn start_on(secret: &str, trusted_host: &str, port: u16, database: &Path) -> SignIn {
+        let dir = scratch_dir("signin");
         let log = dir.join("signin.log");
         let errors = dir.join("signin.err");
         let args: Vec<String> = vec![
@@ -1059,12 +1067,12 @@ impl SignIn {
                 .display()
                 .to_string(),
             "--listen".into(),
-            "127.0.0.1:0".into(),
+            format!("127.0.0.1:{port}"),
             "--trust".into(),
             trusted_host.into(),
-            // Each service its own database (sessions, revocations), in its scratch folder.
+            // Each service its own database (sessions, revocations), unless shared on purpose.
             "--database".into(),
-            dir.join("signin.db").display().to_string(),
+            database.display().to_string(),
         ];
         let mut child = spawn_tied(
             &signin_binary(),
