@@ -48,15 +48,19 @@ fn site() -> (Envoy, SignIn) {
     let config = json!({
         "secrets": [{"kid": "demo", "key_env": "TOLLGATE_SECRET"}],
         "login_url": "/login",
+        "revocation": {"cluster": "signin", "path": "/auth/revocations", "poll_seconds": 1},
         "rules": [
             {"path": "/login", "mode": "none"},
+            {"path": "/logout", "mode": "none"},
             {"prefix": "/auth", "mode": "none"}
         ]
     });
     let envoy = Envoy::start(
         Setup::new(config)
             .vm_env("TOLLGATE_SECRET", SECRET)
+            .cluster("signin", signin.port)
             .route(json!({"path": "/login"}), signin.port)
+            .route(json!({"path": "/logout"}), signin.port)
             .route(json!({"prefix": "/auth/"}), signin.port)
             .listen_on(port),
     );
@@ -70,7 +74,7 @@ fn browser_signs_in_and_comes_back() {
     let (envoy, _signin) = site();
     let page = format!("http://127.0.0.1:{}/app/dashboard?tab=orders", envoy.port);
     let out = Command::new("node")
-        .args([&script, &page, "demo", "demo-password"])
+        .args([&script, &page, "demo", "demo-password", "logout"])
         .env("CHROMIUM", &browser)
         .output()
         .expect("node is needed for the browser test");
@@ -116,6 +120,22 @@ fn browser_signs_in_and_comes_back() {
     assert_eq!(cookie["sameSite"], "Lax");
     assert_eq!(cookie["path"], "/");
     assert_eq!(cookie["secure"], false, "served over plain http");
+
+    // Signed out: the cookies are cleared, and the old access-token cookie, put back, is
+    // refused (revoked) and the page sends the browser to sign in again.
+    let signed_out = &steps[4];
+    assert!(
+        signed_out["url"].as_str().unwrap().contains("/login"),
+        "{report}"
+    );
+    let left = report["cookies_after_logout"].as_array().unwrap();
+    assert!(!left.iter().any(|c| c == "access_token"), "{report}");
+    let old_cookie = &steps[5];
+    assert!(
+        old_cookie["url"].as_str().unwrap().starts_with(&login),
+        "the revoked cookie was not sent to sign in: {report}"
+    );
+    assert_eq!(old_cookie["title"], "Sign in");
 }
 
 #[test]
