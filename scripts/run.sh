@@ -78,8 +78,9 @@ Try:
   curl -i "$base/reports/daily?client_id=reporting-job&client_secret=$TOLLGATE_CLIENT_SECRET"
   curl -i -H 'Accept: text/html' $base/app                # 302 to /login
   curl -i -H 'Content-Type: application/json' -d '{"username":"demo","password":"demo-password"}' $base/login
-  curl -i -d "token=<an access or refresh token>" $base/auth/revoke      # RFC 7009: a token revokes itself
-  curl -s $base/auth/revocations                            # the revocation feed
+  curl -i -d "token=$token" $base/auth/revoke                # RFC 7009: the token revokes itself
+  curl -i -H "Authorization: Bearer $token" $base/api/orders   # within 2 s: 401 TOKEN_REVOKED
+  curl -s -H "Authorization: Bearer $TOLLGATE_API_KEY" $base/auth/revocations   # the feed (admin)
   curl -i -H "Authorization: Bearer \$(cat .run/signin-admin-key)" -d subject=lUpa \
     http://127.0.0.1:18081/auth/revoke-subject              # admin: every token of lUpa until now
 

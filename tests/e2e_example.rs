@@ -105,6 +105,27 @@ fn readme_session_on_the_example_configuration() {
     let refresh = mint(&["--sub", "lUpa", "--type", "refresh", "--kid", "demo"]);
     let r = envoy.send(&Request::get("/api/orders").host(host).bearer(&refresh));
     assert_eq!(r.code().as_deref(), Some("INVALID_CREDENTIALS"));
+
+    // The README's revoke: RFC 7009 at the sign-in service through Envoy, then refused.
+    let r = envoy.send(
+        &Request::new("POST", "/auth/revoke")
+            .host(host)
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body_text(&format!("token={token}")),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(4);
+    let refused = loop {
+        let r = envoy.send(&Request::get("/api/orders").host(host).bearer(&token));
+        if r.status == 401 || std::time::Instant::now() > deadline {
+            break r;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert_eq!(refused.code().as_deref(), Some("TOKEN_REVOKED"));
+    // The feed itself is for the filter (and admins), not for anyone.
+    let r = envoy.send(&Request::get("/auth/revocations").host(host));
+    assert_eq!(r.status, 401);
 }
 
 #[test]

@@ -323,7 +323,7 @@ fn logs_hold_no_secret_at_any_level() {
     let log = envoy.log();
     // The log is not empty of what an operator needs: the configuration line and decisions.
     assert!(log.contains(
-        "tollgate 0.1.0 configured: 10 rules, 1 secrets, 1 API keys, 1 publishable keys, 1 clients, 1 issuers, login redirect on"
+        "tollgate 0.1.0 configured: 11 rules, 1 secrets, 1 API keys, 1 publishable keys, 1 clients, 1 issuers, login redirect on"
     ));
     assert!(log.contains(
         "tollgate: allowed GET /api/x type=access_token role=user user=lUpa rule=default"

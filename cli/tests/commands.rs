@@ -59,7 +59,7 @@ fn check_says_what_it_read_and_the_filters_verdict() {
     );
     assert!(
         ok.stdout
-            .contains("configured: 10 rules, 1 secrets, 1 API keys"),
+            .contains("configured: 11 rules, 1 secrets, 1 API keys"),
         "{}",
         ok.stdout
     );
