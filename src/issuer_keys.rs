@@ -11,23 +11,21 @@
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::rc::Rc;
-use std::time::Duration;
 
 use log::{info, warn};
 use proxy_wasm::hostcalls;
-use proxy_wasm::types::{BufferType, MetricType};
+use proxy_wasm::types::MetricType;
 
+use crate::fetching::{self, answer_body, count, gauge, read_record, take_lease, update_record};
 use tollgate_core::config::Config;
 use tollgate_core::decision::KeyWait;
-use tollgate_core::fetch::{FetchReason, FetchRecord, FETCH_TIMEOUT_MS, MAX_WAIT_MS};
+use tollgate_core::fetch::{FetchReason, FetchRecord, MAX_WAIT_MS};
 use tollgate_core::verify::issuer::{KeysNeeded, RemoteKeys};
 use tollgate_core::verify::jwks::{Algorithm, KeySet, MAX_JWKS_BYTES};
 use tollgate_core::worker::WorkerState;
 
 /// The most requests one worker holds at once; beyond, requests are decided at once.
 pub const MAX_HELD: usize = 4096;
-/// Tries at a compare-and-swap write before giving up (another worker keeps writing).
-const CAS_TRIES: usize = 8;
 
 /// One issuer's fetched keys: where they come from and what is counted about them.
 struct Source {
@@ -175,7 +173,7 @@ impl KeyFetcher {
     ) -> Rc<Cell<bool>> {
         let held = Rc::new(Cell::new(true));
         if let Some(source) = self.source_of(wait.issuer) {
-            add(source.metrics.waited, 1);
+            count(source.metrics.waited);
         }
         self.held.push(Held {
             context_id,
@@ -235,23 +233,7 @@ impl KeyFetcher {
     ) -> Option<(usize, bool)> {
         let position = self.in_flight.remove(&token)?;
         let source = self.sources.get(position)?;
-        let fetched = match status.as_deref() {
-            Some("200") if body_size <= MAX_JWKS_BYTES => {
-                Ok(
-                    hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
-                        .ok()
-                        .flatten()
-                        .unwrap_or_default(),
-                )
-            }
-            Some("200") => Err(format!(
-                "answered {body_size} bytes, more than {MAX_JWKS_BYTES}"
-            )),
-            Some(status) => Err(format!("answered status {}", status.escape_default())),
-            None => Err(format!(
-                "got no answer within {FETCH_TIMEOUT_MS} ms, or the connection failed"
-            )),
-        };
+        let fetched = answer_body(status.as_deref(), body_size, MAX_JWKS_BYTES);
         let parsed = fetched.and_then(|body| {
             KeySet::parse(&body, &source.algorithms)
                 .map(|set| (body, set))
@@ -299,35 +281,21 @@ impl Source {
 
     /// Takes the lease on the record at `now`, then starts the fetch; the call's token.
     fn start_fetch(&self, reason: FetchReason, now: u64) -> Option<u32> {
-        let (record, cas) = read_record(&self.record_key);
-        record.due(now, self.refresh_ms(), reason == FetchReason::UnknownKid)?;
-        let leased = record.leased(now, reason);
-        // Fails when another worker took the lease first.
-        hostcalls::set_shared_data(&self.record_key, Some(leased.encode().as_bytes()), cas).ok()?;
-        if reason == FetchReason::UnknownKid {
-            add(self.metrics.unknown_kid, 1);
+        let unknown_kid = reason == FetchReason::UnknownKid;
+        let leased = take_lease(&self.record_key, |record| {
+            record
+                .due(now, self.refresh_ms(), unknown_kid)
+                .map(|_| record.leased(now, reason))
+        });
+        if !leased {
+            return None;
         }
-        let scheme = if self.remote.uri.starts_with("https://") {
-            "https"
-        } else {
-            "http"
-        };
-        let headers = vec![
-            (":method", "GET"),
-            (":path", self.remote.path.as_str()),
-            (":authority", self.remote.authority.as_str()),
-            (":scheme", scheme),
-            ("accept", "application/json"),
-            ("user-agent", "tollgate"),
-        ];
-        let dispatched = hostcalls::dispatch_http_call(
-            &self.remote.cluster,
-            headers,
-            None,
-            vec![],
-            Duration::from_millis(FETCH_TIMEOUT_MS),
-        );
-        match dispatched {
+        if unknown_kid {
+            count(self.metrics.unknown_kid);
+        }
+        let https = self.remote.uri.starts_with("https://");
+        let remote = &self.remote;
+        match fetching::get(&remote.cluster, &remote.authority, &remote.path, https) {
             Ok(token) => Some(token),
             Err(status) => {
                 let failures = self.finish(None, now).map_or(1, |r| r.failures);
@@ -335,7 +303,7 @@ impl Source {
                     warn!(
                         "tollgate: issuer {}: the key fetch could not start through cluster \"{}\" ({status:?}, {failures} failures in a row); is the cluster defined?",
                         self.name,
-                        self.remote.cluster.escape_default()
+                        remote.cluster.escape_default()
                     );
                 }
                 None
@@ -349,25 +317,15 @@ impl Source {
         if let Some(body) = body {
             let _ = hostcalls::set_shared_data(&self.keys_key, Some(body), None);
         }
-        let counter = if body.is_some() {
+        count(if body.is_some() {
             self.metrics.fetched
         } else {
             self.metrics.failed
-        };
-        add(counter, 1);
-        for _ in 0..CAS_TRIES {
-            let (record, cas) = read_record(&self.record_key);
-            let next = match body {
-                Some(_) => record.succeeded(now),
-                None => record.failed(),
-            };
-            if hostcalls::set_shared_data(&self.record_key, Some(next.encode().as_bytes()), cas)
-                .is_ok()
-            {
-                return Some(next);
-            }
-        }
-        None
+        });
+        update_record(&self.record_key, |record| match body {
+            Some(_) => record.succeeded(now),
+            None => record.failed(),
+        })
     }
 
     /// Installs the keys another worker stored, at `version`.
@@ -381,9 +339,7 @@ impl Source {
     }
 
     fn install(&self, worker: &mut WorkerState, set: KeySet, version: u64) {
-        if let Some(id) = self.metrics.loaded {
-            let _ = hostcalls::record_metric(id, set.keys.len() as u64);
-        }
+        gauge(self.metrics.loaded, set.keys.len() as u64);
         if version > worker.issuer_keys.version(self.issuer) {
             if set.keys.is_empty() {
                 warn!(
@@ -400,14 +356,5 @@ impl Source {
             }
             worker.issuer_keys.install(self.issuer, set, version);
         }
-    }
-}
-
-/// The shared record and its compare-and-swap value; a fresh record when there is none.
-pub(crate) fn read_record(key: &str) -> (FetchRecord, Option<u32>) {
-    match hostcalls::get_shared_data(key) {
-        Ok((Some(bytes), cas)) => (FetchRecord::decode(&bytes).unwrap_or_default(), cas),
-        Ok((None, cas)) => (FetchRecord::default(), cas),
-        Err(_) => (FetchRecord::default(), None),
     }
 }

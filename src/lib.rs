@@ -6,6 +6,7 @@
 //! context; what a request does is [`tollgate_core::host::on_request_headers`], which runs
 //! natively in tests. It holds no decision logic.
 
+mod fetching;
 mod issuer_keys;
 mod revocation_feed;
 

@@ -8,21 +8,16 @@
 //! the time since the last good poll, a gauge, and what `fail_closed_after_seconds` reads.
 
 use std::rc::Rc;
-use std::time::Duration;
 
 use log::{info, warn};
 use proxy_wasm::hostcalls;
-use proxy_wasm::types::{BufferType, MetricType};
+use proxy_wasm::types::MetricType;
 
+use crate::fetching::{self, answer_body, count, gauge, read_record, take_lease, update_record};
 use tollgate_core::config::RevocationFeed;
-use tollgate_core::fetch::{FetchReason, FetchRecord, FETCH_TIMEOUT_MS};
+use tollgate_core::fetch::{FetchReason, FetchRecord};
 use tollgate_core::verify::revocation::{FeedPage, RevocationList, MAX_FEED_BYTES};
 use tollgate_core::worker::WorkerState;
-
-use crate::issuer_keys::read_record;
-
-/// Tries at a compare-and-swap write before giving up.
-const CAS_TRIES: usize = 8;
 
 /// The feed of one configuration and its poll in flight.
 pub struct FeedPoller {
@@ -41,27 +36,12 @@ struct FeedMetrics {
     age: Option<u32>,
 }
 
-fn add(metric: Option<u32>) {
-    if let Some(id) = metric {
-        let _ = hostcalls::increment_metric(id, 1);
-    }
-}
-
-fn set(metric: Option<u32>, value: u64) {
-    if let Some(id) = metric {
-        let _ = hostcalls::record_metric(id, value);
-    }
-}
-
 impl FeedPoller {
     pub fn new(feed: &RevocationFeed) -> FeedPoller {
         let define = |kind, name: &str| hostcalls::define_metric(kind, name).ok();
         let base = format!("tollgate.revocation|{}|{}", feed.cluster, feed.path);
         let record_key = format!("{base}|record");
-        if let Ok((None, _)) = hostcalls::get_shared_data(&record_key) {
-            let fresh = FetchRecord::default().encode();
-            let _ = hostcalls::set_shared_data(&record_key, Some(fresh.as_bytes()), None);
-        }
+        fetching::create_record(&record_key);
         FeedPoller {
             feed: feed.clone(),
             list_key: format!("{base}|list"),
@@ -82,7 +62,7 @@ impl FeedPoller {
         let (record, _) = read_record(&self.record_key);
         self.sync(worker, &record);
         let age = (now / 1000).saturating_sub(worker.revocations.fresh_at);
-        set(self.metrics.age, age);
+        gauge(self.metrics.age, age);
         if self.in_flight.is_none()
             && record.poll_due(now, self.feed.poll_seconds.saturating_mul(1000))
         {
@@ -107,7 +87,7 @@ impl FeedPoller {
             .ok()
             .and_then(|page| list.apply(page, record.last_ok / 1000).ok());
         if installed.is_some() {
-            set(self.metrics.entries, list.len() as u64);
+            gauge(self.metrics.entries, list.len() as u64);
             worker.revocations.list = Rc::new(list);
             worker.revocations.version = record.version;
         }
@@ -115,12 +95,15 @@ impl FeedPoller {
 
     /// Takes the lease, then sends the poll with the cursor of the worker's list.
     fn start_poll(&self, worker: &WorkerState, now: u64) -> Option<u32> {
-        let (record, cas) = read_record(&self.record_key);
-        if !record.poll_due(now, self.feed.poll_seconds.saturating_mul(1000)) {
+        let poll_ms = self.feed.poll_seconds.saturating_mul(1000);
+        let leased = take_lease(&self.record_key, |record| {
+            record
+                .poll_due(now, poll_ms)
+                .then(|| record.leased(now, FetchReason::Refresh))
+        });
+        if !leased {
             return None;
         }
-        let leased = record.leased(now, FetchReason::Refresh);
-        hostcalls::set_shared_data(&self.record_key, Some(leased.encode().as_bytes()), cas).ok()?;
         let cursor = &worker.revocations.list.cursor;
         let path = if cursor.is_empty() {
             self.feed.path.clone()
@@ -128,22 +111,7 @@ impl FeedPoller {
             // The cursor holds only unreserved characters (checked when the page was read).
             format!("{}?cursor={cursor}", self.feed.path)
         };
-        let headers = vec![
-            (":method", "GET"),
-            (":path", path.as_str()),
-            (":authority", self.feed.authority.as_str()),
-            (":scheme", "http"),
-            ("accept", "application/json"),
-            ("user-agent", "tollgate"),
-        ];
-        let dispatched = hostcalls::dispatch_http_call(
-            &self.feed.cluster,
-            headers,
-            None,
-            vec![],
-            Duration::from_millis(FETCH_TIMEOUT_MS),
-        );
-        match dispatched {
+        match fetching::get(&self.feed.cluster, &self.feed.authority, &path, false) {
             Ok(token) => Some(token),
             Err(status) => {
                 self.finish(None, now);
@@ -169,22 +137,8 @@ impl FeedPoller {
             return false;
         }
         self.in_flight = None;
-        let page = match status.as_deref() {
-            Some("200") if body_size <= MAX_FEED_BYTES => {
-                let body = hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
-                    .ok()
-                    .flatten()
-                    .unwrap_or_default();
-                FeedPage::parse(&body).map_err(|e| format!("was refused: {e}"))
-            }
-            Some("200") => Err(format!(
-                "answered {body_size} bytes, more than {MAX_FEED_BYTES}"
-            )),
-            Some(status) => Err(format!("answered status {}", status.escape_default())),
-            None => Err(format!(
-                "got no answer within {FETCH_TIMEOUT_MS} ms, or the connection failed"
-            )),
-        };
+        let page = answer_body(status.as_deref(), body_size, MAX_FEED_BYTES)
+            .and_then(|body| FeedPage::parse(&body).map_err(|e| format!("was refused: {e}")));
         let merged = page.and_then(|page| {
             let changes = page.reset || !page.revoked.is_empty();
             let mut list = (*worker.revocations.list).clone();
@@ -203,7 +157,7 @@ impl FeedPoller {
                     worker.revocations.fresh_at = now / 1000;
                     if changes {
                         info!("tollgate: revocation list: {} entries", list.len());
-                        set(self.metrics.entries, list.len() as u64);
+                        gauge(self.metrics.entries, list.len() as u64);
                         worker.revocations.list = Rc::new(list);
                         worker.revocations.version = record.version;
                     }
@@ -227,24 +181,15 @@ impl FeedPoller {
         if let Some(Some(list)) = polled {
             let _ = hostcalls::set_shared_data(&self.list_key, Some(list), None);
         }
-        add(if polled.is_some() {
+        count(if polled.is_some() {
             self.metrics.polled
         } else {
             self.metrics.failed
         });
-        for _ in 0..CAS_TRIES {
-            let (record, cas) = read_record(&self.record_key);
-            let next = match polled {
-                Some(Some(_)) => record.succeeded(now),
-                Some(None) => record.polled(now),
-                None => record.failed(),
-            };
-            if hostcalls::set_shared_data(&self.record_key, Some(next.encode().as_bytes()), cas)
-                .is_ok()
-            {
-                return Some(next);
-            }
-        }
-        None
+        update_record(&self.record_key, |record| match polled {
+            Some(Some(_)) => record.succeeded(now),
+            Some(None) => record.polled(now),
+            None => record.failed(),
+        })
     }
 }

@@ -5,7 +5,7 @@ use std::rc::Rc;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::checks::{check_identity_header, check_label, with_key};
+use super::checks::{check_identity_header, check_role_name, with_key};
 use super::ConfigError;
 use crate::identity::IdentityHeaders;
 use crate::verify::issuer::{ClaimHeader, Issuer, KeySource, RemoteKeys};
@@ -81,7 +81,8 @@ fn compile_issuer(
     env: &dyn Fn(&str) -> Option<String>,
     identity_headers: &mut IdentityHeaders,
 ) -> Result<Issuer, ConfigError> {
-    with_key(format!("{at}.name"), check_issuer_name(&raw.name))?;
+    // It names counters and is the `x-auth-name` header: the shape of a role name.
+    with_key(format!("{at}.name"), check_role_name(&raw.name))?;
     with_key(format!("{at}.issuer"), check_text_value(&raw.issuer, 1024))?;
     let audiences = match raw.audiences.take() {
         Some(list) if list.is_empty() => {
@@ -324,22 +325,6 @@ fn is_local_host(authority: &str) -> bool {
         || host.starts_with("127.")
         || host.ends_with(".svc")
         || host.ends_with(".svc.cluster.local")
-}
-
-/// An issuer's name: 1 to 64 lower-case letters, digits, '-' or '_' (it names counters and
-/// is the `x-auth-name` header).
-fn check_issuer_name(name: &str) -> Result<(), String> {
-    check_label(name)?;
-    let ok = name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
-    ok.then_some(()).ok_or_else(|| {
-        format!(
-            "\"{}\" must be 1 to 64 lower-case letters, digits, '-' or '_'",
-            name.escape_default()
-        )
-    })
 }
 
 /// A non-empty printable ASCII text of at most `max` bytes.
