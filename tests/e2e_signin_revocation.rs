@@ -153,7 +153,7 @@ fn revoking_a_subject_refuses_its_earlier_tokens_and_not_later_ones_and_survives
     let r = to_signin(
         port,
         json_post("/auth/revoke-subject", json!({"subject": "lUpa"}))
-            .header("Authorization", &format!("Bearer {SIGNIN_ADMIN_KEY}")),
+            .header("Authorization", format!("Bearer {SIGNIN_ADMIN_KEY}")),
     );
     assert_eq!(r.status, 200, "{}", r.text());
     all_answer(&[&a, &b], &first, 401, Duration::from_secs(POLL + 2));
@@ -196,7 +196,7 @@ fn logout_revokes_the_session_tokens() {
     let r = to_signin(
         signin.port,
         json_post("/logout", json!({"refresh_token": refresh}))
-            .header("Authorization", &format!("Bearer {access}")),
+            .header("Authorization", format!("Bearer {access}")),
     );
     assert_eq!(r.status, 200, "{}", r.text());
     all_answer(&[&a], &access, 401, Duration::from_secs(POLL + 2));
