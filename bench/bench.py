@@ -281,16 +281,16 @@ end
 """
 
 
-# Each run of an issuer's distinct tokens starts at a random place in the pool, so that it
-# does not meet the tokens the run before left in the filter's cache.
-LUA_RANDOM_START = """
-math.randomseed(os.time() + math.floor(os.clock() * 1000000))
-i = math.random(n) - 1
+# A run of an issuer's distinct tokens starts where the arm's run before stopped (`{offset}`,
+# filled in before each run), so that a run does not meet the tokens the runs before left in
+# the filter's cache: the pool is walked once, not from its start on every run.
+LUA_CONTINUE = """
+i = {offset} % n
 """
 
 
-def lua_pool(file, path, random_start=False):
-    return LUA_POOL.format(file=file, path=path, start=LUA_RANDOM_START if random_start else "")
+def lua_pool(file, path, resume=False):
+    return LUA_POOL.format(file=file, path=path, start=LUA_CONTINUE if resume else "")
 
 
 def lua_static(path, headers):
@@ -384,7 +384,7 @@ def main():
                         help="requests with distinct tokens for the memory check (0 skips it)")
     parser.add_argument("--latency-seconds", type=int, default=10,
                         help="length of each fixed-rate latency run (0 skips it)")
-    parser.add_argument("--latency-rounds", type=int, default=3)
+    parser.add_argument("--latency-rounds", type=int, default=2)
     parser.add_argument("--only", help="comma-separated workloads to run (names as in the table, "
                         "or `hs256` / `issuer` for each family)")
     parser.add_argument("--issuer-tokens", type=int, default=20_000,
@@ -497,7 +497,7 @@ def main():
                 list(issuer_arms), False)
     for alg in ISSUER_KEYS:
         if alg in issuer_pools:
-            workloads[f"distinct {alg}"] = (lua_pool(issuer_pools[alg], "/api/orders", random_start=True),
+            workloads[f"distinct {alg}"] = (lua_pool(issuer_pools[alg], "/api/orders", resume=True),
                                             list(issuer_arms), False)
     if only is not None:
         workloads = {k: v for k, v in workloads.items() if k in only}
@@ -558,10 +558,24 @@ def run(args, envoys, workloads, scripts, tollgate_wasm, noop_wasm, variants):
     print(f"tollgate.wasm: {os.path.getsize(tollgate_wasm):,} bytes; noop.wasm: {os.path.getsize(noop_wasm):,} bytes")
     print(f"{args.rounds} interleaved rounds x {args.seconds}s, wrk -t1 -c{args.connections}, "
           f"Envoy --concurrency 1 on CPU {ENVOY_CPU}, wrk on CPU {LOAD_CPU}\n")
+    # Where each (workload, arm) stands in its token pool (scripts that resume).
+    offsets = {}
+
+    def drive(name, arm, seconds):
+        script = scripts[name]
+        text = open(script).read()
+        if "{offset}" in text:
+            script = script[:-len(".lua")] + "-" + re.sub(r"\W+", "-", arm) + ".lua"
+            with open(script, "w") as f:
+                f.write(text.replace("{offset}", str(offsets.get((name, arm), 0))))
+        res = wrk(envoys[arm].url, script, seconds, args.connections)
+        offsets[(name, arm)] = offsets.get((name, arm), 0) + res["total"]
+        return res
+
     # Warm every pair once (JIT, caches, connection pools).
     for name, (_, arm_names, _) in workloads.items():
         for arm in arm_names:
-            wrk(envoys[arm].url, scripts[name], 1, args.connections)
+            drive(name, arm, 1)
     results = {}
     cpu_us = {}
     # Token cache hits and misses of tollgate's arms, by workload.
@@ -572,7 +586,7 @@ def run(args, envoys, workloads, scripts, tollgate_wasm, noop_wasm, variants):
                 counted = arm.startswith("tollgate") and name.startswith("distinct")
                 cache_before = cache_counts(envoys[arm]) if counted else None
                 cpu_before = envoys[arm].cpu_seconds()
-                res = wrk(envoys[arm].url, scripts[name], args.seconds, args.connections)
+                res = drive(name, arm, args.seconds)
                 cpu = envoys[arm].cpu_seconds() - cpu_before
                 if counted:
                     after = cache_counts(envoys[arm])

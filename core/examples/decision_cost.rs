@@ -61,7 +61,8 @@ const ISSUER_KINDS: &[&str] = &[
     "eddsa-distinct",
 ];
 
-/// An issuer's private key, as its tokens are signed.
+/// An issuer's private key, as its tokens are signed (one per run: its size does not matter).
+#[allow(clippy::large_enum_variant)]
 enum IssuerKey {
     RS256(RS256KeyPair),
     ES256(ES256KeyPair),

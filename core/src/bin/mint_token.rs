@@ -256,7 +256,9 @@ fn read_secret(options: &Options) -> String {
     std::env::var(name).unwrap_or_else(|_| fail(&format!("environment variable {name} is not set")))
 }
 
-/// How tokens are signed: the HS256 secret, or an issuer's private key.
+/// How tokens are signed: the HS256 secret, or an issuer's private key (one per run: its size
+/// does not matter).
+#[allow(clippy::large_enum_variant)]
 enum Signer {
     Secret(SigningKey),
     Private(PrivateKey),
