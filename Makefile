@@ -135,8 +135,11 @@ $(OHA):
 	$(CARGO) install oha --locked --version 1.16.0 --root .run/tools
 
 ## tollgate against no filter, a do-nothing Wasm filter and native jwt_authn, in one
-## interleaved run; then the instruction count per request of the decision core.
-## BENCH_ARGS passes options to bench/bench.py (e.g. BENCH_ARGS="--rounds 3").
+## interleaved run: HS256 tokens, and an issuer's RS256 and ES256 tokens (jwt_authn and
+## tollgate with the keys inline, and fetched through a cluster from a local JWKS server);
+## then the instruction count per request of the decision core.
+## BENCH_ARGS passes options to bench/bench.py (e.g. BENCH_ARGS="--rounds 5",
+## BENCH_ARGS="--only issuer" for the issuers' workloads alone).
 bench: wasm setup bench-tools
 	$(CARGO) build --release --target wasm32-wasip1 -p noop-filter
 	$(CARGO) build --release -p tollgate-core --bin mint-token

@@ -2,6 +2,12 @@
 """`make bench`: tollgate against Envoy without a filter, a do-nothing Wasm filter and Envoy's
 native jwt_authn, in one interleaved run on this machine.
 
+Two token families: HS256 tokens of the master secret (against jwt_authn with the same `oct`
+key), and an identity provider's ("issuer") RS256 and ES256 tokens, signed with the fixed test
+keys of tests/data/issuer-keys, against jwt_authn with the same public keys inline
+(`local_jwks`) and fetched through a cluster (`remote_jwks`) from a small HTTP server in this
+process, and tollgate with the keys inline (`jwks`) and fetched (`jwks_uri`) from that server.
+
 Every arm is an Envoy 1.40 with one worker pinned to CPU 1 and a route answered by Envoy
 itself (direct_response), so the filter's cost dominates; wrk runs pinned to CPU 0. Each
 round drives every (workload, arm) pair for the same time, round after round, and the table
@@ -13,9 +19,11 @@ ENVOY, TOLLGATE_WASM, NOOP_WASM, MINT_TOKEN, and OHA for the latency part (optio
 """
 
 import argparse
+import hashlib
 import json
 import os
 import re
+import http.server
 import secrets
 import shutil
 import signal
@@ -23,6 +31,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 
@@ -31,6 +40,15 @@ ROOT = os.path.dirname(HERE)
 KID = "bench"
 ENVOY_CPU = "1"
 LOAD_CPU = "0"
+# The issuer of the asymmetric workloads, and its keys (PKCS#8 PEM, fixed test keys).
+ISSUER = "https://idp.bench"
+AUDIENCE = "api://bench"
+ISSUER_KEYS = {  # alg: (kid, PEM file)
+    "RS256": ("bench-rsa", os.path.join(ROOT, "tests", "data", "issuer-keys", "rsa-2048.pem")),
+    "ES256": ("bench-ec", os.path.join(ROOT, "tests", "data", "issuer-keys", "ec-p256.pem")),
+}
+# The arms that check tokens (so refuse the workloads that expect refusals).
+AUTHENTICATING = ("jwt_authn", "tollgate", "jwt_local", "jwt_remote", "tollgate_uri")
 
 
 def die(message):
@@ -108,9 +126,47 @@ def jwt_authn_filter(secret):
     }
 
 
-def tollgate_config(api_key):
+def jwt_authn_issuer_filter(jwks=None, jwks_url=None):
+    # The issuer's public keys inline (local_jwks) or fetched through the cluster `jwks`
+    # (remote_jwks, fetched when Envoy starts and kept a day); issuer and audience required.
+    if jwks is not None:
+        source = {"local_jwks": {"inline_string": json.dumps(jwks)}}
+    else:
+        source = {"remote_jwks": {
+            "http_uri": {"uri": jwks_url, "cluster": "jwks", "timeout": "5s"},
+            "cache_duration": "86400s",
+            "async_fetch": {},
+        }}
+    return {
+        "name": "envoy.filters.http.jwt_authn",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication",
+            "providers": {"idp": {
+                "issuer": ISSUER,
+                "audiences": [AUDIENCE],
+                **source,
+                "forward": False,
+                "clock_skew_seconds": 60,
+                "claim_to_headers": [{"header_name": "x-auth-user", "claim_name": "sub"}],
+            }},
+            "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "idp"}}],
+        },
+    }
+
+
+def issuer_entry(jwks=None, jwks_url=None):
+    entry = {"name": "idp", "issuer": ISSUER, "audiences": [AUDIENCE]}
+    if jwks is not None:
+        entry["jwks"] = jwks
+    else:
+        entry.update({"jwks_uri": jwks_url, "cluster": "jwks", "refresh_seconds": 86400})
+    return entry
+
+
+def tollgate_config(api_key, issuer=None):
     return {
         "secrets": [{"kid": KID, "key_env": "TOLLGATE_SECRET"}],
+        **({"issuers": [issuer]} if issuer else {}),
         "api_keys": [{"name": "bench-backend", "key": api_key}],
         "rules": [
             {"prefix": "/public", "mode": "none"},
@@ -121,9 +177,19 @@ def tollgate_config(api_key):
     }
 
 
-def bootstrap(filters):
+def jwks_cluster(port):
     return {
-        "static_resources": {"listeners": [{
+        "name": "jwks",
+        "type": "STATIC",
+        "connect_timeout": "2s",
+        "load_assignment": {"cluster_name": "jwks", "endpoints": [{"lb_endpoints": [{"endpoint": {
+            "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}}}}]}]},
+    }
+
+
+def bootstrap(filters, clusters=()):
+    return {
+        "static_resources": {"clusters": list(clusters), "listeners": [{
             "name": "bench",
             "address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}},
             "filter_chains": [{"filters": [{
@@ -207,11 +273,24 @@ local tokens = {{}}
 for line in io.lines("{file}") do tokens[#tokens + 1] = line end
 local n = #tokens
 local i = 0
+{start}
 request = function()
   i = i % n + 1
   return wrk.format("GET", "{path}", {{["Authorization"] = "Bearer " .. tokens[i], ["x-auth-user"] = "mallory"}})
 end
 """
+
+
+# A run of an issuer's distinct tokens starts where the arm's run before stopped (`{offset}`,
+# filled in before each run), so that a run does not meet the tokens the runs before left in
+# the filter's cache: the pool is walked once, not from its start on every run.
+LUA_CONTINUE = """
+i = {offset} % n
+"""
+
+
+def lua_pool(file, path, resume=False):
+    return LUA_POOL.format(file=file, path=path, start=LUA_CONTINUE if resume else "")
 
 
 def lua_static(path, headers):
@@ -232,19 +311,85 @@ def wrk(url, script, seconds, connections):
             "errors": errors.group(1) if errors else None}
 
 
+TOKEN_STORE = os.path.join(ROOT, ".run", "bench-tokens")
+POOL_TTL = "30d"
+POOL_REUSE_SECONDS = 7 * 86400
+
+
+def issuer_pool(alg, count, mint_issuer):
+    """A file of `count` distinct tokens of `alg`, kept in .run/bench-tokens and reused for a
+    week (they are valid for 30 days): RSA signing in pure Rust takes ~3 ms a token, too slow
+    to mint tens of thousands on every run. Anything that changes the tokens (key, kid, issuer,
+    audience, count) names another file."""
+    kid, pem = ISSUER_KEYS[alg]
+    digest = hashlib.sha256("\0".join([alg, kid, ISSUER, AUDIENCE, str(count), POOL_TTL,
+                                       open(pem).read()]).encode()).hexdigest()[:16]
+    path = os.path.join(TOKEN_STORE, f"{alg}-{count}-{digest}.txt")
+    if os.path.exists(path) and time.time() - os.path.getmtime(path) < POOL_REUSE_SECONDS:
+        return path
+    os.makedirs(TOKEN_STORE, exist_ok=True)
+    started = time.time()
+    text = mint_issuer(alg, count, "bench-user", ttl=POOL_TTL)
+    if len(text.splitlines()) != count:
+        die(f"minting {alg} tokens gave {len(text.splitlines())} lines, not {count}")
+    with open(path + ".tmp", "w") as f:
+        f.write(text)
+    os.replace(path + ".tmp", path)
+    print(f"minted {count:,} {alg} tokens in {time.time() - started:.1f}s (kept in {path})",
+          file=sys.stderr)
+    return path
+
+
+class JwksServer:
+    """Serves one JWKS document at /jwks.json on 127.0.0.1 (a thread of this process),
+    counting fetches."""
+
+    def __init__(self, document):
+        body = json.dumps(document).encode()
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                server.fetches += 1
+                if self.path.split("?")[0] != "/jwks.json":
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.fetches = 0
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.httpd.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}/jwks.json"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.httpd.shutdown()
+
+
 # ---------------------------------------------------------------- the run
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=4)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--memory-requests", type=int, default=1_000_000,
                         help="requests with distinct tokens for the memory check (0 skips it)")
     parser.add_argument("--latency-seconds", type=int, default=10,
                         help="length of each fixed-rate latency run (0 skips it)")
-    parser.add_argument("--latency-rounds", type=int, default=3)
-    parser.add_argument("--only", help="comma-separated workloads to run")
+    parser.add_argument("--latency-rounds", type=int, default=2)
+    parser.add_argument("--only", help="comma-separated workloads to run (names as in the table, "
+                        "or `hs256` / `issuer` for each family)")
+    parser.add_argument("--issuer-tokens", type=int, default=20_000,
+                        help="distinct tokens of each issuer algorithm (more than the filter's "
+                        "cache of 10,000, so that nearly every request is a full verification)")
     parser.add_argument("--variant", action="append", default=[], metavar="NAME=WASM",
                         help="another build of the filter to compare, with the same configuration")
     args = parser.parse_args()
@@ -269,43 +414,98 @@ def main():
             args_ += ["--count", str(count)]
         return subprocess.run(args_, env=env, capture_output=True, text=True, check=True).stdout
 
+    def mint_issuer(alg, count, sub, ttl="2h"):
+        kid, pem = ISSUER_KEYS[alg]
+        args_ = [mint, "--alg", alg, "--key-file", pem, "--kid", kid, "--iss", ISSUER,
+                 "--aud", AUDIENCE, "--sub", sub, "--ttl", ttl]
+        if count > 1:
+            args_ += ["--count", str(count)]
+        return subprocess.run(args_, capture_output=True, text=True, check=True).stdout
+
+    only = None
+    if args.only:
+        only = set()
+        for w in args.only.split(","):
+            w = w.strip()
+            only |= {"hs256": set(HS256_WORKLOADS), "issuer": set(ISSUER_WORKLOADS)}.get(w, {w})
+    wanted = lambda names: only is None or any(n in only for n in names)
+
     token = mint_tokens(1, "bench-user").strip()
     # One signature character changed: a well-formed token with a bad signature.
     at = len(token) - 10
     invalid = token[:at] + ("B" if token[at] == "A" else "A") + token[at + 1:]
     pool_file = os.path.join(workdir, "tokens.txt")
-    with open(pool_file, "w") as f:
-        f.write(mint_tokens(200_000, "bench-user"))
+    if wanted(["distinct tokens"]) or args.memory_requests:
+        with open(pool_file, "w") as f:
+            f.write(mint_tokens(200_000, "bench-user"))
 
+    # The issuer's public keys, as the minting tool prints them: one JWKS for both arms of
+    # jwt_authn and both arms of tollgate.
+    jwks = {"keys": []}
+    for alg, (kid, pem) in ISSUER_KEYS.items():
+        out = subprocess.run([mint, "--alg", alg, "--key-file", pem, "--kid", kid, "--print-jwks"],
+                             capture_output=True, text=True, check=True).stdout
+        jwks["keys"] += json.loads(out)["keys"]
+    issuer_tokens = {}
+    issuer_pools = {}
+    for alg in ISSUER_KEYS:
+        if wanted([f"{alg} token", f"distinct {alg}"]):
+            issuer_tokens[alg] = mint_issuer(alg, 1, "bench-user").strip()
+        if wanted([f"distinct {alg}"]):
+            issuer_pools[alg] = issuer_pool(alg, args.issuer_tokens, mint_issuer)
+    jwks_server = JwksServer(jwks)
+    cluster = [jwks_cluster(jwks_server.port)]
+
+    tollgate_env = {"TOLLGATE_SECRET": secret}
     arms = {
         "none": bootstrap([]),
         "noop": bootstrap([wasm_filter(noop_wasm, {})]),
         "jwt_authn": bootstrap([jwt_authn_filter(secret)]),
-        "tollgate": bootstrap([wasm_filter(tollgate_wasm, tollgate_config(api_key), {"TOLLGATE_SECRET": secret})]),
+        "jwt_local": bootstrap([jwt_authn_issuer_filter(jwks=jwks)]),
+        "jwt_remote": bootstrap([jwt_authn_issuer_filter(jwks_url=jwks_server.url)], cluster),
+        # One configuration for every token: the master secret and the issuer, keys inline.
+        "tollgate": bootstrap([wasm_filter(tollgate_wasm, tollgate_config(api_key, issuer_entry(jwks=jwks)),
+                                           tollgate_env)]),
+        "tollgate_uri": bootstrap([wasm_filter(tollgate_wasm,
+                                               tollgate_config(api_key, issuer_entry(jwks_url=jwks_server.url)),
+                                               tollgate_env)], cluster),
     }
     variants = []
     for spec in args.variant:
         name, path = spec.split("=", 1)
-        arms[name] = bootstrap([wasm_filter(os.path.abspath(path), tollgate_config(api_key),
-                                            {"TOLLGATE_SECRET": secret})])
+        arms[name] = bootstrap([wasm_filter(os.path.abspath(path), tollgate_config(api_key, issuer_entry(jwks=jwks)),
+                                            tollgate_env)])
         variants.append(name)
     spoof = {"x-auth-user": "mallory"}
+    hs_arms = ["none", "noop", "jwt_authn", "tollgate"]
+    issuer_arms = ["jwt_local", "jwt_remote", "tollgate", "tollgate_uri"]
     # workload: (script, arms, expected non-2xx for the authenticating arms)
     workloads = {
         "valid token": (lua_static("/api/orders", {"Authorization": f"Bearer {token}", **spoof}),
-                        ["none", "noop", "jwt_authn", "tollgate"], False),
-        "distinct tokens": (LUA_POOL.format(file=pool_file, path="/api/orders"),
-                            ["none", "noop", "jwt_authn", "tollgate"], False),
-        "missing token": (lua_static("/api/orders", spoof),
-                          ["none", "noop", "jwt_authn", "tollgate"], True),
+                        list(hs_arms), False),
+        "distinct tokens": (lua_pool(pool_file, "/api/orders"), list(hs_arms), False),
+        "missing token": (lua_static("/api/orders", spoof), list(hs_arms), True),
         "invalid token": (lua_static("/api/orders", {"Authorization": f"Bearer {invalid}", **spoof}),
-                          ["none", "noop", "jwt_authn", "tollgate"], True),
+                          list(hs_arms), True),
         "API key": (lua_static("/admin/stats", {"Authorization": f"Bearer {api_key}", **spoof}),
                     ["none", "noop", "tollgate"], False),
     }
-    if args.only:
-        keep = [w.strip() for w in args.only.split(",")]
-        workloads = {k: v for k, v in workloads.items() if k in keep}
+    for alg in ISSUER_KEYS:
+        if alg in issuer_tokens:
+            workloads[f"{alg} token"] = (
+                lua_static("/api/orders", {"Authorization": f"Bearer {issuer_tokens[alg]}", **spoof}),
+                list(issuer_arms), False)
+    for alg in ISSUER_KEYS:
+        if alg in issuer_pools:
+            workloads[f"distinct {alg}"] = (lua_pool(issuer_pools[alg], "/api/orders", resume=True),
+                                            list(issuer_arms), False)
+    if only is not None:
+        workloads = {k: v for k, v in workloads.items() if k in only}
+        if not workloads:
+            die(f"--only {args.only}: no such workload (workloads: "
+                f"{', '.join(HS256_WORKLOADS + ISSUER_WORKLOADS)}, or hs256, issuer)")
+    used = {arm for _, arm_names, _ in workloads.values() for arm in arm_names}
+    arms = {name: config for name, config in arms.items() if name in used or name in variants}
     for name in variants:
         for _, arm_names, _ in workloads.values():
             arm_names.append(name)
@@ -316,17 +516,39 @@ def main():
             f.write(lua)
         scripts[name] = path
 
-    envoys = {name: Envoy(name, config, workdir) for name, config in arms.items()}
+    envoys = {}
     try:
+        for name, config in arms.items():
+            envoys[name] = Envoy(name, config, workdir)
         run(args, envoys, workloads, scripts, tollgate_wasm, noop_wasm, variants)
+        if "jwt_remote" in envoys or "tollgate_uri" in envoys:
+            print(f"JWKS server: {jwks_server.fetches} fetches in the whole run")
         if args.latency_seconds:
             latency(args, envoys, workloads, scripts)
-        if args.memory_requests:
+        if args.memory_requests and "tollgate" in envoys:
             memory(args, envoys["tollgate"], workdir, mint_tokens)
     finally:
         for e in envoys.values():
             e.stop()
+        jwks_server.stop()
     print(f"\n(work files: {workdir})")
+
+
+HS256_WORKLOADS = ["valid token", "distinct tokens", "missing token", "invalid token", "API key"]
+ISSUER_WORKLOADS = [f"{alg} token" for alg in ISSUER_KEYS] + [f"distinct {alg}" for alg in ISSUER_KEYS]
+# The ratio columns: (tollgate's arm, jwt_authn's arm) for HS256 and for issuers' tokens.
+RATIO_LOCAL = {"hs256": ("tollgate", "jwt_authn"), "issuer": ("tollgate", "jwt_local")}
+RATIO_REMOTE = {"issuer": ("tollgate_uri", "jwt_remote")}
+
+
+def family(workload):
+    return "issuer" if workload in ISSUER_WORKLOADS else "hs256"
+
+
+def cache_counts(envoy):
+    stats = envoy.stats("tollgate.token_cache")
+    return (stats.get("wasmcustom.tollgate.token_cache.hit", 0),
+            stats.get("wasmcustom.tollgate.token_cache.miss", 0))
 
 
 def run(args, envoys, workloads, scripts, tollgate_wasm, noop_wasm, variants):
@@ -336,20 +558,43 @@ def run(args, envoys, workloads, scripts, tollgate_wasm, noop_wasm, variants):
     print(f"tollgate.wasm: {os.path.getsize(tollgate_wasm):,} bytes; noop.wasm: {os.path.getsize(noop_wasm):,} bytes")
     print(f"{args.rounds} interleaved rounds x {args.seconds}s, wrk -t1 -c{args.connections}, "
           f"Envoy --concurrency 1 on CPU {ENVOY_CPU}, wrk on CPU {LOAD_CPU}\n")
+    # Where each (workload, arm) stands in its token pool (scripts that resume).
+    offsets = {}
+
+    def drive(name, arm, seconds):
+        script = scripts[name]
+        text = open(script).read()
+        if "{offset}" in text:
+            script = script[:-len(".lua")] + "-" + re.sub(r"\W+", "-", arm) + ".lua"
+            with open(script, "w") as f:
+                f.write(text.replace("{offset}", str(offsets.get((name, arm), 0))))
+        res = wrk(envoys[arm].url, script, seconds, args.connections)
+        offsets[(name, arm)] = offsets.get((name, arm), 0) + res["total"]
+        return res
+
     # Warm every pair once (JIT, caches, connection pools).
     for name, (_, arm_names, _) in workloads.items():
         for arm in arm_names:
-            wrk(envoys[arm].url, scripts[name], 1, args.connections)
+            drive(name, arm, 1)
     results = {}
     cpu_us = {}
+    # Token cache hits and misses of tollgate's arms, by workload.
+    cache = {}
     for r in range(args.rounds):
         for name, (_, arm_names, rejects) in workloads.items():
             for arm in arm_names:
+                counted = arm.startswith("tollgate") and name.startswith("distinct")
+                cache_before = cache_counts(envoys[arm]) if counted else None
                 cpu_before = envoys[arm].cpu_seconds()
-                res = wrk(envoys[arm].url, scripts[name], args.seconds, args.connections)
+                res = drive(name, arm, args.seconds)
                 cpu = envoys[arm].cpu_seconds() - cpu_before
+                if counted:
+                    after = cache_counts(envoys[arm])
+                    total = cache.setdefault((name, arm), [0, 0])
+                    total[0] += after[0] - cache_before[0]
+                    total[1] += after[1] - cache_before[1]
                 cpu_us.setdefault((name, arm), []).append(cpu / max(res["total"], 1) * 1e6)
-                authenticating = arm in ("jwt_authn", "tollgate") or arm in variants
+                authenticating = arm in AUTHENTICATING or arm in variants
                 expect_rejects = rejects and authenticating
                 bad = (res["non2xx"] != (res["total"] if expect_rejects else 0)) or res["errors"]
                 if bad:
@@ -359,10 +604,16 @@ def run(args, envoys, workloads, scripts, tollgate_wasm, noop_wasm, variants):
         print(f"round {r + 1}/{args.rounds} done", file=sys.stderr)
 
     median = {k: statistics.median(v) for k, v in results.items()}
-    arms = ["none", "noop", "jwt_authn", "tollgate"] + variants
+    arms = [a for a in ["none", "noop", "jwt_authn", "jwt_local", "jwt_remote", "tollgate", "tollgate_uri"]
+            if a in envoys] + variants
 
-    def ratio(name, other, width):
-        t, o = median.get((name, "tollgate")), median.get((name, other))
+    def ratio(name, other, width, pairs=None):
+        mine = "tollgate"
+        if pairs is not None:
+            if family(name) not in pairs:
+                return f"{'-':>{width}}"
+            mine, other = pairs[family(name)]
+        t, o = median.get((name, mine)), median.get((name, other))
         return f"{t / o:>{width}.2f}" if t and o else f"{'-':>{width}}"
 
     def extra_cpu(name):
@@ -372,30 +623,37 @@ def run(args, envoys, workloads, scripts, tollgate_wasm, noop_wasm, variants):
 
     cpu = {k: statistics.median(v) for k, v in cpu_us.items()}
     table("median requests/s", 17, median, ",.0f", arms, workloads,
-          f"{'vs jwt_authn':>14}{'vs noop':>10}",
-          lambda name: ratio(name, "jwt_authn", 14) + ratio(name, "noop", 10))
+          f"{'vs jwt local':>14}{'vs jwt remote':>15}{'vs noop':>10}",
+          lambda name: ratio(name, None, 14, RATIO_LOCAL) + ratio(name, None, 15, RATIO_REMOTE)
+          + ratio(name, "noop", 10))
+    print("(vs jwt local: tollgate / jwt_authn with the same keys inline: `jwt_authn` for HS256, "
+          "`jwt_local` for the issuer's tokens;\n vs jwt remote: tollgate_uri / jwt_remote, both "
+          "fetching the issuer's keys through a cluster)")
     print()
     table("median Envoy CPU us/request", 27, cpu, ".1f", arms, workloads,
           f"{'tollgate-noop':>15}", extra_cpu)
     print("\nspread (min-max requests/s of tollgate): " + ", ".join(
         f"{name}: {min(results[(name, 'tollgate')]):,.0f}-{max(results[(name, 'tollgate')]):,.0f}"
         for name in workloads))
-    cache = envoys["tollgate"].stats("tollgate")
-    hits = cache.get("wasmcustom.tollgate.token_cache.hit")
-    if hits is not None:
-        misses = cache.get("wasmcustom.tollgate.token_cache.miss", 0)
-        print(f"token cache: {hits:,} hits, {misses:,} misses")
+    if "tollgate" in envoys:
+        hits, misses = cache_counts(envoys["tollgate"])
+        print(f"token cache (tollgate, whole run): {hits:,} hits, {misses:,} misses")
+    for (name, arm), (hits, misses) in cache.items():
+        print(f"token cache, {name} on {arm} (measured runs): {misses / max(hits + misses, 1):.1%} "
+              f"misses ({misses:,} of {hits + misses:,})")
     print("\ntargets: valid token >= 1.30 x jwt_authn and >= 0.95 x noop; missing/invalid token "
-          ">= 1.30 x jwt_authn; API key >= 0.95 x noop")
+          ">= 1.30 x jwt_authn; API key >= 0.95 x noop; an issuer's repeated token at least the "
+          "HS256 valid token's ratio vs jwt_authn")
 
 
 def table(title, label_width, values, number, arms, workloads, extra_heading, extra):
     """Prints one row per workload and one column per arm, then the `extra` columns."""
-    print(title + "".join(f"{a:>12}" for a in arms) + extra_heading)
+    width = {a: max(12, len(a) + 2) for a in arms}
+    print(title + "".join(f"{a:>{width[a]}}" for a in arms) + extra_heading)
     for name in workloads:
         row = f"{name:<{label_width}}"
         for a in arms:
-            row += f"{values[(name, a)]:>12{number}}" if (name, a) in values else f"{'-':>12}"
+            row += f"{values[(name, a)]:>{width[a]}{number}}" if (name, a) in values else f"{'-':>{width[a]}}"
         print(row + extra(name))
 
 
@@ -413,7 +671,9 @@ def latency(args, envoys, workloads, scripts):
     probe = {arm: wrk(envoys[arm].url, scripts[name], 3, args.connections)["rps"]
              for arm in ("jwt_authn", "tollgate")}
     rate = int(min(probe.values()) * 0.5)
-    arms = ["noop", "jwt_authn", "tollgate"] + [a for a in envoys if a not in ("none", "noop", "jwt_authn", "tollgate")]
+    arms = ["noop", "jwt_authn", "tollgate"] + [
+        a for a in envoys if a not in ("none", "noop", "jwt_authn", "tollgate") and not a.startswith("jwt_")
+        and a != "tollgate_uri"]
     print(f"\nlatency at a fixed {rate:,} requests/s (open loop, oha --latency-correction, "
           f"{args.latency_rounds} interleaved rounds x {args.latency_seconds}s, medians), valid token")
     print(f"{'arm':<12}{'p50 ms':>10}{'p90 ms':>10}{'p99 ms':>10}{'p99.9 ms':>10}")
@@ -444,10 +704,13 @@ def memory(args, envoy, workdir, mint_tokens):
         f.write(mint_tokens(count, "memory-user"))
     script = os.path.join(workdir, "memory.lua")
     with open(script, "w") as f:
-        f.write(LUA_POOL.format(file=pool, path="/api/orders").replace(
+        f.write(lua_pool(pool, "/api/orders").replace(
             "i = i % n + 1", "i = i + 1; if i > n then wrk.thread:stop(); i = 1 end"))
     # Warm up past the cache's capacity first, then measure across the distinct tokens.
-    wrk(envoy.url, os.path.join(workdir, "distinct-tokens.lua"), 3, args.connections)
+    warm = os.path.join(workdir, "memory-warm.lua")
+    with open(warm, "w") as f:
+        f.write(lua_pool(os.path.join(workdir, "tokens.txt"), "/api/orders"))
+    wrk(envoy.url, warm, 3, args.connections)
     before = envoy.rss_kib()
     served_before = envoy.stats("http.bench.downstream_rq_total").get("http.bench.downstream_rq_total", 0)
     samples = []

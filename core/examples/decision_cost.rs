@@ -6,6 +6,11 @@
 //! none-path, optional-anonymous, browser-redirect, cookie-token (a valid token in the
 //! `Cookie` header, which is rebuilt without it).
 //!
+//! Issuer kinds (an identity provider's asymmetric tokens, keys inline, the fixed test keys of
+//! tests/data/issuer-keys; the configuration then has the issuer too): rs256-token (the same
+//! token, a cache hit), rs256-distinct, es256-distinct, eddsa-distinct (a new token each
+//! request: a full verification).
+//!
 //! `decision_cost --growth <small> <large> [kind...]` is for `make cost-growth`
 //! (bench/cost_growth.py): for each kind (default: all), one request of the kind made bigger
 //! each of three ways, first to `small` then to `large` bytes, each through its own call of
@@ -18,9 +23,10 @@
 
 use std::hint::black_box;
 
+use jwt_simple::prelude::*;
 use tollgate_core::config::Config;
 use tollgate_core::decision::{decide, Decision};
-use tollgate_core::verify::token::{claims_for, SigningKey};
+use tollgate_core::verify::token::{claims_for, AccessClaims, SigningKey};
 use tollgate_core::worker::WorkerState;
 
 const SECRET: &str = "cost-harness-secret-NKLde2EmBvczzjDrXxELt";
@@ -42,6 +48,107 @@ const CONFIG: &str = r#"{
 }"#;
 
 type Headers = Vec<(String, Vec<u8>)>;
+
+const ISSUER: &str = "https://idp.cost";
+const AUDIENCE: &str = "api://cost";
+
+/// Request kinds of an issuer's tokens (measured with `issuer_config`; not in `KINDS`, the
+/// kinds of `make cost-growth`).
+const ISSUER_KINDS: &[&str] = &[
+    "rs256-token",
+    "rs256-distinct",
+    "es256-distinct",
+    "eddsa-distinct",
+];
+
+/// An issuer's private key, as its tokens are signed (one per run: its size does not matter).
+#[allow(clippy::large_enum_variant)]
+enum IssuerKey {
+    RS256(RS256KeyPair),
+    ES256(ES256KeyPair),
+    EdDSA(Ed25519KeyPair),
+}
+
+fn pem(name: &str) -> String {
+    let path = format!(
+        "{}/../tests/data/issuer-keys/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        eprintln!("{path}: {e}");
+        std::process::exit(1);
+    })
+}
+
+impl IssuerKey {
+    fn load(kind: &str) -> Option<IssuerKey> {
+        let loaded = match kind.split('-').next() {
+            Some("rs256") => RS256KeyPair::from_pem(&pem("rsa-2048.pem"))
+                .map(|k| IssuerKey::RS256(k.with_key_id("rsa"))),
+            Some("es256") => ES256KeyPair::from_pem(&pem("ec-p256.pem"))
+                .map(|k| IssuerKey::ES256(k.with_key_id("ec"))),
+            Some("eddsa") => Ed25519KeyPair::from_pem(&pem("ed25519.pem"))
+                .map(|k| IssuerKey::EdDSA(k.with_key_id("ed"))),
+            _ => return None,
+        };
+        loaded.ok()
+    }
+
+    fn public_jwk(&self) -> String {
+        match self {
+            IssuerKey::RS256(k) => k.public_key().with_key_id("rsa").to_jwk(),
+            IssuerKey::ES256(k) => k.public_key().with_key_id("ec").to_jwk(),
+            IssuerKey::EdDSA(k) => k.public_key().with_key_id("ed").to_jwk(),
+        }
+    }
+
+    fn sign(&self, sub: &str) -> String {
+        let mut claims: JWTClaims<AccessClaims> = claims_for(sub, "access", NOW, 7200);
+        claims.issuer = Some(ISSUER.into());
+        claims.audiences = Some(Audiences::AsString(AUDIENCE.into()));
+        match self {
+            IssuerKey::RS256(k) => k.sign(claims),
+            IssuerKey::ES256(k) => k.sign(claims),
+            IssuerKey::EdDSA(k) => k.sign(claims),
+        }
+        .unwrap_or_default()
+    }
+}
+
+/// `CONFIG` with the issuer of every issuer kind, its keys inline.
+fn issuer_config() -> Result<Config, String> {
+    let mut keys = Vec::new();
+    for kind in ["rs256", "es256", "eddsa"] {
+        let key = IssuerKey::load(kind).ok_or(format!("cannot load the {kind} key"))?;
+        keys.push(
+            serde_json::from_str::<serde_json::Value>(&key.public_jwk())
+                .map_err(|e| e.to_string())?,
+        );
+    }
+    let mut config: serde_json::Value = serde_json::from_str(CONFIG).map_err(|e| e.to_string())?;
+    config["issuers"] = serde_json::json!([{
+        "name": "idp",
+        "issuer": ISSUER,
+        "audiences": [AUDIENCE],
+        "jwks": {"keys": keys},
+    }]);
+    Config::parse(config.to_string().as_bytes(), &|_| None).map_err(|e| e.to_string())
+}
+
+/// `iterations` requests of issuer kind `kind`.
+fn issuer_requests(kind: &str, iterations: usize) -> Option<Vec<Headers>> {
+    if !ISSUER_KINDS.contains(&kind) {
+        return None;
+    }
+    let key = IssuerKey::load(kind)?;
+    Some(if kind.ends_with("-distinct") {
+        (0..iterations)
+            .map(|i| request("/api/orders", &[bearer(&key.sign(&format!("user-{i}")))]))
+            .collect()
+    } else {
+        vec![request("/api/orders", &[bearer(&key.sign("bench-user"))]); iterations]
+    })
+}
 
 fn request(path: &str, extra: &[(&str, String)]) -> Headers {
     let mut headers: Headers = vec![
@@ -271,7 +378,16 @@ fn main() {
     let mut worker = WorkerState::default();
     let kind = args.next().unwrap_or_else(|| "valid-token".into());
     let iterations: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(1000);
-    let Some(requests) = requests(&kind, iterations, 0) else {
+    let (config, requests) = if ISSUER_KINDS.contains(&kind.as_str()) {
+        let config = issuer_config().unwrap_or_else(|e| {
+            eprintln!("{e}");
+            std::process::exit(1);
+        });
+        (config, issuer_requests(&kind, iterations))
+    } else {
+        (config, requests(&kind, iterations, 0))
+    };
+    let Some(requests) = requests else {
         eprintln!("unknown kind {kind}");
         std::process::exit(2);
     };
