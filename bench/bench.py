@@ -48,7 +48,7 @@ ISSUER_KEYS = {  # alg: (kid, PEM file)
     "ES256": ("bench-ec", os.path.join(ROOT, "tests", "data", "issuer-keys", "ec-p256.pem")),
 }
 # The arms that check tokens (so refuse the workloads that expect refusals).
-AUTHENTICATING = ("jwt_authn", "tollgate", "jwt_local", "jwt_remote", "tollgate_uri")
+AUTHENTICATING = ("jwt_authn", "tollgate", "jwt_local", "jwt_remote", "tollgate_uri", "tollgate_revoked")
 
 
 def die(message):
@@ -340,20 +340,24 @@ def issuer_pool(alg, count, mint_issuer):
     return path
 
 
-class JwksServer:
-    """Serves one JWKS document at /jwks.json on 127.0.0.1 (a thread of this process),
-    counting fetches."""
+class DocumentServer:
+    """Serves JSON documents by path on 127.0.0.1 (a thread of this process), counting the
+    requests of each path. `unchanged`, by path: the answer to a request that carries a
+    query (a feed's cursor: nothing new since)."""
 
-    def __init__(self, document):
-        body = json.dumps(document).encode()
+    def __init__(self, documents, unchanged=None):
+        bodies = {path: json.dumps(document).encode() for path, document in documents.items()}
+        later = {path: json.dumps(document).encode() for path, document in (unchanged or {}).items()}
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):
-                server.fetches += 1
-                if self.path.split("?")[0] != "/jwks.json":
+                path, _, query = self.path.partition("?")
+                server.requests[path] = server.requests.get(path, 0) + 1
+                if path not in bodies:
                     self.send_error(404)
                     return
+                body = later[path] if query and path in later else bodies[path]
                 self.send_response(200)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(body)))
@@ -363,14 +367,45 @@ class JwksServer:
             def log_message(self, *args):
                 pass
 
-        self.fetches = 0
+        self.requests = {}
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.port = self.httpd.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}/jwks.json"
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def url(self, path):
+        return f"http://127.0.0.1:{self.port}{path}"
 
     def stop(self):
         self.httpd.shutdown()
+
+
+class JwksServer(DocumentServer):
+    """The issuer's JWKS at /jwks.json, counting fetches."""
+
+    def __init__(self, document):
+        super().__init__({"/jwks.json": document})
+        self.url = DocumentServer.url(self, "/jwks.json")
+
+    @property
+    def fetches(self):
+        return self.requests.get("/jwks.json", 0)
+
+
+REVOKED_ENTRIES = 10_000
+
+
+def revocation_feed(count):
+    """A revocation feed page of `count` revoked token ids, none of them the bench's tokens."""
+    expires = int(time.time()) + 86_400
+    return {"cursor": "1", "reset": True,
+            "revoked": [{"jti": f"revoked-{i:06d}", "expires_at": expires} for i in range(count)]}
+
+
+def named_cluster(name, port):
+    cluster = jwks_cluster(port)
+    cluster["name"] = name
+    cluster["load_assignment"]["cluster_name"] = name
+    return cluster
 
 
 # ---------------------------------------------------------------- the run
@@ -455,6 +490,11 @@ def main():
             issuer_pools[alg] = issuer_pool(alg, args.issuer_tokens, mint_issuer)
     jwks_server = JwksServer(jwks)
     cluster = [jwks_cluster(jwks_server.port)]
+    # The whole list on the first poll, then "nothing new" for the cursor, as a feed answers.
+    feed_server = DocumentServer({"/revocations": revocation_feed(REVOKED_ENTRIES)},
+                                 {"/revocations": {"cursor": "1", "reset": False, "revoked": []}})
+    revoked_config = tollgate_config(api_key, issuer_entry(jwks=jwks))
+    revoked_config["revocation"] = {"cluster": "feed", "path": "/revocations", "poll_seconds": 1}
 
     tollgate_env = {"TOLLGATE_SECRET": secret}
     arms = {
@@ -469,6 +509,9 @@ def main():
         "tollgate_uri": bootstrap([wasm_filter(tollgate_wasm,
                                                tollgate_config(api_key, issuer_entry(jwks_url=jwks_server.url)),
                                                tollgate_env)], cluster),
+        # The same as `tollgate`, with a revocation feed of 10,000 entries polled every second.
+        "tollgate_revoked": bootstrap([wasm_filter(tollgate_wasm, revoked_config, tollgate_env)],
+                                      [named_cluster("feed", feed_server.port)]),
     }
     variants = []
     for spec in args.variant:
@@ -482,8 +525,8 @@ def main():
     # workload: (script, arms, expected non-2xx for the authenticating arms)
     workloads = {
         "valid token": (lua_static("/api/orders", {"Authorization": f"Bearer {token}", **spoof}),
-                        list(hs_arms), False),
-        "distinct tokens": (lua_pool(pool_file, "/api/orders"), list(hs_arms), False),
+                        hs_arms + ["tollgate_revoked"], False),
+        "distinct tokens": (lua_pool(pool_file, "/api/orders"), hs_arms + ["tollgate_revoked"], False),
         "missing token": (lua_static("/api/orders", spoof), list(hs_arms), True),
         "invalid token": (lua_static("/api/orders", {"Authorization": f"Bearer {invalid}", **spoof}),
                           list(hs_arms), True),
@@ -520,17 +563,28 @@ def main():
     try:
         for name, config in arms.items():
             envoys[name] = Envoy(name, config, workdir)
+        started = time.time()
         run(args, envoys, workloads, scripts, tollgate_wasm, noop_wasm, variants)
         if "jwt_remote" in envoys or "tollgate_uri" in envoys:
             print(f"JWKS server: {jwks_server.fetches} fetches in the whole run")
+        if "tollgate_revoked" in envoys:
+            polls = feed_server.requests.get("/revocations", 0)
+            elapsed = time.time() - started
+            entries = envoys["tollgate_revoked"].stats("tollgate.revocation.entries")
+            print(f"revocation feed: {polls} polls in {elapsed:.0f} s (poll_seconds 1: about one "
+                  f"per second for the one Envoy process); list entries: "
+                  f"{entries.get('wasmcustom.tollgate.revocation.entries', 0):,}")
         if args.latency_seconds:
             latency(args, envoys, workloads, scripts)
         if args.memory_requests and "tollgate" in envoys:
-            memory(args, envoys["tollgate"], workdir, mint_tokens)
+            # With the revocation list when there is one: everything tollgate keeps.
+            measured = envoys.get("tollgate_revoked", envoys["tollgate"])
+            memory(args, measured, workdir, mint_tokens)
     finally:
         for e in envoys.values():
             e.stop()
         jwks_server.stop()
+        feed_server.stop()
     print(f"\n(work files: {workdir})")
 
 
@@ -604,7 +658,8 @@ def run(args, envoys, workloads, scripts, tollgate_wasm, noop_wasm, variants):
         print(f"round {r + 1}/{args.rounds} done", file=sys.stderr)
 
     median = {k: statistics.median(v) for k, v in results.items()}
-    arms = [a for a in ["none", "noop", "jwt_authn", "jwt_local", "jwt_remote", "tollgate", "tollgate_uri"]
+    arms = [a for a in ["none", "noop", "jwt_authn", "jwt_local", "jwt_remote", "tollgate", "tollgate_uri",
+                        "tollgate_revoked"]
             if a in envoys] + variants
 
     def ratio(name, other, width, pairs=None):
@@ -635,6 +690,11 @@ def run(args, envoys, workloads, scripts, tollgate_wasm, noop_wasm, variants):
     print("\nspread (min-max requests/s of tollgate): " + ", ".join(
         f"{name}: {min(results[(name, 'tollgate')]):,.0f}-{max(results[(name, 'tollgate')]):,.0f}"
         for name in workloads))
+    for name in ("valid token", "distinct tokens"):
+        base, revoked = median.get((name, "tollgate")), median.get((name, "tollgate_revoked"))
+        if base and revoked:
+            print(f"revocation, {name}: tollgate_revoked / tollgate = {revoked / base:.2f} "
+                  f"({revoked:,.0f} vs {base:,.0f} requests/s; {REVOKED_ENTRIES:,} revoked entries)")
     if "tollgate" in envoys:
         hits, misses = cache_counts(envoys["tollgate"])
         print(f"token cache (tollgate, whole run): {hits:,} hits, {misses:,} misses")

@@ -145,19 +145,45 @@ fn digest_from_text(text: &str) -> Option<[u8; 32]> {
 }
 
 /// The issuer part of a key: the issuer's name, or empty for the master secrets.
-fn scope(issuer: Option<&str>) -> String {
-    issuer.unwrap_or_default().to_owned()
+fn scope(issuer: Option<&str>) -> &str {
+    issuer.unwrap_or_default()
+}
+
+/// Entries by issuer scope, then by name: looked up with borrowed texts, no allocation per
+/// request.
+type Scoped<V> = HashMap<String, HashMap<String, V, FxBuildHasher>, FxBuildHasher>;
+
+fn scoped_get<'m, V>(map: &'m Scoped<V>, scope: &str, name: &str) -> Option<&'m V> {
+    map.get(scope)?.get(name)
+}
+
+fn scoped_entry<'m, V: Default>(map: &'m mut Scoped<V>, scope: &str, name: String) -> &'m mut V {
+    map.entry(scope.to_owned())
+        .or_default()
+        .entry(name)
+        .or_default()
+}
+
+fn scoped_len<V>(map: &Scoped<V>) -> usize {
+    map.values().map(HashMap::len).sum()
+}
+
+fn scoped_retain<V>(map: &mut Scoped<V>, keep: impl Fn(&V) -> bool) {
+    for names in map.values_mut() {
+        names.retain(|_, v| keep(v));
+    }
+    map.retain(|_, names| !names.is_empty());
 }
 
 /// The revoked tokens and subjects, with when each entry may leave.
 #[derive(Debug, Clone, Default)]
 pub struct RevocationList {
-    /// (issuer scope, jti) → expiry.
-    jtis: HashMap<(String, String), u64, FxBuildHasher>,
+    /// Issuer scope, then jti → expiry.
+    jtis: Scoped<u64>,
     /// Digest → expiry.
     digests: HashMap<[u8; 32], u64, FxBuildHasher>,
-    /// (issuer scope, subject) → (revoked before, expiry).
-    subjects: HashMap<(String, String), (u64, u64), FxBuildHasher>,
+    /// Issuer scope, then subject → (revoked before, expiry).
+    subjects: Scoped<(u64, u64)>,
     /// The cursor of the last page applied.
     pub cursor: String,
 }
@@ -165,7 +191,7 @@ pub struct RevocationList {
 impl RevocationList {
     /// How many entries it holds.
     pub fn len(&self) -> usize {
-        self.jtis.len() + self.digests.len() + self.subjects.len()
+        scoped_len(&self.jtis) + self.digests.len() + scoped_len(&self.subjects)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -184,13 +210,13 @@ impl RevocationList {
             }
             let issuer = scope(entry.issuer.as_deref());
             if let Some(jti) = entry.jti {
-                let at = self.jtis.entry((issuer, jti)).or_default();
+                let at = scoped_entry(&mut self.jtis, issuer, jti);
                 *at = (*at).max(entry.expires_at);
             } else if let Some(digest) = entry.token_sha256.as_deref().and_then(digest_from_text) {
                 let at = self.digests.entry(digest).or_default();
                 *at = (*at).max(entry.expires_at);
             } else if let (Some(subject), Some(before)) = (entry.subject, entry.before) {
-                let at = self.subjects.entry((issuer, subject)).or_default();
+                let at = scoped_entry(&mut self.subjects, issuer, subject);
                 *at = (at.0.max(before), at.1.max(entry.expires_at));
             }
         }
@@ -204,9 +230,9 @@ impl RevocationList {
 
     /// Drops the entries whose expiry passed.
     pub fn prune(&mut self, now: u64) {
-        self.jtis.retain(|_, at| *at >= now);
+        scoped_retain(&mut self.jtis, |at| *at >= now);
         self.digests.retain(|_, at| *at >= now);
-        self.subjects.retain(|_, (_, at)| *at >= now);
+        scoped_retain(&mut self.subjects, |(_, at)| *at >= now);
     }
 
     /// Whether the token `marks` describes is revoked: its `jti` (of its issuer), its digest,
@@ -221,11 +247,11 @@ impl RevocationList {
         }
         let issuer = scope(marks.issuer.as_deref());
         if let Some(jti) = &marks.jti {
-            if self.jtis.contains_key(&(issuer.clone(), jti.to_string())) {
+            if scoped_get(&self.jtis, issuer, jti).is_some() {
                 return true;
             }
         }
-        match self.subjects.get(&(issuer, marks.subject.to_string())) {
+        match scoped_get(&self.subjects, issuer, &marks.subject) {
             Some((before, _)) => marks.issued_at.is_none_or(|iat| iat < *before),
             None => false,
         }
@@ -248,13 +274,15 @@ impl RevocationList {
             issuer: None,
             expires_at: 0,
         };
-        for ((scope, jti), at) in &self.jtis {
-            revoked.push(FeedEntry {
-                jti: Some(jti.clone()),
-                issuer: issuer(scope),
-                expires_at: *at,
-                ..empty.clone()
-            });
+        for (scope, jtis) in &self.jtis {
+            for (jti, at) in jtis {
+                revoked.push(FeedEntry {
+                    jti: Some(jti.clone()),
+                    issuer: issuer(scope),
+                    expires_at: *at,
+                    ..empty.clone()
+                });
+            }
         }
         for (digest, at) in &self.digests {
             revoked.push(FeedEntry {
@@ -263,14 +291,16 @@ impl RevocationList {
                 ..empty.clone()
             });
         }
-        for ((scope, subject), (before, at)) in &self.subjects {
-            revoked.push(FeedEntry {
-                subject: Some(subject.clone()),
-                before: Some(*before),
-                issuer: issuer(scope),
-                expires_at: *at,
-                ..empty.clone()
-            });
+        for (scope, subjects) in &self.subjects {
+            for (subject, (before, at)) in subjects {
+                revoked.push(FeedEntry {
+                    subject: Some(subject.clone()),
+                    before: Some(*before),
+                    issuer: issuer(scope),
+                    expires_at: *at,
+                    ..empty.clone()
+                });
+            }
         }
         FeedPage {
             cursor: self.cursor.clone(),

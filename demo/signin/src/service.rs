@@ -35,7 +35,7 @@ use crate::ratelimit::Limiter;
 use crate::reply::Reply;
 use crate::return_url::safe_return;
 use crate::settings::{Settings, User};
-use crate::store::{Caps, Refused, Store, StoreError, FILTER_SKEW};
+use crate::store::{Caps, OwnToken, Refused, Store, StoreError, FILTER_SKEW};
 
 /// The cookie that carries the refresh token, sent only to the endpoints that take it.
 const REFRESH_COOKIE: &str = "refresh_token";
@@ -348,12 +348,19 @@ impl Service {
         let store = &self.store;
         let stored = store
             .add_token(family, &access_id, false, pair.access_expires)
-            .and_then(|()| store.add_token(family, &refresh_id, true, pair.refresh_expires));
-        if let Err(e) = stored {
-            eprintln!("tollgate-signin: cannot record issued tokens: {e}");
-            return None;
+            .and_then(|live| {
+                Ok(live && store.add_token(family, &refresh_id, true, pair.refresh_expires)?)
+            });
+        match stored {
+            Ok(true) => Some(pair),
+            // The session ended while this pair was made (a logout or a reused refresh token
+            // raced it): nothing could revoke these tokens, so they are not handed out.
+            Ok(false) => None,
+            Err(e) => {
+                eprintln!("tollgate-signin: cannot record issued tokens: {e}");
+                None
+            }
         }
-        Some(pair)
     }
 
     /// The response shape clients know: `{"code": 0, "data": {user, token}, "msg": ""}`.
@@ -534,9 +541,14 @@ impl Service {
             .get("exp")
             .and_then(Value::as_u64)
             .map_or(now, |exp| exp.saturating_add(FILTER_SKEW));
+        let subject = claims
+            .get("sub")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         match claims.get("jti").and_then(Value::as_str) {
             Some(jti) => {
-                self.store.revoke_jti(jti, expires_at, now)?;
+                self.store
+                    .revoke_own(subject, OwnToken::Jti(jti), expires_at, now)?;
                 if end_session {
                     self.store.revoke_session_of(jti, now)?;
                 }
@@ -544,7 +556,8 @@ impl Service {
             None => {
                 let signing_input = token.rsplit_once('.').map_or(token, |(input, _)| input);
                 let digest = random::encode(&TokenMarks::digest_of(signing_input));
-                self.store.revoke_digest(&digest, expires_at, now)?;
+                self.store
+                    .revoke_own(subject, OwnToken::Digest(&digest), expires_at, now)?;
             }
         }
         Ok(true)

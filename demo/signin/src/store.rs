@@ -34,7 +34,7 @@ pub struct Caps {
     pub per_account: usize,
     /// The most token ids remembered per session (the newest); an older refresh token is
     /// then refused as unknown rather than detected as reused, and an older access token is
-    /// not revoked with its session (a client must refresh four times within one access
+    /// not revoked with its session (a client must refresh 128 times within one access
     /// token's lifetime for that to happen; revoking its subject still covers it).
     pub per_session_tokens: usize,
     /// The most entries one feed page carries; the next poll gets the rest.
@@ -46,7 +46,7 @@ impl Default for Caps {
         Caps {
             sessions: 100_000,
             per_account: 20,
-            per_session_tokens: 8,
+            per_session_tokens: 256,
             feed_page: 50_000,
         }
     }
@@ -120,11 +120,19 @@ CREATE TABLE IF NOT EXISTS revocations (
     token_sha256 TEXT UNIQUE,
     subject TEXT,
     before INTEGER,
-    expires_at INTEGER NOT NULL
+    expires_at INTEGER NOT NULL,
+    owner TEXT
 );
 CREATE INDEX IF NOT EXISTS revocations_by_expiry ON revocations (expires_at);
 CREATE INDEX IF NOT EXISTS revocations_by_subject ON revocations (subject);
+CREATE INDEX IF NOT EXISTS revocations_by_owner ON revocations (owner);
 ";
+
+/// The most live entries that revoke single tokens of one subject (its own revocations,
+/// logouts): beyond, they fold into one entry that revokes every token of the subject issued
+/// until now, and its sessions end. A user revoking token after token cannot grow the feed
+/// without bound (and past what the filter holds).
+pub const OWN_ENTRIES: i64 = 64;
 
 /// The sessions and revocations, in one database that other processes may share.
 #[derive(Debug)]
@@ -157,6 +165,9 @@ impl Store {
         // waits for the first.
         let mut db = db;
         let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // A database of an earlier version lacks `owner`: added (the error when it has it is
+        // the expected one).
+        let _ = tx.execute("ALTER TABLE revocations ADD COLUMN owner TEXT", []);
         tx.execute_batch(SCHEMA)?;
         tx.commit()?;
         Ok(Store {
@@ -217,8 +228,10 @@ impl Store {
     }
 
     /// Records a token of `family` (refresh or access) by its `jti`; the family's oldest
-    /// token is forgotten beyond [`Caps::per_session_tokens`].
-    pub fn add_token(&self, family: &str, jti: &str, refresh: bool, expires: u64) -> Stored<()> {
+    /// token is forgotten beyond [`Caps::per_session_tokens`]. `false` when the session has
+    /// ended (a logout or a reuse raced this refresh): the token must not be handed out, as
+    /// nothing could revoke it.
+    pub fn add_token(&self, family: &str, jti: &str, refresh: bool, expires: u64) -> Stored<bool> {
         let cap = self.caps.per_session_tokens.max(1);
         self.write(|tx| {
             let updated = tx.execute(
@@ -226,7 +239,7 @@ impl Store {
                 params![family, db_time(expires)],
             )?;
             if updated == 0 {
-                return Ok(());
+                return Ok(false);
             }
             tx.execute(
                 "INSERT OR REPLACE INTO tokens (jti, family, refresh, expires) \
@@ -238,7 +251,7 @@ impl Store {
                  (SELECT seq FROM tokens WHERE family = ?1 ORDER BY seq DESC LIMIT ?2)",
                 params![family, i64::try_from(cap).unwrap_or(i64::MAX)],
             )?;
-            Ok(())
+            Ok(true)
         })
     }
 
@@ -304,18 +317,20 @@ impl Store {
         })
     }
 
-    /// Revokes one token by the SHA-256 of its `header.payload` (base64url), until
-    /// `expires_at`.
-    pub fn revoke_digest(&self, digest: &str, expires_at: u64, now: u64) -> Stored<()> {
+    /// Revokes one token of `subject` (by `jti`, or else by the SHA-256 of its
+    /// `header.payload`) until `expires_at`; past [`OWN_ENTRIES`] live entries of the
+    /// subject, every token of the subject issued until now instead.
+    pub fn revoke_own(
+        &self,
+        subject: &str,
+        token: OwnToken<'_>,
+        expires_at: u64,
+        now: u64,
+    ) -> Stored<()> {
         self.write(|tx| {
             prune(tx, now)?;
             if expires_at >= now {
-                tx.execute(
-                    "INSERT INTO revocations (token_sha256, expires_at) VALUES (?1, ?2) \
-                     ON CONFLICT (token_sha256) DO UPDATE \
-                     SET expires_at = MAX(expires_at, excluded.expires_at)",
-                    params![digest, db_time(expires_at)],
-                )?;
+                revoke_owned(tx, subject, &[(token, expires_at)], now)?;
             }
             Ok(())
         })
@@ -459,8 +474,31 @@ fn end_family(tx: &Transaction<'_>, family: &str, revoke_at: Option<u64>) -> Sto
             })?;
             rows.collect::<Result<_, _>>()?
         };
-        for (jti, expires) in live {
-            insert_jti(tx, &jti, unix_time(expires).saturating_add(FILTER_SKEW))?;
+        let subject: Option<String> = tx
+            .query_row(
+                "SELECT subject FROM families WHERE id = ?1",
+                [family],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let tokens: Vec<(OwnToken<'_>, u64)> = live
+            .iter()
+            .map(|(jti, expires)| {
+                (
+                    OwnToken::Jti(jti),
+                    unix_time(*expires).saturating_add(FILTER_SKEW),
+                )
+            })
+            .collect();
+        match subject {
+            Some(subject) => revoke_owned(tx, &subject, &tokens, now)?,
+            None => {
+                for (token, expires_at) in &tokens {
+                    if let OwnToken::Jti(jti) = token {
+                        insert_jti(tx, jti, *expires_at)?;
+                    }
+                }
+            }
         }
     }
     tx.execute("DELETE FROM tokens WHERE family = ?1", [family])?;
@@ -468,10 +506,93 @@ fn end_family(tx: &Transaction<'_>, family: &str, revoke_at: Option<u64>) -> Sto
     Ok(ended > 0)
 }
 
+/// A token of a subject, as the feed names it.
+#[derive(Debug, Clone, Copy)]
+pub enum OwnToken<'t> {
+    Jti(&'t str),
+    /// base64url of the SHA-256 of its `header.payload`.
+    Digest(&'t str),
+}
+
+/// Revokes `tokens` of `subject`, each until its expiry, marked as the subject's; when that
+/// would hold more than [`OWN_ENTRIES`] live entries of the subject, one subject entry
+/// (every token issued until now) replaces them and the subject's sessions end.
+fn revoke_owned(
+    tx: &Transaction<'_>,
+    subject: &str,
+    tokens: &[(OwnToken<'_>, u64)],
+    now: u64,
+) -> Stored<()> {
+    let held: i64 = tx.query_row(
+        "SELECT COUNT(*) FROM revocations WHERE owner = ?1",
+        [subject],
+        |r| r.get(0),
+    )?;
+    let adding = i64::try_from(tokens.len()).unwrap_or(i64::MAX);
+    if held.saturating_add(adding) > OWN_ENTRIES {
+        let latest: Option<i64> = tx.query_row(
+            "SELECT MAX(expires_at) FROM revocations WHERE owner = ?1",
+            [subject],
+            |r| r.get(0),
+        )?;
+        let expires_at = tokens
+            .iter()
+            .map(|(_, e)| *e)
+            .chain(latest.map(unix_time))
+            .max()
+            .unwrap_or(now);
+        let before = now.saturating_add(1);
+        tx.execute(
+            "DELETE FROM revocations WHERE subject = ?1 AND before <= ?2 AND expires_at <= ?3",
+            params![subject, db_time(before), db_time(expires_at)],
+        )?;
+        tx.execute(
+            "INSERT INTO revocations (subject, before, expires_at) VALUES (?1, ?2, ?3)",
+            params![subject, db_time(before), db_time(expires_at)],
+        )?;
+        tx.execute("DELETE FROM revocations WHERE owner = ?1", [subject])?;
+        let families: Vec<String> = {
+            let mut q = tx.prepare("SELECT id FROM families WHERE subject = ?1")?;
+            let rows = q.query_map([subject], |r| r.get(0))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        for family in &families {
+            tx.execute("DELETE FROM tokens WHERE family = ?1", [family])?;
+            tx.execute("DELETE FROM families WHERE id = ?1", [family])?;
+        }
+        eprintln!(
+            "tollgate-signin: a subject revoked more than {OWN_ENTRIES} of its tokens: all of them are revoked"
+        );
+        return Ok(());
+    }
+    for (token, expires_at) in tokens {
+        let (column, value) = match token {
+            OwnToken::Jti(jti) => ("jti", *jti),
+            OwnToken::Digest(digest) => ("token_sha256", *digest),
+        };
+        tx.execute(
+            &format!("DELETE FROM revocations WHERE {column} = ?1 AND expires_at < ?2"),
+            params![value, db_time(*expires_at)],
+        )?;
+        tx.execute(
+            &format!(
+                "INSERT OR IGNORE INTO revocations ({column}, expires_at, owner) VALUES (?1, ?2, ?3)"
+            ),
+            params![value, db_time(*expires_at), subject],
+        )?;
+    }
+    Ok(())
+}
+
+/// Revokes `jti` until `expires_at`. A later expiry replaces the entry under a new id, so
+/// that the feed, which sends what comes after a cursor, sends the change too.
 fn insert_jti(tx: &Transaction<'_>, jti: &str, expires_at: u64) -> Stored<()> {
     tx.execute(
-        "INSERT INTO revocations (jti, expires_at) VALUES (?1, ?2) \
-         ON CONFLICT (jti) DO UPDATE SET expires_at = MAX(expires_at, excluded.expires_at)",
+        "DELETE FROM revocations WHERE jti = ?1 AND expires_at < ?2",
+        params![jti, db_time(expires_at)],
+    )?;
+    tx.execute(
+        "INSERT OR IGNORE INTO revocations (jti, expires_at) VALUES (?1, ?2)",
         params![jti, db_time(expires_at)],
     )?;
     Ok(())
@@ -648,7 +769,9 @@ pub mod tests {
         assert!(!store.is_live("f1", NOW));
         let (families, tokens, revoked) = store.sizes();
         assert_eq!((families, tokens), (0, 0));
-        assert_eq!(revoked, 4, "the access tokens still remembered");
+        // The 128 access tokens still remembered are more than one subject may hold: one
+        // entry revokes every token of the subject instead.
+        assert_eq!(revoked, 1, "the access tokens still remembered, folded");
         assert_eq!(store.use_refresh("r20000", NOW), Err(Refused::Unknown));
     }
 
@@ -804,5 +927,60 @@ pub mod tests {
         assert!(store.use_refresh("r1", NOW).is_ok(), "the session is kept");
         store.revoke_jti("j2", NOW + 100, NOW).unwrap();
         assert_eq!(jtis(&store.feed(Some(2), NOW).unwrap()), ["j2"]);
+    }
+
+    #[test]
+    fn a_subject_revoking_token_after_token_folds_into_one_entry() {
+        let store = memory();
+        store.begin("f1", "mallory", NOW + 1000).unwrap();
+        for i in 0..OWN_ENTRIES {
+            store
+                .revoke_own("mallory", OwnToken::Jti(&format!("m{i}")), NOW + 900, NOW)
+                .unwrap();
+        }
+        let page = store.feed(None, NOW).unwrap();
+        assert_eq!(page.revoked.len(), usize::try_from(OWN_ENTRIES).unwrap());
+        store
+            .revoke_own("mallory", OwnToken::Jti("one-more"), NOW + 900, NOW)
+            .unwrap();
+        let page = store.feed(None, NOW).unwrap();
+        assert_eq!(page.revoked.len(), 1, "{page:?}");
+        assert_eq!(page.revoked[0].subject.as_deref(), Some("mallory"));
+        assert_eq!(page.revoked[0].before, Some(NOW + 1));
+        assert!(page.revoked[0].expires_at >= NOW + 900);
+        assert!(!store.is_live("f1", NOW), "its sessions end");
+        // Another subject is untouched by mallory's count.
+        store
+            .revoke_own("alice", OwnToken::Jti("a1"), NOW + 900, NOW)
+            .unwrap();
+        assert_eq!(store.feed(None, NOW).unwrap().revoked.len(), 2);
+    }
+
+    #[test]
+    fn a_token_of_a_session_that_ended_is_not_recorded() {
+        let store = memory();
+        store.begin("f1", "lUpa", NOW + 100).unwrap();
+        assert!(store.add_token("f1", "a1", false, NOW + 10).unwrap());
+        assert!(store.revoke_session_of("a1", NOW).unwrap());
+        assert!(!store.add_token("f1", "a2", false, NOW + 10).unwrap());
+    }
+
+    #[test]
+    fn a_revocation_extended_comes_again_in_the_feed() {
+        let store = memory();
+        store.revoke_jti("x", NOW + 30, NOW).unwrap();
+        let first = store.feed(None, NOW).unwrap();
+        store.revoke_jti("x", NOW + 86_400, NOW).unwrap();
+        let after = store
+            .feed(Some(first.cursor.parse().unwrap()), NOW)
+            .unwrap();
+        assert_eq!(after.revoked.len(), 1, "{after:?}");
+        assert_eq!(after.revoked[0].expires_at, NOW + 86_400);
+        // A shorter expiry changes nothing.
+        store.revoke_jti("x", NOW + 10, NOW).unwrap();
+        let again = store
+            .feed(Some(after.cursor.parse().unwrap()), NOW)
+            .unwrap();
+        assert!(again.revoked.is_empty());
     }
 }
