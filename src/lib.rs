@@ -206,15 +206,18 @@ impl RootContext for Root {
                 let held = std::mem::take(&mut self.fetcher.borrow_mut().held);
                 self.decide_held(held);
                 let fetcher = KeyFetcher::new(&config);
-                self.feed = config.revocation.as_ref().map(FeedPoller::new);
+                // What the worker remembered belongs to the old configuration; the
+                // revocation list is the process's (shared), with its age.
+                let mut worker = WorkerState::default();
+                let skew = config.issuers.clock_skew;
+                self.feed = config
+                    .revocation
+                    .as_ref()
+                    .map(|feed| FeedPoller::new(feed, skew, &mut worker));
                 let fetches = fetcher.fetches_keys() || self.feed.is_some();
                 self.set_tick_period(if fetches { FETCH_TICK } else { TICK });
                 self.fetcher = Rc::new(RefCell::new(fetcher));
                 self.config = Some(Rc::new(config));
-                // What the worker remembered belongs to the old configuration; its
-                // revocation list starts out as fresh as the configuration.
-                let mut worker = WorkerState::default();
-                worker.revocations.fresh_at = unix_time().as_secs();
                 self.worker = Rc::new(RefCell::new(worker));
                 self.metrics.count(Counter::ConfigLoaded);
                 true

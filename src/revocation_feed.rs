@@ -16,14 +16,18 @@ use proxy_wasm::types::MetricType;
 use crate::fetching::{self, answer_body, count, gauge, read_record, take_lease, update_record};
 use tollgate_core::config::RevocationFeed;
 use tollgate_core::fetch::{FetchReason, FetchRecord};
-use tollgate_core::verify::revocation::{FeedPage, RevocationList, MAX_FEED_BYTES};
+use tollgate_core::verify::revocation::{FeedError, FeedPage, RevocationList, MAX_FEED_BYTES};
 use tollgate_core::worker::WorkerState;
 
 /// The feed of one configuration and its poll in flight.
 pub struct FeedPoller {
     feed: RevocationFeed,
+    /// The filter's clock skew: an entry stays that long past its expiry.
+    skew: u64,
     record_key: String,
     list_key: String,
+    /// "1" while the feed's list holds more than the filter can.
+    overflow_key: String,
     in_flight: Option<u32>,
     metrics: FeedMetrics,
 }
@@ -37,14 +41,19 @@ struct FeedMetrics {
 }
 
 impl FeedPoller {
-    pub fn new(feed: &RevocationFeed) -> FeedPoller {
+    /// The poller of `feed`; `worker` starts from what the process knows already: the shared
+    /// list and its age (a new configuration or worker does not start from an empty list, or
+    /// from a list it takes for fresh).
+    pub fn new(feed: &RevocationFeed, skew: u64, worker: &mut WorkerState) -> FeedPoller {
         let define = |kind, name: &str| hostcalls::define_metric(kind, name).ok();
         let base = format!("tollgate.revocation|{}|{}", feed.cluster, feed.path);
         let record_key = format!("{base}|record");
         fetching::create_record(&record_key);
-        FeedPoller {
+        let poller = FeedPoller {
             feed: feed.clone(),
+            skew,
             list_key: format!("{base}|list"),
+            overflow_key: format!("{base}|overflow"),
             record_key,
             in_flight: None,
             metrics: FeedMetrics {
@@ -53,7 +62,10 @@ impl FeedPoller {
                 entries: define(MetricType::Gauge, "tollgate.revocation.entries"),
                 age: define(MetricType::Gauge, "tollgate.revocation.age_seconds"),
             },
-        }
+        };
+        let (record, _) = read_record(&poller.record_key);
+        poller.sync(worker, &record);
+        poller
     }
 
     /// The tick (`now` in unix milliseconds): installs a newer list, refreshes the list's
@@ -70,26 +82,31 @@ impl FeedPoller {
         }
     }
 
-    /// Installs the shared list when it is newer than the worker's, and the last good poll's
-    /// time as the list's freshness.
+    /// Installs the shared list when it is newer than the worker's; the last good poll's time
+    /// is the list's freshness only once the worker holds that list.
     fn sync(&self, worker: &mut WorkerState, record: &FetchRecord) {
-        if record.last_ok > 0 {
-            worker.revocations.fresh_at = worker.revocations.fresh_at.max(record.last_ok / 1000);
-        }
-        if record.version <= worker.revocations.version {
-            return;
-        }
-        let Ok((Some(bytes), _)) = hostcalls::get_shared_data(&self.list_key) else {
-            return;
-        };
-        let mut list = RevocationList::default();
-        let installed = FeedPage::parse(&bytes)
-            .ok()
-            .and_then(|page| list.apply(page, record.last_ok / 1000).ok());
-        if installed.is_some() {
+        worker.revocations.overflowed = matches!(
+            hostcalls::get_shared_data(&self.overflow_key),
+            Ok((Some(flag), _)) if flag == b"1"
+        );
+        if record.version > worker.revocations.version {
+            let mut list = RevocationList::default();
+            let installed = match hostcalls::get_shared_data(&self.list_key) {
+                Ok((Some(bytes), _)) => FeedPage::parse_shared(&bytes)
+                    .and_then(|page| list.apply(page, record.last_ok / 1000, self.skew))
+                    .is_ok(),
+                _ => false,
+            };
+            if !installed {
+                warn!("tollgate: the shared revocation list could not be read; this worker's list is not fresh");
+                return;
+            }
             gauge(self.metrics.entries, list.len() as u64);
             worker.revocations.list = Rc::new(list);
             worker.revocations.version = record.version;
+        }
+        if record.version == worker.revocations.version && record.last_ok > 0 {
+            worker.revocations.fresh_at = worker.revocations.fresh_at.max(record.last_ok / 1000);
         }
     }
 
@@ -138,13 +155,14 @@ impl FeedPoller {
         }
         self.in_flight = None;
         let page = answer_body(status.as_deref(), body_size, MAX_FEED_BYTES)
-            .and_then(|body| FeedPage::parse(&body).map_err(|e| format!("was refused: {e}")));
+            .map_err(|why| (FeedError::Malformed, why))
+            .and_then(|body| FeedPage::parse(&body).map_err(|e| (e, format!("was refused: {e}"))));
         let merged = page.and_then(|page| {
             let changes = page.reset || !page.revoked.is_empty();
             let mut list = (*worker.revocations.list).clone();
-            list.apply(page, now / 1000)
+            list.apply(page, now / 1000, self.skew)
                 .map(|()| (list, changes))
-                .map_err(|e| format!("was refused: {e}"))
+                .map_err(|e| (e, format!("was refused: {e}")))
         });
         match merged {
             Ok((list, changes)) => {
@@ -153,6 +171,7 @@ impl FeedPoller {
                 } else {
                     None
                 };
+                self.set_overflow(worker, false);
                 if let Some(record) = self.finish(Some(stored.as_deref()), now) {
                     worker.revocations.fresh_at = now / 1000;
                     if changes {
@@ -163,7 +182,15 @@ impl FeedPoller {
                     }
                 }
             }
-            Err(why) => {
+            Err((FeedError::TooManyEntries, why)) => {
+                // An incomplete list would let newer revocations pass: tokens are refused.
+                self.set_overflow(worker, true);
+                self.finish(None, now);
+                log::error!(
+                    "tollgate: the revocation feed {why}: tokens are refused (503) until it holds fewer"
+                );
+            }
+            Err((_, why)) => {
                 let failures = self.finish(None, now).map_or(1, |r| r.failures);
                 if failures.is_power_of_two() {
                     warn!(
@@ -173,6 +200,15 @@ impl FeedPoller {
             }
         }
         true
+    }
+
+    /// Marks, for every worker, whether the feed's list holds more than the filter can.
+    fn set_overflow(&self, worker: &mut WorkerState, overflowed: bool) {
+        if worker.revocations.overflowed != overflowed || overflowed {
+            let flag: &[u8] = if overflowed { b"1" } else { b"0" };
+            let _ = hostcalls::set_shared_data(&self.overflow_key, Some(flag), None);
+        }
+        worker.revocations.overflowed = overflowed;
     }
 
     /// Ends the lease: `Some(Some(list))` a good poll that changed the list (stored, version

@@ -25,7 +25,7 @@ fn minted(sub: &str, jti: &str) -> String {
     SigningKey::new(None, K.as_bytes()).sign(claims).unwrap()
 }
 
-fn envoy_with_feed(feed: &Feed, revocation: Value, workers: u32) -> Envoy {
+fn setup_with_feed(feed: &Feed, revocation: Value, workers: u32) -> Setup {
     let mut revocation_config =
         json!({"cluster": "feed", "path": "/revocations", "poll_seconds": 1});
     for (k, v) in revocation.as_object().unwrap() {
@@ -38,7 +38,11 @@ fn envoy_with_feed(feed: &Feed, revocation: Value, workers: u32) -> Envoy {
     });
     let mut setup = Setup::new(config).cluster("feed", feed.port);
     setup.concurrency = workers;
-    Envoy::start(setup)
+    setup
+}
+
+fn envoy_with_feed(feed: &Feed, revocation: Value, workers: u32) -> Envoy {
+    Envoy::start(setup_with_feed(feed, revocation, workers))
 }
 
 /// The statuses of `n` requests with `token` (spread over the workers by new connections).
@@ -172,7 +176,15 @@ fn a_list_older_than_fail_closed_after_refuses_tokens_until_the_feed_answers() {
     let feed = Feed::start();
     let envoy = envoy_with_feed(&feed, json!({"fail_closed_after_seconds": 3}), 2);
     let token = minted("dave", "d-1");
-    assert_eq!(envoy.send(&Request::get("/api").bearer(&token)).status, 200);
+    // Before the first good poll the list has no age: tokens wait for it (503), then pass.
+    assert!(wait_until(3, || stat(
+        &envoy,
+        "tollgate.revocation.polls_ok"
+    ) >= 1));
+    assert!(wait_until(2, || envoy
+        .send(&Request::get("/api").bearer(&token))
+        .status
+        == 200));
     feed.fault(FeedFault::Status500);
     assert!(wait_until(8, || envoy
         .send(&Request::get("/api").bearer(&token))
@@ -192,4 +204,74 @@ fn a_list_older_than_fail_closed_after_refuses_tokens_until_the_feed_answers() {
         .send(&Request::get("/api").bearer(&token))
         .status
         == 200));
+}
+
+#[test]
+fn a_reload_keeps_the_list_and_its_age() {
+    let feed = Feed::start();
+    let setup = setup_with_feed(&feed, json!({"fail_closed_after_seconds": 3}), 2).dynamic();
+    let plugin_config = setup.plugin_config.clone();
+    let envoy = Envoy::start(setup);
+    let revoked = minted("erin", "e-1");
+    let good = minted("erin", "e-2");
+    feed.revoke(json!({"jti": "e-1", "expires_at": now() + 3600}));
+    assert!(wait_until(3, || envoy
+        .send(&Request::get("/api").bearer(&revoked))
+        .status
+        == 401));
+    // A reload: the new configuration's workers hold the list at once.
+    envoy.update_plugin_config(&plugin_config, "2");
+    for _ in 0..20 {
+        assert_eq!(
+            envoy.send(&Request::get("/api").bearer(&revoked)).status,
+            401
+        );
+    }
+    // The feed down until the list is too old: 503; a reload does not make it fresh.
+    feed.fault(FeedFault::Status500);
+    assert!(wait_until(8, || envoy
+        .send(&Request::get("/api").bearer(&good))
+        .status
+        == 503));
+    envoy.update_plugin_config(&plugin_config, "3");
+    std::thread::sleep(Duration::from_millis(500));
+    for _ in 0..10 {
+        assert_eq!(envoy.send(&Request::get("/api").bearer(&good)).status, 503);
+    }
+    feed.fault(FeedFault::Ok);
+    assert!(wait_until(4, || envoy
+        .send(&Request::get("/api").bearer(&good))
+        .status
+        == 200));
+}
+
+#[test]
+fn a_list_larger_than_the_filter_holds_refuses_tokens() {
+    let feed = Feed::start();
+    let envoy = envoy_with_feed(&feed, json!({}), 2);
+    let token = minted("frank", "f-1");
+    assert_eq!(envoy.send(&Request::get("/api").bearer(&token)).status, 200);
+    let expires = now() + 3600;
+    for i in 0..150_000 {
+        feed.revoke(json!({"jti": format!("flood-{i}"), "expires_at": expires}));
+    }
+    assert!(wait_until(10, || stat(
+        &envoy,
+        "tollgate.revocation.entries"
+    ) == 150_000));
+    assert_eq!(envoy.send(&Request::get("/api").bearer(&token)).status, 200);
+    // 60,000 more: more than the 200,000 the filter holds. An incomplete list would let newer
+    // revocations pass: tokens are refused until the feed shrinks.
+    for i in 150_000..210_000 {
+        feed.revoke(json!({"jti": format!("flood-{i}"), "expires_at": expires}));
+    }
+    assert!(wait_until(10, || envoy
+        .send(&Request::get("/api").bearer(&token))
+        .status
+        == 503));
+    let response = envoy.send(&Request::get("/api").bearer(&token));
+    assert_eq!(response.code().as_deref(), Some("REVOCATION_UNAVAILABLE"));
+    assert!(envoy
+        .log()
+        .contains("tokens are refused (503) until it holds fewer"));
 }

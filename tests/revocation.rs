@@ -39,7 +39,7 @@ fn minted(sub: &str, jti: &str, issued: u64) -> String {
 fn revoke(worker: &mut WorkerState, page: serde_json::Value) {
     let mut list = (*worker.revocations.list).clone();
     let page = FeedPage::parse(page.to_string().as_bytes()).unwrap();
-    list.apply(page, now()).unwrap();
+    list.apply(page, now(), 60).unwrap();
     worker.revocations.list = Rc::new(list);
     worker.revocations.fresh_at = now();
 }
@@ -167,6 +167,13 @@ fn a_list_older_than_fail_closed_after_refuses_tokens_not_keys() {
     assert_eq!(status_and_code(&config, &mut worker, &key).0, 200);
     worker.revocations.fresh_at = now() - 9;
     assert_eq!(status_and_code(&config, &mut worker, &token).0, 200);
+    // A list larger than the filter holds: tokens are refused, keys are not.
+    worker.revocations.overflowed = true;
+    assert_eq!(
+        status_and_code(&config, &mut worker, &token),
+        (503, "REVOCATION_UNAVAILABLE".into())
+    );
+    assert_eq!(status_and_code(&config, &mut worker, &key).0, 200);
 }
 
 #[test]

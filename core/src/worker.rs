@@ -27,6 +27,9 @@ pub struct Revocations {
     pub fresh_at: u64,
     /// The version of the shared list it holds.
     pub version: u64,
+    /// The feed's list holds more than the filter can: tokens are refused (503) until it
+    /// shrinks, rather than checked against an incomplete list.
+    pub overflowed: bool,
 }
 
 impl WorkerState {

@@ -102,10 +102,10 @@ fn revocation_check(
 ) -> Option<Denial> {
     let feed = verifiers.revocation?;
     let state = &worker.revocations;
-    if feed
+    let stale = feed
         .fail_closed_after
-        .is_some_and(|max| now.saturating_sub(state.fresh_at) > max)
-    {
+        .is_some_and(|max| now.saturating_sub(state.fresh_at) > max);
+    if stale || state.overflowed {
         return Some(Denial::RevocationUnavailable);
     }
     state.list.revokes(marks).then_some(Denial::TokenRevoked)

@@ -91,11 +91,17 @@ impl std::fmt::Display for FeedError {
 }
 
 impl FeedPage {
-    /// Reads and checks a feed answer.
+    /// Reads and checks a feed answer (at most [`MAX_FEED_BYTES`]).
     pub fn parse(body: &[u8]) -> Result<FeedPage, FeedError> {
         if body.len() > MAX_FEED_BYTES {
             return Err(FeedError::TooLarge);
         }
+        FeedPage::parse_shared(body)
+    }
+
+    /// Reads and checks the list as the filter's workers share it (a page that may hold the
+    /// list of many feed answers: no bound on its size but that on its entries).
+    pub fn parse_shared(body: &[u8]) -> Result<FeedPage, FeedError> {
         let page: FeedPage = serde_json::from_slice(body).map_err(|_| FeedError::Malformed)?;
         if page.cursor.len() > MAX_TEXT
             || !page
@@ -198,9 +204,11 @@ impl RevocationList {
         self.len() == 0
     }
 
-    /// Applies a page at unix time `now`: a reset replaces the list; entries already past
-    /// their expiry are dropped, and so are those of the list.
-    pub fn apply(&mut self, page: FeedPage, now: u64) -> Result<(), FeedError> {
+    /// Applies a page at unix time `now`: a reset replaces the list; entries `skew` seconds
+    /// past their expiry are dropped, and so are those of the list (a token passes until its
+    /// `exp` plus the filter's clock skew, so its entry stays that long).
+    pub fn apply(&mut self, page: FeedPage, now: u64, skew: u64) -> Result<(), FeedError> {
+        let now = now.saturating_sub(skew);
         if page.reset {
             *self = RevocationList::default();
         }
@@ -347,6 +355,7 @@ mod tests {
                 {"subject":"bob","issuer":"idp","before":1500,"expires_at":2000}]}"#,
             ),
             1000,
+            0,
         )
         .unwrap();
         assert_eq!(list.cursor, "7");
@@ -374,7 +383,7 @@ mod tests {
             r#"{{"cursor":"1","revoked":[{{"token_sha256":"{}","expires_at":2000}}]}}"#,
             encode(&token_marks.digest)
         );
-        list.apply(page(&entry), 1000).unwrap();
+        list.apply(page(&entry), 1000, 0).unwrap();
         assert!(list.revokes(&token_marks));
     }
 
@@ -384,6 +393,7 @@ mod tests {
         list.apply(
             page(r#"{"cursor":"1","revoked":[{"jti":"a","expires_at":1100},{"jti":"b","expires_at":900}]}"#),
             1000,
+            0,
         )
         .unwrap();
         assert_eq!(list.len(), 1);
@@ -392,12 +402,28 @@ mod tests {
         list.apply(
             page(r#"{"cursor":"2","revoked":[{"jti":"c","expires_at":5000}]}"#),
             1000,
+            0,
         )
         .unwrap();
-        list.apply(page(r#"{"cursor":"3","reset":true,"revoked":[]}"#), 1000)
+        list.apply(page(r#"{"cursor":"3","reset":true,"revoked":[]}"#), 1000, 0)
             .unwrap();
         assert!(list.is_empty());
         assert_eq!(list.cursor, "3");
+    }
+
+    #[test]
+    fn an_entry_stays_for_the_clock_skew_past_its_expiry() {
+        let mut list = RevocationList::default();
+        list.apply(
+            page(r#"{"cursor":"1","revoked":[{"jti":"a","expires_at":900}]}"#),
+            1000,
+            300,
+        )
+        .unwrap();
+        assert!(list.revokes(&marks(None, "x", Some("a"), Some(1))));
+        list.apply(page(r#"{"cursor":"2","revoked":[]}"#), 1201, 300)
+            .unwrap();
+        assert!(list.is_empty());
     }
 
     #[test]
@@ -427,11 +453,13 @@ mod tests {
                 {"token_sha256":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","expires_at":3000}]}"#,
             ),
             1000,
+            0,
         )
         .unwrap();
         let text = serde_json::to_vec(&list.to_page()).unwrap();
         let mut copy = RevocationList::default();
-        copy.apply(FeedPage::parse(&text).unwrap(), 1000).unwrap();
+        copy.apply(FeedPage::parse(&text).unwrap(), 1000, 0)
+            .unwrap();
         assert_eq!(copy.len(), 3);
         assert_eq!(copy.cursor, "9");
         assert!(copy.revokes(&marks(Some("idp"), "z", Some("a"), Some(1))));
