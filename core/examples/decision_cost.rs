@@ -126,12 +126,16 @@ fn issuer_config() -> Result<Config, String> {
         );
     }
     let mut config: serde_json::Value = serde_json::from_str(CONFIG).map_err(|e| e.to_string())?;
-    config["issuers"] = serde_json::json!([{
+    let issuers = serde_json::json!([{
         "name": "idp",
         "issuer": ISSUER,
         "audiences": [AUDIENCE],
         "jwks": {"keys": keys},
     }]);
+    config
+        .as_object_mut()
+        .ok_or("the configuration is not an object")?
+        .insert("issuers".into(), issuers);
     Config::parse(config.to_string().as_bytes(), &|_| None).map_err(|e| e.to_string())
 }
 
