@@ -583,7 +583,26 @@ fn the_istio_plugin_configuration_runs_in_envoy() {
     for (name, value) in env.iter().zip(values) {
         setup = setup.vm_env(name, value);
     }
+    // The revocation feed, at the mesh cluster the example names: with
+    // fail_closed_after_seconds, tokens wait for its first good poll.
+    let revocation = &spec["pluginConfig"]["revocation"];
+    let feed = support::feed::Feed::start();
+    setup = setup.cluster(revocation["cluster"].as_str().unwrap(), feed.port);
     let envoy = Envoy::start(setup);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while feed.polls() == 0
+        || envoy
+            .stats("wasmcustom.tollgate.revocation.polls_ok")
+            .values()
+            .sum::<u64>()
+            == 0
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the example's feed was never polled"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
     let signed = |kid: &str, secret: &str| {
         SigningKey::new(Some(kid.into()), secret.as_bytes())
             .sign(claims_for("lUpa", "access", now(), 3600))
