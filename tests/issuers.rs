@@ -577,13 +577,20 @@ fn plain_http_key_urls_are_refused_unless_local() {
             .map(|_| ())
             .map_err(|e| e.to_string())
     };
-    assert!(parse("http://idp.example.com/jwks")
-        .unwrap_err()
-        .contains("https://"));
+    for remote in [
+        "http://idp.example.com/jwks",
+        "http://127.0.0.1.evil.example/jwks",
+        "http://localhost.evil.example/jwks",
+        "http://10.0.0.5/jwks",
+        "http://[::ffff:10.0.0.5]/jwks",
+    ] {
+        assert!(parse(remote).unwrap_err().contains("https://"), "{remote}");
+    }
     for ok in [
         "https://idp.example.com/jwks",
         "http://127.0.0.1:9400/jwks",
         "http://localhost/jwks",
+        "http://127.0.0.2:9000/jwks",
         "http://[::1]:8080/jwks",
         "http://keycloak.auth.svc.cluster.local:8080/realms/x/protocol/openid-connect/certs",
     ] {

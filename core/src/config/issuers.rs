@@ -320,11 +320,12 @@ fn is_local_host(authority: &str) -> bool {
         None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
     };
     let host = host.to_ascii_lowercase();
-    host == "localhost"
-        || host == "::1"
-        || host.starts_with("127.")
-        || host.ends_with(".svc")
-        || host.ends_with(".svc.cluster.local")
+    // An address literal must be a loopback one (a name such as `127.0.0.1.example.com` is
+    // not an address).
+    if let Ok(address) = host.parse::<std::net::IpAddr>() {
+        return address.is_loopback();
+    }
+    host == "localhost" || host.ends_with(".svc") || host.ends_with(".svc.cluster.local")
 }
 
 /// A non-empty printable ASCII text of at most `max` bytes.
