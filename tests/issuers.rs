@@ -559,6 +559,13 @@ fn jwks_texts_that_other_parsers_read_differently_are_refused() {
     let e = refused(inline_issuer(json!(doubled)));
     assert!(e.contains("no name repeated"), "{e}");
     assert!(!e.contains(private["d"].as_str().unwrap()));
+    // The same, written as an object in the configuration (not as a string).
+    let config_text =
+        format!(r#"{{"issuers":[{{"name":"idp","issuer":"{ISS}","jwks":{doubled}}}]}}"#);
+    let e = Config::parse(config_text.as_bytes(), &|_| None)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("no name repeated"), "{e}");
     // Private material anywhere in the document.
     let nested = json!({"keys": [s.jwk.clone()], "backup": {"d": private["d"].clone()}});
     assert!(refused(inline_issuer(nested)).contains("private key material"));
@@ -583,6 +590,10 @@ fn plain_http_key_urls_are_refused_unless_local() {
         "http://localhost.evil.example/jwks",
         "http://10.0.0.5/jwks",
         "http://[::ffff:10.0.0.5]/jwks",
+        "http://[::1]evil.example/jwks",
+        "http://[::1].evil.example:80/jwks",
+        "http://evil.svc:x/jwks",
+        "http://127.evil.example/jwks",
     ] {
         assert!(parse(remote).unwrap_err().contains("https://"), "{remote}");
     }

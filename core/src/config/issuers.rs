@@ -3,7 +3,6 @@
 use std::rc::Rc;
 
 use serde::Deserialize;
-use serde_json::Value;
 
 use super::checks::{check_identity_header, check_role_name, with_key};
 use super::ConfigError;
@@ -24,7 +23,8 @@ pub(super) struct RawIssuer {
     name: String,
     issuer: String,
     audiences: Option<Vec<String>>,
-    jwks: Option<Value>,
+    /// Kept as written: a JWKS object repeating a name must be seen before it is collapsed.
+    jwks: Option<Box<serde_json::value::RawValue>>,
     jwks_env: Option<String>,
     jwks_uri: Option<String>,
     cluster: Option<String>,
@@ -244,9 +244,20 @@ fn compile_keys(
             refresh_seconds,
         }));
     }
-    let (key, text) = match (&raw.jwks, &raw.jwks_env) {
-        (Some(Value::String(text)), _) => (format!("{at}.jwks"), text.clone()),
-        (Some(value @ Value::Object(_)), _) => (format!("{at}.jwks"), value.to_string()),
+    let jwks_text = raw.jwks.as_ref().map(|written| written.get().trim());
+    let (key, text) = match (jwks_text, &raw.jwks_env) {
+        (Some(written), _) if written.starts_with('{') => {
+            (format!("{at}.jwks"), written.to_owned())
+        }
+        (Some(written), _) if written.starts_with('"') => {
+            let text: String = serde_json::from_str(written).map_err(|_| {
+                ConfigError::new(
+                    format!("{at}.jwks"),
+                    "must be a JWKS object (or its JSON text)",
+                )
+            })?;
+            (format!("{at}.jwks"), text)
+        }
         (Some(_), _) => {
             return Err(ConfigError::new(
                 format!("{at}.jwks"),
@@ -315,17 +326,36 @@ fn split_uri(uri: &str) -> Result<(String, String), String> {
 /// A host whose plain-HTTP traffic does not cross an untrusted network: a loopback address, or
 /// a Kubernetes service name (the mesh's mutual TLS carries it).
 fn is_local_host(authority: &str) -> bool {
-    let host = match authority.strip_prefix('[') {
-        Some(rest) => rest.split(']').next().unwrap_or_default(),
-        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(rest) => match rest.split_once(']') {
+            Some((host, after)) => match after {
+                "" => (host, None),
+                after => match after.strip_prefix(':') {
+                    Some(port) => (host, Some(port)),
+                    None => return false,
+                },
+            },
+            None => return false,
+        },
+        None => match authority.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        },
     };
+    if port.is_some_and(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit())) {
+        return false;
+    }
     let host = host.to_ascii_lowercase();
     // An address literal must be a loopback one (a name such as `127.0.0.1.example.com` is
     // not an address).
     if let Ok(address) = host.parse::<std::net::IpAddr>() {
         return address.is_loopback();
     }
-    host == "localhost" || host.ends_with(".svc") || host.ends_with(".svc.cluster.local")
+    let label =
+        |l: &str| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    let is_name = host.split('.').all(label);
+    is_name
+        && (host == "localhost" || host.ends_with(".svc") || host.ends_with(".svc.cluster.local"))
 }
 
 /// A non-empty printable ASCII text of at most `max` bytes.
