@@ -131,7 +131,7 @@ impl FeedPoller {
         match fetching::get(&self.feed.cluster, &self.feed.authority, &path, false) {
             Ok(token) => Some(token),
             Err(status) => {
-                self.finish(None, now);
+                self.finish(Polled::Failed, now);
                 warn!(
                     "tollgate: the revocation feed could not be polled through cluster \"{}\" ({status:?}); the last list keeps serving",
                     self.feed.cluster.escape_default()
@@ -159,21 +159,24 @@ impl FeedPoller {
             .and_then(|body| FeedPage::parse(&body).map_err(|e| (e, format!("was refused: {e}"))));
         let merged = page.and_then(|page| {
             let changes = page.reset || !page.revoked.is_empty();
+            let more = page.more;
             let mut list = (*worker.revocations.list).clone();
             list.apply(page, now / 1000, self.skew)
-                .map(|()| (list, changes))
+                .map(|()| (list, changes, more))
                 .map_err(|e| (e, format!("was refused: {e}")))
         });
         match merged {
-            Ok((list, changes)) => {
-                let stored = if changes {
-                    Some(list.to_shared_bytes())
-                } else {
-                    None
-                };
+            Ok((list, changes, more)) => {
+                let stored = changes.then(|| list.to_shared_bytes());
                 self.set_overflow(worker, false);
-                if let Some(record) = self.finish(Some(stored.as_deref()), now) {
-                    worker.revocations.fresh_at = now / 1000;
+                let polled = Polled::Good {
+                    list: stored.as_deref(),
+                    more,
+                };
+                if let Some(record) = self.finish(polled, now) {
+                    if !more {
+                        worker.revocations.fresh_at = now / 1000;
+                    }
                     if changes {
                         info!("tollgate: revocation list: {} entries", list.len());
                         gauge(self.metrics.entries, list.len() as u64);
@@ -185,13 +188,13 @@ impl FeedPoller {
             Err((FeedError::TooManyEntries, why)) => {
                 // An incomplete list would let newer revocations pass: tokens are refused.
                 self.set_overflow(worker, true);
-                self.finish(None, now);
+                self.finish(Polled::Failed, now);
                 log::error!(
                     "tollgate: the revocation feed {why}: tokens are refused (503) until it holds fewer"
                 );
             }
             Err((_, why)) => {
-                let failures = self.finish(None, now).map_or(1, |r| r.failures);
+                let failures = self.finish(Polled::Failed, now).map_or(1, |r| r.failures);
                 if failures.is_power_of_two() {
                     warn!(
                         "tollgate: the revocation feed {why} ({failures} failures in a row); the last list keeps serving"
@@ -211,21 +214,35 @@ impl FeedPoller {
         worker.revocations.overflowed = overflowed;
     }
 
-    /// Ends the lease: `Some(Some(list))` a good poll that changed the list (stored, version
-    /// bumped), `Some(None)` a good poll without change, `None` a failed one.
-    fn finish(&self, polled: Option<Option<&[u8]>>, now: u64) -> Option<FetchRecord> {
-        if let Some(Some(list)) = polled {
+    /// Ends the lease: stores the list a good poll changed (the version is bumped), counts the
+    /// poll, and writes the record.
+    fn finish(&self, polled: Polled<'_>, now: u64) -> Option<FetchRecord> {
+        if let Polled::Good {
+            list: Some(list), ..
+        } = polled
+        {
             let _ = hostcalls::set_shared_data(&self.list_key, Some(list), None);
         }
-        count(if polled.is_some() {
-            self.metrics.polled
-        } else {
-            self.metrics.failed
+        count(match polled {
+            Polled::Good { .. } => self.metrics.polled,
+            Polled::Failed => self.metrics.failed,
         });
         update_record(&self.record_key, |record| match polled {
-            Some(Some(_)) => record.succeeded(now),
-            Some(None) => record.polled(now),
-            None => record.failed(),
+            Polled::Good { list, more: true } => record.paged(list.is_some()),
+            Polled::Good { list: Some(_), .. } => record.succeeded(now),
+            Polled::Good { list: None, .. } => record.polled(now),
+            Polled::Failed => record.failed(),
         })
     }
+}
+
+/// How a poll ended.
+#[derive(Clone, Copy)]
+enum Polled<'l> {
+    /// A good answer: the list to store when it changed, and whether more pages follow.
+    Good {
+        list: Option<&'l [u8]>,
+        more: bool,
+    },
+    Failed,
 }

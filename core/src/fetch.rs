@@ -136,6 +136,23 @@ impl FetchRecord {
         }
     }
 
+    /// The record after a good poll whose answer said more follows (`changed`: it changed
+    /// the list): the next poll is due at once, and the last good poll stays the one before
+    /// (the list is not fresh until its last page).
+    pub fn paged(self, changed: bool) -> FetchRecord {
+        FetchRecord {
+            version: if changed {
+                self.version.saturating_add(1)
+            } else {
+                self.version
+            },
+            lease_until: 0,
+            last_attempt: 0,
+            failures: 0,
+            ..self
+        }
+    }
+
     /// The record once a worker takes the lease at `now` for `reason`.
     pub fn leased(self, now: u64, reason: FetchReason) -> FetchRecord {
         FetchRecord {
@@ -274,6 +291,17 @@ mod tests {
         assert!(!done.poll_due(5_999, 5_000));
         assert!(done.poll_due(6_000, 5_000));
         assert!(leased.failed().poll_due(6_000, 5_000));
+    }
+
+    #[test]
+    fn a_paged_answer_makes_the_next_poll_due_at_once_and_keeps_the_age() {
+        let polled = FetchRecord::default()
+            .leased(1_000, FetchReason::Refresh)
+            .polled(1_000);
+        let paged = polled.leased(2_000, FetchReason::Refresh).paged(true);
+        assert_eq!(paged.version, 1);
+        assert_eq!(paged.last_ok, 1_000, "not fresh until the last page");
+        assert!(paged.poll_due(2_001, 5_000));
     }
 
     #[test]

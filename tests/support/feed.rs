@@ -30,6 +30,8 @@ struct State {
     entries: Vec<Value>,
     polls: u64,
     cursors: Vec<Option<String>>,
+    /// The most entries a page carries (`more` is set on a cut page).
+    page_limit: usize,
 }
 
 /// A running feed.
@@ -47,6 +49,7 @@ impl Feed {
             entries: Vec::new(),
             polls: 0,
             cursors: Vec::new(),
+            page_limit: usize::MAX,
         }));
         let shared = Arc::clone(&state);
         std::thread::spawn(move || {
@@ -61,6 +64,11 @@ impl Feed {
     /// Adds an entry (a JSON object of the feed's format).
     pub fn revoke(&self, entry: Value) {
         self.state.lock().unwrap().entries.push(entry);
+    }
+
+    /// Cuts pages to `entries`, marking a cut page `more`.
+    pub fn page_limit(&self, entries: usize) {
+        self.state.lock().unwrap().page_limit = entries;
     }
 
     pub fn fault(&self, fault: FeedFault) {
@@ -104,10 +112,15 @@ fn serve(stream: TcpStream, state: &Mutex<State>) {
             Some(n) if n <= state.entries.len() => (false, n),
             _ => (true, 0),
         };
+        let to = state
+            .entries
+            .len()
+            .min(from.saturating_add(state.page_limit));
         let page = json!({
-            "cursor": state.entries.len().to_string(),
+            "cursor": to.to_string(),
             "reset": reset,
-            "revoked": state.entries[from..].to_vec(),
+            "more": to < state.entries.len(),
+            "revoked": state.entries[from..to].to_vec(),
         });
         (state.fault, page.to_string().into_bytes())
     };

@@ -68,6 +68,10 @@ pub struct FeedPage {
     /// The entries are the whole list (the previous one is dropped).
     #[serde(default)]
     pub reset: bool,
+    /// More entries follow: the filter asks again at once, with this page's cursor, and its
+    /// list is not fresh until the last page.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub more: bool,
     pub revoked: Vec<FeedEntry>,
 }
 
@@ -143,6 +147,10 @@ impl FeedEntry {
                 .as_ref()
                 .is_none_or(|d| digest_from_text(d).is_some())
     }
+}
+
+fn is_false(value: &bool) -> bool {
+    !value
 }
 
 fn digest_from_text(text: &str) -> Option<[u8; 32]> {
@@ -313,6 +321,7 @@ impl RevocationList {
         FeedPage {
             cursor: self.cursor.clone(),
             reset: true,
+            more: false,
             revoked,
         }
     }

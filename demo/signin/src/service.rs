@@ -126,7 +126,11 @@ impl Service {
     pub fn new(settings: Settings, secret: &str) -> Result<Service, String> {
         let key = SigningKey::new(settings.kid.clone(), secret.as_bytes());
         let dummy_hash = password::hash("not a password of anyone")?;
-        let store = Store::open(&settings.database, Caps::default())
+        let caps = Caps {
+            subject_revocation_seconds: settings.access_ttl_seconds.saturating_add(FILTER_SKEW),
+            ..Caps::default()
+        };
+        let store = Store::open(&settings.database, caps)
             .map_err(|e| format!("{}: {e}", settings.database))?;
         Ok(Service {
             limiter: Limiter::new(settings.sign_in_limits.clone()),

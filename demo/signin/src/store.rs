@@ -39,6 +39,9 @@ pub struct Caps {
     pub per_session_tokens: usize,
     /// The most entries one feed page carries; the next poll gets the rest.
     pub feed_page: usize,
+    /// How long a subject revocation must last to cover every token issued before it: the
+    /// longest access-token lifetime plus the filter's clock skew.
+    pub subject_revocation_seconds: u64,
 }
 
 impl Default for Caps {
@@ -48,6 +51,7 @@ impl Default for Caps {
             per_account: 20,
             per_session_tokens: 256,
             feed_page: 50_000,
+            subject_revocation_seconds: 900 + FILTER_SKEW,
         }
     }
 }
@@ -273,7 +277,11 @@ impl Store {
                 return Ok(Err(Refused::Unknown));
             }
             if used {
-                end_family(tx, &family, Some(now))?;
+                end_family(
+                    tx,
+                    &family,
+                    Some((now, self.caps.subject_revocation_seconds)),
+                )?;
                 return Ok(Err(Refused::Reused));
             }
             tx.execute("UPDATE tokens SET used = 1 WHERE jti = ?1", [jti])?;
@@ -299,7 +307,11 @@ impl Store {
                 })
                 .optional()?;
             match family {
-                Some(family) => end_family(tx, &family, Some(now)),
+                Some(family) => end_family(
+                    tx,
+                    &family,
+                    Some((now, self.caps.subject_revocation_seconds)),
+                ),
                 None => Ok(false),
             }
         })
@@ -330,7 +342,8 @@ impl Store {
         self.write(|tx| {
             prune(tx, now)?;
             if expires_at >= now {
-                revoke_owned(tx, subject, &[(token, expires_at)], now)?;
+                let lasting = self.caps.subject_revocation_seconds;
+                revoke_owned(tx, subject, &[(token, expires_at)], now, lasting)?;
             }
             Ok(())
         })
@@ -409,6 +422,7 @@ impl Store {
         let mut revoked = Vec::new();
         let mut last = after;
         let mut bytes = 0usize;
+        let mut more = false;
         while let Some(row) = rows.next()? {
             let entry = FeedEntry {
                 jti: row.get(1)?,
@@ -420,14 +434,18 @@ impl Store {
             };
             bytes += serde_json::to_string(&entry).map_or(0, |t| t.len() + 1);
             if bytes > FEED_PAGE_BYTES {
+                more = true;
                 break;
             }
             revoked.push(entry);
             last = row.get(0)?;
         }
+        // A full page: there may be more after it (the filter asks again at once).
+        more |= revoked.len() >= self.caps.feed_page.max(1);
         Ok(FeedPage {
             cursor: last.to_string(),
             reset: cursor.is_none(),
+            more,
             revoked,
         })
     }
@@ -461,8 +479,8 @@ impl Store {
 /// Ends session `family` and forgets its tokens; with `revoke_at`, its access tokens still
 /// live then are revoked first (until their expiry plus [`FILTER_SKEW`]). Whether there was
 /// one.
-fn end_family(tx: &Transaction<'_>, family: &str, revoke_at: Option<u64>) -> Stored<bool> {
-    if let Some(now) = revoke_at {
+fn end_family(tx: &Transaction<'_>, family: &str, revoke_at: Option<(u64, u64)>) -> Stored<bool> {
+    if let Some((now, lasting)) = revoke_at {
         prune(tx, now)?;
         let live: Vec<(String, i64)> = {
             let mut q = tx.prepare(
@@ -491,7 +509,7 @@ fn end_family(tx: &Transaction<'_>, family: &str, revoke_at: Option<u64>) -> Sto
             })
             .collect();
         match subject {
-            Some(subject) => revoke_owned(tx, &subject, &tokens, now)?,
+            Some(subject) => revoke_owned(tx, &subject, &tokens, now, lasting)?,
             None => {
                 for (token, expires_at) in &tokens {
                     if let OwnToken::Jti(jti) = token {
@@ -522,6 +540,7 @@ fn revoke_owned(
     subject: &str,
     tokens: &[(OwnToken<'_>, u64)],
     now: u64,
+    lasting: u64,
 ) -> Stored<()> {
     let held: i64 = tx.query_row(
         "SELECT COUNT(*) FROM revocations WHERE owner = ?1",
@@ -535,10 +554,12 @@ fn revoke_owned(
             [subject],
             |r| r.get(0),
         )?;
+        // It covers every token of the subject issued until now, not only those revoked.
         let expires_at = tokens
             .iter()
             .map(|(_, e)| *e)
             .chain(latest.map(unix_time))
+            .chain([now.saturating_add(lasting)])
             .max()
             .unwrap_or(now);
         let before = now.saturating_add(1);
@@ -935,19 +956,24 @@ pub mod tests {
         store.begin("f1", "mallory", NOW + 1000).unwrap();
         for i in 0..OWN_ENTRIES {
             store
-                .revoke_own("mallory", OwnToken::Jti(&format!("m{i}")), NOW + 900, NOW)
+                .revoke_own("mallory", OwnToken::Jti(&format!("m{i}")), NOW + 100, NOW)
                 .unwrap();
         }
         let page = store.feed(None, NOW).unwrap();
         assert_eq!(page.revoked.len(), usize::try_from(OWN_ENTRIES).unwrap());
         store
-            .revoke_own("mallory", OwnToken::Jti("one-more"), NOW + 900, NOW)
+            .revoke_own("mallory", OwnToken::Jti("one-more"), NOW + 100, NOW)
             .unwrap();
         let page = store.feed(None, NOW).unwrap();
         assert_eq!(page.revoked.len(), 1, "{page:?}");
         assert_eq!(page.revoked[0].subject.as_deref(), Some("mallory"));
         assert_eq!(page.revoked[0].before, Some(NOW + 1));
-        assert!(page.revoked[0].expires_at >= NOW + 900);
+        // It lasts as long as any token of the subject issued until now, not only the
+        // revoked ones (these expired sooner).
+        assert_eq!(
+            page.revoked[0].expires_at,
+            NOW + Caps::default().subject_revocation_seconds
+        );
         assert!(!store.is_live("f1", NOW), "its sessions end");
         // Another subject is untouched by mallory's count.
         store
