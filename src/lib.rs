@@ -158,9 +158,12 @@ impl Context for Root {
         let status = if headers == 0 {
             None
         } else {
-            hostcalls::get_map_value(MapType::HttpCallResponseHeaders, ":status")
+            // As bytes: the SDK's string getter panics on a value that is not UTF-8, and a
+            // panic here would take the VM down.
+            hostcalls::get_map_value_bytes(MapType::HttpCallResponseHeaders, ":status")
                 .ok()
                 .flatten()
+                .and_then(|status| String::from_utf8(status).ok())
         };
         let answered = {
             let (Ok(mut fetcher), Ok(mut worker)) =
