@@ -12,6 +12,15 @@ pub mod role {
     pub const ADMIN: &str = "admin";
     /// Role of a publishable key and of a request without a credential.
     pub const ANONYMOUS: &str = "anonymous";
+
+    /// Whether `name` can be a role: 1 to 64 lower-case letters, digits, '-' or '_'.
+    pub fn is_valid(name: &str) -> bool {
+        !name.is_empty()
+            && name.len() <= 64
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+    }
 }
 
 /// The kind of credential an identity comes from; its name is the `type` identity header.

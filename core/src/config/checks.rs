@@ -97,17 +97,14 @@ pub(super) fn check_cookie_name(name: &str) -> Result<(), String> {
 
 /// A role name: 1 to 64 lower-case letters, digits, '-' or '_'.
 pub(super) fn check_role_name(name: &str) -> Result<(), String> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
-    ok.then_some(()).ok_or_else(|| {
-        format!(
-            "\"{}\" must be 1 to 64 lower-case letters, digits, '-' or '_'",
-            name.escape_default()
-        )
-    })
+    crate::identity::role::is_valid(name)
+        .then_some(())
+        .ok_or_else(|| {
+            format!(
+                "\"{}\" must be 1 to 64 lower-case letters, digits, '-' or '_'",
+                name.escape_default()
+            )
+        })
 }
 
 /// Headers the filter must never overwrite: those it reads itself, and those that frame or

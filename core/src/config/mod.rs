@@ -97,15 +97,15 @@ impl Config {
             keys: &self.keys,
             clients: &self.clients,
             issuers: &self.issuers,
-            revocation: self.revocation.as_ref(),
+            revocation: self.revocation.as_ref().map(|feed| {
+                crate::verify::revocation::RevocationCheck {
+                    fail_closed_after: feed.fail_closed_after,
+                }
+            }),
         }
     }
 
     /// Whether `name` is a valid role name (a rule's role, an issuer token's role).
-    pub(crate) fn is_role_name(name: &str) -> bool {
-        checks::check_role_name(name).is_ok()
-    }
-
     /// What the configuration allows that an operator may not mean, one line each (logged as
     /// warnings when it loads).
     pub fn warnings(&self) -> Vec<String> {

@@ -263,7 +263,7 @@ fn identity(issuer: &Issuer, payload: &Map<String, Value>) -> Result<Identity, T
         .roles_claim
         .as_deref()
         .and_then(|path| claims::lookup(payload, path))
-        .map(|value| claims::roles(value, crate::config::Config::is_role_name))
+        .map(|value| claims::roles(value, crate::identity::role::is_valid))
         .unwrap_or_default();
     let role = if roles.is_empty() {
         builtin_role(role::USER)

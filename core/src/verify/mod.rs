@@ -45,6 +45,7 @@ pub struct Verifiers<'c> {
     pub keys: &'c KeyRing,
     pub clients: &'c ClientRegistry,
     pub issuers: &'c Issuers,
-    /// The revocation feed, when configured (its list is the worker's).
-    pub revocation: Option<&'c crate::config::RevocationFeed>,
+    /// How tokens meet the revocation list, when a feed is configured (the list is the
+    /// worker's).
+    pub revocation: Option<revocation::RevocationCheck>,
 }

@@ -18,6 +18,13 @@ pub const MAX_ENTRIES: usize = 200_000;
 /// The longest cursor, `jti`, subject or issuer name accepted in the feed, in bytes.
 const MAX_TEXT: usize = 256;
 
+/// How verified tokens meet the revocation list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RevocationCheck {
+    /// Refuse tokens (503) once the list is this many seconds old.
+    pub fail_closed_after: Option<u64>,
+}
+
 /// What identifies one verified token against the list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenMarks {
