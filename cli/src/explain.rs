@@ -18,9 +18,8 @@ use tollgate_core::request::path::{self, PathError};
 use tollgate_core::request::{query, RequestView};
 use tollgate_core::rules::{Mode, Policy};
 use tollgate_core::verify::issuer::IssuerCheck;
-use tollgate_core::verify::jwks::Algorithm;
-use tollgate_core::verify::jws;
 use tollgate_core::verify::token::{is_token_shaped, TokenError};
+use tollgate_core::verify::{jws, signer, Signer};
 use tollgate_core::worker::WorkerState;
 
 /// What happened to one request, step by step. Strings may hold credentials until
@@ -590,20 +589,12 @@ fn verify_token(config: &Config, token: &str, now: u64) -> (Vec<String>, Result<
             Err(Denial::InvalidCredentials(BadCredential::Token(e))),
         )
     };
-    let alg = jws::split(token).and_then(|parts| {
-        let mut buffer = Vec::new();
-        jws::parse_header(parts.header, &mut buffer).map(|h| h.alg.into_owned())
-    });
-    let issuer_alg = match alg.as_deref() {
-        None => return refused(TokenError::Malformed),
-        Some("HS256") => None,
-        Some(_) if config.issuers.is_empty() => None,
-        Some(alg) => match Algorithm::parse(alg) {
-            Some(algorithm) => Some(algorithm),
-            None => return refused(TokenError::Algorithm),
-        },
+    let algorithm = match signer(token, !config.issuers.is_empty()) {
+        Ok(Signer::Secrets) => None,
+        Ok(Signer::Issuer(algorithm)) => Some(algorithm),
+        Err(e) => return refused(e),
     };
-    let Some(algorithm) = issuer_alg else {
+    let Some(algorithm) = algorithm else {
         return match config.verifier.verify_typed(token, "access", now) {
             Ok(token) => (
                 vec![format!(

@@ -5,11 +5,9 @@ use crate::denial::Denial;
 use crate::identity::Identity;
 use crate::verify::cache::CachedToken;
 use crate::verify::issuer::{IssuerCheck, KeysNeeded};
-use crate::verify::jwks::Algorithm;
-use crate::verify::jws;
 use crate::verify::revocation::TokenMarks;
 use crate::verify::token::{is_token_shaped, TokenError};
-use crate::verify::{BadCredential, Verifiers};
+use crate::verify::{signer, BadCredential, Signer, Verifiers};
 use crate::worker::WorkerState;
 
 /// A decision that issuer `issuer`'s keys could change: the adapter may hold the request
@@ -138,13 +136,10 @@ fn verify_token(
             return (Ok((hit.identity.clone(), hit.marks.clone())), true);
         }
     }
-    let algorithm = match header_algorithm(token) {
-        Some(alg) if alg == "HS256" || verifiers.issuers.is_empty() => None,
-        Some(alg) => match Algorithm::parse(&alg) {
-            Some(algorithm) => Some(algorithm),
-            None => return (refused(TokenError::Algorithm), false),
-        },
-        None => return (refused(TokenError::Malformed), false),
+    let algorithm = match signer(token, !verifiers.issuers.is_empty()) {
+        Ok(Signer::Secrets) => None,
+        Ok(Signer::Issuer(algorithm)) => Some(algorithm),
+        Err(e) => return (refused(e), false),
     };
     let Some(algorithm) = algorithm else {
         return match verifiers.tokens.verify_typed(token, "access", now) {
@@ -195,12 +190,4 @@ fn verify_token(
             (Err(wait), false)
         }
     }
-}
-
-/// The `alg` of a token's header, or `None` when the header is not readable.
-fn header_algorithm(token: &str) -> Option<String> {
-    let parts = jws::split(token)?;
-    let mut buffer = Vec::new();
-    let header = jws::parse_header(parts.header, &mut buffer)?;
-    Some(header.alg.into_owned())
 }

@@ -19,6 +19,29 @@ use issuer::Issuers;
 use keys::{ClientRegistry, KeyRing};
 use token::{TokenError, TokenVerifier};
 
+/// Whose keys verify an access token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signer {
+    /// The master secrets: an `HS256` token, or any token when no issuer is configured.
+    Secrets,
+    /// The issuer its `iss` names, with the token's asymmetric algorithm.
+    Issuer(jwks::Algorithm),
+}
+
+/// Whose keys verify `token`, from its header's `alg`: one choice for the filter and for
+/// `tollgate explain`.
+pub fn signer(token: &str, issuers_configured: bool) -> Result<Signer, TokenError> {
+    let parts = jws::split(token).ok_or(TokenError::Malformed)?;
+    let mut buffer = Vec::new();
+    let header = jws::parse_header(parts.header, &mut buffer).ok_or(TokenError::Malformed)?;
+    if header.alg == "HS256" || !issuers_configured {
+        return Ok(Signer::Secrets);
+    }
+    jwks::Algorithm::parse(&header.alg)
+        .map(Signer::Issuer)
+        .ok_or(TokenError::Algorithm)
+}
+
 /// Why a sent credential is not accepted (401 `INVALID_CREDENTIALS`, or `TOKEN_EXPIRED`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BadCredential {
