@@ -1,0 +1,285 @@
+//! `tollgate explain`: one request through the real decision, told step by step.
+//!
+//! The steps call the core's own functions in the order `decide` calls them (the readings of
+//! the path, the rule of each, the credential's place, its verification); the answer, the
+//! edits and the identity are `decide`'s own. [`Explanation::agrees`] says whether the steps
+//! predicted what `decide` did: if not, the command says so and exits 3.
+
+use serde::Serialize;
+use tollgate_core::config::Config;
+use tollgate_core::decision::{apply_edits, decide, Action, Decision, HeaderEdit, Outcome};
+use tollgate_core::denial::Denial;
+use tollgate_core::identity::Identity;
+use tollgate_core::worker::WorkerState;
+
+mod verify;
+mod walk;
+
+/// What happened to one request, step by step. Strings may hold credentials until
+/// [`crate::redact::Redactor::clean`] has been over the rendered text.
+#[derive(Debug, Clone, Serialize)]
+pub struct Explanation {
+    pub request: Shown,
+    /// Each step in the order the filter takes them.
+    pub steps: Vec<Step>,
+    /// The mode that applied (`none`, `optional`, `required`), when the path was read.
+    pub mode: Option<String>,
+    /// `rules[N]` or `default`, with the rule as configured.
+    pub rule: String,
+    pub identity: Option<IdentityShown>,
+    /// What the upstream would get, when the request goes on.
+    pub upstream: Option<Shown>,
+    pub answer: Answer,
+    /// Whether the steps predicted `decide`'s outcome.
+    pub agrees: bool,
+    /// What the steps predicted, when they disagree.
+    pub disagreement: Option<String>,
+}
+
+/// A request as the filter or the upstream sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Shown {
+    pub method: String,
+    pub authority: String,
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+}
+
+/// One step and what it found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Step {
+    pub step: &'static str,
+    pub says: Vec<String>,
+}
+
+/// Who the caller is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IdentityShown {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub role: String,
+    pub user: Option<String>,
+    pub name: Option<String>,
+}
+
+/// The decision: on to the upstream (status 200 as far as the filter is concerned) or
+/// answered by the filter.
+#[derive(Debug, Clone, Serialize)]
+pub struct Answer {
+    /// `allowed`, `unchecked`, `preflight`, `denied`, `redirected`.
+    pub outcome: String,
+    /// 200 when the request goes on, else the filter's status.
+    pub status: u32,
+    pub code: Option<String>,
+    /// The filter's response headers (empty when the request goes on).
+    pub headers: Vec<(String, String)>,
+    pub body: Option<String>,
+    /// The header edits, in order.
+    pub edits: Vec<String>,
+}
+
+/// What the steps predict the decision is.
+#[derive(Debug, Clone, PartialEq)]
+enum Predicted {
+    Preflight,
+    Unchecked(Option<usize>),
+    Allowed(Identity, Option<usize>),
+    Refused(Denial, Option<usize>),
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn listed(headers: &[(String, Vec<u8>)]) -> Shown {
+    let get = |name: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| text(v))
+            .unwrap_or_default()
+    };
+    Shown {
+        method: get(":method"),
+        authority: get(":authority"),
+        path: get(":path"),
+        headers: headers
+            .iter()
+            .filter(|(n, _)| !n.starts_with(':'))
+            .map(|(n, v)| (n.clone(), text(v)))
+            .collect(),
+    }
+}
+
+/// `rules[N] (prefix /admin)` or `default`.
+pub fn rule_name(config: &Config, rule: Option<usize>) -> String {
+    match rule.and_then(|i| config.rules.rule(i).map(|r| (i, r))) {
+        Some((i, r)) => format!("rules[{i}] ({})", r.describe()),
+        None => format!("default ({})", config.rules.default_mode().as_str()),
+    }
+}
+
+fn identity_shown(identity: &Identity) -> IdentityShown {
+    IdentityShown {
+        kind: identity.kind.as_str().to_owned(),
+        role: identity.role.to_string(),
+        user: identity.user.as_deref().map(str::to_owned),
+        name: identity.name.as_deref().map(str::to_owned),
+    }
+}
+
+fn refusal(denial: Denial) -> String {
+    format!(
+        "refused: {} {} ({denial:?}): {}",
+        denial.status(),
+        denial.code(),
+        denial.message()
+    )
+}
+
+/// Explains the request `headers` (pseudo-headers first) under `config` at unix time `now`.
+pub fn explain(config: &Config, headers: &[(String, Vec<u8>)], now: u64) -> Explanation {
+    let mut steps = Vec::new();
+    let mut mode = None;
+    let predicted = walk::walk(config, headers, now, &mut steps, &mut mode);
+    // A worker as the filter starts one: no fetched keys, an empty revocation list, fresh.
+    let mut worker = WorkerState::default();
+    worker.revocations.fresh_at = now;
+    let decision = decide(config, &mut worker, headers, now);
+    let actual = as_predicted(&decision);
+    let agrees = actual == predicted;
+    let identity = match &decision.outcome {
+        Outcome::Allowed(identity) => Some(identity_shown(identity)),
+        _ => None,
+    };
+    let (answer, upstream) = answer_of(&decision, headers);
+    Explanation {
+        request: listed(headers),
+        steps,
+        mode,
+        rule: rule_name(config, decision.rule),
+        identity,
+        upstream,
+        answer,
+        agrees,
+        disagreement: (!agrees)
+            .then(|| format!("the steps predicted {predicted:?}; decide gave {actual:?}")),
+    }
+}
+
+fn as_predicted(decision: &Decision<'_>) -> Predicted {
+    match &decision.outcome {
+        Outcome::Preflight => Predicted::Preflight,
+        Outcome::Unchecked => Predicted::Unchecked(decision.rule),
+        Outcome::Allowed(identity) => Predicted::Allowed(identity.clone(), decision.rule),
+        Outcome::Denied(denial) | Outcome::Redirected(denial) => {
+            Predicted::Refused(*denial, decision.rule)
+        }
+    }
+}
+
+fn edit_text(edit: &HeaderEdit<'_>) -> String {
+    match edit {
+        HeaderEdit::Remove(name) => format!("remove {name}"),
+        HeaderEdit::Set(name, value) => format!("set {name}: {}", text(value.as_bytes())),
+        HeaderEdit::Add(name, value) => format!("add {name}: {}", text(value.as_bytes())),
+        HeaderEdit::SetPath(path) => format!("set :path {}", text(path)),
+    }
+}
+
+fn answer_of(decision: &Decision<'_>, headers: &[(String, Vec<u8>)]) -> (Answer, Option<Shown>) {
+    let outcome = decision.outcome.label().to_owned();
+    match &decision.action {
+        Action::Forward(edits) => (
+            Answer {
+                outcome,
+                status: 200,
+                code: None,
+                headers: Vec::new(),
+                body: None,
+                edits: edits.iter().map(edit_text).collect(),
+            },
+            Some(listed(&apply_edits(headers, edits))),
+        ),
+        Action::Respond(response, edits) => {
+            let code = serde_json::from_str::<serde_json::Value>(&response.body)
+                .ok()
+                .and_then(|b| b.get("code").and_then(|c| c.as_str()).map(str::to_owned));
+            (
+                Answer {
+                    outcome,
+                    status: response.status,
+                    code,
+                    headers: response
+                        .headers
+                        .iter()
+                        .map(|(n, v)| ((*n).to_owned(), v.clone()))
+                        .collect(),
+                    body: (!response.body.is_empty()).then(|| response.body.clone()),
+                    edits: edits.iter().map(edit_text).collect(),
+                },
+                None,
+            )
+        }
+    }
+}
+
+impl Explanation {
+    /// The explanation as text, one step per paragraph.
+    pub fn render(&self) -> String {
+        let mut out = format!(
+            "request: {} {} (host {})\n",
+            self.request.method, self.request.path, self.request.authority
+        );
+        for (n, v) in &self.request.headers {
+            out.push_str(&format!("  {n}: {v}\n"));
+        }
+        for (i, step) in self.steps.iter().enumerate() {
+            out.push_str(&format!("{}. {}\n", i + 1, step.step));
+            for line in &step.says {
+                out.push_str(&format!("   {line}\n"));
+            }
+        }
+        out.push_str(&format!("rule: {}\n", self.rule));
+        if let Some(id) = &self.identity {
+            out.push_str(&format!("identity: type {}, role {}", id.kind, id.role));
+            if let Some(user) = &id.user {
+                out.push_str(&format!(", user {user}"));
+            }
+            if let Some(name) = &id.name {
+                out.push_str(&format!(", name {name}"));
+            }
+            out.push('\n');
+        }
+        if !self.answer.edits.is_empty() {
+            out.push_str("edits:\n");
+            for edit in &self.answer.edits {
+                out.push_str(&format!("  {edit}\n"));
+            }
+        }
+        if let Some(up) = &self.upstream {
+            out.push_str(&format!("upstream gets: {} {}\n", up.method, up.path));
+            for (n, v) in &up.headers {
+                out.push_str(&format!("  {n}: {v}\n"));
+            }
+        }
+        out.push_str(&format!("answer: {}", self.answer.status));
+        match &self.answer.code {
+            Some(code) => out.push_str(&format!(" {code} ({})\n", self.answer.outcome)),
+            None if self.upstream.is_some() => {
+                out.push_str(&format!(" from the upstream ({})\n", self.answer.outcome))
+            }
+            None => out.push_str(&format!(" ({})\n", self.answer.outcome)),
+        }
+        for (n, v) in &self.answer.headers {
+            out.push_str(&format!("  {n}: {v}\n"));
+        }
+        if let Some(body) = &self.answer.body {
+            out.push_str(&format!("  {body}\n"));
+        }
+        if let Some(what) = &self.disagreement {
+            out.push_str(&format!("!!! DISAGREEMENT: {what}\n"));
+        }
+        out
+    }
+}
