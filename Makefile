@@ -80,6 +80,7 @@ lint: .run/wasm-target
 ## hostile-input table through `tollgate test`).
 unit:
 	$(CARGO) test --workspace --lib --bins
+	$(CARGO) test -p tollgate-core --test '*'
 	$(CARGO) test -p tollgate-cli
 
 ## End-to-end tests: the built module in a real Envoy (and a real browser).

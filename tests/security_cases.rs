@@ -19,7 +19,9 @@ mod properties;
 use std::collections::BTreeMap;
 
 use serde_json::Value as Json;
-use support::table::{self, expand, Check, ConfigName, IdentityField, Only, Placeholders, Row};
+use support::table::{
+    self, expand, Build, Check, ConfigName, IdentityField, Only, Placeholders, Row,
+};
 use support::{decide, now, Action, Config, Envoy, Response, Setup, WorkerState};
 
 /// What a client and the upstream saw of one request.

@@ -3,9 +3,8 @@
 //! `tests/security_cases.rs` holds the filter to natively and through Envoy. So the command
 //! and Envoy answer alike.
 //!
-//! The configurations are `cli/tests/data/security-configs.json` (a copy of
-//! `tests/support/table.rs`'s `ConfigName::json()`). This file reads the table itself, the
-//! same columns `tests/security_cases.rs` reads.
+//! The rows, their configurations and placeholders come from the testkit crate, the same
+//! reader `tests/security_cases.rs` uses.
 
 #![allow(
     clippy::unwrap_used,
@@ -18,126 +17,12 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use serde_json::{json, Value};
-use tollgate_core::verify::token::{claims_for, SigningKey};
+use tollgate_testkit::table::{self, Check, ConfigName, IdentityField, Only, Placeholders, Row};
+use tollgate_testkit::{expand_table, unescape};
 
-use common::{root, scratch, tollgate};
+use common::{scratch, tollgate};
 
 const NOW: u64 = 1_800_000_000;
-
-/// One row: id, configuration, request, expectation.
-struct Row {
-    id: String,
-    config: String,
-    request: String,
-    expect: String,
-}
-
-fn rows() -> Vec<Row> {
-    let text = std::fs::read_to_string(root().join("tests/data/security-cases.tsv")).unwrap();
-    text.lines()
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(|line| {
-            let mut cols = line.split('\t').map(str::to_owned);
-            let mut next = || cols.next().unwrap_or_default();
-            Row {
-                id: next(),
-                config: next(),
-                request: next(),
-                expect: next(),
-            }
-        })
-        .collect()
-}
-
-/// The placeholders' values, minted for [`NOW`] as tests/support/table.rs mints them.
-fn placeholders(fixture: &Value) -> BTreeMap<String, String> {
-    let text = |name: &str| fixture["placeholders"][name].as_str().unwrap().to_owned();
-    let key = SigningKey::new(None, text("K").as_bytes());
-    let sign = |token_type: &str, issued: u64| {
-        key.sign(claims_for("alice", token_type, issued, 3600))
-            .unwrap()
-    };
-    let j01 = sign("access", NOW);
-    let unsigned = j01[..j01.rfind('.').unwrap()].to_owned();
-    let encoded: String = j01
-        .bytes()
-        .enumerate()
-        .map(|(i, b)| {
-            if i < 3 {
-                format!("%{b:02X}")
-            } else {
-                char::from(b).to_string()
-            }
-        })
-        .collect();
-    BTreeMap::from([
-        ("J09a".into(), format!("{unsigned}.")),
-        ("J15a".into(), sign("refresh", NOW)),
-        ("J14b".into(), sign("access", NOW - 4200)),
-        ("J01%".into(), encoded),
-        ("SK".into(), text("SK")),
-        ("PK".into(), text("PK")),
-        ("CS".into(), text("CS")),
-        ("CSB".into(), text("CSB")),
-        ("J01".into(), j01),
-    ])
-}
-
-/// The table's text as bytes: `<X*N>` repeated, placeholders, then `\r \n \t \\ \xHH`.
-fn expand(text: &str, values: &BTreeMap<String, String>) -> Vec<u8> {
-    let mut out = String::new();
-    let mut rest = text;
-    while let Some(open) = rest.find('<') {
-        out.push_str(&rest[..open]);
-        let after = &rest[open + 1..];
-        let Some(close) = after.find('>') else {
-            out.push('<');
-            rest = after;
-            continue;
-        };
-        let inner = &after[..close];
-        let repeated = inner
-            .rsplit_once('*')
-            .and_then(|(u, n)| Some(u.repeat(n.parse::<usize>().ok()?)));
-        match repeated.or_else(|| values.get(inner).cloned()) {
-            Some(value) => out.push_str(&value),
-            None => out.push_str(&format!("<{inner}>")),
-        }
-        rest = &after[close + 1..];
-    }
-    out.push_str(rest);
-    unescape(&out)
-}
-
-fn unescape(text: &str) -> Vec<u8> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\\' && i + 1 < bytes.len() {
-            match bytes[i + 1] {
-                b'r' => out.push(b'\r'),
-                b'n' => out.push(b'\n'),
-                b't' => out.push(b'\t'),
-                b'\\' => out.push(b'\\'),
-                b'x' => {
-                    out.push(
-                        u8::from_str_radix(std::str::from_utf8(&bytes[i + 2..i + 4]).unwrap(), 16)
-                            .unwrap(),
-                    );
-                    i += 2;
-                }
-                other => panic!("unknown escape \\{}", char::from(other)),
-            }
-            i += 2;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    out
-}
 
 /// Text as a YAML double-quoted scalar: every character outside printable ASCII escaped.
 fn quoted(text: &str) -> String {
@@ -156,60 +41,50 @@ fn quoted(text: &str) -> String {
 }
 
 /// The row as a case of a cases file, or why the command cannot express it.
-fn case(row: &Row, values: &BTreeMap<String, String>) -> Result<String, String> {
-    let text = |t: &str| {
-        String::from_utf8(expand(t, values))
+fn case(row: &Row, values: &Placeholders) -> Result<String, String> {
+    if row.expect.only == Some(Only::Envoy) {
+        return Err("Envoy answers before the filter (an envoy row)".into());
+    }
+    let text = |bytes: Vec<u8>| {
+        String::from_utf8(bytes)
             .map_err(|_| "bytes that are not UTF-8 (a cases file holds text)".to_owned())
     };
-    let mut parts = row.request.split(" | ");
-    let (method, target) = parts.next().unwrap().split_once(' ').unwrap();
-    let target = if target == "-" {
-        String::new()
-    } else {
-        text(target)?
-    };
+    let (target, lines) = row
+        .request
+        .expanded(|t| expand_table(t, |name| values.value(name)));
     let mut headers = vec![("Host".to_owned(), "api.example.com".to_owned())];
-    for part in parts {
-        let (repeat, header) = match part.strip_prefix('*') {
-            Some(counted) => {
-                let (n, h) = counted.split_once(' ').unwrap();
-                (Some(n.parse::<usize>().unwrap()), h)
-            }
-            None => (None, part),
-        };
-        let (name, value) = header.split_once(':').unwrap();
-        let value = text(value.strip_prefix(' ').unwrap_or(value))?;
-        match repeat {
-            Some(n) => headers.extend((1..=n).map(|i| (format!("{name}{i}"), value.clone()))),
-            None => headers.push((name.to_owned(), value)),
-        }
+    for (name, value) in lines {
+        headers.push((name, text(value)?));
     }
-    let mut words = row.expect.split(' ');
-    let status = words.next().unwrap();
-    let mut expect = vec![format!("status: {status}")];
+    let mut expect = vec![format!("status: {}", row.expect.status)];
     let mut upstream = Vec::new();
-    for word in words {
-        let (key, value) = word.split_once('=').unwrap_or((word, ""));
-        match key {
-            "envoy" => return Err("Envoy answers before the filter (an envoy row)".into()),
-            "code" | "user" | "type" | "role" | "name" | "location" => {
-                expect.push(format!("{key}: {}", quoted(value)))
+    for check in &row.expect.checks {
+        match check {
+            Check::Code(code) => expect.push(format!("code: {}", quoted(code))),
+            Check::Identity(field, value) => {
+                let key = match field {
+                    IdentityField::User => "user",
+                    IdentityField::Type => "type",
+                    IdentityField::Role => "role",
+                    IdentityField::Name => "name",
+                };
+                expect.push(format!("{key}: {}", quoted(value)));
             }
-            "path" => expect.push(format!("upstream_path: {}", quoted(value))),
-            "gone" => upstream.push(format!("{}: null", quoted(value))),
-            "noid" => {
-                for h in ["x-auth-user", "x-auth-type", "x-auth-role", "x-auth-name"] {
-                    upstream.push(format!("{h}: null"));
+            Check::Location(location) => expect.push(format!("location: {}", quoted(location))),
+            Check::Path(path) => expect.push(format!("upstream_path: {}", quoted(path))),
+            Check::Gone(header) => upstream.push(format!("{}: null", quoted(header))),
+            Check::NoIdentity => {
+                for field in IdentityField::ALL {
+                    upstream.push(format!("{}: null", field.header()));
                 }
             }
-            // challenge, location^, kept, native: what `expect` does not hold.
-            _ => {
-                let header = key.strip_prefix("upstream:");
-                let value = String::from_utf8(unescape(value)).ok();
-                if let (Some(h), Some(v)) = (header, value) {
-                    upstream.push(format!("{}: {}", quoted(h), quoted(&v)));
+            Check::Upstream(header, value) => {
+                if let Ok(value) = String::from_utf8(unescape(value)) {
+                    upstream.push(format!("{}: {}", quoted(header), quoted(&value)));
                 }
             }
+            // What `expect` does not hold.
+            Check::Challenge(_) | Check::Kept(_) | Check::LocationPrefix(_) => {}
         }
     }
     if !upstream.is_empty() {
@@ -222,8 +97,8 @@ fn case(row: &Row, values: &BTreeMap<String, String>) -> Result<String, String> 
     Ok(format!(
         "- name: {}\n  request:\n    method: {}\n    target: {}\n    headers: [{}]\n  expect: {{{}}}\n",
         row.id,
-        quoted(method),
-        quoted(&target),
+        quoted(&row.request.method),
+        quoted(&text(target)?),
         headers.join(", "),
         expect.join(", ")
     ))
@@ -231,18 +106,14 @@ fn case(row: &Row, values: &BTreeMap<String, String>) -> Result<String, String> 
 
 #[test]
 fn every_expressible_row_gets_the_rows_answer() {
-    let fixture: Value = serde_json::from_str(
-        &std::fs::read_to_string(root().join("cli/tests/data/security-configs.json")).unwrap(),
-    )
-    .unwrap();
-    let values = placeholders(&fixture);
+    let values = Placeholders::minted_at(NOW);
     let dir = scratch("table");
-    let mut files: BTreeMap<String, String> = BTreeMap::new();
+    let mut files: BTreeMap<ConfigName, String> = BTreeMap::new();
     let mut skipped: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let all = rows();
+    let all = table::rows();
     for row in &all {
         match case(row, &values) {
-            Ok(case) => files.entry(row.config.clone()).or_default().push_str(&case),
+            Ok(case) => files.entry(row.config).or_default().push_str(&case),
             Err(reason) => skipped.entry(reason).or_default().push(row.id.clone()),
         }
     }
@@ -250,13 +121,7 @@ fn every_expressible_row_gets_the_rows_answer() {
     let mut failures = Vec::new();
     for (name, cases) in &files {
         let config = dir.join(format!("config-{name}.json"));
-        let plugin = fixture["configs"][name.as_str()].clone();
-        assert_ne!(
-            plugin,
-            json!(null),
-            "no configuration {name} in the fixture"
-        );
-        std::fs::write(&config, plugin.to_string()).unwrap();
+        std::fs::write(&config, name.json().to_string()).unwrap();
         let file = dir.join(format!("cases-{name}.yaml"));
         std::fs::write(&file, cases).unwrap();
         let now = NOW.to_string();
