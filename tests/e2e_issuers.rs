@@ -651,3 +651,153 @@ fn failed_refreshes_keep_the_last_keys_serving_and_are_counted() {
     assert_eq!(envoy.send(&bearer(&unseen)).status, 200);
     assert!(!envoy.log().contains(&unseen));
 }
+
+#[test]
+fn a_rotation_during_a_periodic_fetch_fails_no_request() {
+    let idp = Idp::start();
+    let envoy = envoy_trusting(json!([issuer_entry(&idp, 5)]), idp.port(), json!({}));
+    assert_eq!(envoy.send(&bearer(&idp.token("RS256"))).status, 200);
+    // A periodic fetch (every 5 s here) starts before a rotation and answers the keys of
+    // before it: its answer does not decide a request for the new key, nor spend the
+    // unknown-kid fetch.
+    idp.fault(Fault::Stale(1));
+    idp.rotate(false);
+    let rotated = idp.token("ES256");
+    let before = idp.jwks_fetches();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while idp.jwks_fetches() == before && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(idp.jwks_fetches() > before, "a periodic fetch started");
+    idp.fault(Fault::Ok);
+    let response = envoy.send(&bearer(&rotated));
+    assert_eq!(response.status, 200, "{}", response.text());
+    let stats = envoy.stats("wasmcustom.tollgate.issuer_keys");
+    assert_eq!(
+        stats.get("wasmcustom.tollgate.issuer_keys.unknown_kid_fetches.idp"),
+        Some(&1),
+        "{stats:?}"
+    );
+}
+
+/// Whether `token` was let on from the cache of verified tokens (the worker's counters of
+/// hits and misses, handed to Envoy on the tick, are awaited).
+fn from_cache(envoy: &Envoy, token: &str) -> bool {
+    let count = |what: &str| {
+        envoy
+            .stats(&format!("wasmcustom.tollgate.token_cache.{what}"))
+            .values()
+            .sum::<u64>()
+    };
+    let (hits, misses) = (count("hit"), count("miss"));
+    let response = envoy.send(&bearer(token));
+    assert_eq!(response.status, 200, "{}", response.text());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while count("hit") + count("miss") == hits + misses && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(count("hit") + count("miss"), hits + misses + 1);
+    count("hit") > hits
+}
+
+#[test]
+fn keys_fetched_again_unchanged_or_with_a_key_added_keep_cached_tokens_verified() {
+    let idp = Idp::start();
+    let config = json!({
+        "secrets": [{"key": K}],
+        "issuers": [issuer_entry(&idp, 5)],
+        "rules": [{"prefix": "/orders", "mode": "required", "roles": ["reader", "user"]}],
+    });
+    let mut setup = Setup::new(config).cluster("idp", idp.port());
+    setup.concurrency = 1;
+    let envoy = Envoy::start(setup);
+    let token = idp.token("RS256");
+    assert!(!from_cache(&envoy, &token));
+    assert!(from_cache(&envoy, &token));
+    // A periodic fetch (every 5 s here) answers the same keys: nothing is verified again.
+    let fetched = || {
+        envoy
+            .stats("wasmcustom.tollgate.issuer_keys.fetched.idp")
+            .values()
+            .sum::<u64>()
+    };
+    let before = fetched();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while fetched() == before && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(fetched() > before, "a periodic fetch ran");
+    assert!(from_cache(&envoy, &token), "the same keys fetched again");
+    // Keys added by a rotation: the old key's cached tokens stay verified.
+    idp.rotate(false);
+    assert!(!from_cache(&envoy, &idp.token("ES256")));
+    assert!(from_cache(&envoy, &token), "a key added");
+}
+
+#[test]
+fn key_fetch_logs_say_what_happened() {
+    let port = Idp::free_port();
+    let issuer = format!("http://127.0.0.1:{port}");
+    let entry = json!({
+        "name": "idp",
+        "issuer": issuer,
+        "audiences": [AUDIENCE],
+        "jwks_uri": format!("{issuer}/jwks"),
+        "cluster": "idp",
+        "refresh_seconds": 5,
+        "roles_claim": "realm_access.roles",
+    });
+    let envoy = envoy_trusting(json!([entry]), port, json!({}));
+    // The `n`-th key fetch line, once logged.
+    let line = |n: usize| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let log = envoy.log();
+            let lines: Vec<String> = log
+                .lines()
+                .filter(|l| l.contains("tollgate: issuer idp: the key fetch"))
+                .map(str::to_owned)
+                .collect();
+            if let Some(line) = lines.get(n) {
+                return line.clone();
+            }
+            assert!(Instant::now() < deadline, "no key fetch line {n}:\n{log}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    // Nothing listens: Envoy answers 503 itself; no key was ever loaded.
+    let first = line(0);
+    assert!(
+        first.contains("the key fetch got no answer (Envoy's own 503: upstream connect error"),
+        "{first}"
+    );
+    assert!(
+        first.ends_with("no keys loaded yet: requests get 503 KEYS_UNAVAILABLE"),
+        "{first}"
+    );
+    // The provider comes up, then answers 500: a real status, and the last keys serve.
+    let idp = Idp::start_on(port);
+    let token = idp.token("RS256");
+    assert_eq!(until(&envoy, &token, 10, |s| s == 200).status, 200);
+    let loaded = envoy
+        .log()
+        .lines()
+        .filter(|l| l.contains("the key fetch"))
+        .count();
+    idp.fault(Fault::Status500);
+    let status = line(loaded);
+    assert!(
+        status.contains("the key fetch answered status 500 (1 failures in a row)"),
+        "{status}"
+    );
+    assert!(status.ends_with("the last keys keep serving"), "{status}");
+    // The provider gone: no answer, and the last keys serve.
+    idp.stop();
+    let gone = line(loaded + 1);
+    assert!(
+        gone.contains("the key fetch got no answer (Envoy's own 503"),
+        "{gone}"
+    );
+    assert!(gone.ends_with("the last keys keep serving"), "{gone}");
+    assert!(!envoy.log().contains("answered status 503"));
+}

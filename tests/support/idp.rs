@@ -53,6 +53,8 @@ pub enum Fault {
     Huge,
     /// The real key set, after this many seconds.
     Slow(u32),
+    /// After this many seconds, the key set as it was when this fault was set.
+    Stale(u32),
 }
 
 impl Fault {
@@ -64,6 +66,7 @@ impl Fault {
             Fault::Garbage => "mode=garbage".into(),
             Fault::Huge => "mode=huge".into(),
             Fault::Slow(seconds) => format!("mode=slow&seconds={seconds}"),
+            Fault::Stale(seconds) => format!("mode=stale&seconds={seconds}"),
         }
     }
 }

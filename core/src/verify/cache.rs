@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use rustc_hash::FxBuildHasher;
 
 use crate::identity::Identity;
+use crate::verify::jwks::KeyDigest;
 use crate::verify::revocation::TokenMarks;
 
 /// How many tokens one VM remembers.
@@ -20,10 +21,10 @@ pub const CAPACITY: usize = 10_000;
 pub struct CachedToken {
     pub identity: Identity,
     pub expires_at: u64,
-    /// For an issuer's token: the issuer's index and the version of its keys that verified
-    /// it (a hit under other keys is verified again: a key the provider withdrew stops
-    /// serving at once).
-    pub keys: Option<(usize, u64)>,
+    /// For an issuer's token: the issuer's index and the key that verified it (a hit is
+    /// verified again once that key left the issuer's keys: a key the provider withdrew
+    /// stops serving at once; keys fetched again unchanged change nothing).
+    pub keys: Option<(usize, KeyDigest)>,
     /// What the revocation list knows the token by (checked on every hit).
     pub marks: TokenMarks,
 }
