@@ -220,7 +220,13 @@ mod tests {
             let claims = parse_payload(&payload(&format!(r#"{{"n":{json}}}"#))).unwrap();
             header_value(claims.get("n").unwrap())
         };
-        for exact in ["0", "42", "-5", "18446744073709551615", "-9223372036854775808"] {
+        for exact in [
+            "0",
+            "42",
+            "-5",
+            "18446744073709551615",
+            "-9223372036854775808",
+        ] {
             assert_eq!(header(exact).as_deref(), Some(exact), "{exact}");
         }
         for rewritten in [
