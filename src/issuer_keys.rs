@@ -143,12 +143,14 @@ impl KeyFetcher {
         self.sources.iter().find(|s| s.issuer == issuer)
     }
 
-    /// What a request that came at `now` and `wait`s would wait for.
-    pub fn waiting(wait: KeyWait, now: u64) -> Waiting {
+    /// What a request that came at `now` and `wait`s, decided with `worker`'s keys, would
+    /// wait for.
+    pub fn waiting(wait: KeyWait, worker: &WorkerState, now: u64) -> Waiting {
         Waiting {
             why: wait.why,
             since: now,
             deadline: now.saturating_add(MAX_WAIT_MS),
+            seen: worker.issuer_keys.version(wait.issuer),
         }
     }
 

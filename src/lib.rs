@@ -156,6 +156,7 @@ impl Root {
             if let Verdict::Wait(wait) = verdict {
                 let waiting = Waiting {
                     why: wait.why,
+                    seen: worker.issuer_keys.version(wait.issuer),
                     ..request.waiting
                 };
                 let now = unix_millis();
@@ -400,7 +401,7 @@ impl HttpContext for Stream {
                     return HostAction::Pause;
                 };
                 let now = unix_millis();
-                let waiting = KeyFetcher::waiting(wait, now);
+                let waiting = KeyFetcher::waiting(wait, &worker, now);
                 if fetcher.worth_holding(wait.issuer, &waiting, &worker, now) {
                     let held = Rc::new(Cell::new(true));
                     fetcher.hold(

@@ -17,12 +17,15 @@ pub struct Waiting {
     pub since: u64,
     /// When it is decided with the keys there are, whatever happens.
     pub deadline: u64,
+    /// The version of the keys it was last decided with (0: none).
+    pub seen: u64,
 }
 
 impl Waiting {
-    /// Whether the request is decided now, with the worker's keys at version `installed`:
-    /// its time is up, or keys came (never fetched before), or for an unknown `kid`, keys
-    /// fetched since it came are installed or no fetch can bring them soon.
+    /// Whether the request is decided (again) now, with the worker's keys at version
+    /// `installed`: its time is up, or other keys than it was decided with are installed
+    /// (decided again, it may wait again), or for an unknown `kid`, keys fetched since it
+    /// came are there or no fetch can bring them soon.
     pub fn ready(&self, record: &FetchRecord, installed: u64, now: u64) -> bool {
         if now >= self.deadline {
             return true;
@@ -31,13 +34,12 @@ impl Waiting {
             // Newer keys are stored: the worker installs them first.
             return false;
         }
-        match self.why {
-            KeysNeeded::NeverFetched => installed > 0,
-            KeysNeeded::UnknownKid => {
-                record.answers(self.since)
-                    || (!record.fetching(now) && !record.unknown_kid_allowed(now))
-            }
+        if installed > self.seen {
+            return true;
         }
+        self.why == KeysNeeded::UnknownKid
+            && (record.answers(self.since)
+                || (!record.fetching(now) && !record.unknown_kid_allowed(now)))
     }
 
     /// Whether the request needs a fetch for an unknown `kid` (one not running yet).
@@ -56,6 +58,7 @@ mod tests {
             why: KeysNeeded::UnknownKid,
             since,
             deadline: since + 2_000,
+            seen: 1,
         }
     }
 
@@ -68,6 +71,7 @@ mod tests {
         let periodic = first.leased(5_000, FetchReason::Refresh);
         let waiting = kid(5_010);
         assert!(!waiting.ready(&periodic, 1, 5_020), "wait for it");
+        // The same keys: nothing new to decide with.
         let done = periodic.fetched(5_050, 5_000, false);
         assert!(!waiting.ready(&done, 1, 5_060));
         assert!(waiting.wants_kid_fetch(&done, 1, 5_060));
@@ -77,6 +81,21 @@ mod tests {
         let answered = kid_fetch.fetched(5_200, 5_100, true);
         assert!(!waiting.ready(&answered, 1, 5_210), "installed first");
         assert!(waiting.ready(&answered, 2, 5_210));
+        // Decided again with version 2 and still lacking its kid: waits no more.
+        let again = Waiting { seen: 2, ..waiting };
+        assert!(again.ready(&answered, 2, 5_210));
+    }
+
+    #[test]
+    fn new_keys_from_an_older_fetch_decide_it_again() {
+        let record = FetchRecord::default()
+            .leased(1_000, FetchReason::First)
+            .succeeded(1_100)
+            .leased(5_000, FetchReason::Refresh)
+            .fetched(5_050, 5_000, true);
+        // Came after the fetch started: its keys are new to it, so it is decided again
+        // (its kid may be among them) before any unknown-kid fetch.
+        assert!(kid(5_010).ready(&record, 2, 5_060));
     }
 
     #[test]
@@ -86,9 +105,15 @@ mod tests {
             .succeeded(1_100)
             .leased(2_000, FetchReason::UnknownKid)
             .succeeded(2_100);
-        let late = kid(3_000);
+        let late = Waiting {
+            seen: 2,
+            ..kid(3_000)
+        };
         assert!(late.ready(&record, 2, 3_000));
-        let after = kid(2_000 + UNKNOWN_KID_INTERVAL_MS);
+        let after = Waiting {
+            seen: 2,
+            ..kid(2_000 + UNKNOWN_KID_INTERVAL_MS)
+        };
         assert!(!after.ready(&record, 2, after.since));
         assert!(kid(10).ready(&record, 2, 2_010), "its time is up");
     }
@@ -99,6 +124,7 @@ mod tests {
             why: KeysNeeded::NeverFetched,
             since: 0,
             deadline: 2_000,
+            seen: 0,
         };
         let fresh = FetchRecord::default();
         assert!(!waiting.ready(&fresh, 0, 10));
