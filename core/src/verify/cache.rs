@@ -47,7 +47,7 @@ impl CachedToken {
         let claims = identity.claims.as_deref().map_or(0, |headers| {
             headers
                 .iter()
-                .map(|(name, value)| name.len() + value.len() + 2 * size_of::<usize>() * 2)
+                .map(|(name, value)| name.len() + value.len() + size_of::<[usize; 4]>())
                 .sum()
         });
         let marks = &self.marks;
@@ -65,7 +65,7 @@ impl CachedToken {
 
 /// What one entry costs beyond its texts: key, value, flags, the map's slot and control byte,
 /// and the allocations' headers.
-const ENTRY_BYTES: usize = size_of::<(Box<str>, Entry)>() + 1 + 8 * size_of::<usize>();
+const ENTRY_BYTES: usize = size_of::<(Box<str>, Entry)>() + 1 + size_of::<[usize; 8]>();
 
 /// A remembered token, what it costs, and whether it was hit since the last eviction.
 #[derive(Debug, Clone)]

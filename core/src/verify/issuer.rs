@@ -84,7 +84,7 @@ pub enum KeysNeeded {
 /// The result of checking an issuer's token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IssuerCheck {
-    Valid(VerifiedIssuerToken),
+    Valid(Box<VerifiedIssuerToken>),
     Refused(TokenError),
     /// Undecidable until issuer `issuer` (an index) has the keys it needs.
     NeedsKeys {
@@ -221,13 +221,13 @@ impl Issuers {
             issued_at: claims.iat,
             digest: TokenMarks::digest_of(parts.signing_input),
         };
-        Ok(IssuerCheck::Valid(VerifiedIssuerToken {
+        Ok(IssuerCheck::Valid(Box::new(VerifiedIssuerToken {
             identity,
             expires_at,
             issuer: index,
             key: key.digest,
             marks,
-        }))
+        })))
     }
 }
 
