@@ -3,10 +3,11 @@
 //!
 //! Every worker's root context runs this on its tick. The shared record of each key source
 //! ([`FetchRecord`], in proxy-wasm shared data) says whether a fetch is due; the worker whose
-//! compare-and-swap takes the lease fetches (`dispatch_http_call`), stores the body and bumps
-//! the version; every worker installs the keys of a newer version and decides again the
-//! requests it held for them. When to fetch is decided in the core ([`tollgate_core::fetch`]);
-//! this module only moves bytes between Envoy and it.
+//! compare-and-swap takes the lease fetches (`dispatch_http_call`) and, when the keys differ
+//! from those installed, stores the body and bumps the version; every worker installs the
+//! keys of a newer version and decides again the requests it held for them. When to fetch
+//! ([`tollgate_core::fetch`]) and when a held request is decided ([`tollgate_core::held`])
+//! is the core's; this module only moves bytes between Envoy and it.
 
 use std::cell::Cell;
 use std::collections::HashMap;
