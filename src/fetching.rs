@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use proxy_wasm::hostcalls;
-use proxy_wasm::types::{BufferType, Status};
+use proxy_wasm::types::{BufferType, MapType, Status};
 
 use tollgate_core::fetch::{FetchRecord, FETCH_TIMEOUT_MS};
 
@@ -86,10 +86,53 @@ pub fn answer_body(status: Option<&str>, body_size: usize, max: usize) -> Result
             )
         }
         Some("200") => Err(format!("answered {body_size} bytes, more than {max}")),
+        Some(status) if !from_upstream() => Err(format!(
+            "got no answer (Envoy's own {}: {})",
+            status.escape_default(),
+            envoy_reason(body_size)
+        )),
         Some(status) => Err(format!("answered status {}", status.escape_default())),
         None => Err(format!(
             "got no answer within {FETCH_TIMEOUT_MS} ms, or the connection failed"
         )),
+    }
+}
+
+/// Whether the answer came from the source: Envoy's router marks every upstream answer with
+/// `x-envoy-upstream-service-time`; its own replies (no host, connection failure, timeout)
+/// lack it.
+fn from_upstream() -> bool {
+    matches!(
+        hostcalls::get_map_value_bytes(
+            MapType::HttpCallResponseHeaders,
+            "x-envoy-upstream-service-time"
+        ),
+        Ok(Some(_))
+    )
+}
+
+/// The first line of Envoy's own reply ("upstream connect error … reset reason: connection
+/// failure", "no healthy upstream"), visible ASCII only, at most 160 bytes.
+fn envoy_reason(body_size: usize) -> String {
+    let body = hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size.min(160))
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let line: String = body
+        .iter()
+        .take_while(|b| **b != b'\n')
+        .map(|b| {
+            if b.is_ascii_graphic() || *b == b' ' {
+                char::from(*b)
+            } else {
+                '?'
+            }
+        })
+        .collect();
+    if line.is_empty() {
+        "no reason given".into()
+    } else {
+        line
     }
 }
 

@@ -3,10 +3,11 @@
 //!
 //! Every worker's root context runs this on its tick. The shared record of each key source
 //! ([`FetchRecord`], in proxy-wasm shared data) says whether a fetch is due; the worker whose
-//! compare-and-swap takes the lease fetches (`dispatch_http_call`), stores the body and bumps
-//! the version; every worker installs the keys of a newer version and decides again the
-//! requests it held for them. When to fetch is decided in the core ([`tollgate_core::fetch`]);
-//! this module only moves bytes between Envoy and it.
+//! compare-and-swap takes the lease fetches (`dispatch_http_call`) and, when the keys differ
+//! from those installed, stores the body and bumps the version; every worker installs the
+//! keys of a newer version and decides again the requests it held for them. When to fetch
+//! ([`tollgate_core::fetch`]) and when a held request is decided ([`tollgate_core::held`])
+//! is the core's; this module only moves bytes between Envoy and it.
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -20,7 +21,8 @@ use crate::fetching::{self, answer_body, count, gauge, read_record, take_lease, 
 use tollgate_core::config::Config;
 use tollgate_core::decision::KeyWait;
 use tollgate_core::fetch::{FetchReason, FetchRecord, MAX_WAIT_MS};
-use tollgate_core::verify::issuer::{KeysNeeded, RemoteKeys};
+use tollgate_core::held::Waiting;
+use tollgate_core::verify::issuer::RemoteKeys;
 use tollgate_core::verify::jwks::{Algorithm, KeySet, MAX_JWKS_BYTES};
 use tollgate_core::worker::WorkerState;
 
@@ -78,9 +80,9 @@ fn add(metric: Option<u32>, by: usize) {
 /// A request held for keys.
 pub struct Held {
     pub context_id: u32,
-    pub wait: KeyWait,
-    /// Unix milliseconds after which it is decided with the keys there are.
-    pub deadline: u64,
+    pub issuer: usize,
+    /// What it waits for, since when, until when (unix milliseconds).
+    pub waiting: Waiting,
     pub stream_ends: bool,
     /// Shared with the request's context: while set, its body and trailers are held too.
     pub held: Rc<Cell<bool>>,
@@ -90,8 +92,8 @@ pub struct Held {
 #[derive(Default)]
 pub struct KeyFetcher {
     sources: Vec<Source>,
-    /// Fetches in flight: the call's token and the source's position.
-    in_flight: HashMap<u32, usize>,
+    /// Fetches in flight: the call's token, the source's position and when it started.
+    in_flight: HashMap<u32, (usize, u64)>,
     pub held: Vec<Held>,
 }
 
@@ -142,54 +144,63 @@ impl KeyFetcher {
         self.sources.iter().find(|s| s.issuer == issuer)
     }
 
-    /// Whether a request that `wait`s should be held at `now` rather than decided at once:
-    /// keys never fetched are always awaited; an unknown `kid` only while a fetch runs or
-    /// may start (at most one per 30 s per issuer).
-    pub fn worth_holding(&self, wait: KeyWait, worker: &WorkerState, now: u64) -> bool {
-        if self.held.len() >= MAX_HELD {
-            return false;
-        }
-        let Some(source) = self.source_of(wait.issuer) else {
-            return false;
-        };
-        match wait.why {
-            KeysNeeded::NeverFetched => true,
-            KeysNeeded::UnknownKid => {
-                let (record, _) = read_record(&source.record_key);
-                record.fetching(now)
-                    || record.unknown_kid_allowed(now)
-                    || record.version > worker.issuer_keys.version(wait.issuer)
-            }
+    /// What a request that came at `now` and `wait`s, decided with `worker`'s keys, would
+    /// wait for.
+    pub fn waiting(wait: KeyWait, worker: &WorkerState, now: u64) -> Waiting {
+        Waiting {
+            why: wait.why,
+            since: now,
+            deadline: now.saturating_add(MAX_WAIT_MS),
+            seen: worker.issuer_keys.version(wait.issuer),
         }
     }
 
-    /// Holds a request until its keys come or [`MAX_WAIT_MS`] passes.
+    /// Whether a request of `issuer` that waits as `waiting` should be held at `now` rather
+    /// than decided at once ([`Waiting::ready`] says when it is decided).
+    pub fn worth_holding(
+        &self,
+        issuer: usize,
+        waiting: &Waiting,
+        worker: &WorkerState,
+        now: u64,
+    ) -> bool {
+        if self.held.len() >= MAX_HELD {
+            return false;
+        }
+        let Some(source) = self.source_of(issuer) else {
+            return false;
+        };
+        let (record, _) = read_record(&source.record_key);
+        !waiting.ready(&record, worker.issuer_keys.version(issuer), now)
+    }
+
+    /// Holds a request of `issuer` until [`Waiting::ready`]; `held` is shared with the
+    /// request's context (set while held).
     pub fn hold(
         &mut self,
         context_id: u32,
-        wait: KeyWait,
+        issuer: usize,
+        waiting: Waiting,
         stream_ends: bool,
-        now: u64,
-    ) -> Rc<Cell<bool>> {
-        let held = Rc::new(Cell::new(true));
-        if let Some(source) = self.source_of(wait.issuer) {
+        held: Rc<Cell<bool>>,
+    ) {
+        if let Some(source) = self.source_of(issuer) {
             count(source.metrics.waited);
         }
+        held.set(true);
         self.held.push(Held {
             context_id,
-            wait,
-            deadline: now.saturating_add(MAX_WAIT_MS),
+            issuer,
+            waiting,
             stream_ends,
-            held: Rc::clone(&held),
+            held,
         });
-        held
     }
 
     /// The tick: installs newer keys, starts the fetches that are due, and returns the held
     /// requests to decide now (their keys came, no fetch can help them, or their time is up).
     pub fn tick(&mut self, worker: &mut WorkerState, now: u64) -> Vec<Held> {
-        let mut release: Vec<usize> = Vec::new();
-        let mut started: Vec<(u32, usize)> = Vec::new();
+        let mut started: Vec<(u32, (usize, u64))> = Vec::new();
         for (position, source) in self.sources.iter().enumerate() {
             let issuer = source.issuer;
             let (record, _) = read_record(&source.record_key);
@@ -197,25 +208,42 @@ impl KeyFetcher {
             if record.version > worker.issuer_keys.version(issuer) && record.version > seen.get() {
                 seen.set(record.version);
                 source.install_shared(worker, record.version);
-                release.push(issuer);
             }
+            let installed = worker.issuer_keys.version(issuer);
             let kid_wanted = self
                 .held
                 .iter()
-                .any(|h| h.wait.issuer == issuer && h.wait.why == KeysNeeded::UnknownKid);
+                .any(|h| h.issuer == issuer && h.waiting.wants_kid_fetch(&record, installed, now));
             if let Some(reason) = record.due(now, source.refresh_ms(), kid_wanted) {
-                if let Some(token) = source.start_fetch(reason, now) {
-                    started.push((token, position));
+                if let Some(token) = source.start_fetch(reason, worker, now) {
+                    started.push((token, (position, now)));
                 }
-            } else if kid_wanted && !record.fetching(now) && !record.unknown_kid_allowed(now) {
-                // Nothing will fetch for this kid soon: decide those requests now.
-                release.push(issuer);
             }
         }
         self.in_flight.extend(started);
-        let (done, waiting): (Vec<Held>, Vec<Held>) = std::mem::take(&mut self.held)
-            .into_iter()
-            .partition(|h| h.deadline <= now || release.contains(&h.wait.issuer));
+        self.take_ready(None, worker, now)
+    }
+
+    /// Takes the held requests (of `issuer`, or all) that are decided now.
+    pub fn take_ready(
+        &mut self,
+        issuer: Option<usize>,
+        worker: &WorkerState,
+        now: u64,
+    ) -> Vec<Held> {
+        let records: Vec<(usize, FetchRecord)> = self
+            .sources
+            .iter()
+            .filter(|s| issuer.is_none_or(|i| i == s.issuer))
+            .map(|s| (s.issuer, read_record(&s.record_key).0))
+            .collect();
+        let ready = |h: &Held| {
+            records.iter().any(|(i, record)| {
+                *i == h.issuer && h.waiting.ready(record, worker.issuer_keys.version(*i), now)
+            })
+        };
+        let (done, waiting): (Vec<Held>, Vec<Held>) =
+            std::mem::take(&mut self.held).into_iter().partition(ready);
         self.held = waiting;
         done
     }
@@ -231,7 +259,7 @@ impl KeyFetcher {
         worker: &mut WorkerState,
         now: u64,
     ) -> Option<(usize, bool)> {
-        let position = self.in_flight.remove(&token)?;
+        let (position, started) = self.in_flight.remove(&token)?;
         let source = self.sources.get(position)?;
         let fetched = answer_body(status.as_deref(), body_size, MAX_JWKS_BYTES);
         let parsed = fetched.and_then(|body| {
@@ -242,18 +270,29 @@ impl KeyFetcher {
         match parsed {
             Ok((body, set)) => {
                 add(source.metrics.skipped, set.skipped);
-                if let Some(record) = source.finish(Some(&body), now) {
+                let fetched = Fetched {
+                    body: &body,
+                    set: &set,
+                    started,
+                };
+                if let Some(record) = source.finish(Some(fetched), worker, now) {
                     source.seen_version.set(record.version);
                     source.install(worker, set, record.version);
                 }
                 Some((source.issuer, true))
             }
             Err(why) => {
-                let failures = source.finish(None, now).map_or(1, |r| r.failures);
+                let record = source.finish(None, worker, now);
+                let failures = record.map_or(1, |r| r.failures);
                 // The first failure, then fewer and fewer lines while the source stays down.
                 if failures.is_power_of_two() {
+                    let serving = if record.map_or(0, |r| r.version) == 0 {
+                        "no keys loaded yet: requests get 503 KEYS_UNAVAILABLE"
+                    } else {
+                        "the last keys keep serving"
+                    };
                     warn!(
-                        "tollgate: issuer {}: the key fetch {why} ({failures} failures in a row); the last keys keep serving",
+                        "tollgate: issuer {}: the key fetch {why} ({failures} failures in a row); {serving}",
                         source.name
                     );
                 }
@@ -261,17 +300,14 @@ impl KeyFetcher {
             }
         }
     }
+}
 
-    /// Takes the held requests of `issuer`: all of them when its keys came, else those
-    /// waiting on an unknown `kid` (the fetch that could have brought it failed).
-    pub fn release(&mut self, issuer: usize, keys_came: bool) -> Vec<Held> {
-        let (done, waiting): (Vec<Held>, Vec<Held>) =
-            std::mem::take(&mut self.held).into_iter().partition(|h| {
-                h.wait.issuer == issuer && (keys_came || h.wait.why == KeysNeeded::UnknownKid)
-            });
-        self.held = waiting;
-        done
-    }
+/// A good fetch's answer: the body stored for the other workers, its keys, and when the
+/// fetch started.
+struct Fetched<'a> {
+    body: &'a [u8],
+    set: &'a KeySet,
+    started: u64,
 }
 
 impl Source {
@@ -280,7 +316,7 @@ impl Source {
     }
 
     /// Takes the lease on the record at `now`, then starts the fetch; the call's token.
-    fn start_fetch(&self, reason: FetchReason, now: u64) -> Option<u32> {
+    fn start_fetch(&self, reason: FetchReason, worker: &WorkerState, now: u64) -> Option<u32> {
         let unknown_kid = reason == FetchReason::UnknownKid;
         let leased = take_lease(&self.record_key, |record| {
             record
@@ -298,7 +334,7 @@ impl Source {
         match fetching::get(&remote.cluster, &remote.authority, &remote.path, https) {
             Ok(token) => Some(token),
             Err(status) => {
-                let failures = self.finish(None, now).map_or(1, |r| r.failures);
+                let failures = self.finish(None, worker, now).map_or(1, |r| r.failures);
                 if failures.is_power_of_two() {
                     warn!(
                         "tollgate: issuer {}: the key fetch could not start through cluster \"{}\" ({status:?}, {failures} failures in a row); is the cluster defined?",
@@ -311,20 +347,38 @@ impl Source {
         }
     }
 
-    /// Ends the lease: stores `body` and bumps the version when the fetch was good, counts it.
-    /// Returns the record written, if it could be.
-    fn finish(&self, body: Option<&[u8]>, now: u64) -> Option<FetchRecord> {
-        if let Some(body) = body {
-            let _ = hostcalls::set_shared_data(&self.keys_key, Some(body), None);
-        }
-        count(if body.is_some() {
+    /// Ends the lease and counts the fetch. A good fetch whose keys differ from those of
+    /// the record's version (the worker's, when it holds that version) is stored and bumps
+    /// the version; the same keys again change nothing but the time. Returns the record
+    /// written, if it could be.
+    fn finish(
+        &self,
+        fetched: Option<Fetched<'_>>,
+        worker: &WorkerState,
+        now: u64,
+    ) -> Option<FetchRecord> {
+        count(if fetched.is_some() {
             self.metrics.fetched
         } else {
             self.metrics.failed
         });
-        update_record(&self.record_key, |record| match body {
-            Some(_) => record.succeeded(now),
-            None => record.failed(),
+        let Some(fetched) = fetched else {
+            return update_record(&self.record_key, FetchRecord::failed);
+        };
+        let installed = worker.issuer_keys.version(self.issuer);
+        let same = |record: &FetchRecord| {
+            record.version == installed
+                && worker
+                    .issuer_keys
+                    .get(self.issuer)
+                    .is_some_and(|keys| keys.same_keys(fetched.set))
+        };
+        let (record, _) = read_record(&self.record_key);
+        if !same(&record) {
+            let _ = hostcalls::set_shared_data(&self.keys_key, Some(fetched.body), None);
+        }
+        update_record(&self.record_key, |record| {
+            record.fetched(now, fetched.started, !same(&record))
         })
     }
 

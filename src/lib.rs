@@ -22,6 +22,7 @@ use proxy_wasm::types::{Action as HostAction, ContextType, MapType, MetricType};
 use issuer_keys::{Held, KeyFetcher};
 use revocation_feed::FeedPoller;
 use tollgate_core::config::Config;
+use tollgate_core::held::Waiting;
 use tollgate_core::host::{self, Host, Verdict};
 use tollgate_core::metrics::Counter;
 use tollgate_core::worker::WorkerState;
@@ -123,9 +124,10 @@ fn unix_millis() -> u64 {
 }
 
 impl Root {
-    /// Decides the held requests now, with the keys there are, and lets them on or answers
-    /// them. A request whose client left is skipped.
-    fn decide_held(&self, held: Vec<Held>) {
+    /// Decides the held requests again, with the keys there are, and lets them on or answers
+    /// them; one whose keys came but lack its `kid` is held again (till its own deadline)
+    /// when a fetch could bring it and `may_hold`. A request whose client left is skipped.
+    fn decide_held(&self, held: Vec<Held>, may_hold: bool) {
         let Some(config) = &self.config else {
             return;
         };
@@ -134,18 +136,37 @@ impl Root {
             if hostcalls::set_effective_context(request.context_id).is_err() {
                 continue;
             }
-            let Ok(mut worker) = self.worker.try_borrow_mut() else {
+            let (Ok(mut worker), Ok(mut fetcher)) =
+                (self.worker.try_borrow_mut(), self.fetcher.try_borrow_mut())
+            else {
                 continue;
             };
             let count = |c| self.metrics.count(c);
-            let verdict = host::on_request_headers(
-                &CurrentRequest,
-                config,
-                &mut worker,
-                request.stream_ends,
-                false,
-                count,
-            );
+            let decide = |worker: &mut WorkerState, may_wait| {
+                host::on_request_headers(
+                    &CurrentRequest,
+                    config,
+                    worker,
+                    request.stream_ends,
+                    may_wait,
+                    count,
+                )
+            };
+            let mut verdict = decide(&mut worker, may_hold);
+            if let Verdict::Wait(wait) = verdict {
+                let waiting = Waiting {
+                    why: wait.why,
+                    seen: worker.issuer_keys.version(wait.issuer),
+                    ..request.waiting
+                };
+                let now = unix_millis();
+                if fetcher.worth_holding(wait.issuer, &waiting, &worker, now) {
+                    let (id, ends) = (request.context_id, request.stream_ends);
+                    fetcher.hold(id, wait.issuer, waiting, ends, request.held);
+                    continue;
+                }
+                verdict = decide(&mut worker, false);
+            }
             if verdict == Verdict::Continue {
                 let _ = hostcalls::resume_http_request();
             }
@@ -176,12 +197,13 @@ impl Context for Root {
                     return;
                 }
             }
+            let now = unix_millis();
             fetcher
-                .on_response(token, status, body_size, &mut worker, unix_millis())
-                .map(|(issuer, keys_came)| fetcher.release(issuer, keys_came))
+                .on_response(token, status, body_size, &mut worker, now)
+                .map(|(issuer, _)| fetcher.take_ready(Some(issuer), &worker, now))
         };
         if let Some(held) = answered {
-            self.decide_held(held);
+            self.decide_held(held, true);
         }
     }
 }
@@ -207,7 +229,7 @@ impl RootContext for Root {
                 }
                 // Requests held under the old configuration are decided under it, now.
                 let held = std::mem::take(&mut self.fetcher.borrow_mut().held);
-                self.decide_held(held);
+                self.decide_held(held, false);
                 let fetcher = KeyFetcher::new(&config);
                 // What the worker remembered belongs to the old configuration; the
                 // revocation list is the process's (shared), with its age.
@@ -259,7 +281,7 @@ impl RootContext for Root {
             }
             fetcher.tick(&mut worker, now)
         };
-        self.decide_held(held);
+        self.decide_held(held, true);
     }
 
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
@@ -378,8 +400,17 @@ impl HttpContext for Stream {
                 let Ok(mut fetcher) = self.fetcher.try_borrow_mut() else {
                     return HostAction::Pause;
                 };
-                if fetcher.worth_holding(wait, &worker, unix_millis()) {
-                    let held = fetcher.hold(self.context_id, wait, end_of_stream, unix_millis());
+                let now = unix_millis();
+                let waiting = KeyFetcher::waiting(wait, &worker, now);
+                if fetcher.worth_holding(wait.issuer, &waiting, &worker, now) {
+                    let held = Rc::new(Cell::new(true));
+                    fetcher.hold(
+                        self.context_id,
+                        wait.issuer,
+                        waiting,
+                        end_of_stream,
+                        Rc::clone(&held),
+                    );
                     self.held = Some(held);
                     return HostAction::Pause;
                 }

@@ -22,7 +22,10 @@ use jwt_simple::prelude::{
     VerificationOptions,
 };
 use serde_json::{json, Value};
-use support::idp::{decode_jwt, Fault, Idp, AUDIENCE, ES256_CLIENT, RS256_CLIENT};
+use support::idp::{
+    bearer, decode_jwt, envoy_trusting, issuer_entry, Fault, Idp, AUDIENCE, ES256_CLIENT,
+    RS256_CLIENT,
+};
 use support::{now, Envoy, Setup, K};
 
 /// The JWKS as served now.
@@ -282,60 +285,8 @@ fn setup_declares_a_named_cluster_to_the_provider() {
 }
 
 // ---------------------------------------------------------------------------------------
-// The filter with the provider: Envoy with 4 workers fetches the keys through a cluster.
-
-/// The issuer entry for `idp`, fetched through the cluster `idp`.
-fn issuer_entry(idp: &Idp, refresh_seconds: u64) -> Value {
-    json!({
-        "name": "idp",
-        "issuer": idp.issuer(),
-        "audiences": [AUDIENCE],
-        "jwks_uri": idp.jwks_uri(),
-        "cluster": "idp",
-        "refresh_seconds": refresh_seconds,
-        "roles_claim": "realm_access.roles",
-        "claims_to_headers": [{"claim": "email", "header": "x-auth-email"}],
-    })
-}
-
-/// Envoy, 4 workers, trusting `issuers`, with the cluster `idp` to `idp_port`.
-fn envoy_trusting(issuers: Value, idp_port: u16, extra: Value) -> Envoy {
-    let mut config = json!({
-        "secrets": [{"key": K}],
-        "issuers": issuers,
-        "rules": [
-            {"prefix": "/public", "mode": "none"},
-            {"prefix": "/orders", "mode": "required", "roles": ["reader", "user"]},
-        ],
-    });
-    for (key, value) in extra.as_object().unwrap() {
-        config[key] = value.clone();
-    }
-    let mut setup = Setup::new(config).cluster("idp", idp_port);
-    setup.concurrency = 4;
-    Envoy::start(setup)
-}
-
-fn bearer(token: &str) -> support::Request {
-    support::Request::get("/orders").bearer(token)
-}
-
-/// Sends until `done(status)` holds or `seconds` pass; the last response.
-fn until(
-    envoy: &Envoy,
-    token: &str,
-    seconds: u64,
-    done: impl Fn(u16) -> bool,
-) -> support::Response {
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    loop {
-        let response = envoy.send(&bearer(token));
-        if done(response.status) || Instant::now() > deadline {
-            return response;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
+// The filter with the provider: Envoy with 4 workers fetches the keys through a cluster
+// (`support::idp::envoy_trusting`). Fetching, rotation and failures: `e2e_issuer_keys.rs`.
 
 #[test]
 fn provider_tokens_pass_with_identity_roles_and_claims() {
@@ -489,165 +440,4 @@ fn tokens_are_refused_with_the_right_code() {
     ] {
         assert!(!log.contains(client_secret));
     }
-}
-
-/// `wrk` for `seconds` against `envoy`, cycling through `tokens`; its report.
-fn wrk(envoy: &Envoy, tokens: &[String], seconds: u32) -> std::process::Child {
-    let dir = support::scratch_dir("wrk-issuers");
-    let list: Vec<String> = tokens.iter().map(|t| format!("{t:?}")).collect();
-    let script = format!(
-        "local tokens = {{{}}}\nlocal i = 0\nrequest = function()\n  i = i % #tokens + 1\n  return wrk.format(\"GET\", \"/orders\", {{[\"Authorization\"] = \"Bearer \" .. tokens[i]}})\nend\n",
-        list.join(", ")
-    );
-    let path = dir.join("tokens.lua");
-    std::fs::write(&path, script).unwrap();
-    std::process::Command::new("wrk")
-        .args(["-t", "2", "-c", "8", "-d", &format!("{seconds}s"), "-s"])
-        .arg(&path)
-        .arg(format!("http://127.0.0.1:{}/orders", envoy.port))
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("wrk is not installed (Debian package wrk)")
-}
-
-#[test]
-fn key_rotation_under_load_fails_no_request_and_costs_one_fetch() {
-    let idp = Idp::start();
-    let envoy = envoy_trusting(json!([issuer_entry(&idp, 600)]), idp.port(), json!({}));
-    let old = vec![idp.token("RS256"), idp.token("ES256")];
-    for token in &old {
-        assert_eq!(envoy.send(&bearer(token)).status, 200);
-    }
-    idp.reset_stats();
-    let load = wrk(&envoy, &old, 6);
-    std::thread::sleep(Duration::from_secs(1));
-    idp.rotate(false);
-    let new = [idp.token("RS256"), idp.token("ES256")];
-    // Tokens of the new keys, at once, on every worker: each is held until the keys come.
-    let statuses: Vec<u16> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..8)
-            .map(|i| {
-                let token = &new[i % 2];
-                let envoy = &envoy;
-                scope.spawn(move || envoy.send(&bearer(token)).status)
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
-    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
-    let report = load.wait_with_output().unwrap();
-    let report = String::from_utf8_lossy(&report.stdout).into_owned();
-    assert!(report.contains("Requests/sec"), "{report}");
-    assert!(
-        !report.contains("Non-2xx"),
-        "old tokens failed during the rotation:\n{report}"
-    );
-    // Old and new keys both serve afterwards, on every worker.
-    for token in old.iter().chain(&new) {
-        for _ in 0..8 {
-            assert_eq!(envoy.send(&bearer(token)).status, 200);
-        }
-    }
-    assert_eq!(
-        idp.jwks_fetches(),
-        1,
-        "one fetch for the rotation, not one per worker or request"
-    );
-    let stats = envoy.stats("wasmcustom.tollgate.issuer_keys");
-    assert_eq!(
-        stats.get("wasmcustom.tollgate.issuer_keys.unknown_kid_fetches.idp"),
-        Some(&1),
-        "{stats:?}"
-    );
-    assert!(
-        stats
-            .get("wasmcustom.tollgate.issuer_keys.requests_held.idp")
-            .is_some_and(|n| *n >= 1),
-        "{stats:?}"
-    );
-}
-
-#[test]
-fn provider_down_at_start_is_a_503_then_served_as_soon_as_it_is_up() {
-    let port = Idp::free_port();
-    let first = Idp::start_on(port);
-    let entry = issuer_entry(&first, 600);
-    let early = first.token("RS256");
-    first.stop();
-    let envoy = envoy_trusting(json!([entry]), port, json!({}));
-    let started = Instant::now();
-    let response = envoy.send(&bearer(&early));
-    assert_eq!(response.status, 503, "{}", response.text());
-    assert_eq!(response.code().as_deref(), Some("KEYS_UNAVAILABLE"));
-    assert!(response.header("retry-after").is_some());
-    assert!(
-        started.elapsed() >= Duration::from_millis(1500),
-        "the request waited for the keys"
-    );
-    assert!(started.elapsed() < Duration::from_secs(5));
-    // A request with a body is held whole: its body does not carry it past the filter.
-    let post = bearer(&early).body_text("{\"order\": 1}");
-    let post = support::Request {
-        method: "POST".into(),
-        ..post
-    };
-    let response = envoy.send(&post);
-    assert_eq!(response.status, 503, "{}", response.text());
-    // The provider comes up (with new keys): its tokens pass within seconds, no restart.
-    let idp = Idp::start_on(port);
-    let token = idp.token("ES256");
-    let response = until(&envoy, &token, 10, |s| s == 200);
-    assert_eq!(response.status, 200, "{}", response.text());
-    let stats = envoy.stats("wasmcustom.tollgate");
-    assert!(
-        stats
-            .get("wasmcustom.tollgate.denied.keys_unavailable")
-            .is_some_and(|n| *n >= 1),
-        "{stats:?}"
-    );
-    assert!(
-        stats
-            .get("wasmcustom.tollgate.issuer_keys.fetch_failed.idp")
-            .is_some_and(|n| *n >= 1),
-        "{stats:?}"
-    );
-}
-
-#[test]
-fn failed_refreshes_keep_the_last_keys_serving_and_are_counted() {
-    let idp = Idp::start();
-    let envoy = envoy_trusting(json!([issuer_entry(&idp, 5)]), idp.port(), json!({}));
-    assert_eq!(envoy.send(&bearer(&idp.token("RS256"))).status, 200);
-    let failed = || {
-        envoy
-            .stats("wasmcustom.tollgate.issuer_keys.fetch_failed.idp")
-            .values()
-            .sum::<u64>()
-    };
-    for fault in [
-        Fault::Status500,
-        Fault::Garbage,
-        Fault::Huge,
-        Fault::Down,
-        Fault::Slow(8),
-    ] {
-        let before = failed();
-        idp.fault(fault);
-        let deadline = Instant::now() + Duration::from_secs(25);
-        while failed() == before && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(250));
-        }
-        assert!(failed() > before, "a failed refresh ({fault:?}) is counted");
-        // A token never seen before is verified with the last good keys.
-        let fresh = idp.token("ES256");
-        assert_eq!(envoy.send(&bearer(&fresh)).status, 200, "{fault:?}");
-        idp.fault(Fault::Ok);
-    }
-    // The provider gone: the last keys keep serving.
-    let unseen = idp.token("RS256");
-    idp.stop();
-    std::thread::sleep(Duration::from_secs(6));
-    assert_eq!(envoy.send(&bearer(&unseen)).status, 200);
-    assert!(!envoy.log().contains(&unseen));
 }

@@ -344,6 +344,64 @@ fn fetched_keys_are_awaited_then_used_and_a_new_version_reverifies_cached_tokens
 }
 
 #[test]
+fn keys_fetched_again_unchanged_or_with_a_key_added_keep_cached_tokens_verified() {
+    let config = config_with(remote_issuer());
+    let mut worker = WorkerState::default();
+    let all = &tollgate_core::verify::jwks::Algorithm::ALL;
+    let s = signer("RS256", "k1");
+    let added = signer("ES256", "k2");
+    let token = (s.sign)(claims(json!({})));
+    let request = Request::get("/orders").bearer(&token).to_native();
+    let first = KeySet::parse(json!({"keys": [s.jwk.clone()]}).to_string().as_bytes(), all);
+    worker.issuer_keys.install(0, first.unwrap(), 1);
+    assert_eq!(
+        decide(&config, &mut worker, &request, now()).cache_hit,
+        Some(false)
+    );
+    assert_eq!(
+        decide(&config, &mut worker, &request, now()).cache_hit,
+        Some(true)
+    );
+    // The same key again, written otherwise (members reordered, spaces): the same keys,
+    // and even under a new version the cached token is not verified again.
+    let mut members: Vec<(String, Value)> =
+        s.jwk.as_object().unwrap().clone().into_iter().collect();
+    members.reverse();
+    let text = format!(
+        "{{ \"keys\" : [ {{ {} }} ] }}",
+        members
+            .iter()
+            .map(|(n, v)| format!("{n:?} : {v}"))
+            .collect::<Vec<_>>()
+            .join(" , ")
+    );
+    let again = KeySet::parse(text.as_bytes(), all).unwrap();
+    assert!(again.same_keys(worker.issuer_keys.get(0).unwrap()));
+    worker.issuer_keys.install(0, again, 2);
+    assert_eq!(
+        decide(&config, &mut worker, &request, now()).cache_hit,
+        Some(true)
+    );
+    // A key added (a rotation that keeps the old key): the old key's tokens stay cached.
+    let both = json!({"keys": [added.jwk.clone(), s.jwk.clone()]}).to_string();
+    let both = KeySet::parse(both.as_bytes(), all).unwrap();
+    assert!(!both.same_keys(worker.issuer_keys.get(0).unwrap()));
+    worker.issuer_keys.install(0, both, 3);
+    assert_eq!(
+        decide(&config, &mut worker, &request, now()).cache_hit,
+        Some(true)
+    );
+    // The same kid with other material is another key: verified again, and refused.
+    let mut swapped = signer("RS256-other", "k1").jwk;
+    swapped["kid"] = json!("k1");
+    let swapped = KeySet::parse(json!({"keys": [swapped]}).to_string().as_bytes(), all);
+    worker.issuer_keys.install(0, swapped.unwrap(), 4);
+    let d = decide(&config, &mut worker, &request, now());
+    assert_eq!(d.cache_hit, Some(false));
+    assert!(matches!(d.outcome, Outcome::Denied(_)));
+}
+
+#[test]
 fn claim_headers_are_stripped_from_clients_on_every_path() {
     let s = signer("ES256", "k1");
     let config = config_with(inline_issuer(json!({"keys": [s.jwk.clone()]})));

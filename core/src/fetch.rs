@@ -46,19 +46,22 @@ pub struct FetchRecord {
     pub last_unknown_kid: u64,
     /// Failed attempts since the last good fetch.
     pub failures: u32,
+    /// When the last good fetch started: its keys hold every key published before then.
+    pub ok_since: u64,
 }
 
 impl FetchRecord {
     /// The record as stored: numbers separated by spaces.
     pub fn encode(&self) -> String {
         format!(
-            "1 {} {} {} {} {} {}",
+            "2 {} {} {} {} {} {} {}",
             self.version,
             self.lease_until,
             self.last_attempt,
             self.last_ok,
             self.last_unknown_kid,
-            self.failures
+            self.failures,
+            self.ok_since
         )
     }
 
@@ -66,7 +69,7 @@ impl FetchRecord {
     pub fn decode(bytes: &[u8]) -> Option<FetchRecord> {
         let text = std::str::from_utf8(bytes).ok()?;
         let mut fields = text.split(' ');
-        if fields.next()? != "1" {
+        if fields.next()? != "2" {
             return None;
         }
         let mut next = || fields.next()?.parse::<u64>().ok();
@@ -77,8 +80,9 @@ impl FetchRecord {
             last_ok: next()?,
             last_unknown_kid: next()?,
             failures: u32::try_from(next()?).ok()?,
+            ok_since: next()?,
         };
-        Some(record)
+        fields.next().is_none().then_some(record)
     }
 
     /// Whether a fetch runs now (a lease is held).
@@ -167,15 +171,31 @@ impl FetchRecord {
         }
     }
 
-    /// The record after a good fetch at `now`.
+    /// The record after a good fetch at `now` (it started at the last attempt).
     pub fn succeeded(self, now: u64) -> FetchRecord {
+        self.fetched(now, self.last_attempt, true)
+    }
+
+    /// The record after a good fetch that started at `started` and ended at `now`; the
+    /// version moves only when the answer `changed` what is installed (the first answer
+    /// always does): the same keys fetched again change nothing.
+    pub fn fetched(self, now: u64, started: u64, changed: bool) -> FetchRecord {
+        let changed = changed || self.version == 0;
         FetchRecord {
-            version: self.version.saturating_add(1),
+            version: self.version.saturating_add(u64::from(changed)),
             lease_until: 0,
             last_ok: now,
             failures: 0,
+            ok_since: self.ok_since.max(started),
             ..self
         }
+    }
+
+    /// Whether the keys of this record answer a request that waits since `since` for a
+    /// `kid` they lacked: the last good fetch started at or after it (an older fetch may
+    /// predate the key's publication).
+    pub fn answers(&self, since: u64) -> bool {
+        self.version > 0 && self.ok_since >= since
     }
 
     /// The record after a failed fetch.
@@ -209,6 +229,7 @@ mod tests {
             last_ok: 8,
             last_unknown_kid: 7,
             failures: 2,
+            ok_since: 6,
         };
         assert_eq!(
             FetchRecord::decode(record.encode().as_bytes()),
@@ -216,10 +237,11 @@ mod tests {
         );
         for bad in [
             "",
-            "2 0 0 0 0 0 0",
-            "1 0 0",
-            "1 a 0 0 0 0 0",
-            "1 0 0 0 0 0 99999999999",
+            "1 0 0 0 0 0 0",
+            "2 0 0",
+            "2 a 0 0 0 0 0 0",
+            "2 0 0 0 0 0 99999999999 0",
+            "2 0 0 0 0 0 0 0 0",
         ] {
             assert_eq!(FetchRecord::decode(bad.as_bytes()), None, "{bad}");
         }

@@ -38,6 +38,7 @@ pub mod response;
 
 pub mod config;
 pub mod fetch;
+pub mod held;
 pub mod host;
 pub mod metrics;
 pub mod worker;

@@ -21,7 +21,9 @@
 //                                          is closed unanswered), 500, garbage (200, not
 //                                          JSON), huge (200, the real key set padded to
 //                                          10 MiB), slow (the real key set after N seconds,
-//                                          default 10 or --slow-seconds)
+//                                          default 10 or --slow-seconds), stale (after N
+//                                          seconds, the key set as it was when this mode
+//                                          was set: keys rotated since are not in it)
 //       GET  /control/stats                {"jwks_fetches": n, "token_requests": n, ...}
 //       POST /control/reset_stats
 //       POST /control/token_ttl?seconds=N  the lifetime of tokens issued from now on
@@ -167,9 +169,10 @@ function buildProvider() {
 // ---------------------------------------------------------------------------------------
 // The JWKS wrapper: counting and faults.
 
-const FAULTS = new Set(['ok', 'down', '500', 'garbage', 'huge', 'slow']);
+const FAULTS = new Set(['ok', 'down', '500', 'garbage', 'huge', 'slow', 'stale']);
 let fault = 'ok';
 let slowSeconds = args.slowSeconds;
+let staleBody = '';
 let jwksFetches = 0;
 /** The lifetime of the access tokens issued from now on, in seconds. */
 let tokenTtl = 3600;
@@ -238,6 +241,13 @@ function serveJwks(req, res, passOn) {
       res.on('close', () => clearTimeout(timer));
       return;
     }
+    case 'stale': {
+      // A slow provider's stale copy: keys rotated since the mode was set are not in it.
+      const body = staleBody;
+      const timer = setTimeout(() => send(res, 200, body, 'application/jwk-set+json'), slowSeconds * 1000);
+      res.on('close', () => clearTimeout(timer));
+      return;
+    }
     default:
       passOn();
   }
@@ -287,6 +297,7 @@ async function control(req, res, url) {
         slowSeconds = n;
       }
       fault = mode;
+      staleBody = jwksBody();
       send(res, 200, JSON.stringify({ fault, slow_seconds: slowSeconds }));
       return;
     }

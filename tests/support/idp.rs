@@ -10,10 +10,13 @@
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
+use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
-use super::{free_port, manifest_dir, scratch_dir, try_send_raw, Request, Response};
+use super::{
+    free_port, manifest_dir, scratch_dir, try_send_raw, Envoy, Request, Response, Setup, K,
+};
 
 /// The `aud` of every access token.
 pub const AUDIENCE: &str = "api://tollgate-tests";
@@ -53,6 +56,8 @@ pub enum Fault {
     Huge,
     /// The real key set, after this many seconds.
     Slow(u32),
+    /// After this many seconds, the key set as it was when this fault was set.
+    Stale(u32),
 }
 
 impl Fault {
@@ -64,6 +69,7 @@ impl Fault {
             Fault::Garbage => "mode=garbage".into(),
             Fault::Huge => "mode=huge".into(),
             Fault::Slow(seconds) => format!("mode=slow&seconds={seconds}"),
+            Fault::Stale(seconds) => format!("mode=stale&seconds={seconds}"),
         }
     }
 }
@@ -363,4 +369,55 @@ pub fn decode_jwt(token: &str) -> (Value, Value) {
     let header = next();
     let payload = next();
     (header, payload)
+}
+
+// ---------------------------------------------------------------------------------------
+// The filter with the provider: Envoy with 4 workers fetches the keys through a cluster.
+
+/// The issuer entry for `idp`, fetched through the cluster `idp`.
+pub fn issuer_entry(idp: &Idp, refresh_seconds: u64) -> Value {
+    json!({
+        "name": "idp",
+        "issuer": idp.issuer(),
+        "audiences": [AUDIENCE],
+        "jwks_uri": idp.jwks_uri(),
+        "cluster": "idp",
+        "refresh_seconds": refresh_seconds,
+        "roles_claim": "realm_access.roles",
+        "claims_to_headers": [{"claim": "email", "header": "x-auth-email"}],
+    })
+}
+
+/// Envoy, 4 workers, trusting `issuers`, with the cluster `idp` to `idp_port`.
+pub fn envoy_trusting(issuers: Value, idp_port: u16, extra: Value) -> Envoy {
+    let mut config = json!({
+        "secrets": [{"key": K}],
+        "issuers": issuers,
+        "rules": [
+            {"prefix": "/public", "mode": "none"},
+            {"prefix": "/orders", "mode": "required", "roles": ["reader", "user"]},
+        ],
+    });
+    for (key, value) in extra.as_object().unwrap() {
+        config[key] = value.clone();
+    }
+    let mut setup = Setup::new(config).cluster("idp", idp_port);
+    setup.concurrency = 4;
+    Envoy::start(setup)
+}
+
+pub fn bearer(token: &str) -> Request {
+    Request::get("/orders").bearer(token)
+}
+
+/// Sends until `done(status)` holds or `seconds` pass; the last response.
+pub fn until(envoy: &Envoy, token: &str, seconds: u64, done: impl Fn(u16) -> bool) -> Response {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    loop {
+        let response = envoy.send(&bearer(token));
+        if done(response.status) || Instant::now() > deadline {
+            return response;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }

@@ -129,9 +129,15 @@ fn verify_token(
     let refused = |e: TokenError| Err(Authenticated::refusal(BadCredential::Token(e).into()));
     let skew = verifiers.tokens.clock_skew();
     if let Some(hit) = worker.tokens.get(token, now, skew) {
-        let current = hit
-            .keys
-            .is_none_or(|(issuer, version)| worker.issuer_keys.version(issuer) == version);
+        let current = hit.keys.is_none_or(|(issuer, key)| {
+            verifiers.issuers.list.get(issuer).is_some_and(|i| {
+                i.remote().is_none()
+                    || worker
+                        .issuer_keys
+                        .get(issuer)
+                        .is_some_and(|s| s.holds(&key))
+            })
+        });
         if current {
             return (Ok((hit.identity.clone(), hit.marks.clone())), true);
         }
@@ -165,13 +171,12 @@ fn verify_token(
         .check(token, algorithm, now, |i| keys.get(i));
     match checked {
         IssuerCheck::Valid(verified) => {
-            let version = worker.issuer_keys.version(verified.issuer);
             worker.tokens.insert(
                 token,
                 CachedToken {
                     identity: verified.identity.clone(),
                     expires_at: verified.expires_at,
-                    keys: Some((verified.issuer, version)),
+                    keys: Some((verified.issuer, verified.key)),
                     marks: verified.marks.clone(),
                 },
             );

@@ -127,7 +127,9 @@ fn is_single_header_value(text: &str) -> bool {
 pub fn header_value(value: &Value) -> Option<String> {
     let scalar = |v: &Value| match v {
         Value::String(s) if is_single_header_value(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
+        // An integer is read exactly and written back as it was; any other number (a
+        // fraction, an exponent, an integer beyond 64 bits) would be rewritten: dropped.
+        Value::Number(n) if n.is_i64() || n.is_u64() => Some(n.to_string()),
         Value::Bool(b) => Some(b.to_string()),
         _ => None,
     };
@@ -210,6 +212,37 @@ mod tests {
         ] {
             assert_eq!(header_value(&unsafe_value), None, "{unsafe_value}");
         }
+    }
+
+    #[test]
+    fn numbers_reach_a_header_as_written_or_not_at_all() {
+        let header = |json: &str| {
+            let claims = parse_payload(&payload(&format!(r#"{{"n":{json}}}"#))).unwrap();
+            header_value(claims.get("n").unwrap())
+        };
+        for exact in [
+            "0",
+            "42",
+            "-5",
+            "18446744073709551615",
+            "-9223372036854775808",
+        ] {
+            assert_eq!(header(exact).as_deref(), Some(exact), "{exact}");
+        }
+        for rewritten in [
+            "18446744073709551616",
+            "18446744073709551617",
+            "-9223372036854775809",
+            "1.5",
+            "1.0",
+            "1e2",
+            "-0",
+            "0.1",
+            "[1, 2.0]",
+        ] {
+            assert_eq!(header(rewritten), None, "{rewritten}");
+        }
+        assert_eq!(header("[1, -2]").as_deref(), Some("1,-2"));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 
 use crate::identity::{builtin_role, role, CredentialKind, Identity};
 use crate::verify::claims;
-use crate::verify::jwks::{Algorithm, KeySet};
+use crate::verify::jwks::{Algorithm, KeyDigest, KeySet};
 use crate::verify::jws;
 use crate::verify::revocation::TokenMarks;
 use crate::verify::token::{check_times, is_safe_subject, TokenError};
@@ -84,7 +84,7 @@ pub enum KeysNeeded {
 /// The result of checking an issuer's token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IssuerCheck {
-    Valid(VerifiedIssuerToken),
+    Valid(Box<VerifiedIssuerToken>),
     Refused(TokenError),
     /// Undecidable until issuer `issuer` (an index) has the keys it needs.
     NeedsKeys {
@@ -100,6 +100,8 @@ pub struct VerifiedIssuerToken {
     pub expires_at: u64,
     /// The issuer's index in the configuration.
     pub issuer: usize,
+    /// The key that verified it.
+    pub key: KeyDigest,
     /// What the revocation list knows the token by.
     pub marks: TokenMarks,
 }
@@ -205,13 +207,11 @@ impl Issuers {
         } else {
             MAX_KEYLESS_TRIES
         };
-        if !keys
+        let key = keys
             .candidates(algorithm, kid.as_deref())
             .take(tries)
-            .any(|key| key.verifies(token, now))
-        {
-            return Err(TokenError::BadSignature);
-        }
+            .find(|key| key.verifies(token, now))
+            .ok_or(TokenError::BadSignature)?;
         let payload = claims::parse_payload(parts.payload).ok_or(TokenError::Malformed)?;
         let identity = identity(issuer, &payload)?;
         let marks = TokenMarks {
@@ -221,12 +221,13 @@ impl Issuers {
             issued_at: claims.iat,
             digest: TokenMarks::digest_of(parts.signing_input),
         };
-        Ok(IssuerCheck::Valid(VerifiedIssuerToken {
+        Ok(IssuerCheck::Valid(Box::new(VerifiedIssuerToken {
             identity,
             expires_at,
             issuer: index,
+            key: key.digest,
             marks,
-        }))
+        })))
     }
 }
 

@@ -98,7 +98,13 @@ pub struct PublicKey {
     pub kid: Option<String>,
     pub algorithm: Algorithm,
     key: Verifying,
+    /// What the key is, whatever the JWKS around it: SHA-256 of its algorithm, `kid` and
+    /// members as canonical JSON (names sorted). The same key fetched again has the same.
+    pub digest: KeyDigest,
 }
+
+/// A key's [`PublicKey::digest`].
+pub type KeyDigest = [u8; 32];
 
 impl std::fmt::Debug for PublicKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -141,6 +147,7 @@ impl PublicKey {
             kid: None,
             algorithm,
             key,
+            digest: [0; 32],
         })
     }
 
@@ -258,10 +265,34 @@ impl KeySet {
             .filter(move |k| k.algorithm == algorithm && (kid.is_none() || k.kid.as_deref() == kid))
     }
 
+    /// Whether the set holds the key of `digest`.
+    pub fn holds(&self, digest: &KeyDigest) -> bool {
+        self.keys.iter().any(|k| &k.digest == digest)
+    }
+
+    /// Whether `other` holds the same keys, whatever their order or the JSON around them:
+    /// the same keys fetched again.
+    pub fn same_keys(&self, other: &KeySet) -> bool {
+        self.keys.len() == other.keys.len()
+            && self.keys.iter().all(|k| other.holds(&k.digest))
+            && other.keys.iter().all(|k| self.holds(&k.digest))
+    }
+
     /// Whether a key named `kid` is known for `algorithm`.
     pub fn has_kid(&self, algorithm: Algorithm, kid: &str) -> bool {
         self.candidates(algorithm, Some(kid)).next().is_some()
     }
+}
+
+/// A key's digest: its algorithm, `kid` and canonical members, each length-prefixed.
+fn key_digest(algorithm: Algorithm, kid: Option<&str>, canonical: &str) -> KeyDigest {
+    let mut hash = hmac_sha256::Hash::new();
+    for part in [algorithm.name(), kid.unwrap_or(""), canonical] {
+        hash.update((part.len() as u64).to_be_bytes());
+        hash.update(part.as_bytes());
+    }
+    hash.update([u8::from(kid.is_some())]);
+    hash.finalize()
 }
 
 /// The keys one JWK gives, one per allowed algorithm it loads into.
@@ -286,6 +317,7 @@ fn load_jwk(jwk: &Value, allowed: &[Algorithm]) -> Vec<PublicKey> {
         .filter(|a| Some(a.key_type()) == kty)
         .filter_map(|&algorithm| PublicKey::load(&text, algorithm))
         .map(|key| PublicKey {
+            digest: key_digest(key.algorithm, kid.as_deref(), &text),
             kid: kid.clone(),
             ..key
         })
