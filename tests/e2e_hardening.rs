@@ -1,8 +1,8 @@
 //! What outside attacks on the filter found (hardening, rounds two and three), through a real
-//! Envoy: over HTTP/1.1 and HTTP/2 (h2c, sent with curl), with Envoy's path settings as it ships them
-//! (`normalize_path` off) and as docs/deploying.md recommends. The table
-//! (tests/data/security-cases.tsv) holds the single-request rows; this file what a row cannot
-//! say.
+//! Envoy: over HTTP/1.1 and HTTP/2 (h2c, sent with curl), with Envoy's path settings as it
+//! ships them (`normalize_path` off) and as docs/deploying.md recommends, and routes that match
+//! case-insensitively or rewrite prefixes. The table (tests/data/security-cases.tsv) holds the
+//! single-request rows; this file what a row cannot say.
 
 // Tests may panic, unwrap and index: a failure is the point.
 #![allow(
