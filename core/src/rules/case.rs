@@ -114,6 +114,13 @@ impl CaseIndexes {
     /// Each folded reading of `path` with the index to look it up in; none when neither the
     /// path nor any rule has anything to fold (the folded lookup would be the literal one).
     pub(super) fn readings(&self, path: &str) -> Vec<(&Index, String)> {
+        // One pass the compiler vectorises decides for most paths: no capital, no escape.
+        let maybe = path
+            .bytes()
+            .fold(false, |seen, b| seen | b.is_ascii_uppercase() | (b == b'%'));
+        if !maybe && !self.rules_fold {
+            return Vec::new();
+        }
         let (upper, path_kinds) = foldable(path);
         if !upper && path_kinds == 0 && !self.rules_fold {
             return Vec::new();

@@ -88,10 +88,13 @@ fn strictest_spelling<'r>(
     spellings: Option<&Spellings>,
     method: &[u8],
 ) -> Option<Policy<'r>> {
-    spellings?
-        .iter()
-        .filter_map(|(_, list)| applying(rules, list, method))
-        .reduce(Policy::strictest)
+    match spellings?.as_slice() {
+        [(_, list)] => applying(rules, list, method),
+        several => several
+            .iter()
+            .filter_map(|(_, list)| applying(rules, list, method))
+            .reduce(Policy::strictest),
+    }
 }
 
 /// The policy of the rules among `candidates` that apply to `method`: the strictest of the
