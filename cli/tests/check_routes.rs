@@ -1,7 +1,12 @@
 //! `tollgate check` on an Envoy configuration: the routes whose string prefix lets traffic
 //! past a rule are warned about, and the check still passes (exit 0).
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod common;
 
