@@ -24,7 +24,7 @@ pub struct Loaded {
     /// that output can mask them.
     pub secrets: Vec<(String, String)>,
     /// The inline `route_config` of the HTTP connection manager that holds the filter, when
-    /// the file is an Envoy configuration that has one.
+    /// the file is an Envoy configuration that has one (`{"rds": …}` when it uses RDS).
     pub route_config: Option<Value>,
 }
 
@@ -236,10 +236,14 @@ fn find_filters(node: &Value, out: &mut Vec<Candidate>) {
     match node {
         Value::Object(map) => {
             if let Some(Value::Array(filters)) = map.get("http_filters") {
-                let routes = map.get("route_config");
+                // Routes served by RDS are not in the file: `check` says so.
+                let routes = map
+                    .get("route_config")
+                    .cloned()
+                    .or_else(|| map.get("rds").map(|rds| serde_json::json!({"rds": rds})));
                 out.extend(filters.iter().filter_map(|f| {
                     tollgate_filter(f).map(|c| Candidate {
-                        route_config: routes.cloned(),
+                        route_config: routes.clone(),
                         ..c
                     })
                 }));

@@ -26,6 +26,9 @@ pub fn findings(route_config: &Value, rules: &RuleSet) -> Vec<String> {
         .filter(|p| p.bytes().any(|b| b.is_ascii_uppercase()))
         .collect();
     let mut out = Vec::new();
+    if route_config.get("rds").is_some() {
+        out.push("note: the routes come from RDS, not from this file: check that their prefixes are whole segments (path_separated_prefix, or a prefix ending in /)".to_owned());
+    }
     let hosts = route_config
         .get("virtual_hosts")
         .and_then(Value::as_array)
@@ -167,6 +170,14 @@ mod tests {
         let notes: Vec<&String> = found.iter().filter(|l| l.starts_with("note: ")).collect();
         assert_eq!(notes.len(), 1, "{found:#?}");
         assert!(notes[0].contains("route \"folded\"") && notes[0].contains("/Reports"));
+    }
+
+    #[test]
+    fn routes_from_rds_are_named_as_unread() {
+        let set = rules(json!([{"prefix": "/api", "mode": "required"}]));
+        let found = findings(&json!({"rds": {"route_config_name": "r"}}), &set);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].starts_with("note: the routes come from RDS"));
     }
 
     #[test]
