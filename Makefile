@@ -14,6 +14,7 @@ CHROMIUM      ?= /usr/bin/chromium
 SUDO          := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PLAYWRIGHT    := tests/browser/node_modules/.package-lock.json
 IDP_MODULES   := tests/idp/node_modules/.package-lock.json
+ROUTER_MODULES := tests/routers/node_modules/.package-lock.json
 
 .PHONY: all setup test-tools bench-tools build wasm cli bins run-bins lint test unit e2e cost-growth run compose-config bench bench-cost fuzz fuzz-seeds soak clean
 
@@ -32,9 +33,10 @@ $(ENVOY):
 
 ## Tools some end-to-end tests need: Debian's chromium (the browser round trip),
 ## docker-compose (to validate docker-compose.yml; no Docker engine is needed),
-## playwright-core, and oidc-provider (the OpenID provider of the issuers tests, run by Node).
+## playwright-core, oidc-provider (the OpenID provider of the issuers tests, run by Node), and
+## Express, Koa and @koa/router (the case-insensitive routers of the path differential).
 ## A failed install does not stop here: the test that needs the tool then fails and says why.
-test-tools: $(PLAYWRIGHT) $(IDP_MODULES)
+test-tools: $(PLAYWRIGHT) $(IDP_MODULES) $(ROUTER_MODULES)
 	@missing=""; \
 	[ -x $(CHROMIUM) ] || missing="$$missing chromium"; \
 	command -v docker-compose >/dev/null || missing="$$missing docker-compose"; \
@@ -52,6 +54,9 @@ $(PLAYWRIGHT): tests/browser/package.json tests/browser/package-lock.json
 
 $(IDP_MODULES): tests/idp/package.json tests/idp/package-lock.json
 	cd tests/idp && npm ci --no-audit --no-fund
+
+$(ROUTER_MODULES): tests/routers/package.json tests/routers/package-lock.json
+	cd tests/routers && npm ci --no-audit --no-fund
 
 ## The filter module, and the tollgate command (target/release/tollgate).
 build: wasm cli

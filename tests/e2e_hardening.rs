@@ -1,8 +1,8 @@
-//! What an outside attack on the filter found (hardening, round two), through a real Envoy:
-//! over HTTP/1.1 and HTTP/2 (h2c, sent with curl), with Envoy's path settings as it ships them
-//! (`normalize_path` off) and as docs/deploying.md recommends. The table
-//! (tests/data/security-cases.tsv) holds the single-request rows; this file what a row cannot
-//! say.
+//! What outside attacks on the filter found (hardening, rounds two and three), through a real
+//! Envoy: over HTTP/1.1 and HTTP/2 (h2c, sent with curl), with Envoy's path settings as it
+//! ships them (`normalize_path` off) and as docs/deploying.md recommends, and routes that match
+//! case-insensitively or rewrite prefixes. The table (tests/data/security-cases.tsv) holds the
+//! single-request rows; this file what a row cannot say.
 
 // Tests may panic, unwrap and index: a failure is the point.
 #![allow(
@@ -89,6 +89,17 @@ fn http1(envoy: &Envoy, method: &str, target: &str, headers: &[(&str, &str)]) ->
 
 /// One request over HTTP/2 without TLS (h2c), as curl sends it: the method and path as given.
 fn http2(envoy: &Envoy, method: &str, target: &str, headers: &[(&str, &str)]) -> Answer {
+    let (status, body) = http2_bytes(envoy, method, target, headers);
+    answer_of(status, &body)
+}
+
+/// [`http2`]'s status and body.
+fn http2_bytes(
+    envoy: &Envoy,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+) -> (u16, Vec<u8>) {
     let dir = support::scratch_dir("h2");
     let body_file = dir.join("body");
     let mut curl = Command::new("curl");
@@ -111,8 +122,7 @@ fn http2(envoy: &Envoy, method: &str, target: &str, headers: &[(&str, &str)]) ->
     let url = format!("http://127.0.0.1:{}{target}", envoy.port);
     let out = curl.arg(url).output().expect("curl is installed");
     let status: u16 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
-    let body = std::fs::read(&body_file).unwrap_or_default();
-    answer_of(status, &body)
+    (status, std::fs::read(&body_file).unwrap_or_default())
 }
 
 /// The filter's own mode for a path the upstream received (its strictest reading).
@@ -520,4 +530,158 @@ fn the_access_log_tells_the_filters_identity_from_a_clients() {
         ],
         "{log}"
     );
+}
+
+/// A rule for every route below, one spelled with capitals; default-allow.
+fn routed_config() -> Value {
+    json!({
+        "secrets": [{"key": K}],
+        "default_mode": "none",
+        "rules": [
+            {"prefix": "/admin", "mode": "required", "roles": ["admin"]},
+            {"prefix": "/api", "mode": "required"},
+            {"prefix": "/v2", "mode": "required"},
+            {"prefix": "/Reports", "mode": "required"},
+            {"prefix": "/orders", "mode": "required"}
+        ]
+    })
+}
+
+/// Envoy routes as docs/deploying.md recommends them (segment-aligned prefixes, or
+/// `path_separated_prefix`), some case-insensitive, some rewriting the path; each tells the
+/// upstream which route it took (`x-route`). The last, `rest`, is the only unprotected one.
+fn protected_routes() -> Value {
+    let route = |name: &str, matched: Value, rewrite: Option<&str>| {
+        let mut action = json!({"cluster": "echo"});
+        if let Some(rewrite) = rewrite {
+            action["prefix_rewrite"] = json!(rewrite);
+        }
+        json!({
+            "match": matched,
+            "route": action,
+            "request_headers_to_add": [{"header": {"key": "x-route", "value": name}}]
+        })
+    };
+    json!({"virtual_hosts": [{"name": "all", "domains": ["*"], "routes": [
+        route("admin", json!({"prefix": "/admin", "case_sensitive": false}), None),
+        route("api", json!({"path_separated_prefix": "/api"}), Some("/")),
+        route("v2", json!({"prefix": "/v2/", "case_sensitive": false}), Some("/")),
+        route("reports", json!({"prefix": "/reports/", "case_sensitive": false}), None),
+        route("orders", json!({"path_separated_prefix": "/orders", "case_sensitive": false}), Some("/")),
+        route("rest", json!({"prefix": "/"}), None)
+    ]}]})
+}
+
+/// The route an answer's request took upstream and the role it carried, from the echo.
+fn route_and_role(body: &[u8]) -> Option<(String, Option<String>)> {
+    let echo: Value = serde_json::from_slice(body).ok()?;
+    let header = |name: &str| {
+        echo["headers"].as_array()?.iter().find_map(|pair| {
+            pair[0]
+                .as_str()?
+                .eq_ignore_ascii_case(name)
+                .then(|| pair[1].as_str().map(str::to_owned))?
+        })
+    };
+    Some((header("x-route")?, header("x-auth-role")))
+}
+
+/// Envoy's router matches some routes case-insensitively and rewrites prefixes: whatever
+/// reaches a protected route's backend was decided `required` by the filter, with the route's
+/// roles, over HTTP/1.1 and HTTP/2, with Envoy's defaults and the recommended settings.
+#[test]
+fn envoy_routes_reach_no_protected_backend_the_filter_did_not_require() {
+    const PATHS: &[&str] = &[
+        "/ADMIN/users",
+        "/Admin/",
+        "/aDmIn",
+        "/%41DMIN/users",
+        "/api/orders",
+        "/API/orders",
+        "/apiorders",
+        "/api.v2/x",
+        "/api-internal/x",
+        "/v2/x",
+        "/V2/x",
+        "/v2x",
+        "/REPORTS/q1",
+        "/reports/q1",
+        "/Reports/x",
+        "/ORDERS/1",
+        "/Orders",
+        "/orders.json",
+    ];
+    let bearer = format!("Bearer {}", token());
+    let mut failures = Vec::new();
+    let mut reached = 0;
+    for (settings, mut hcm) in [
+        ("Envoy defaults", json!({})),
+        ("recommended", recommended()),
+    ] {
+        hcm["route_config"] = protected_routes();
+        let mut setup = Setup::new(routed_config());
+        setup.hcm = hcm;
+        let envoy = Envoy::start(setup);
+        for target in PATHS {
+            for credential in [None, Some(bearer.as_str())] {
+                let headers: Vec<(&str, &str)> = credential
+                    .map(|c| ("Authorization", c))
+                    .into_iter()
+                    .collect();
+                for (protocol, answer) in [
+                    ("HTTP/1.1", http1_raw(&envoy, target, &headers)),
+                    ("HTTP/2", http2_bytes(&envoy, "GET", target, &headers)),
+                ] {
+                    let (status, body) = answer;
+                    let Some((route, role)) = route_and_role(&body).filter(|_| status == 200)
+                    else {
+                        continue;
+                    };
+                    reached += 1;
+                    let allowed = match route.as_str() {
+                        "rest" => true,
+                        "admin" => role.as_deref() == Some("admin"),
+                        _ => role.is_some(),
+                    };
+                    if !allowed {
+                        failures.push(format!(
+                            "{settings}, {protocol}: {target} ({}) reached route {route} with role {role:?}",
+                            if credential.is_some() { "a user's token" } else { "no credential" }
+                        ));
+                    }
+                }
+            }
+        }
+        // Routes are reached, so the property above is not vacuous.
+        let open = http1_raw(&envoy, "/apiorders", &[]);
+        assert_eq!(
+            route_and_role(&open.1).map(|r| r.0).as_deref(),
+            Some("rest")
+        );
+        let api = http1_raw(&envoy, "/API/orders", &[("Authorization", &bearer)]);
+        assert_eq!(
+            route_and_role(&api.1).map(|r| r.0).as_deref(),
+            Some("rest"),
+            "{settings}"
+        );
+        let folded = http2_bytes(&envoy, "GET", "/ORDERS/1", &[("Authorization", &bearer)]);
+        let seen = route_and_role(&folded.1);
+        if seen != Some(("orders".into(), Some("user".into()))) {
+            failures.push(format!(
+                "{settings}: /ORDERS/1 with a token reached {seen:?}"
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(reached > PATHS.len(), "{reached}");
+}
+
+/// `GET target` over HTTP/1.1: the status and the body.
+fn http1_raw(envoy: &Envoy, target: &str, headers: &[(&str, &str)]) -> (u16, Vec<u8>) {
+    let mut request = Request::new("GET", target).header("X-Echo-Format", "json");
+    for (name, value) in headers {
+        request = request.header(name, value);
+    }
+    let response = envoy.send(&request);
+    (response.status, response.body)
 }

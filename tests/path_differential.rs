@@ -1,7 +1,9 @@
 //! Differential check of path readings: every path the tests know (the hostile table, the
 //! fuzz corpora, a hand list of known-tricky ones) is read by real parsers that sit behind
 //! proxies — Python's `urllib` + `posixpath`, Node's WHATWG `URL`, a chain of two decoding
-//! hops, and Envoy's own path normalisation on a second hop — and the filter's mode for the
+//! hops, and Envoy's own path normalisation on a second hop — and routers that match paths
+//! case-insensitively (Express, Koa with @koa/router, ASP.NET Core's `OrdinalIgnoreCase`
+//! emulated in Python), whose reading is the handler a path reaches; the filter's mode for the
 //! original path must be at least as strict as the mode of every reading they produce.
 //!
 //! Mode order: none < optional < required < refused (the filter answers 400). A path the
@@ -108,7 +110,34 @@ const TRICKY: &[&str] = &[
     "/admin%20",
     "/ADMIN",
     "/Admin",
+    "/Admin/",
+    "/aDmIn/users",
+    "/ADMIN/users",
+    "/%41DMIN",
+    "/%41dm%49n/x",
+    "/adm%C4%B1n/x",
+    "/ADM%C4%B0N",
+    "/PUBLIC/x",
+    "/Public/../ADMIN",
+    "/LOGIN",
+    "/Login/",
+    "/FEED/x",
+    "/reports/q1",
+    "/REPORTS",
+    "/Reports/x",
+    "/rep%4Frts",
 ];
+
+/// The rules of both configurations (one spelled with capitals).
+fn rules() -> Value {
+    json!([
+        {"prefix": "/public", "mode": "none"},
+        {"prefix": "/admin", "mode": "required"},
+        {"path": "/login", "mode": "none"},
+        {"prefix": "/feed", "mode": "optional"},
+        {"prefix": "/Reports", "mode": "required"}
+    ])
+}
 
 /// The rule configurations the readings are judged against.
 fn configs() -> Vec<(&'static str, Config)> {
@@ -118,12 +147,7 @@ fn configs() -> Vec<(&'static str, Config)> {
             let text = json!({
                 "secrets": [{"key": support::K}],
                 "default_mode": default,
-                "rules": [
-                    {"prefix": "/public", "mode": "none"},
-                    {"prefix": "/admin", "mode": "required"},
-                    {"path": "/login", "mode": "none"},
-                    {"prefix": "/feed", "mode": "optional"}
-                ]
+                "rules": rules()
             })
             .to_string();
             let name = match default {
@@ -473,6 +497,124 @@ fn python_and_node_read_no_path_less_strictly_than_the_filter() {
         started.elapsed().as_secs_f64()
     ));
     report("python-node", &failures);
+}
+
+/// Where the case-insensitive routers mount a handler: at each rule's path or prefix.
+fn mounts() -> Value {
+    rules()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|rule| match (rule.get("path"), rule.get("prefix")) {
+            (Some(path), _) => json!({"path": path, "exact": true}),
+            (_, prefix) => json!({"path": prefix.unwrap(), "exact": false}),
+        })
+        .collect()
+}
+
+/// ASP.NET Core's routing, emulated (the test machine runs no .NET): `HttpRequest.Path` is
+/// the decoded path (but for `%2F`), and a mount (`app.Map`, a route template) matches under
+/// `OrdinalIgnoreCase`: each character compared by its simple upper-case mapping (which folds
+/// U+0131 and U+017F onto `I` and `S`); a second variant compares simple lower-case mappings
+/// (U+212A and U+0130 onto `k` and `i`). A path served by a mount is read as the mount's path
+/// followed by the rest; one no mount serves, as it is.
+const ASPNET: &str = r#"
+import json, sys
+from urllib.parse import quote, unquote
+
+data = json.load(sys.stdin)
+mounts = sorted(data["mounts"], key=lambda m: (not m["exact"], -len(m["path"])))
+
+def upper(c):
+    u = c.upper()
+    return u if len(u) == 1 else c
+
+def lower(c):
+    l = c.lower()
+    return l[0] if l else c
+
+FOLDS = {
+    # .NET's OrdinalIgnoreCase compares the simple upper-case mapping of each UTF-16 unit.
+    "aspnet-ordinal-ignore-case": lambda s: "".join(upper(c) for c in s),
+    # The same comparison on simple lower-case mappings (Kelvin sign to k, dotted I to i).
+    "ordinal-ignore-case-lower": lambda s: "".join(lower(c) for c in s),
+}
+
+def request_path(p):
+    # HttpRequest.Path: percent-decoded, but for %2F, which stays encoded.
+    parts = p.replace("%2f", "%2F").split("%2F")
+    return "%2F".join(unquote(part, errors="strict") for part in parts)
+
+def encode(rest):
+    return "%2F".join(quote(part, safe="/:@!$&'()*+,;=~") for part in rest.split("%2F"))
+
+def route(p, fold):
+    try:
+        path = request_path(p)
+    except UnicodeDecodeError:
+        return None
+    folded = fold(path)
+    if len(folded) != len(path):
+        return p
+    for m in mounts:
+        key = fold(m["path"])
+        if m["exact"]:
+            if folded == key or folded == key + "/":
+                return m["path"]
+        elif folded == key or folded.startswith(key + "/"):
+            return m["path"] + encode(path[len(key):])
+    return p
+
+json.dump({name: [route(p, f) for p in data["paths"]] for name, f in FOLDS.items()}, sys.stdout)
+"#;
+
+/// Real routers that match case-insensitively by default (Express, Koa with @koa/router, in
+/// `tests/routers/`) and ASP.NET Core's matching (emulated in Python): the handler a path
+/// reaches is read as that mount's path, and the filter must be at least as strict.
+#[test]
+#[cfg_attr(
+    not(feature = "envoy-tests"),
+    ignore = "needs python3, node and tests/routers/node_modules: make e2e"
+)]
+fn case_insensitive_routers_reach_no_handler_the_filter_decided_less_strictly() {
+    let started = Instant::now();
+    let (total, paths) = readable_paths();
+    let routers = support::manifest_dir().join("tests/routers");
+    assert!(
+        routers.join("node_modules/express").is_dir(),
+        "{}: run `make test-tools` (npm ci)",
+        routers.display()
+    );
+    let input = json!({
+        "mounts": mounts(),
+        "paths": paths.iter().map(|(_, p)| p).collect::<Vec<_>>()
+    })
+    .to_string();
+    let script = routers.join("route.js");
+    let mut readings = run_batch("node", &[script.to_str().unwrap()], &input);
+    readings.extend(run_batch("python3", &["-c", ASPNET], &input));
+    let rejected: usize = readings.values().flatten().filter(|r| r.is_none()).count();
+    let (failures, compared) = compare(&paths, &readings);
+    summary(&format!(
+        "path differential (case-insensitive routers): {total} distinct paths, {} × {} \
+         routers × {} configurations = {compared} readings compared ({rejected} rejected), {} \
+         less strict, {:.1} s",
+        paths.len(),
+        readings.len(),
+        configs().len(),
+        failures.len(),
+        started.elapsed().as_secs_f64()
+    ));
+    // The routers did route: the mounts are reached in another case.
+    for (router, list) in &readings {
+        let index = paths.iter().position(|(_, p)| p == "/ADMIN/users").unwrap();
+        assert_eq!(
+            list[index].as_deref(),
+            Some("/admin/users"),
+            "{router} does not route /ADMIN/users to /admin"
+        );
+    }
+    report("routers", &failures);
 }
 
 /// The HTTP connection manager settings of each second-hop listener.

@@ -1,4 +1,5 @@
-//! `tollgate check`: the configuration check `on_configure` runs, with its messages.
+//! `tollgate check`: the configuration check `on_configure` runs, with its messages, and
+//! warnings about the Envoy routes beside the filter (which leave the exit status 0).
 
 use crate::config_source::Loaded;
 
@@ -12,6 +13,13 @@ pub fn check(loaded: &Loaded) -> (String, bool) {
                 "tollgate {version} configured: {}\n",
                 config.summary()
             ));
+            // Warnings about the routes beside the filter; the configuration still loads.
+            if let Some(routes) = &loaded.route_config {
+                for line in crate::envoy_routes::findings(routes, &config.rules) {
+                    out.push_str(&line);
+                    out.push('\n');
+                }
+            }
             true
         }
         Err(e) => {

@@ -23,6 +23,9 @@ pub struct Loaded {
     /// Every secret value the configuration names, with a label (`API key "backend"`), so
     /// that output can mask them.
     pub secrets: Vec<(String, String)>,
+    /// The inline `route_config` of the HTTP connection manager that holds the filter, when
+    /// the file is an Envoy configuration that has one (`{"rds": …}` when it uses RDS).
+    pub route_config: Option<Value>,
 }
 
 impl Loaded {
@@ -39,6 +42,8 @@ struct Candidate {
     /// Where it sits, for the origin line.
     place: String,
     json: Result<Vec<u8>, String>,
+    /// The inline `route_config` beside the filter (Envoy only).
+    route_config: Option<Value>,
 }
 
 /// Reads the configuration file and the environment `args` name.
@@ -57,7 +62,7 @@ pub fn load(args: &ConfigArgs) -> Result<Loaded, CliError> {
         .iter()
         .map(|(name, value)| (value.clone(), format!("${name}")))
         .collect();
-    let (origin, json) =
+    let (origin, json, route_config) =
         plugin_json(&file, &text, args.filter.as_deref()).map_err(|e| CliError {
             message: crate::redact::Redactor::new(&masked).clean(&e.message),
             ..e
@@ -68,6 +73,7 @@ pub fn load(args: &ConfigArgs) -> Result<Loaded, CliError> {
         json,
         env,
         secrets,
+        route_config,
     })
 }
 
@@ -102,12 +108,13 @@ pub fn env_file_vars(path: &Path) -> Result<Vec<(String, String)>, CliError> {
     Ok(vars)
 }
 
-/// The plugin configuration's JSON text in `text`, and where it was found.
-fn plugin_json(
-    file: &str,
-    text: &str,
-    filter: Option<&str>,
-) -> Result<(String, Vec<u8>), CliError> {
+/// What a configuration file holds: where the plugin configuration was found, its JSON text,
+/// and the routes beside it.
+type Found = (String, Vec<u8>, Option<Value>);
+
+/// The plugin configuration's JSON text in `text`, where it was found, and the inline
+/// `route_config` beside it (Envoy).
+fn plugin_json(file: &str, text: &str, filter: Option<&str>) -> Result<Found, CliError> {
     let trimmed = text.trim_start();
     if trimmed.starts_with('{') {
         if let Ok(value) = serde_json::from_str::<Value>(text) {
@@ -120,6 +127,7 @@ fn plugin_json(
                 return Ok((
                     format!("plugin configuration (JSON) {file}"),
                     text.as_bytes().to_vec(),
+                    None,
                 ));
             }
         }
@@ -186,7 +194,11 @@ fn plugin_json(
         .json
         .clone()
         .map_err(|e| CliError::usage(format!("{file}: {}: {e}", chosen.place)))?;
-    Ok((format!("{kind} {file}, {} ({how})", chosen.place), json))
+    Ok((
+        format!("{kind} {file}, {} ({how})", chosen.place),
+        json,
+        chosen.route_config.clone(),
+    ))
 }
 
 fn is_envoy(doc: &Value) -> bool {
@@ -215,6 +227,7 @@ fn wasm_plugin(doc: &Value) -> Candidate {
         place: format!("WasmPlugin {name:?} spec.pluginConfig"),
         name,
         json,
+        route_config: None,
     }
 }
 
@@ -223,7 +236,17 @@ fn find_filters(node: &Value, out: &mut Vec<Candidate>) {
     match node {
         Value::Object(map) => {
             if let Some(Value::Array(filters)) = map.get("http_filters") {
-                out.extend(filters.iter().filter_map(tollgate_filter));
+                // Routes served by RDS are not in the file: `check` says so.
+                let routes = map
+                    .get("route_config")
+                    .cloned()
+                    .or_else(|| map.get("rds").map(|rds| serde_json::json!({"rds": rds})));
+                out.extend(filters.iter().filter_map(|f| {
+                    tollgate_filter(f).map(|c| Candidate {
+                        route_config: routes.clone(),
+                        ..c
+                    })
+                }));
             }
             map.iter()
                 .filter(|(key, _)| *key != "http_filters")
@@ -273,6 +296,7 @@ fn tollgate_filter(filter: &Value) -> Option<Candidate> {
         place: format!("HTTP filter {name:?}"),
         name,
         json,
+        route_config: None,
     })
 }
 
@@ -322,7 +346,7 @@ mod tests {
 
     #[test]
     fn plugin_json_itself() {
-        let (origin, json) = plugin_json("c.json", r#"{"default_mode":"none"}"#, None).unwrap();
+        let (origin, json, _) = plugin_json("c.json", r#"{"default_mode":"none"}"#, None).unwrap();
         assert!(origin.starts_with("plugin configuration (JSON)"));
         assert_eq!(json, br#"{"default_mode":"none"}"#);
     }
@@ -347,7 +371,7 @@ static_resources:
           - name: other
             typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}
 "#;
-        let (origin, json) = plugin_json("e.yaml", one, None).unwrap();
+        let (origin, json, _) = plugin_json("e.yaml", one, None).unwrap();
         assert!(
             origin.contains("HTTP filter \"tollgate\" (the only one)"),
             "{origin}"
@@ -359,7 +383,7 @@ static_resources:
     #[test]
     fn wasm_plugin_among_documents() {
         let text = "kind: Service\n---\nkind: WasmPlugin\nmetadata: {name: tg}\nspec:\n  pluginConfig: {default_mode: none}\n";
-        let (origin, json) = plugin_json("w.yaml", text, None).unwrap();
+        let (origin, json, _) = plugin_json("w.yaml", text, None).unwrap();
         assert!(origin.starts_with("Istio WasmPlugin w.yaml"), "{origin}");
         assert_eq!(json, br#"{"default_mode":"none"}"#);
     }

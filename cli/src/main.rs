@@ -12,6 +12,7 @@ mod args;
 mod cases;
 mod check;
 mod config_source;
+mod envoy_routes;
 mod error;
 mod explain;
 mod input;

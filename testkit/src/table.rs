@@ -55,10 +55,11 @@ pub enum ConfigName {
     F,
     G,
     H,
+    I,
 }
 
 impl ConfigName {
-    pub const ALL: [ConfigName; 8] = [
+    pub const ALL: [ConfigName; 9] = [
         ConfigName::A,
         ConfigName::B,
         ConfigName::C,
@@ -67,6 +68,7 @@ impl ConfigName {
         ConfigName::F,
         ConfigName::G,
         ConfigName::H,
+        ConfigName::I,
     ];
 
     /// The plugin configuration.
@@ -136,6 +138,17 @@ impl ConfigName {
                 "rules": [
                     {"path": "/login", "mode": "none"},
                     {"prefix": "/feed", "mode": "optional"},
+                    {"prefix": "/admin", "mode": "required", "roles": ["admin"]}
+                ]
+            }),
+            ConfigName::I => json!({
+                "secrets": [{"key": K}],
+                "default_mode": "none",
+                "rules": [
+                    {"prefix": "/api", "mode": "required"},
+                    {"prefix": "/secret", "mode": "required"},
+                    {"prefix": "/keys", "mode": "required"},
+                    {"prefix": "/Reports", "mode": "required"},
                     {"prefix": "/admin", "mode": "required", "roles": ["admin"]}
                 ]
             }),

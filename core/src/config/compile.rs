@@ -441,7 +441,7 @@ fn check_login_url(url: &str, rules: &RuleSet) -> Result<(), ConfigError> {
         path::normalize(login_path).map_err(|e| ConfigError::new("login_url", e.to_string()))?;
     let browsers_pass = |method: &[u8]| {
         matches!(
-            rules.policy(method, &normal),
+            rules.policy_for_path(method, &normal),
             Policy {
                 mode: Mode::None,
                 ..

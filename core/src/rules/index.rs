@@ -1,0 +1,129 @@
+//! Rules indexed by one spelling of their paths, and the lookup of the most specific one.
+
+use std::collections::HashMap;
+
+use rustc_hash::FxBuildHasher;
+
+use super::{Matcher, Policy, Rule};
+
+/// Positions in the rules, the method-limited ones first.
+pub(super) type Candidates = Vec<usize>;
+
+/// The rules whose path spells one key, one list per path as configured: under case folding
+/// `/Admin` and `/admin` share a key, and each keeps its own most-specific choice.
+type Spellings = Vec<(String, Candidates)>;
+
+/// Rules by path (exact) and by prefix, each spelled by one function of the configured path.
+///
+/// A lookup costs one hash per exact path and one per distinct prefix length: linear in the
+/// path's length.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Index {
+    exact: HashMap<String, Spellings, FxBuildHasher>,
+    prefixes: HashMap<String, Spellings, FxBuildHasher>,
+    /// The lengths of the keys of `prefixes`, longest first.
+    prefix_lengths: Vec<usize>,
+}
+
+impl Index {
+    /// Indexes every rule but those for `/` under `spell(path)`.
+    pub(super) fn new(rules: &[Rule], spell: impl Fn(&str) -> String) -> Self {
+        let mut index = Index::default();
+        for (position, rule) in rules.iter().enumerate() {
+            let (map, path) = match &rule.matcher {
+                Matcher::Exact(p) => (&mut index.exact, p),
+                Matcher::Prefix(p) if p == "/" => continue,
+                Matcher::Prefix(p) => (&mut index.prefixes, p),
+            };
+            let spellings = map.entry(spell(path)).or_default();
+            match spellings.iter_mut().find(|(original, _)| original == path) {
+                Some((_, list)) => list.push(position),
+                None => spellings.push((path.clone(), vec![position])),
+            }
+        }
+        let order = |spellings: &mut Spellings| {
+            for (_, list) in spellings.iter_mut() {
+                order_candidates(rules, list);
+            }
+        };
+        index.exact.values_mut().for_each(order);
+        index.prefixes.values_mut().for_each(order);
+        index.prefix_lengths = index.prefixes.keys().map(String::len).collect();
+        index.prefix_lengths.sort_unstable_by(|a, b| b.cmp(a));
+        index.prefix_lengths.dedup();
+        index
+    }
+
+    /// The policy of an exact rule for `path`, else of the longest prefix on a segment
+    /// boundary; `None` when no rule applies. Spellings sharing the key give the strictest.
+    pub(super) fn lookup<'r>(
+        &self,
+        rules: &'r [Rule],
+        method: &[u8],
+        path: &str,
+    ) -> Option<Policy<'r>> {
+        if let Some(found) = strictest_spelling(rules, self.exact.get(path), method) {
+            return Some(found);
+        }
+        for &len in &self.prefix_lengths {
+            let on_boundary = len == path.len() || path.as_bytes().get(len) == Some(&b'/');
+            if let (true, Some(candidate)) = (on_boundary, path.get(..len)) {
+                let found = strictest_spelling(rules, self.prefixes.get(candidate), method);
+                if found.is_some() {
+                    return found;
+                }
+            }
+        }
+        None
+    }
+}
+
+/// Puts the method-limited rules first.
+pub(super) fn order_candidates(rules: &[Rule], list: &mut Candidates) {
+    list.sort_by_key(|&i| rules.get(i).is_none_or(|r| r.methods.is_none()));
+}
+
+fn strictest_spelling<'r>(
+    rules: &'r [Rule],
+    spellings: Option<&Spellings>,
+    method: &[u8],
+) -> Option<Policy<'r>> {
+    match spellings?.as_slice() {
+        [(_, list)] => applying(rules, list, method),
+        several => several
+            .iter()
+            .filter_map(|(_, list)| applying(rules, list, method))
+            .reduce(Policy::strictest),
+    }
+}
+
+/// The policy of the rules among `candidates` that apply to `method`: the strictest of the
+/// method-limited ones that name it (a rule for `GET` also covers `HEAD`), else the one
+/// without methods; `None` when none applies.
+pub(super) fn applying<'r>(
+    rules: &'r [Rule],
+    candidates: &Candidates,
+    method: &[u8],
+) -> Option<Policy<'r>> {
+    let mut limited: Option<Policy<'r>> = None;
+    for rule in candidates.iter().filter_map(|&i| rules.get(i)) {
+        match &rule.methods {
+            Some(methods) if methods.iter().any(|m| covers(m, method)) => {
+                let policy = rule.policy();
+                limited = Some(match limited {
+                    Some(other) => Policy::strictest(other, policy),
+                    None => policy,
+                });
+            }
+            Some(_) => {}
+            None => return limited.or_else(|| Some(rule.policy())),
+        }
+    }
+    limited
+}
+
+/// Whether a rule naming `configured` (upper case) applies to `method`: the same method, or
+/// `GET` for `HEAD` (servers answer `HEAD` with the `GET` handler).
+fn covers(configured: &str, method: &[u8]) -> bool {
+    configured.as_bytes() == method || (configured == "GET" && method == b"HEAD")
+}
