@@ -854,3 +854,56 @@ fn one_clients_guesses_do_not_lock_out_others_through_the_shipped_envoy() {
         "{log}"
     );
 }
+
+#[test]
+fn guesses_from_one_address_do_not_lock_the_owner_out_elsewhere_through_the_shipped_envoy() {
+    let (envoy, signin) = shipped();
+    for i in 0..5 {
+        let (status, _) = login_from(envoy.port, "127.0.0.4", "demo", &[]);
+        assert_eq!(status, 401, "guess {i}");
+    }
+    let (status, retry_after) = login_from(envoy.port, "127.0.0.4", "demo-right", &[]);
+    assert_eq!((status, retry_after), (429, true), "the guessing address waits");
+    let (status, _) = login_from(envoy.port, "127.0.0.5", "demo-right", &[]);
+    assert_eq!(status, 200, "the owner elsewhere: {}", signin.log());
+}
+
+/// The resident memory of process `pid`, in KiB.
+fn resident_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn failed_sign_ins_do_not_grow_the_service() {
+    let signin = SignIn::start(SECRET, HOST);
+    let pid = signin.pid();
+    let before = resident_kib(pid);
+    // 240 failed sign-ins, 16 at a time, each for another account and client.
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..16 {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                if i >= 240 {
+                    break;
+                }
+                let body = json!({"username": format!("user{i}"), "password": "nope"});
+                let r = json_login(&body.to_string())
+                    .header("X-Forwarded-For", &format!("10.7.{}.{}", i / 200, i % 200 + 1));
+                let r = within(signin.port, r.to_bytes(), 60).unwrap();
+                assert_eq!(r.status, 401, "{}", r.text());
+            });
+        }
+    });
+    let after = resident_kib(pid);
+    // Argon2 needs 19 MiB per check, four at most at once: about 80 MiB however many fail.
+    assert!(
+        after < before + 120 * 1024,
+        "{before} KiB before, {after} KiB after 240 failed sign-ins"
+    );
+}

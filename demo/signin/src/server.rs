@@ -48,6 +48,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
+use crate::ratelimit::{canonical, client_block};
 use crate::reply::Reply;
 use crate::service::{Incoming, Service};
 
@@ -117,10 +118,7 @@ struct AddressSlot {
 impl PerAddress {
     /// A slot for a connection from `address`; `None` when it already has `cap`.
     fn take(table: &Arc<PerAddress>, address: IpAddr, cap: usize) -> Option<AddressSlot> {
-        let key = match address.to_canonical() {
-            IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
-            v4 => v4,
-        };
+        let key = client_block(address);
         let mut open = table.open.lock().unwrap_or_else(PoisonError::into_inner);
         let count = open.entry(key).or_insert(0);
         if *count >= cap {
@@ -274,7 +272,8 @@ pub async fn run(
             },
             () = &mut shutdown => break,
         };
-        let slot = if shared.service.settings.trusted_proxies.contains(&peer.ip()) {
+        let proxies = &shared.service.settings.trusted_proxies;
+        let slot = if proxies.contains(&canonical(peer.ip())) {
             None
         } else {
             match PerAddress::take(&per_address, peer.ip(), max_per_address) {
@@ -480,11 +479,16 @@ mod tests {
 
     /// A server on a free port with `limits`, trusting `proxies`.
     async fn start(limits: Limits, proxies: Vec<IpAddr>) -> SocketAddr {
+        start_on("127.0.0.1:0", limits, proxies).await
+    }
+
+    /// [`start`] listening on `bind`.
+    async fn start_on(bind: &str, limits: Limits, proxies: Vec<IpAddr>) -> SocketAddr {
         let mut settings = Settings::parse(include_str!("../signin.json")).unwrap();
         settings.trusted_proxies = proxies;
         settings.database = ":memory:".into();
         let service = Service::new(settings, SECRET).unwrap();
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = TcpListener::bind(bind).await.unwrap();
         let address = listener.local_addr().unwrap();
         tokio::spawn(run(listener, service, limits, std::future::pending()));
         address
@@ -545,6 +549,32 @@ mod tests {
             assert_eq!(status(&c, HEALTHZ).await.as_deref(), OK);
             held.push(c);
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn on_a_dual_stack_listener_ipv4_clients_are_told_apart_and_the_proxy_is_trusted() {
+        let limits = Limits {
+            max_per_address: 3,
+            ..Limits::default()
+        };
+        let server = start_on("[::]:0", limits, vec![IpAddr::from([127, 0, 0, 5])]).await;
+        let server = SocketAddr::from(([127, 0, 0, 1], server.port()));
+        let mut held = Vec::new();
+        for _ in 0..6 {
+            let c = connect_from([127, 0, 0, 5], server).await;
+            assert_eq!(status(&c, HEALTHZ).await.as_deref(), OK, "the proxy");
+            held.push(c);
+        }
+        for _ in 0..3 {
+            let c = connect_from([127, 0, 0, 6], server).await;
+            assert_eq!(status(&c, HEALTHZ).await.as_deref(), OK);
+            held.push(c);
+        }
+        let extra = connect_from([127, 0, 0, 6], server).await;
+        assert_eq!(status(&extra, HEALTHZ).await, None, "the 4th is closed");
+        // Another IPv4 client is not in the same /64.
+        let other = connect_from([127, 0, 0, 7], server).await;
+        assert_eq!(status(&other, HEALTHZ).await.as_deref(), OK);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -31,7 +31,7 @@ use crate::form;
 use crate::pages;
 use crate::password;
 use crate::random;
-use crate::ratelimit::Limiter;
+use crate::ratelimit::{canonical, Limiter};
 use crate::reply::Reply;
 use crate::return_url::safe_return;
 use crate::settings::{Settings, User};
@@ -196,19 +196,21 @@ impl Service {
     }
 
     /// The client's address: the connection's or, from a trusted proxy, the last
-    /// `X-Forwarded-For` entry that is not a trusted proxy (when it is an address).
+    /// `X-Forwarded-For` entry that is not a trusted proxy (when it is an address). An
+    /// IPv4-mapped IPv6 address (a dual-stack listener's IPv4 client) is its IPv4 address.
     fn client(&self, request: &Incoming) -> IpAddr {
         let proxies = &self.settings.trusted_proxies;
-        if !proxies.contains(&request.peer) {
-            return request.peer;
+        let peer = canonical(request.peer);
+        if !proxies.contains(&peer) {
+            return peer;
         }
         let forwarded = request
             .header("x-forwarded-for")
             .unwrap_or_default()
             .rsplit(',')
-            .map(|a| a.trim().parse::<IpAddr>().ok())
+            .map(|a| a.trim().parse::<IpAddr>().ok().map(canonical))
             .find(|a| a.is_none_or(|a| !proxies.contains(&a)));
-        forwarded.flatten().unwrap_or(request.peer)
+        forwarded.flatten().unwrap_or(peer)
     }
 
     /// The login page with a form token (the nonce cookie kept when the browser has one).

@@ -20,14 +20,18 @@ pub struct User {
     pub name: String,
 }
 
-/// How many failed sign-ins are allowed in a window before the service answers 429.
+/// How many failed sign-ins are allowed in a window before the service answers 429
+/// (`ratelimit.rs` says how they are counted).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SignInLimits {
-    /// Failures per account (username), from any address.
+    /// Failures per account (username) from one client address.
     pub per_account: u32,
-    /// Failures per client address, for any account.
+    /// Failures per client address, for any account (wrong admin keys count here too).
     pub per_address: u32,
+    /// Failures per account from every address; beyond, only addresses that have not failed
+    /// on it may try it.
+    pub account_budget: u32,
     pub window_seconds: u64,
 }
 
@@ -36,6 +40,7 @@ impl Default for SignInLimits {
         SignInLimits {
             per_account: 5,
             per_address: 20,
+            account_budget: 50,
             window_seconds: 900,
         }
     }
@@ -89,7 +94,11 @@ impl Settings {
 
     /// Parses and checks a configuration; errors never quote a password or its hash.
     pub fn parse(text: &str) -> Result<Settings, String> {
-        let settings: Settings = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        let mut settings: Settings = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        // Compared with clients' addresses as those are: IPv4-mapped IPv6 as IPv4.
+        for proxy in &mut settings.trusted_proxies {
+            *proxy = proxy.to_canonical();
+        }
         if settings.users.is_empty() {
             return Err("users is empty".into());
         }
@@ -113,7 +122,11 @@ impl Settings {
             return Err("admin_key_env is empty".into());
         }
         let limits = &settings.sign_in_limits;
-        if limits.per_account == 0 || limits.per_address == 0 || limits.window_seconds == 0 {
+        if limits.per_account == 0
+            || limits.per_address == 0
+            || limits.account_budget == 0
+            || limits.window_seconds == 0
+        {
             return Err("sign_in_limits: every limit must be at least 1".into());
         }
         Ok(settings)

@@ -424,6 +424,58 @@ fn the_client_address_comes_from_trusted_proxies_only() {
 }
 
 #[test]
+fn a_dual_stack_listener_sees_ipv4_clients_and_the_trusted_proxy_as_ipv4() {
+    let mapped = |a: [u8; 4]| IpAddr::from(std::net::Ipv4Addr::from(a).to_ipv6_mapped());
+    let s = service();
+    // The trusted proxy (127.0.0.1) arrives as ::ffff:127.0.0.1: its X-Forwarded-For counts.
+    let mut r = with_header(request("GET", "/"), "x-forwarded-for", "10.0.0.7");
+    r.peer = mapped([127, 0, 0, 1]);
+    assert_eq!(s.client(&r), IpAddr::from([10, 0, 0, 7]));
+    let r = with_header(request("GET", "/"), "x-forwarded-for", "::ffff:10.0.0.8");
+    assert_eq!(s.client(&r), IpAddr::from([10, 0, 0, 8]));
+    // Two IPv4 clients are two clients, not one /64.
+    let wrong = r#"{"username":"demo","password":"guess"}"#;
+    let from = |a: [u8; 4], body: &str| {
+        let mut r = post("/login", JSON, body);
+        r.peer = mapped(a);
+        s.handle(&r, NOW).status
+    };
+    for i in 0..20 {
+        assert_eq!(from([192, 0, 2, 1], &wrong.replace("demo", &format!("u{i}"))), 401);
+    }
+    assert_eq!(from([192, 0, 2, 1], wrong), 429);
+    assert_eq!(from([192, 0, 2, 2], DEMO_LOGIN), 200);
+}
+
+/// A login of `body` from `client` (through the trusted proxy 127.0.0.1).
+fn login_from(s: &Service, client: &str, body: &str, now: u64) -> u16 {
+    let r = with_header(post("/login", JSON, body), "x-forwarded-for", client);
+    s.handle(&r, now).status
+}
+
+#[test]
+fn anonymous_guesses_never_lock_the_owner_out_of_an_address_that_did_not_guess() {
+    let s = service();
+    let wrong = r#"{"username":"demo","password":"guess"}"#;
+    for _ in 0..5 {
+        assert_eq!(login_from(&s, "203.0.113.1", wrong, NOW), 401);
+    }
+    assert_eq!(login_from(&s, "203.0.113.1", DEMO_LOGIN, NOW), 429);
+    assert_eq!(login_from(&s, "198.51.100.7", DEMO_LOGIN, NOW), 200, "the owner");
+    // Guesses from many addresses, past the account's budget: the guessing addresses are
+    // refused, a clean one still signs in.
+    let statuses: Vec<u16> = (1..=60)
+        .map(|i| login_from(&s, &format!("203.0.114.{i}"), wrong, NOW + 1))
+        .collect();
+    assert_eq!(statuses.iter().filter(|&&c| c == 401).count(), 60);
+    for _ in 0..3 {
+        assert_eq!(login_from(&s, "203.0.114.1", wrong, NOW + 2), 429);
+    }
+    assert_eq!(login_from(&s, "198.51.100.8", DEMO_LOGIN, NOW + 2), 200, "the owner");
+    assert_eq!(login_from(&s, "198.51.100.7", DEMO_LOGIN, NOW + 2), 200, "the owner");
+}
+
+#[test]
 fn login_page_carries_the_redirect_and_a_form_token() {
     let mut r = request("GET", "/login");
     r.query = "redirect=http%3A%2F%2F127.0.0.1%3A10000%2Fapp".into();
