@@ -329,7 +329,7 @@ impl Service {
     fn start_session(&self, user: &User, now: u64) -> Option<Pair> {
         let family = random::token_id()?;
         let expires = now.saturating_add(self.settings.refresh_ttl_seconds);
-        if let Err(e) = self.store.begin(&family, &user.sub, expires) {
+        if let Err(e) = self.store.begin(&family, &user.sub, expires, now) {
             eprintln!("tollgate-signin: cannot start a session: {e}");
             return None;
         }
@@ -583,13 +583,14 @@ impl Service {
         given.is_some_and(|given| subtle::ConstantTimeEq::ct_eq(&expected[..], &given[..]).into())
     }
 
-    /// `GET /auth/revocations[?cursor=N]`: the live entries after `cursor`, or all of them
-    /// (`reset`) without a cursor or with one that is not a number.
+    /// `GET /auth/revocations[?cursor=C]`: the live entries after `cursor`, all of them
+    /// (`reset`) without a cursor, or all of them added to the poller's (not a reset) with a
+    /// cursor of another database.
     fn revocations(&self, request: &Incoming, now: u64) -> Reply {
-        let cursor = form::field(&request.query, "cursor").and_then(|c| c.parse::<u64>().ok());
+        let cursor = form::field(&request.query, "cursor");
         let page = self
             .store
-            .feed(cursor, now)
+            .feed(cursor.as_deref(), now)
             .map_err(|e| e.to_string())
             .and_then(|page| serde_json::to_value(page).map_err(|e| e.to_string()));
         match page {

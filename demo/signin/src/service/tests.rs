@@ -8,6 +8,7 @@
 )]
 
 use super::*;
+use crate::store::tests::seq;
 use tollgate_core::verify::revocation::{FeedEntry, FeedPage};
 
 const SECRET: &str = "demo-secret-for-unit-tests-5WXvYpho4fE6FTgvtEDxvVsnu5eU";
@@ -529,11 +530,11 @@ fn an_empty_feed_is_a_reset_at_cursor_zero() {
     let s = service();
     let page = feed(&s, None, NOW);
     assert!(page.reset && page.revoked.is_empty());
-    assert_eq!(page.cursor, "0");
+    assert_eq!(seq(&page.cursor), 0);
     let garbled = feed(&s, Some("abc"), NOW);
-    assert!(garbled.reset, "an unparsable cursor answers the whole list");
-    let after = feed(&s, Some("0"), NOW);
-    assert!(!after.reset && after.cursor == "0");
+    assert!(!garbled.reset, "a cursor of another database: the whole list, added");
+    let after = feed(&s, Some(&page.cursor), NOW);
+    assert!(!after.reset && after.cursor == page.cursor);
     assert_eq!(
         s.handle(&post("/auth/revocations", JSON, "{}"), NOW).status,
         405
@@ -572,7 +573,7 @@ fn an_access_token_revokes_itself_and_its_session_goes_on() {
         revoked_jtis(&next),
         [s.token_id(&other, "access", NOW).unwrap()]
     );
-    assert!(next.cursor.parse::<u64>().unwrap() > cursor.parse::<u64>().unwrap());
+    assert!(seq(&next.cursor) > seq(&cursor));
     // The entry leaves once the token cannot be valid any more.
     assert!(feed(&s, None, NOW + 961).revoked.is_empty());
 }
@@ -788,7 +789,7 @@ fn two_services_on_one_database_serve_one_feed_and_a_restart_keeps_it() {
     let (pa, pb) = (feed(&a, None, NOW), feed(&b, None, NOW));
     assert_eq!(pa, pb);
     assert_eq!(pa.revoked.len(), 2);
-    assert_eq!(pa.cursor, "2");
+    assert_eq!(seq(&pa.cursor), 2);
     // b uses the refresh token; a sees it used, and ends the session everywhere.
     let (renewed, _) = pair(&refresh_with(&b, &refresh, NOW));
     assert_eq!(refresh_with(&a, &refresh, NOW).status, 401);
@@ -800,4 +801,35 @@ fn two_services_on_one_database_serve_one_feed_and_a_restart_keeps_it() {
     let restarted = open();
     assert_eq!(feed(&restarted, None, NOW), whole);
     assert_eq!(whole.revoked.len(), 3);
+}
+
+#[test]
+fn a_session_ended_by_a_newer_sign_in_has_its_access_tokens_revoked() {
+    let s = service();
+    let (first_access, first_refresh) = login(&s);
+    let (second_access, _) = login(&s);
+    for _ in 0..19 {
+        login(&s);
+    }
+    // The 21st sign-in ended the oldest session, as a logout does.
+    let first = s.token_id(&first_access, "access", NOW).unwrap();
+    assert_eq!(revoked_jtis(&feed(&s, None, NOW)), [first]);
+    assert_eq!(refresh_with(&s, &first_refresh, NOW).status, 401);
+    login(&s);
+    let second = s.token_id(&second_access, "access", NOW).unwrap();
+    assert!(revoked_jtis(&feed(&s, None, NOW)).contains(&second));
+}
+
+#[test]
+fn a_revocation_is_refused_not_acknowledged_once_the_database_file_is_gone() {
+    let db = crate::store::tests::TempDb::new("gone");
+    let mut settings = settings();
+    settings.database = db.path().into();
+    let s = Service::new(settings, SECRET).unwrap();
+    let (access, refresh) = login(&s);
+    std::fs::remove_file(db.path()).unwrap();
+    assert_eq!(revoke(&s, &format!("token={access}"), NOW).status, 503);
+    let logout = post("/logout", JSON, &format!(r#"{{"refresh_token":"{refresh}"}}"#));
+    assert_eq!(s.handle(&logout, NOW).status, 503);
+    assert_eq!(s.handle(&post("/login", JSON, DEMO_LOGIN), NOW).status, 503);
 }
