@@ -127,7 +127,9 @@ impl Service {
         let key = SigningKey::new(settings.kid.clone(), secret.as_bytes());
         let dummy_hash = password::hash("not a password of anyone")?;
         let caps = Caps {
-            subject_revocation_seconds: settings.access_ttl_seconds.saturating_add(FILTER_SKEW),
+            subject_revocation_seconds: settings
+                .max_token_lifetime_seconds
+                .saturating_add(FILTER_SKEW),
             ..Caps::default()
         };
         let store = Store::open(&settings.database, caps)
@@ -628,7 +630,7 @@ impl Service {
             }
             (None, Some(jti)) => {
                 let default = now
-                    .saturating_add(self.settings.access_ttl_seconds)
+                    .saturating_add(self.settings.max_token_lifetime_seconds)
                     .saturating_add(FILTER_SKEW);
                 let expires_at = request
                     .field("expires_at")
@@ -686,9 +688,10 @@ impl Service {
         }
         // `before` is exclusive (a token is revoked when its `iat` is earlier) and counted in
         // seconds: tokens issued during this second are covered too.
+        // It lasts as long as any token it covers may be valid.
         let before = now.saturating_add(1);
         let expires_at = now
-            .saturating_add(self.settings.access_ttl_seconds)
+            .saturating_add(self.settings.max_token_lifetime_seconds)
             .saturating_add(FILTER_SKEW);
         match self.store.revoke_subject(&subject, before, expires_at, now) {
             Ok(ended) => {

@@ -57,6 +57,12 @@ pub struct Settings {
     pub kid: Option<String>,
     pub access_ttl_seconds: u64,
     pub refresh_ttl_seconds: u64,
+    /// The longest lifetime of any access token the filter accepts with this master key (the
+    /// filter's `max_lifetime_seconds`; tokens minted elsewhere with the same key may live
+    /// longer than this service's own): a subject revocation is served that long plus the
+    /// filter's clock skew. At least `access_ttl_seconds`.
+    #[serde(default = "default_max_token_lifetime")]
+    pub max_token_lifetime_seconds: u64,
     /// The cookie the filter reads tokens from.
     pub cookie: String,
     /// Whether cookies carry `Secure` (true whenever browsers reach the service over https).
@@ -79,6 +85,11 @@ pub struct Settings {
     #[serde(default)]
     pub admin_key_env: Option<String>,
     pub users: Vec<User>,
+}
+
+/// The example Envoy's `max_lifetime_seconds` (two hours).
+fn default_max_token_lifetime() -> u64 {
+    7200
 }
 
 fn default_database() -> String {
@@ -114,6 +125,13 @@ impl Settings {
                     "users[{i}].password_hash {problem} (make one with `tollgate-signin hash-password`)"
                 ));
             }
+        }
+        if settings.max_token_lifetime_seconds < settings.access_ttl_seconds {
+            return Err(
+                "max_token_lifetime_seconds is shorter than access_ttl_seconds: subject \
+                 revocations would end before the tokens they cover"
+                    .into(),
+            );
         }
         if settings.database.is_empty() {
             return Err("database is empty".into());
@@ -169,6 +187,16 @@ mod tests {
         assert!(s.user("nobody").is_none());
         assert!(s.user("").is_none());
         assert!(!s.cookie_secure, "the demo is served over plain http");
+    }
+
+    #[test]
+    fn subject_revocations_cover_the_longest_token_lifetime() {
+        assert_eq!(Settings::parse(DEMO).unwrap().max_token_lifetime_seconds, 7200);
+        let unset = DEMO.replace("\"max_token_lifetime_seconds\": 7200,", "");
+        assert_eq!(Settings::parse(&unset).unwrap().max_token_lifetime_seconds, 7200);
+        let short = DEMO.replace("\"max_token_lifetime_seconds\": 7200", "\"max_token_lifetime_seconds\": 600");
+        let err = Settings::parse(&short).unwrap_err();
+        assert!(err.contains("max_token_lifetime_seconds"), "{err}");
     }
 
     #[test]

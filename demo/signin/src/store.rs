@@ -49,7 +49,8 @@ pub struct Caps {
     /// The most entries one feed page carries; the next poll gets the rest.
     pub feed_page: usize,
     /// How long a subject revocation must last to cover every token issued before it: the
-    /// longest access-token lifetime plus the filter's clock skew.
+    /// longest access-token lifetime (`max_token_lifetime_seconds`) plus the filter's clock
+    /// skew.
     pub subject_revocation_seconds: u64,
 }
 
@@ -60,7 +61,7 @@ impl Default for Caps {
             per_account: 20,
             per_session_tokens: 256,
             feed_page: 50_000,
-            subject_revocation_seconds: 900 + FILTER_SKEW,
+            subject_revocation_seconds: 7200 + FILTER_SKEW,
         }
     }
 }
