@@ -15,8 +15,11 @@
 //! - Reply: once the server starts writing, everything it has must be written within
 //!   [`Limits::write_timeout`], or the connection is closed (a client that pipelines
 //!   requests and never reads the replies would otherwise hold its connection for ever).
-//! - At most [`Limits::max_connections`] connections at once (more wait in the backlog), and
-//!   [`Limits::max_handlers`] requests handled at once (each may compute an Argon2 hash);
+//! - At most [`Limits::max_connections`] connections at once, and [`Limits::reserve`] more
+//!   kept for health checks: once the others are taken, a connection gets one of these, on
+//!   which only `/healthz` is answered (others 503) within [`RESERVE_HEAD_TIMEOUT`], and it
+//!   is closed after its reply; beyond, connections are closed as soon as they are accepted.
+//!   [`Limits::max_handlers`] requests are handled at once (each may compute an Argon2 hash);
 //!   `/healthz` is answered without waiting for a handler, and the revocation feed
 //!   (`/auth/revocations`, polled by every Envoy) waits for one of its own
 //!   ([`FEED_HANDLERS`]), not behind sign-ins.
@@ -27,11 +30,8 @@
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
-use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -43,17 +43,21 @@ use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
-use tokio::time::Instant;
 
 use crate::ratelimit::{canonical, client_block};
 use crate::reply::Reply;
 use crate::service::{Incoming, Service};
 
+mod watched;
+use watched::{missed, Watched};
+
 /// How many revocation feed reads run at once (apart from the other requests).
 pub const FEED_HANDLERS: usize = 2;
+
+/// How long a reserve connection may take to send its request head.
+pub const RESERVE_HEAD_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The most header fields a request may have.
 pub const MAX_HEADERS: usize = 64;
@@ -70,6 +74,8 @@ pub struct Limits {
     /// How long writing what the server has to send may take (longer than `head_timeout`).
     pub write_timeout: Duration,
     pub max_connections: usize,
+    /// Connections beyond `max_connections`, for health checks only.
+    pub reserve: usize,
     pub max_per_address: usize,
     pub max_handlers: usize,
     /// How long shutdown waits for requests in flight.
@@ -87,7 +93,8 @@ impl Default for Limits {
             request_timeout: Duration::from_secs(30),
             write_timeout: Duration::from_secs(15),
             max_connections: 1024,
-            max_per_address: 32,
+            reserve: 32,
+            max_per_address: 16,
             max_handlers: 4,
             drain_timeout: Duration::from_secs(10),
         }
@@ -148,85 +155,6 @@ impl Drop for AddressSlot {
     }
 }
 
-/// A connection's stream, timing its writes: the first write after everything was flushed
-/// sets a deadline, and a completed flush (all written) clears it.
-struct Watched {
-    stream: TcpStream,
-    write_timeout: Duration,
-    deadline: Arc<Mutex<Option<Instant>>>,
-}
-
-impl Watched {
-    fn arm(&self) {
-        let mut deadline = self.deadline.lock().unwrap_or_else(PoisonError::into_inner);
-        if deadline.is_none() {
-            *deadline = Some(Instant::now() + self.write_timeout);
-        }
-    }
-}
-
-impl AsyncRead for Watched {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for Watched {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        this.arm();
-        Pin::new(&mut this.stream).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        this.arm();
-        Pin::new(&mut this.stream).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.stream.is_write_vectored()
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        let flushed = Pin::new(&mut this.stream).poll_flush(cx);
-        if matches!(flushed, Poll::Ready(Ok(()))) {
-            *this.deadline.lock().unwrap_or_else(PoisonError::into_inner) = None;
-        }
-        flushed
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
-    }
-}
-
-/// Completes when a write deadline of [`Watched`] has passed.
-async fn missed(deadline: Arc<Mutex<Option<Instant>>>, write_timeout: Duration) {
-    let check = (write_timeout / 4).max(Duration::from_millis(100));
-    loop {
-        let armed = *deadline.lock().unwrap_or_else(PoisonError::into_inner);
-        match armed {
-            Some(at) if Instant::now() >= at => return,
-            Some(at) => tokio::time::sleep_until(at).await,
-            None => tokio::time::sleep(check).await,
-        }
-    }
-}
-
 /// Serves `listener` until `shutdown` completes, then lets requests in flight finish.
 pub async fn run(
     listener: TcpListener,
@@ -235,6 +163,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) {
     let connections = Arc::new(Semaphore::new(limits.max_connections));
+    let reserve = Arc::new(Semaphore::new(limits.reserve));
     let per_address = Arc::new(PerAddress::default());
     let (max_per_address, write_timeout) = (limits.max_per_address, limits.write_timeout);
     let drain_timeout = limits.drain_timeout;
@@ -244,6 +173,10 @@ pub async fn run(
         .header_read_timeout(limits.head_timeout)
         .max_buf_size(limits.max_head.saturating_mul(2).max(8192))
         .max_headers(MAX_HEADERS * 2);
+    let mut reserve_builder = builder.clone();
+    reserve_builder
+        .header_read_timeout(RESERVE_HEAD_TIMEOUT.min(limits.head_timeout))
+        .keep_alive(false);
     let shared = Arc::new(Shared {
         handlers: Arc::new(Semaphore::new(limits.max_handlers)),
         feed_handlers: Arc::new(Semaphore::new(FEED_HANDLERS)),
@@ -253,13 +186,6 @@ pub async fn run(
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
-        let permit = tokio::select! {
-            permit = Arc::clone(&connections).acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => break,
-            },
-            () = &mut shutdown => break,
-        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
@@ -282,6 +208,14 @@ pub async fn run(
                 None => continue,
             }
         };
+        let (permit, reserved) = match Arc::clone(&connections).try_acquire_owned() {
+            Ok(permit) => (permit, false),
+            Err(_) => match Arc::clone(&reserve).try_acquire_owned() {
+                Ok(permit) => (permit, true),
+                // Closed at once: every slot is taken, the reserve too.
+                Err(_) => continue,
+            },
+        };
         let deadline = Arc::new(Mutex::new(None));
         let stream = Watched {
             stream,
@@ -289,8 +223,10 @@ pub async fn run(
             deadline: Arc::clone(&deadline),
         };
         let shared = Arc::clone(&shared);
-        let service = service_fn(move |request| respond(Arc::clone(&shared), peer, request));
-        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        let service =
+            service_fn(move |request| respond(Arc::clone(&shared), peer, reserved, request));
+        let serving = if reserved { &reserve_builder } else { &builder };
+        let connection = graceful.watch(serving.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
             tokio::select! {
                 _ = connection => {}
@@ -316,16 +252,23 @@ pub async fn run(
     }
 }
 
-/// Answers one request: the limits, then the service (on a blocking thread).
+/// Answers one request: the limits, then the service (on a blocking thread). On a
+/// `reserved` connection, `/healthz` only.
 async fn respond(
     shared: Arc<Shared>,
     peer: SocketAddr,
+    reserved: bool,
     request: Request<Body>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
+    if reserved && request.uri().path() != "/healthz" {
+        let reply = Reply::error(503, "the service is busy").with("Retry-After", "1".into());
+        let reply = reply.secured(&shared.service.settings.trusted_hosts);
+        return Ok(to_response(reply, true));
+    }
     let limit = shared.limits.request_timeout;
     let answered = tokio::time::timeout(limit, answer(Arc::clone(&shared), peer, request)).await;
     let (reply, close) = match answered {
-        Ok(answer) => answer,
+        Ok((reply, close)) => (reply, close || reserved),
         Err(_) => (Reply::error(503, "the request took too long"), true),
     };
     let reply = reply.secured(&shared.service.settings.trusted_hosts);
@@ -449,7 +392,9 @@ mod tests {
 
     use super::*;
     use crate::settings::Settings;
-    use tokio::net::TcpSocket;
+    use std::io;
+    use tokio::net::{TcpSocket, TcpStream};
+    use tokio::time::Instant;
 
     async fn write_all(stream: &TcpStream, mut bytes: &[u8]) -> io::Result<()> {
         while !bytes.is_empty() {
@@ -520,13 +465,13 @@ mod tests {
     async fn one_address_cannot_hold_every_connection() {
         let server = start(Limits::default(), vec![]).await;
         let mut held = Vec::new();
-        for _ in 0..32 {
+        for _ in 0..16 {
             let c = connect_from([127, 0, 0, 3], server).await;
             assert_eq!(status(&c, HEALTHZ).await.as_deref(), OK);
             held.push(c);
         }
         let extra = connect_from([127, 0, 0, 3], server).await;
-        assert_eq!(status(&extra, HEALTHZ).await, None, "the 33rd is closed");
+        assert_eq!(status(&extra, HEALTHZ).await, None, "the 17th is closed");
         let other = connect_from([127, 0, 0, 4], server).await;
         assert_eq!(status(&other, HEALTHZ).await.as_deref(), OK);
         // A connection that ends gives its slot back.
@@ -534,6 +479,38 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(300)).await;
         let again = connect_from([127, 0, 0, 3], server).await;
         assert_eq!(status(&again, HEALTHZ).await.as_deref(), OK);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn health_checks_are_answered_when_idle_clients_hold_every_connection() {
+        let limits = Limits {
+            max_connections: 8,
+            reserve: 2,
+            max_per_address: 4,
+            ..Limits::default()
+        };
+        let server = start(limits, vec![]).await;
+        let mut held = Vec::new();
+        for from in [[127, 0, 0, 11], [127, 0, 0, 12]] {
+            for _ in 0..4 {
+                let c = connect_from(from, server).await;
+                assert_eq!(status(&c, HEALTHZ).await.as_deref(), OK);
+                held.push(c);
+            }
+        }
+        // Every connection is held (idle, kept alive): a health check still answers...
+        let check = connect_from([127, 0, 0, 13], server).await;
+        assert_eq!(status(&check, HEALTHZ).await.as_deref(), OK);
+        // ...on a connection closed after its reply, and other requests are refused there.
+        let login = connect_from([127, 0, 0, 13], server).await;
+        let busy = status(&login, "GET /login HTTP/1.1\r\nHost: h\r\n\r\n").await;
+        assert_eq!(busy.as_deref(), Some("HTTP/1.1 503 Service Unavailable"));
+        // A held connection that ends gives its slot back.
+        drop(held.pop());
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let again = connect_from([127, 0, 0, 13], server).await;
+        let page = status(&again, "GET /login HTTP/1.1\r\nHost: h\r\n\r\n").await;
+        assert_eq!(page.as_deref(), OK);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
