@@ -629,7 +629,7 @@ mod tests {
             request_timeout: Duration::from_secs(3),
             ..Limits::default()
         };
-        let server = start(limits, vec![]).await;
+        let server = start(limits, vec![IpAddr::from([127, 0, 0, 1])]).await;
         let c = connect_from([127, 0, 0, 1], server).await;
         let started = Instant::now();
         assert_eq!(status(&c, HEALTHZ).await.as_deref(), OK);

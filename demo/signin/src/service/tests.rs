@@ -833,3 +833,68 @@ fn a_revocation_is_refused_not_acknowledged_once_the_database_file_is_gone() {
     assert_eq!(s.handle(&logout, NOW).status, 503);
     assert_eq!(s.handle(&post("/login", JSON, DEMO_LOGIN), NOW).status, 503);
 }
+
+#[test]
+fn the_feed_is_for_the_trusted_proxies_and_the_admin_only() {
+    let s = admin_service();
+    let mut direct = request("GET", "/auth/revocations");
+    direct.peer = IpAddr::from([192, 0, 2, 10]);
+    let reply = s.handle(&direct, NOW);
+    assert_eq!(reply.status, 401, "{}", reply.body);
+    assert_eq!(reply.header("www-authenticate"), Some("Bearer"));
+    assert_eq!(s.handle(&as_admin(direct), NOW).status, 200);
+    // The Envoy that polls it, on a dual-stack listener too.
+    let mut envoy = request("GET", "/auth/revocations");
+    envoy.peer = IpAddr::from(std::net::Ipv4Addr::new(127, 0, 0, 1).to_ipv6_mapped());
+    assert_eq!(s.handle(&envoy, NOW).status, 200);
+}
+
+#[test]
+fn wrong_admin_keys_are_limited_per_address() {
+    let s = admin_service();
+    let from = |key: &str| {
+        let r = post("/auth/revoke-subject", FORM, "subject=lUpa");
+        let mut r = with_header(r, "authorization", &format!("Bearer {key}"));
+        r.peer = IpAddr::from([192, 0, 2, 20]);
+        s.handle(&r, NOW)
+    };
+    for _ in 0..20 {
+        assert_eq!(from("wrong-key").status, 401);
+    }
+    let reply = from("wrong-key");
+    assert_eq!(reply.status, 429);
+    assert!(reply.header("retry-after").is_some());
+    assert_eq!(from(ADMIN).status, 429, "not compared until the window ends");
+    let elsewhere = as_admin(post("/auth/revoke-subject", FORM, "subject=lUpa"));
+    assert_eq!(s.handle(&elsewhere, NOW).status, 200);
+}
+
+#[test]
+fn a_form_nonce_the_client_chose_is_replaced_and_a_form_expires() {
+    let s = service();
+    let chosen = "AAAAAAAAAAAAAAAAAAAAAA";
+    let page = s.handle(
+        &with_header(request("GET", "/login"), "cookie", &format!("login_csrf={chosen}")),
+        NOW,
+    );
+    let set = cookies(&page);
+    assert!(set[0].starts_with("login_csrf=") && !set[0].contains(chosen), "{set:?}");
+    // A form posted more than an hour after it was served is refused.
+    let late = form_post(&s, "username=demo&password=demo-password&redirect=%2F");
+    assert_eq!(s.handle(&late, NOW + 3601).status, 403);
+    let fresh = form_post(&s, "username=demo&password=demo-password&redirect=%2F");
+    assert_eq!(s.handle(&fresh, NOW + 3600).status, 302);
+}
+
+#[test]
+fn the_login_page_names_the_demo_user_only_when_it_has_the_demo_password() {
+    assert!(service()
+        .handle(&request("GET", "/login"), NOW)
+        .body
+        .contains("demo-password"));
+    let mut settings = settings();
+    settings.users[0].password_hash = password::hash("another password").unwrap();
+    let s = Service::new(settings, SECRET).unwrap();
+    let page = s.handle(&request("GET", "/login"), NOW);
+    assert!(!page.body.contains("demo-password"), "{}", page.body);
+}
