@@ -863,7 +863,11 @@ fn guesses_from_one_address_do_not_lock_the_owner_out_elsewhere_through_the_ship
         assert_eq!(status, 401, "guess {i}");
     }
     let (status, retry_after) = login_from(envoy.port, "127.0.0.4", "demo-right", &[]);
-    assert_eq!((status, retry_after), (429, true), "the guessing address waits");
+    assert_eq!(
+        (status, retry_after),
+        (429, true),
+        "the guessing address waits"
+    );
     let (status, _) = login_from(envoy.port, "127.0.0.5", "demo-right", &[]);
     assert_eq!(status, 200, "the owner elsewhere: {}", signin.log());
 }
@@ -893,8 +897,10 @@ fn failed_sign_ins_do_not_grow_the_service() {
                     break;
                 }
                 let body = json!({"username": format!("user{i}"), "password": "nope"});
-                let r = json_login(&body.to_string())
-                    .header("X-Forwarded-For", &format!("10.7.{}.{}", i / 200, i % 200 + 1));
+                let r = json_login(&body.to_string()).header(
+                    "X-Forwarded-For",
+                    format!("10.7.{}.{}", i / 200, i % 200 + 1),
+                );
                 let r = within(signin.port, r.to_bytes(), 60).unwrap();
                 assert_eq!(r.status, 401, "{}", r.text());
             });

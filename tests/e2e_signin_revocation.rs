@@ -282,7 +282,11 @@ fn a_lost_database_refuses_revocations_and_a_fresh_one_does_not_undo_earlier_one
     // Restarted on a fresh, empty database: the Envoy keeps what it had.
     drop(signin);
     let signin = SignIn::start_on(SECRET, HOST, port, &database);
-    assert!(signin.log().contains("new, empty database"), "{}", signin.log());
+    assert!(
+        signin.log().contains("new, empty database"),
+        "{}",
+        signin.log()
+    );
     let (later, _) = sign_in(port);
     let r = to_signin(port, json_post("/auth/revoke", json!({"token": later})));
     assert_eq!(r.status, 200);

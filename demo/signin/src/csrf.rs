@@ -82,7 +82,10 @@ impl Csrf {
 
 /// Equality that takes the same time wherever two strings differ (compared as digests).
 fn equal(a: &str, b: &str) -> bool {
-    let (a, b) = (hmac_sha256::Hash::hash(a.as_bytes()), hmac_sha256::Hash::hash(b.as_bytes()));
+    let (a, b) = (
+        hmac_sha256::Hash::hash(a.as_bytes()),
+        hmac_sha256::Hash::hash(b.as_bytes()),
+    );
     subtle::ConstantTimeEq::ct_eq(&a[..], &b[..]).into()
 }
 
@@ -141,7 +144,10 @@ mod tests {
         let token = csrf.token_for(&nonce, NOW);
         assert!(csrf.check(Some(&nonce), Some(&token), NOW + FORM_LIFETIME));
         assert!(!csrf.check(Some(&nonce), Some(&token), NOW + FORM_LIFETIME + 1));
-        assert!(!csrf.check(Some(&nonce), Some(&token), NOW - AHEAD - 1), "from the future");
+        assert!(
+            !csrf.check(Some(&nonce), Some(&token), NOW - AHEAD - 1),
+            "from the future"
+        );
         // The time cannot be changed without the MAC.
         let (_, mac) = token.split_once('.').unwrap();
         let moved = format!("{}.{mac}", NOW + 7200);

@@ -103,7 +103,10 @@ impl Limiter {
             (pair.0 >= limits.per_account, pair.1),
             (by_address.0 >= limits.per_address, by_address.1),
             // Past the account's budget, only an address that has not failed on it may try.
-            (by_account.0 >= limits.account_budget && pair.0 > 0, by_account.1),
+            (
+                by_account.0 >= limits.account_budget && pair.0 > 0,
+                by_account.1,
+            ),
         ];
         let wait = refused
             .iter()
@@ -159,7 +162,12 @@ impl Limiter {
         if windows.len() >= MAX_ENTRIES {
             windows.retain(|_, w| w.start.saturating_add(window) > now);
         }
-        bump(&mut windows, Key::Address(client_block(address)), window, now);
+        bump(
+            &mut windows,
+            Key::Address(client_block(address)),
+            window,
+            now,
+        );
     }
 }
 
@@ -205,7 +213,11 @@ mod tests {
         }
         assert_eq!(l.reserve("demo", ip(1), NOW + 10), Err(50));
         assert_eq!(l.reserve("other", ip(1), NOW + 10), Ok(()));
-        assert_eq!(l.reserve("demo", ip(2), NOW + 10), Ok(()), "another address");
+        assert_eq!(
+            l.reserve("demo", ip(2), NOW + 10),
+            Ok(()),
+            "another address"
+        );
         assert_eq!(l.reserve("demo", ip(1), NOW + 60), Ok(()));
     }
 
@@ -253,7 +265,8 @@ mod tests {
     #[test]
     fn ipv4_mapped_clients_are_counted_as_their_ipv4_address() {
         let l = limiter();
-        let mapped = |last: u8| IpAddr::from(std::net::Ipv4Addr::new(10, 0, 0, last).to_ipv6_mapped());
+        let mapped =
+            |last: u8| IpAddr::from(std::net::Ipv4Addr::new(10, 0, 0, last).to_ipv6_mapped());
         for i in 0..5 {
             l.reserve(&format!("user{i}"), mapped(1), NOW).unwrap();
         }

@@ -191,10 +191,19 @@ mod tests {
 
     #[test]
     fn subject_revocations_cover_the_longest_token_lifetime() {
-        assert_eq!(Settings::parse(DEMO).unwrap().max_token_lifetime_seconds, 7200);
+        assert_eq!(
+            Settings::parse(DEMO).unwrap().max_token_lifetime_seconds,
+            7200
+        );
         let unset = DEMO.replace("\"max_token_lifetime_seconds\": 7200,", "");
-        assert_eq!(Settings::parse(&unset).unwrap().max_token_lifetime_seconds, 7200);
-        let short = DEMO.replace("\"max_token_lifetime_seconds\": 7200", "\"max_token_lifetime_seconds\": 600");
+        assert_eq!(
+            Settings::parse(&unset).unwrap().max_token_lifetime_seconds,
+            7200
+        );
+        let short = DEMO.replace(
+            "\"max_token_lifetime_seconds\": 7200",
+            "\"max_token_lifetime_seconds\": 600",
+        );
         let err = Settings::parse(&short).unwrap_err();
         assert!(err.contains("max_token_lifetime_seconds"), "{err}");
     }

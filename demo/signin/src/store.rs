@@ -450,7 +450,10 @@ impl Store {
             Some((database, id)) => (Some(database), id),
             None => (None, cursor),
         };
-        let id = id.parse::<i64>().ok().filter(|id| (0..=highest).contains(id))?;
+        let id = id
+            .parse::<i64>()
+            .ok()
+            .filter(|id| (0..=highest).contains(id))?;
         match database {
             Some(database) if database != self.database_id => None,
             _ => Some(id),
@@ -815,7 +818,9 @@ pub mod tests {
         )
         .unwrap();
         for i in 0..100 {
-            store.begin(&format!("m{i}"), "mallory", NOW + 100, NOW).unwrap();
+            store
+                .begin(&format!("m{i}"), "mallory", NOW + 100, NOW)
+                .unwrap();
         }
         assert_eq!(store.sizes().0, 3, "one account holds at most its cap");
         assert!(store.is_live("m99", NOW) && store.is_live("m97", NOW));
@@ -907,10 +912,17 @@ pub mod tests {
             let page = store.feed(Some(foreign), NOW + 1000).unwrap();
             assert!(!page.reset, "{foreign}");
             assert_eq!(jtis(&page), ["j3"]);
-            assert_eq!(page.cursor, format!("{}.{}", store.database_id, seq(&page.cursor)));
+            assert_eq!(
+                page.cursor,
+                format!("{}.{}", store.database_id, seq(&page.cursor))
+            );
         }
         // A plain number, as cursors were before they named their database, is this one's.
-        assert!(store.feed(Some("4"), NOW + 1000).unwrap().revoked.is_empty());
+        assert!(store
+            .feed(Some("4"), NOW + 1000)
+            .unwrap()
+            .revoked
+            .is_empty());
     }
 
     #[test]
@@ -1017,7 +1029,10 @@ pub mod tests {
         assert_eq!(seq(&before.cursor), 2);
         assert!(store.use_refresh("r1", NOW).is_ok(), "the session is kept");
         store.revoke_jti("j2", NOW + 100, NOW).unwrap();
-        assert_eq!(jtis(&store.feed(Some(&before.cursor), NOW).unwrap()), ["j2"]);
+        assert_eq!(
+            jtis(&store.feed(Some(&before.cursor), NOW).unwrap()),
+            ["j2"]
+        );
     }
 
     #[test]
@@ -1082,16 +1097,12 @@ pub mod tests {
         store.revoke_jti("x", NOW + 30, NOW).unwrap();
         let first = store.feed(None, NOW).unwrap();
         store.revoke_jti("x", NOW + 86_400, NOW).unwrap();
-        let after = store
-            .feed(Some(&first.cursor), NOW)
-            .unwrap();
+        let after = store.feed(Some(&first.cursor), NOW).unwrap();
         assert_eq!(after.revoked.len(), 1, "{after:?}");
         assert_eq!(after.revoked[0].expires_at, NOW + 86_400);
         // A shorter expiry changes nothing.
         store.revoke_jti("x", NOW + 10, NOW).unwrap();
-        let again = store
-            .feed(Some(&after.cursor), NOW)
-            .unwrap();
+        let again = store.feed(Some(&after.cursor), NOW).unwrap();
         assert!(again.revoked.is_empty());
     }
 }

@@ -442,7 +442,10 @@ fn a_dual_stack_listener_sees_ipv4_clients_and_the_trusted_proxy_as_ipv4() {
         s.handle(&r, NOW).status
     };
     for i in 0..20 {
-        assert_eq!(from([192, 0, 2, 1], &wrong.replace("demo", &format!("u{i}"))), 401);
+        assert_eq!(
+            from([192, 0, 2, 1], &wrong.replace("demo", &format!("u{i}"))),
+            401
+        );
     }
     assert_eq!(from([192, 0, 2, 1], wrong), 429);
     assert_eq!(from([192, 0, 2, 2], DEMO_LOGIN), 200);
@@ -462,7 +465,11 @@ fn anonymous_guesses_never_lock_the_owner_out_of_an_address_that_did_not_guess()
         assert_eq!(login_from(&s, "203.0.113.1", wrong, NOW), 401);
     }
     assert_eq!(login_from(&s, "203.0.113.1", DEMO_LOGIN, NOW), 429);
-    assert_eq!(login_from(&s, "198.51.100.7", DEMO_LOGIN, NOW), 200, "the owner");
+    assert_eq!(
+        login_from(&s, "198.51.100.7", DEMO_LOGIN, NOW),
+        200,
+        "the owner"
+    );
     // Guesses from many addresses, past the account's budget: the guessing addresses are
     // refused, a clean one still signs in.
     let statuses: Vec<u16> = (1..=60)
@@ -472,8 +479,16 @@ fn anonymous_guesses_never_lock_the_owner_out_of_an_address_that_did_not_guess()
     for _ in 0..3 {
         assert_eq!(login_from(&s, "203.0.114.1", wrong, NOW + 2), 429);
     }
-    assert_eq!(login_from(&s, "198.51.100.8", DEMO_LOGIN, NOW + 2), 200, "the owner");
-    assert_eq!(login_from(&s, "198.51.100.7", DEMO_LOGIN, NOW + 2), 200, "the owner");
+    assert_eq!(
+        login_from(&s, "198.51.100.8", DEMO_LOGIN, NOW + 2),
+        200,
+        "the owner"
+    );
+    assert_eq!(
+        login_from(&s, "198.51.100.7", DEMO_LOGIN, NOW + 2),
+        200,
+        "the owner"
+    );
 }
 
 #[test]
@@ -532,7 +547,10 @@ fn an_empty_feed_is_a_reset_at_cursor_zero() {
     assert!(page.reset && page.revoked.is_empty());
     assert_eq!(seq(&page.cursor), 0);
     let garbled = feed(&s, Some("abc"), NOW);
-    assert!(!garbled.reset, "a cursor of another database: the whole list, added");
+    assert!(
+        !garbled.reset,
+        "a cursor of another database: the whole list, added"
+    );
     let after = feed(&s, Some(&page.cursor), NOW);
     assert!(!after.reset && after.cursor == page.cursor);
     assert_eq!(
@@ -662,7 +680,11 @@ fn only_an_admin_revokes_by_jti() {
     assert_eq!(reply.status, 200, "{}", reply.body);
     let page = feed(&s, None, NOW);
     assert_eq!(revoked_jtis(&page), ["some-token-id"]);
-    assert_eq!(page.revoked[0].expires_at, NOW + 7200 + 60, "the longest token the key may sign");
+    assert_eq!(
+        page.revoked[0].expires_at,
+        NOW + 7200 + 60,
+        "the longest token the key may sign"
+    );
     let long = format!("jti={}", "x".repeat(257));
     assert_eq!(
         s.handle(&as_admin(post("/auth/revoke", FORM, &long)), NOW)
@@ -829,7 +851,11 @@ fn a_revocation_is_refused_not_acknowledged_once_the_database_file_is_gone() {
     let (access, refresh) = login(&s);
     std::fs::remove_file(db.path()).unwrap();
     assert_eq!(revoke(&s, &format!("token={access}"), NOW).status, 503);
-    let logout = post("/logout", JSON, &format!(r#"{{"refresh_token":"{refresh}"}}"#));
+    let logout = post(
+        "/logout",
+        JSON,
+        &format!(r#"{{"refresh_token":"{refresh}"}}"#),
+    );
     assert_eq!(s.handle(&logout, NOW).status, 503);
     assert_eq!(s.handle(&post("/login", JSON, DEMO_LOGIN), NOW).status, 503);
 }
@@ -864,7 +890,11 @@ fn wrong_admin_keys_are_limited_per_address() {
     let reply = from("wrong-key");
     assert_eq!(reply.status, 429);
     assert!(reply.header("retry-after").is_some());
-    assert_eq!(from(ADMIN).status, 429, "not compared until the window ends");
+    assert_eq!(
+        from(ADMIN).status,
+        429,
+        "not compared until the window ends"
+    );
     let elsewhere = as_admin(post("/auth/revoke-subject", FORM, "subject=lUpa"));
     assert_eq!(s.handle(&elsewhere, NOW).status, 200);
 }
@@ -874,11 +904,18 @@ fn a_form_nonce_the_client_chose_is_replaced_and_a_form_expires() {
     let s = service();
     let chosen = "AAAAAAAAAAAAAAAAAAAAAA";
     let page = s.handle(
-        &with_header(request("GET", "/login"), "cookie", &format!("login_csrf={chosen}")),
+        &with_header(
+            request("GET", "/login"),
+            "cookie",
+            &format!("login_csrf={chosen}"),
+        ),
         NOW,
     );
     let set = cookies(&page);
-    assert!(set[0].starts_with("login_csrf=") && !set[0].contains(chosen), "{set:?}");
+    assert!(
+        set[0].starts_with("login_csrf=") && !set[0].contains(chosen),
+        "{set:?}"
+    );
     // A form posted more than an hour after it was served is refused.
     let late = form_post(&s, "username=demo&password=demo-password&redirect=%2F");
     assert_eq!(s.handle(&late, NOW + 3601).status, 403);
