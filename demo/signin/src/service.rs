@@ -134,8 +134,8 @@ impl Service {
             .is_some_and(|u| password::verify("demo-password", &u.password_hash));
         if demo_hint {
             eprintln!(
-                "tollgate-signin: the user demo has the demo password (demo-password): for \
-                 demos only"
+                "tollgate-signin: the user demo has the documented demo password, and the \
+                 login page shows it: for demos only"
             );
         }
         let caps = Caps {
