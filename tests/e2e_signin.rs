@@ -913,3 +913,23 @@ fn failed_sign_ins_do_not_grow_the_service() {
         "{before} KiB before, {after} KiB after 240 failed sign-ins"
     );
 }
+
+#[test]
+fn two_instances_on_one_database_allow_no_more_guesses_than_one() {
+    let dir = support::scratch_dir("shared-limits");
+    let database = dir.join("signin.db");
+    let a = SignIn::start_on(SECRET, HOST, 0, &database);
+    let b = SignIn::start_on(SECRET, HOST, 0, &database);
+    let wrong = r#"{"username":"demo","password":"guess"}"#;
+    for (i, port) in [a.port, b.port, a.port, b.port, a.port]
+        .into_iter()
+        .enumerate()
+    {
+        let r = within(port, json_login(wrong).to_bytes(), 30).unwrap();
+        assert_eq!(r.status, 401, "guess {i}");
+    }
+    for port in [a.port, b.port] {
+        let r = within(port, json_login(wrong).to_bytes(), 30).unwrap();
+        assert_eq!(r.status, 429, "{}", r.text());
+    }
+}

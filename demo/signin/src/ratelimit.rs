@@ -15,36 +15,18 @@
 //! parallel attempts cannot run more checks than the limits; a success gives its
 //! reservation back. Addresses are compared as IPv4 when they are IPv4-mapped IPv6
 //! (`::ffff:a.b.c.d`, as a dual-stack listener sees IPv4 clients), an IPv6 address by its
-//! /64. The counters are per process: instances sharing a database each count their own.
+//! /64. The counters are kept in the database (`store/failures.rs`), shared by every
+//! instance on the file: two instances allow no more guesses than one.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Mutex, PoisonError};
 
 use crate::settings::SignInLimits;
+use crate::store::{Store, Stored};
 
-/// The most counters kept; beyond it, finished windows are dropped first, then the
-/// per-(account, address) counters (the address and account counters still hold).
-const MAX_ENTRIES: usize = 200_000;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum Key {
-    Pair([u8; 32], IpAddr),
-    Address(IpAddr),
-    Account([u8; 32]),
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Window {
-    start: u64,
-    failures: u32,
-}
-
-/// Counts failed sign-ins.
+/// Counts failed sign-ins (in the database: see `store/failures.rs`).
 #[derive(Debug)]
 pub struct Limiter {
     limits: SignInLimits,
-    windows: Mutex<HashMap<Key, Window>>,
 }
 
 /// The address a client is compared and counted by: IPv4 for an IPv4-mapped IPv6 address.
@@ -60,145 +42,145 @@ pub fn client_block(address: IpAddr) -> IpAddr {
     }
 }
 
+fn address_key(address: IpAddr) -> String {
+    format!("address {}", client_block(address))
+}
+
 impl Limiter {
     pub fn new(limits: SignInLimits) -> Limiter {
-        Limiter {
-            limits,
-            windows: Mutex::new(HashMap::new()),
-        }
+        Limiter { limits }
     }
 
     /// The counters of a sign-in: (account, address), address, account.
-    fn keys(account: &str, address: IpAddr) -> [Key; 3] {
-        let account = hmac_sha256::Hash::hash(account.as_bytes());
-        let address = client_block(address);
+    fn keys(account: &str, address: IpAddr) -> [String; 3] {
+        let account = crate::random::encode(&hmac_sha256::Hash::hash(account.as_bytes()));
+        let block = client_block(address);
         [
-            Key::Pair(account, address),
-            Key::Address(address),
-            Key::Account(account),
+            format!("pair {account} {block}"),
+            address_key(address),
+            format!("account {account}"),
         ]
-    }
-
-    /// The failures counted under `key` in its window at `now`, and when that window ends.
-    fn current(windows: &HashMap<Key, Window>, key: &Key, window: u64, now: u64) -> (u32, u64) {
-        match windows.get(key) {
-            Some(w) if w.start.saturating_add(window) > now => {
-                (w.failures, w.start.saturating_add(window))
-            }
-            _ => (0, now.saturating_add(window)),
-        }
     }
 
     /// Reserves one attempt for `account` from `address`, counted as a failure until
     /// [`Limiter::succeeded`] gives it back; `Err(seconds)` when it must wait that long
     /// before trying again (then nothing is counted).
-    pub fn reserve(&self, account: &str, address: IpAddr, now: u64) -> Result<(), u64> {
-        let mut windows = self.windows.lock().unwrap_or_else(PoisonError::into_inner);
-        let window = self.limits.window_seconds;
-        let keys = Self::keys(account, address);
-        let [pair, by_address, by_account] =
-            keys.map(|key| Self::current(&windows, &key, window, now));
+    pub fn reserve(
+        &self,
+        store: &Store,
+        account: &str,
+        address: IpAddr,
+        now: u64,
+    ) -> Stored<Result<(), u64>> {
         let limits = &self.limits;
-        let refused = [
-            (pair.0 >= limits.per_account, pair.1),
-            (by_address.0 >= limits.per_address, by_address.1),
-            // Past the account's budget, only an address that has not failed on it may try.
-            (
-                by_account.0 >= limits.account_budget && pair.0 > 0,
-                by_account.1,
-            ),
-        ];
-        let wait = refused
-            .iter()
-            .filter(|(refused, _)| *refused)
-            .map(|(_, ends)| ends.saturating_sub(now).max(1))
-            .max();
-        if let Some(wait) = wait {
-            return Err(wait);
-        }
-        if windows.len() >= MAX_ENTRIES {
-            windows.retain(|_, w| w.start.saturating_add(window) > now);
-        }
-        if windows.len() >= MAX_ENTRIES {
-            windows.retain(|key, _| !matches!(key, Key::Pair(..)));
-        }
-        for key in keys {
-            bump(&mut windows, key, window, now);
-        }
-        Ok(())
+        let keys = Self::keys(account, address);
+        store.count_failures(&keys, limits.window_seconds, now, |counts| {
+            let [pair, by_address, by_account] = [0, 1, 2].map(|i| {
+                counts
+                    .get(i)
+                    .copied()
+                    .unwrap_or((u32::MAX, now.saturating_add(1)))
+            });
+            let refused = [
+                (pair.0 >= limits.per_account, pair.1),
+                (by_address.0 >= limits.per_address, by_address.1),
+                // Past the account's budget, only an address that has not failed on it may try.
+                (
+                    by_account.0 >= limits.account_budget && pair.0 > 0,
+                    by_account.1,
+                ),
+            ];
+            let wait = refused
+                .iter()
+                .filter(|(refused, _)| *refused)
+                .map(|(_, ends)| ends.saturating_sub(now).max(1))
+                .max();
+            match wait {
+                Some(wait) => Err(wait),
+                None => Ok(true),
+            }
+        })
     }
 
     /// A successful sign-in: the failures of its account from its address are cleared, and
     /// the reservation given back to the address and the account (their earlier failures
     /// stay counted: an owner signing in does not renew an attacker's budget).
-    pub fn succeeded(&self, account: &str, address: IpAddr) {
-        let mut windows = self.windows.lock().unwrap_or_else(PoisonError::into_inner);
+    pub fn succeeded(&self, store: &Store, account: &str, address: IpAddr) -> Stored<()> {
         let [pair, by_address, by_account] = Self::keys(account, address);
-        windows.remove(&pair);
-        for key in [by_address, by_account] {
-            if let Some(w) = windows.get_mut(&key) {
-                w.failures = w.failures.saturating_sub(1);
-            }
-        }
+        store.forgive_failures(&[pair], &[by_address, by_account])
     }
 
     /// Whether `address` may try an admin key now; `Err(seconds)` when it must wait. A wrong
     /// key is counted with [`Limiter::admin_failed`], against the address's sign-in limit.
-    pub fn admin_allowed(&self, address: IpAddr, now: u64) -> Result<(), u64> {
-        let windows = self.windows.lock().unwrap_or_else(PoisonError::into_inner);
-        let window = self.limits.window_seconds;
-        let key = Key::Address(client_block(address));
-        let (failures, ends) = Self::current(&windows, &key, window, now);
-        if failures >= self.limits.per_address {
-            return Err(ends.saturating_sub(now).max(1));
-        }
-        Ok(())
+    pub fn admin_allowed(
+        &self,
+        store: &Store,
+        address: IpAddr,
+        now: u64,
+    ) -> Stored<Result<(), u64>> {
+        let limit = self.limits.per_address;
+        let keys = [address_key(address)];
+        store.count_failures(
+            &keys,
+            self.limits.window_seconds,
+            now,
+            |counts| match counts.first() {
+                Some(&(failures, ends)) if failures >= limit => {
+                    Err(ends.saturating_sub(now).max(1))
+                }
+                _ => Ok(false),
+            },
+        )
     }
 
     /// A wrong admin key from `address`.
-    pub fn admin_failed(&self, address: IpAddr, now: u64) {
-        let mut windows = self.windows.lock().unwrap_or_else(PoisonError::into_inner);
+    pub fn admin_failed(&self, store: &Store, address: IpAddr, now: u64) -> Stored<()> {
+        let keys = [address_key(address)];
         let window = self.limits.window_seconds;
-        if windows.len() >= MAX_ENTRIES {
-            windows.retain(|_, w| w.start.saturating_add(window) > now);
-        }
-        bump(
-            &mut windows,
-            Key::Address(client_block(address)),
-            window,
-            now,
-        );
+        store
+            .count_failures::<()>(&keys, window, now, |_| Ok(true))
+            .map(|_| ())
     }
-}
-
-/// Counts one failure under `key` (in a new window when its window has ended).
-fn bump(windows: &mut HashMap<Key, Window>, key: Key, window: u64, now: u64) {
-    let w = windows.entry(key).or_insert(Window {
-        start: now,
-        failures: 0,
-    });
-    if w.start.saturating_add(window) <= now {
-        *w = Window {
-            start: now,
-            failures: 0,
-        };
-    }
-    w.failures = w.failures.saturating_add(1);
 }
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     const NOW: u64 = 1_800_000_000;
 
-    fn limiter() -> Limiter {
-        Limiter::new(SignInLimits {
+    /// A limiter on a database of its own; every call must reach the database.
+    struct Counted(Limiter, Store);
+
+    impl Counted {
+        fn reserve(&self, account: &str, address: IpAddr, now: u64) -> Result<(), u64> {
+            self.0.reserve(&self.1, account, address, now).unwrap()
+        }
+
+        fn succeeded(&self, account: &str, address: IpAddr) {
+            self.0.succeeded(&self.1, account, address).unwrap();
+        }
+
+        fn admin_allowed(&self, address: IpAddr, now: u64) -> Result<(), u64> {
+            self.0.admin_allowed(&self.1, address, now).unwrap()
+        }
+
+        fn admin_failed(&self, address: IpAddr, now: u64) {
+            self.0.admin_failed(&self.1, address, now).unwrap();
+        }
+    }
+
+    fn limiter() -> Counted {
+        let limits = SignInLimits {
             per_account: 3,
             per_address: 5,
             account_budget: 10,
             window_seconds: 60,
-        })
+        };
+        let store = Store::open(":memory:", crate::store::Caps::default()).unwrap();
+        Counted(Limiter::new(limits), store)
     }
 
     fn ip(last: u8) -> IpAddr {
@@ -329,5 +311,24 @@ mod tests {
         assert_eq!(l.admin_allowed(ip(1), NOW + 1), Err(59));
         assert_eq!(l.admin_allowed(ip(2), NOW + 1), Ok(()));
         assert_eq!(l.reserve("demo", ip(1), NOW + 1), Err(59));
+    }
+
+    #[test]
+    fn two_processes_on_one_database_share_the_counts() {
+        let db = crate::store::tests::TempDb::new("failures");
+        let limits = SignInLimits {
+            per_account: 3,
+            ..SignInLimits::default()
+        };
+        let open = || Store::open(db.path(), crate::store::Caps::default()).unwrap();
+        let (a, b) = (open(), open());
+        let l = Limiter::new(limits);
+        for store in [&a, &b, &a] {
+            assert_eq!(l.reserve(store, "demo", ip(1), NOW).unwrap(), Ok(()));
+        }
+        assert_eq!(l.reserve(&b, "demo", ip(1), NOW).unwrap(), Err(900));
+        // Ended windows are deleted as others are written.
+        l.reserve(&a, "other", ip(2), NOW + 900).unwrap().unwrap();
+        assert_eq!(a.failure_rows(), 3);
     }
 }

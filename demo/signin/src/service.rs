@@ -294,7 +294,15 @@ impl Service {
         let username = request.field("username").unwrap_or_default();
         let password = request.field("password").unwrap_or_default();
         let client = self.client(request);
-        if let Err(wait) = self.limiter.reserve(&username, client, now) {
+        let reserved = self.limiter.reserve(&self.store, &username, client, now);
+        let reserved = match reserved {
+            Ok(reserved) => reserved,
+            Err(e) => {
+                eprintln!("tollgate-signin: cannot count sign-in attempts: {e}");
+                return Reply::error(503, "cannot sign in now");
+            }
+        };
+        if let Err(wait) = reserved {
             eprintln!(
                 "tollgate-signin: sign-in refused (too many failures) for account {} from {client}",
                 loggable(&username)
@@ -314,7 +322,9 @@ impl Service {
             );
             return refuse(401, "Invalid username or password.");
         };
-        self.limiter.succeeded(&username, client);
+        if let Err(e) = self.limiter.succeeded(&self.store, &username, client) {
+            eprintln!("tollgate-signin: cannot count a sign-in: {e}");
+        }
         let Some(pair) = self.start_session(user, now) else {
             return Reply::error(503, "cannot start a session");
         };
@@ -599,14 +609,23 @@ impl Service {
             return Ok(false);
         };
         let client = self.client(request);
-        if let Err(wait) = self.limiter.admin_allowed(client, now) {
-            return Err(Reply::error(429, "too many wrong admin keys")
-                .with("Retry-After", wait.to_string()));
+        match self.limiter.admin_allowed(&self.store, client, now) {
+            Ok(Ok(())) => {}
+            Ok(Err(wait)) => {
+                return Err(Reply::error(429, "too many wrong admin keys")
+                    .with("Retry-After", wait.to_string()))
+            }
+            Err(e) => {
+                eprintln!("tollgate-signin: cannot count admin attempts: {e}");
+                return Err(Reply::error(503, "cannot check the admin key now"));
+            }
         }
         let matches: bool = subtle::ConstantTimeEq::ct_eq(&expected[..], &given[..]).into();
         if !matches {
             eprintln!("tollgate-signin: a wrong admin key from {client}");
-            self.limiter.admin_failed(client, now);
+            if let Err(e) = self.limiter.admin_failed(&self.store, client, now) {
+                eprintln!("tollgate-signin: cannot count a wrong admin key: {e}");
+            }
         }
         Ok(matches)
     }

@@ -32,6 +32,8 @@ use tollgate_core::verify::revocation::{FeedEntry, FeedPage};
 
 use crate::durable::OpenedFile;
 
+mod failures;
+
 /// How much the store keeps. Every operation costs the same whatever the store holds (each
 /// is a few indexed look-ups).
 #[derive(Debug, Clone, Copy)]
@@ -141,6 +143,12 @@ CREATE INDEX IF NOT EXISTS revocations_by_expiry ON revocations (expires_at);
 CREATE INDEX IF NOT EXISTS revocations_by_subject ON revocations (subject);
 CREATE INDEX IF NOT EXISTS revocations_by_owner ON revocations (owner);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS failures (
+    key TEXT PRIMARY KEY,
+    start INTEGER NOT NULL,
+    count INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS failures_by_start ON failures (start);
 ";
 
 /// The most live entries that revoke single tokens of one subject (its own revocations,
