@@ -933,3 +933,71 @@ fn two_instances_on_one_database_allow_no_more_guesses_than_one() {
         assert_eq!(r.status, 429, "{}", r.text());
     }
 }
+
+/// Holds 16 idle connections to `port` from each of `addresses` loopback addresses
+/// (127.0.0.10 on), in a Python process, until dropped.
+struct IdleClients(std::process::Child);
+
+impl IdleClients {
+    fn open(port: u16, addresses: u8) -> IdleClients {
+        let script = format!(
+            "import socket, sys\n\
+             held = []\n\
+             for a in range(10, 10 + {addresses}):\n\
+             \x20   for _ in range(16):\n\
+             \x20       s = socket.socket()\n\
+             \x20       s.bind(('127.0.0.%d' % a, 0))\n\
+             \x20       s.connect(('127.0.0.1', {port}))\n\
+             \x20       held.append(s)\n\
+             print('held', len(held), flush=True)\n\
+             sys.stdin.read()\n"
+        );
+        let mut child = Command::new("python3")
+            .args(["-c", &script])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 is needed");
+        let mut line = String::new();
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+        assert!(line.starts_with("held"), "{line}");
+        IdleClients(child)
+    }
+}
+
+impl Drop for IdleClients {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The status `GET target` gets from `port` within 3 s from the loopback address `from`
+/// (0: no answer in time, or the connection closed).
+fn get_from(port: u16, from: &str, target: &str) -> u16 {
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--max-time",
+            "3",
+        ])
+        .args(["--interface", from])
+        .arg(format!("http://127.0.0.1:{port}{target}"))
+        .output()
+        .expect("curl is needed");
+    String::from_utf8_lossy(&out.stdout).parse().unwrap_or(0)
+}
+
+#[test]
+fn health_checks_answer_while_idle_clients_hold_every_connection() {
+    let signin = SignIn::start(SECRET, HOST);
+    // 66 addresses, 16 idle connections each: more than the 1,024 connections served.
+    let _idle = IdleClients::open(signin.port, 66);
+    assert_eq!(get_from(signin.port, "127.0.0.200", "/healthz"), 200);
+    assert_eq!(get_from(signin.port, "127.0.0.201", "/login"), 503);
+}

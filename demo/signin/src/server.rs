@@ -16,7 +16,8 @@
 //!   [`Limits::write_timeout`], or the connection is closed (a client that pipelines
 //!   requests and never reads the replies would otherwise hold its connection for ever).
 //! - At most [`Limits::max_connections`] connections at once, and [`Limits::reserve`] more
-//!   kept for health checks: once the others are taken, a connection gets one of these, on
+//!   kept for health checks: once the others are taken, a connection from an address that
+//!   holds no other gets one of these, on
 //!   which only `/healthz` is answered (others 503) within [`RESERVE_HEAD_TIMEOUT`], and it
 //!   is closed after its reply; beyond, connections are closed as soon as they are accepted.
 //!   [`Limits::max_handlers`] requests are handled at once (each may compute an Argon2 hash);
@@ -120,6 +121,8 @@ struct PerAddress {
 struct AddressSlot {
     table: Arc<PerAddress>,
     key: IpAddr,
+    /// Whether it is the address's only connection.
+    first: bool,
 }
 
 impl PerAddress {
@@ -135,6 +138,7 @@ impl PerAddress {
         Some(AddressSlot {
             table: Arc::clone(table),
             key,
+            first: *count == 1,
         })
     }
 }
@@ -208,12 +212,15 @@ pub async fn run(
                 None => continue,
             }
         };
+        // The reserve is for an address that holds no other connection (a health checker),
+        // not for those that fill the others.
+        let may_reserve = slot.as_ref().is_none_or(|slot| slot.first);
         let (permit, reserved) = match Arc::clone(&connections).try_acquire_owned() {
             Ok(permit) => (permit, false),
             Err(_) => match Arc::clone(&reserve).try_acquire_owned() {
-                Ok(permit) => (permit, true),
-                // Closed at once: every slot is taken, the reserve too.
-                Err(_) => continue,
+                Ok(permit) if may_reserve => (permit, true),
+                // Closed at once: every slot is taken (the reserve too, or not for it).
+                _ => continue,
             },
         };
         let deadline = Arc::new(Mutex::new(None));
@@ -486,7 +493,7 @@ mod tests {
         let limits = Limits {
             max_connections: 8,
             reserve: 2,
-            max_per_address: 4,
+            max_per_address: 5,
             ..Limits::default()
         };
         let server = start(limits, vec![]).await;
@@ -502,9 +509,12 @@ mod tests {
         let check = connect_from([127, 0, 0, 13], server).await;
         assert_eq!(status(&check, HEALTHZ).await.as_deref(), OK);
         // ...on a connection closed after its reply, and other requests are refused there.
-        let login = connect_from([127, 0, 0, 13], server).await;
+        let login = connect_from([127, 0, 0, 14], server).await;
         let busy = status(&login, "GET /login HTTP/1.1\r\nHost: h\r\n\r\n").await;
         assert_eq!(busy.as_deref(), Some("HTTP/1.1 503 Service Unavailable"));
+        // Not for an address that holds the others.
+        let filler = connect_from([127, 0, 0, 12], server).await;
+        assert_eq!(status(&filler, HEALTHZ).await, None);
         // A held connection that ends gives its slot back.
         drop(held.pop());
         tokio::time::sleep(Duration::from_millis(300)).await;
