@@ -243,3 +243,54 @@ fn the_feed_down_keeps_the_last_list_and_too_long_refuses_tokens() {
     all_answer(&[&strict], &good, 200, Duration::from_secs(POLL + 3));
     assert_eq!(status(&strict, &revoked).0, 401);
 }
+
+#[test]
+fn a_session_ended_by_a_newer_sign_in_has_its_token_refused() {
+    let signin = SignIn::start(SECRET, HOST);
+    let a = host(&signin, json!({}));
+    let (oldest, oldest_refresh) = sign_in(signin.port);
+    assert_eq!(status(&a, &oldest).0, 200);
+    // 20 sessions per account: the 21st sign-in ends the oldest.
+    for _ in 0..20 {
+        sign_in(signin.port);
+    }
+    all_answer(&[&a], &oldest, 401, Duration::from_secs(POLL + 2));
+    assert_eq!(status(&a, &oldest).1.as_deref(), Some("TOKEN_REVOKED"));
+    let r = to_signin(
+        signin.port,
+        json_post("/auth/refresh", json!({"refresh_token": oldest_refresh})),
+    );
+    assert_eq!(r.status, 401);
+}
+
+#[test]
+fn a_lost_database_refuses_revocations_and_a_fresh_one_does_not_undo_earlier_ones() {
+    let dir = support::scratch_dir("lost-db");
+    let database = dir.join("signin.db");
+    let signin = SignIn::start_on(SECRET, HOST, 0, &database);
+    let port = signin.port;
+    let a = host(&signin, json!({}));
+    let (revoked, _) = sign_in(port);
+    let (next, _) = sign_in(port);
+    let r = to_signin(port, json_post("/auth/revoke", json!({"token": revoked})));
+    assert_eq!(r.status, 200);
+    all_answer(&[&a], &revoked, 401, Duration::from_secs(POLL + 2));
+    // The file removed while the service runs: a revocation is refused, not acknowledged.
+    std::fs::remove_file(&database).unwrap();
+    let r = to_signin(port, json_post("/auth/revoke", json!({"token": next})));
+    assert_eq!(r.status, 503, "{}", r.text());
+    // Restarted on a fresh, empty database: the Envoy keeps what it had.
+    drop(signin);
+    let signin = SignIn::start_on(SECRET, HOST, port, &database);
+    assert!(
+        signin.log().contains("new, empty database"),
+        "{}",
+        signin.log()
+    );
+    let (later, _) = sign_in(port);
+    let r = to_signin(port, json_post("/auth/revoke", json!({"token": later})));
+    assert_eq!(r.status, 200);
+    // Once the Envoy has the new database's revocation, the old one still holds.
+    all_answer(&[&a], &later, 401, Duration::from_secs(POLL + 3));
+    assert_eq!(status(&a, &revoked), (401, Some("TOKEN_REVOKED".into())));
+}

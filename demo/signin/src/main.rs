@@ -11,6 +11,7 @@
 //! `tollgate-signin hash-password` reads a password on stdin and prints its Argon2id hash.
 
 mod csrf;
+mod durable;
 mod form;
 mod pages;
 mod password;

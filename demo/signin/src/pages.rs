@@ -9,11 +9,16 @@ fn escape(text: &str) -> String {
 }
 
 /// The sign-in form; `redirect` and the CSRF token go back in hidden fields, `error` above
-/// the form.
-pub fn login(redirect: &str, error: Option<&str>, csrf_token: &str) -> String {
+/// the form; with `demo_hint`, the demo user's name and password below it.
+pub fn login(redirect: &str, error: Option<&str>, csrf_token: &str, demo_hint: bool) -> String {
     let error = error
         .map(|e| format!("<p class=\"error\" id=\"error\">{}</p>\n", escape(e)))
         .unwrap_or_default();
+    let hint = if demo_hint {
+        "<p>Demo user: <code>demo</code> / <code>demo-password</code></p>\n"
+    } else {
+        ""
+    };
     format!(
         r#"<!doctype html>
 <html lang="en">
@@ -29,8 +34,7 @@ pub fn login(redirect: &str, error: Option<&str>, csrf_token: &str) -> String {
 <input type="hidden" name="{csrf_field}" value="{csrf_token}">
 <button id="submit" type="submit">Sign in</button>
 </form>
-<p>Demo user: <code>demo</code> / <code>demo-password</code></p>
-</body>
+{hint}</body>
 </html>
 "#,
         redirect = escape(redirect),
@@ -45,10 +49,12 @@ mod tests {
 
     #[test]
     fn values_are_escaped() {
-        let page = login("\"><script>alert(1)</script>", Some("<b>"), "t\"");
+        let page = login("\"><script>alert(1)</script>", Some("<b>"), "t\"", false);
         assert!(!page.contains("<script>alert"));
         assert!(page.contains("&quot;&gt;&lt;script&gt;"));
         assert!(page.contains("&lt;b&gt;"));
         assert!(page.contains("value=\"t&quot;\""));
+        assert!(!page.contains("demo-password"));
+        assert!(login("/", None, "t", true).contains("demo-password"));
     }
 }

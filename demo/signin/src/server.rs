@@ -15,8 +15,12 @@
 //! - Reply: once the server starts writing, everything it has must be written within
 //!   [`Limits::write_timeout`], or the connection is closed (a client that pipelines
 //!   requests and never reads the replies would otherwise hold its connection for ever).
-//! - At most [`Limits::max_connections`] connections at once (more wait in the backlog), and
-//!   [`Limits::max_handlers`] requests handled at once (each may compute an Argon2 hash);
+//! - At most [`Limits::max_connections`] connections at once, and [`Limits::reserve`] more
+//!   kept for health checks: once the others are taken, a connection from an address that
+//!   holds no other gets one of these, on
+//!   which only `/healthz` is answered (others 503) within [`RESERVE_HEAD_TIMEOUT`], and it
+//!   is closed after its reply; beyond, connections are closed as soon as they are accepted.
+//!   [`Limits::max_handlers`] requests are handled at once (each may compute an Argon2 hash);
 //!   `/healthz` is answered without waiting for a handler, and the revocation feed
 //!   (`/auth/revocations`, polled by every Envoy) waits for one of its own
 //!   ([`FEED_HANDLERS`]), not behind sign-ins.
@@ -27,11 +31,8 @@
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
-use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -43,16 +44,21 @@ use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
-use tokio::time::Instant;
 
+use crate::ratelimit::{canonical, client_block};
 use crate::reply::Reply;
 use crate::service::{Incoming, Service};
 
+mod watched;
+use watched::{missed, Watched};
+
 /// How many revocation feed reads run at once (apart from the other requests).
 pub const FEED_HANDLERS: usize = 2;
+
+/// How long a reserve connection may take to send its request head.
+pub const RESERVE_HEAD_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The most header fields a request may have.
 pub const MAX_HEADERS: usize = 64;
@@ -69,6 +75,8 @@ pub struct Limits {
     /// How long writing what the server has to send may take (longer than `head_timeout`).
     pub write_timeout: Duration,
     pub max_connections: usize,
+    /// Connections beyond `max_connections`, for health checks only.
+    pub reserve: usize,
     pub max_per_address: usize,
     pub max_handlers: usize,
     /// How long shutdown waits for requests in flight.
@@ -86,7 +94,8 @@ impl Default for Limits {
             request_timeout: Duration::from_secs(30),
             write_timeout: Duration::from_secs(15),
             max_connections: 1024,
-            max_per_address: 32,
+            reserve: 32,
+            max_per_address: 16,
             max_handlers: 4,
             drain_timeout: Duration::from_secs(10),
         }
@@ -112,15 +121,14 @@ struct PerAddress {
 struct AddressSlot {
     table: Arc<PerAddress>,
     key: IpAddr,
+    /// Whether it is the address's only connection.
+    first: bool,
 }
 
 impl PerAddress {
     /// A slot for a connection from `address`; `None` when it already has `cap`.
     fn take(table: &Arc<PerAddress>, address: IpAddr, cap: usize) -> Option<AddressSlot> {
-        let key = match address.to_canonical() {
-            IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
-            v4 => v4,
-        };
+        let key = client_block(address);
         let mut open = table.open.lock().unwrap_or_else(PoisonError::into_inner);
         let count = open.entry(key).or_insert(0);
         if *count >= cap {
@@ -130,6 +138,7 @@ impl PerAddress {
         Some(AddressSlot {
             table: Arc::clone(table),
             key,
+            first: *count == 1,
         })
     }
 }
@@ -150,85 +159,6 @@ impl Drop for AddressSlot {
     }
 }
 
-/// A connection's stream, timing its writes: the first write after everything was flushed
-/// sets a deadline, and a completed flush (all written) clears it.
-struct Watched {
-    stream: TcpStream,
-    write_timeout: Duration,
-    deadline: Arc<Mutex<Option<Instant>>>,
-}
-
-impl Watched {
-    fn arm(&self) {
-        let mut deadline = self.deadline.lock().unwrap_or_else(PoisonError::into_inner);
-        if deadline.is_none() {
-            *deadline = Some(Instant::now() + self.write_timeout);
-        }
-    }
-}
-
-impl AsyncRead for Watched {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for Watched {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        this.arm();
-        Pin::new(&mut this.stream).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        this.arm();
-        Pin::new(&mut this.stream).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.stream.is_write_vectored()
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        let flushed = Pin::new(&mut this.stream).poll_flush(cx);
-        if matches!(flushed, Poll::Ready(Ok(()))) {
-            *this.deadline.lock().unwrap_or_else(PoisonError::into_inner) = None;
-        }
-        flushed
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
-    }
-}
-
-/// Completes when a write deadline of [`Watched`] has passed.
-async fn missed(deadline: Arc<Mutex<Option<Instant>>>, write_timeout: Duration) {
-    let check = (write_timeout / 4).max(Duration::from_millis(100));
-    loop {
-        let armed = *deadline.lock().unwrap_or_else(PoisonError::into_inner);
-        match armed {
-            Some(at) if Instant::now() >= at => return,
-            Some(at) => tokio::time::sleep_until(at).await,
-            None => tokio::time::sleep(check).await,
-        }
-    }
-}
-
 /// Serves `listener` until `shutdown` completes, then lets requests in flight finish.
 pub async fn run(
     listener: TcpListener,
@@ -237,6 +167,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) {
     let connections = Arc::new(Semaphore::new(limits.max_connections));
+    let reserve = Arc::new(Semaphore::new(limits.reserve));
     let per_address = Arc::new(PerAddress::default());
     let (max_per_address, write_timeout) = (limits.max_per_address, limits.write_timeout);
     let drain_timeout = limits.drain_timeout;
@@ -246,6 +177,10 @@ pub async fn run(
         .header_read_timeout(limits.head_timeout)
         .max_buf_size(limits.max_head.saturating_mul(2).max(8192))
         .max_headers(MAX_HEADERS * 2);
+    let mut reserve_builder = builder.clone();
+    reserve_builder
+        .header_read_timeout(RESERVE_HEAD_TIMEOUT.min(limits.head_timeout))
+        .keep_alive(false);
     let shared = Arc::new(Shared {
         handlers: Arc::new(Semaphore::new(limits.max_handlers)),
         feed_handlers: Arc::new(Semaphore::new(FEED_HANDLERS)),
@@ -255,13 +190,6 @@ pub async fn run(
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
-        let permit = tokio::select! {
-            permit = Arc::clone(&connections).acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => break,
-            },
-            () = &mut shutdown => break,
-        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
@@ -274,7 +202,8 @@ pub async fn run(
             },
             () = &mut shutdown => break,
         };
-        let slot = if shared.service.settings.trusted_proxies.contains(&peer.ip()) {
+        let proxies = &shared.service.settings.trusted_proxies;
+        let slot = if proxies.contains(&canonical(peer.ip())) {
             None
         } else {
             match PerAddress::take(&per_address, peer.ip(), max_per_address) {
@@ -283,6 +212,17 @@ pub async fn run(
                 None => continue,
             }
         };
+        // The reserve is for an address that holds no other connection (a health checker),
+        // not for those that fill the others.
+        let may_reserve = slot.as_ref().is_none_or(|slot| slot.first);
+        let (permit, reserved) = match Arc::clone(&connections).try_acquire_owned() {
+            Ok(permit) => (permit, false),
+            Err(_) => match Arc::clone(&reserve).try_acquire_owned() {
+                Ok(permit) if may_reserve => (permit, true),
+                // Closed at once: every slot is taken (the reserve too, or not for it).
+                _ => continue,
+            },
+        };
         let deadline = Arc::new(Mutex::new(None));
         let stream = Watched {
             stream,
@@ -290,8 +230,10 @@ pub async fn run(
             deadline: Arc::clone(&deadline),
         };
         let shared = Arc::clone(&shared);
-        let service = service_fn(move |request| respond(Arc::clone(&shared), peer, request));
-        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        let service =
+            service_fn(move |request| respond(Arc::clone(&shared), peer, reserved, request));
+        let serving = if reserved { &reserve_builder } else { &builder };
+        let connection = graceful.watch(serving.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
             tokio::select! {
                 _ = connection => {}
@@ -317,16 +259,23 @@ pub async fn run(
     }
 }
 
-/// Answers one request: the limits, then the service (on a blocking thread).
+/// Answers one request: the limits, then the service (on a blocking thread). On a
+/// `reserved` connection, `/healthz` only.
 async fn respond(
     shared: Arc<Shared>,
     peer: SocketAddr,
+    reserved: bool,
     request: Request<Body>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
+    if reserved && request.uri().path() != "/healthz" {
+        let reply = Reply::error(503, "the service is busy").with("Retry-After", "1".into());
+        let reply = reply.secured(&shared.service.settings.trusted_hosts);
+        return Ok(to_response(reply, true));
+    }
     let limit = shared.limits.request_timeout;
     let answered = tokio::time::timeout(limit, answer(Arc::clone(&shared), peer, request)).await;
     let (reply, close) = match answered {
-        Ok(answer) => answer,
+        Ok((reply, close)) => (reply, close || reserved),
         Err(_) => (Reply::error(503, "the request took too long"), true),
     };
     let reply = reply.secured(&shared.service.settings.trusted_hosts);
@@ -450,7 +399,9 @@ mod tests {
 
     use super::*;
     use crate::settings::Settings;
-    use tokio::net::TcpSocket;
+    use std::io;
+    use tokio::net::{TcpSocket, TcpStream};
+    use tokio::time::Instant;
 
     async fn write_all(stream: &TcpStream, mut bytes: &[u8]) -> io::Result<()> {
         while !bytes.is_empty() {
@@ -480,11 +431,16 @@ mod tests {
 
     /// A server on a free port with `limits`, trusting `proxies`.
     async fn start(limits: Limits, proxies: Vec<IpAddr>) -> SocketAddr {
+        start_on("127.0.0.1:0", limits, proxies).await
+    }
+
+    /// [`start`] listening on `bind`.
+    async fn start_on(bind: &str, limits: Limits, proxies: Vec<IpAddr>) -> SocketAddr {
         let mut settings = Settings::parse(include_str!("../signin.json")).unwrap();
         settings.trusted_proxies = proxies;
         settings.database = ":memory:".into();
         let service = Service::new(settings, SECRET).unwrap();
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = TcpListener::bind(bind).await.unwrap();
         let address = listener.local_addr().unwrap();
         tokio::spawn(run(listener, service, limits, std::future::pending()));
         address
@@ -516,13 +472,13 @@ mod tests {
     async fn one_address_cannot_hold_every_connection() {
         let server = start(Limits::default(), vec![]).await;
         let mut held = Vec::new();
-        for _ in 0..32 {
+        for _ in 0..16 {
             let c = connect_from([127, 0, 0, 3], server).await;
             assert_eq!(status(&c, HEALTHZ).await.as_deref(), OK);
             held.push(c);
         }
         let extra = connect_from([127, 0, 0, 3], server).await;
-        assert_eq!(status(&extra, HEALTHZ).await, None, "the 33rd is closed");
+        assert_eq!(status(&extra, HEALTHZ).await, None, "the 17th is closed");
         let other = connect_from([127, 0, 0, 4], server).await;
         assert_eq!(status(&other, HEALTHZ).await.as_deref(), OK);
         // A connection that ends gives its slot back.
@@ -530,6 +486,41 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(300)).await;
         let again = connect_from([127, 0, 0, 3], server).await;
         assert_eq!(status(&again, HEALTHZ).await.as_deref(), OK);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn health_checks_are_answered_when_idle_clients_hold_every_connection() {
+        let limits = Limits {
+            max_connections: 8,
+            reserve: 2,
+            max_per_address: 5,
+            ..Limits::default()
+        };
+        let server = start(limits, vec![]).await;
+        let mut held = Vec::new();
+        for from in [[127, 0, 0, 11], [127, 0, 0, 12]] {
+            for _ in 0..4 {
+                let c = connect_from(from, server).await;
+                assert_eq!(status(&c, HEALTHZ).await.as_deref(), OK);
+                held.push(c);
+            }
+        }
+        // Every connection is held (idle, kept alive): a health check still answers...
+        let check = connect_from([127, 0, 0, 13], server).await;
+        assert_eq!(status(&check, HEALTHZ).await.as_deref(), OK);
+        // ...on a connection closed after its reply, and other requests are refused there.
+        let login = connect_from([127, 0, 0, 14], server).await;
+        let busy = status(&login, "GET /login HTTP/1.1\r\nHost: h\r\n\r\n").await;
+        assert_eq!(busy.as_deref(), Some("HTTP/1.1 503 Service Unavailable"));
+        // Not for an address that holds the others.
+        let filler = connect_from([127, 0, 0, 12], server).await;
+        assert_eq!(status(&filler, HEALTHZ).await, None);
+        // A held connection that ends gives its slot back.
+        drop(held.pop());
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let again = connect_from([127, 0, 0, 13], server).await;
+        let page = status(&again, "GET /login HTTP/1.1\r\nHost: h\r\n\r\n").await;
+        assert_eq!(page.as_deref(), OK);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -545,6 +536,32 @@ mod tests {
             assert_eq!(status(&c, HEALTHZ).await.as_deref(), OK);
             held.push(c);
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn on_a_dual_stack_listener_ipv4_clients_are_told_apart_and_the_proxy_is_trusted() {
+        let limits = Limits {
+            max_per_address: 3,
+            ..Limits::default()
+        };
+        let server = start_on("[::]:0", limits, vec![IpAddr::from([127, 0, 0, 5])]).await;
+        let server = SocketAddr::from(([127, 0, 0, 1], server.port()));
+        let mut held = Vec::new();
+        for _ in 0..6 {
+            let c = connect_from([127, 0, 0, 5], server).await;
+            assert_eq!(status(&c, HEALTHZ).await.as_deref(), OK, "the proxy");
+            held.push(c);
+        }
+        for _ in 0..3 {
+            let c = connect_from([127, 0, 0, 6], server).await;
+            assert_eq!(status(&c, HEALTHZ).await.as_deref(), OK);
+            held.push(c);
+        }
+        let extra = connect_from([127, 0, 0, 6], server).await;
+        assert_eq!(status(&extra, HEALTHZ).await, None, "the 4th is closed");
+        // Another IPv4 client is not in the same /64.
+        let other = connect_from([127, 0, 0, 7], server).await;
+        assert_eq!(status(&other, HEALTHZ).await.as_deref(), OK);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -622,7 +639,7 @@ mod tests {
             request_timeout: Duration::from_secs(3),
             ..Limits::default()
         };
-        let server = start(limits, vec![]).await;
+        let server = start(limits, vec![IpAddr::from([127, 0, 0, 1])]).await;
         let c = connect_from([127, 0, 0, 1], server).await;
         let started = Instant::now();
         assert_eq!(status(&c, HEALTHZ).await.as_deref(), OK);

@@ -31,7 +31,7 @@ use crate::form;
 use crate::pages;
 use crate::password;
 use crate::random;
-use crate::ratelimit::Limiter;
+use crate::ratelimit::{canonical, Limiter};
 use crate::reply::Reply;
 use crate::return_url::safe_return;
 use crate::settings::{Settings, User};
@@ -59,6 +59,9 @@ pub struct Service {
     admin_key: Option<[u8; 32]>,
     /// Checked when the username is unknown, so that both cases take the same time.
     dummy_hash: String,
+    /// Whether the login page names the demo user: only when it is configured with the demo
+    /// password.
+    demo_hint: bool,
     /// How many password hashes were checked.
     #[cfg(test)]
     verifications: std::sync::atomic::AtomicUsize,
@@ -126,8 +129,19 @@ impl Service {
     pub fn new(settings: Settings, secret: &str) -> Result<Service, String> {
         let key = SigningKey::new(settings.kid.clone(), secret.as_bytes());
         let dummy_hash = password::hash("not a password of anyone")?;
+        let demo_hint = settings
+            .user("demo")
+            .is_some_and(|u| password::verify("demo-password", &u.password_hash));
+        if demo_hint {
+            eprintln!(
+                "tollgate-signin: the user demo has the documented demo password, and the \
+                 login page shows it: for demos only"
+            );
+        }
         let caps = Caps {
-            subject_revocation_seconds: settings.access_ttl_seconds.saturating_add(FILTER_SKEW),
+            subject_revocation_seconds: settings
+                .max_token_lifetime_seconds
+                .saturating_add(FILTER_SKEW),
             ..Caps::default()
         };
         let store = Store::open(&settings.database, caps)
@@ -140,6 +154,7 @@ impl Service {
             store,
             admin_key: None,
             dummy_hash,
+            demo_hint,
             #[cfg(test)]
             verifications: std::sync::atomic::AtomicUsize::new(0),
         })
@@ -154,7 +169,7 @@ impl Service {
     /// Answers one request at unix time `now`.
     pub fn handle(&self, request: &Incoming, now: u64) -> Reply {
         let reply = match (request.method.as_str(), request.path.as_str()) {
-            ("GET" | "HEAD", "/login") => self.login_page(request, None, 200),
+            ("GET" | "HEAD", "/login") => self.login_page(request, None, 200, now),
             ("GET" | "HEAD", "/healthz") => Reply::json(200, json!({"status": "ok"})),
             ("GET" | "HEAD", REVOCATIONS_PATH) => self.revocations(request, now),
             ("POST", "/login" | REFRESH_PATH | LOGOUT_PATH | REVOKE_PATH | REVOKE_SUBJECT_PATH)
@@ -166,7 +181,12 @@ impl Service {
                     self.client(request)
                 );
                 if request.path == "/login" && !request.is_json() {
-                    self.login_page(request, Some("This form was sent from another site."), 403)
+                    self.login_page(
+                        request,
+                        Some("This form was sent from another site."),
+                        403,
+                        now,
+                    )
                 } else {
                     Reply::error(403, "cross-site request refused")
                 }
@@ -196,49 +216,46 @@ impl Service {
     }
 
     /// The client's address: the connection's or, from a trusted proxy, the last
-    /// `X-Forwarded-For` entry that is not a trusted proxy (when it is an address).
+    /// `X-Forwarded-For` entry that is not a trusted proxy (when it is an address). An
+    /// IPv4-mapped IPv6 address (a dual-stack listener's IPv4 client) is its IPv4 address.
     fn client(&self, request: &Incoming) -> IpAddr {
         let proxies = &self.settings.trusted_proxies;
-        if !proxies.contains(&request.peer) {
-            return request.peer;
+        let peer = canonical(request.peer);
+        if !proxies.contains(&peer) {
+            return peer;
         }
         let forwarded = request
             .header("x-forwarded-for")
             .unwrap_or_default()
             .rsplit(',')
-            .map(|a| a.trim().parse::<IpAddr>().ok())
+            .map(|a| a.trim().parse::<IpAddr>().ok().map(canonical))
             .find(|a| a.is_none_or(|a| !proxies.contains(&a)));
-        forwarded.flatten().unwrap_or(request.peer)
+        forwarded.flatten().unwrap_or(peer)
     }
 
     /// The login page with a form token (the nonce cookie kept when the browser has one).
-    fn login_page(&self, request: &Incoming, error: Option<&str>, status: u16) -> Reply {
+    fn login_page(&self, request: &Incoming, error: Option<&str>, status: u16, now: u64) -> Reply {
         let redirect = if request.method == "POST" {
             request.field("redirect")
         } else {
             form::field(&request.query, "redirect")
         };
         let redirect = redirect.unwrap_or_default();
-        let kept = request.cookie(csrf::COOKIE).filter(|n| {
-            n.len() == 22
-                && n.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        });
-        let (nonce, token) = match kept {
-            Some(nonce) => {
-                let token = self.csrf.token_for(&nonce);
-                (nonce, token)
-            }
-            None => match self.csrf.issue() {
-                Some(issued) => issued,
-                None => return Reply::error(500, "no randomness available"),
-            },
+        // A nonce this service issued is kept (several tabs share it); any other replaced.
+        let kept = request
+            .cookie(csrf::COOKIE)
+            .filter(|n| self.csrf.is_issued(n));
+        let Some(nonce) = kept.or_else(|| self.csrf.issue()) else {
+            return Reply::error(500, "no randomness available");
         };
-        Reply::html(status, pages::login(&redirect, error, &token)).with(
+        let token = self.csrf.token_for(&nonce, now);
+        let page = pages::login(&redirect, error, &token, self.demo_hint);
+        Reply::html(status, page).with(
             "Set-Cookie",
             format!(
-                "{}={nonce}; Path=/login; Max-Age=3600; HttpOnly; SameSite=Strict{}",
+                "{}={nonce}; Path=/login; Max-Age={}; HttpOnly; SameSite=Strict{}",
                 csrf::COOKIE,
+                csrf::FORM_LIFETIME,
                 self.secure_flag()
             ),
         )
@@ -259,13 +276,14 @@ impl Service {
             if json {
                 Reply::error(status, &message.to_lowercase())
             } else {
-                self.login_page(request, Some(message), status)
+                self.login_page(request, Some(message), status, now)
             }
         };
         if !json
             && !self.csrf.check(
                 request.cookie(csrf::COOKIE).as_deref(),
                 request.field(csrf::FIELD).as_deref(),
+                now,
             )
         {
             return refuse(
@@ -276,7 +294,15 @@ impl Service {
         let username = request.field("username").unwrap_or_default();
         let password = request.field("password").unwrap_or_default();
         let client = self.client(request);
-        if let Err(wait) = self.limiter.reserve(&username, client, now) {
+        let reserved = self.limiter.reserve(&self.store, &username, client, now);
+        let reserved = match reserved {
+            Ok(reserved) => reserved,
+            Err(e) => {
+                eprintln!("tollgate-signin: cannot count sign-in attempts: {e}");
+                return Reply::error(503, "cannot sign in now");
+            }
+        };
+        if let Err(wait) = reserved {
             eprintln!(
                 "tollgate-signin: sign-in refused (too many failures) for account {} from {client}",
                 loggable(&username)
@@ -296,7 +322,9 @@ impl Service {
             );
             return refuse(401, "Invalid username or password.");
         };
-        self.limiter.succeeded(&username, client);
+        if let Err(e) = self.limiter.succeeded(&self.store, &username, client) {
+            eprintln!("tollgate-signin: cannot count a sign-in: {e}");
+        }
         let Some(pair) = self.start_session(user, now) else {
             return Reply::error(503, "cannot start a session");
         };
@@ -327,7 +355,7 @@ impl Service {
     fn start_session(&self, user: &User, now: u64) -> Option<Pair> {
         let family = random::token_id()?;
         let expires = now.saturating_add(self.settings.refresh_ttl_seconds);
-        if let Err(e) = self.store.begin(&family, &user.sub, expires) {
+        if let Err(e) = self.store.begin(&family, &user.sub, expires, now) {
             eprintln!("tollgate-signin: cannot start a session: {e}");
             return None;
         }
@@ -568,26 +596,64 @@ impl Service {
     }
 
     /// Whether the request carries the admin key (`Authorization: Bearer <key>`), compared
-    /// in constant time (as digests, so that its length does not show either).
-    fn is_admin(&self, request: &Incoming) -> bool {
-        let Some(expected) = &self.admin_key else {
-            return false;
-        };
+    /// in constant time (as digests, so that its length does not show either). A wrong key
+    /// counts as a failed sign-in of its client address; past that address's limit, keys
+    /// are not compared until its window ends (`Err`: a 429 to answer).
+    fn admin(&self, request: &Incoming, now: u64) -> Result<bool, Reply> {
         let given = request
             .header("authorization")
             .and_then(|a| a.split_once(' '))
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
             .map(|(_, key)| hmac_sha256::Hash::hash(key.trim().as_bytes()));
-        given.is_some_and(|given| subtle::ConstantTimeEq::ct_eq(&expected[..], &given[..]).into())
+        let (Some(expected), Some(given)) = (&self.admin_key, given) else {
+            return Ok(false);
+        };
+        let client = self.client(request);
+        match self.limiter.admin_allowed(&self.store, client, now) {
+            Ok(Ok(())) => {}
+            Ok(Err(wait)) => {
+                return Err(Reply::error(429, "too many wrong admin keys")
+                    .with("Retry-After", wait.to_string()))
+            }
+            Err(e) => {
+                eprintln!("tollgate-signin: cannot count admin attempts: {e}");
+                return Err(Reply::error(503, "cannot check the admin key now"));
+            }
+        }
+        let matches: bool = subtle::ConstantTimeEq::ct_eq(&expected[..], &given[..]).into();
+        if !matches {
+            eprintln!("tollgate-signin: a wrong admin key from {client}");
+            if let Err(e) = self.limiter.admin_failed(&self.store, client, now) {
+                eprintln!("tollgate-signin: cannot count a wrong admin key: {e}");
+            }
+        }
+        Ok(matches)
     }
 
-    /// `GET /auth/revocations[?cursor=N]`: the live entries after `cursor`, or all of them
-    /// (`reset`) without a cursor or with one that is not a number.
+    /// `GET /auth/revocations[?cursor=C]`: the live entries after `cursor`, all of them
+    /// (`reset`) without a cursor, or all of them added to the poller's (not a reset) with a
+    /// cursor of another database.
+    /// Answered to the trusted proxies (the Envoys that poll it; through Envoy, the
+    /// filter's rule asks for an admin) and to the admin key.
     fn revocations(&self, request: &Incoming, now: u64) -> Reply {
-        let cursor = form::field(&request.query, "cursor").and_then(|c| c.parse::<u64>().ok());
+        let from_proxy = self
+            .settings
+            .trusted_proxies
+            .contains(&canonical(request.peer));
+        if !from_proxy {
+            match self.admin(request, now) {
+                Ok(true) => {}
+                Ok(false) => {
+                    return Reply::error(401, "admin credential required")
+                        .with("WWW-Authenticate", "Bearer".into())
+                }
+                Err(reply) => return reply,
+            }
+        }
+        let cursor = form::field(&request.query, "cursor");
         let page = self
             .store
-            .feed(cursor, now)
+            .feed(cursor.as_deref(), now)
             .map_err(|e| e.to_string())
             .and_then(|page| serde_json::to_value(page).map_err(|e| e.to_string()));
         match page {
@@ -616,16 +682,24 @@ impl Service {
                     request.field("token_type_hint").as_deref() == Some("refresh_token");
                 self.revoke_token(&token, refresh_first, now)
             }
-            (None, Some(_)) if !self.is_admin(request) => {
-                return oauth_error(401, "invalid_client", "revoking by jti is for an admin")
-                    .with("WWW-Authenticate", "Bearer".into());
-            }
-            (None, Some(jti)) if jti.len() > MAX_NAME => {
-                return oauth_error(400, "invalid_request", "jti is too long");
-            }
             (None, Some(jti)) => {
+                match self.admin(request, now) {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        return oauth_error(
+                            401,
+                            "invalid_client",
+                            "revoking by jti is for an admin",
+                        )
+                        .with("WWW-Authenticate", "Bearer".into())
+                    }
+                    Err(reply) => return reply,
+                }
+                if jti.len() > MAX_NAME {
+                    return oauth_error(400, "invalid_request", "jti is too long");
+                }
                 let default = now
-                    .saturating_add(self.settings.access_ttl_seconds)
+                    .saturating_add(self.settings.max_token_lifetime_seconds)
                     .saturating_add(FILTER_SKEW);
                 let expires_at = request
                     .field("expires_at")
@@ -671,9 +745,13 @@ impl Service {
     /// `POST /auth/revoke-subject` (admin): revokes every token of `subject` issued until
     /// now and ends its sessions.
     fn revoke_subject(&self, request: &Incoming, now: u64) -> Reply {
-        if !self.is_admin(request) {
-            return Reply::error(401, "admin credential required")
-                .with("WWW-Authenticate", "Bearer".into());
+        match self.admin(request, now) {
+            Ok(true) => {}
+            Ok(false) => {
+                return Reply::error(401, "admin credential required")
+                    .with("WWW-Authenticate", "Bearer".into())
+            }
+            Err(reply) => return reply,
         }
         let Some(subject) = request.field("subject").filter(|s| !s.is_empty()) else {
             return Reply::error(400, "subject is required");
@@ -683,9 +761,10 @@ impl Service {
         }
         // `before` is exclusive (a token is revoked when its `iat` is earlier) and counted in
         // seconds: tokens issued during this second are covered too.
+        // It lasts as long as any token it covers may be valid.
         let before = now.saturating_add(1);
         let expires_at = now
-            .saturating_add(self.settings.access_ttl_seconds)
+            .saturating_add(self.settings.max_token_lifetime_seconds)
             .saturating_add(FILTER_SKEW);
         match self.store.revoke_subject(&subject, before, expires_at, now) {
             Ok(ended) => {

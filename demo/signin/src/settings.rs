@@ -20,14 +20,18 @@ pub struct User {
     pub name: String,
 }
 
-/// How many failed sign-ins are allowed in a window before the service answers 429.
+/// How many failed sign-ins are allowed in a window before the service answers 429
+/// (`ratelimit.rs` says how they are counted).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SignInLimits {
-    /// Failures per account (username), from any address.
+    /// Failures per account (username) from one client address.
     pub per_account: u32,
-    /// Failures per client address, for any account.
+    /// Failures per client address, for any account (wrong admin keys count here too).
     pub per_address: u32,
+    /// Failures per account from every address; beyond, only addresses that have not failed
+    /// on it may try it.
+    pub account_budget: u32,
     pub window_seconds: u64,
 }
 
@@ -36,6 +40,7 @@ impl Default for SignInLimits {
         SignInLimits {
             per_account: 5,
             per_address: 20,
+            account_budget: 50,
             window_seconds: 900,
         }
     }
@@ -52,6 +57,12 @@ pub struct Settings {
     pub kid: Option<String>,
     pub access_ttl_seconds: u64,
     pub refresh_ttl_seconds: u64,
+    /// The longest lifetime of any access token the filter accepts with this master key (the
+    /// filter's `max_lifetime_seconds`; tokens minted elsewhere with the same key may live
+    /// longer than this service's own): a subject revocation is served that long plus the
+    /// filter's clock skew. At least `access_ttl_seconds`.
+    #[serde(default = "default_max_token_lifetime")]
+    pub max_token_lifetime_seconds: u64,
     /// The cookie the filter reads tokens from.
     pub cookie: String,
     /// Whether cookies carry `Secure` (true whenever browsers reach the service over https).
@@ -76,6 +87,11 @@ pub struct Settings {
     pub users: Vec<User>,
 }
 
+/// The example Envoy's `max_lifetime_seconds` (two hours).
+fn default_max_token_lifetime() -> u64 {
+    7200
+}
+
 fn default_database() -> String {
     ".run/signin.db".into()
 }
@@ -89,7 +105,11 @@ impl Settings {
 
     /// Parses and checks a configuration; errors never quote a password or its hash.
     pub fn parse(text: &str) -> Result<Settings, String> {
-        let settings: Settings = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        let mut settings: Settings = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        // Compared with clients' addresses as those are: IPv4-mapped IPv6 as IPv4.
+        for proxy in &mut settings.trusted_proxies {
+            *proxy = proxy.to_canonical();
+        }
         if settings.users.is_empty() {
             return Err("users is empty".into());
         }
@@ -106,6 +126,13 @@ impl Settings {
                 ));
             }
         }
+        if settings.max_token_lifetime_seconds < settings.access_ttl_seconds {
+            return Err(
+                "max_token_lifetime_seconds is shorter than access_ttl_seconds: subject \
+                 revocations would end before the tokens they cover"
+                    .into(),
+            );
+        }
         if settings.database.is_empty() {
             return Err("database is empty".into());
         }
@@ -113,7 +140,11 @@ impl Settings {
             return Err("admin_key_env is empty".into());
         }
         let limits = &settings.sign_in_limits;
-        if limits.per_account == 0 || limits.per_address == 0 || limits.window_seconds == 0 {
+        if limits.per_account == 0
+            || limits.per_address == 0
+            || limits.account_budget == 0
+            || limits.window_seconds == 0
+        {
             return Err("sign_in_limits: every limit must be at least 1".into());
         }
         Ok(settings)
@@ -156,6 +187,25 @@ mod tests {
         assert!(s.user("nobody").is_none());
         assert!(s.user("").is_none());
         assert!(!s.cookie_secure, "the demo is served over plain http");
+    }
+
+    #[test]
+    fn subject_revocations_cover_the_longest_token_lifetime() {
+        assert_eq!(
+            Settings::parse(DEMO).unwrap().max_token_lifetime_seconds,
+            7200
+        );
+        let unset = DEMO.replace("\"max_token_lifetime_seconds\": 7200,", "");
+        assert_eq!(
+            Settings::parse(&unset).unwrap().max_token_lifetime_seconds,
+            7200
+        );
+        let short = DEMO.replace(
+            "\"max_token_lifetime_seconds\": 7200",
+            "\"max_token_lifetime_seconds\": 600",
+        );
+        let err = Settings::parse(&short).unwrap_err();
+        assert!(err.contains("max_token_lifetime_seconds"), "{err}");
     }
 
     #[test]

@@ -8,6 +8,7 @@
 )]
 
 use super::*;
+use crate::store::tests::seq;
 use tollgate_core::verify::revocation::{FeedEntry, FeedPage};
 
 const SECRET: &str = "demo-secret-for-unit-tests-5WXvYpho4fE6FTgvtEDxvVsnu5eU";
@@ -424,6 +425,73 @@ fn the_client_address_comes_from_trusted_proxies_only() {
 }
 
 #[test]
+fn a_dual_stack_listener_sees_ipv4_clients_and_the_trusted_proxy_as_ipv4() {
+    let mapped = |a: [u8; 4]| IpAddr::from(std::net::Ipv4Addr::from(a).to_ipv6_mapped());
+    let s = service();
+    // The trusted proxy (127.0.0.1) arrives as ::ffff:127.0.0.1: its X-Forwarded-For counts.
+    let mut r = with_header(request("GET", "/"), "x-forwarded-for", "10.0.0.7");
+    r.peer = mapped([127, 0, 0, 1]);
+    assert_eq!(s.client(&r), IpAddr::from([10, 0, 0, 7]));
+    let r = with_header(request("GET", "/"), "x-forwarded-for", "::ffff:10.0.0.8");
+    assert_eq!(s.client(&r), IpAddr::from([10, 0, 0, 8]));
+    // Two IPv4 clients are two clients, not one /64.
+    let wrong = r#"{"username":"demo","password":"guess"}"#;
+    let from = |a: [u8; 4], body: &str| {
+        let mut r = post("/login", JSON, body);
+        r.peer = mapped(a);
+        s.handle(&r, NOW).status
+    };
+    for i in 0..20 {
+        assert_eq!(
+            from([192, 0, 2, 1], &wrong.replace("demo", &format!("u{i}"))),
+            401
+        );
+    }
+    assert_eq!(from([192, 0, 2, 1], wrong), 429);
+    assert_eq!(from([192, 0, 2, 2], DEMO_LOGIN), 200);
+}
+
+/// A login of `body` from `client` (through the trusted proxy 127.0.0.1).
+fn login_from(s: &Service, client: &str, body: &str, now: u64) -> u16 {
+    let r = with_header(post("/login", JSON, body), "x-forwarded-for", client);
+    s.handle(&r, now).status
+}
+
+#[test]
+fn anonymous_guesses_never_lock_the_owner_out_of_an_address_that_did_not_guess() {
+    let s = service();
+    let wrong = r#"{"username":"demo","password":"guess"}"#;
+    for _ in 0..5 {
+        assert_eq!(login_from(&s, "203.0.113.1", wrong, NOW), 401);
+    }
+    assert_eq!(login_from(&s, "203.0.113.1", DEMO_LOGIN, NOW), 429);
+    assert_eq!(
+        login_from(&s, "198.51.100.7", DEMO_LOGIN, NOW),
+        200,
+        "the owner"
+    );
+    // Guesses from many addresses, past the account's budget: the guessing addresses are
+    // refused, a clean one still signs in.
+    let statuses: Vec<u16> = (1..=60)
+        .map(|i| login_from(&s, &format!("203.0.114.{i}"), wrong, NOW + 1))
+        .collect();
+    assert_eq!(statuses.iter().filter(|&&c| c == 401).count(), 60);
+    for _ in 0..3 {
+        assert_eq!(login_from(&s, "203.0.114.1", wrong, NOW + 2), 429);
+    }
+    assert_eq!(
+        login_from(&s, "198.51.100.8", DEMO_LOGIN, NOW + 2),
+        200,
+        "the owner"
+    );
+    assert_eq!(
+        login_from(&s, "198.51.100.7", DEMO_LOGIN, NOW + 2),
+        200,
+        "the owner"
+    );
+}
+
+#[test]
 fn login_page_carries_the_redirect_and_a_form_token() {
     let mut r = request("GET", "/login");
     r.query = "redirect=http%3A%2F%2F127.0.0.1%3A10000%2Fapp".into();
@@ -477,11 +545,14 @@ fn an_empty_feed_is_a_reset_at_cursor_zero() {
     let s = service();
     let page = feed(&s, None, NOW);
     assert!(page.reset && page.revoked.is_empty());
-    assert_eq!(page.cursor, "0");
+    assert_eq!(seq(&page.cursor), 0);
     let garbled = feed(&s, Some("abc"), NOW);
-    assert!(garbled.reset, "an unparsable cursor answers the whole list");
-    let after = feed(&s, Some("0"), NOW);
-    assert!(!after.reset && after.cursor == "0");
+    assert!(
+        !garbled.reset,
+        "a cursor of another database: the whole list, added"
+    );
+    let after = feed(&s, Some(&page.cursor), NOW);
+    assert!(!after.reset && after.cursor == page.cursor);
     assert_eq!(
         s.handle(&post("/auth/revocations", JSON, "{}"), NOW).status,
         405
@@ -520,7 +591,7 @@ fn an_access_token_revokes_itself_and_its_session_goes_on() {
         revoked_jtis(&next),
         [s.token_id(&other, "access", NOW).unwrap()]
     );
-    assert!(next.cursor.parse::<u64>().unwrap() > cursor.parse::<u64>().unwrap());
+    assert!(seq(&next.cursor) > seq(&cursor));
     // The entry leaves once the token cannot be valid any more.
     assert!(feed(&s, None, NOW + 961).revoked.is_empty());
 }
@@ -609,7 +680,11 @@ fn only_an_admin_revokes_by_jti() {
     assert_eq!(reply.status, 200, "{}", reply.body);
     let page = feed(&s, None, NOW);
     assert_eq!(revoked_jtis(&page), ["some-token-id"]);
-    assert_eq!(page.revoked[0].expires_at, NOW + 900 + 60);
+    assert_eq!(
+        page.revoked[0].expires_at,
+        NOW + 7200 + 60,
+        "the longest token the key may sign"
+    );
     let long = format!("jti={}", "x".repeat(257));
     assert_eq!(
         s.handle(&as_admin(post("/auth/revoke", FORM, &long)), NOW)
@@ -665,7 +740,7 @@ fn an_admin_revokes_a_subject_and_its_sessions_end() {
             subject: Some("lUpa".into()),
             before: Some(NOW + 6),
             issuer: None,
-            expires_at: NOW + 5 + 900 + 60,
+            expires_at: NOW + 5 + 7200 + 60,
         }]
     );
     // A session started in the same second is covered too: its refresh is refused.
@@ -736,7 +811,7 @@ fn two_services_on_one_database_serve_one_feed_and_a_restart_keeps_it() {
     let (pa, pb) = (feed(&a, None, NOW), feed(&b, None, NOW));
     assert_eq!(pa, pb);
     assert_eq!(pa.revoked.len(), 2);
-    assert_eq!(pa.cursor, "2");
+    assert_eq!(seq(&pa.cursor), 2);
     // b uses the refresh token; a sees it used, and ends the session everywhere.
     let (renewed, _) = pair(&refresh_with(&b, &refresh, NOW));
     assert_eq!(refresh_with(&a, &refresh, NOW).status, 401);
@@ -748,4 +823,115 @@ fn two_services_on_one_database_serve_one_feed_and_a_restart_keeps_it() {
     let restarted = open();
     assert_eq!(feed(&restarted, None, NOW), whole);
     assert_eq!(whole.revoked.len(), 3);
+}
+
+#[test]
+fn a_session_ended_by_a_newer_sign_in_has_its_access_tokens_revoked() {
+    let s = service();
+    let (first_access, first_refresh) = login(&s);
+    let (second_access, _) = login(&s);
+    for _ in 0..19 {
+        login(&s);
+    }
+    // The 21st sign-in ended the oldest session, as a logout does.
+    let first = s.token_id(&first_access, "access", NOW).unwrap();
+    assert_eq!(revoked_jtis(&feed(&s, None, NOW)), [first]);
+    assert_eq!(refresh_with(&s, &first_refresh, NOW).status, 401);
+    login(&s);
+    let second = s.token_id(&second_access, "access", NOW).unwrap();
+    assert!(revoked_jtis(&feed(&s, None, NOW)).contains(&second));
+}
+
+#[test]
+fn a_revocation_is_refused_not_acknowledged_once_the_database_file_is_gone() {
+    let db = crate::store::tests::TempDb::new("gone");
+    let mut settings = settings();
+    settings.database = db.path().into();
+    let s = Service::new(settings, SECRET).unwrap();
+    let (access, refresh) = login(&s);
+    std::fs::remove_file(db.path()).unwrap();
+    assert_eq!(revoke(&s, &format!("token={access}"), NOW).status, 503);
+    let logout = post(
+        "/logout",
+        JSON,
+        &format!(r#"{{"refresh_token":"{refresh}"}}"#),
+    );
+    assert_eq!(s.handle(&logout, NOW).status, 503);
+    assert_eq!(s.handle(&post("/login", JSON, DEMO_LOGIN), NOW).status, 503);
+}
+
+#[test]
+fn the_feed_is_for_the_trusted_proxies_and_the_admin_only() {
+    let s = admin_service();
+    let mut direct = request("GET", "/auth/revocations");
+    direct.peer = IpAddr::from([192, 0, 2, 10]);
+    let reply = s.handle(&direct, NOW);
+    assert_eq!(reply.status, 401, "{}", reply.body);
+    assert_eq!(reply.header("www-authenticate"), Some("Bearer"));
+    assert_eq!(s.handle(&as_admin(direct), NOW).status, 200);
+    // The Envoy that polls it, on a dual-stack listener too.
+    let mut envoy = request("GET", "/auth/revocations");
+    envoy.peer = IpAddr::from(std::net::Ipv4Addr::new(127, 0, 0, 1).to_ipv6_mapped());
+    assert_eq!(s.handle(&envoy, NOW).status, 200);
+}
+
+#[test]
+fn wrong_admin_keys_are_limited_per_address() {
+    let s = admin_service();
+    let from = |key: &str| {
+        let r = post("/auth/revoke-subject", FORM, "subject=lUpa");
+        let mut r = with_header(r, "authorization", &format!("Bearer {key}"));
+        r.peer = IpAddr::from([192, 0, 2, 20]);
+        s.handle(&r, NOW)
+    };
+    for _ in 0..20 {
+        assert_eq!(from("wrong-key").status, 401);
+    }
+    let reply = from("wrong-key");
+    assert_eq!(reply.status, 429);
+    assert!(reply.header("retry-after").is_some());
+    assert_eq!(
+        from(ADMIN).status,
+        429,
+        "not compared until the window ends"
+    );
+    let elsewhere = as_admin(post("/auth/revoke-subject", FORM, "subject=lUpa"));
+    assert_eq!(s.handle(&elsewhere, NOW).status, 200);
+}
+
+#[test]
+fn a_form_nonce_the_client_chose_is_replaced_and_a_form_expires() {
+    let s = service();
+    let chosen = "AAAAAAAAAAAAAAAAAAAAAA";
+    let page = s.handle(
+        &with_header(
+            request("GET", "/login"),
+            "cookie",
+            &format!("login_csrf={chosen}"),
+        ),
+        NOW,
+    );
+    let set = cookies(&page);
+    assert!(
+        set[0].starts_with("login_csrf=") && !set[0].contains(chosen),
+        "{set:?}"
+    );
+    // A form posted more than an hour after it was served is refused.
+    let late = form_post(&s, "username=demo&password=demo-password&redirect=%2F");
+    assert_eq!(s.handle(&late, NOW + 3601).status, 403);
+    let fresh = form_post(&s, "username=demo&password=demo-password&redirect=%2F");
+    assert_eq!(s.handle(&fresh, NOW + 3600).status, 302);
+}
+
+#[test]
+fn the_login_page_names_the_demo_user_only_when_it_has_the_demo_password() {
+    assert!(service()
+        .handle(&request("GET", "/login"), NOW)
+        .body
+        .contains("demo-password"));
+    let mut settings = settings();
+    settings.users[0].password_hash = password::hash("another password").unwrap();
+    let s = Service::new(settings, SECRET).unwrap();
+    let page = s.handle(&request("GET", "/login"), NOW);
+    assert!(!page.body.contains("demo-password"), "{}", page.body);
 }
