@@ -118,9 +118,24 @@ fn a_revoked_token_is_refused_by_every_worker_within_a_poll_and_polls_are_per_pr
         "{:?}",
         feed.cursors()
     );
-    assert!(stat_reaches(&envoy, "tollgate.revocation.polls_ok", 3, |n| n >= 3));
-    assert!(stat_reaches(&envoy, "tollgate.revocation.entries", 3, |n| n == 1));
-    assert!(stat_reaches(&envoy, "tollgate.denied.token_revoked", 3, |n| n >= 16));
+    assert!(stat_reaches(
+        &envoy,
+        "tollgate.revocation.polls_ok",
+        3,
+        |n| n >= 3
+    ));
+    assert!(stat_reaches(
+        &envoy,
+        "tollgate.revocation.entries",
+        3,
+        |n| n == 1
+    ));
+    assert!(stat_reaches(
+        &envoy,
+        "tollgate.denied.token_revoked",
+        3,
+        |n| n >= 16
+    ));
 }
 
 #[test]
@@ -205,7 +220,12 @@ fn a_list_older_than_fail_closed_after_refuses_tokens_until_the_feed_answers() {
         200,
         "keys still pass"
     );
-    assert!(stat_reaches(&envoy, "tollgate.revocation.age_seconds", 3, |n| n >= 3));
+    assert!(stat_reaches(
+        &envoy,
+        "tollgate.revocation.age_seconds",
+        3,
+        |n| n >= 3
+    ));
     feed.fault(FeedFault::Ok);
     assert!(wait_until(4, || envoy
         .send(&Request::get("/api").bearer(&token))
@@ -341,7 +361,10 @@ fn a_reset_over_several_pages_replaces_the_list_only_at_its_last_page() {
     let dropped = minted("hana", "dropped");
     let envoy = envoy_with_feed(&feed, json!({}), 2);
     assert!(wait_until(5, || statuses(&envoy, &kept, 4) == [401; 4]));
-    assert_eq!(envoy.send(&Request::get("/api").bearer(&dropped)).status, 401);
+    assert_eq!(
+        envoy.send(&Request::get("/api").bearer(&dropped)).status,
+        401
+    );
     // The feed restarts without "dropped": the filter's cursor gets a reset of two pages, and
     // its second page fails for now. The old list stands: both tokens are still refused.
     feed.stall_later_pages(true);
@@ -350,14 +373,23 @@ fn a_reset_over_several_pages_replaces_the_list_only_at_its_last_page() {
     assert!(wait_until(5, || feed.polls() >= polls + 3));
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(3) {
-        assert_eq!(statuses(&envoy, &kept, 4), [401; 4], "the reset's first page let it pass");
+        assert_eq!(
+            statuses(&envoy, &kept, 4),
+            [401; 4],
+            "the reset's first page let it pass"
+        );
         assert_eq!(statuses(&envoy, &dropped, 2), [401; 2]);
     }
     // The last page arrives: the new list replaces the old one.
     feed.stall_later_pages(false);
     assert!(wait_until(8, || statuses(&envoy, &dropped, 4) == [200; 4]));
     assert_eq!(statuses(&envoy, &kept, 4), [401; 4]);
-    assert!(stat_reaches(&envoy, "tollgate.revocation.entries", 3, |n| n == 4));
+    assert!(stat_reaches(
+        &envoy,
+        "tollgate.revocation.entries",
+        3,
+        |n| n == 4
+    ));
 }
 
 #[test]
@@ -376,7 +408,10 @@ fn an_empty_page_with_more_moves_the_cursor_on() {
         2,
     );
     assert!(
-        wait_until(5, || envoy.send(&Request::get("/api").bearer(&after)).status == 401),
+        wait_until(5, || envoy
+            .send(&Request::get("/api").bearer(&after))
+            .status
+            == 401),
         "the page after the empty one was never read"
     );
     // The list is complete and fresh: a valid token passes, also after fail_closed_after.
@@ -386,14 +421,23 @@ fn an_empty_page_with_more_moves_the_cursor_on() {
     let before = feed.polls();
     std::thread::sleep(Duration::from_secs(3));
     let polls = feed.polls() - before;
-    assert!(polls <= 6, "{polls} polls in 3 s: {:?}", feed.cursors().last());
+    assert!(
+        polls <= 6,
+        "{polls} polls in 3 s: {:?}",
+        feed.cursors().last()
+    );
 }
 
 #[test]
 fn a_page_with_an_empty_cursor_is_a_failed_poll() {
     let feed = Feed::start();
     let envoy = envoy_with_feed(&feed, json!({}), 1);
-    assert!(stat_reaches(&envoy, "tollgate.revocation.polls_ok", 5, |n| n >= 1));
+    assert!(stat_reaches(
+        &envoy,
+        "tollgate.revocation.polls_ok",
+        5,
+        |n| n >= 1
+    ));
     feed.cursor_override(Some(""));
     assert!(
         stat_reaches(&envoy, "tollgate.revocation.polls_failed", 5, |n| n >= 2),
@@ -418,13 +462,21 @@ fn a_subject_revocation_lasts_max_lifetime_past_its_time_whatever_its_expires_at
         config.to_string()
     };
     let envoy = Envoy::start(setup);
-    assert!(stat_reaches(&envoy, "tollgate.revocation.polls_ok", 5, |n| n >= 1));
+    assert!(stat_reaches(
+        &envoy,
+        "tollgate.revocation.polls_ok",
+        5,
+        |n| n >= 1
+    ));
     assert!(
-        wait_until(3, || envoy.send(&Request::get("/api").bearer(&old)).status == 401),
+        wait_until(3, || envoy.send(&Request::get("/api").bearer(&old)).status
+            == 401),
         "the subject's earlier token passed"
     );
     assert_eq!(
-        envoy.send(&Request::get("/api").bearer(&minted("jude", "j-2"))).status,
+        envoy
+            .send(&Request::get("/api").bearer(&minted("jude", "j-2")))
+            .status,
         200
     );
 }

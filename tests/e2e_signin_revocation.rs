@@ -31,6 +31,7 @@ fn host(signin: &SignIn, extra: serde_json::Value) -> Envoy {
     }
     let config = json!({
         "secrets": [{"kid": "demo", "key": SECRET}],
+        "max_lifetime_seconds": 7200,
         "revocation": revocation,
         "rules": [{"prefix": "/public", "mode": "none"}],
     });

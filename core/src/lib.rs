@@ -37,6 +37,7 @@ pub mod denial;
 pub mod response;
 
 pub mod config;
+pub mod feed_poll;
 pub mod fetch;
 pub mod host;
 pub mod metrics;
