@@ -275,3 +275,102 @@ fn update_record(
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fetch::LEASE_MS;
+
+    #[derive(Default)]
+    struct Store {
+        record: FetchRecord,
+        cas: u32,
+        list: Option<Vec<u8>>,
+        overflowed: bool,
+    }
+
+    impl SharedFeed for Store {
+        fn record(&self) -> (FetchRecord, Option<u32>) {
+            (self.record, Some(self.cas))
+        }
+        fn write_record(&mut self, record: &FetchRecord, cas: Option<u32>) -> bool {
+            let ok = cas == Some(self.cas);
+            if ok {
+                self.record = *record;
+                self.cas += 1;
+            }
+            ok
+        }
+        fn list(&self) -> Option<Vec<u8>> {
+            self.list.clone()
+        }
+        fn write_list(&mut self, list: &[u8]) {
+            self.list = Some(list.to_vec());
+        }
+        fn overflowed(&self) -> bool {
+            self.overflowed
+        }
+        fn set_overflowed(&mut self, overflowed: bool) {
+            self.overflowed = overflowed;
+        }
+    }
+
+    fn feed() -> RevocationFeed {
+        RevocationFeed {
+            cluster: "feed".into(),
+            path: "/r".into(),
+            authority: "feed".into(),
+            poll_seconds: 1,
+            fail_closed_after: None,
+            max_lifetime: 3600,
+        }
+    }
+
+    const T: u64 = 1_700_000_000_000;
+
+    #[test]
+    fn an_answer_after_its_lease_ran_out_is_dropped() {
+        let mut store = Store::default();
+        let (mut a, mut b) = (FeedPoller::new(&feed(), 0), FeedPoller::new(&feed(), 0));
+        let (mut wa, mut wb) = (Revocations::default(), Revocations::default());
+        assert_eq!(a.tick(&mut store, &mut wa, T).poll.as_deref(), Some("/r"));
+        assert_eq!(
+            b.tick(&mut store, &mut wb, T).poll,
+            None,
+            "one poll per process"
+        );
+        // A's answer is late: its lease runs out, B polls and applies a newer list.
+        let later = T + LEASE_MS;
+        assert!(b.tick(&mut store, &mut wb, later).poll.is_some());
+        let newer =
+            br#"{"cursor":"2","reset":true,"revoked":[{"jti":"new","expires_at":1800000000}]}"#;
+        let applied = b.answered(&mut store, &mut wb, Ok(newer), later);
+        assert!(matches!(applied, Outcome::Applied { .. }), "{applied:?}");
+        let old = br#"{"cursor":"1","reset":true,"revoked":[]}"#;
+        assert_eq!(
+            a.answered(&mut store, &mut wa, Ok(old), later + 1),
+            Outcome::Stale
+        );
+        a.sync(&store, &mut wa, later + 2);
+        assert_eq!(wa.list.cursor, "2");
+        assert_eq!(store.record.version, 1);
+    }
+
+    #[test]
+    fn an_empty_page_that_says_more_moves_the_cursor_and_the_next_poll_is_due_at_once() {
+        let mut store = Store::default();
+        let mut poller = FeedPoller::new(&feed(), 0);
+        let mut worker = Revocations::default();
+        assert!(poller.tick(&mut store, &mut worker, T).poll.is_some());
+        let empty = br#"{"cursor":"5","more":true,"revoked":[]}"#;
+        poller.answered(&mut store, &mut worker, Ok(empty), T + 10);
+        assert_eq!(worker.list.cursor, "5");
+        let next = poller.tick(&mut store, &mut worker, T + 100).poll;
+        assert_eq!(next.as_deref(), Some("/r?cursor=5"));
+        // The same cursor again with more: refused, not asked again at once.
+        let stuck = br#"{"cursor":"5","more":true,"revoked":[]}"#;
+        let outcome = poller.answered(&mut store, &mut worker, Ok(stuck), T + 110);
+        assert!(matches!(outcome, Outcome::Failed { .. }), "{outcome:?}");
+        assert_eq!(poller.tick(&mut store, &mut worker, T + 200).poll, None);
+    }
+}
