@@ -39,7 +39,7 @@ struct Poll {
     cursor: String,
     /// When its lease was taken (the record's `last_attempt` while the lease is its own).
     leased_at: u64,
-    /// The version of the list it polls after.
+    /// The record's version when the lease was taken.
     version: u64,
 }
 
@@ -109,9 +109,9 @@ impl FeedPoller {
     ) -> Tick {
         let mut tick = self.sync(shared, worker, now);
         let (record, cas) = shared.record();
-        let due = self.in_flight.is_none()
-            && record.version == worker.version
-            && record.poll_due(now, self.poll_ms);
+        // A worker that could not install the shared list polls after its own (its cursor
+        // is its list's): the list it stores replaces the one no worker could read.
+        let due = self.in_flight.is_none() && record.poll_due(now, self.poll_ms);
         if due && shared.write_record(&record.leased(now, FetchReason::Refresh), cas) {
             let cursor = worker.list.cursor.clone();
             tick.poll = Some(if cursor.is_empty() {
@@ -173,7 +173,7 @@ impl FeedPoller {
         let Some(poll) = self.in_flight.take() else {
             return Outcome::Stale;
         };
-        if !holds_lease(&shared.record().0, &poll) || worker.version != poll.version {
+        if !holds_lease(&shared.record().0, &poll) {
             return Outcome::Stale;
         }
         let page = match answer.map(FeedPage::parse) {
@@ -372,5 +372,30 @@ mod tests {
         let outcome = poller.answered(&mut store, &mut worker, Ok(stuck), T + 110);
         assert!(matches!(outcome, Outcome::Failed { .. }), "{outcome:?}");
         assert_eq!(poller.tick(&mut store, &mut worker, T + 200).poll, None);
+    }
+
+    #[test]
+    fn a_shared_list_no_worker_can_read_is_replaced_by_the_next_poll() {
+        // (A list stored by another version of the filter, say.)
+        let mut store = Store {
+            record: FetchRecord {
+                version: 3,
+                ..FetchRecord::default()
+            },
+            list: Some(b"{\"cursor\":\"1\",\"reset\":true,\"revoked\":[]}".to_vec()),
+            ..Store::default()
+        };
+        let mut poller = FeedPoller::new(&feed(), 0);
+        let mut worker = Revocations::default();
+        let tick = poller.tick(&mut store, &mut worker, T);
+        assert!(tick.unreadable);
+        assert_eq!(tick.poll.as_deref(), Some("/r"));
+        let page =
+            br#"{"cursor":"7","reset":true,"revoked":[{"jti":"a","expires_at":1800000000}]}"#;
+        poller.answered(&mut store, &mut worker, Ok(page), T + 10);
+        assert_eq!((worker.version, worker.list.len()), (4, 1));
+        let mut other = Revocations::default();
+        poller.sync(&store, &mut other, T + 20);
+        assert_eq!((other.version, other.list.cursor.as_str()), (4, "7"));
     }
 }
