@@ -289,7 +289,7 @@ fn answer_to(rng: &mut Rng, provider: &Provider, cursor: &str, now_ms: u64, calm
         (latency, answer)
     };
     // The worker may be busy when its answer comes: after the lease ran out, sometimes.
-    let busy = if !calm && rng.percent(10) {
+    let busy = if !calm && rng.percent(20) {
         rng.below(BUSY_MS)
     } else {
         0
@@ -351,7 +351,7 @@ fn run(seed: u64) {
             provider.positions.push(None);
         }
         provider.expire(now_s);
-        if !calm && rng.percent(1) {
+        if !calm && rng.percent(3) {
             provider.restart();
         }
         for envoy in &mut envoys {
