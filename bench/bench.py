@@ -495,6 +495,8 @@ def main():
                                  {"/revocations": {"cursor": "1", "reset": False, "revoked": []}})
     revoked_config = tollgate_config(api_key, issuer_entry(jwks=jwks))
     revoked_config["revocation"] = {"cluster": "feed", "path": "/revocations", "poll_seconds": 1}
+    # A revocation feed requires max_lifetime_seconds: above the pools' POOL_TTL (30 days).
+    revoked_config["max_lifetime_seconds"] = 31 * 86400
 
     tollgate_env = {"TOLLGATE_SECRET": secret}
     arms = {

@@ -238,7 +238,7 @@ impl RootContext for Root {
                 self.feed = config
                     .revocation
                     .as_ref()
-                    .map(|feed| FeedPoller::new(feed, skew, &mut worker));
+                    .map(|feed| FeedPoller::new(feed, skew, &mut worker, unix_millis()));
                 let fetches = fetcher.fetches_keys() || self.feed.is_some();
                 self.set_tick_period(if fetches { FETCH_TICK } else { TICK });
                 self.fetcher = Rc::new(RefCell::new(fetcher));

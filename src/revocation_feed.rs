@@ -1,35 +1,65 @@
 //! Polling the revocation feed through Envoy, once per process, and sharing the list with
-//! every worker.
-//!
-//! Like the issuers' keys ([`crate::issuer_keys`]): a shared record ([`FetchRecord`]) says
-//! when a poll is due; the worker whose compare-and-swap takes the lease polls with the
-//! cursor of the list it holds, merges the page into that list, stores the whole list and
-//! bumps the version; every worker installs the list of a newer version. The list's age is
-//! the time since the last good poll, a gauge, and what `fail_closed_after_seconds` reads.
-
-use std::rc::Rc;
+//! every worker: the adapter of [`tollgate_core::feed_poll`], which holds the logic. Here:
+//! the shared data (proxy-wasm), the call through the cluster, counters and logs.
 
 use log::{info, warn};
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::MetricType;
 
-use crate::fetching::{self, answer_body, count, gauge, read_record, take_lease, update_record};
+use crate::fetching::{self, answer_body, count, gauge, read_record};
 use tollgate_core::config::RevocationFeed;
-use tollgate_core::fetch::{FetchReason, FetchRecord};
-use tollgate_core::verify::revocation::{FeedError, FeedPage, RevocationList, MAX_FEED_BYTES};
+use tollgate_core::feed_poll::{FeedPoller as Poller, Outcome, SharedFeed};
+use tollgate_core::fetch::FetchRecord;
+use tollgate_core::verify::revocation::MAX_FEED_BYTES;
 use tollgate_core::worker::WorkerState;
 
 /// The feed of one configuration and its poll in flight.
 pub struct FeedPoller {
     feed: RevocationFeed,
-    /// The filter's clock skew: an entry stays that long past its expiry.
-    skew: u64,
+    poller: Poller,
+    shared: HostShared,
+    /// The call of the poll in flight.
+    in_flight: Option<u32>,
+    metrics: FeedMetrics,
+}
+
+/// The feed's shared data, by key.
+struct HostShared {
     record_key: String,
     list_key: String,
     /// "1" while the feed's list holds more than the filter can.
     overflow_key: String,
-    in_flight: Option<u32>,
-    metrics: FeedMetrics,
+}
+
+impl SharedFeed for HostShared {
+    fn record(&self) -> (FetchRecord, Option<u32>) {
+        read_record(&self.record_key)
+    }
+
+    fn write_record(&mut self, record: &FetchRecord, cas: Option<u32>) -> bool {
+        let bytes = record.encode();
+        hostcalls::set_shared_data(&self.record_key, Some(bytes.as_bytes()), cas).is_ok()
+    }
+
+    fn list(&self) -> Option<Vec<u8>> {
+        hostcalls::get_shared_data(&self.list_key).ok()?.0
+    }
+
+    fn write_list(&mut self, list: &[u8]) {
+        let _ = hostcalls::set_shared_data(&self.list_key, Some(list), None);
+    }
+
+    fn overflowed(&self) -> bool {
+        matches!(
+            hostcalls::get_shared_data(&self.overflow_key),
+            Ok((Some(flag), _)) if flag == b"1"
+        )
+    }
+
+    fn set_overflowed(&mut self, overflowed: bool) {
+        let flag: &[u8] = if overflowed { b"1" } else { b"0" };
+        let _ = hostcalls::set_shared_data(&self.overflow_key, Some(flag), None);
+    }
 }
 
 /// `tollgate.revocation.*`.
@@ -44,17 +74,19 @@ impl FeedPoller {
     /// The poller of `feed`; `worker` starts from what the process knows already: the shared
     /// list and its age (a new configuration or worker does not start from an empty list, or
     /// from a list it takes for fresh).
-    pub fn new(feed: &RevocationFeed, skew: u64, worker: &mut WorkerState) -> FeedPoller {
+    pub fn new(feed: &RevocationFeed, skew: u64, worker: &mut WorkerState, now: u64) -> FeedPoller {
         let define = |kind, name: &str| hostcalls::define_metric(kind, name).ok();
         let base = format!("tollgate.revocation|{}|{}", feed.cluster, feed.path);
-        let record_key = format!("{base}|record");
-        fetching::create_record(&record_key);
-        let poller = FeedPoller {
-            feed: feed.clone(),
-            skew,
+        let shared = HostShared {
+            record_key: format!("{base}|record"),
             list_key: format!("{base}|list"),
             overflow_key: format!("{base}|overflow"),
-            record_key,
+        };
+        fetching::create_record(&shared.record_key);
+        let poller = FeedPoller {
+            feed: feed.clone(),
+            poller: Poller::new(feed, skew),
+            shared,
             in_flight: None,
             metrics: FeedMetrics {
                 polled: define(MetricType::Counter, "tollgate.revocation.polls_ok"),
@@ -63,80 +95,34 @@ impl FeedPoller {
                 age: define(MetricType::Gauge, "tollgate.revocation.age_seconds"),
             },
         };
-        let (record, _) = read_record(&poller.record_key);
-        poller.sync(worker, &record);
+        let synced = poller
+            .poller
+            .sync(&poller.shared, &mut worker.revocations, now);
+        poller.report_sync(synced.installed, synced.unreadable);
         poller
     }
 
     /// The tick (`now` in unix milliseconds): installs a newer list, refreshes the list's
-    /// age, and starts the poll when it is due.
+    /// age, and sends the poll when it is due.
     pub fn tick(&mut self, worker: &mut WorkerState, now: u64) {
-        let (record, _) = read_record(&self.record_key);
-        self.sync(worker, &record);
+        let tick = self
+            .poller
+            .tick(&mut self.shared, &mut worker.revocations, now);
+        self.report_sync(tick.installed, tick.unreadable);
         let age = (now / 1000).saturating_sub(worker.revocations.fresh_at);
         gauge(self.metrics.age, age);
-        if self.in_flight.is_none()
-            && record.poll_due(now, self.feed.poll_seconds.saturating_mul(1000))
-        {
-            self.in_flight = self.start_poll(worker, now);
-        }
-    }
-
-    /// Installs the shared list when it is newer than the worker's; the last good poll's time
-    /// is the list's freshness only once the worker holds that list.
-    fn sync(&self, worker: &mut WorkerState, record: &FetchRecord) {
-        worker.revocations.overflowed = matches!(
-            hostcalls::get_shared_data(&self.overflow_key),
-            Ok((Some(flag), _)) if flag == b"1"
-        );
-        if record.version > worker.revocations.version {
-            let mut list = RevocationList::default();
-            let installed = match hostcalls::get_shared_data(&self.list_key) {
-                Ok((Some(bytes), _)) => FeedPage::parse_shared(&bytes)
-                    .and_then(|page| list.apply(page, record.last_ok / 1000, self.skew))
-                    .is_ok(),
-                _ => false,
-            };
-            if !installed {
-                warn!("tollgate: the shared revocation list could not be read; this worker's list is not fresh");
-                return;
-            }
-            gauge(self.metrics.entries, list.len() as u64);
-            worker.revocations.list = Rc::new(list);
-            worker.revocations.version = record.version;
-        }
-        if record.version == worker.revocations.version && record.last_ok > 0 {
-            worker.revocations.fresh_at = worker.revocations.fresh_at.max(record.last_ok / 1000);
-        }
-    }
-
-    /// Takes the lease, then sends the poll with the cursor of the worker's list.
-    fn start_poll(&self, worker: &WorkerState, now: u64) -> Option<u32> {
-        let poll_ms = self.feed.poll_seconds.saturating_mul(1000);
-        let leased = take_lease(&self.record_key, |record| {
-            record
-                .poll_due(now, poll_ms)
-                .then(|| record.leased(now, FetchReason::Refresh))
-        });
-        if !leased {
-            return None;
-        }
-        let cursor = &worker.revocations.list.cursor;
-        let path = if cursor.is_empty() {
-            self.feed.path.clone()
-        } else {
-            // The cursor holds only unreserved characters (checked when the page was read).
-            format!("{}?cursor={cursor}", self.feed.path)
+        let Some(path) = tick.poll else {
+            return;
         };
         match fetching::get(&self.feed.cluster, &self.feed.authority, &path, false) {
-            Ok(token) => Some(token),
+            Ok(token) => self.in_flight = Some(token),
             Err(status) => {
-                self.finish(Polled::Failed, now);
                 warn!(
                     "tollgate: the revocation feed could not be polled through cluster \"{}\" ({status:?}); the last list keeps serving",
                     self.feed.cluster.escape_default()
                 );
-                None
+                let outcome = self.poller.not_sent(&mut self.shared);
+                self.report(outcome);
             }
         }
     }
@@ -154,95 +140,53 @@ impl FeedPoller {
             return false;
         }
         self.in_flight = None;
-        let page = answer_body(status.as_deref(), body_size, MAX_FEED_BYTES)
-            .map_err(|why| (FeedError::Malformed, why))
-            .and_then(|body| FeedPage::parse(&body).map_err(|e| (e, format!("was refused: {e}"))));
-        let merged = page.and_then(|page| {
-            let changes = page.reset || !page.revoked.is_empty();
-            let more = page.more;
-            let mut list = (*worker.revocations.list).clone();
-            list.apply(page, now / 1000, self.skew)
-                .map(|()| (list, changes, more))
-                .map_err(|e| (e, format!("was refused: {e}")))
-        });
-        match merged {
-            Ok((list, changes, more)) => {
-                let stored = changes.then(|| list.to_shared_bytes());
-                self.set_overflow(worker, false);
-                let polled = Polled::Good {
-                    list: stored.as_deref(),
-                    more,
-                };
-                if let Some(record) = self.finish(polled, now) {
-                    if !more {
-                        worker.revocations.fresh_at = now / 1000;
-                    }
-                    if changes {
-                        info!("tollgate: revocation list: {} entries", list.len());
-                        gauge(self.metrics.entries, list.len() as u64);
-                        worker.revocations.list = Rc::new(list);
-                        worker.revocations.version = record.version;
-                    }
+        let body = answer_body(status.as_deref(), body_size, MAX_FEED_BYTES);
+        let outcome = self.poller.answered(
+            &mut self.shared,
+            &mut worker.revocations,
+            body.as_deref().map_err(Clone::clone),
+            now,
+        );
+        self.report(outcome);
+        true
+    }
+
+    fn report_sync(&self, installed: Option<usize>, unreadable: bool) {
+        if let Some(entries) = installed {
+            gauge(self.metrics.entries, entries as u64);
+        }
+        if unreadable {
+            warn!("tollgate: the shared revocation list could not be read; this worker's list is not fresh");
+        }
+    }
+
+    /// Counts and logs what a poll did.
+    fn report(&self, outcome: Outcome) {
+        match outcome {
+            Outcome::Applied {
+                entries, changed, ..
+            } => {
+                count(self.metrics.polled);
+                if changed {
+                    info!("tollgate: revocation list: {entries} entries");
+                    gauge(self.metrics.entries, entries as u64);
                 }
             }
-            Err((FeedError::TooManyEntries, why)) => {
-                // An incomplete list would let newer revocations pass: tokens are refused.
-                self.set_overflow(worker, true);
-                self.finish(Polled::Failed, now);
-                log::error!(
-                    "tollgate: the revocation feed {why}: tokens are refused (503) until it holds fewer"
-                );
-            }
-            Err((_, why)) => {
-                let failures = self.finish(Polled::Failed, now).map_or(1, |r| r.failures);
+            Outcome::Failed { why, failures } => {
+                count(self.metrics.failed);
                 if failures.is_power_of_two() {
                     warn!(
                         "tollgate: the revocation feed {why} ({failures} failures in a row); the last list keeps serving"
                     );
                 }
             }
+            Outcome::Overflowed { why } => {
+                count(self.metrics.failed);
+                log::error!(
+                    "tollgate: the revocation feed {why}: tokens are refused (503) until it holds fewer"
+                );
+            }
+            Outcome::Stale => {}
         }
-        true
     }
-
-    /// Marks, for every worker, whether the feed's list holds more than the filter can.
-    fn set_overflow(&self, worker: &mut WorkerState, overflowed: bool) {
-        if worker.revocations.overflowed != overflowed || overflowed {
-            let flag: &[u8] = if overflowed { b"1" } else { b"0" };
-            let _ = hostcalls::set_shared_data(&self.overflow_key, Some(flag), None);
-        }
-        worker.revocations.overflowed = overflowed;
-    }
-
-    /// Ends the lease: stores the list a good poll changed (the version is bumped), counts the
-    /// poll, and writes the record.
-    fn finish(&self, polled: Polled<'_>, now: u64) -> Option<FetchRecord> {
-        if let Polled::Good {
-            list: Some(list), ..
-        } = polled
-        {
-            let _ = hostcalls::set_shared_data(&self.list_key, Some(list), None);
-        }
-        count(match polled {
-            Polled::Good { .. } => self.metrics.polled,
-            Polled::Failed => self.metrics.failed,
-        });
-        update_record(&self.record_key, |record| match polled {
-            Polled::Good { list, more: true } => record.paged(list.is_some()),
-            Polled::Good { list: Some(_), .. } => record.succeeded(now),
-            Polled::Good { list: None, .. } => record.polled(now),
-            Polled::Failed => record.failed(),
-        })
-    }
-}
-
-/// How a poll ended.
-#[derive(Clone, Copy)]
-enum Polled<'l> {
-    /// A good answer: the list to store when it changed, and whether more pages follow.
-    Good {
-        list: Option<&'l [u8]>,
-        more: bool,
-    },
-    Failed,
 }

@@ -48,6 +48,7 @@ fn site() -> (Envoy, SignIn) {
     let config = json!({
         "secrets": [{"kid": "demo", "key_env": "TOLLGATE_SECRET"}],
         "login_url": "/login",
+        "max_lifetime_seconds": 7200,
         "revocation": {"cluster": "signin", "path": "/auth/revocations", "poll_seconds": 1},
         "rules": [
             {"path": "/login", "mode": "none"},

@@ -727,6 +727,8 @@ fn every_example_configuration_matches_the_schema() {
         json!({"revocation": {"cluster": "signin", "path": "/auth/revocations?x=1"}}),
         json!({"revocation": {"cluster": "signin", "path": "/r", "poll_seconds": 0}}),
         json!({"revocation": {"cluster": "signin", "path": "/r", "url": "http://x"}}),
+        // A revocation feed without max_lifetime_seconds.
+        json!({"secrets": [{"key": "0123456789abcdefghij0123456789abcdefghij"}], "revocation": {"cluster": "signin", "path": "/r"}}),
     ] {
         assert!(!validator.is_valid(&bad), "the schema accepts {bad}");
         // And the filter refuses it too (its variables given).

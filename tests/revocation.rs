@@ -15,13 +15,14 @@ use std::rc::Rc;
 
 use serde_json::json;
 use support::*;
-use tollgate_core::verify::revocation::{encode, FeedPage, TokenMarks};
+use tollgate_core::verify::revocation::{encode, FeedPage, Retention, TokenMarks};
 
 fn config(extra: serde_json::Value) -> Config {
     let mut text = json!({
         "secrets": [{"key": K}],
         "api_keys": [{"name": "ops", "key": SK}],
         "login_url": LOGIN,
+        "max_lifetime_seconds": 7200,
         "revocation": {"cluster": "signin", "path": "/auth/revocations", "poll_seconds": 2},
     });
     for (k, v) in extra.as_object().unwrap() {
@@ -39,7 +40,11 @@ fn minted(sub: &str, jti: &str, issued: u64) -> String {
 fn revoke(worker: &mut WorkerState, page: serde_json::Value) {
     let mut list = (*worker.revocations.list).clone();
     let page = FeedPage::parse(page.to_string().as_bytes()).unwrap();
-    list.apply(page, now(), 60).unwrap();
+    let retention = Retention {
+        skew: 60,
+        max_lifetime: 7200,
+    };
+    list.apply(page, now(), retention).unwrap();
     worker.revocations.list = Rc::new(list);
     worker.revocations.fresh_at = now();
 }
@@ -179,7 +184,7 @@ fn a_list_older_than_fail_closed_after_refuses_tokens_not_keys() {
 #[test]
 fn the_configuration_is_checked() {
     let refused = |revocation: serde_json::Value| {
-        let text = json!({"secrets": [{"key": K}], "revocation": revocation}).to_string();
+        let text = json!({"secrets": [{"key": K}], "max_lifetime_seconds": 7200, "revocation": revocation}).to_string();
         Config::parse(text.as_bytes(), &|_| None)
             .unwrap_err()
             .to_string()
@@ -194,4 +199,11 @@ fn the_configuration_is_checked() {
     )
     .contains("fail_closed_after_seconds"));
     assert!(refused(json!({"cluster": "s", "path": "/f", "url": "x"})).contains("revocation"));
+    // Without max_lifetime_seconds no token lifetime bounds how long a subject's revocation
+    // must last: refused, naming the key.
+    let text = json!({"secrets": [{"key": K}], "revocation": {"cluster": "s", "path": "/f"}});
+    let error = Config::parse(text.to_string().as_bytes(), &|_| None)
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("max_lifetime_seconds"), "{error}");
 }

@@ -15,8 +15,9 @@
 //!
 //! At the edges: [`config`] (parsed and validated whole before any request), [`worker`] (the
 //! state one Envoy worker keeps between requests), [`fetch`] (when an issuer's keys are
-//! fetched, and by which worker), [`host`] (what the proxy-wasm adapter asks
-//! of its host, so the request path is tested here with a fake host) and [`metrics`].
+//! fetched, and by which worker), [`feed_poll`] (the revocation feed's polls, and the list
+//! every worker installs), [`host`] (what the proxy-wasm adapter asks of its host, so the
+//! request path is tested here with a fake host) and [`metrics`].
 //!
 //! This crate does not depend on proxy-wasm: the filter crate at the repository's root is
 //! the only code that calls the host.
@@ -37,6 +38,7 @@ pub mod denial;
 pub mod response;
 
 pub mod config;
+pub mod feed_poll;
 pub mod fetch;
 pub mod held;
 pub mod host;

@@ -2,6 +2,9 @@
 //! and the cursors they carry, and breaks on demand (500, garbage, a huge body, a closed
 //! connection). The demo sign-in service serves the real one; this one lets a test choose
 //! every answer.
+//!
+//! A cursor is `<epoch>-<position>`: a restart ([`Feed::restart`]) starts a new epoch, and a
+//! cursor of another epoch gets a reset, cut into pages like any answer.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -32,6 +35,12 @@ struct State {
     cursors: Vec<Option<String>>,
     /// The most entries a page carries (`more` is set on a cut page).
     page_limit: usize,
+    epoch: u64,
+    /// Pages after the first of an answer (asked with a cursor of this epoch, past 0) fail
+    /// with 500.
+    stall_later_pages: bool,
+    /// The cursor every page carries instead of its own.
+    cursor_override: Option<String>,
 }
 
 /// A running feed.
@@ -50,6 +59,9 @@ impl Feed {
             polls: 0,
             cursors: Vec::new(),
             page_limit: usize::MAX,
+            epoch: 1,
+            stall_later_pages: false,
+            cursor_override: None,
         }));
         let shared = Arc::clone(&state);
         std::thread::spawn(move || {
@@ -64,6 +76,30 @@ impl Feed {
     /// Adds an entry (a JSON object of the feed's format).
     pub fn revoke(&self, entry: Value) {
         self.state.lock().unwrap().entries.push(entry);
+    }
+
+    /// A gap: a position that carries no entry (a page of gaps only is empty, with `more`
+    /// when entries follow).
+    pub fn gap(&self) {
+        self.state.lock().unwrap().entries.push(Value::Null);
+    }
+
+    /// The feed restarts keeping the entries `keep` says: every cursor given before gets a
+    /// reset.
+    pub fn restart(&self, keep: impl Fn(&Value) -> bool) {
+        let mut state = self.state.lock().unwrap();
+        state.entries.retain(|e| e.is_null() || keep(e));
+        state.epoch += 1;
+    }
+
+    /// While set, every page but an answer's first fails (500).
+    pub fn stall_later_pages(&self, stall: bool) {
+        self.state.lock().unwrap().stall_later_pages = stall;
+    }
+
+    /// Every page carries `cursor` instead of its own.
+    pub fn cursor_override(&self, cursor: Option<&str>) {
+        self.state.lock().unwrap().cursor_override = cursor.map(str::to_owned);
     }
 
     /// Cuts pages to `entries`, marking a cut page `more`.
@@ -107,7 +143,11 @@ fn serve(stream: TcpStream, state: &Mutex<State>) {
         let mut state = state.lock().unwrap();
         state.polls += 1;
         state.cursors.push(cursor.clone());
-        let seen = cursor.as_deref().and_then(|c| c.parse::<usize>().ok());
+        let epoch = state.epoch;
+        let seen = cursor.as_deref().and_then(|c| {
+            let (e, n) = c.split_once('-')?;
+            (e.parse::<u64>().ok()? == epoch).then_some(n.parse::<usize>().ok()?)
+        });
         let (reset, from) = match seen {
             Some(n) if n <= state.entries.len() => (false, n),
             _ => (true, 0),
@@ -117,12 +157,17 @@ fn serve(stream: TcpStream, state: &Mutex<State>) {
             .len()
             .min(from.saturating_add(state.page_limit));
         let page = json!({
-            "cursor": to.to_string(),
+            "cursor": state.cursor_override.clone().unwrap_or(format!("{epoch}-{to}")),
             "reset": reset,
             "more": to < state.entries.len(),
-            "revoked": state.entries[from..to].to_vec(),
+            "revoked": state.entries[from..to].iter().filter(|e| !e.is_null()).cloned().collect::<Vec<_>>(),
         });
-        (state.fault, page.to_string().into_bytes())
+        let fault = if state.stall_later_pages && from > 0 {
+            FeedFault::Status500
+        } else {
+            state.fault
+        };
+        (fault, page.to_string().into_bytes())
     };
     let mut stream = reader.into_inner();
     let (status, body) = match fault {

@@ -100,7 +100,10 @@ impl RawConfig {
             keys,
             clients,
             issuers,
-            revocation: self.revocation.map(compile_revocation).transpose()?,
+            revocation: self
+                .revocation
+                .map(|raw| compile_revocation(raw, self.max_lifetime_seconds))
+                .transpose()?,
             rules,
             rule_count,
             login,

@@ -21,6 +21,9 @@ pub struct RevocationFeed {
     pub poll_seconds: u64,
     /// Refuse tokens (503) once the list is this old.
     pub fail_closed_after: Option<u64>,
+    /// `max_lifetime_seconds`, which a revocation feed requires: a subject's revocation is
+    /// kept that long (and the clock skew) past its time.
+    pub max_lifetime: u64,
 }
 
 #[derive(Deserialize)]
@@ -46,7 +49,18 @@ fn check_token_text(key: &str, text: &str, max: usize) -> Result<(), ConfigError
     }
 }
 
-pub(super) fn compile_revocation(raw: RawRevocation) -> Result<RevocationFeed, ConfigError> {
+/// The feed as configured; `max_lifetime` is the configuration's `max_lifetime_seconds`,
+/// without which no token lifetime bounds how long a subject's revocation must last.
+pub(super) fn compile_revocation(
+    raw: RawRevocation,
+    max_lifetime: Option<u64>,
+) -> Result<RevocationFeed, ConfigError> {
+    let Some(max_lifetime) = max_lifetime else {
+        return Err(ConfigError::new(
+            "max_lifetime_seconds",
+            "is required with revocation: a subject's revocation lasts that long past its time",
+        ));
+    };
     check_token_text("revocation.cluster", &raw.cluster, 256)?;
     check_token_text("revocation.path", &raw.path, 1024)?;
     if !raw.path.starts_with('/') || raw.path.contains('#') || raw.path.contains('?') {
@@ -78,5 +92,6 @@ pub(super) fn compile_revocation(raw: RawRevocation) -> Result<RevocationFeed, C
         authority,
         poll_seconds,
         fail_closed_after: raw.fail_closed_after_seconds,
+        max_lifetime,
     })
 }

@@ -10,6 +10,7 @@ pub mod jwks;
 pub mod jws;
 pub mod keys;
 pub mod revocation;
+mod revocation_list;
 pub mod token;
 
 /// The longest credential (token or key) read, in bytes.

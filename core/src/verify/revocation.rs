@@ -6,10 +6,9 @@
 //! secrets' tokens or for one issuer's. Every entry carries the time after which no token it
 //! covers can still be valid; the list drops it then, so it stays bounded.
 
-use std::collections::HashMap;
-
-use rustc_hash::FxBuildHasher;
 use serde::{Deserialize, Serialize};
+
+pub use super::revocation_list::{Retention, RevocationList};
 
 /// The largest feed answer read, in bytes.
 pub const MAX_FEED_BYTES: usize = 8 * 1024 * 1024;
@@ -72,7 +71,8 @@ pub struct FeedEntry {
 pub struct FeedPage {
     /// What to send as `cursor` next time.
     pub cursor: String,
-    /// The entries are the whole list (the previous one is dropped).
+    /// The entries are the whole list: with the reset's later pages (`more`), they replace
+    /// the filter's list once its last page has arrived.
     #[serde(default)]
     pub reset: bool,
     /// More entries follow: the filter asks again at once, with this page's cursor, and its
@@ -102,24 +102,14 @@ impl std::fmt::Display for FeedError {
 }
 
 impl FeedPage {
-    /// Reads and checks a feed answer (at most [`MAX_FEED_BYTES`]).
+    /// Reads and checks a feed answer (at most [`MAX_FEED_BYTES`]): a malformed page (a
+    /// cursor the format does not allow, an empty one included) is refused whole.
     pub fn parse(body: &[u8]) -> Result<FeedPage, FeedError> {
         if body.len() > MAX_FEED_BYTES {
             return Err(FeedError::TooLarge);
         }
-        FeedPage::parse_shared(body)
-    }
-
-    /// Reads and checks the list as the filter's workers share it (a page that may hold the
-    /// list of many feed answers: no bound on its size but that on its entries).
-    pub fn parse_shared(body: &[u8]) -> Result<FeedPage, FeedError> {
         let page: FeedPage = serde_json::from_slice(body).map_err(|_| FeedError::Malformed)?;
-        if page.cursor.len() > MAX_TEXT
-            || !page
-                .cursor
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-_.~".contains(&b))
-        {
+        if !cursor_is_valid(&page.cursor) {
             return Err(FeedError::Malformed);
         }
         if page.revoked.len() > MAX_ENTRIES {
@@ -132,9 +122,18 @@ impl FeedPage {
     }
 }
 
+/// 1 to 256 letters, digits, `-`, `_`, `.` or `~` (sent back as a query parameter as is).
+pub(super) fn cursor_is_valid(cursor: &str) -> bool {
+    !cursor.is_empty()
+        && cursor.len() <= MAX_TEXT
+        && cursor
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.~".contains(&b))
+}
+
 impl FeedEntry {
     /// Exactly one of a `jti`, a digest or a subject with `before`; bounded texts.
-    fn is_well_formed(&self) -> bool {
+    pub(super) fn is_well_formed(&self) -> bool {
         let short = |t: &Option<String>| {
             t.as_ref()
                 .is_none_or(|t| !t.is_empty() && t.len() <= MAX_TEXT)
@@ -160,178 +159,9 @@ fn is_false(value: &bool) -> bool {
     !value
 }
 
-fn digest_from_text(text: &str) -> Option<[u8; 32]> {
+pub(super) fn digest_from_text(text: &str) -> Option<[u8; 32]> {
     let bytes = crate::verify::base64url::decode(text.as_bytes())?;
     bytes.try_into().ok()
-}
-
-/// The issuer part of a key: the issuer's name, or empty for the master secrets.
-fn scope(issuer: Option<&str>) -> &str {
-    issuer.unwrap_or_default()
-}
-
-/// Entries by issuer scope, then by name: looked up with borrowed texts, no allocation per
-/// request.
-type Scoped<V> = HashMap<String, HashMap<String, V, FxBuildHasher>, FxBuildHasher>;
-
-fn scoped_get<'m, V>(map: &'m Scoped<V>, scope: &str, name: &str) -> Option<&'m V> {
-    map.get(scope)?.get(name)
-}
-
-fn scoped_entry<'m, V: Default>(map: &'m mut Scoped<V>, scope: &str, name: String) -> &'m mut V {
-    map.entry(scope.to_owned())
-        .or_default()
-        .entry(name)
-        .or_default()
-}
-
-fn scoped_len<V>(map: &Scoped<V>) -> usize {
-    map.values().map(HashMap::len).sum()
-}
-
-fn scoped_retain<V>(map: &mut Scoped<V>, keep: impl Fn(&V) -> bool) {
-    for names in map.values_mut() {
-        names.retain(|_, v| keep(v));
-    }
-    map.retain(|_, names| !names.is_empty());
-}
-
-/// The revoked tokens and subjects, with when each entry may leave.
-#[derive(Debug, Clone, Default)]
-pub struct RevocationList {
-    /// Issuer scope, then jti → expiry.
-    jtis: Scoped<u64>,
-    /// Digest → expiry.
-    digests: HashMap<[u8; 32], u64, FxBuildHasher>,
-    /// Issuer scope, then subject → (revoked before, expiry).
-    subjects: Scoped<(u64, u64)>,
-    /// The cursor of the last page applied.
-    pub cursor: String,
-}
-
-impl RevocationList {
-    /// How many entries it holds.
-    pub fn len(&self) -> usize {
-        scoped_len(&self.jtis) + self.digests.len() + scoped_len(&self.subjects)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Applies a page at unix time `now`: a reset replaces the list; entries `skew` seconds
-    /// past their expiry are dropped, and so are those of the list (a token passes until its
-    /// `exp` plus the filter's clock skew, so its entry stays that long).
-    pub fn apply(&mut self, page: FeedPage, now: u64, skew: u64) -> Result<(), FeedError> {
-        let now = now.saturating_sub(skew);
-        if page.reset {
-            *self = RevocationList::default();
-        }
-        for entry in page.revoked {
-            if entry.expires_at < now {
-                continue;
-            }
-            let issuer = scope(entry.issuer.as_deref());
-            if let Some(jti) = entry.jti {
-                let at = scoped_entry(&mut self.jtis, issuer, jti);
-                *at = (*at).max(entry.expires_at);
-            } else if let Some(digest) = entry.token_sha256.as_deref().and_then(digest_from_text) {
-                let at = self.digests.entry(digest).or_default();
-                *at = (*at).max(entry.expires_at);
-            } else if let (Some(subject), Some(before)) = (entry.subject, entry.before) {
-                let at = scoped_entry(&mut self.subjects, issuer, subject);
-                *at = (at.0.max(before), at.1.max(entry.expires_at));
-            }
-        }
-        self.cursor = page.cursor;
-        self.prune(now);
-        if self.len() > MAX_ENTRIES {
-            return Err(FeedError::TooManyEntries);
-        }
-        Ok(())
-    }
-
-    /// Drops the entries whose expiry passed.
-    pub fn prune(&mut self, now: u64) {
-        scoped_retain(&mut self.jtis, |at| *at >= now);
-        self.digests.retain(|_, at| *at >= now);
-        scoped_retain(&mut self.subjects, |(_, at)| *at >= now);
-    }
-
-    /// Whether the token `marks` describes is revoked: its `jti` (of its issuer), its digest,
-    /// or its subject (of its issuer) revoked after it was issued. A token without `iat`
-    /// cannot prove it came after a subject's revocation, so it is revoked with it.
-    pub fn revokes(&self, marks: &TokenMarks) -> bool {
-        if self.is_empty() {
-            return false;
-        }
-        if self.digests.contains_key(&marks.digest) {
-            return true;
-        }
-        let issuer = scope(marks.issuer.as_deref());
-        if let Some(jti) = &marks.jti {
-            if scoped_get(&self.jtis, issuer, jti).is_some() {
-                return true;
-            }
-        }
-        match scoped_get(&self.subjects, issuer, &marks.subject) {
-            Some((before, _)) => marks.issued_at.is_none_or(|iat| iat < *before),
-            None => false,
-        }
-    }
-
-    /// The list as the JSON of one feed page (`reset`): the form workers share.
-    pub fn to_shared_bytes(&self) -> Vec<u8> {
-        serde_json::to_vec(&self.to_page()).unwrap_or_default()
-    }
-
-    /// The list as one feed page (`reset`), the form the filter shares between workers.
-    pub fn to_page(&self) -> FeedPage {
-        let issuer = |scope: &str| (!scope.is_empty()).then(|| scope.to_owned());
-        let mut revoked: Vec<FeedEntry> = Vec::with_capacity(self.len());
-        let empty = FeedEntry {
-            jti: None,
-            token_sha256: None,
-            subject: None,
-            before: None,
-            issuer: None,
-            expires_at: 0,
-        };
-        for (scope, jtis) in &self.jtis {
-            for (jti, at) in jtis {
-                revoked.push(FeedEntry {
-                    jti: Some(jti.clone()),
-                    issuer: issuer(scope),
-                    expires_at: *at,
-                    ..empty.clone()
-                });
-            }
-        }
-        for (digest, at) in &self.digests {
-            revoked.push(FeedEntry {
-                token_sha256: Some(encode(digest)),
-                expires_at: *at,
-                ..empty.clone()
-            });
-        }
-        for (scope, subjects) in &self.subjects {
-            for (subject, (before, at)) in subjects {
-                revoked.push(FeedEntry {
-                    subject: Some(subject.clone()),
-                    before: Some(*before),
-                    issuer: issuer(scope),
-                    expires_at: *at,
-                    ..empty.clone()
-                });
-            }
-        }
-        FeedPage {
-            cursor: self.cursor.clone(),
-            reset: true,
-            more: false,
-            revoked,
-        }
-    }
 }
 
 /// base64url without padding.
@@ -359,6 +189,13 @@ mod tests {
         FeedPage::parse(json.as_bytes()).unwrap()
     }
 
+    fn keep(skew: u64) -> Retention {
+        Retention {
+            skew,
+            max_lifetime: 0,
+        }
+    }
+
     #[test]
     fn tokens_and_subjects_are_revoked_in_their_issuer_only() {
         let mut list = RevocationList::default();
@@ -371,7 +208,7 @@ mod tests {
                 {"subject":"bob","issuer":"idp","before":1500,"expires_at":2000}]}"#,
             ),
             1000,
-            0,
+            keep(0),
         )
         .unwrap();
         assert_eq!(list.cursor, "7");
@@ -399,7 +236,7 @@ mod tests {
             r#"{{"cursor":"1","revoked":[{{"token_sha256":"{}","expires_at":2000}}]}}"#,
             encode(&token_marks.digest)
         );
-        list.apply(page(&entry), 1000, 0).unwrap();
+        list.apply(page(&entry), 1000, keep(0)).unwrap();
         assert!(list.revokes(&token_marks));
     }
 
@@ -408,9 +245,7 @@ mod tests {
         let mut list = RevocationList::default();
         list.apply(
             page(r#"{"cursor":"1","revoked":[{"jti":"a","expires_at":1100},{"jti":"b","expires_at":900}]}"#),
-            1000,
-            0,
-        )
+            1000, keep(0))
         .unwrap();
         assert_eq!(list.len(), 1);
         list.prune(1101);
@@ -418,11 +253,15 @@ mod tests {
         list.apply(
             page(r#"{"cursor":"2","revoked":[{"jti":"c","expires_at":5000}]}"#),
             1000,
-            0,
+            keep(0),
         )
         .unwrap();
-        list.apply(page(r#"{"cursor":"3","reset":true,"revoked":[]}"#), 1000, 0)
-            .unwrap();
+        list.apply(
+            page(r#"{"cursor":"3","reset":true,"revoked":[]}"#),
+            1000,
+            keep(0),
+        )
+        .unwrap();
         assert!(list.is_empty());
         assert_eq!(list.cursor, "3");
     }
@@ -433,11 +272,11 @@ mod tests {
         list.apply(
             page(r#"{"cursor":"1","revoked":[{"jti":"a","expires_at":900}]}"#),
             1000,
-            300,
+            keep(300),
         )
         .unwrap();
         assert!(list.revokes(&marks(None, "x", Some("a"), Some(1))));
-        list.apply(page(r#"{"cursor":"2","revoked":[]}"#), 1201, 300)
+        list.apply(page(r#"{"cursor":"2","revoked":[]}"#), 1201, keep(300))
             .unwrap();
         assert!(list.is_empty());
     }
@@ -453,6 +292,7 @@ mod tests {
             r#"{"cursor":"1","revoked":[{"subject":"b","expires_at":1}]}"#,
             r#"{"cursor":"1","revoked":[{"token_sha256":"short","expires_at":1}]}"#,
             r#"{"cursor":"a b","revoked":[]}"#,
+            r#"{"cursor":"","revoked":[]}"#,
             r#"{"cursor":"1","revoked":[],"extra":1}"#,
         ] {
             assert!(FeedPage::parse(bad.as_bytes()).is_err(), "{bad}");
@@ -469,15 +309,83 @@ mod tests {
                 {"token_sha256":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","expires_at":3000}]}"#,
             ),
             1000,
-            0,
+            keep(0),
         )
         .unwrap();
-        let text = serde_json::to_vec(&list.to_page()).unwrap();
-        let mut copy = RevocationList::default();
-        copy.apply(FeedPage::parse(&text).unwrap(), 1000, 0)
-            .unwrap();
-        assert_eq!(copy.len(), 3);
-        assert_eq!(copy.cursor, "9");
+        list.apply(
+            page(r#"{"cursor":"10","reset":true,"more":true,"revoked":[{"jti":"b","expires_at":3000}]}"#),
+            1000,
+            keep(0),
+        )
+        .unwrap();
+        let copy =
+            RevocationList::from_shared_bytes(&list.to_shared_bytes(), 1000, keep(0)).unwrap();
+        assert_eq!(copy.len(), 4);
+        assert_eq!(copy.cursor, "10");
+        assert!(copy.is_staging());
         assert!(copy.revokes(&marks(Some("idp"), "z", Some("a"), Some(1))));
+        assert!(copy.revokes(&marks(None, "z", Some("b"), Some(1))));
+        for bad in [&b"{}"[..], b"[]", br#"{"cursor":"a b","revoked":[]}"#] {
+            assert!(RevocationList::from_shared_bytes(bad, 1000, keep(0)).is_err());
+        }
+    }
+
+    #[test]
+    fn a_reset_over_several_pages_replaces_the_list_at_its_last_page() {
+        let mut list = RevocationList::default();
+        list.apply(
+            page(r#"{"cursor":"1","revoked":[{"jti":"old","expires_at":3000},{"jti":"both","expires_at":3000}]}"#),
+            1000,
+            keep(0),
+        )
+        .unwrap();
+        list.apply(
+            page(r#"{"cursor":"2","reset":true,"more":true,"revoked":[{"jti":"new","expires_at":3000}]}"#),
+            1000,
+            keep(0),
+        )
+        .unwrap();
+        let jti = |j: &str| marks(None, "x", Some(j), Some(1));
+        for j in ["old", "both", "new"] {
+            assert!(list.revokes(&jti(j)), "{j} while the reset is staged");
+        }
+        list.apply(
+            page(r#"{"cursor":"3","more":true,"revoked":[]}"#),
+            1000,
+            keep(0),
+        )
+        .unwrap();
+        assert_eq!(list.cursor, "3", "an empty page's cursor is kept");
+        assert!(list.revokes(&jti("old")));
+        list.apply(
+            page(r#"{"cursor":"4","revoked":[{"jti":"both","expires_at":3000}]}"#),
+            1000,
+            keep(0),
+        )
+        .unwrap();
+        assert!(!list.is_staging());
+        assert!(!list.revokes(&jti("old")), "replaced at the last page");
+        assert!(list.revokes(&jti("both")) && list.revokes(&jti("new")));
+        assert_eq!(list.len(), 2);
+    }
+
+    #[test]
+    fn a_subject_entry_lasts_max_lifetime_past_its_time() {
+        let retention = Retention {
+            skew: 60,
+            max_lifetime: 7200,
+        };
+        let mut list = RevocationList::default();
+        list.apply(
+            page(r#"{"cursor":"1","revoked":[{"subject":"s","before":1000,"expires_at":1001}]}"#),
+            5000,
+            retention,
+        )
+        .unwrap();
+        assert!(list.revokes(&marks(None, "s", None, Some(999))));
+        list.prune(1000 + 7200 - 1);
+        assert_eq!(list.len(), 1);
+        list.prune(1000 + 7200 + 1);
+        assert!(list.is_empty());
     }
 }

@@ -1,0 +1,401 @@
+//! Polling the revocation feed, once per Envoy process, and sharing the list with every
+//! worker: the poller's logic, with the host's shared data behind [`SharedFeed`] (the filter
+//! crate's `revocation_feed` is the adapter; `tests/revocation_model.rs` drives this one
+//! against a fake feed).
+//!
+//! Like the issuers' keys ([`crate::fetch`]): a shared record says when a poll is due; the
+//! worker whose compare-and-swap takes the lease polls with the cursor of the shared list,
+//! applies the page to it ([`RevocationList::apply`]), stores the whole list and bumps the
+//! version; every worker installs the list of a newer version. An answer that comes after
+//! its lease ran out (another worker polled since) is dropped. The list is fresh at the last
+//! good poll that ended a chain of pages.
+
+use crate::config::RevocationFeed;
+use crate::fetch::{FetchReason, FetchRecord};
+use crate::verify::revocation::{FeedError, FeedPage, Retention, RevocationList};
+use crate::worker::Revocations;
+
+/// Tries at a compare-and-swap write before giving up (another worker keeps writing).
+const CAS_TRIES: usize = 8;
+
+/// The process's shared data of one feed.
+pub trait SharedFeed {
+    /// The record and its compare-and-swap value (a fresh record when there is none).
+    fn record(&self) -> (FetchRecord, Option<u32>);
+    /// Writes the record unless another write came since `cas`; whether it was written.
+    fn write_record(&mut self, record: &FetchRecord, cas: Option<u32>) -> bool;
+    /// The list as [`RevocationList::to_shared_bytes`] wrote it.
+    fn list(&self) -> Option<Vec<u8>>;
+    fn write_list(&mut self, list: &[u8]);
+    /// Whether the feed's list holds more than the filter can.
+    fn overflowed(&self) -> bool;
+    fn set_overflowed(&mut self, overflowed: bool);
+}
+
+/// A poll sent and not answered yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Poll {
+    /// The cursor asked with (empty: none).
+    cursor: String,
+    /// When its lease was taken (the record's `last_attempt` while the lease is its own).
+    leased_at: u64,
+    /// The record's version when the lease was taken.
+    version: u64,
+}
+
+/// How a tick went.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Tick {
+    /// A newer shared list was installed: its entries.
+    pub installed: Option<usize>,
+    /// The shared list of a newer version could not be read.
+    pub unreadable: bool,
+    /// The `:path` of the poll to send now.
+    pub poll: Option<String>,
+}
+
+/// What an answer did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// A good page: the list's entries, whether it changed, whether more pages follow.
+    Applied {
+        entries: usize,
+        changed: bool,
+        more: bool,
+    },
+    /// A failed or refused poll (why, for the log) and the failures in a row.
+    Failed { why: String, failures: u32 },
+    /// The list would hold more than the filter can: tokens are refused.
+    Overflowed { why: String },
+    /// The answer came after another worker took over the poll (or none was asked): dropped.
+    Stale,
+}
+
+/// One worker's poller of one feed.
+#[derive(Debug)]
+pub struct FeedPoller {
+    path: String,
+    poll_ms: u64,
+    retention: Retention,
+    in_flight: Option<Poll>,
+}
+
+impl FeedPoller {
+    /// The poller of `feed` for a filter whose clock skew is `skew` seconds.
+    pub fn new(feed: &RevocationFeed, skew: u64) -> FeedPoller {
+        FeedPoller {
+            path: feed.path.clone(),
+            poll_ms: feed.poll_seconds.saturating_mul(1000),
+            retention: Retention {
+                skew,
+                max_lifetime: feed.max_lifetime,
+            },
+            in_flight: None,
+        }
+    }
+
+    /// Whether a poll is in flight.
+    pub fn polling(&self) -> bool {
+        self.in_flight.is_some()
+    }
+
+    /// The tick at unix milliseconds `now`: installs a newer shared list, and takes the lease
+    /// when a poll is due (the adapter sends it, or calls [`FeedPoller::not_sent`]).
+    pub fn tick(
+        &mut self,
+        shared: &mut impl SharedFeed,
+        worker: &mut Revocations,
+        now: u64,
+    ) -> Tick {
+        let mut tick = self.sync(shared, worker, now);
+        let (record, cas) = shared.record();
+        // A worker that could not install the shared list polls after its own (its cursor
+        // is its list's): the list it stores replaces the one no worker could read.
+        let due = self.in_flight.is_none() && record.poll_due(now, self.poll_ms);
+        if due && shared.write_record(&record.leased(now, FetchReason::Refresh), cas) {
+            let cursor = worker.list.cursor.clone();
+            tick.poll = Some(if cursor.is_empty() {
+                self.path.clone()
+            } else {
+                // The cursor holds only unreserved characters (checked when its page was read).
+                format!("{}?cursor={cursor}", self.path)
+            });
+            self.in_flight = Some(Poll {
+                cursor,
+                leased_at: now,
+                version: record.version,
+            });
+        }
+        tick
+    }
+
+    /// Installs the shared list when it is newer than the worker's; the last good poll's time
+    /// is the list's freshness only once the worker holds that list.
+    pub fn sync(&self, shared: &impl SharedFeed, worker: &mut Revocations, now: u64) -> Tick {
+        let mut tick = Tick::default();
+        worker.overflowed = shared.overflowed();
+        let (record, _) = shared.record();
+        if record.version > worker.version {
+            let list = shared.list().ok_or(FeedError::Malformed).and_then(|bytes| {
+                RevocationList::from_shared_bytes(&bytes, now / 1000, self.retention)
+            });
+            let Ok(list) = list else {
+                tick.unreadable = true;
+                return tick;
+            };
+            tick.installed = Some(list.len());
+            worker.list = std::rc::Rc::new(list);
+            worker.version = record.version;
+        }
+        if record.version == worker.version && record.last_ok > 0 {
+            worker.fresh_at = worker.fresh_at.max(record.last_ok / 1000);
+        }
+        tick
+    }
+
+    /// The poll could not be sent: a failed poll.
+    pub fn not_sent(&mut self, shared: &mut impl SharedFeed) -> Outcome {
+        match self.in_flight.take() {
+            Some(poll) => self.failed(shared, &poll, "could not be polled".into()),
+            None => Outcome::Stale,
+        }
+    }
+
+    /// The answer to the poll in flight at unix milliseconds `now`: its body, or why there is
+    /// none.
+    pub fn answered(
+        &mut self,
+        shared: &mut impl SharedFeed,
+        worker: &mut Revocations,
+        answer: Result<&[u8], String>,
+        now: u64,
+    ) -> Outcome {
+        let Some(poll) = self.in_flight.take() else {
+            return Outcome::Stale;
+        };
+        if !holds_lease(&shared.record().0, &poll) {
+            return Outcome::Stale;
+        }
+        let page = match answer.map(FeedPage::parse) {
+            Err(why) => return self.failed(shared, &poll, why),
+            Ok(Err(FeedError::TooManyEntries)) => return self.overflowed(shared, worker, &poll),
+            Ok(Err(e)) => return self.failed(shared, &poll, format!("was refused: {e}")),
+            Ok(Ok(page)) => page,
+        };
+        if page.more && page.cursor == poll.cursor {
+            let why = "was refused: it says more follows and gives back the cursor it was asked";
+            return self.failed(shared, &poll, why.into());
+        }
+        let changed = page.reset || !page.revoked.is_empty() || page.cursor != poll.cursor;
+        let more = page.more;
+        let mut list = (*worker.list).clone();
+        if list.apply(page, now / 1000, self.retention).is_err() {
+            return self.overflowed(shared, worker, &poll);
+        }
+        if shared.overflowed() {
+            shared.set_overflowed(false);
+        }
+        worker.overflowed = false;
+        if changed {
+            shared.write_list(&list.to_shared_bytes());
+        }
+        let written = update_record(shared, |record| {
+            holds_lease(&record, &poll).then(|| match (more, changed) {
+                (true, _) => record.paged(changed),
+                (false, true) => record.succeeded(now),
+                (false, false) => record.polled(now),
+            })
+        });
+        let Some(record) = written else {
+            return Outcome::Stale;
+        };
+        if !more {
+            worker.fresh_at = now / 1000;
+        }
+        let entries = list.len();
+        if changed {
+            worker.list = std::rc::Rc::new(list);
+            worker.version = record.version;
+        }
+        Outcome::Applied {
+            entries,
+            changed,
+            more,
+        }
+    }
+
+    /// Marks, for every worker, that the feed's list holds more than the filter can (an
+    /// incomplete list would let newer revocations pass): a failed poll.
+    fn overflowed(
+        &self,
+        shared: &mut impl SharedFeed,
+        worker: &mut Revocations,
+        poll: &Poll,
+    ) -> Outcome {
+        shared.set_overflowed(true);
+        worker.overflowed = true;
+        let why = format!("was refused: {}", FeedError::TooManyEntries);
+        match self.failed(shared, poll, why.clone()) {
+            Outcome::Stale => Outcome::Stale,
+            _ => Outcome::Overflowed { why },
+        }
+    }
+
+    fn failed(&self, shared: &mut impl SharedFeed, poll: &Poll, why: String) -> Outcome {
+        let written = update_record(shared, |record| {
+            holds_lease(&record, poll).then(|| record.failed())
+        });
+        match written {
+            Some(record) => Outcome::Failed {
+                why,
+                failures: record.failures,
+            },
+            None => Outcome::Stale,
+        }
+    }
+}
+
+/// Whether `poll`'s lease is still the record's: no other poll started since.
+fn holds_lease(record: &FetchRecord, poll: &Poll) -> bool {
+    record.last_attempt == poll.leased_at && record.version == poll.version
+}
+
+/// Writes `next(record)` over the current record by compare-and-swap; the record written, or
+/// `None` when `next` declines or other workers kept writing.
+fn update_record(
+    shared: &mut impl SharedFeed,
+    next: impl Fn(FetchRecord) -> Option<FetchRecord>,
+) -> Option<FetchRecord> {
+    for _ in 0..CAS_TRIES {
+        let (record, cas) = shared.record();
+        let written = next(record)?;
+        if shared.write_record(&written, cas) {
+            return Some(written);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fetch::LEASE_MS;
+
+    #[derive(Default)]
+    struct Store {
+        record: FetchRecord,
+        cas: u32,
+        list: Option<Vec<u8>>,
+        overflowed: bool,
+    }
+
+    impl SharedFeed for Store {
+        fn record(&self) -> (FetchRecord, Option<u32>) {
+            (self.record, Some(self.cas))
+        }
+        fn write_record(&mut self, record: &FetchRecord, cas: Option<u32>) -> bool {
+            let ok = cas == Some(self.cas);
+            if ok {
+                self.record = *record;
+                self.cas += 1;
+            }
+            ok
+        }
+        fn list(&self) -> Option<Vec<u8>> {
+            self.list.clone()
+        }
+        fn write_list(&mut self, list: &[u8]) {
+            self.list = Some(list.to_vec());
+        }
+        fn overflowed(&self) -> bool {
+            self.overflowed
+        }
+        fn set_overflowed(&mut self, overflowed: bool) {
+            self.overflowed = overflowed;
+        }
+    }
+
+    fn feed() -> RevocationFeed {
+        RevocationFeed {
+            cluster: "feed".into(),
+            path: "/r".into(),
+            authority: "feed".into(),
+            poll_seconds: 1,
+            fail_closed_after: None,
+            max_lifetime: 3600,
+        }
+    }
+
+    const T: u64 = 1_700_000_000_000;
+
+    #[test]
+    fn an_answer_after_its_lease_ran_out_is_dropped() {
+        let mut store = Store::default();
+        let (mut a, mut b) = (FeedPoller::new(&feed(), 0), FeedPoller::new(&feed(), 0));
+        let (mut wa, mut wb) = (Revocations::default(), Revocations::default());
+        assert_eq!(a.tick(&mut store, &mut wa, T).poll.as_deref(), Some("/r"));
+        assert_eq!(
+            b.tick(&mut store, &mut wb, T).poll,
+            None,
+            "one poll per process"
+        );
+        // A's answer is late: its lease runs out, B polls and applies a newer list.
+        let later = T + LEASE_MS;
+        assert!(b.tick(&mut store, &mut wb, later).poll.is_some());
+        let newer =
+            br#"{"cursor":"2","reset":true,"revoked":[{"jti":"new","expires_at":1800000000}]}"#;
+        let applied = b.answered(&mut store, &mut wb, Ok(newer), later);
+        assert!(matches!(applied, Outcome::Applied { .. }), "{applied:?}");
+        let old = br#"{"cursor":"1","reset":true,"revoked":[]}"#;
+        assert_eq!(
+            a.answered(&mut store, &mut wa, Ok(old), later + 1),
+            Outcome::Stale
+        );
+        a.sync(&store, &mut wa, later + 2);
+        assert_eq!(wa.list.cursor, "2");
+        assert_eq!(store.record.version, 1);
+    }
+
+    #[test]
+    fn an_empty_page_that_says_more_moves_the_cursor_and_the_next_poll_is_due_at_once() {
+        let mut store = Store::default();
+        let mut poller = FeedPoller::new(&feed(), 0);
+        let mut worker = Revocations::default();
+        assert!(poller.tick(&mut store, &mut worker, T).poll.is_some());
+        let empty = br#"{"cursor":"5","more":true,"revoked":[]}"#;
+        poller.answered(&mut store, &mut worker, Ok(empty), T + 10);
+        assert_eq!(worker.list.cursor, "5");
+        let next = poller.tick(&mut store, &mut worker, T + 100).poll;
+        assert_eq!(next.as_deref(), Some("/r?cursor=5"));
+        // The same cursor again with more: refused, not asked again at once.
+        let stuck = br#"{"cursor":"5","more":true,"revoked":[]}"#;
+        let outcome = poller.answered(&mut store, &mut worker, Ok(stuck), T + 110);
+        assert!(matches!(outcome, Outcome::Failed { .. }), "{outcome:?}");
+        assert_eq!(poller.tick(&mut store, &mut worker, T + 200).poll, None);
+    }
+
+    #[test]
+    fn a_shared_list_no_worker_can_read_is_replaced_by_the_next_poll() {
+        // (A list stored by another version of the filter, say.)
+        let mut store = Store {
+            record: FetchRecord {
+                version: 3,
+                ..FetchRecord::default()
+            },
+            list: Some(b"{\"cursor\":\"1\",\"reset\":true,\"revoked\":[]}".to_vec()),
+            ..Store::default()
+        };
+        let mut poller = FeedPoller::new(&feed(), 0);
+        let mut worker = Revocations::default();
+        let tick = poller.tick(&mut store, &mut worker, T);
+        assert!(tick.unreadable);
+        assert_eq!(tick.poll.as_deref(), Some("/r"));
+        let page =
+            br#"{"cursor":"7","reset":true,"revoked":[{"jti":"a","expires_at":1800000000}]}"#;
+        poller.answered(&mut store, &mut worker, Ok(page), T + 10);
+        assert_eq!((worker.version, worker.list.len()), (4, 1));
+        let mut other = Revocations::default();
+        poller.sync(&store, &mut other, T + 20);
+        assert_eq!((other.version, other.list.cursor.as_str()), (4, "7"));
+    }
+}
