@@ -22,7 +22,7 @@ use proxy_wasm::types::{Action as HostAction, ContextType, MapType, MetricType};
 use issuer_keys::{Held, KeyFetcher};
 use revocation_feed::FeedPoller;
 use tollgate_core::config::Config;
-use tollgate_core::host::{self, Host, Verdict};
+use tollgate_core::host::{self, BodyScan, Host, Verdict, HOLD_BODY_BYTES};
 use tollgate_core::metrics::Counter;
 use tollgate_core::worker::WorkerState;
 
@@ -130,7 +130,10 @@ impl Root {
             return;
         };
         for request in held {
-            request.held.set(false);
+            // A request its body got refused has been answered already.
+            if !request.held.replace(false) {
+                continue;
+            }
             if hostcalls::set_effective_context(request.context_id).is_err() {
                 continue;
             }
@@ -145,7 +148,8 @@ impl Root {
                 request.stream_ends,
                 false,
                 count,
-            );
+            )
+            .verdict;
             if verdict == Verdict::Continue {
                 let _ = hostcalls::resume_http_request();
             }
@@ -270,6 +274,7 @@ impl RootContext for Root {
             metrics: Rc::clone(&self.metrics),
             fetcher: Rc::clone(&self.fetcher),
             held: None,
+            form: None,
         }))
     }
 
@@ -288,11 +293,65 @@ struct Stream {
     /// Set while the request is held for an issuer's keys: its body and trailers wait too
     /// (letting them on would let the request on).
     held: Option<Rc<Cell<bool>>>,
+    /// A form body being read for credential fields (see [`Stream::read_form`]).
+    form: Option<FormBody>,
+}
+
+/// A form body being read, and how much of what Envoy buffers was read already.
+struct FormBody {
+    scan: BodyScan,
+    /// Bytes of the buffered body already read.
+    read: usize,
+    /// Past [`HOLD_BODY_BYTES`] (or released after a key fetch): the headers went on, and
+    /// each chunk goes on once read.
+    streaming: bool,
 }
 
 impl Stream {
     fn is_held(&self) -> bool {
         self.held.as_ref().is_some_and(|h| h.get())
+    }
+
+    /// Reads the form body's new bytes. The headers wait with the body until the last chunk
+    /// is read (nothing reaches the upstream of a refused request) while the body is under
+    /// [`HOLD_BODY_BYTES`]; a larger one goes on chunk by chunk, each read before it goes,
+    /// and a refusal then resets the upstream request. `None` when no form is being read.
+    fn read_form(&mut self, size: usize, ends: bool) -> Option<HostAction> {
+        let (mut form, config) = (self.form.take()?, self.config.clone()?);
+        if self.held.is_some() && !self.is_held() {
+            // Let on after a key fetch: the headers and what was buffered went on.
+            self.held = None;
+            (form.read, form.streaming) = (0, true);
+        }
+        let start = form.read.min(size);
+        let chunk = self
+            .get_http_request_body(start, size - start)
+            .unwrap_or_default();
+        let count = |c| self.metrics.count(c);
+        if host::on_request_body(
+            &CurrentRequest,
+            &config,
+            &mut form.scan,
+            &chunk,
+            ends,
+            count,
+        ) {
+            if let Some(held) = &self.held {
+                held.set(false);
+            }
+            return Some(HostAction::Pause);
+        }
+        let action = if self.is_held() || (!ends && !form.streaming && size < HOLD_BODY_BYTES) {
+            form.read = size;
+            HostAction::Pause
+        } else {
+            (form.read, form.streaming) = (0, true);
+            HostAction::Continue
+        };
+        if !ends {
+            self.form = Some(form);
+        }
+        Some(action)
     }
 }
 
@@ -359,7 +418,7 @@ impl HttpContext for Stream {
             return HostAction::Pause;
         };
         let count = |c| metrics.count(c);
-        let verdict = host::on_request_headers(
+        let after = host::on_request_headers(
             &CurrentRequest,
             &config,
             &mut worker,
@@ -367,11 +426,23 @@ impl HttpContext for Stream {
             true,
             count,
         );
-        match verdict {
+        // A form body follows: the headers wait for it to be read.
+        let form = after.body.filter(|_| !end_of_stream).map(|scan| FormBody {
+            scan,
+            read: 0,
+            streaming: false,
+        });
+        let go_on = if form.is_some() {
+            HostAction::Pause
+        } else {
+            HostAction::Continue
+        };
+        self.form = form;
+        match after.verdict {
             Verdict::Continue => {
                 #[cfg(feature = "test-trap")]
                 trap_if_marked(self);
-                HostAction::Continue
+                go_on
             }
             Verdict::Answered => HostAction::Pause,
             Verdict::Wait(wait) => {
@@ -392,15 +463,20 @@ impl HttpContext for Stream {
                     end_of_stream,
                     false,
                     count,
-                ) {
-                    Verdict::Continue => HostAction::Continue,
+                )
+                .verdict
+                {
+                    Verdict::Continue => go_on,
                     Verdict::Answered | Verdict::Wait(_) => HostAction::Pause,
                 }
             }
         }
     }
 
-    fn on_http_request_body(&mut self, _size: usize, _end_of_stream: bool) -> HostAction {
+    fn on_http_request_body(&mut self, size: usize, end_of_stream: bool) -> HostAction {
+        if let Some(action) = self.read_form(size, end_of_stream) {
+            return action;
+        }
         if self.is_held() {
             HostAction::Pause
         } else {
@@ -415,6 +491,10 @@ impl HttpContext for Stream {
                     self.remove_http_request_trailer(&name);
                 }
             }
+        }
+        // Trailers end a body whose last chunk did not say so.
+        if self.read_form(0, true) == Some(HostAction::Pause) {
+            return HostAction::Pause;
         }
         if self.is_held() {
             HostAction::Pause

@@ -227,7 +227,7 @@ fn every_request_kind_stays_within_its_host_call_budget() {
         let runs = [(&refusals, budget), (&every, budget_every)];
         for ((config, budget), worker) in runs.into_iter().zip(&mut workers) {
             let host = CountingHost::new(headers.clone());
-            let got = on_request_headers(&host, config, worker, true, true, |_| {});
+            let got = on_request_headers(&host, config, worker, true, true, |_| {}).verdict;
             assert_eq!(got, verdict, "{name}");
             if host.total() > budget {
                 over.push(format!(
