@@ -302,8 +302,8 @@ struct FormBody {
     scan: BodyScan,
     /// Bytes of the buffered body already read.
     read: usize,
-    /// Past [`HOLD_BODY_BYTES`] (or released after a key fetch): the headers went on, and
-    /// each chunk goes on once read.
+    /// Past [`HOLD_BODY_BYTES`] (or released after a key fetch): each chunk goes on once
+    /// read.
     streaming: bool,
 }
 
@@ -312,14 +312,14 @@ impl Stream {
         self.held.as_ref().is_some_and(|h| h.get())
     }
 
-    /// Reads the form body's new bytes. The headers wait with the body until the last chunk
-    /// is read (nothing reaches the upstream of a refused request) while the body is under
-    /// [`HOLD_BODY_BYTES`]; a larger one goes on chunk by chunk, each read before it goes,
-    /// and a refusal then resets the upstream request. `None` when no form is being read.
+    /// Reads the form body's new bytes. The body waits until its last chunk is read while it
+    /// is under [`HOLD_BODY_BYTES`] (no byte of a refused body reaches the upstream); a larger
+    /// one goes on chunk by chunk, each read before it goes, and a refusal then resets the
+    /// upstream request before its body is whole. `None` when no form is being read.
     fn read_form(&mut self, size: usize, ends: bool) -> Option<HostAction> {
         let (mut form, config) = (self.form.take()?, self.config.clone()?);
         if self.held.is_some() && !self.is_held() {
-            // Let on after a key fetch: the headers and what was buffered went on.
+            // Let on after a key fetch: what was buffered went on.
             self.held = None;
             (form.read, form.streaming) = (0, true);
         }
@@ -426,23 +426,18 @@ impl HttpContext for Stream {
             true,
             count,
         );
-        // A form body follows: the headers wait for it to be read.
-        let form = after.body.filter(|_| !end_of_stream).map(|scan| FormBody {
+        // A form body follows: it is read before any of it goes on. (The headers cannot wait
+        // for it: a paused header callback gets no body callbacks until it is resumed.)
+        self.form = after.body.filter(|_| !end_of_stream).map(|scan| FormBody {
             scan,
             read: 0,
             streaming: false,
         });
-        let go_on = if form.is_some() {
-            HostAction::Pause
-        } else {
-            HostAction::Continue
-        };
-        self.form = form;
         match after.verdict {
             Verdict::Continue => {
                 #[cfg(feature = "test-trap")]
                 trap_if_marked(self);
-                go_on
+                HostAction::Continue
             }
             Verdict::Answered => HostAction::Pause,
             Verdict::Wait(wait) => {
@@ -466,7 +461,7 @@ impl HttpContext for Stream {
                 )
                 .verdict
                 {
-                    Verdict::Continue => go_on,
+                    Verdict::Continue => HostAction::Continue,
                     Verdict::Answered | Verdict::Wait(_) => HostAction::Pause,
                 }
             }

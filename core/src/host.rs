@@ -47,10 +47,11 @@ pub enum Verdict {
     Wait(KeyWait),
 }
 
-/// The most of a form body the host holds (with the headers) while reading it: a refused
-/// request then reaches the upstream not at all. A larger body goes on chunk by chunk, each
-/// read before it goes (Envoy's default buffer limit, 1 MiB, would answer 413 to a larger
-/// body held whole).
+/// The most of a form body the host holds while reading it: no byte of a refused body then
+/// reaches the upstream (its headers do: Envoy gives a filter that pauses the headers no
+/// body until it resumes them). A larger body goes on chunk by chunk, each read before it
+/// goes, and a refusal resets the upstream request before the body is whole (Envoy's default
+/// buffer limit, 1 MiB, would answer 413 to a larger body held whole).
 pub const HOLD_BODY_BYTES: usize = 64 * 1024;
 
 /// The verdict on the headers, and the form body to read before the request goes on.
