@@ -14,6 +14,7 @@ CHROMIUM      ?= /usr/bin/chromium
 SUDO          := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PLAYWRIGHT    := tests/browser/node_modules/.package-lock.json
 IDP_MODULES   := tests/idp/node_modules/.package-lock.json
+FORM_MODULES  := tests/forms/node_modules/.package-lock.json
 
 .PHONY: all setup test-tools bench-tools build wasm cli bins run-bins lint test unit e2e cost-growth run compose-config bench bench-cost fuzz fuzz-seeds soak clean
 
@@ -34,7 +35,7 @@ $(ENVOY):
 ## docker-compose (to validate docker-compose.yml; no Docker engine is needed),
 ## playwright-core, and oidc-provider (the OpenID provider of the issuers tests, run by Node).
 ## A failed install does not stop here: the test that needs the tool then fails and says why.
-test-tools: $(PLAYWRIGHT) $(IDP_MODULES)
+test-tools: $(PLAYWRIGHT) $(IDP_MODULES) $(FORM_MODULES)
 	@missing=""; \
 	[ -x $(CHROMIUM) ] || missing="$$missing chromium"; \
 	command -v docker-compose >/dev/null || missing="$$missing docker-compose"; \
@@ -52,6 +53,9 @@ $(PLAYWRIGHT): tests/browser/package.json tests/browser/package-lock.json
 
 $(IDP_MODULES): tests/idp/package.json tests/idp/package-lock.json
 	cd tests/idp && npm ci --no-audit --no-fund
+
+$(FORM_MODULES): tests/forms/package.json tests/forms/package-lock.json
+	cd tests/forms && npm ci --no-audit --no-fund
 
 ## The filter module, and the tollgate command (target/release/tollgate).
 build: wasm cli
