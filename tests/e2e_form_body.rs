@@ -104,6 +104,9 @@ fn http2(envoy: &Envoy, target: &str, headers: &[(&str, &str)], body: &[u8]) -> 
     (status, json.unwrap_or(Value::Null))
 }
 
+/// A target, its headers and its body.
+type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, String);
+
 type Send = fn(&Envoy, &str, &[(&str, &str)], &[u8]) -> (u16, Value);
 const PROTOCOLS: [(&str, Send); 2] = [("HTTP/1.1", http1), ("HTTP/2", http2)];
 
@@ -120,7 +123,7 @@ fn a_form_that_names_a_credential_is_refused_before_the_upstream() {
     let envoy = envoy(port);
     let bearer = format!("Bearer {}", token_for("alice"));
     let form = ("Content-Type", URLENCODED);
-    let cases: Vec<(&str, Vec<(&str, &str)>, String)> = vec![
+    let cases: Vec<Case> = vec![
         ("/rec/x", vec![form], "a=1&access_token=t0k3n".into()),
         ("/rec/x", vec![form], "ACCESS_TOKEN=t0k3n".into()),
         ("/rec/x", vec![form], "a=1;access%255Ftoken=t0k3n".into()),
@@ -231,7 +234,7 @@ Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
 fn other_bodies_and_unchecked_paths_reach_the_upstream_unchanged() {
     let envoy = envoy(recorder().0);
     let large = format!("{}&last=1", "field=value&".repeat(20_000));
-    let cases: Vec<(&str, Vec<(&str, &str)>, String)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "/public/x",
             vec![("Content-Type", URLENCODED)],

@@ -41,14 +41,14 @@ pub struct FormScanner {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Layout {
-    Urlencoded(Urlencoded),
+    Urlencoded(Box<Urlencoded>),
     Multipart(Box<Multipart>),
 }
 
 impl FormScanner {
     pub fn new(kind: &FormKind) -> Self {
         let layout = match kind {
-            FormKind::Urlencoded => Layout::Urlencoded(Urlencoded::default()),
+            FormKind::Urlencoded => Layout::Urlencoded(Box::default()),
             FormKind::Multipart { boundary } => {
                 Layout::Multipart(Box::new(Multipart::new(boundary)))
             }
