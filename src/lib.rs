@@ -7,6 +7,7 @@
 //! natively in tests. It holds no decision logic.
 
 mod fetching;
+mod form_body;
 mod issuer_keys;
 mod revocation_feed;
 
@@ -19,10 +20,11 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action as HostAction, ContextType, MapType, MetricType};
 
+use form_body::FormBody;
 use issuer_keys::{Held, KeyFetcher};
 use revocation_feed::FeedPoller;
 use tollgate_core::config::Config;
-use tollgate_core::host::{self, BodyScan, Host, Verdict, HOLD_BODY_BYTES};
+use tollgate_core::host::{self, Host, Verdict};
 use tollgate_core::metrics::Counter;
 use tollgate_core::worker::WorkerState;
 
@@ -297,61 +299,9 @@ struct Stream {
     form: Option<FormBody>,
 }
 
-/// A form body being read, and how much of what Envoy buffers was read already.
-struct FormBody {
-    scan: BodyScan,
-    /// Bytes of the buffered body already read.
-    read: usize,
-    /// Past [`HOLD_BODY_BYTES`] (or released after a key fetch): each chunk goes on once
-    /// read.
-    streaming: bool,
-}
-
 impl Stream {
     fn is_held(&self) -> bool {
         self.held.as_ref().is_some_and(|h| h.get())
-    }
-
-    /// Reads the form body's new bytes. The body waits until its last chunk is read while it
-    /// is under [`HOLD_BODY_BYTES`] (no byte of a refused body reaches the upstream); a larger
-    /// one goes on chunk by chunk, each read before it goes, and a refusal then resets the
-    /// upstream request before its body is whole. `None` when no form is being read.
-    fn read_form(&mut self, size: usize, ends: bool) -> Option<HostAction> {
-        let (mut form, config) = (self.form.take()?, self.config.clone()?);
-        if self.held.is_some() && !self.is_held() {
-            // Let on after a key fetch: what was buffered went on.
-            self.held = None;
-            (form.read, form.streaming) = (0, true);
-        }
-        let start = form.read.min(size);
-        let chunk = self
-            .get_http_request_body(start, size - start)
-            .unwrap_or_default();
-        let count = |c| self.metrics.count(c);
-        if host::on_request_body(
-            &CurrentRequest,
-            &config,
-            &mut form.scan,
-            &chunk,
-            ends,
-            count,
-        ) {
-            if let Some(held) = &self.held {
-                held.set(false);
-            }
-            return Some(HostAction::Pause);
-        }
-        let action = if self.is_held() || (!ends && !form.streaming && size < HOLD_BODY_BYTES) {
-            form.read = size;
-            HostAction::Pause
-        } else {
-            (form.read, form.streaming) = (0, true);
-            HostAction::Continue
-        };
-        if !ends {
-            self.form = Some(form);
-        }
-        Some(action)
     }
 }
 
