@@ -148,15 +148,28 @@ pub(crate) struct NameReader {
     once: Decoder,
     twice: Decoder,
     matches: [[Match; READINGS]; NAMES],
+    /// No reading can match any more.
+    dead: bool,
 }
 
 impl NameReader {
     pub(crate) fn push(&mut self, names: &[&[u8]; NAMES], b: u8) {
+        if self.dead {
+            return;
+        }
         self.feed(names, 0, b);
         let (once, n) = self.once.push(b);
         for &d in once.get(..n).unwrap_or_default() {
             self.decoded_once(names, d);
         }
+        self.settle();
+    }
+
+    /// Once no reading can match and no decoder holds a byte, the rest of the name is skipped.
+    fn settle(&mut self) {
+        self.dead = self.once.len == 0
+            && self.twice.len == 0
+            && self.matches.iter().flatten().all(|m| *m == Match::Dead);
     }
 
     fn decoded_once(&mut self, names: &[&[u8]; NAMES], d: u8) {
@@ -169,6 +182,9 @@ impl NameReader {
 
     /// The name ended: whether some reading of it is a credential name.
     pub(crate) fn end(&mut self, names: &[&[u8]; NAMES]) -> bool {
+        if self.dead {
+            return false;
+        }
         let (rest, n) = self.once.finish();
         for &d in rest.get(..n).unwrap_or_default() {
             self.decoded_once(names, d);
