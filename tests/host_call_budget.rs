@@ -288,7 +288,7 @@ fn a_form_body_is_read_with_no_call_per_chunk_and_refused_in_a_few() {
         "Content-Type",
         "application/x-www-form-urlencoded".to_owned(),
     );
-    let headers = request("POST", "/feed/x", &[form.clone()]);
+    let headers = request("POST", "/feed/x", std::slice::from_ref(&form));
     let host = CountingHost::new(headers);
     let after = on_request_headers(
         &host,

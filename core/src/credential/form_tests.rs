@@ -285,3 +285,19 @@ fn cost_is_linear_in_the_body() {
         }
     }
 }
+
+#[test]
+fn a_part_header_of_any_name_is_judged() {
+    for header in [
+        "Content-Disposition : form-data; name=access_token",
+        "Content_Disposition: form-data; name=access_token",
+        "X-Other: name=\"client_secret\"",
+    ] {
+        let body = format!("--XyZ\r\n{header}\r\n\r\nt\r\n--XyZ--");
+        assert_eq!(
+            verdict(&multipart(), body.as_bytes()),
+            Err(FormError::CredentialField),
+            "{header}"
+        );
+    }
+}

@@ -3,8 +3,8 @@
 //! Read the way the loosest parser reads it: a delimiter (`--` and the boundary) starts at
 //! the body's start or after any line end, CR alone included (Python's `email` splits lines on
 //! CR, LF and CRLF); whatever follows it on its line is skipped; then come the part's headers
-//! up to an empty line, folded lines joined. A `Content-Disposition` header (its name in any
-//! case) names the field with `name`, `name*` (RFC 5987, `UTF-8''access%5Ftoken`, as busboy
+//! up to an empty line, folded lines joined. A `Content-Disposition` header names the field
+//! (every header is judged alike, whatever its name) with `name`, `name*` (RFC 5987, `UTF-8''access%5Ftoken`, as busboy
 //! reads it) or RFC 2231 continuations (`name*0`, `name*1`, as Python reads them), each judged
 //! as a query parameter name is; parameters are split both with and without regard to quotes,
 //! so that a `;` inside quotes hides nothing. A name holding an RFC 2047 encoded word (`=?`),
@@ -144,15 +144,13 @@ impl Multipart {
     }
 }
 
-/// Whether a part header is a `Content-Disposition` whose field name reads as a credential.
+/// Whether a part header names a field that reads as a credential. Every header is judged,
+/// not only `Content-Disposition` (in any case): a header name a parser trims or reads
+/// otherwise (`Content-Disposition :`, a misspelling some parser accepts) hides nothing.
 fn names_field(names: &[&[u8]; NAMES], header: &[u8]) -> bool {
     let Some(colon) = header.iter().position(|&b| b == b':') else {
         return false;
     };
-    let name = header.get(..colon).unwrap_or_default().trim_ascii();
-    if !name.eq_ignore_ascii_case(b"content-disposition") {
-        return false;
-    }
     let value = header.get(colon + 1..).unwrap_or_default();
     let quoted: Vec<_> = split_params(value).filter_map(param).collect();
     // Split on every `;`, with stray quotes dropped (a quoted `;` is no separator to all).
