@@ -15,6 +15,7 @@ SUDO          := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PLAYWRIGHT    := tests/browser/node_modules/.package-lock.json
 IDP_MODULES   := tests/idp/node_modules/.package-lock.json
 ROUTER_MODULES := tests/routers/node_modules/.package-lock.json
+FORM_MODULES  := tests/forms/node_modules/.package-lock.json
 
 .PHONY: all setup test-tools bench-tools build wasm cli bins run-bins lint test unit e2e cost-growth run compose-config bench bench-cost fuzz fuzz-seeds soak clean
 
@@ -34,9 +35,10 @@ $(ENVOY):
 ## Tools some end-to-end tests need: Debian's chromium (the browser round trip),
 ## docker-compose (to validate docker-compose.yml; no Docker engine is needed),
 ## playwright-core, oidc-provider (the OpenID provider of the issuers tests, run by Node), and
-## Express, Koa and @koa/router (the case-insensitive routers of the path differential).
+## Express, Koa and @koa/router (the case-insensitive routers of the path differential), and
+## busboy (a form parser of the form differential).
 ## A failed install does not stop here: the test that needs the tool then fails and says why.
-test-tools: $(PLAYWRIGHT) $(IDP_MODULES) $(ROUTER_MODULES)
+test-tools: $(PLAYWRIGHT) $(IDP_MODULES) $(ROUTER_MODULES) $(FORM_MODULES)
 	@missing=""; \
 	[ -x $(CHROMIUM) ] || missing="$$missing chromium"; \
 	command -v docker-compose >/dev/null || missing="$$missing docker-compose"; \
@@ -57,6 +59,9 @@ $(IDP_MODULES): tests/idp/package.json tests/idp/package-lock.json
 
 $(ROUTER_MODULES): tests/routers/package.json tests/routers/package-lock.json
 	cd tests/routers && npm ci --no-audit --no-fund
+
+$(FORM_MODULES): tests/forms/package.json tests/forms/package-lock.json
+	cd tests/forms && npm ci --no-audit --no-fund
 
 ## The filter module, and the tollgate command (target/release/tollgate).
 build: wasm cli

@@ -7,6 +7,7 @@
 //! natively in tests. It holds no decision logic.
 
 mod fetching;
+mod form_body;
 mod issuer_keys;
 mod revocation_feed;
 
@@ -19,6 +20,7 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action as HostAction, ContextType, MapType, MetricType};
 
+use form_body::FormBody;
 use issuer_keys::{Held, KeyFetcher};
 use revocation_feed::FeedPoller;
 use tollgate_core::config::Config;
@@ -132,7 +134,10 @@ impl Root {
             return;
         };
         for request in held {
-            request.held.set(false);
+            // A request its body got refused has been answered already.
+            if !request.held.replace(false) {
+                continue;
+            }
             if hostcalls::set_effective_context(request.context_id).is_err() {
                 continue;
             }
@@ -151,6 +156,7 @@ impl Root {
                     may_wait,
                     count,
                 )
+                .verdict
             };
             let mut verdict = decide(&mut worker, may_hold);
             if let Verdict::Wait(wait) = verdict {
@@ -292,6 +298,7 @@ impl RootContext for Root {
             metrics: Rc::clone(&self.metrics),
             fetcher: Rc::clone(&self.fetcher),
             held: None,
+            form: None,
         }))
     }
 
@@ -310,6 +317,8 @@ struct Stream {
     /// Set while the request is held for an issuer's keys: its body and trailers wait too
     /// (letting them on would let the request on).
     held: Option<Rc<Cell<bool>>>,
+    /// A form body being read for credential fields (see [`Stream::read_form`]).
+    form: Option<FormBody>,
 }
 
 impl Stream {
@@ -381,7 +390,7 @@ impl HttpContext for Stream {
             return HostAction::Pause;
         };
         let count = |c| metrics.count(c);
-        let verdict = host::on_request_headers(
+        let after = host::on_request_headers(
             &CurrentRequest,
             &config,
             &mut worker,
@@ -389,7 +398,14 @@ impl HttpContext for Stream {
             true,
             count,
         );
-        match verdict {
+        // A form body follows: it is read before any of it goes on. (The headers cannot wait
+        // for it: a paused header callback gets no body callbacks until it is resumed.)
+        self.form = after.body.filter(|_| !end_of_stream).map(|scan| FormBody {
+            scan,
+            read: 0,
+            streaming: false,
+        });
+        match after.verdict {
             Verdict::Continue => {
                 #[cfg(feature = "test-trap")]
                 trap_if_marked(self);
@@ -423,7 +439,9 @@ impl HttpContext for Stream {
                     end_of_stream,
                     false,
                     count,
-                ) {
+                )
+                .verdict
+                {
                     Verdict::Continue => HostAction::Continue,
                     Verdict::Answered | Verdict::Wait(_) => HostAction::Pause,
                 }
@@ -431,7 +449,10 @@ impl HttpContext for Stream {
         }
     }
 
-    fn on_http_request_body(&mut self, _size: usize, _end_of_stream: bool) -> HostAction {
+    fn on_http_request_body(&mut self, size: usize, end_of_stream: bool) -> HostAction {
+        if let Some(action) = self.read_form(size, end_of_stream) {
+            return action;
+        }
         if self.is_held() {
             HostAction::Pause
         } else {
@@ -446,6 +467,10 @@ impl HttpContext for Stream {
                     self.remove_http_request_trailer(&name);
                 }
             }
+        }
+        // Trailers end a body whose last chunk did not say so.
+        if self.read_form(0, true) == Some(HostAction::Pause) {
+            return HostAction::Pause;
         }
         if self.is_held() {
             HostAction::Pause

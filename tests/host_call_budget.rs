@@ -17,7 +17,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use serde_json::json;
-use support::host::{on_request_headers, Host, Verdict};
+use support::host::{on_request_body, on_request_headers, Host, Verdict};
 use support::WorkerState;
 use support::SK as API_KEY;
 use support::{claims_for, Config, Request, SigningKey, CS as CLIENT_SECRET, K as SECRET};
@@ -227,7 +227,7 @@ fn every_request_kind_stays_within_its_host_call_budget() {
         let runs = [(&refusals, budget), (&every, budget_every)];
         for ((config, budget), worker) in runs.into_iter().zip(&mut workers) {
             let host = CountingHost::new(headers.clone());
-            let got = on_request_headers(&host, config, worker, true, true, |_| {});
+            let got = on_request_headers(&host, config, worker, true, true, |_| {}).verdict;
             assert_eq!(got, verdict, "{name}");
             if host.total() > budget {
                 over.push(format!(
@@ -276,4 +276,62 @@ fn nothing_is_removed_that_is_not_there() {
     assert_eq!(calls.get("remove_header"), None, "{calls:?}");
     assert_eq!(calls.get("set_header"), Some(&1), "{calls:?}");
     assert_eq!(calls.get("add_header"), Some(&1), "{calls:?}");
+}
+
+/// A form body on a checked path is read chunk by chunk, with no host call per clean chunk;
+/// a field named like a credential is answered with one response, counted once, and its
+/// three refusal fields set. A `none` path reads no body.
+#[test]
+fn a_form_body_is_read_with_no_call_per_chunk_and_refused_in_a_few() {
+    let config = config("refusals");
+    let form = (
+        "Content-Type",
+        "application/x-www-form-urlencoded".to_owned(),
+    );
+    let headers = request("POST", "/feed/x", std::slice::from_ref(&form));
+    let host = CountingHost::new(headers);
+    let after = on_request_headers(
+        &host,
+        &config,
+        &mut WorkerState::default(),
+        false,
+        true,
+        |_| {},
+    );
+    assert_eq!(after.verdict, Verdict::Continue);
+    let mut scan = after.body.expect("a form body on an optional path is read");
+    let before = host.total();
+    let counted = RefCell::new(Vec::new());
+    let count = |c| counted.borrow_mut().push(c);
+    assert!(!on_request_body(
+        &host, &config, &mut scan, b"a=1&acc", false, count
+    ));
+    assert_eq!(host.total(), before, "a clean chunk costs no host call");
+    assert!(on_request_body(
+        &host,
+        &config,
+        &mut scan,
+        b"ess_token=t",
+        false,
+        count
+    ));
+    let calls = host.calls.borrow();
+    assert_eq!(calls.get("send_response"), Some(&1));
+    assert_eq!(calls.get("set_property"), Some(&4), "{calls:?}");
+    assert_eq!(
+        *counted.borrow(),
+        vec![support::metrics::Counter::Denied(
+            tollgate_core::denial::Code::InvalidRequest
+        )]
+    );
+    let unchecked = CountingHost::new(request("POST", "/public/x", &[form]));
+    let after = on_request_headers(
+        &unchecked,
+        &config,
+        &mut WorkerState::default(),
+        false,
+        true,
+        |_| {},
+    );
+    assert!(after.body.is_none(), "a none path's body is not read");
 }

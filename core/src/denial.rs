@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+pub use crate::request::form::FormError;
 pub use crate::request::BadRequest;
 use crate::verify::token::TokenError;
 pub use crate::verify::BadCredential;
@@ -158,6 +159,7 @@ impl Denial {
                     "Send one credential, once: another sits in a place or spelling that is not read (such as ACCESS_TOKEN, access_token[], a path parameter or a second cookie)."
                 }
                 BadRequest::MethodOverride => "The method override is not acceptable.",
+                BadRequest::FormBody(reason) => form_message(reason),
             },
             Denial::PermissionDenied => "The credential is valid but may not access this resource.",
             Denial::KeysUnavailable => {
@@ -168,6 +170,26 @@ impl Denial {
                 "The list of revoked tokens is out of date; retry shortly."
             }
         }
+    }
+}
+
+/// Why a form body is refused: the body is a place the filter does not read.
+fn form_message(reason: FormError) -> &'static str {
+    match reason {
+        FormError::CredentialField => {
+            "A field of the form body is named like a credential; the body is not read: send the credential in the Authorization header."
+        }
+        FormError::SeveralContentTypes => {
+            "The request has several content types; send one Content-Type header."
+        }
+        FormError::Encoded => {
+            "A form body must not be compressed (Content-Encoding); its fields are checked for credentials."
+        }
+        FormError::NoBoundary => "The multipart body has no usable boundary.",
+        FormError::Charset => {
+            "The form body's charset is not ASCII-compatible; send it as UTF-8."
+        }
+        FormError::PartHeaderTooLong => "A part header of the multipart body is too long.",
     }
 }
 
@@ -219,6 +241,12 @@ mod tests {
             BadRequest::LoneClientId,
             BadRequest::LoneClientSecret,
             BadRequest::UnsafePath(PathError::AboveRoot),
+            BadRequest::FormBody(FormError::CredentialField),
+            BadRequest::FormBody(FormError::SeveralContentTypes),
+            BadRequest::FormBody(FormError::Encoded),
+            BadRequest::FormBody(FormError::NoBoundary),
+            BadRequest::FormBody(FormError::Charset),
+            BadRequest::FormBody(FormError::PartHeaderTooLong),
         ] {
             all.push(Denial::InvalidRequest(r));
         }

@@ -7,8 +7,13 @@
 //! answer a refused request. Counters are kept in the VM and handed over on the tick, not per request.
 
 use crate::config::{AccessLogFields, Config};
+use crate::credential::form::FormScanner;
+use crate::credential::spellings::CredentialNames;
+use crate::credential::Locations;
 use crate::decision::{decide_stream, Action, Decision, HeaderEdit, KeyWait, LogField, Outcome};
+use crate::denial::{BadRequest, Code, Denial};
 use crate::metrics::Counter;
+use crate::response;
 use crate::worker::WorkerState;
 
 /// The host calls one request may make.
@@ -42,6 +47,32 @@ pub enum Verdict {
     Wait(KeyWait),
 }
 
+/// The most of a form body the host holds while reading it: no byte of a refused body then
+/// reaches the upstream (its headers do: Envoy gives a filter that pauses the headers no
+/// body until it resumes them). A larger body goes on chunk by chunk, each read before it
+/// goes, and a refusal resets the upstream request before the body is whole (Envoy's default
+/// buffer limit, 1 MiB, would answer 413 to a larger body held whole).
+pub const HOLD_BODY_BYTES: usize = 64 * 1024;
+
+/// The verdict on the headers, and the form body to read before the request goes on.
+#[derive(Debug)]
+pub struct AfterHeaders {
+    pub verdict: Verdict,
+    /// Set when a form body follows on a checked path and the request is let on or held: the
+    /// host hands every chunk to [`on_request_body`] and lets nothing on before it answers.
+    pub body: Option<BodyScan>,
+}
+
+/// A form body being read for credential fields.
+#[derive(Debug)]
+pub struct BodyScan {
+    scanner: FormScanner,
+    /// For the refusal's challenge.
+    authority: Vec<u8>,
+    /// The access log's rule field.
+    rule: String,
+}
+
 /// Decides one request from its headers, applies the decision through `host`, counts it
 /// with `count` and records it for the access log. When `may_wait` and fetching an issuer's
 /// keys could change the decision, nothing is applied: the request is to be held.
@@ -52,9 +83,78 @@ pub fn on_request_headers(
     stream_ends: bool,
     may_wait: bool,
     count: impl Fn(Counter),
-) -> Verdict {
+) -> AfterHeaders {
     let headers = host.request_headers();
     let decision = decide_stream(config, worker, &headers, stream_ends, &|| host.now());
+    let body = decision.form.as_ref().map(|kind| BodyScan {
+        scanner: FormScanner::new(kind),
+        authority: headers
+            .iter()
+            .find(|(name, _)| name == ":authority")
+            .map(|(_, value)| value.clone())
+            .unwrap_or_default(),
+        rule: decision.rule_label(),
+    });
+    let verdict = apply_decision(host, config, &headers, &decision, may_wait, count);
+    let body = body.filter(|_| verdict != Verdict::Answered);
+    AfterHeaders { verdict, body }
+}
+
+/// Reads the next chunk of a form body (`ends`: the last one). A field named like a
+/// credential, or a body that cannot be read with certainty, is refused with 400
+/// `INVALID_REQUEST`: answered, counted, and recorded for the access log (over what the
+/// headers recorded). Returns whether the request was answered; the host then lets nothing
+/// more on.
+pub fn on_request_body(
+    host: &impl Host,
+    config: &Config,
+    scan: &mut BodyScan,
+    chunk: &[u8],
+    ends: bool,
+    count: impl Fn(Counter),
+) -> bool {
+    let names = CredentialNames::new(Locations {
+        query_param: &config.token_query_param,
+        cookie: &config.token_cookie,
+    });
+    let read = scan.scanner.push(names, chunk);
+    let read = read.and_then(|()| {
+        if ends {
+            scan.scanner.end(names)
+        } else {
+            Ok(())
+        }
+    });
+    let Err(reason) = read else {
+        return false;
+    };
+    let denial = Denial::InvalidRequest(BadRequest::FormBody(reason));
+    count(Counter::Denied(Code::InvalidRequest));
+    host.set_property(LogField::Outcome.property(), b"denied");
+    host.set_property(LogField::Code.property(), denial.code().as_str().as_bytes());
+    host.set_property(LogField::Rule.property(), scan.rule.as_bytes());
+    if host.debug_enabled() {
+        host.debug(&format!("tollgate: form body refused: {denial}"));
+    }
+    let answer = response::error(denial, &scan.authority);
+    let headers: Vec<(&str, &str)> = answer
+        .headers
+        .iter()
+        .map(|(name, value)| (*name, value.as_str()))
+        .collect();
+    host.respond(answer.status, &headers, answer.body.as_bytes());
+    true
+}
+
+/// Applies a decision on the headers: counted, logged, edits and answer.
+fn apply_decision(
+    host: &impl Host,
+    config: &Config,
+    headers: &[(String, Vec<u8>)],
+    decision: &Decision<'_>,
+    may_wait: bool,
+    count: impl Fn(Counter),
+) -> Verdict {
     if let (true, Some(wait)) = (may_wait, decision.awaits_keys) {
         return Verdict::Wait(wait);
     }
@@ -70,9 +170,9 @@ pub fn on_request_headers(
         }
     }
     if host.debug_enabled() {
-        host.debug(&format!("tollgate: {}", decision.describe(&headers)));
+        host.debug(&format!("tollgate: {}", decision.describe(headers)));
     }
-    apply(host, &decision);
+    apply(host, decision);
     match decision.action {
         Action::Forward(_) => Verdict::Continue,
         Action::Respond(..) => Verdict::Answered,

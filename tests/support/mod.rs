@@ -876,9 +876,31 @@ fn try_send_raw(port: u16, bytes: &[u8]) -> std::io::Result<Response> {
 }
 
 fn try_send(port: u16, bytes: &[u8], head_only: bool) -> std::io::Result<Response> {
+    try_send_parts(port, &[bytes], &|| {}, head_only)
+}
+
+/// Sends a request in `parts`, one write each, calling `between` after each write but the
+/// last (to wait until Envoy has read it), and reads the response.
+pub fn send_in_parts(port: u16, parts: &[&[u8]], between: &dyn Fn()) -> Response {
+    try_send_parts(port, parts, between, false)
+        .unwrap_or_else(|e| panic!("request to port {port} failed: {e}"))
+}
+
+fn try_send_parts(
+    port: u16,
+    parts: &[&[u8]],
+    between: &dyn Fn(),
+    head_only: bool,
+) -> std::io::Result<Response> {
     let mut stream = TcpStream::connect(("127.0.0.1", port))?;
     stream.set_read_timeout(Some(Duration::from_secs(20)))?;
-    stream.write_all(bytes)?;
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            between();
+        }
+        stream.write_all(part)?;
+        stream.flush()?;
+    }
     // Read until the response is complete rather than until Envoy closes the connection,
     // which it delays after a local reply (delayed_close_timeout).
     let mut raw = Vec::new();

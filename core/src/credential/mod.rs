@@ -1,5 +1,7 @@
 //! Finding the one credential a request carries, and refusing requests that carry several.
 
+pub mod form;
+mod multipart;
 pub mod spellings;
 
 use std::borrow::Cow;

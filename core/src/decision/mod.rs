@@ -26,6 +26,7 @@ use crate::credential::spellings::{self, CredentialNames, Found};
 use crate::credential::{self, Locations};
 use crate::denial::{BadRequest, Denial};
 use crate::identity::Identity;
+use crate::request::form;
 use crate::request::path::{self, PathError};
 use crate::request::RequestView;
 use crate::rules::{Mode, Policy};
@@ -121,7 +122,14 @@ where
     if policy.mode == Mode::None {
         return Decision::forward(edits, Outcome::Unchecked, rule);
     }
-    // 5. The one credential is found; several, or one in a place not read, is a 400.
+    // 5. The one credential is found; several, or one in a place not read, is a 400. A form
+    //    body is such a place: it is read for credential fields as it streams (after the
+    //    decision), and one that cannot be read with certainty is refused now.
+    let has_body = request.announces_body || !stream_ends;
+    let form = match form::classify(has_body, &request.content_types, &request.content_encodings) {
+        Ok(form) => form,
+        Err(e) => return refuse_at(rule, BadRequest::FormBody(e).into(), None),
+    };
     let found = find();
     if found.encoded_in_path {
         return hidden(rule, found);
@@ -149,6 +157,7 @@ where
                     return refuse_here(denial)
                         .with_cache_hit(cache_hit)
                         .awaiting(checked.waits)
+                        .with_form(checked.waits.and(form))
                 }
             }
         }
@@ -161,7 +170,9 @@ where
     if !config.forward_credentials {
         remove_credentials(names, &request, raw_path, query, &found, &mut edits);
     }
-    Decision::forward(edits, Outcome::Allowed(identity), rule).with_cache_hit(cache_hit)
+    Decision::forward(edits, Outcome::Allowed(identity), rule)
+        .with_cache_hit(cache_hit)
+        .with_form(form)
 }
 
 /// Where the configuration reads credentials.

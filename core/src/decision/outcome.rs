@@ -5,6 +5,7 @@ use std::rc::Rc;
 
 use crate::denial::Denial;
 use crate::identity::Identity;
+use crate::request::form::FormKind;
 use crate::response::LocalResponse;
 
 /// A change to the request before it goes upstream. Names borrow from the configuration or
@@ -106,6 +107,9 @@ pub struct Decision<'a> {
     /// Set when fetching an issuer's keys could change this decision: the adapter may hold
     /// the request until they are fetched and decide it again.
     pub awaits_keys: Option<KeyWait>,
+    /// A form body follows on a checked path: it is to be read for credential fields before
+    /// the request goes on (set on a request let on, and on one that awaits keys).
+    pub form: Option<FormKind>,
 }
 
 impl<'a> Decision<'a> {
@@ -121,6 +125,7 @@ impl<'a> Decision<'a> {
             rule,
             cache_hit: None,
             awaits_keys: None,
+            form: None,
         }
     }
 
@@ -137,12 +142,18 @@ impl<'a> Decision<'a> {
             rule,
             cache_hit: None,
             awaits_keys: None,
+            form: None,
         }
     }
 
     /// The same decision, recording whether the token cache answered.
     pub(crate) fn with_cache_hit(self, cache_hit: Option<bool>) -> Self {
         Decision { cache_hit, ..self }
+    }
+
+    /// The same decision, with the form body that is to be read.
+    pub(crate) fn with_form(self, form: Option<FormKind>) -> Self {
+        Decision { form, ..self }
     }
 
     /// The same decision, marked as one that fetching an issuer's keys could change.

@@ -1,5 +1,6 @@
 //! Why a request is malformed: what the filter refuses before any credential is checked.
 
+use super::form::FormError;
 use super::path::PathError;
 
 /// Why a request is malformed (400 `INVALID_REQUEST`).
@@ -23,4 +24,6 @@ pub enum BadRequest {
     UnreadCredential,
     /// A method override that is not a method, or too many of them.
     MethodOverride,
+    /// A form body that names a credential, or that cannot be read with certainty.
+    FormBody(FormError),
 }

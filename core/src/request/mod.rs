@@ -1,5 +1,6 @@
 //! One pass over the request headers: the parts the decision reads.
 
+pub mod form;
 mod malformed;
 pub mod path;
 pub mod query;
@@ -20,6 +21,8 @@ pub mod names {
     pub const X_REQUESTED_WITH: &str = "x-requested-with";
     pub const CONTENT_LENGTH: &str = "content-length";
     pub const TRANSFER_ENCODING: &str = "transfer-encoding";
+    pub const CONTENT_TYPE: &str = "content-type";
+    pub const CONTENT_ENCODING: &str = "content-encoding";
     /// Headers that ask a server to serve the request as another method.
     pub const METHOD_OVERRIDES: [&str; 3] = [
         "x-http-method-override",
@@ -52,6 +55,10 @@ pub struct RequestView<'a> {
     /// Whether the headers announce a body (`Content-Length` other than 0, or
     /// `Transfer-Encoding`); the adapter also knows whether the stream ends with them.
     pub announces_body: bool,
+    /// Every `Content-Type` value, in order.
+    pub content_types: Vec<&'a [u8]>,
+    /// Every `Content-Encoding` value, in order.
+    pub content_encodings: Vec<&'a [u8]>,
     /// Values of the method override headers, in order.
     pub method_overrides: Vec<&'a [u8]>,
     pub accept: Option<&'a [u8]>,
@@ -89,6 +96,8 @@ impl<'a> RequestView<'a> {
                     view.announces_body |= value.trim_ascii() != b"0";
                 }
                 names::TRANSFER_ENCODING => view.announces_body = true,
+                names::CONTENT_TYPE => view.content_types.push(value),
+                names::CONTENT_ENCODING => view.content_encodings.push(value),
                 // More than the most allowed is refused: the count is all that matters then.
                 _ if is_method_override(name) => view.method_overrides.push(value),
                 names::ACCEPT => view.accept = Some(value),
