@@ -9,8 +9,10 @@ mod compile;
 mod error;
 mod issuers;
 pub mod key_strength;
+mod material;
 mod raw;
 mod revocation;
+mod rules;
 
 pub use error::ConfigError;
 pub use revocation::RevocationFeed;
