@@ -32,8 +32,11 @@ const ENV: &[(&str, &str)] = &[
     ("TOLLGATE_SIGNIN_ADMIN_KEY", support::SIGNIN_ADMIN_KEY),
 ];
 
+/// The example, its sign-in cluster a revocation feed of the test's own: the example refuses
+/// tokens (`fail_closed_after_seconds`) until the feed answers.
 fn example() -> Envoy {
-    support::example_envoy("envoy.yaml", 1, ENV)
+    let feed = support::feed::Feed::start();
+    support::example_envoy("envoy.yaml", feed.port, ENV)
         .unwrap_or_else(|r| panic!("example refused ({:?}):\n{}", r.exit_code, r.log))
 }
 
