@@ -476,8 +476,12 @@ fn tokens_are_refused_with_the_right_code() {
     idp.set_token_ttl(1);
     let short = idp.token("ES256");
     idp.set_token_ttl(3600);
-    std::thread::sleep(Duration::from_millis(2100));
-    assert_eq!(code(&short), (401, "TOKEN_EXPIRED".to_string()));
+    let expired = (401, "TOKEN_EXPIRED".to_string());
+    support::wait_until(
+        "the 1-second token to expire",
+        Duration::from_secs(10),
+        || code(&short) == expired,
+    );
     // Nothing secret in the log: tokens, key material, client secrets.
     let log = envoy.log();
     for secret in [good.as_str(), short.as_str(), rsa["n"].as_str().unwrap(), K] {
@@ -520,8 +524,17 @@ fn key_rotation_under_load_fails_no_request_and_costs_one_fetch() {
         assert_eq!(envoy.send(&bearer(token)).status, 200);
     }
     idp.reset_stats();
+    let served = || {
+        envoy
+            .stats("wasmcustom.tollgate.allowed.access_token")
+            .values()
+            .sum::<u64>()
+    };
+    let before = served();
     let load = wrk(&envoy, &old, 6);
-    std::thread::sleep(Duration::from_secs(1));
+    support::wait_until("the load to run", Duration::from_secs(10), || {
+        served() > before + 50
+    });
     idp.rotate(false);
     let new = [idp.token("RS256"), idp.token("ES256")];
     // Tokens of the new keys, at once, on every worker: each is held until the keys come.
@@ -646,8 +659,13 @@ fn failed_refreshes_keep_the_last_keys_serving_and_are_counted() {
     }
     // The provider gone: the last keys keep serving.
     let unseen = idp.token("RS256");
+    let before = failed();
     idp.stop();
-    std::thread::sleep(Duration::from_secs(6));
+    support::wait_until(
+        "a refresh with the provider gone",
+        Duration::from_secs(30),
+        || failed() > before,
+    );
     assert_eq!(envoy.send(&bearer(&unseen)).status, 200);
     assert!(!envoy.log().contains(&unseen));
 }
