@@ -28,7 +28,9 @@ for line in sys.stdin:
     except ValueError:
         continue
     if m.get("reason") == "compiler-artifact" and m.get("executable") and m["profile"]["test"]:
-        package = m["package_id"].split("#")[-1].split("@")[0].split("/")[-1]
+        # "path+file:///x/core#tollgate-core@0.1.0", or "...#0.1.0" when the name is the directory name.
+        where, _, fragment = m["package_id"].partition("#")
+        package = fragment.split("@")[0] if "@" in fragment else where.rstrip("/").split("/")[-1]
         target = m["target"]
         print(package + "." + target["kind"][0] + "." + target["name"], m["executable"])
 ' > "$logs/binaries"; then
