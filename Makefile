@@ -105,10 +105,14 @@ lint: .run/wasm-target
 ## Native unit tests of the decision logic (and of the demo sign-in service), and the
 ## tollgate command's tests (cli/tests: its commands, the example cases files, the
 ## hostile-input table through `tollgate test`).
+## Every test file runs even when one fails; the failed files are listed at the end
+## (scripts/run-tests.sh; TEST_JOBS files at a time, default 2).
 unit:
-	$(CARGO) test --workspace --lib --bins
-	$(CARGO) test -p tollgate-core --test '*'
-	$(CARGO) test -p tollgate-cli
+	@failed=""; \
+	CARGO=$(CARGO) scripts/run-tests.sh unit --workspace --lib --bins || failed="$$failed unit"; \
+	CARGO=$(CARGO) scripts/run-tests.sh core-tests -p tollgate-core --test '*' || failed="$$failed core-tests"; \
+	CARGO=$(CARGO) scripts/run-tests.sh cli -p tollgate-cli || failed="$$failed cli"; \
+	[ -z "$$failed" ] || { echo "unit: FAILED in$$failed (lists above)"; exit 1; }
 
 ## End-to-end tests: the built module in a real Envoy (and a real browser).
 ## (With the test-trap build of the module, kept apart in target/trap, for the fail-closed
@@ -122,12 +126,19 @@ e2e: wasm setup test-tools
 	  TOLLGATE_TRAP_WASM=$(abspath $(TRAP_WASM)) \
 	  TOLLGATE_SIGNIN=$(abspath target/debug/tollgate-signin) \
 	  TOLLGATE_ECHO=$(abspath target/debug/echo-upstream) \
-	  TOLLGATE_MINT=$(abspath target/debug/mint-token) CHROMIUM=$(CHROMIUM) \
-	  $(CARGO) test --features envoy-tests --test '*'
+	  TOLLGATE_MINT=$(abspath target/debug/mint-token) CHROMIUM=$(CHROMIUM) CARGO=$(CARGO) \
+	  scripts/run-tests.sh e2e --features envoy-tests --test '*'
 
-## Everything CI runs (with a short soak).
-test: lint unit e2e cost-growth
-	$(MAKE) --no-print-directory soak SOAK_SECONDS=20 SOAK_TOKENS=5000
+## Everything CI runs (with a short soak). Every step runs even when one fails; the failed
+## steps are listed at the end, and make test then fails.
+test:
+	@failed=""; \
+	for step in lint unit e2e cost-growth; do \
+	  $(MAKE) --no-print-directory $$step || failed="$$failed $$step"; \
+	done; \
+	$(MAKE) --no-print-directory soak SOAK_SECONDS=20 SOAK_TOKENS=5000 || failed="$$failed soak"; \
+	if [ -n "$$failed" ]; then echo "make test: FAILED:$$failed"; exit 1; fi; \
+	echo "make test: every step passed"
 
 ## Envoy with the filter under a full-rate mix of valid, invalid and hostile requests for
 ## SOAK_SECONDS (default 300), SOAK_TOKENS distinct valid tokens among them (the short run in

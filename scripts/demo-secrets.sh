@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes the demo's random secrets once (.run/, ignored by git), exports them, and writes .env
-# for docker compose. Source it: `. scripts/demo-secrets.sh`.
+# for docker-compose. Source it: `. scripts/demo-secrets.sh`.
 mkdir -p .run
 
 demo_secret() {

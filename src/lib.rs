@@ -56,6 +56,15 @@ fn log_panics() {
     }));
 }
 
+/// Takes Envoy's current log level for the filter's (`POST /logging?wasm=debug` on the admin
+/// endpoint): read on configure and on every tick, so a change holds within a tick, at no
+/// host call per request.
+fn follow_log_level() {
+    if let Ok(level) = hostcalls::get_log_level() {
+        proxy_wasm::set_log_level(level);
+    }
+}
+
 /// How often counters are handed to Envoy.
 const TICK: Duration = Duration::from_secs(1);
 /// The tick when issuers' keys or the revocation feed are fetched: how soon a held request
@@ -216,9 +225,7 @@ impl Context for Root {
 
 impl RootContext for Root {
     fn on_configure(&mut self, _size: usize) -> bool {
-        if let Ok(level) = hostcalls::get_log_level() {
-            proxy_wasm::set_log_level(level);
-        }
+        follow_log_level();
         if self.metrics.ids.is_empty() {
             self.metrics = Rc::new(Metrics::define());
         }
@@ -268,6 +275,7 @@ impl RootContext for Root {
     }
 
     fn on_tick(&mut self) {
+        follow_log_level();
         self.metrics.flush();
         let now = unix_millis();
         let held = {

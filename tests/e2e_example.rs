@@ -199,7 +199,9 @@ fn every_credential_kind_on_the_example_configuration() {
 fn provider_tokens_on_the_example_configuration() {
     let port = Idp::free_port();
     let idp = Idp::start_with_issuer(port, "http://127.0.0.1:9400");
-    let envoy = support::example_envoy_with_idp("envoy.yaml", 1, port, ENV)
+    // The sign-in cluster: a revocation feed (the example's tokens wait for its first page).
+    let feed = support::feed::Feed::start();
+    let envoy = support::example_envoy_with_idp("envoy.yaml", feed.port, port, ENV)
         .unwrap_or_else(|r| panic!("example refused ({:?}):\n{}", r.exit_code, r.log));
     let host = "127.0.0.1:10000";
 

@@ -299,7 +299,8 @@ fn only_a_real_preflight_passes() {
 }
 
 /// Key material that would let someone mint tokens or guess a key is refused when Envoy
-/// loads the configuration, naming the key and quoting no secret.
+/// loads the configuration (at start-up, and as an update), naming the key and quoting no
+/// secret.
 #[test]
 fn weak_or_shared_key_material_is_refused_by_envoy() {
     let strong = "Vb3xK9qL2mW7pR4tY8nZ1cF6hJ5sD0gA";
@@ -370,21 +371,46 @@ fn weak_or_shared_key_material_is_refused_by_envoy() {
             "secretkeysecretkeysecretkeysecretkey1",
         ),
     ];
-    for (config, key, secret) in cases {
-        let refused = match Envoy::try_start(Setup::new(config.clone())) {
-            Ok(_) => panic!("Envoy loaded {config}"),
-            Err(refused) => refused,
-        };
-        let line = refused
-            .log
+    let check = |config: &Value, key: &str, secret: &str, log: &str| {
+        let line = log
             .lines()
             .find(|l| l.contains("configuration refused"))
-            .unwrap_or_else(|| panic!("no refusal logged for {config}:\n{}", refused.log));
+            .unwrap_or_else(|| panic!("no refusal logged for {config}:\n{log}"));
         assert!(line.contains(key), "{line}");
-        assert!(
-            !refused.log.contains(secret),
-            "the log quotes a secret: {line}"
+        assert!(!log.contains(secret), "the log quotes a secret: {line}");
+    };
+    // The first at start-up: Envoy does not start.
+    let (first, rest) = cases.split_first().unwrap();
+    match Envoy::try_start(Setup::new(first.0.clone())) {
+        Ok(_) => panic!("Envoy loaded {}", first.0),
+        Err(refused) => check(&first.0, first.1, first.2, &refused.log),
+    }
+    // The others as updates of one running Envoy (one start-up, not one per case): each is
+    // rejected, with its refusal logged.
+    let envoy = Envoy::start(Setup::new(json!({"secrets": [{"key": strong}]})).dynamic());
+    let rejected = || {
+        envoy
+            .stats("listener_manager.lds.update_rejected")
+            .values()
+            .sum::<u64>()
+    };
+    for (version, (config, key, secret)) in (2..).zip(rest) {
+        let before = rejected();
+        let logged = envoy.log().len();
+        envoy.update_plugin_config(&config.to_string(), &version.to_string());
+        support::wait_until(
+            &format!("the update {config} to be rejected"),
+            std::time::Duration::from_secs(30),
+            || rejected() > before,
         );
+        let log = envoy.log();
+        check(config, key, secret, log.get(logged..).unwrap_or(&log));
+    }
+    // And the first configuration still serves; no secret anywhere in the log.
+    assert_eq!(envoy.get("/x").status, 401);
+    let log = envoy.log();
+    for (_, _, secret) in rest {
+        assert!(!log.contains(secret), "the log quotes a secret");
     }
 }
 

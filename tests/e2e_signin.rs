@@ -214,7 +214,12 @@ fn a_client_that_pipelines_and_never_reads_is_disconnected() {
         std::thread::sleep(Duration::from_secs(60));
     });
     let started = Instant::now();
-    std::thread::sleep(Duration::from_secs(17));
+    // The service gives up on a reply nobody reads after 15 s.
+    support::wait_until(
+        "the unread reply to be given up on",
+        Duration::from_secs(40),
+        || signin.log().contains("its reply was not read within 15s"),
+    );
     // Meanwhile others are served.
     let r = within(signin.port, json_login(DEMO).to_bytes(), 5).unwrap();
     assert_eq!(r.status, 200, "{}", r.text());
@@ -731,7 +736,11 @@ fn shutdown_finishes_requests_in_flight() {
         .status()
         .unwrap()
         .success());
-    std::thread::sleep(Duration::from_millis(300));
+    support::wait_until(
+        "the service to begin its shutdown",
+        Duration::from_secs(10),
+        || signin.log().contains("shutting down"),
+    );
     s.write_all(DEMO.as_bytes()).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let mut answer = String::new();

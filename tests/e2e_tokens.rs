@@ -271,16 +271,42 @@ fn bad_configurations_are_refused_and_the_log_names_the_key() {
             "rules[0]: needs \"path\" or \"prefix\"",
         ),
     ];
-    for (config, env, message) in &cases {
-        let refused = refused(config, env);
-        assert_ne!(refused.exit_code, Some(0), "{config}");
+    let check = |config: &str, message: &str, log: &str| {
         assert!(
-            refused
-                .log
-                .contains(&format!("configuration refused: {message}")),
-            "{config}: log lacks {message:?}:\n{}",
-            refused.log
+            log.contains(&format!("configuration refused: {message}")),
+            "{config}: log lacks {message:?}:\n{log}"
         );
-        assert!(!refused.log.contains(K), "the secret reached the log");
+        assert!(!log.contains(K), "the secret reached the log");
+    };
+    // The first at start-up: Envoy does not start.
+    let ((config, env, message), rest) = cases.split_first().unwrap();
+    let refused = refused(config, env);
+    assert_ne!(refused.exit_code, Some(0), "{config}");
+    check(config, message, &refused.log);
+    // The others as updates of one running Envoy (one start-up, not one per case; its VM has
+    // every variable a case names): each is rejected, with its refusal logged.
+    let mut setup = Setup::new(json!({"secrets": [{"key": K}]})).dynamic();
+    for (name, value) in rest.iter().flat_map(|(_, env, _)| env.iter()) {
+        setup = setup.vm_env(name, value);
     }
+    let envoy = Envoy::start(setup);
+    let rejected = || {
+        envoy
+            .stats("listener_manager.lds.update_rejected")
+            .values()
+            .sum::<u64>()
+    };
+    for (version, (config, _, message)) in (2..).zip(rest) {
+        let before = rejected();
+        let logged = envoy.log().len();
+        envoy.update_plugin_config(config, &version.to_string());
+        support::wait_until(
+            &format!("the update {config} to be rejected"),
+            std::time::Duration::from_secs(30),
+            || rejected() > before,
+        );
+        let log = envoy.log();
+        check(config, message, log.get(logged..).unwrap_or(&log));
+    }
+    assert!(!envoy.log().contains(K), "the secret reached the log");
 }

@@ -50,9 +50,10 @@ pub enum Verdict {
 /// The most of a form body the host holds while reading it: no byte of a refused body then
 /// reaches the upstream (its headers do: Envoy gives a filter that pauses the headers no
 /// body until it resumes them). A larger body goes on chunk by chunk, each read before it
-/// goes, and a refusal resets the upstream request before the body is whole (Envoy's default
-/// buffer limit, 1 MiB, would answer 413 to a larger body held whole).
-pub const HOLD_BODY_BYTES: usize = 64 * 1024;
+/// goes, and a refusal resets the upstream request before the body is whole. Well under the
+/// buffer limits Envoy answers 413 beyond (`per_connection_buffer_limit_bytes`: 1 MiB by
+/// default, 32 KiB in the edge example), a chunk read from the socket included.
+pub const HOLD_BODY_BYTES: usize = 8 * 1024;
 
 /// The verdict on the headers, and the form body to read before the request goes on.
 #[derive(Debug)]

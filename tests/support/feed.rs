@@ -122,6 +122,24 @@ impl Feed {
     }
 }
 
+/// Waits until `envoy`'s filter has had two good polls of its revocation feed: its tokens
+/// wait for the first when the configuration has `fail_closed_after_seconds`, and the VM
+/// that polled may not be a worker's (the others take the list on their next tick, long
+/// before the second poll).
+pub fn first_poll(envoy: &super::Envoy) {
+    super::wait_until(
+        "two good polls of the revocation feed",
+        Duration::from_secs(20),
+        || {
+            envoy
+                .stats("wasmcustom.tollgate.revocation.polls_ok")
+                .values()
+                .sum::<u64>()
+                >= 2
+        },
+    );
+}
+
 fn serve(stream: TcpStream, state: &Mutex<State>) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
     let mut reader = BufReader::new(stream);

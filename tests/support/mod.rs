@@ -50,6 +50,19 @@ pub mod table;
 #[allow(unused_imports)]
 pub use tollgate_testkit::{expand_table, now, unescape, CS, CSB, K, LOGIN, PK, SK};
 
+/// Polls `check` until it holds; panics naming `what` once `within` has passed. Tests wait
+/// with this, never with a fixed sleep: the machine may be loaded.
+pub fn wait_until(what: &str, within: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !check() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {within:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// An access token for `sub`, signed with [`K`] (no `kid`), valid for an hour from now.
 pub fn token_for(sub: &str) -> String {
     SigningKey::new(None, K.as_bytes())
@@ -225,6 +238,8 @@ pub struct Setup {
     pub dynamic: bool,
     /// Another build of the module (such as the test-trap build) instead of [`wasm_module`].
     pub module: Option<PathBuf>,
+    /// Envoy's `--component-log-level` (the filter logs through the `wasm` logger).
+    pub component_log_level: String,
 }
 
 impl Setup {
@@ -239,6 +254,7 @@ impl Setup {
             listen_port: 0,
             dynamic: false,
             module: None,
+            component_log_level: "wasm:debug".into(),
         }
     }
 
@@ -433,6 +449,7 @@ struct Launch<'a> {
     concurrency: u32,
     dir: &'a Path,
     extra_args: &'a [&'a str],
+    component_log_level: &'a str,
 }
 
 impl Envoy {
@@ -467,6 +484,7 @@ impl Envoy {
             concurrency: setup.concurrency,
             dir: &dir,
             extra_args: &[],
+            component_log_level: &setup.component_log_level,
         };
         let mut envoy = Envoy::launch(&launch)?;
         envoy.setup = Some(setup);
@@ -491,6 +509,7 @@ impl Envoy {
             concurrency: 1,
             dir: &dir,
             extra_args,
+            component_log_level: "wasm:debug",
         })
     }
 
@@ -510,7 +529,7 @@ impl Envoy {
             "-l".into(),
             "info".into(),
             "--component-log-level".into(),
-            "wasm:debug".into(),
+            launch.component_log_level.into(),
         ];
         args.extend(launch.extra_args.iter().map(|a| a.to_string()));
         let mut child = spawn_tied(
@@ -586,6 +605,15 @@ impl Envoy {
         admin_get(self.admin_port, path).unwrap_or_else(|| panic!("admin {path} failed"))
     }
 
+    /// A POST on the admin endpoint (such as `/logging?wasm=debug`).
+    pub fn admin_post(&self, path: &str) -> Response {
+        let bytes = format!(
+            "POST {path} HTTP/1.1\r\nHost: admin\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        );
+        try_send_raw(self.admin_port, bytes.as_bytes())
+            .unwrap_or_else(|e| panic!("admin POST {path} failed: {e}"))
+    }
+
     /// Every stat whose name starts with `prefix`, as name and value.
     pub fn stats(&self, prefix: &str) -> std::collections::BTreeMap<String, u64> {
         self.admin(&format!("/stats?filter=^{}", prefix.replace('.', "\\.")))
@@ -612,6 +640,7 @@ impl Envoy {
             listen_port: self.port,
             dynamic: true,
             module: setup.module.clone(),
+            component_log_level: setup.component_log_level.clone(),
         }
         .lds();
         updated["version_info"] = json!(version);
@@ -657,7 +686,25 @@ pub fn example_envoy_with_idp(
     idp_port: u16,
     env: &[(&str, &str)],
 ) -> Result<Envoy, Refused> {
-    let yaml = std::fs::read_to_string(manifest_dir().join("envoy").join(file)).unwrap();
+    example_envoy_from(
+        &manifest_dir().join("envoy").join(file),
+        signin_port,
+        idp_port,
+        env,
+    )
+}
+
+/// [`example_envoy_with_idp`] on an example configuration at `path` (a test's own edit of
+/// one). With a `signin_port` (not 1), returns once the filter has the revocation feed's
+/// first page: until then the example's `fail_closed_after_seconds` refuses tokens.
+pub fn example_envoy_from(
+    path: &Path,
+    signin_port: u16,
+    idp_port: u16,
+    env: &[(&str, &str)],
+) -> Result<Envoy, Refused> {
+    let file = path.file_name().unwrap().to_str().unwrap();
+    let yaml = std::fs::read_to_string(path).unwrap();
     for original in [
         "port_value: 10000}",
         "port_value: 9901}",
@@ -690,7 +737,11 @@ pub fn example_envoy_with_idp(
         );
     let path = scratch_dir("example").join(file);
     std::fs::write(&path, replaced).unwrap();
-    Envoy::from_file(&path, env)
+    let envoy = Envoy::from_file(&path, env)?;
+    if signin_port != 1 && yaml.contains("\"revocation\"") {
+        feed::first_poll(&envoy);
+    }
+    Ok(envoy)
 }
 
 /// Runs `envoy --mode validate` on `config` from the repository root.
@@ -865,6 +916,11 @@ impl Response {
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
+}
+
+/// A GET of `target` on `port`; `None` when the connection fails or is closed unanswered.
+pub fn try_get(port: u16, target: &str) -> Option<Response> {
+    try_send(port, &Request::get(target).to_bytes(), false).ok()
 }
 
 pub fn send_raw(port: u16, bytes: &[u8]) -> Response {
