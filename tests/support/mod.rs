@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
 
@@ -1044,7 +1044,27 @@ fn dechunk(mut raw: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// A loopback port that was free a moment ago (for services that must know it in advance).
+///
+/// Drawn below the kernel's ephemeral range (32768 and up on Linux), where the system also
+/// picks the source ports of outgoing connections: a port chosen there and released could be
+/// taken by any connection before its server binds it. Tests running side by side draw
+/// different ports (pid, clock and a counter).
 pub fn free_port() -> u16 {
+    static DRAWN: AtomicUsize = AtomicUsize::new(0);
+    let seed = std::process::id() as usize
+        ^ SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos() as usize);
+    for _ in 0..200 {
+        let n = DRAWN.fetch_add(1, Ordering::Relaxed);
+        let mixed = seed
+            .wrapping_add(n.wrapping_mul(0x9E37_79B9))
+            .wrapping_mul(0x85EB_CA6B);
+        let port = 20_000 + (mixed >> 7) % 12_000;
+        if let Ok(listener) = std::net::TcpListener::bind(("127.0.0.1", port as u16)) {
+            return listener.local_addr().unwrap().port();
+        }
+    }
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
