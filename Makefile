@@ -191,8 +191,9 @@ bench: wasm setup bench-tools
 	@$(CARGO) test --quiet --test host_call_budget -- --nocapture --test-threads 1 2>/dev/null | grep -v '^test \|^running\|^$$'
 
 ## The decision's cost grows linearly with the request: for every request kind, a 60 KiB path
-## (plain, and full of %2F, ;, // and ..) and a 60 KiB Cookie header may cost at most 100 times
-## the instructions of their 1 KiB versions (callgrind counts, so not a timing test).
+## (plain, and full of %2F, ;, // and ..), query and Cookie header, and a 60 KiB form body
+## (hostile units, urlencoded and multipart), may cost at most 100 times the instructions of
+## their 1 KiB versions (callgrind counts, so not a timing test).
 cost-growth:
 	@command -v valgrind >/dev/null || { $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y valgrind \
 	  || { $(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y valgrind; }; }

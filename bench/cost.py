@@ -15,6 +15,8 @@ import sys
 
 KINDS = ["valid-token", "distinct-tokens", "missing-token", "invalid-token", "api-key",
          "client", "none-path", "optional-anonymous", "browser-redirect",
+         # A valid token and a 1 KiB urlencoded body, the body read for credential fields.
+         "form-post",
          # An identity provider's tokens, keys inline: a cache hit, then full verifications.
          "rs256-token", "rs256-distinct", "es256-distinct", "eddsa-distinct"]
 ITERATIONS = 1000

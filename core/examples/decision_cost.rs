@@ -4,7 +4,9 @@
 //!
 //! Kinds: valid-token, distinct-tokens, missing-token, invalid-token, api-key, client,
 //! none-path, optional-anonymous, browser-redirect, cookie-token (a valid token in the
-//! `Cookie` header, which is rebuilt without it).
+//! `Cookie` header, which is rebuilt without it), form-post (a valid token and a 1 KiB
+//! urlencoded body, decided through the filter's steps: the headers, then the body read for
+//! credential fields).
 //!
 //! Issuer kinds (an identity provider's asymmetric tokens, keys inline, the fixed test keys of
 //! tests/data/issuer-keys; the configuration then has the issuer too): rs256-token (the same
@@ -18,8 +20,12 @@
 //! own). `path` appends `/a` segments to the path (before the query), `tricky-path` appends
 //! segments with `%2F`, a `;` parameter, `//` and `..` (both in whole units, to at most the
 //! size), and `cookie` adds small cookies (to the request's `Cookie` header, or a new one). The
-//! rule that applies stays the kind's. One line per measured call on stdout, in order:
-//! `<kind> <growth> <bytes> <outcome>`.
+//! rule that applies stays the kind's. A kind with a form body is also grown by its body: each
+//! of [`body::BODY_GROWTHS`], hostile units repeated, urlencoded and multipart. One line per
+//! measured call on stdout, in order: `<kind> <growth> <bytes> <outcome>`.
+
+#[path = "decision_cost/body.rs"]
+mod body;
 
 use std::hint::black_box;
 
@@ -179,10 +185,16 @@ fn bearer(credential: &str) -> (&'static str, String) {
     ("authorization", format!("Bearer {credential}"))
 }
 
+/// How many of `requests` are let on; with a `body`, each goes through the filter's steps,
+/// the body included.
 #[inline(never)]
-fn measured(config: &Config, worker: &mut WorkerState, requests: &[Headers]) -> usize {
+fn measured(config: &Config, worker: &mut WorkerState, requests: &[Headers], body: &[u8]) -> usize {
     let mut allowed = 0;
     for headers in requests {
+        if !body.is_empty() {
+            allowed += usize::from(body::through_filter(config, worker, headers, body));
+            continue;
+        }
         let decision: Decision = decide(config, worker, headers, NOW);
         allowed += usize::from(matches!(
             decision.outcome,
@@ -204,6 +216,7 @@ const KINDS: &[&str] = &[
     "optional-anonymous",
     "browser-redirect",
     "cookie-token",
+    "form-post",
 ];
 
 /// `iterations` requests of `kind`; distinct tokens are numbered from `first`.
@@ -247,6 +260,12 @@ fn requests(kind: &str, iterations: usize, first: usize) -> Option<Vec<Headers>>
                 format!("theme=dark; access_token={}", token("bench-user")),
             )],
         )),
+        "form-post" => {
+            let mut headers = request("/api/orders", &[bearer(&token("bench-user"))]);
+            let length = body::of_kind(kind).len();
+            body::set_body_headers(&mut headers, "application/x-www-form-urlencoded", length);
+            same(headers)
+        }
         _ => return None,
     })
 }
@@ -331,15 +350,30 @@ fn growth(config: &Config, mut args: impl Iterator<Item = String>) -> Result<(),
         if let Some(first) = warm.first() {
             black_box(decide(config, worker, first, NOW));
         }
-        for growth in GROWTHS {
+        let body = body::of_kind(kind);
+        let body_growths = if body.is_empty() {
+            &[][..]
+        } else {
+            body::BODY_GROWTHS
+        };
+        for growth in GROWTHS.iter().chain(body_growths) {
             for bytes in sizes {
                 let mut grown = requests(kind, 1, numbered).unwrap_or_default();
                 numbered += 1;
-                grown.iter_mut().for_each(|h| grow(h, growth, bytes));
-                measured(config, worker, &grown);
+                let mut grown_body = body.clone();
+                for headers in grown.iter_mut() {
+                    if body_growths.contains(growth) {
+                        grown_body = body::grow(headers, growth, bytes);
+                    } else {
+                        grow(headers, growth, bytes);
+                    }
+                }
+                let allowed = measured(config, worker, &grown, &grown_body);
                 // Outside `measured`, so not counted; the outcome shows the request still is
                 // of its kind. Not repeated for a large path (today's cost would double).
                 let outcome = match grown.first() {
+                    // A grown body is read whole only if it is let on.
+                    _ if body_growths.contains(growth) && allowed == 0 => "refused".to_owned(),
                     Some(first) if bytes == sizes[0] || growth == &"cookie" => {
                         label(&decide(config, worker, first, NOW).outcome)
                     }
@@ -399,6 +433,6 @@ fn main() {
     if let Some(first) = requests.first() {
         black_box(decide(&config, &mut worker, first, NOW));
     }
-    let allowed = measured(&config, &mut worker, &requests);
+    let allowed = measured(&config, &mut worker, &requests, &body::of_kind(&kind));
     println!("{kind}: {iterations} requests, {allowed} allowed");
 }

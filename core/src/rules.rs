@@ -147,6 +147,9 @@ pub struct RuleSet {
     root: Candidates,
     default_mode: Mode,
     default_roles: Vec<String>,
+    /// Every method a rule names, then the empty method, which none names and so stands for
+    /// every other method: a request that may be served as any method is decided over these.
+    every_method: Vec<Vec<u8>>,
 }
 
 impl RuleSet {
@@ -159,7 +162,15 @@ impl RuleSet {
             .map(|(position, _)| position)
             .collect();
         order_candidates(&rules, &mut root);
+        let mut every_method: Vec<Vec<u8>> = Vec::new();
+        for method in rules.iter().flat_map(|r| r.methods.iter().flatten()) {
+            if !every_method.iter().any(|m| m == method.as_bytes()) {
+                every_method.push(method.as_bytes().to_vec());
+            }
+        }
+        every_method.push(Vec::new());
         RuleSet {
+            every_method,
             literal: Index::new(&rules, str::to_owned),
             case: CaseIndexes::new(&rules),
             rules,
@@ -176,6 +187,12 @@ impl RuleSet {
     /// The rule at configuration index `index`.
     pub fn rule(&self, index: usize) -> Option<&Rule> {
         self.rules.get(index)
+    }
+
+    /// Methods whose policies together are every policy a path can have, whatever the method:
+    /// each method a rule names, and the empty method for all others.
+    pub fn every_method(&self) -> impl Iterator<Item = &[u8]> {
+        self.every_method.iter().map(Vec::as_slice)
     }
 
     /// The mode of paths no rule matches.

@@ -113,10 +113,17 @@ where
         return Decision::forward(edits, Outcome::Preflight, None);
     }
     // 4. The strictest rule over every reading and method gives the mode; `none` goes on.
+    //    A `POST` whose body may be a form may carry `_method`, read only once the body
+    //    streams: it may be served as any method.
     let Some(methods) = request.methods(&query_overrides) else {
         return refuse_at(None, BadRequest::MethodOverride.into(), None);
     };
-    let methods: Vec<&[u8]> = methods.iter().map(Vec::as_slice).collect();
+    let has_body = request.announces_body || !stream_ends;
+    let form = form::classify(has_body, &request.content_types, &request.content_encodings);
+    let mut methods: Vec<&[u8]> = methods.iter().map(Vec::as_slice).collect();
+    if form != Ok(None) && request.method.trim_ascii().eq_ignore_ascii_case(b"POST") {
+        methods.extend(config.rules.every_method());
+    }
     let policy = config.rules.policy_for_request(&methods, &readings);
     let rule = policy.rule;
     if policy.mode == Mode::None {
@@ -125,8 +132,7 @@ where
     // 5. The one credential is found; several, or one in a place not read, is a 400. A form
     //    body is such a place: it is read for credential fields as it streams (after the
     //    decision), and one that cannot be read with certainty is refused now.
-    let has_body = request.announces_body || !stream_ends;
-    let form = match form::classify(has_body, &request.content_types, &request.content_encodings) {
+    let form = match form {
         Ok(form) => form,
         Err(e) => return refuse_at(rule, BadRequest::FormBody(e).into(), None),
     };
@@ -187,5 +193,7 @@ fn role_passes(policy: &Policy, identity: &Identity) -> bool {
     policy.mode != Mode::Required || identity.roles().any(|role| policy.allows_role(role))
 }
 
+#[cfg(test)]
+mod method_override_tests;
 #[cfg(test)]
 mod tests;
