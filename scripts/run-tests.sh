@@ -69,6 +69,9 @@ elapsed=$(( $(date +%s) - started ))
 
 failed=$(cd "$logs" && ls -- *.failed 2>/dev/null | sed 's/\.failed$//')
 total=$(wc -l < "$logs/order")
+# The tests of every file, from cargo's closing lines ("test result: ... N passed; M failed").
+tests_passed=$(cat "$logs"/*.log 2>/dev/null | grep -ho '[0-9]* passed;' | awk '{n += $1} END {print n + 0}')
+tests_failed=$(cat "$logs"/*.log 2>/dev/null | grep -ho '[0-9]* failed;' | awk '{n += $1} END {print n + 0}')
 if [ -n "$failed" ]; then
   for label in $failed; do
     echo
@@ -78,6 +81,8 @@ if [ -n "$failed" ]; then
   echo
   echo "$name: $(echo "$failed" | wc -l) of $total test files FAILED in ${elapsed}s:"
   echo "$failed" | sed 's/^/  /'
+  echo "$name: $tests_passed passed, $tests_failed failed"
   exit 1
 fi
 echo "$name: all $total test files passed in ${elapsed}s"
+echo "$name: $tests_passed passed, $tests_failed failed"
