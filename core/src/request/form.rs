@@ -35,6 +35,17 @@ pub enum FormError {
     /// A part's header longer than [`MAX_PART_HEADER`] bytes: busboy and others refuse them,
     /// and reading further would need unbounded memory.
     PartHeaderTooLong,
+    /// A CR or LF that is not part of a CRLF in a part's header block: Django splits header
+    /// lines on CRLF only, others on each.
+    BareLineEnd,
+    /// An extended (`name*`) field name in a charset other than UTF-8, US-ASCII or
+    /// ISO-8859-1, or holding a control byte once decoded.
+    NameCharset,
+    /// A `Content-Type` that is no clean `type/subtype` but mentions a form.
+    UnclearContentType,
+    /// Form `Content-Type` parameters that servers read differently: an RFC 2231 starred
+    /// parameter, a second parameter naming a boundary, a `,` outside quotes.
+    AmbiguousParameters,
 }
 
 /// The longest multipart part header that is read (busboy's limit for a part's headers).
