@@ -172,7 +172,7 @@ fn ambiguous(value: &[u8]) -> bool {
             .and_then(|eq| piece.get(..eq))
             .is_some_and(|name| name.contains(&b'*'))
     });
-    starred || split_params(value).any(|piece| unquoted_comma(piece))
+    starred || split_params(value).any(unquoted_comma)
 }
 
 /// Whether a `,` stands outside a quoted string.
