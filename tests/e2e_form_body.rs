@@ -217,6 +217,54 @@ fn a_form_that_names_a_credential_is_refused_before_the_upstream() {
     assert!(!envoy.access_log().contains("t0k3n"));
 }
 
+/// Bodies Django or Werkzeug read a credential field from, however the scanner once read
+/// them: a delimiter in mid-line, a second boundary in the parameters, a lone LF in a part
+/// header, a name in UTF-16, a type PHP cuts at a space.
+#[test]
+fn multipart_bodies_other_servers_read_otherwise_are_refused_before_the_upstream() {
+    let (port, recorded) = recorder();
+    let envoy = envoy(port);
+    let secret = "Content-Disposition: form-data; name=\"access_token\"\r\n\r\nSECRET\r\n";
+    let xx = "multipart/form-data; boundary=XX";
+    let cases = [
+        (xx, format!("junk--XX\r\n{secret}--XX--\r\n")),
+        (
+            xx,
+            format!("--XX\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nfoo--XX\r\n{secret}--XX--\r\n"),
+        ),
+        (
+            "multipart/form-data; boundary=BBB; boundary*=utf-8''AAA",
+            format!("--AAA\r\n{secret}--AAA--\r\n"),
+        ),
+        (
+            "multipart/form-data; boundary=BBB; x=1, boundary=AAA",
+            format!("--AAA\r\n{secret}--AAA--\r\n"),
+        ),
+        (
+            xx,
+            "--XX\r\nContent-Disposition: form-data; name=\"x\"\n; name=\"access_token\"\r\n\r\nSECRET\r\n--XX--\r\n".into(),
+        ),
+        (
+            xx,
+            "--XX\r\nContent-Disposition: form-data; name*=utf-16le''a%00c%00c%00e%00s%00s%00_%00t%00o%00k%00e%00n%00\r\n\r\nSECRET\r\n--XX--\r\n".into(),
+        ),
+        ("application/x-www-form-urlencoded foo", "access_token=SECRET".into()),
+    ];
+    for (content_type, body) in &cases {
+        let (status, echo) = http1(
+            &envoy,
+            "/rec/x",
+            &[("Content-Type", content_type)],
+            body.as_bytes(),
+        );
+        assert_eq!(status, 400, "{content_type} {body:?}: {echo}");
+        assert_eq!(echo["code"], "INVALID_REQUEST", "{content_type} {body:?}");
+    }
+    for never in ["SECRET", "name=", "Content-Disposition", "junk"] {
+        assert!(!holds(&recorded, never), "the upstream got {never:?}");
+    }
+}
+
 #[test]
 fn a_name_split_across_chunks_is_found() {
     let (port, recorded) = recorder();

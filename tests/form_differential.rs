@@ -111,6 +111,46 @@ fn corpus() -> Vec<(&'static str, Vec<u8>)> {
         MULTIPART,
         "preamble\r\n--XyZ\r\nContent-Disposition: form-data; name*0=\"access\"; name*1=\"_token\"\r\n\r\nt\r\n--XyZ--".into(),
     ));
+    // Bodies Django or Werkzeug read a credential from, each with its Content-Type.
+    let secret = "Content-Disposition: form-data; name=\"access_token\"\r\n\r\nSECRET\r\n";
+    for (content_type, body) in [
+        ("multipart/form-data; boundary=XX", format!("junk--XX\r\n{secret}--XX--\r\n")),
+        (
+            "multipart/form-data; boundary=XX",
+            format!(
+                "--XX\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nfoo--XX\r\n{secret}--XX--\r\n"
+            ),
+        ),
+        ("multipart/form-data; boundary=XX", format!("--XX{secret}--XX--\r\n")),
+        ("multipart/form-data; boundary=XX", format!("--XX--\r\n{secret}--XX--\r\n")),
+        (
+            "multipart/form-data; boundary=BBB; boundary*=utf-8''AAA",
+            format!("--AAA\r\n{secret}--AAA--\r\n"),
+        ),
+        (
+            "multipart/form-data; xboundary=AAA; boundary=BBB",
+            format!("--AAA\r\n{secret}--AAA--\r\n"),
+        ),
+        (
+            "multipart/form-data; boundary=BBB; x=1, boundary=AAA",
+            format!("--AAA\r\n{secret}--AAA--\r\n"),
+        ),
+        (
+            "multipart/form-data; boundary=XX; charset*=utf-16le",
+            format!("--XX\r\n{secret}--XX--\r\n"),
+        ),
+        ("application/x-www-form-urlencoded foo", "access_token=SECRET".into()),
+        (
+            "multipart/form-data; boundary=XX",
+            "--XX\r\nContent-Disposition: form-data; name=\"x\"\n; name=\"access_token\"\r\n\r\nSECRET\r\n--XX--\r\n".into(),
+        ),
+        (
+            "multipart/form-data; boundary=XX",
+            "--XX\r\nContent-Disposition: form-data; name*=utf-16le''a%00c%00c%00e%00s%00s%00_%00t%00o%00k%00e%00n%00\r\n\r\nSECRET\r\n--XX--\r\n".into(),
+        ),
+    ] {
+        bodies.push((content_type, body));
+    }
     let mut all: Vec<(&str, Vec<u8>)> = Vec::new();
     for (content_type, body) in bodies {
         let body = body.into_bytes();

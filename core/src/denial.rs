@@ -190,6 +190,18 @@ fn form_message(reason: FormError) -> &'static str {
             "The form body's charset is not ASCII-compatible; send it as UTF-8."
         }
         FormError::PartHeaderTooLong => "A part header of the multipart body is too long.",
+        FormError::BareLineEnd => {
+            "A part header of the multipart body holds a CR or LF outside a CRLF."
+        }
+        FormError::NameCharset => {
+            "A field name of the multipart body is in another charset than UTF-8 or holds a control character."
+        }
+        FormError::UnclearContentType => {
+            "The Content-Type names a form but is no clean media type."
+        }
+        FormError::AmbiguousParameters => {
+            "The form's Content-Type parameters can be read several ways (a starred parameter, a second boundary or a comma)."
+        }
     }
 }
 
@@ -247,6 +259,10 @@ mod tests {
             BadRequest::FormBody(FormError::NoBoundary),
             BadRequest::FormBody(FormError::Charset),
             BadRequest::FormBody(FormError::PartHeaderTooLong),
+            BadRequest::FormBody(FormError::BareLineEnd),
+            BadRequest::FormBody(FormError::NameCharset),
+            BadRequest::FormBody(FormError::UnclearContentType),
+            BadRequest::FormBody(FormError::AmbiguousParameters),
         ] {
             all.push(Denial::InvalidRequest(r));
         }

@@ -187,15 +187,16 @@ fn multipart_field_names_are_found_however_written() {
         verdict(&form, folded.as_bytes()),
         Err(FormError::CredentialField)
     );
-    let bare_lf = "--XyZ\nContent-Disposition: form-data; name=access_token\n\nt\n--XyZ--\n";
+    // Header lines end with CRLF only: a lone LF or CR there is refused.
+    let bare_lf = "--XyZ\nContent-Disposition: form-data; name=a\n\nt\n--XyZ--\n";
     assert_eq!(
         verdict(&form, bare_lf.as_bytes()),
-        Err(FormError::CredentialField)
+        Err(FormError::BareLineEnd)
     );
-    let bare_cr = "pre\r--XyZ\rContent-Disposition: form-data; name=access_token\r\rt\r--XyZ--";
+    let bare_cr = "pre\r--XyZ\rContent-Disposition: form-data; name=a\r\rt\r--XyZ--";
     assert_eq!(
         verdict(&form, bare_cr.as_bytes()),
-        Err(FormError::CredentialField)
+        Err(FormError::BareLineEnd)
     );
     let preamble = "hello\r\n--XyZ\r\nContent-Disposition: form-data; name=client_id\r\n\r\nc";
     assert_eq!(
@@ -259,4 +260,53 @@ fn a_part_header_of_any_name_is_judged() {
             "{header}"
         );
     }
+}
+
+/// Bodies that Django or Werkzeug read a credential field from: each is refused.
+fn refused_as_django_reads(boundary: &str, bodies: &[&str]) {
+    let form = FormKind::Multipart {
+        boundary: boundary.as_bytes().to_vec(),
+    };
+    for body in bodies {
+        assert!(verdict(&form, body.as_bytes()).is_err(), "{body:?}");
+    }
+}
+
+#[test]
+fn a_delimiter_anywhere_in_a_line_is_a_delimiter() {
+    refused_as_django_reads(
+        "XX",
+        &[
+            "junk--XX\r\nContent-Disposition: form-data; name=\"access_token\"\r\n\r\nSECRET\r\n--XX--\r\n",
+            "--XX\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nfoo--XX\r\nContent-Disposition: form-data; name=\"access_token\"\r\n\r\nSECRET\r\n--XX--\r\n",
+            // What follows a delimiter on its line is a header line to Django.
+            "--XXContent-Disposition: form-data; name=\"access_token\"\r\n\r\nSECRET\r\n--XX--\r\n",
+            // A closing delimiter ends nothing to Django: what follows is read as a part.
+            "--XX--\r\nContent-Disposition: form-data; name=\"access_token\"\r\n\r\nSECRET\r\n--XX--\r\n",
+            // A delimiter inside a header cuts it where Django cuts it.
+            "--XX\r\nContent-Disposition: form-data; name=access_token--XX\r\n\r\nSECRET\r\n--XX--\r\n",
+        ],
+    );
+}
+
+#[test]
+fn a_lone_cr_or_lf_in_a_part_header_is_refused() {
+    refused_as_django_reads(
+        "XX",
+        &[
+            "--XX\r\nContent-Disposition: form-data; name=\"x\"\n; name=\"access_token\"\r\n\r\nSECRET\r\n--XX--\r\n",
+            "--XX\r\nContent-Disposition: form-data; name=\"x\"\r; name=\"access_token\"\r\n\r\nSECRET\r\n--XX--\r\n",
+        ],
+    );
+}
+
+#[test]
+fn an_extended_name_in_another_charset_is_refused() {
+    refused_as_django_reads(
+        "XX",
+        &[
+            "--XX\r\nContent-Disposition: form-data; name*=utf-16le''a%00c%00c%00e%00s%00s%00_%00t%00o%00k%00e%00n%00\r\n\r\nSECRET\r\n--XX--\r\n",
+            "--XX\r\nContent-Disposition: form-data; name*=UTF-8''a%01ccess_token\r\n\r\nSECRET\r\n--XX--\r\n",
+        ],
+    );
 }

@@ -1,11 +1,14 @@
 //! A `multipart/*` body read as it streams, for parts whose field name is a credential's.
 //!
-//! Read the way the loosest parser reads it: a delimiter (`--` and the boundary) starts at
-//! the body's start or after any line end, CR alone included (Python's `email` splits lines on
-//! CR, LF and CRLF); whatever follows it on its line is skipped; then come the part's headers
-//! up to an empty line, folded lines joined. A `Content-Disposition` header names the field
+//! Read the way the loosest parser reads it: a delimiter (`--` and the boundary) is found
+//! anywhere, not only at a line's start (Django finds it so), the closing one included (what
+//! follows is read as another part, as Django reads it). What follows a delimiter is the
+//! part's header block, the rest of the delimiter's line first, up to an empty line, folded
+//! lines joined; its lines end with CRLF, and a lone CR or LF in it is refused (Django splits
+//! header lines on CRLF only, Python's `email` on each). A `Content-Disposition` header names the field
 //! (every header is judged alike, whatever its name) with `name`, `name*` (RFC 5987, `UTF-8''access%5Ftoken`, as busboy
-//! reads it) or RFC 2231 continuations (`name*0`, `name*1`, as Python reads them), each judged
+//! reads it; another charset than UTF-8, US-ASCII or ISO-8859-1, or a control byte, is refused)
+//! or RFC 2231 continuations (`name*0`, `name*1`, as Python reads them), each judged
 //! as a query parameter name is; parameters are split both with and without regard to quotes,
 //! so that a `;` inside quotes hides nothing. A name holding an RFC 2047 encoded word (`=?`),
 //! which Python's `email` may decode, counts as a credential name. Part content is no name
@@ -13,28 +16,27 @@
 
 use super::form::{names_a_credential, NAMES};
 use crate::request::form::{param, split_params, FormError, MAX_PART_HEADER};
+use crate::request::query::hex_value;
 
 /// Where the reader is in the body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
-    /// Preamble, part content or epilogue: only delimiters matter.
+    /// Preamble or part content: only delimiters matter.
     Content,
-    /// The rest of a delimiter's line; `dashes` of its first bytes were `-`, `first` of them read.
-    Delimiter { read: u8, dashes: u8 },
-    /// A part's headers; `line_start` at the start of a line.
+    /// A part's headers, the rest of the delimiter's line first; `line_start` after a CRLF.
     Headers { line_start: bool },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Multipart {
-    /// A line end (CR read as LF), `--` and the boundary.
+    /// `--` and the boundary.
     delimiter: Vec<u8>,
     /// KMP failure function of `delimiter`.
     failure: Vec<usize>,
     /// How much of `delimiter` the last bytes match.
     matched: usize,
     state: State,
-    /// The last byte was a CR (an LF right after it ends no second line).
+    /// The last byte was a CR in a part's headers (an LF must follow).
     after_cr: bool,
     /// The current header, folded lines joined; at most [`MAX_PART_HEADER`] bytes.
     header: Vec<u8>,
@@ -42,14 +44,13 @@ pub(crate) struct Multipart {
 
 impl Multipart {
     pub(crate) fn new(boundary: &[u8]) -> Self {
-        let mut delimiter = b"\n--".to_vec();
+        let mut delimiter = b"--".to_vec();
         delimiter.extend_from_slice(boundary);
         let failure = failure_of(&delimiter);
         Multipart {
             delimiter,
             failure,
-            // The body's start counts as a line end.
-            matched: 1,
+            matched: 0,
             state: State::Content,
             after_cr: false,
             header: Vec::new(),
@@ -59,36 +60,37 @@ impl Multipart {
     pub(crate) fn push(&mut self, names: &[&[u8]; NAMES], chunk: &[u8]) -> Result<(), FormError> {
         for &b in chunk {
             if self.delimiter_ends(b) {
+                // The delimiter's first bytes, read into the header, are no part of it.
+                let kept = self
+                    .header
+                    .len()
+                    .saturating_sub(self.delimiter.len().saturating_sub(1));
+                self.header.truncate(kept);
                 self.end_header(names)?;
-                self.state = State::Delimiter { read: 0, dashes: 0 };
+                self.state = State::Headers { line_start: false };
                 self.after_cr = false;
                 continue;
             }
-            let after_cr = std::mem::replace(&mut self.after_cr, b == b'\r');
-            let line_end = b == b'\r' || b == b'\n';
-            match self.state {
-                State::Content => {}
-                State::Delimiter { read, dashes } if !line_end => {
-                    let dash = u8::from(read < 2 && b == b'-');
-                    self.state = State::Delimiter {
-                        read: read.saturating_add(1),
-                        dashes: dashes + dash,
-                    };
+            let State::Headers { line_start } = self.state else {
+                continue;
+            };
+            if std::mem::replace(&mut self.after_cr, b == b'\r') {
+                if b != b'\n' {
+                    return Err(FormError::BareLineEnd);
                 }
-                // The closing delimiter: what follows is epilogue (still searched).
-                State::Delimiter { dashes: 2, .. } => self.state = State::Content,
-                State::Delimiter { .. } => self.state = State::Headers { line_start: true },
-                State::Headers { .. } if b == b'\n' && after_cr => {}
-                State::Headers { line_start } if line_end => {
-                    if line_start {
-                        // An empty line: the headers end, the content begins.
-                        self.end_header(names)?;
-                        self.state = State::Content;
-                    } else {
-                        self.state = State::Headers { line_start: true };
-                    }
+                if line_start {
+                    // An empty line: the headers end, the content begins.
+                    self.end_header(names)?;
+                    self.state = State::Content;
+                } else {
+                    self.state = State::Headers { line_start: true };
                 }
-                State::Headers { line_start } => {
+                continue;
+            }
+            match b {
+                b'\r' => {}
+                b'\n' => return Err(FormError::BareLineEnd),
+                _ => {
                     if line_start && b != b' ' && b != b'\t' {
                         self.end_header(names)?;
                     }
@@ -110,9 +112,8 @@ impl Multipart {
         Ok(())
     }
 
-    /// Feeds one byte (CR read as LF) to the delimiter automaton: whether a delimiter ends here.
+    /// Feeds one byte to the delimiter automaton: whether a delimiter ends here.
     fn delimiter_ends(&mut self, b: u8) -> bool {
-        let b = if b == b'\r' { b'\n' } else { b };
         loop {
             if self.delimiter.get(self.matched) == Some(&b) {
                 self.matched += 1;
@@ -137,19 +138,16 @@ impl Multipart {
     /// Judges the header read so far, and forgets it.
     fn end_header(&mut self, names: &[&[u8]; NAMES]) -> Result<(), FormError> {
         let header = std::mem::take(&mut self.header);
-        if names_field(names, &header) {
-            return Err(FormError::CredentialField);
-        }
-        Ok(())
+        names_field(names, &header)
     }
 }
 
 /// Whether a part header names a field that reads as a credential. Every header is judged,
 /// not only `Content-Disposition` (in any case): a header name a parser trims or reads
 /// otherwise (`Content-Disposition :`, a misspelling some parser accepts) hides nothing.
-fn names_field(names: &[&[u8]; NAMES], header: &[u8]) -> bool {
+fn names_field(names: &[&[u8]; NAMES], header: &[u8]) -> Result<(), FormError> {
     let Some(colon) = header.iter().position(|&b| b == b':') else {
-        return false;
+        return Ok(());
     };
     let value = header.get(colon + 1..).unwrap_or_default();
     let quoted: Vec<_> = split_params(value).filter_map(param).collect();
@@ -159,11 +157,18 @@ fn names_field(names: &[&[u8]; NAMES], header: &[u8]) -> bool {
         .filter_map(param)
         .map(|(key, value)| (key, value.into_iter().filter(|&b| b != b'"').collect()))
         .collect();
-    names_credential(names, &quoted) || names_credential(names, &naive)
+    if names_credential(names, &quoted)? || names_credential(names, &naive)? {
+        return Err(FormError::CredentialField);
+    }
+    Ok(())
 }
 
-/// Whether a `Content-Disposition`'s parameters name a credential field.
-fn names_credential(names: &[&[u8]; NAMES], params: &[(&[u8], Vec<u8>)]) -> bool {
+/// Whether a `Content-Disposition`'s parameters name a credential field; an error for an
+/// extended name in another charset.
+fn names_credential(
+    names: &[&[u8]; NAMES],
+    params: &[(&[u8], Vec<u8>)],
+) -> Result<bool, FormError> {
     let credential =
         |text: &[u8]| names_a_credential(names, text) || text.windows(2).any(|w| w == b"=?");
     let mut continued: Vec<(u32, &[u8])> = Vec::new();
@@ -173,13 +178,13 @@ fn names_credential(names: &[&[u8]; NAMES], params: &[(&[u8], Vec<u8>)]) -> bool
             continue;
         };
         let text = if rest.ends_with(b"*") {
-            rfc5987_text(value)
+            rfc5987_text(value)?
         } else {
             &value[..]
         };
         if rest.is_empty() || rest == b"*" {
             if credential(text) || credential(value) {
-                return true;
+                return Ok(true);
             }
             continue;
         }
@@ -198,16 +203,50 @@ fn names_credential(names: &[&[u8]; NAMES], params: &[(&[u8], Vec<u8>)]) -> bool
         .into_iter()
         .flat_map(|(_, text)| text.to_vec())
         .collect();
-    !joined.is_empty() && credential(&joined)
+    Ok(!joined.is_empty() && credential(&joined))
 }
 
-/// The text of an RFC 5987 value (`charset'language'text`): after the second `'`, or all of it.
-fn rfc5987_text(value: &[u8]) -> &[u8] {
+/// The text of an RFC 5987 value (`charset'language'text`): after the second `'`, or all of
+/// it. An error when the charset is not UTF-8, US-ASCII or ISO-8859-1 (Django decodes
+/// `utf-16le''a%00c%00...`), or the text decodes to a control byte.
+fn rfc5987_text(value: &[u8]) -> Result<&[u8], FormError> {
     let mut quotes = value.iter().enumerate().filter(|(_, &b)| b == b'\'');
-    match (quotes.next(), quotes.next()) {
-        (Some(_), Some((second, _))) => value.get(second + 1..).unwrap_or_default(),
+    let text = match (quotes.next(), quotes.next()) {
+        (Some((first, _)), Some((second, _))) => {
+            let charset = value.get(..first).unwrap_or_default().to_ascii_lowercase();
+            if !matches!(&charset[..], b"utf-8" | b"us-ascii" | b"iso-8859-1") {
+                return Err(FormError::NameCharset);
+            }
+            value.get(second + 1..).unwrap_or_default()
+        }
         _ => value,
+    };
+    if percent_decoded(text).any(|b| b.is_ascii_control()) {
+        return Err(FormError::NameCharset);
     }
+    Ok(text)
+}
+
+/// The bytes of `text` with well-formed `%XX` escapes decoded once.
+fn percent_decoded(text: &[u8]) -> impl Iterator<Item = u8> + '_ {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        let (&first, tail) = rest.split_first()?;
+        let escape = match tail {
+            [hi, lo, ..] if first == b'%' => hex_value(*hi).zip(hex_value(*lo)),
+            _ => None,
+        };
+        match escape {
+            Some((hi, lo)) => {
+                rest = tail.get(2..).unwrap_or_default();
+                Some(hi << 4 | lo)
+            }
+            None => {
+                rest = tail;
+                Some(first)
+            }
+        }
+    })
 }
 
 /// The KMP failure function: for each prefix, the longest proper prefix that is also a suffix.

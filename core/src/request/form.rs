@@ -8,7 +8,9 @@
 //! certainty is refused rather than guessed at: several `Content-Type` headers (or a list in
 //! one), a form that is compressed (Express's body-parser inflates gzip, deflate and br), a
 //! multipart type without a usable boundary, a charset that is not ASCII-compatible
-//! (UTF-16, UTF-32, UTF-7, EBCDIC: field names would not be ASCII bytes).
+//! (UTF-16, UTF-32, UTF-7, EBCDIC: field names would not be ASCII bytes), parameters that
+//! servers read differently (a starred one, a second one naming a boundary, a `,`), a type
+//! that is no clean `type/subtype` but mentions a form.
 
 /// How a form body is laid out.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +37,17 @@ pub enum FormError {
     /// A part's header longer than [`MAX_PART_HEADER`] bytes: busboy and others refuse them,
     /// and reading further would need unbounded memory.
     PartHeaderTooLong,
+    /// A CR or LF that is not part of a CRLF in a part's header block: Django splits header
+    /// lines on CRLF only, others on each.
+    BareLineEnd,
+    /// An extended (`name*`) field name in a charset other than UTF-8, US-ASCII or
+    /// ISO-8859-1, or holding a control byte once decoded.
+    NameCharset,
+    /// A `Content-Type` that is no clean `type/subtype` but mentions a form.
+    UnclearContentType,
+    /// Form `Content-Type` parameters that servers read differently: an RFC 2231 starred
+    /// parameter, a second parameter naming a boundary, a `,` outside quotes.
+    AmbiguousParameters,
 }
 
 /// The longest multipart part header that is read (busboy's limit for a part's headers).
@@ -75,11 +88,23 @@ pub fn classify(
 }
 
 /// The form kind of one `Content-Type` value; `None` when it is no form.
+///
+/// A media type that is no clean `type/subtype` token (PHP cuts one at a space and reads
+/// `application/x-www-form-urlencoded foo` as a form) is no form, unless it mentions one
+/// (`form`, `urlencoded`, `multipart`, in any case): then it is refused.
 fn kind_of(value: &[u8]) -> Result<Option<FormKind>, FormError> {
     let mut pieces = split_params(value);
     let essence = pieces.next().unwrap_or_default().trim_ascii();
     if essence.contains(&b',') {
         return Err(FormError::SeveralContentTypes);
+    }
+    if !essence.is_empty() && !clean_media_type(essence) {
+        let lower = value.to_ascii_lowercase();
+        let mentions = |word: &[u8]| lower.windows(word.len()).any(|w| w == word);
+        if mentions(b"form") || mentions(b"urlencoded") || mentions(b"multipart") {
+            return Err(FormError::UnclearContentType);
+        }
+        return Ok(None);
     }
     let essence = essence.to_ascii_lowercase();
     let multipart = essence.starts_with(b"multipart/");
@@ -89,8 +114,17 @@ fn kind_of(value: &[u8]) -> Result<Option<FormKind>, FormError> {
     if !multipart && !urlencoded {
         return Ok(None);
     }
+    if ambiguous(value) {
+        return Err(FormError::AmbiguousParameters);
+    }
     let mut boundary = None;
-    for (name, param) in pieces.filter_map(param) {
+    for piece in pieces {
+        let Some((name, param)) = param(piece) else {
+            if multipart && mentions_boundary(piece) {
+                return Err(FormError::AmbiguousParameters);
+            }
+            continue;
+        };
         if name.eq_ignore_ascii_case(b"charset") && !ascii_compatible(&param) {
             return Err(FormError::Charset);
         }
@@ -98,7 +132,13 @@ fn kind_of(value: &[u8]) -> Result<Option<FormKind>, FormError> {
             if boundary.is_some() {
                 return Err(FormError::NoBoundary);
             }
+            // PHP takes the first `boundary` as spelled, else in any case.
+            if name != b"boundary" && piece.windows(8).any(|w| w == b"boundary") {
+                return Err(FormError::AmbiguousParameters);
+            }
             boundary = Some(param);
+        } else if multipart && mentions_boundary(piece) {
+            return Err(FormError::AmbiguousParameters);
         }
     }
     if !multipart {
@@ -108,6 +148,53 @@ fn kind_of(value: &[u8]) -> Result<Option<FormKind>, FormError> {
         Some(boundary) if usable_boundary(&boundary) => Ok(Some(FormKind::Multipart { boundary })),
         _ => Err(FormError::NoBoundary),
     }
+}
+
+/// RFC 9110 `type/subtype`, both tokens.
+fn clean_media_type(essence: &[u8]) -> bool {
+    let token = |t: &[u8]| {
+        !t.is_empty()
+            && t.iter()
+                .all(|&b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    };
+    let mut halves = essence.splitn(2, |&b| b == b'/');
+    matches!((halves.next(), halves.next()), (Some(t), Some(s)) if token(t) && token(s))
+}
+
+/// Parameters that servers read differently: an RFC 2231 starred one (`boundary*=`,
+/// `charset*=`, which Django and Werkzeug decode), found even inside quotes, or a `,`
+/// outside quotes (Tomcat splits parameters on it, the last boundary winning).
+fn ambiguous(value: &[u8]) -> bool {
+    let starred = value.split(|&b| b == b';').any(|piece| {
+        piece
+            .iter()
+            .position(|&b| b == b'=')
+            .and_then(|eq| piece.get(..eq))
+            .is_some_and(|name| name.contains(&b'*'))
+    });
+    starred || split_params(value).any(unquoted_comma)
+}
+
+/// Whether a `,` stands outside a quoted string.
+fn unquoted_comma(piece: &[u8]) -> bool {
+    let (mut quoted, mut escaped) = (false, false);
+    piece.iter().any(|&b| {
+        match b {
+            _ if escaped => escaped = false,
+            b'\\' if quoted => escaped = true,
+            b'"' => quoted = !quoted,
+            b',' if !quoted => return true,
+            _ => {}
+        }
+        false
+    })
+}
+
+/// Whether a piece holds `boundary` in any case (PHP takes the first one it finds).
+fn mentions_boundary(piece: &[u8]) -> bool {
+    piece
+        .windows(8)
+        .any(|w| w.eq_ignore_ascii_case(b"boundary"))
 }
 
 /// The `;`-separated pieces of a header value, a `;` inside a quoted string kept.
@@ -277,5 +364,52 @@ mod tests {
         );
         let json: [&[u8]; 1] = [b"application/json"];
         assert_eq!(classify(true, &json, &[b"gzip"]), Ok(None));
+    }
+
+    #[test]
+    fn parameters_servers_read_differently_are_refused() {
+        for content_type in [
+            "multipart/form-data; boundary=BBB; boundary*=utf-8''AAA",
+            "multipart/form-data; xboundary=AAA; boundary=BBB",
+            "multipart/form-data; boundary=BBB; x=1, boundary=AAA",
+            "multipart/form-data; boundary=XX; charset*=utf-16le",
+            "multipart/form-data; x=\"boundary=AAA\"; boundary=BBB",
+            "multipart/form-data; BOUNDARY=BBB; x=boundary",
+            "application/x-www-form-urlencoded; x=\"a;charset*=utf-16le\"",
+            "application/x-www-form-urlencoded; a=1, b=2",
+        ] {
+            assert_eq!(
+                of(content_type),
+                Err(FormError::AmbiguousParameters),
+                "{content_type}"
+            );
+        }
+        let webkit = "multipart/form-data; boundary=----WebKitFormBoundary7MA4YWxk";
+        assert!(matches!(of(webkit), Ok(Some(FormKind::Multipart { .. }))));
+        assert!(matches!(
+            of("multipart/form-data; boundary=\"a,b\""),
+            Ok(Some(FormKind::Multipart { .. }))
+        ));
+    }
+
+    #[test]
+    fn a_type_that_is_no_clean_token_but_names_a_form_is_refused() {
+        for content_type in [
+            "application/x-www-form-urlencoded foo",
+            "application/x-www-form-urlencoded\tfoo",
+            "multipart/form-data x; boundary=XX",
+            "application/json foo urlencoded",
+            "Multipart",
+            "form",
+        ] {
+            assert_eq!(
+                of(content_type),
+                Err(FormError::UnclearContentType),
+                "{content_type}"
+            );
+        }
+        for other in ["text/plain foo", "application/json ", "text/x-form"] {
+            assert_eq!(of(other), Ok(None), "{other}");
+        }
     }
 }
