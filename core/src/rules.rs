@@ -305,10 +305,18 @@ impl RuleSet {
 /// segment remains: Rails routes `/admin.json` as `/admin(.:format)`, Spring MVC before 5.3
 /// as `/admin.*`. Percent-encoded dots are decoded in a normalised path.
 fn format_cuts(path: &str) -> impl Iterator<Item = &str> {
-    let start = path.rfind('/').map_or(0, |slash| slash + 1);
-    let segment = path.get(start..).unwrap_or_default();
-    let first = segment.find('.').filter(|&at| at > 0);
-    let last = segment.rfind('.').filter(|&at| at > 0 && Some(at) != first);
+    let bytes = path.as_bytes();
+    let start = bytes
+        .iter()
+        .rposition(|&b| b == b'/')
+        .map_or(0, |slash| slash + 1);
+    let segment = bytes.get(start..).unwrap_or_default();
+    let first_dot = segment.iter().position(|&b| b == b'.');
+    let last = first_dot.and_then(|first_dot| {
+        let last = segment.iter().rposition(|&b| b == b'.')?;
+        (last != first_dot).then_some(last)
+    });
+    let first = first_dot.filter(|&at| at > 0);
     [first, last]
         .into_iter()
         .flatten()

@@ -259,6 +259,7 @@ fn a_format_suffix_is_also_read_without_it() {
             rule(1, exact("/api/me"), None, Mode::Required),
             rule(2, exact("/api/me.txt"), None, Mode::None),
             rule(3, exact("/report.v2"), None, Mode::Required),
+            rule(4, exact("/.report.v2"), None, Mode::Required),
         ],
         Mode::None,
     );
@@ -273,7 +274,12 @@ fn a_format_suffix_is_also_read_without_it() {
     ] {
         assert_eq!(mode_and_roles(&set, "GET", path), admin_only, "{path}");
     }
-    for path in ["/api/me.json", "/API/ME.XML/", "/report.v2.json"] {
+    for path in [
+        "/api/me.json",
+        "/API/ME.XML/",
+        "/report.v2.json",
+        "/.report.v2.json",
+    ] {
         assert_eq!(
             mode_and_roles(&set, "GET", path).0,
             Mode::Required,
