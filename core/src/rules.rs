@@ -228,8 +228,7 @@ impl RuleSet {
     }
 
     /// The strictest policy over every reading of a path and every method the request may be
-    /// served as. A reading with a trailing slash is also read without it (`/admin/` as
-    /// `/admin`), as many upstreams route both alike.
+    /// served as, each reading also as routers read it ([`RuleSet::policy_for_path`]).
     pub fn policy_for_request(&self, methods: &[&[u8]], readings: &Readings<'_>) -> Policy<'_> {
         let mut strictest: Option<Policy<'_>> = None;
         for method in methods {
@@ -250,29 +249,78 @@ impl RuleSet {
         })
     }
 
-    /// The strictest policy of a normalised path and of the path without its trailing slash,
-    /// each read as it is and under case folding (a rule never loosens because of case).
+    /// The strictest policy of a normalised path read as it is and under case folding (a rule
+    /// never loosens because of case), each also without a trailing slash (`/admin/` as
+    /// `/admin`) and then without a format suffix (`/admin.json` as `/admin`), as many
+    /// upstreams route them alike.
     pub fn policy_for_path(&self, method: &[u8], path: &str) -> Policy<'_> {
-        let mut policy = self.with_and_without_slash(&self.literal, method, path);
+        let mut policy = self.as_routed(&self.literal, method, path);
         for (index, folded) in self.case.readings(path) {
-            let policy_folded = self.with_and_without_slash(index, method, &folded);
+            let policy_folded = self.as_routed(index, method, &folded);
             policy = Policy::strictest(policy, policy_folded);
         }
         policy
     }
 
-    fn with_and_without_slash(&self, index: &Index, method: &[u8], path: &str) -> Policy<'_> {
+    fn as_routed(&self, index: &Index, method: &[u8], path: &str) -> Policy<'_> {
         let policy = self.policy_in(index, method, path);
         match path.strip_suffix('/').filter(|bare| !bare.is_empty()) {
-            Some(bare) => Policy::strictest(policy, self.policy_in(index, method, bare)),
-            None => policy,
+            Some(bare) => {
+                let bare_policy = self.policy_in(index, method, bare);
+                let cut = self.with_format_cut(index, method, bare, bare_policy);
+                Policy::strictest(policy, cut)
+            }
+            None => self.with_format_cut(index, method, path, policy),
         }
+    }
+
+    /// `policy`, the policy of `path`, made as strict as `path` cut before a format suffix
+    /// ([`format_cuts`]); kept as it is when an exact rule names `path` (`/robots.txt`).
+    fn with_format_cut<'s>(
+        &'s self,
+        index: &Index,
+        method: &[u8],
+        path: &str,
+        policy: Policy<'s>,
+    ) -> Policy<'s> {
+        let exact = policy
+            .rule
+            .and_then(|r| self.rules.get(r))
+            .is_some_and(|r| matches!(r.matcher, Matcher::Exact(_)));
+        if exact {
+            return policy;
+        }
+        format_cuts(path).fold(policy, |policy, cut| {
+            Policy::strictest(policy, self.policy_in(index, method, cut))
+        })
     }
 
     /// [`RuleSet::policy_for_request`] for one method.
     pub fn policy_for_readings(&self, method: &[u8], readings: &Readings<'_>) -> Policy<'_> {
         self.policy_for_request(&[method], readings)
     }
+}
+
+/// `path` cut at the first and at the last `.` of its last segment, where something of the
+/// segment remains: Rails routes `/admin.json` as `/admin(.:format)`, Spring MVC before 5.3
+/// as `/admin.*`. Percent-encoded dots are decoded in a normalised path.
+fn format_cuts(path: &str) -> impl Iterator<Item = &str> {
+    let bytes = path.as_bytes();
+    let start = bytes
+        .iter()
+        .rposition(|&b| b == b'/')
+        .map_or(0, |slash| slash + 1);
+    let segment = bytes.get(start..).unwrap_or_default();
+    let first_dot = segment.iter().position(|&b| b == b'.');
+    let last = first_dot.and_then(|first_dot| {
+        let last = segment.iter().rposition(|&b| b == b'.')?;
+        (last != first_dot).then_some(last)
+    });
+    let first = first_dot.filter(|&at| at > 0);
+    [first, last]
+        .into_iter()
+        .flatten()
+        .filter_map(move |at| path.get(..start + at))
 }
 
 impl Rule {

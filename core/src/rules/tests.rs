@@ -246,3 +246,74 @@ fn root_prefix_matches_everything() {
     assert_eq!(set.policy(b"GET", "/anything/x").mode, Mode::None);
     assert!(!set.any_required());
 }
+
+#[test]
+fn a_format_suffix_is_also_read_without_it() {
+    // Rails routes `/admin(.:format)`, Spring MVC before 5.3 `/admin.*`: found by an outside
+    // attack on a default-allow configuration.
+    let mut admin = rule(0, prefix("/admin"), None, Mode::Required);
+    admin.roles = vec!["admin".into()];
+    let set = RuleSet::new(
+        vec![
+            admin,
+            rule(1, exact("/api/me"), None, Mode::Required),
+            rule(2, exact("/api/me.txt"), None, Mode::None),
+            rule(3, exact("/report.v2"), None, Mode::Required),
+            rule(4, exact("/.report.v2"), None, Mode::Required),
+        ],
+        Mode::None,
+    );
+    let admin_only = (Mode::Required, vec!["admin".to_string()]);
+    for path in [
+        "/admin.json",
+        "/admin.json/",
+        "/admin.v1.json",
+        "/ADMIN.json",
+        "/Admin.JSON/",
+        "/admin/users.json",
+    ] {
+        assert_eq!(mode_and_roles(&set, "GET", path), admin_only, "{path}");
+    }
+    for path in [
+        "/api/me.json",
+        "/API/ME.XML/",
+        "/report.v2.json",
+        "/.report.v2.json",
+    ] {
+        assert_eq!(
+            mode_and_roles(&set, "GET", path).0,
+            Mode::Required,
+            "{path}"
+        );
+    }
+    // Cut only where something of the segment remains, on segment boundaries, and never
+    // where an exact rule names the path as it is.
+    for path in [
+        "/administrator.json",
+        "/.admin",
+        "/x/.json",
+        "/api/me.txt",
+        "/a.b/x",
+    ] {
+        assert_eq!(mode_and_roles(&set, "GET", path).0, Mode::None, "{path}");
+    }
+    // The reading only ever makes the mode stricter: a `none` rule opens nothing through it.
+    let deny = RuleSet::new(
+        vec![
+            rule(0, prefix("/public"), None, Mode::None),
+            rule(1, exact("/login"), None, Mode::None),
+            rule(2, exact("/robots.txt"), None, Mode::None),
+        ],
+        Mode::Required,
+    );
+    for path in ["/login.json", "/public.json", "/login.html/"] {
+        assert_eq!(
+            mode_and_roles(&deny, "GET", path).0,
+            Mode::Required,
+            "{path}"
+        );
+    }
+    for path in ["/public/app.js", "/robots.txt"] {
+        assert_eq!(mode_and_roles(&deny, "GET", path).0, Mode::None, "{path}");
+    }
+}
