@@ -9,14 +9,26 @@
 //! version; every worker installs the list of a newer version. An answer that comes after
 //! its lease ran out (another worker polled since) is dropped. The list is fresh at the last
 //! good poll that ended a chain of pages.
+//!
+//! A run (the pages followed at once because each says `more`) stays with the worker that
+//! started it: it renews its lease at every page and asks the next one itself. It shares the
+//! list when the run ends, fails, or at most once every [`SHARE_EVERY_MS`] in between, so a
+//! list taken in over many pages is serialised a bounded number of times, not once a page. A
+//! cursor the run asked already, or more than [`MAX_PAGES_PER_RUN`] pages, fails the poll.
 
 use crate::config::RevocationFeed;
 use crate::fetch::{FetchReason, FetchRecord};
-use crate::verify::revocation::{FeedError, FeedPage, Retention, RevocationList};
+use crate::verify::revocation::{FeedError, FeedPage, Retention, RevocationList, MAX_ENTRIES};
 use crate::worker::Revocations;
+use std::collections::HashSet;
+use std::rc::Rc;
 
 /// Tries at a compare-and-swap write before giving up (another worker keeps writing).
 const CAS_TRIES: usize = 8;
+/// The most pages one run follows: the page that would go past it is refused.
+pub const MAX_PAGES_PER_RUN: usize = 10_000;
+/// The least time between two shares of the list within a run.
+pub const SHARE_EVERY_MS: u64 = 1_000;
 
 /// The process's shared data of one feed.
 pub trait SharedFeed {
@@ -41,6 +53,19 @@ struct Poll {
     leased_at: u64,
     /// The record's version when the lease was taken.
     version: u64,
+}
+
+/// The run of pages the worker follows.
+#[derive(Debug, Default)]
+struct Run {
+    /// The cursors asked in this run.
+    asked: HashSet<String>,
+    /// Pages applied in this run.
+    pages: usize,
+    /// When the list was last shared (or the run started).
+    shared_at: u64,
+    /// The worker's list holds pages not shared yet.
+    unshared: bool,
 }
 
 /// How a tick went.
@@ -78,6 +103,9 @@ pub struct FeedPoller {
     poll_ms: u64,
     retention: Retention,
     in_flight: Option<Poll>,
+    /// The run's next page, its lease already taken.
+    next: Option<Poll>,
+    run: Run,
 }
 
 impl FeedPoller {
@@ -91,6 +119,8 @@ impl FeedPoller {
                 max_lifetime: feed.max_lifetime,
             },
             in_flight: None,
+            next: None,
+            run: Run::default(),
         }
     }
 
@@ -109,17 +139,28 @@ impl FeedPoller {
     ) -> Tick {
         let mut tick = self.sync(shared, worker, now);
         let (record, cas) = shared.record();
+        if self.in_flight.is_some() {
+            return tick;
+        }
+        if let Some(next) = self.next.take() {
+            // The run's next page, unless its lease ran out (another worker took over).
+            if holds_lease(&record, &next) {
+                tick.poll = Some(self.poll_path(&next.cursor));
+                self.in_flight = Some(next);
+                return tick;
+            }
+        }
         // A worker that could not install the shared list polls after its own (its cursor
         // is its list's): the list it stores replaces the one no worker could read.
-        let due = self.in_flight.is_none() && record.poll_due(now, self.poll_ms);
+        let due = record.poll_due(now, self.poll_ms);
         if due && shared.write_record(&record.leased(now, FetchReason::Refresh), cas) {
             let cursor = worker.list.cursor.clone();
-            tick.poll = Some(if cursor.is_empty() {
-                self.path.clone()
-            } else {
-                // The cursor holds only unreserved characters (checked when its page was read).
-                format!("{}?cursor={cursor}", self.path)
-            });
+            tick.poll = Some(self.poll_path(&cursor));
+            self.run = Run {
+                asked: HashSet::from([cursor.clone()]),
+                shared_at: now,
+                ..Run::default()
+            };
             self.in_flight = Some(Poll {
                 cursor,
                 leased_at: now,
@@ -127,6 +168,16 @@ impl FeedPoller {
             });
         }
         tick
+    }
+
+    /// The `:path` of a poll with `cursor`.
+    fn poll_path(&self, cursor: &str) -> String {
+        if cursor.is_empty() {
+            self.path.clone()
+        } else {
+            // The cursor holds only unreserved characters (checked when its page was read).
+            format!("{}?cursor={cursor}", self.path)
+        }
     }
 
     /// Installs the shared list when it is newer than the worker's; the last good poll's time
@@ -154,9 +205,9 @@ impl FeedPoller {
     }
 
     /// The poll could not be sent: a failed poll.
-    pub fn not_sent(&mut self, shared: &mut impl SharedFeed) -> Outcome {
+    pub fn not_sent(&mut self, shared: &mut impl SharedFeed, worker: &mut Revocations) -> Outcome {
         match self.in_flight.take() {
-            Some(poll) => self.failed(shared, &poll, "could not be polled".into()),
+            Some(poll) => self.failed(shared, worker, &poll, "could not be polled".into()),
             None => Outcome::Stale,
         }
     }
@@ -177,31 +228,45 @@ impl FeedPoller {
             return Outcome::Stale;
         }
         let page = match answer.map(FeedPage::parse) {
-            Err(why) => return self.failed(shared, &poll, why),
+            Err(why) => return self.failed(shared, worker, &poll, why),
             Ok(Err(FeedError::TooManyEntries)) => return self.overflowed(shared, worker, &poll),
-            Ok(Err(e)) => return self.failed(shared, &poll, format!("was refused: {e}")),
+            Ok(Err(e)) => return self.failed(shared, worker, &poll, format!("was refused: {e}")),
             Ok(Ok(page)) => page,
         };
-        if page.more && page.cursor == poll.cursor {
-            let why = "was refused: it says more follows and gives back the cursor it was asked";
-            return self.failed(shared, &poll, why.into());
+        if page.more && (page.cursor == poll.cursor || self.run.asked.contains(&page.cursor)) {
+            let why = "was refused: it says more follows and gives back a cursor this run of pages asked already";
+            return self.failed(shared, worker, &poll, why.into());
+        }
+        if page.more && self.run.pages.saturating_add(1) >= MAX_PAGES_PER_RUN {
+            let why = format!("was refused: it says more follows after {MAX_PAGES_PER_RUN} pages");
+            return self.failed(shared, worker, &poll, why);
         }
         let changed = page.reset || !page.revoked.is_empty() || page.cursor != poll.cursor;
         let more = page.more;
-        let mut list = (*worker.list).clone();
-        if list.apply(page, now / 1000, self.retention).is_err() {
-            return self.overflowed(shared, worker, &poll);
+        // In place when the page cannot overflow the list (no copy per page); else on a copy
+        // that is dropped when it does.
+        let fits = worker.list.len().saturating_add(page.revoked.len()) <= MAX_ENTRIES;
+        if fits {
+            let _ = Rc::make_mut(&mut worker.list).apply(page, now / 1000, self.retention);
+        } else {
+            let mut list = (*worker.list).clone();
+            if list.apply(page, now / 1000, self.retention).is_err() {
+                return self.overflowed(shared, worker, &poll);
+            }
+            worker.list = Rc::new(list);
         }
         if shared.overflowed() {
             shared.set_overflowed(false);
         }
         worker.overflowed = false;
-        if changed {
-            shared.write_list(&list.to_shared_bytes());
+        let unshared = self.run.unshared || changed;
+        let share = unshared && (!more || now >= self.run.shared_at.saturating_add(SHARE_EVERY_MS));
+        if share {
+            shared.write_list(&worker.list.to_shared_bytes());
         }
         let written = update_record(shared, |record| {
-            holds_lease(&record, &poll).then(|| match (more, changed) {
-                (true, _) => record.paged(changed),
+            holds_lease(&record, &poll).then(|| match (more, share) {
+                (true, _) => record.paged(share).leased(now, FetchReason::Refresh),
                 (false, true) => record.succeeded(now),
                 (false, false) => record.polled(now),
             })
@@ -209,14 +274,23 @@ impl FeedPoller {
         let Some(record) = written else {
             return Outcome::Stale;
         };
-        if !more {
-            worker.fresh_at = now / 1000;
-        }
-        let entries = list.len();
-        if changed {
-            worker.list = std::rc::Rc::new(list);
+        self.run.unshared = unshared && !share;
+        if share {
+            self.run.shared_at = now;
             worker.version = record.version;
         }
+        if more {
+            self.run.pages = self.run.pages.saturating_add(1);
+            self.run.asked.insert(worker.list.cursor.clone());
+            self.next = Some(Poll {
+                cursor: worker.list.cursor.clone(),
+                leased_at: now,
+                version: record.version,
+            });
+        } else {
+            worker.fresh_at = now / 1000;
+        }
+        let entries = worker.list.len();
         Outcome::Applied {
             entries,
             changed,
@@ -227,7 +301,7 @@ impl FeedPoller {
     /// Marks, for every worker, that the feed's list holds more than the filter can (an
     /// incomplete list would let newer revocations pass): a failed poll.
     fn overflowed(
-        &self,
+        &mut self,
         shared: &mut impl SharedFeed,
         worker: &mut Revocations,
         poll: &Poll,
@@ -235,21 +309,42 @@ impl FeedPoller {
         shared.set_overflowed(true);
         worker.overflowed = true;
         let why = format!("was refused: {}", FeedError::TooManyEntries);
-        match self.failed(shared, poll, why.clone()) {
+        match self.failed(shared, worker, poll, why.clone()) {
             Outcome::Stale => Outcome::Stale,
             _ => Outcome::Overflowed { why },
         }
     }
 
-    fn failed(&self, shared: &mut impl SharedFeed, poll: &Poll, why: String) -> Outcome {
+    /// A failed poll: the run ends, and shares the pages it had not (the next poll, a
+    /// period later, asks from the last cursor applied, whichever worker sends it).
+    fn failed(
+        &mut self,
+        shared: &mut impl SharedFeed,
+        worker: &mut Revocations,
+        poll: &Poll,
+        why: String,
+    ) -> Outcome {
+        let share = self.run.unshared;
+        if share {
+            shared.write_list(&worker.list.to_shared_bytes());
+        }
         let written = update_record(shared, |record| {
-            holds_lease(&record, poll).then(|| record.failed())
+            holds_lease(&record, poll).then(|| FetchRecord {
+                version: record.version.saturating_add(u64::from(share)),
+                ..record.failed()
+            })
         });
         match written {
-            Some(record) => Outcome::Failed {
-                why,
-                failures: record.failures,
-            },
+            Some(record) => {
+                self.run.unshared = false;
+                if share {
+                    worker.version = record.version;
+                }
+                Outcome::Failed {
+                    why,
+                    failures: record.failures,
+                }
+            }
             None => Outcome::Stale,
         }
     }
@@ -287,6 +382,8 @@ mod tests {
         cas: u32,
         list: Option<Vec<u8>>,
         overflowed: bool,
+        /// Lists written.
+        writes: usize,
     }
 
     impl SharedFeed for Store {
@@ -306,6 +403,7 @@ mod tests {
         }
         fn write_list(&mut self, list: &[u8]) {
             self.list = Some(list.to_vec());
+            self.writes += 1;
         }
         fn overflowed(&self) -> bool {
             self.overflowed
@@ -397,5 +495,87 @@ mod tests {
         let mut other = Revocations::default();
         poller.sync(&store, &mut other, T + 20);
         assert_eq!((other.version, other.list.cursor.as_str()), (4, "7"));
+    }
+
+    /// A page saying more with `cursor` and one jti entry named `jti`.
+    fn page(cursor: &str, jti: &str) -> Vec<u8> {
+        format!(r#"{{"cursor":"{cursor}","more":true,"revoked":[{{"jti":"{jti}","expires_at":1800000000}}]}}"#)
+            .into_bytes()
+    }
+
+    #[test]
+    fn a_run_that_comes_back_to_a_cursor_it_asked_fails_and_waits_a_period() {
+        let mut store = Store::default();
+        let mut poller = FeedPoller::new(&feed(), 0);
+        let mut worker = Revocations::default();
+        let mut now = T;
+        let mut polls = Vec::new();
+        // a -> b -> a -> b ...: the feed answers every cursor with the other one.
+        while now < T + 3_000 {
+            if let Some(path) = poller.tick(&mut store, &mut worker, now).poll {
+                let next = if path.ends_with("=a") { "b" } else { "a" };
+                let body = page(next, &format!("j{}", polls.len()));
+                poller.answered(&mut store, &mut worker, Ok(&body), now + 5);
+                polls.push(path);
+            }
+            now += 100;
+        }
+        // Each period: the run asks the first page, a, b, then fails at a again.
+        assert!(polls.len() <= 9, "{polls:?}");
+        assert_eq!(worker.list.cursor, "b", "from the last cursor applied");
+        assert!(store.record.failures > 0);
+        let mut other = Revocations::default();
+        poller.sync(&store, &mut other, now);
+        assert_eq!(other.list.cursor, "b", "the pages applied are shared");
+    }
+
+    #[test]
+    fn a_run_follows_at_most_max_pages() {
+        let mut store = Store::default();
+        let mut poller = FeedPoller::new(&feed(), 0);
+        let mut worker = Revocations::default();
+        let mut now = T;
+        let mut pages = 0;
+        let outcome = loop {
+            let path = poller.tick(&mut store, &mut worker, now).poll;
+            assert!(path.is_some(), "every page is followed at once");
+            let body = format!(r#"{{"cursor":"c{pages}","more":true,"revoked":[]}}"#);
+            let outcome = poller.answered(&mut store, &mut worker, Ok(body.as_bytes()), now);
+            if !matches!(outcome, Outcome::Applied { .. }) {
+                break outcome;
+            }
+            pages += 1;
+            now += 1;
+        };
+        assert!(matches!(outcome, Outcome::Failed { .. }), "{outcome:?}");
+        assert_eq!(pages, MAX_PAGES_PER_RUN - 1);
+        assert_eq!(poller.tick(&mut store, &mut worker, now + 1).poll, None);
+    }
+
+    #[test]
+    fn a_run_of_many_pages_shares_the_list_a_few_times_and_whole_at_its_end() {
+        let mut store = Store::default();
+        let (mut a, mut b) = (FeedPoller::new(&feed(), 0), FeedPoller::new(&feed(), 0));
+        let (mut wa, mut wb) = (Revocations::default(), Revocations::default());
+        let mut now = T;
+        for n in 0..300 {
+            assert!(a.tick(&mut store, &mut wa, now).poll.is_some());
+            assert!(
+                b.tick(&mut store, &mut wb, now).poll.is_none(),
+                "the run is a's"
+            );
+            let mut body = page(&format!("c{n}"), &format!("j{n}"));
+            if n == 299 {
+                body = br#"{"cursor":"end","revoked":[]}"#.to_vec();
+            }
+            a.answered(&mut store, &mut wa, Ok(&body), now + 5);
+            now += 10;
+        }
+        // 3 s of pages: shared once a second and at the end, not once a page.
+        assert!(store.writes <= 4, "{} lists written", store.writes);
+        b.sync(&store, &mut wb, now);
+        assert_eq!((wb.list.len(), wb.list.cursor.as_str()), (299, "end"));
+        assert_eq!(wb.version, wa.version);
+        assert_eq!(wb.fresh_at, wa.fresh_at);
     }
 }
