@@ -121,7 +121,9 @@ impl FeedPoller {
                     "tollgate: the revocation feed could not be polled through cluster \"{}\" ({status:?}); the last list keeps serving",
                     self.feed.cluster.escape_default()
                 );
-                let outcome = self.poller.not_sent(&mut self.shared);
+                let outcome = self
+                    .poller
+                    .not_sent(&mut self.shared, &mut worker.revocations);
                 self.report(outcome);
             }
         }
@@ -147,7 +149,12 @@ impl FeedPoller {
             body.as_deref().map_err(Clone::clone),
             now,
         );
+        let more = matches!(outcome, Outcome::Applied { more: true, .. });
         self.report(outcome);
+        if more {
+            // The run's next page goes out now, not at the next tick.
+            self.tick(worker, now);
+        }
         true
     }
 

@@ -481,3 +481,31 @@ fn a_subject_revocation_lasts_max_lifetime_past_its_time_whatever_its_expires_at
         200
     );
 }
+
+#[test]
+fn a_feed_whose_cursors_go_round_a_cycle_is_polled_once_a_period() {
+    let feed = Feed::start();
+    let envoy = envoy_with_feed(&feed, json!({}), 2);
+    assert!(stat_reaches(
+        &envoy,
+        "tollgate.revocation.polls_ok",
+        5,
+        |n| n >= 1
+    ));
+    // c-a -> c-b -> c-a ...: each page says more follows.
+    feed.cycle_cursors(true);
+    assert!(wait_until(5, || feed
+        .cursors()
+        .contains(&Some("c-b".to_owned()))));
+    let before = feed.polls();
+    let started = Instant::now();
+    let exceeded = wait_until(3, || feed.polls() - before > 12);
+    let polls = feed.polls() - before;
+    // A run per second (poll_seconds 1): the first page, c-a, c-b refused.
+    assert!(
+        !exceeded && polls <= 12,
+        "{polls} polls in {:?}",
+        started.elapsed()
+    );
+    assert!(stat(&envoy, "tollgate.revocation.polls_failed") >= 1);
+}

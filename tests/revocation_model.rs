@@ -1,7 +1,7 @@
 //! The revocation feed's poller ([`tollgate_core::feed_poll`]) against a model: a fake feed
 //! that pages, resets over several pages, restarts (every cursor then gets a reset), leaves
 //! gaps (empty pages that say more follows), fails, gives back the cursor it was asked,
-//! answers slowly or after the poll's lease ran out; two Envoy processes of 1 or 2 workers
+//! goes back to a cursor asked before in cycles, answers slowly or after the poll's lease ran out; two Envoy processes of 1 or 2 workers
 //! each (the second started later) share nothing but the feed. Random runs from fixed seeds.
 //!
 //! The oracle, checked on every worker after every tick:
@@ -211,6 +211,12 @@ struct Worker {
     poller: FeedPoller,
     state: Revocations,
     pending: Option<Pending>,
+    /// Items this worker applied and has not shared yet (a run shares its pages at its end
+    /// or once a second): owed by this worker only, until it installs another list.
+    unshared: HashMap<String, Item>,
+    /// The cursor asked before the last one (for the feed that answers in cycles).
+    asked_before: String,
+    asked: String,
 }
 
 struct Envoy {
@@ -252,6 +258,9 @@ impl Envoy {
                 poller,
                 state,
                 pending: None,
+                unshared: HashMap::new(),
+                asked_before: String::new(),
+                asked: String::new(),
             });
         }
         envoy
@@ -259,7 +268,14 @@ impl Envoy {
 }
 
 /// What can go wrong with one poll, drawn while the feed is not calm.
-fn answer_to(rng: &mut Rng, provider: &Provider, cursor: &str, now_ms: u64, calm: bool) -> Pending {
+fn answer_to(
+    rng: &mut Rng,
+    provider: &Provider,
+    cursor: &str,
+    asked_before: &str,
+    now_ms: u64,
+    calm: bool,
+) -> Pending {
     let (mut page, items) = provider.page(cursor);
     let fault = if calm { 100 } else { rng.below(100) };
     let answer = match fault {
@@ -271,6 +287,12 @@ fn answer_to(rng: &mut Rng, provider: &Provider, cursor: &str, now_ms: u64, calm
         }
         11..=13 if !cursor.is_empty() => {
             page["cursor"] = json!(cursor);
+            page["more"] = json!(true);
+            Ok(page.to_string().into_bytes())
+        }
+        // A cycle: back to the cursor asked before this one, saying more follows.
+        14..=16 if !asked_before.is_empty() => {
+            page["cursor"] = json!(asked_before);
             page["more"] = json!(true);
             Ok(page.to_string().into_bytes())
         }
@@ -359,6 +381,7 @@ fn run(seed: u64) {
             for worker in &mut envoy.workers {
                 if worker.pending.as_ref().is_some_and(|p| p.at_ms <= now_ms) {
                     let pending = worker.pending.take().unwrap();
+                    let version = envoy.shared.record.version;
                     let outcome = worker.poller.answered(
                         &mut envoy.shared,
                         &mut worker.state,
@@ -367,8 +390,11 @@ fn run(seed: u64) {
                     );
                     if matches!(outcome, Outcome::Applied { .. }) {
                         for item in pending.items {
-                            envoy.applied.insert(item.name.clone(), item);
+                            worker.unshared.insert(item.name.clone(), item);
                         }
+                    }
+                    if envoy.shared.record.version > version {
+                        envoy.applied.extend(worker.unshared.drain());
                     }
                 }
             }
@@ -376,16 +402,25 @@ fn run(seed: u64) {
                 let tick = worker
                     .poller
                     .tick(&mut envoy.shared, &mut worker.state, now_ms);
+                if tick.installed.is_some() {
+                    worker.unshared.clear();
+                }
                 if let Some(path) = tick.poll {
                     let cursor = path.split_once("?cursor=").map_or("", |(_, c)| c);
-                    worker.pending = Some(answer_to(&mut rng, &provider, cursor, now_ms, calm));
+                    worker.asked_before = std::mem::replace(&mut worker.asked, cursor.to_owned());
+                    let back = &worker.asked_before;
+                    worker.pending =
+                        Some(answer_to(&mut rng, &provider, cursor, back, now_ms, calm));
                     if !calm {
                         envoy.stormy_poll_ms = now_ms;
                     }
                 }
             }
             for worker in &mut envoy.workers {
-                worker.poller.sync(&envoy.shared, &mut worker.state, now_ms);
+                let synced = worker.poller.sync(&envoy.shared, &mut worker.state, now_ms);
+                if synced.installed.is_some() {
+                    worker.unshared.clear();
+                }
             }
         }
         for envoy in &mut envoys {
@@ -417,7 +452,7 @@ fn check(
         for (w, worker) in envoy.workers.iter().enumerate() {
             let at = format!("seed {seed}, step {step}, Envoy {e}, worker {w}");
             let list = &worker.state.list;
-            for item in envoy.applied.values() {
+            for item in envoy.applied.values().chain(worker.unshared.values()) {
                 if now_s < item.must_refuse_until() {
                     assert!(list.revokes(&item.marks()), "{at}: applied {item:?} passes");
                 }

@@ -41,6 +41,8 @@ struct State {
     stall_later_pages: bool,
     /// The cursor every page carries instead of its own.
     cursor_override: Option<String>,
+    /// Every page says more, with cursor `c-a` or, asked `c-a`, `c-b`: a cycle.
+    cycle: bool,
 }
 
 /// A running feed.
@@ -62,6 +64,7 @@ impl Feed {
             epoch: 1,
             stall_later_pages: false,
             cursor_override: None,
+            cycle: false,
         }));
         let shared = Arc::clone(&state);
         std::thread::spawn(move || {
@@ -100,6 +103,11 @@ impl Feed {
     /// Every page carries `cursor` instead of its own.
     pub fn cursor_override(&self, cursor: Option<&str>) {
         self.state.lock().unwrap().cursor_override = cursor.map(str::to_owned);
+    }
+
+    /// While set, the pages go round a cycle of two cursors, each saying more follows.
+    pub fn cycle_cursors(&self, cycle: bool) {
+        self.state.lock().unwrap().cycle = cycle;
     }
 
     /// Cuts pages to `entries`, marking a cut page `more`.
@@ -174,12 +182,21 @@ fn serve(stream: TcpStream, state: &Mutex<State>) {
             .entries
             .len()
             .min(from.saturating_add(state.page_limit));
-        let page = json!({
+        let mut page = json!({
             "cursor": state.cursor_override.clone().unwrap_or(format!("{epoch}-{to}")),
             "reset": reset,
             "more": to < state.entries.len(),
             "revoked": state.entries[from..to].iter().filter(|e| !e.is_null()).cloned().collect::<Vec<_>>(),
         });
+        if state.cycle {
+            let next = if cursor.as_deref() == Some("c-a") {
+                "c-b"
+            } else {
+                "c-a"
+            };
+            page["cursor"] = json!(next);
+            page["more"] = json!(true);
+        }
         let fault = if state.stall_later_pages && from > 0 {
             FeedFault::Status500
         } else {

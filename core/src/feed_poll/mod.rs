@@ -9,14 +9,26 @@
 //! version; every worker installs the list of a newer version. An answer that comes after
 //! its lease ran out (another worker polled since) is dropped. The list is fresh at the last
 //! good poll that ended a chain of pages.
+//!
+//! A run (the pages followed at once because each says `more`) stays with the worker that
+//! started it: it renews its lease at every page and asks the next one itself. It shares the
+//! list when the run ends, fails, or at most once every [`SHARE_EVERY_MS`] in between, so a
+//! list taken in over many pages is serialised a bounded number of times, not once a page. A
+//! cursor the run asked already, or more than [`MAX_PAGES_PER_RUN`] pages, fails the poll.
 
 use crate::config::RevocationFeed;
 use crate::fetch::{FetchReason, FetchRecord};
-use crate::verify::revocation::{FeedError, FeedPage, Retention, RevocationList};
+use crate::verify::revocation::{FeedError, FeedPage, Retention, RevocationList, MAX_ENTRIES};
 use crate::worker::Revocations;
+use std::collections::HashSet;
+use std::rc::Rc;
 
 /// Tries at a compare-and-swap write before giving up (another worker keeps writing).
 const CAS_TRIES: usize = 8;
+/// The most pages one run follows: the page that would go past it is refused.
+pub const MAX_PAGES_PER_RUN: usize = 10_000;
+/// The least time between two shares of the list within a run.
+pub const SHARE_EVERY_MS: u64 = 1_000;
 
 /// The process's shared data of one feed.
 pub trait SharedFeed {
@@ -41,6 +53,19 @@ struct Poll {
     leased_at: u64,
     /// The record's version when the lease was taken.
     version: u64,
+}
+
+/// The run of pages the worker follows.
+#[derive(Debug, Default)]
+struct Run {
+    /// The cursors asked in this run.
+    asked: HashSet<String>,
+    /// Pages applied in this run.
+    pages: usize,
+    /// When the list was last shared (or the run started).
+    shared_at: u64,
+    /// The worker's list holds pages not shared yet.
+    unshared: bool,
 }
 
 /// How a tick went.
@@ -78,6 +103,9 @@ pub struct FeedPoller {
     poll_ms: u64,
     retention: Retention,
     in_flight: Option<Poll>,
+    /// The run's next page, its lease already taken.
+    next: Option<Poll>,
+    run: Run,
 }
 
 impl FeedPoller {
@@ -91,6 +119,8 @@ impl FeedPoller {
                 max_lifetime: feed.max_lifetime,
             },
             in_flight: None,
+            next: None,
+            run: Run::default(),
         }
     }
 
@@ -109,17 +139,28 @@ impl FeedPoller {
     ) -> Tick {
         let mut tick = self.sync(shared, worker, now);
         let (record, cas) = shared.record();
+        if self.in_flight.is_some() {
+            return tick;
+        }
+        if let Some(next) = self.next.take() {
+            // The run's next page, unless its lease ran out (another worker took over).
+            if holds_lease(&record, &next) {
+                tick.poll = Some(self.poll_path(&next.cursor));
+                self.in_flight = Some(next);
+                return tick;
+            }
+        }
         // A worker that could not install the shared list polls after its own (its cursor
         // is its list's): the list it stores replaces the one no worker could read.
-        let due = self.in_flight.is_none() && record.poll_due(now, self.poll_ms);
+        let due = record.poll_due(now, self.poll_ms);
         if due && shared.write_record(&record.leased(now, FetchReason::Refresh), cas) {
             let cursor = worker.list.cursor.clone();
-            tick.poll = Some(if cursor.is_empty() {
-                self.path.clone()
-            } else {
-                // The cursor holds only unreserved characters (checked when its page was read).
-                format!("{}?cursor={cursor}", self.path)
-            });
+            tick.poll = Some(self.poll_path(&cursor));
+            self.run = Run {
+                asked: HashSet::from([cursor.clone()]),
+                shared_at: now,
+                ..Run::default()
+            };
             self.in_flight = Some(Poll {
                 cursor,
                 leased_at: now,
@@ -127,6 +168,16 @@ impl FeedPoller {
             });
         }
         tick
+    }
+
+    /// The `:path` of a poll with `cursor`.
+    fn poll_path(&self, cursor: &str) -> String {
+        if cursor.is_empty() {
+            self.path.clone()
+        } else {
+            // The cursor holds only unreserved characters (checked when its page was read).
+            format!("{}?cursor={cursor}", self.path)
+        }
     }
 
     /// Installs the shared list when it is newer than the worker's; the last good poll's time
@@ -154,9 +205,9 @@ impl FeedPoller {
     }
 
     /// The poll could not be sent: a failed poll.
-    pub fn not_sent(&mut self, shared: &mut impl SharedFeed) -> Outcome {
+    pub fn not_sent(&mut self, shared: &mut impl SharedFeed, worker: &mut Revocations) -> Outcome {
         match self.in_flight.take() {
-            Some(poll) => self.failed(shared, &poll, "could not be polled".into()),
+            Some(poll) => self.failed(shared, worker, &poll, "could not be polled".into()),
             None => Outcome::Stale,
         }
     }
@@ -177,31 +228,45 @@ impl FeedPoller {
             return Outcome::Stale;
         }
         let page = match answer.map(FeedPage::parse) {
-            Err(why) => return self.failed(shared, &poll, why),
+            Err(why) => return self.failed(shared, worker, &poll, why),
             Ok(Err(FeedError::TooManyEntries)) => return self.overflowed(shared, worker, &poll),
-            Ok(Err(e)) => return self.failed(shared, &poll, format!("was refused: {e}")),
+            Ok(Err(e)) => return self.failed(shared, worker, &poll, format!("was refused: {e}")),
             Ok(Ok(page)) => page,
         };
-        if page.more && page.cursor == poll.cursor {
-            let why = "was refused: it says more follows and gives back the cursor it was asked";
-            return self.failed(shared, &poll, why.into());
+        if page.more && (page.cursor == poll.cursor || self.run.asked.contains(&page.cursor)) {
+            let why = "was refused: it says more follows and gives back a cursor this run of pages asked already";
+            return self.failed(shared, worker, &poll, why.into());
+        }
+        if page.more && self.run.pages.saturating_add(1) >= MAX_PAGES_PER_RUN {
+            let why = format!("was refused: it says more follows after {MAX_PAGES_PER_RUN} pages");
+            return self.failed(shared, worker, &poll, why);
         }
         let changed = page.reset || !page.revoked.is_empty() || page.cursor != poll.cursor;
         let more = page.more;
-        let mut list = (*worker.list).clone();
-        if list.apply(page, now / 1000, self.retention).is_err() {
-            return self.overflowed(shared, worker, &poll);
+        // In place when the page cannot overflow the list (no copy per page); else on a copy
+        // that is dropped when it does.
+        let fits = worker.list.len().saturating_add(page.revoked.len()) <= MAX_ENTRIES;
+        if fits {
+            let _ = Rc::make_mut(&mut worker.list).apply(page, now / 1000, self.retention);
+        } else {
+            let mut list = (*worker.list).clone();
+            if list.apply(page, now / 1000, self.retention).is_err() {
+                return self.overflowed(shared, worker, &poll);
+            }
+            worker.list = Rc::new(list);
         }
         if shared.overflowed() {
             shared.set_overflowed(false);
         }
         worker.overflowed = false;
-        if changed {
-            shared.write_list(&list.to_shared_bytes());
+        let unshared = self.run.unshared || changed;
+        let share = unshared && (!more || now >= self.run.shared_at.saturating_add(SHARE_EVERY_MS));
+        if share {
+            shared.write_list(&worker.list.to_shared_bytes());
         }
         let written = update_record(shared, |record| {
-            holds_lease(&record, &poll).then(|| match (more, changed) {
-                (true, _) => record.paged(changed),
+            holds_lease(&record, &poll).then(|| match (more, share) {
+                (true, _) => record.paged(share).leased(now, FetchReason::Refresh),
                 (false, true) => record.succeeded(now),
                 (false, false) => record.polled(now),
             })
@@ -209,14 +274,23 @@ impl FeedPoller {
         let Some(record) = written else {
             return Outcome::Stale;
         };
-        if !more {
-            worker.fresh_at = now / 1000;
-        }
-        let entries = list.len();
-        if changed {
-            worker.list = std::rc::Rc::new(list);
+        self.run.unshared = unshared && !share;
+        if share {
+            self.run.shared_at = now;
             worker.version = record.version;
         }
+        if more {
+            self.run.pages = self.run.pages.saturating_add(1);
+            self.run.asked.insert(worker.list.cursor.clone());
+            self.next = Some(Poll {
+                cursor: worker.list.cursor.clone(),
+                leased_at: now,
+                version: record.version,
+            });
+        } else {
+            worker.fresh_at = now / 1000;
+        }
+        let entries = worker.list.len();
         Outcome::Applied {
             entries,
             changed,
@@ -227,7 +301,7 @@ impl FeedPoller {
     /// Marks, for every worker, that the feed's list holds more than the filter can (an
     /// incomplete list would let newer revocations pass): a failed poll.
     fn overflowed(
-        &self,
+        &mut self,
         shared: &mut impl SharedFeed,
         worker: &mut Revocations,
         poll: &Poll,
@@ -235,21 +309,42 @@ impl FeedPoller {
         shared.set_overflowed(true);
         worker.overflowed = true;
         let why = format!("was refused: {}", FeedError::TooManyEntries);
-        match self.failed(shared, poll, why.clone()) {
+        match self.failed(shared, worker, poll, why.clone()) {
             Outcome::Stale => Outcome::Stale,
             _ => Outcome::Overflowed { why },
         }
     }
 
-    fn failed(&self, shared: &mut impl SharedFeed, poll: &Poll, why: String) -> Outcome {
+    /// A failed poll: the run ends, and shares the pages it had not (the next poll, a
+    /// period later, asks from the last cursor applied, whichever worker sends it).
+    fn failed(
+        &mut self,
+        shared: &mut impl SharedFeed,
+        worker: &mut Revocations,
+        poll: &Poll,
+        why: String,
+    ) -> Outcome {
+        let share = self.run.unshared;
+        if share {
+            shared.write_list(&worker.list.to_shared_bytes());
+        }
         let written = update_record(shared, |record| {
-            holds_lease(&record, poll).then(|| record.failed())
+            holds_lease(&record, poll).then(|| FetchRecord {
+                version: record.version.saturating_add(u64::from(share)),
+                ..record.failed()
+            })
         });
         match written {
-            Some(record) => Outcome::Failed {
-                why,
-                failures: record.failures,
-            },
+            Some(record) => {
+                self.run.unshared = false;
+                if share {
+                    worker.version = record.version;
+                }
+                Outcome::Failed {
+                    why,
+                    failures: record.failures,
+                }
+            }
             None => Outcome::Stale,
         }
     }
@@ -277,125 +372,4 @@ fn update_record(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::fetch::LEASE_MS;
-
-    #[derive(Default)]
-    struct Store {
-        record: FetchRecord,
-        cas: u32,
-        list: Option<Vec<u8>>,
-        overflowed: bool,
-    }
-
-    impl SharedFeed for Store {
-        fn record(&self) -> (FetchRecord, Option<u32>) {
-            (self.record, Some(self.cas))
-        }
-        fn write_record(&mut self, record: &FetchRecord, cas: Option<u32>) -> bool {
-            let ok = cas == Some(self.cas);
-            if ok {
-                self.record = *record;
-                self.cas += 1;
-            }
-            ok
-        }
-        fn list(&self) -> Option<Vec<u8>> {
-            self.list.clone()
-        }
-        fn write_list(&mut self, list: &[u8]) {
-            self.list = Some(list.to_vec());
-        }
-        fn overflowed(&self) -> bool {
-            self.overflowed
-        }
-        fn set_overflowed(&mut self, overflowed: bool) {
-            self.overflowed = overflowed;
-        }
-    }
-
-    fn feed() -> RevocationFeed {
-        RevocationFeed {
-            cluster: "feed".into(),
-            path: "/r".into(),
-            authority: "feed".into(),
-            poll_seconds: 1,
-            fail_closed_after: None,
-            max_lifetime: 3600,
-        }
-    }
-
-    const T: u64 = 1_700_000_000_000;
-
-    #[test]
-    fn an_answer_after_its_lease_ran_out_is_dropped() {
-        let mut store = Store::default();
-        let (mut a, mut b) = (FeedPoller::new(&feed(), 0), FeedPoller::new(&feed(), 0));
-        let (mut wa, mut wb) = (Revocations::default(), Revocations::default());
-        assert_eq!(a.tick(&mut store, &mut wa, T).poll.as_deref(), Some("/r"));
-        assert_eq!(
-            b.tick(&mut store, &mut wb, T).poll,
-            None,
-            "one poll per process"
-        );
-        // A's answer is late: its lease runs out, B polls and applies a newer list.
-        let later = T + LEASE_MS;
-        assert!(b.tick(&mut store, &mut wb, later).poll.is_some());
-        let newer =
-            br#"{"cursor":"2","reset":true,"revoked":[{"jti":"new","expires_at":1800000000}]}"#;
-        let applied = b.answered(&mut store, &mut wb, Ok(newer), later);
-        assert!(matches!(applied, Outcome::Applied { .. }), "{applied:?}");
-        let old = br#"{"cursor":"1","reset":true,"revoked":[]}"#;
-        assert_eq!(
-            a.answered(&mut store, &mut wa, Ok(old), later + 1),
-            Outcome::Stale
-        );
-        a.sync(&store, &mut wa, later + 2);
-        assert_eq!(wa.list.cursor, "2");
-        assert_eq!(store.record.version, 1);
-    }
-
-    #[test]
-    fn an_empty_page_that_says_more_moves_the_cursor_and_the_next_poll_is_due_at_once() {
-        let mut store = Store::default();
-        let mut poller = FeedPoller::new(&feed(), 0);
-        let mut worker = Revocations::default();
-        assert!(poller.tick(&mut store, &mut worker, T).poll.is_some());
-        let empty = br#"{"cursor":"5","more":true,"revoked":[]}"#;
-        poller.answered(&mut store, &mut worker, Ok(empty), T + 10);
-        assert_eq!(worker.list.cursor, "5");
-        let next = poller.tick(&mut store, &mut worker, T + 100).poll;
-        assert_eq!(next.as_deref(), Some("/r?cursor=5"));
-        // The same cursor again with more: refused, not asked again at once.
-        let stuck = br#"{"cursor":"5","more":true,"revoked":[]}"#;
-        let outcome = poller.answered(&mut store, &mut worker, Ok(stuck), T + 110);
-        assert!(matches!(outcome, Outcome::Failed { .. }), "{outcome:?}");
-        assert_eq!(poller.tick(&mut store, &mut worker, T + 200).poll, None);
-    }
-
-    #[test]
-    fn a_shared_list_no_worker_can_read_is_replaced_by_the_next_poll() {
-        // (A list stored by another version of the filter, say.)
-        let mut store = Store {
-            record: FetchRecord {
-                version: 3,
-                ..FetchRecord::default()
-            },
-            list: Some(b"{\"cursor\":\"1\",\"reset\":true,\"revoked\":[]}".to_vec()),
-            ..Store::default()
-        };
-        let mut poller = FeedPoller::new(&feed(), 0);
-        let mut worker = Revocations::default();
-        let tick = poller.tick(&mut store, &mut worker, T);
-        assert!(tick.unreadable);
-        assert_eq!(tick.poll.as_deref(), Some("/r"));
-        let page =
-            br#"{"cursor":"7","reset":true,"revoked":[{"jti":"a","expires_at":1800000000}]}"#;
-        poller.answered(&mut store, &mut worker, Ok(page), T + 10);
-        assert_eq!((worker.version, worker.list.len()), (4, 1));
-        let mut other = Revocations::default();
-        poller.sync(&store, &mut other, T + 20);
-        assert_eq!((other.version, other.list.cursor.as_str()), (4, "7"));
-    }
-}
+mod tests;
