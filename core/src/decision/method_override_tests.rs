@@ -99,8 +99,8 @@ fn a_post_with_a_form_body_is_decided_as_every_method() {
 #[test]
 fn other_bodies_and_methods_keep_their_rule() {
     let c = delete_required();
-    let json = [("content-type", "application/json")];
-    assert_eq!(run(c, "POST", &json, None).outcome, Outcome::Unchecked);
+    let text = [("content-type", "text/plain")];
+    assert_eq!(run(c, "POST", &text, None).outcome, Outcome::Unchecked);
     let form = [("content-type", URLENCODED)];
     // Servers read `_method` in the body of a `POST` only.
     for method in ["PUT", "PATCH", "GET"] {
@@ -125,6 +125,32 @@ fn a_method_no_rule_names_counts_too() {
         denied(&run(c, "POST", &form, None)),
         Some(Code::MissingCredentials)
     );
-    let json = [("content-type", "application/json")];
-    assert_eq!(run(c, "POST", &json, None).outcome, Outcome::Unchecked);
+    let xml = [("content-type", "application/xml")];
+    assert_eq!(run(c, "POST", &xml, None).outcome, Outcome::Unchecked);
+}
+
+#[test]
+fn a_json_post_may_carry_a_method_too() {
+    // Laravel reads `_method` from a JSON body (its input source for JSON requests).
+    let c = delete_required();
+    for json in [
+        "application/json",
+        "Application/JSON; charset=utf-8",
+        "application/vnd.api+json",
+    ] {
+        let headers = [("content-type", json)];
+        assert_eq!(
+            denied(&run(c, "POST", &headers, None)),
+            Some(Code::MissingCredentials),
+            "{json}"
+        );
+    }
+    let token = SigningKey::new(None, K.as_bytes())
+        .sign(claims_for("alice", "access", NOW, 3600))
+        .unwrap();
+    let headers = [("content-type", "application/json")];
+    assert!(matches!(
+        run(c, "POST", &headers, Some(&token)).outcome,
+        Outcome::Allowed(..)
+    ));
 }

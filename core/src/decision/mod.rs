@@ -113,15 +113,17 @@ where
         return Decision::forward(edits, Outcome::Preflight, None);
     }
     // 4. The strictest rule over every reading and method gives the mode; `none` goes on.
-    //    A `POST` whose body may be a form may carry `_method`, read only once the body
-    //    streams: it may be served as any method.
+    //    A `POST` whose body may be a form or JSON may carry `_method` (Rails, Symfony and
+    //    Spring read it from a form, Laravel from JSON too), read only once the body
+    //    streams, if at all: it may be served as any method.
     let Some(methods) = request.methods(&query_overrides) else {
         return refuse_at(None, BadRequest::MethodOverride.into(), None);
     };
     let has_body = request.announces_body || !stream_ends;
     let form = form::classify(has_body, &request.content_types, &request.content_encodings);
     let mut methods: Vec<&[u8]> = methods.iter().map(Vec::as_slice).collect();
-    if form != Ok(None) && request.method.trim_ascii().eq_ignore_ascii_case(b"POST") {
+    let may_override = form != Ok(None) || (has_body && form::may_be_json(&request.content_types));
+    if may_override && request.method.trim_ascii().eq_ignore_ascii_case(b"POST") {
         methods.extend(config.rules.every_method());
     }
     let policy = config.rules.policy_for_request(&methods, &readings);

@@ -87,6 +87,14 @@ pub fn classify(
     Ok(Some(kind))
 }
 
+/// Whether a body of these content types may be JSON (`application/json`, `*/*+json`, any
+/// type that says `json`): Laravel reads `_method` from a JSON body.
+pub fn may_be_json(content_types: &[&[u8]]) -> bool {
+    content_types
+        .iter()
+        .any(|value| value.windows(4).any(|w| w.eq_ignore_ascii_case(b"json")))
+}
+
 /// The form kind of one `Content-Type` value; `None` when it is no form.
 ///
 /// A media type that is no clean `type/subtype` token (PHP cuts one at a space and reads
