@@ -14,9 +14,9 @@
     clippy::indexing_slicing
 )]
 
-use std::io::Write;
+mod support;
+
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 
 use serde_json::{json, Value};
 use tollgate_core::credential::form::FormScanner;
@@ -181,25 +181,9 @@ fn read_with(program: &str, script: &str, input: &str) -> Vec<Value> {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/forms")
         .join(script);
-    let mut child = Command::new(program)
-        .arg(&script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
-    let mut stdin = child.stdin.take().unwrap();
-    let input = input.to_owned();
-    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()).unwrap());
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap();
-    assert!(
-        out.status.success(),
-        "{program} {} failed (make test-tools installs busboy): {}",
-        script.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice::<Value>(&out.stdout)
+    let hint = format!(" on {} (make test-tools installs busboy)", script.display());
+    let out = support::stdout_of(program, [&script], input, &hint);
+    serde_json::from_slice::<Value>(&out)
         .unwrap()
         .as_array()
         .unwrap()

@@ -27,7 +27,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -288,24 +287,8 @@ type ParserReadings = BTreeMap<String, Vec<Option<String>>>;
 
 /// Runs `program args`, hands it `input` on stdin, and parses its stdout as parser readings.
 fn run_batch(program: &str, args: &[&str], input: &str) -> ParserReadings {
-    let mut child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
-    let mut stdin = child.stdin.take().unwrap();
-    let input = input.to_owned();
-    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()).unwrap());
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap();
-    assert!(
-        out.status.success(),
-        "{program} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let value: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let out = support::stdout_of(program, args, input, "");
+    let value: Value = serde_json::from_slice(&out).unwrap();
     value
         .as_object()
         .unwrap()

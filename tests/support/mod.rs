@@ -1043,6 +1043,35 @@ fn dechunk(mut raw: &[u8]) -> Option<Vec<u8>> {
     }
 }
 
+/// Runs `program` with `args`, `input` on its stdin (written from a thread of its own, so that
+/// a large input cannot block against the output), and returns its stdout; panics with its
+/// stderr and `hint` when it fails.
+pub fn stdout_of<A: AsRef<std::ffi::OsStr>>(
+    program: &str,
+    args: impl IntoIterator<Item = A>,
+    input: &str,
+    hint: &str,
+) -> Vec<u8> {
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_owned();
+    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()).unwrap());
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert!(
+        out.status.success(),
+        "{program} failed{hint}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
 /// A loopback port that was free a moment ago (for services that must know it in advance).
 ///
 /// Drawn below the kernel's ephemeral range (32768 and up on Linux), where the system also
