@@ -96,8 +96,11 @@ fn a_revoked_token_is_refused_by_every_worker_within_a_poll_and_polls_are_per_pr
             == 401),
         "not refused within poll_seconds + 5 s"
     );
-    // Give every worker its tick, then every one of them refuses it, with the code.
-    std::thread::sleep(Duration::from_millis(300));
+    // Every worker refuses it once its tick installed the list (polled), with the code.
+    assert!(
+        wait_until(5, || statuses(&envoy, &token, 16).iter().all(|s| *s == 401)),
+        "not every worker refuses the revoked token"
+    );
     for _ in 0..16 {
         let response = envoy.send(&Request::get("/api").bearer(&token));
         assert_eq!(response.status, 401);
