@@ -90,9 +90,10 @@ fn http2(envoy: &Envoy, target: &str, headers: &[(&str, &str)], body: &[u8]) -> 
     let dir = support::scratch_dir("form-h2");
     let (body_file, out_file) = (dir.join("body"), dir.join("out"));
     std::fs::write(&body_file, body).unwrap();
-    for attempt in 0..5 {
+    for attempt in 0..30 {
         if attempt > 0 {
             RETRIED.fetch_add(1, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(20 * attempt));
         }
         let mut curl = Command::new("curl");
         curl.args([
