@@ -17,7 +17,7 @@ IDP_MODULES   := tests/idp/node_modules/.package-lock.json
 ROUTER_MODULES := tests/routers/node_modules/.package-lock.json
 FORM_MODULES  := tests/forms/node_modules/.package-lock.json
 
-.PHONY: all setup test-tools bench-tools build wasm cli bins run-bins lint test unit e2e cost-growth run compose-config bench bench-cost fuzz fuzz-seeds soak clean
+.PHONY: all setup test-tools bench-tools build wasm cli bins run-bins lint test unit e2e cost-growth run compose-config differential bench bench-cost fuzz fuzz-seeds soak clean
 
 all: build
 
@@ -128,6 +128,18 @@ e2e: wasm setup test-tools
 	  TOLLGATE_ECHO=$(abspath target/debug/echo-upstream) \
 	  TOLLGATE_MINT=$(abspath target/debug/mint-token) CHROMIUM=$(CHROMIUM) CARGO=$(CARGO) \
 	  scripts/run-tests.sh e2e --features envoy-tests --test '*'
+
+## The module built from the working tree against the one built at BASE (a git revision,
+## default the last commit): the hostile table and mutations of each row through two Envoys
+## must be answered alike (for changes that must not change behaviour).
+BASE ?= HEAD
+differential: wasm setup
+	$(CARGO) build -p tollgate-signin -p tollgate-echo -p tollgate-core --bins
+	ENVOY=$(abspath $(ENVOY)) TOLLGATE_WASM=$(abspath $(WASM)) \
+	  TOLLGATE_BASELINE_WASM=$(abspath .run/base-target/wasm32-wasip1/release/tollgate.wasm) \
+	  TOLLGATE_ECHO=$(abspath target/debug/echo-upstream) \
+	  TOLLGATE_MINT=$(abspath target/debug/mint-token) CARGO=$(CARGO) \
+	  scripts/differential.sh $(BASE)
 
 ## Everything CI runs (with a short soak). Every step runs even when one fails; the failed
 ## steps are listed at the end, and make test then fails.
