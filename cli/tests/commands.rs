@@ -406,7 +406,7 @@ fn hostile_inputs_are_refused_without_quoting_a_secret() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(out.status.code(), Some(2), "{all}");
-    assert!(all.contains("not UTF-8"), "{all}");
+    assert!(all.contains("invalid UTF-8"), "{all}");
     assert_no_secret(&all, &secrets, &[]);
 
     // A header without a colon.

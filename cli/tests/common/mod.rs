@@ -1,6 +1,6 @@
 //! What the command's tests share: running the built `tollgate`, random secrets, scratch files.
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::indexing_slicing)]
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
