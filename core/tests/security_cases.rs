@@ -122,4 +122,3 @@ fn catalogue_natively() {
     }
     report(failures, ran);
 }
-
