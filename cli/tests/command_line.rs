@@ -146,11 +146,7 @@ fn check_prints_the_warnings_the_filter_logs() {
     .unwrap();
     let run = tollgate(&["check", "--config", config.to_str().unwrap()]);
     assert_eq!(run.status, 0, "{}", run.all());
-    let warnings: Vec<&str> = run
-        .stdout
-        .lines()
-        .filter(|l| l.starts_with("warning: "))
-        .collect();
+    let warnings = run.warnings();
     assert_eq!(warnings.len(), 1, "{}", run.stdout);
     assert!(
         warnings[0].starts_with("warning: issuer idp: no audiences"),

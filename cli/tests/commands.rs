@@ -12,8 +12,7 @@ mod common;
 
 use common::{env_file, scratch, tollgate, ENVOY_VARS};
 use tollgate_core::verify::token::{claims_for, SigningKey};
-
-const NOW: u64 = 1_800_000_000;
+use tollgate_testkit::NOW;
 
 /// A token for `sub` signed with `secret` (kid `demo`) at [`NOW`].
 fn token(secret: &str, sub: &str) -> String {

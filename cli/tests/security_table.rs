@@ -18,11 +18,9 @@ mod common;
 use std::collections::BTreeMap;
 
 use tollgate_testkit::table::{self, Check, ConfigName, IdentityField, Only, Placeholders, Row};
-use tollgate_testkit::{expand_table, unescape};
+use tollgate_testkit::{expand_table, unescape, NOW};
 
 use common::{scratch, tollgate};
-
-const NOW: u64 = 1_800_000_000;
 
 /// Text as a YAML double-quoted scalar: every character outside printable ASCII escaped.
 fn quoted(text: &str) -> String {
