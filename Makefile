@@ -102,9 +102,11 @@ lint: .run/wasm-target
 	$(CARGO) clippy --workspace --all-targets --features tollgate/envoy-tests -- -D warnings
 	$(CARGO) clippy --target wasm32-wasip1 --lib -- -D warnings
 
-## Native unit tests of the decision logic (and of the demo sign-in service), and the
-## tollgate command's tests (cli/tests: its commands, the example cases files, the
-## hostile-input table through `tollgate test`).
+## Every test that needs no Envoy, node or browser: the native unit tests of the decision
+## logic (and of the demo sign-in service), the core's integration tests (core/tests: the
+## hostile-input table, issuers, revocation, host call budget, the models, the fuzz corpus,
+## the docs' links), and the tollgate command's tests (cli/tests: its commands, the example
+## cases files, the hostile-input table through `tollgate test`).
 ## Every test file runs even when one fails; the failed files are listed at the end
 ## (scripts/run-tests.sh; TEST_JOBS files at a time, default 2).
 unit:
@@ -114,7 +116,9 @@ unit:
 	CARGO=$(CARGO) scripts/run-tests.sh cli -p tollgate-cli || failed="$$failed cli"; \
 	[ -z "$$failed" ] || { echo "unit: FAILED in$$failed (lists above)"; exit 1; }
 
-## End-to-end tests: the built module in a real Envoy (and a real browser).
+## End-to-end tests: the built module in a real Envoy (and a real browser), and the
+## differentials against other parsers (python, node); the root crate's tests only, so
+## nothing make unit runs runs again.
 ## (With the test-trap build of the module, kept apart in target/trap, for the fail-closed
 ## test; and the committed fuzz corpus replayed through the fuzz properties.)
 TRAP_WASM := target/trap/wasm32-wasip1/release/tollgate.wasm
@@ -199,8 +203,8 @@ bench: wasm setup bench-tools
 	  MINT_TOKEN=$(abspath target/release/mint-token) OHA=$(abspath $(OHA)) \
 	  python3 bench/bench.py $(BENCH_ARGS)
 	$(MAKE) --no-print-directory bench-cost
-	@echo "Host calls per request kind (tests/host_call_budget.rs):"
-	@$(CARGO) test --quiet --test host_call_budget -- --nocapture --test-threads 1 2>/dev/null | grep -v '^test \|^running\|^$$'
+	@echo "Host calls per request kind (core/tests/host_call_budget.rs):"
+	@$(CARGO) test --quiet -p tollgate-core --test host_call_budget -- --nocapture --test-threads 1 2>/dev/null | grep -v '^test \|^running\|^$$'
 
 ## The decision's cost grows linearly with the request: for every request kind, a 60 KiB path
 ## (plain, and full of %2F, ;, // and ..), query and Cookie header, and a 60 KiB form body

@@ -1,180 +1,120 @@
-//! The command line: `tollgate explain|test|check` and their options.
+//! The command line: `tollgate explain|test|check` and their options, read by clap (derive).
+//! clap answers `--help` and `--version`, and refuses an unknown option, a missing value or
+//! an option another command takes with its usage text (exit 2).
 
 use std::path::PathBuf;
 
-use crate::error::CliError;
+use clap::{Args, Parser, Subcommand};
 
-/// How to use the command, printed by `tollgate help` and after a usage error.
-pub const USAGE: &str = "\
-usage:
-  tollgate explain --config FILE [--env-file FILE] [--filter NAME] [--now UNIX] [--json]
-                   METHOD TARGET [-H 'Name: value']...
-  tollgate test    --config FILE [--env-file FILE] [--filter NAME] [--now UNIX] CASES
-  tollgate check   --config FILE [--env-file FILE] [--filter NAME]
-
+/// What every command's help ends with: the files `--config` and `--env-file` take.
+const FILES: &str = "\
 FILE is the plugin's JSON configuration, an Envoy YAML configuration holding the tollgate Wasm
 filter, or an Istio WasmPlugin. Secrets named by *_env keys come from the environment, or from
---env-file (KEY=VALUE lines), which overrides it.";
+--env-file (KEY=VALUE lines), which overrides it.
+
+Exit status: 0 success (check: the configuration loads, with or without warnings); 1 a case
+failed (test) or the filter would refuse the configuration (check); 2 a usage error, a file
+that cannot be read, a configuration refused (explain, test) or a cases-file error; 3 the
+explanation disagrees with the decision (a bug in tollgate).";
+
+/// A tollgate configuration tried before it reaches a mesh, with the filter's own decision.
+#[derive(Debug, Parser)]
+#[command(
+    name = "tollgate",
+    version = tollgate_core::VERSION,
+    propagate_version = true,
+    arg_required_else_help = true,
+    after_help = FILES
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// What to do.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// One request through the decision, every step shown.
+    #[command(after_help = FILES)]
+    Explain(ExplainArgs),
+    /// A file of requests, each with the answer it must get.
+    #[command(after_help = FILES)]
+    Test(TestArgs),
+    /// The configuration check the filter runs when it loads, and its warnings.
+    #[command(after_help = FILES)]
+    Check(ConfigArgs),
+}
 
 /// Where the configuration comes from.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Args)]
 pub struct ConfigArgs {
+    /// The configuration: plugin JSON, Envoy YAML or Istio WasmPlugin.
+    #[arg(long, value_name = "FILE")]
     pub config: PathBuf,
+    /// KEY=VALUE lines for the *_env keys (over the environment).
+    #[arg(long, value_name = "FILE")]
     pub env_file: Option<PathBuf>,
     /// Which tollgate filter (or WasmPlugin) of a file holding several.
+    #[arg(long, value_name = "NAME")]
     pub filter: Option<String>,
 }
 
 /// One request to explain.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Args)]
 pub struct ExplainArgs {
+    #[command(flatten)]
     pub source: ConfigArgs,
-    pub method: String,
-    pub target: String,
-    /// `Name: value`, as given to `-H`.
-    pub headers: Vec<String>,
-    pub json: bool,
+    /// The clock, in unix seconds (default: now).
+    #[arg(long, value_name = "UNIX")]
     pub now: Option<u64>,
+    /// The explanation as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// The request's method (GET, POST, …).
+    #[arg(value_name = "METHOD")]
+    pub method: String,
+    /// The request's path and query (/api/orders?page=2).
+    #[arg(value_name = "TARGET")]
+    pub target: String,
+    /// A request header, `Name: value` (repeat for more; `Host` becomes `:authority`).
+    #[arg(short = 'H', long = "header", value_name = "'Name: value'")]
+    pub headers: Vec<String>,
 }
 
 /// A cases file to run.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Args)]
 pub struct TestArgs {
+    #[command(flatten)]
     pub source: ConfigArgs,
-    pub cases: PathBuf,
+    /// The clock, in unix seconds (default: now).
+    #[arg(long, value_name = "UNIX")]
     pub now: Option<u64>,
-}
-
-/// What to do.
-#[derive(Debug, Clone)]
-pub enum Command {
-    Explain(ExplainArgs),
-    Test(TestArgs),
-    Check(ConfigArgs),
-    Help,
-}
-
-/// Reads the arguments after the program name.
-pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, CliError> {
-    let mut args = args.into_iter();
-    let Some(command) = args.next() else {
-        return Err(CliError::usage("no command given"));
-    };
-    if matches!(command.as_str(), "help" | "--help" | "-h") {
-        return Ok(Command::Help);
-    }
-    let mut source = ConfigArgs::default();
-    let mut config = None;
-    let mut headers = Vec::new();
-    let mut json = false;
-    let mut now = None;
-    let mut positional = Vec::new();
-    while let Some(arg) = args.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((flag, value)) if flag.starts_with("--") => {
-                (flag.to_owned(), Some(value.to_owned()))
-            }
-            _ => (arg.clone(), None),
-        };
-        let mut value = |name: &str| {
-            inline
-                .clone()
-                .or_else(|| args.next())
-                .ok_or_else(|| CliError::usage(format!("{name} needs a value")))
-        };
-        match flag.as_str() {
-            "--config" | "-c" => config = Some(PathBuf::from(value("--config")?)),
-            "--env-file" => source.env_file = Some(PathBuf::from(value("--env-file")?)),
-            "--filter" => source.filter = Some(value("--filter")?),
-            "-H" | "--header" => headers.push(value("-H")?),
-            "--now" => {
-                let text = value("--now")?;
-                now = Some(text.parse().map_err(|_| {
-                    CliError::usage(format!("--now: {text:?} is not a unix time in seconds"))
-                })?);
-            }
-            "--json" => json = true,
-            "--help" | "-h" => return Ok(Command::Help),
-            other if other.starts_with('-') && other.len() > 1 => {
-                return Err(CliError::usage(format!("unknown option {other}")))
-            }
-            _ => positional.push(arg),
-        }
-    }
-    source.config =
-        config.ok_or_else(|| CliError::usage(format!("{command}: --config FILE is required")))?;
-    let unused = |what: &str, given: bool| {
-        if given {
-            Err(CliError::usage(format!(
-                "{command}: {what} is only for explain"
-            )))
-        } else {
-            Ok(())
-        }
-    };
-    match command.as_str() {
-        "explain" => {
-            let mut positional = positional.into_iter();
-            let (Some(method), Some(target), None) =
-                (positional.next(), positional.next(), positional.next())
-            else {
-                return Err(CliError::usage(
-                    "explain: give METHOD and TARGET (e.g. GET /api/orders)",
-                ));
-            };
-            Ok(Command::Explain(ExplainArgs {
-                source,
-                method,
-                target,
-                headers,
-                json,
-                now,
-            }))
-        }
-        "test" => {
-            unused("-H", !headers.is_empty())?;
-            unused("--json", json)?;
-            let mut positional = positional.into_iter();
-            let (Some(cases), None) = (positional.next(), positional.next()) else {
-                return Err(CliError::usage("test: give one CASES file"));
-            };
-            Ok(Command::Test(TestArgs {
-                source,
-                cases: PathBuf::from(cases),
-                now,
-            }))
-        }
-        "check" => {
-            unused("-H", !headers.is_empty())?;
-            unused("--json", json)?;
-            if let Some(extra) = positional.first() {
-                return Err(CliError::usage(format!(
-                    "check: unexpected argument {extra:?}"
-                )));
-            }
-            Ok(Command::Check(source))
-        }
-        other => Err(CliError::usage(format!(
-            "unknown command {other:?} (expected explain, test or check)"
-        ))),
-    }
+    /// The cases file (YAML or JSON).
+    #[arg(value_name = "CASES")]
+    pub cases: PathBuf,
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::panic)]
     use super::*;
+    use clap::CommandFactory;
 
-    fn words(text: &str) -> Vec<String> {
-        text.split(' ').map(str::to_owned).collect()
+    fn parse(text: &str) -> Result<Command, clap::Error> {
+        Cli::try_parse_from(std::iter::once("tollgate").chain(text.split(' ')))
+            .map(|cli| cli.command)
+    }
+
+    #[test]
+    fn the_definition_is_consistent() {
+        Cli::command().debug_assert();
     }
 
     #[test]
     fn explain_with_headers_and_inline_values() {
-        let Command::Explain(e) = parse(words(
-            "explain --config=c.json -H Accept:x GET /a --json --now 5",
-        ))
-        .unwrap() else {
+        let Command::Explain(e) =
+            parse("explain --config=c.json -H Accept:x GET /a --json --now 5").unwrap()
+        else {
             panic!("not explain")
         };
         assert_eq!(e.source.config, PathBuf::from("c.json"));
@@ -186,9 +126,16 @@ mod tests {
 
     #[test]
     fn usage_errors() {
-        assert!(parse(words("explain GET /a")).is_err());
-        assert!(parse(words("test --config c")).is_err());
-        assert!(parse(words("check --config c --bogus")).is_err());
-        assert!(parse(words("frob --config c")).is_err());
+        for wrong in [
+            "explain GET /a",
+            "test --config c",
+            "check --config c --bogus",
+            "check --config c --now 5",
+            "check -c c",
+            "explain --config c --json=false GET /a",
+            "frob --config c",
+        ] {
+            assert!(parse(wrong).is_err(), "{wrong}");
+        }
     }
 }

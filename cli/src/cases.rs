@@ -164,13 +164,13 @@ pub fn load(path: &Path) -> Result<Vec<Case>, CliError> {
             Value::Object(mut map) => match map.remove("cases") {
                 Some(Value::Array(list)) if map.is_empty() => list,
                 _ => {
-                    return Err(CliError::usage(format!(
+                    return Err(CliError::input(format!(
                         "{file}: expected a list of cases (or `cases:` and a list)"
                     )))
                 }
             },
             Value::Null => continue,
-            _ => return Err(CliError::usage(format!("{file}: expected a list of cases"))),
+            _ => return Err(CliError::input(format!("{file}: expected a list of cases"))),
         };
         for entry in list {
             let index = cases.len();
@@ -179,7 +179,7 @@ pub fn load(path: &Path) -> Result<Vec<Case>, CliError> {
                 |n| format!("case {} ({n:?})", index + 1),
             );
             let case: Case = serde_path_to_error::deserialize(entry).map_err(|e| {
-                CliError::usage(format!("{file}: {label}: {}: {}", e.path(), e.inner()))
+                CliError::input(format!("{file}: {label}: {}: {}", e.path(), e.inner()))
             })?;
             cases.push(case);
         }
@@ -278,10 +278,10 @@ mod tests {
         let err =
             parse("- request: {method: GET, target: /x}\n  expect: {stauts: 200}\n").unwrap_err();
         assert!(
-            err.message
+            err.to_string()
                 .contains("case 1: expect.stauts: unknown field `stauts`"),
             "{}",
-            err.message
+            err.to_string()
         );
     }
 

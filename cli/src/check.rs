@@ -1,5 +1,6 @@
-//! `tollgate check`: the configuration check `on_configure` runs, with its messages, and
-//! warnings about the Envoy routes beside the filter (which leave the exit status 0).
+//! `tollgate check`: the configuration check `on_configure` runs, with its messages and the
+//! warnings the filter logs, and warnings about the Envoy routes beside the filter (warnings
+//! leave the exit status 0).
 
 use crate::config_source::Loaded;
 
@@ -13,6 +14,10 @@ pub fn check(loaded: &Loaded) -> (String, bool) {
                 "tollgate {version} configured: {}\n",
                 config.summary()
             ));
+            // The warnings the filter logs when it loads this configuration.
+            for warning in config.warnings() {
+                out.push_str(&format!("warning: {warning}\n"));
+            }
             // Warnings about the routes beside the filter; the configuration still loads.
             if let Some(routes) = &loaded.route_config {
                 for line in crate::envoy_routes::findings(routes, &config.rules) {

@@ -62,11 +62,8 @@ pub fn load(args: &ConfigArgs) -> Result<Loaded, CliError> {
         .iter()
         .map(|(name, value)| (value.clone(), format!("${name}")))
         .collect();
-    let (origin, json, route_config) =
-        plugin_json(&file, &text, args.filter.as_deref()).map_err(|e| CliError {
-            message: crate::redact::Redactor::new(&masked).clean(&e.message),
-            ..e
-        })?;
+    let (origin, json, route_config) = plugin_json(&file, &text, args.filter.as_deref())
+        .map_err(|e| e.map_message(|m| crate::redact::Redactor::new(&masked).clean(m)))?;
     let secrets = secret_values(&json, &env);
     Ok(Loaded {
         origin,
@@ -93,7 +90,7 @@ pub fn env_file_vars(path: &Path) -> Result<Vec<(String, String)>, CliError> {
         }
         let line = line.strip_prefix("export ").unwrap_or(line);
         let Some((key, value)) = line.split_once('=') else {
-            return Err(CliError::usage(format!(
+            return Err(CliError::input(format!(
                 "{}:{}: expected KEY=VALUE",
                 path.display(),
                 number + 1
@@ -120,7 +117,7 @@ fn plugin_json(file: &str, text: &str, filter: Option<&str>) -> Result<Found, Cl
         if let Ok(value) = serde_json::from_str::<Value>(text) {
             if !is_envoy(&value) && !is_wasm_plugin(&value) {
                 if let Some(name) = filter {
-                    return Err(CliError::usage(format!(
+                    return Err(CliError::input(format!(
                         "{file}: --filter {name} given, but the file is the plugin configuration itself"
                     )));
                 }
@@ -156,7 +153,7 @@ fn plugin_json(file: &str, text: &str, filter: Option<&str>) -> Result<Found, Cl
         "Istio WasmPlugin"
     };
     if candidates.is_empty() {
-        return Err(CliError::usage(format!(
+        return Err(CliError::input(format!(
             "{file}: no tollgate configuration found (expected the plugin's JSON, an Envoy configuration with a tollgate Wasm HTTP filter, or an Istio WasmPlugin)"
         )));
     }
@@ -169,13 +166,13 @@ fn plugin_json(file: &str, text: &str, filter: Option<&str>) -> Result<Found, Cl
     };
     let chosen = match filter {
         Some(name) => candidates.iter().find(|c| c.name == name).ok_or_else(|| {
-            CliError::usage(format!(
+            CliError::input(format!(
                 "{file}: no tollgate filter named {name:?} (found {})",
                 names()
             ))
         })?,
         None if candidates.len() > 1 => {
-            return Err(CliError::usage(format!(
+            return Err(CliError::input(format!(
                 "{file}: {} tollgate filters ({}): choose one with --filter NAME",
                 candidates.len(),
                 names()
@@ -183,7 +180,7 @@ fn plugin_json(file: &str, text: &str, filter: Option<&str>) -> Result<Found, Cl
         }
         None => candidates
             .first()
-            .ok_or_else(|| CliError::usage(format!("{file}: no tollgate configuration found")))?,
+            .ok_or_else(|| CliError::input(format!("{file}: no tollgate configuration found")))?,
     };
     let how = if filter.is_some() {
         "chosen with --filter"
@@ -193,7 +190,7 @@ fn plugin_json(file: &str, text: &str, filter: Option<&str>) -> Result<Found, Cl
     let json = chosen
         .json
         .clone()
-        .map_err(|e| CliError::usage(format!("{file}: {}: {e}", chosen.place)))?;
+        .map_err(|e| CliError::input(format!("{file}: {}: {e}", chosen.place)))?;
     Ok((
         format!("{kind} {file}, {} ({how})", chosen.place),
         json,

@@ -10,18 +10,18 @@ pub const MAX_FILE_BYTES: u64 = 8 << 20;
 pub fn read_text(path: &std::path::Path) -> Result<String, CliError> {
     use std::io::Read;
     let cannot =
-        |e: std::io::Error| CliError::usage(format!("{}: cannot read: {e}", path.display()));
+        |e: std::io::Error| CliError::input(format!("{}: cannot read: {e}", path.display()));
     let file = std::fs::File::open(path).map_err(cannot)?;
     let mut bytes = Vec::new();
     file.take(MAX_FILE_BYTES + 1)
         .read_to_end(&mut bytes)
         .map_err(cannot)?;
     if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(CliError::usage(format!(
+        return Err(CliError::input(format!(
             "{}: larger than {MAX_FILE_BYTES} bytes",
             path.display()
         )));
     }
     String::from_utf8(bytes)
-        .map_err(|_| CliError::usage(format!("{}: not UTF-8 text", path.display())))
+        .map_err(|_| CliError::input(format!("{}: not UTF-8 text", path.display())))
 }

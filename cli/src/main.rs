@@ -5,8 +5,9 @@
 //! - `tollgate check`: the configuration check the filter runs when it loads.
 //!
 //! Every answer comes from `tollgate_core::decision::decide`, the code the filter runs.
-//! Exit status: 0 success; 1 a failed case or a refused configuration (`check`); 2 a usage,
-//! file or configuration error; 3 the explanation disagrees with the decision (a bug).
+//! Exit status: 0 success (`check`: the configuration loads, warnings or not); 1 a failed
+//! case or a refused configuration (`check`); 2 a usage, file or configuration error
+//! ([`error::CliError`]); 3 the explanation disagrees with the decision (a bug).
 
 mod args;
 mod cases;
@@ -25,31 +26,30 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use args::Command;
+use args::{Cli, Command};
+use clap::Parser;
 use error::CliError;
 use redact::Redactor;
 use tollgate_core::config::Config;
 use tollgate_core::credential::Locations;
 
 fn main() -> ExitCode {
-    // Arguments are read as the OS gives them: one that is not UTF-8 is refused by its
-    // position, never quoted (it may hold a credential).
-    let argv: Result<Vec<String>, CliError> = std::env::args_os()
-        .skip(1)
-        .enumerate()
-        .map(|(i, arg)| {
-            arg.into_string()
-                .map_err(|_| CliError::usage(format!("argument {} is not UTF-8 text", i + 1)))
-        })
-        .collect();
-    match argv.and_then(|argv| run(argv.into_iter())) {
+    // clap reads the arguments as the OS gives them: a value that is not UTF-8 is refused
+    // without being quoted (it may hold a credential).
+    let result = match Cli::try_parse() {
+        Ok(cli) => run(cli.command),
+        Err(e) => Err(CliError::Usage(e)),
+    };
+    match result {
         Ok(status) => ExitCode::from(status),
+        // --help and --version come this way too: clap prints them on stdout, exit 0.
+        Err(CliError::Usage(e)) => {
+            let _ = e.print();
+            ExitCode::from(if e.use_stderr() { error::USAGE } else { 0 })
+        }
         Err(e) => {
             eprintln!("tollgate: {e}");
-            if e.status == error::USAGE && e.message.starts_with("no command") {
-                eprintln!("{}", args::USAGE);
-            }
-            ExitCode::from(e.status)
+            ExitCode::from(e.status())
         }
     }
 }
@@ -59,7 +59,7 @@ fn print(text: &str) -> Result<(), CliError> {
     stdout
         .write_all(text.as_bytes())
         .and_then(|()| stdout.flush())
-        .map_err(|e| CliError::usage(format!("cannot write the output: {e}")))
+        .map_err(|e| CliError::Output(format!("cannot write the output: {e}")))
 }
 
 fn now_or(given: Option<u64>) -> u64 {
@@ -73,7 +73,7 @@ fn now_or(given: Option<u64>) -> u64 {
 /// The configuration, or the filter's own refusal as the error.
 fn configured(loaded: &config_source::Loaded, redactor: &Redactor) -> Result<Config, CliError> {
     loaded.parse().map_err(|e| {
-        CliError::usage(redactor.clean(&format!(
+        CliError::Refused(redactor.clean(&format!(
             "{}: tollgate {}: configuration refused: {e}",
             loaded.origin,
             tollgate_core::VERSION
@@ -81,12 +81,8 @@ fn configured(loaded: &config_source::Loaded, redactor: &Redactor) -> Result<Con
     })
 }
 
-fn run(argv: impl Iterator<Item = String>) -> Result<u8, CliError> {
-    match args::parse(argv)? {
-        Command::Help => {
-            print(&format!("{}\n", args::USAGE))?;
-            Ok(0)
-        }
+fn run(command: Command) -> Result<u8, CliError> {
+    match command {
         Command::Check(source) => {
             let loaded = config_source::load(&source)?;
             let redactor = Redactor::new(&loaded.secrets);
@@ -114,7 +110,7 @@ fn run(argv: impl Iterator<Item = String>) -> Result<u8, CliError> {
             let explanation = explain::explain(&config, &list, now_or(e.now));
             let text = if e.json {
                 let cannot =
-                    |err: serde_json::Error| CliError::usage(format!("cannot write JSON: {err}"));
+                    |err: serde_json::Error| CliError::Output(format!("cannot write JSON: {err}"));
                 let value = serde_json::to_value(&explanation).map_err(cannot)?;
                 let json =
                     serde_json::to_string_pretty(&redactor.clean_json(value)).map_err(cannot)?;
@@ -136,10 +132,7 @@ fn run(argv: impl Iterator<Item = String>) -> Result<u8, CliError> {
             let mut redactor = Redactor::new(&loaded.secrets);
             let config = configured(&loaded, &redactor)?;
             // A cases file's errors may quote its values: masked like every other output.
-            let cases = cases::load(&t.cases).map_err(|e| CliError {
-                message: redactor.clean(&e.message),
-                ..e
-            })?;
+            let cases = cases::load(&t.cases).map_err(|e| e.map_message(|m| redactor.clean(m)))?;
             let materials = cases::Materials {
                 now: now_or(t.now),
                 key: config.verifier.current_key(),
@@ -147,7 +140,7 @@ fn run(argv: impl Iterator<Item = String>) -> Result<u8, CliError> {
             };
             let file = t.cases.display().to_string();
             let report = run_cases::run(&config, &cases, &materials, &mut redactor, &file)
-                .map_err(|e| CliError::usage(redactor.clean(&e)))?;
+                .map_err(|e| CliError::input(redactor.clean(&e)))?;
             print(&report.text)?;
             Ok(if report.disagreements > 0 {
                 error::DISAGREEMENT

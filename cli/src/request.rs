@@ -38,7 +38,7 @@ pub fn header_line(line: &str) -> Result<(String, String), CliError> {
         .split_once(':')
         .filter(|(name, _)| !name.trim().is_empty())
         .ok_or_else(|| {
-            CliError::usage(format!(
+            CliError::input(format!(
                 "a -H argument of {} bytes has no ':' after a name: expected 'Name: value' (not shown: it may hold a credential)",
                 line.len()
             ))

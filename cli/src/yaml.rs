@@ -19,9 +19,9 @@ const MAX_NODES: u64 = 1_000_000;
 
 /// Every document of a YAML text, as JSON; `file` names the text in errors.
 pub fn documents(text: &str, file: &str) -> Result<Vec<Value>, CliError> {
-    check_bounds(text).map_err(|problem| CliError::usage(format!("{file}: {problem}")))?;
+    check_bounds(text).map_err(|problem| CliError::input(format!("{file}: {problem}")))?;
     let docs = YamlLoader::load_from_str(text)
-        .map_err(|e| CliError::usage(format!("{file}: not valid YAML: {e}")))?;
+        .map_err(|e| CliError::input(format!("{file}: not valid YAML: {e}")))?;
     docs.iter().map(|doc| to_json(doc, file)).collect()
 }
 
@@ -106,7 +106,7 @@ fn to_json(node: &Yaml, file: &str) -> Result<Value, CliError> {
             .ok()
             .and_then(Number::from_f64)
             .map(Value::Number)
-            .ok_or_else(|| CliError::usage(format!("{file}: the number {text} is not finite")))?,
+            .ok_or_else(|| CliError::input(format!("{file}: the number {text} is not finite")))?,
         Yaml::Integer(i) => Value::from(*i),
         Yaml::String(s) => Value::String(s.clone()),
         Yaml::Boolean(b) => Value::Bool(*b),
@@ -124,7 +124,7 @@ fn to_json(node: &Yaml, file: &str) -> Result<Value, CliError> {
                     Yaml::Integer(i) => i.to_string(),
                     Yaml::Boolean(b) => b.to_string(),
                     _ => {
-                        return Err(CliError::usage(format!(
+                        return Err(CliError::input(format!(
                             "{file}: a mapping key that is not text (a list, a mapping or a number with a fraction)"
                         )))
                     }
@@ -134,7 +134,7 @@ fn to_json(node: &Yaml, file: &str) -> Result<Value, CliError> {
             Value::Object(out)
         }
         Yaml::Null | Yaml::BadValue => Value::Null,
-        Yaml::Alias(_) => return Err(CliError::usage(format!("{file}: an unresolved YAML alias"))),
+        Yaml::Alias(_) => return Err(CliError::input(format!("{file}: an unresolved YAML alias"))),
     })
 }
 
@@ -157,10 +157,14 @@ mod tests {
     fn deep_nesting_and_alias_bombs_are_refused_before_they_are_built() {
         let deep = format!("{}x\n", "- ".repeat(3000));
         let err = documents(&deep, "deep.yaml").unwrap_err();
-        assert!(err.message.contains("nests deeper"), "{}", err.message);
+        assert!(
+            err.to_string().contains("nests deeper"),
+            "{}",
+            err.to_string()
+        );
         let deep_flow = format!("a: {}x{}\n", "[".repeat(200), "]".repeat(200));
         let err = documents(&deep_flow, "flow.yaml").unwrap_err();
-        assert!(err.message.contains("nest"), "{}", err.message);
+        assert!(err.to_string().contains("nest"), "{}", err.to_string());
         let mut bomb = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
         for level in 1..10 {
             let prev = level - 1;
@@ -169,7 +173,7 @@ mod tests {
             ));
         }
         let err = documents(&bomb, "bomb.yaml").unwrap_err();
-        assert!(err.message.contains("aliases"), "{}", err.message);
+        assert!(err.to_string().contains("aliases"), "{}", err.to_string());
         // Ordinary anchors still work.
         let ok = documents("base: &b {x: 1}\nuse: *b\n", "ok.yaml").unwrap();
         assert_eq!(ok[0]["use"]["x"], 1);

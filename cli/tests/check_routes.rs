@@ -20,11 +20,7 @@ fn string_prefixes_beside_segment_rules_are_warned_about() {
         "cli/tests/data/envoy-string-prefix.yaml",
     ]);
     assert_eq!(run.status, 0, "{}", run.all());
-    let warnings: Vec<&str> = run
-        .stdout
-        .lines()
-        .filter(|l| l.starts_with("warning: "))
-        .collect();
+    let warnings = run.warnings();
     assert_eq!(warnings.len(), 2, "{}", run.stdout);
     assert!(
         warnings[0].starts_with(

@@ -12,8 +12,7 @@ mod common;
 
 use common::{env_file, scratch, tollgate, ENVOY_VARS};
 use tollgate_core::verify::token::{claims_for, SigningKey};
-
-const NOW: u64 = 1_800_000_000;
+use tollgate_testkit::NOW;
 
 /// A token for `sub` signed with `secret` (kid `demo`) at [`NOW`].
 fn token(secret: &str, sub: &str) -> String {
@@ -406,7 +405,7 @@ fn hostile_inputs_are_refused_without_quoting_a_secret() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(out.status.code(), Some(2), "{all}");
-    assert!(all.contains("not UTF-8"), "{all}");
+    assert!(all.contains("invalid UTF-8"), "{all}");
     assert_no_secret(&all, &secrets, &[]);
 
     // A header without a colon.

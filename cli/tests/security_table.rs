@@ -1,10 +1,10 @@
 //! The hostile-input table (`tests/data/security-cases.tsv`) through `tollgate test`: every
 //! row the command can express must get the row's status, code and identity, the answers
-//! `tests/security_cases.rs` holds the filter to natively and through Envoy. So the command
-//! and Envoy answer alike.
+//! `core/tests/security_cases.rs` and `tests/e2e_security_cases.rs` hold the filter to
+//! natively and through Envoy. So the command and Envoy answer alike.
 //!
 //! The rows, their configurations and placeholders come from the testkit crate, the same
-//! reader `tests/security_cases.rs` uses.
+//! reader those files use.
 
 #![allow(
     clippy::unwrap_used,
@@ -18,11 +18,9 @@ mod common;
 use std::collections::BTreeMap;
 
 use tollgate_testkit::table::{self, Check, ConfigName, IdentityField, Only, Placeholders, Row};
-use tollgate_testkit::{expand_table, unescape};
+use tollgate_testkit::{expand_table, unescape, NOW};
 
 use common::{scratch, tollgate};
-
-const NOW: u64 = 1_800_000_000;
 
 /// Text as a YAML double-quoted scalar: every character outside printable ASCII escaped.
 fn quoted(text: &str) -> String {

@@ -23,28 +23,11 @@ use tollgate_core::fetch::{
 };
 use tollgate_core::held::Waiting;
 use tollgate_core::verify::issuer::KeysNeeded;
+use tollgate_testkit::rng::Rng;
 
 const REFRESH_MS: u64 = 20_000;
 const TICK_MS: u64 = 100;
 const WORKERS: usize = 2;
-
-/// xorshift64*: deterministic, seeded.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-}
 
 type Keys = BTreeSet<u32>;
 

@@ -1,6 +1,9 @@
-//! tollgate's test fixtures, one home for the filter's tests (`tests/`) and the command's
-//! (`cli/tests/`): the keys of the test configurations, the hostile-input table read into
-//! typed rows ([`table`]), its configurations, placeholders and escapes.
+//! tollgate's test fixtures, one home for the core's native tests (`core/tests/`), the
+//! filter's end-to-end tests (`tests/`) and the command's (`cli/tests/`): the keys of the
+//! test configurations, the hostile-input table read into typed rows ([`table`]), its
+//! configurations, placeholders and escapes, what a row's request met ([`seen`]), the test
+//! request ([`request`]), a seeded generator ([`rng`]), and the core's names the tests use
+//! ([`prelude`]).
 
 #![allow(
     clippy::unwrap_used,
@@ -9,9 +12,28 @@
     clippy::indexing_slicing
 )]
 
+use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+pub mod request;
+pub mod rng;
+pub mod seen;
 pub mod table;
+
+/// What most test files need: the crate under test's names (the one place the tests name
+/// its module paths), the fixtures and the test request.
+pub mod prelude {
+    pub use crate::request::Request;
+    pub use crate::{expand_table, now, root, unescape, CS, CSB, K, LOGIN, NOW, PK, SK};
+    pub use tollgate_core::config::Config;
+    pub use tollgate_core::decision::{decide, Action};
+    pub use tollgate_core::request::{path, query};
+    pub use tollgate_core::rules::Mode;
+    pub use tollgate_core::verify::base64url;
+    pub use tollgate_core::verify::token::{claims_for, sign_raw, SigningKey};
+    pub use tollgate_core::worker::WorkerState;
+    pub use tollgate_core::{host, metrics};
+}
 
 // The test fixtures: keys and secrets every test file uses.
 
@@ -27,6 +49,17 @@ pub const CS: &str = "cs_test_Zr4Qm8Vn2Lp6Xw1Ty9Hs3Kd7Bf5Gj0";
 pub const CSB: &str = "cs_test_other_client_secret_nVjh9XxeUpEHicLzXKhcCtEzmn39";
 /// The login page of the configurations that redirect browsers.
 pub const LOGIN: &str = "https://auth.example.com/login";
+
+/// A fixed clock (unix seconds, 2027-01-15) for tests that mint and check tokens.
+pub const NOW: u64 = 1_800_000_000;
+
+/// The repository's root (the tables, the fuzz corpus, the docs, the examples).
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
 
 /// The clock, in unix seconds.
 pub fn now() -> u64 {

@@ -23,32 +23,14 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
 
-// The crate under test: the one place the tests name its module paths.
+// The crate under test's names, the fixtures (keys and secrets every test file uses, the
+// table's escapes) and the test request: one home, the testkit crate, shared with the core's
+// native tests and the command's tests.
 #[allow(unused_imports)]
-pub use tollgate_core::config::Config;
-#[allow(unused_imports)]
-pub use tollgate_core::decision::{decide, Action};
-#[allow(unused_imports)]
-pub use tollgate_core::request::{path, query};
-#[allow(unused_imports)]
-pub use tollgate_core::rules::Mode;
-#[allow(unused_imports)]
-pub use tollgate_core::verify::base64url;
-#[allow(unused_imports)]
-pub use tollgate_core::verify::token::{claims_for, sign_raw, SigningKey};
-#[allow(unused_imports)]
-pub use tollgate_core::worker::WorkerState;
-#[allow(unused_imports)]
-pub use tollgate_core::{host, metrics};
+pub use tollgate_testkit::{prelude::*, table};
 
 pub mod feed;
 pub mod idp;
-pub mod table;
-
-// The test fixtures (keys and secrets every test file uses, the table's escapes): one home,
-// the testkit crate, shared with the command's tests.
-#[allow(unused_imports)]
-pub use tollgate_testkit::{expand_table, now, unescape, CS, CSB, K, LOGIN, PK, SK};
 
 /// Polls `check` until it holds; panics naming `what` once `within` has passed. Tests wait
 /// with this, never with a fixed sleep: the machine may be loaded.
@@ -764,99 +746,6 @@ pub fn validate_config(config: &Path, env: &[(&str, &str)]) -> (bool, String) {
 fn admin_get(port: u16, path: &str) -> Option<Response> {
     let bytes = format!("GET {path} HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n");
     try_send_raw(port, bytes.as_bytes()).ok()
-}
-
-/// An HTTP/1.1 request; header values are bytes.
-#[derive(Clone)]
-pub struct Request {
-    pub method: String,
-    pub target: Vec<u8>,
-    pub headers: Vec<(String, Vec<u8>)>,
-    pub body: Vec<u8>,
-}
-
-impl Request {
-    pub fn new(method: &str, target: impl AsRef<[u8]>) -> Request {
-        Request {
-            method: method.into(),
-            target: target.as_ref().to_vec(),
-            headers: vec![("Host".into(), b"api.example.com".to_vec())],
-            body: Vec::new(),
-        }
-    }
-
-    /// Sets the body and its Content-Length (the caller sets Content-Type).
-    pub fn body_text(mut self, body: &str) -> Request {
-        self.body = body.as_bytes().to_vec();
-        self.header("Content-Length", body.len().to_string())
-    }
-
-    pub fn get(target: impl AsRef<[u8]>) -> Request {
-        Request::new("GET", target)
-    }
-
-    pub fn header(mut self, name: &str, value: impl AsRef<[u8]>) -> Request {
-        self.headers.push((name.into(), value.as_ref().to_vec()));
-        self
-    }
-
-    pub fn bearer(self, credential: &str) -> Request {
-        self.header("Authorization", format!("Bearer {credential}"))
-    }
-
-    pub fn host(mut self, host: &str) -> Request {
-        self.headers.retain(|(n, _)| n != "Host");
-        self.header("Host", host)
-    }
-
-    pub fn browser(self) -> Request {
-        self.header(
-            "Accept",
-            "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
-        )
-    }
-
-    /// The request as the filter's decision gets it from Envoy: `:method`, `:path` (none when
-    /// the target is empty), `:authority` (the first `Host`) and `:scheme` http, then the other
-    /// headers with lower-case names.
-    pub fn to_native(&self) -> Vec<(String, Vec<u8>)> {
-        let mut headers = vec![(":method".to_string(), self.method.as_bytes().to_vec())];
-        if !self.target.is_empty() {
-            headers.push((":path".into(), self.target.clone()));
-        }
-        let host = self
-            .headers
-            .iter()
-            .position(|(n, _)| n.eq_ignore_ascii_case("host"));
-        let authority = host.map(|i| self.headers[i].1.clone()).unwrap_or_default();
-        headers.push((":authority".into(), authority));
-        headers.push((":scheme".into(), b"http".to_vec()));
-        headers.extend(
-            self.headers
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| Some(*i) != host)
-                .map(|(_, (n, v))| (n.to_ascii_lowercase(), v.clone())),
-        );
-        headers
-    }
-
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::new();
-        out.extend_from_slice(self.method.as_bytes());
-        out.push(b' ');
-        out.extend_from_slice(&self.target);
-        out.extend_from_slice(b" HTTP/1.1\r\n");
-        for (name, value) in &self.headers {
-            out.extend_from_slice(name.as_bytes());
-            out.extend_from_slice(b": ");
-            out.extend_from_slice(value);
-            out.extend_from_slice(b"\r\n");
-        }
-        out.extend_from_slice(b"Connection: close\r\n\r\n");
-        out.extend_from_slice(&self.body);
-        out
-    }
 }
 
 /// A response as the client saw it.

@@ -1,18 +1,12 @@
 //! What the command's tests share: running the built `tollgate`, random secrets, scratch files.
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::indexing_slicing)]
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// The repository's root.
-pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
+pub use tollgate_testkit::root;
 
 /// A fresh scratch directory under `target/tmp`.
 pub fn scratch(label: &str) -> PathBuf {
@@ -49,6 +43,14 @@ impl Run {
     /// Both streams, to look for secrets in.
     pub fn all(&self) -> String {
         format!("{}\n{}", self.stdout, self.stderr)
+    }
+
+    /// The `warning: …` lines of the output.
+    pub fn warnings(&self) -> Vec<&str> {
+        self.stdout
+            .lines()
+            .filter(|l| l.starts_with("warning: "))
+            .collect()
     }
 }
 

@@ -11,17 +11,17 @@
     clippy::indexing_slicing
 )]
 
-mod support;
-
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use serde_json::json;
-use support::host::{on_request_body, on_request_headers, Host, Verdict};
-use support::WorkerState;
-use support::SK as API_KEY;
-use support::{claims_for, Config, Request, SigningKey, CS as CLIENT_SECRET, K as SECRET};
-const NOW: u64 = 1_800_000_000;
+use tollgate_core::config::Config;
+use tollgate_core::host::{on_request_body, on_request_headers, Host, Verdict};
+use tollgate_core::metrics;
+use tollgate_core::verify::token::{claims_for, SigningKey};
+use tollgate_core::worker::WorkerState;
+use tollgate_testkit::request::Request;
+use tollgate_testkit::{CS as CLIENT_SECRET, K as SECRET, NOW, SK as API_KEY};
 
 /// A host that records every call by name.
 struct CountingHost {
@@ -321,7 +321,7 @@ fn a_form_body_is_read_with_no_call_per_chunk_and_refused_in_a_few() {
     assert_eq!(calls.get("set_property"), Some(&4), "{calls:?}");
     assert_eq!(
         *counted.borrow(),
-        vec![support::metrics::Counter::Denied(
+        vec![metrics::Counter::Denied(
             tollgate_core::denial::Code::InvalidRequest
         )]
     );

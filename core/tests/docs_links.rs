@@ -12,9 +12,7 @@
 
 use std::path::{Path, PathBuf};
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use tollgate_testkit::root;
 
 /// The Markdown files checked: `*.md` at the top and in `docs/`.
 fn markdown_files() -> Vec<PathBuf> {

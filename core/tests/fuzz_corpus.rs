@@ -4,15 +4,11 @@
 // Tests may panic: a failure is the point.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::indexing_slicing)]
 
-#[path = "../fuzz/src/properties.rs"]
+#[path = "../../fuzz/src/properties.rs"]
 mod properties;
 
-use std::path::Path;
-
 fn replay(target: &str, check: fn(&[u8])) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fuzz/corpus")
-        .join(target);
+    let dir = tollgate_testkit::root().join("fuzz/corpus").join(target);
     let mut inputs = 0;
     for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
         let path = entry.map(|e| e.path()).unwrap_or_else(|e| panic!("{e}"));

@@ -9,13 +9,11 @@
     clippy::indexing_slicing
 )]
 
-mod support;
-
 use std::rc::Rc;
 
 use serde_json::json;
-use support::*;
 use tollgate_core::verify::revocation::{encode, FeedPage, Retention, TokenMarks};
+use tollgate_testkit::prelude::*;
 
 fn config(extra: serde_json::Value) -> Config {
     let mut text = json!({

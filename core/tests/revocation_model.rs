@@ -29,6 +29,7 @@ use tollgate_core::feed_poll::{FeedPoller, Outcome, SharedFeed};
 use tollgate_core::fetch::{FetchRecord, FETCH_TIMEOUT_MS};
 use tollgate_core::verify::revocation::TokenMarks;
 use tollgate_core::worker::Revocations;
+use tollgate_testkit::rng::Rng;
 
 const SKEW: u64 = 5;
 const MAX_LIFETIME: u64 = 40;
@@ -40,26 +41,6 @@ const START_MS: u64 = 1_700_000_000_000;
 /// The latest a worker reads an answer: the call's timeout and a busy worker's delay.
 const MAX_LATE_MS: u64 = FETCH_TIMEOUT_MS + BUSY_MS;
 const BUSY_MS: u64 = 4_000;
-
-/// xorshift64*: small, fixed, enough for test sequences.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-
-    fn percent(&mut self, p: u64) -> bool {
-        self.below(100) < p
-    }
-}
 
 /// One revocation the feed holds: a token by `jti`, or a subject's tokens before a time.
 #[derive(Debug, Clone)]
@@ -300,7 +281,7 @@ fn answer_to(
     };
     let latency = if calm {
         rng.below(300)
-    } else if rng.percent(10) {
+    } else if rng.chance(10) {
         rng.below(9_000)
     } else {
         rng.below(600)
@@ -311,7 +292,7 @@ fn answer_to(
         (latency, answer)
     };
     // The worker may be busy when its answer comes: after the lease ran out, sometimes.
-    let busy = if !calm && rng.percent(20) {
+    let busy = if !calm && rng.chance(20) {
         rng.below(BUSY_MS)
     } else {
         0
@@ -341,7 +322,7 @@ fn run(seed: u64) {
             envoys.push(Envoy::start(1 + rng.below(2), now_ms));
         }
         // Calm and stormy phases alternate.
-        if rng.percent(1) {
+        if rng.chance(1) {
             calm_since = match calm_since {
                 Some(_) => None,
                 None => Some(now_ms),
@@ -349,10 +330,10 @@ fn run(seed: u64) {
         }
         let calm = calm_since.is_some();
         // The feed changes.
-        if rng.percent(6) {
+        if rng.chance(6) {
             provider.added += 1;
             let name = format!("r{}", provider.added);
-            let item = if rng.percent(30) {
+            let item = if rng.chance(30) {
                 Item {
                     name,
                     subject_before: Some(now_s),
@@ -369,11 +350,11 @@ fn run(seed: u64) {
             };
             provider.positions.push(Some(item));
         }
-        if rng.percent(3) {
+        if rng.chance(3) {
             provider.positions.push(None);
         }
         provider.expire(now_s);
-        if !calm && rng.percent(3) {
+        if !calm && rng.chance(3) {
             provider.restart();
         }
         for envoy in &mut envoys {

@@ -10,16 +10,14 @@
     clippy::indexing_slicing
 )]
 
-mod support;
-
 use std::collections::HashSet;
 
 use jwt_simple::prelude::*;
 use serde_json::{json, Value};
-use support::*;
 use tollgate_core::decision::{HeaderEdit, KeyWait, Outcome};
 use tollgate_core::verify::issuer::KeysNeeded;
 use tollgate_core::verify::jwks::KeySet;
+use tollgate_testkit::prelude::*;
 
 const ISS: &str = "https://idp.example.com";
 const AUD: &str = "api://orders";
@@ -30,7 +28,7 @@ fn b64(bytes: &[u8]) -> String {
 }
 
 fn pem(name: &str) -> String {
-    std::fs::read_to_string(manifest_dir().join("tests/data/issuer-keys").join(name)).unwrap()
+    std::fs::read_to_string(root().join("tests/data/issuer-keys").join(name)).unwrap()
 }
 
 /// A signer for one algorithm, with its public JWK (carrying `kid`).
