@@ -16,7 +16,7 @@ mod support;
 
 use std::path::PathBuf;
 
-use support::table::{self, expand, Build, ConfigName, Only};
+use support::table::{self, expand, ConfigName, Only};
 use support::{Envoy, Request, Response, Setup};
 
 /// What a client and the upstream saw of one request.
@@ -78,7 +78,10 @@ fn seen(response: &Response) -> Seen {
 /// slash, a dot segment, a parameter, a form body, a second credential, a browser).
 fn mutations(request: &Request) -> Vec<(&'static str, Request)> {
     let target = request.target.clone();
-    let split = target.iter().position(|b| *b == b'?').unwrap_or(target.len());
+    let split = target
+        .iter()
+        .position(|b| *b == b'?')
+        .unwrap_or(target.len());
     let (path, query) = target.split_at(split);
     let with_target = |target: Vec<u8>| Request {
         target,
@@ -87,20 +90,38 @@ fn mutations(request: &Request) -> Vec<(&'static str, Request)> {
     let joined = |path: &[u8], query: &[u8]| [path, query].concat();
     let mut out = vec![
         ("as is", request.clone()),
-        ("upper case", with_target(joined(&path.to_ascii_uppercase(), query))),
-        ("trailing slash", with_target(joined(&[path, b"/"].concat(), query))),
-        ("dot segment", with_target(joined(&[b"/.", path].concat(), query))),
-        ("parameter", with_target(joined(&[path, b";x"].concat(), query))),
+        (
+            "upper case",
+            with_target(joined(&path.to_ascii_uppercase(), query)),
+        ),
+        (
+            "trailing slash",
+            with_target(joined(&[path, b"/"].concat(), query)),
+        ),
+        (
+            "dot segment",
+            with_target(joined(&[b"/.", path].concat(), query)),
+        ),
+        (
+            "parameter",
+            with_target(joined(&[path, b";x"].concat(), query)),
+        ),
         ("query token", {
             let sep: &[u8] = if query.is_empty() { b"?" } else { b"&" };
             with_target([&target[..], sep, b"access_token=abc.def.ghi"].concat())
         }),
         ("browser", request.clone().header("Accept", "text/html")),
-        ("second bearer", request.clone().header("Authorization", "Bearer x.y.z")),
-        ("head", Request {
-            method: "HEAD".into(),
-            ..request.clone()
-        }),
+        (
+            "second bearer",
+            request.clone().header("Authorization", "Bearer x.y.z"),
+        ),
+        (
+            "head",
+            Request {
+                method: "HEAD".into(),
+                ..request.clone()
+            },
+        ),
     ];
     if request.method == "GET" || request.method == "POST" {
         out.push((
