@@ -157,7 +157,10 @@ mod tests {
         let kept: Vec<&str> = roles.names().collect();
         assert_eq!(kept.len(), MAX_ROLES);
         assert_eq!(kept.first(), Some(&"r0"));
-        assert_eq!(kept.last().copied(), Some(format!("r{}", MAX_ROLES - 1).as_str()));
+        assert_eq!(
+            kept.last().copied(),
+            Some(format!("r{}", MAX_ROLES - 1).as_str())
+        );
         let twice = names.iter().chain(&names).map(String::as_str);
         assert_eq!(Roles::from_claim(twice), roles);
     }
