@@ -4,24 +4,9 @@ use std::rc::Rc;
 
 use crate::request::spells_header;
 
-/// The role names the filter itself assigns.
-pub mod role {
-    /// Role of a verified access token.
-    pub const USER: &str = "user";
-    /// Role of an API key, and the default role of a client.
-    pub const ADMIN: &str = "admin";
-    /// Role of a publishable key and of a request without a credential.
-    pub const ANONYMOUS: &str = "anonymous";
+mod roles;
 
-    /// Whether `name` can be a role: 1 to 64 lower-case letters, digits, '-' or '_'.
-    pub fn is_valid(name: &str) -> bool {
-        !name.is_empty()
-            && name.len() <= 64
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
-    }
-}
+pub use roles::{role, Roles, MAX_ROLES};
 
 /// The kind of credential an identity comes from; its name is the `type` identity header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -81,7 +66,8 @@ pub type ClaimHeaders = Rc<[(Rc<str>, Rc<str>)]>;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
     pub kind: CredentialKind,
-    pub role: Rc<str>,
+    /// The roles, and the role header's value.
+    pub role: Roles,
     /// The `sub` of an access token.
     pub user: Option<Rc<str>>,
     /// The name of a key, the `client_id` of a client, or the issuer of a token.
@@ -99,16 +85,6 @@ thread_local! {
         Rc::from(CredentialKind::Client.as_str()),
         Rc::from(CredentialKind::Anonymous.as_str()),
     ];
-    /// The built-in role names, made once per VM.
-    static BUILTIN_ROLES: [Rc<str>; 3] =
-        [Rc::from(role::USER), Rc::from(role::ADMIN), Rc::from(role::ANONYMOUS)];
-}
-
-/// A shared copy of a built-in role name (`user`, `admin` or `anonymous`).
-pub(crate) fn builtin_role(name: &str) -> Rc<str> {
-    BUILTIN_ROLES
-        .with(|roles| roles.iter().find(|r| &***r == name).cloned())
-        .unwrap_or_else(|| Rc::from(name))
 }
 
 impl Identity {
@@ -116,7 +92,7 @@ impl Identity {
     pub fn anonymous() -> Self {
         Identity {
             kind: CredentialKind::Anonymous,
-            role: builtin_role(role::ANONYMOUS),
+            role: Roles::one(role::ANONYMOUS),
             user: None,
             name: None,
             claims: None,
@@ -127,17 +103,16 @@ impl Identity {
     pub fn user(subject: Rc<str>) -> Self {
         Identity {
             kind: CredentialKind::AccessToken,
-            role: builtin_role(role::USER),
+            role: Roles::one(role::USER),
             user: Some(subject),
             name: None,
             claims: None,
         }
     }
 
-    /// The roles this identity holds: `role` is one role, or an issuer's roles joined by `,`
-    /// (role names never hold a comma).
+    /// The names of the roles this identity holds.
     pub fn roles(&self) -> impl Iterator<Item = &str> {
-        self.role.split(',')
+        self.role.names()
     }
 }
 

@@ -107,7 +107,6 @@ impl Config {
         }
     }
 
-    /// Whether `name` is a valid role name (a rule's role, an issuer token's role).
     /// What the configuration allows that an operator may not mean, one line each (logged as
     /// warnings when it loads).
     pub fn warnings(&self) -> Vec<String> {

@@ -16,7 +16,7 @@ pub(super) fn annotate<'a>(
     let names = &config.identity_headers;
     let values = [
         (names.kind.as_str(), Some(identity.kind.label())),
-        (names.role.as_str(), Some(Rc::clone(&identity.role))),
+        (names.role.as_str(), Some(identity.role.header_value())),
         (names.user.as_str(), identity.user.clone()),
         (names.name.as_str(), identity.name.clone()),
     ];

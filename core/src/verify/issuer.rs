@@ -10,7 +10,7 @@ use std::rc::Rc;
 
 use serde_json::{Map, Value};
 
-use crate::identity::{builtin_role, role, CredentialKind, Identity};
+use crate::identity::{CredentialKind, Identity, Roles};
 use crate::verify::claims;
 use crate::verify::jwks::{Algorithm, KeyDigest, KeySet};
 use crate::verify::jws;
@@ -260,17 +260,13 @@ fn identity(issuer: &Issuer, payload: &Map<String, Value>) -> Result<Identity, T
         .and_then(Value::as_str)
         .filter(|s| is_safe_subject(s))
         .ok_or(TokenError::BadSubject)?;
-    let roles = issuer
+    let named = issuer
         .roles_claim
         .as_deref()
         .and_then(|path| claims::lookup(payload, path))
-        .map(|value| claims::roles(value, crate::identity::role::is_valid))
+        .map(claims::strings)
         .unwrap_or_default();
-    let role = if roles.is_empty() {
-        builtin_role(role::USER)
-    } else {
-        Rc::from(roles.join(","))
-    };
+    let role = Roles::from_claim(named);
     let headers: Vec<(Rc<str>, Rc<str>)> = issuer
         .claims_to_headers
         .iter()

@@ -7,7 +7,7 @@ use std::rc::Rc;
 
 use subtle::ConstantTimeEq;
 
-use crate::identity::{builtin_role, role, CredentialKind, Identity};
+use crate::identity::{role, CredentialKind, Identity, Roles};
 
 type Digest = [u8; 32];
 
@@ -25,7 +25,7 @@ fn digests_equal(a: &Digest, b: &Digest) -> bool {
 struct KeyEntry {
     digest: Digest,
     kind: CredentialKind,
-    role: Rc<str>,
+    role: Roles,
     name: Rc<str>,
 }
 
@@ -39,8 +39,8 @@ impl KeyRing {
     /// Adds a key; `kind` is [`CredentialKind::ApiKey`] or [`CredentialKind::PublishableKey`].
     pub(crate) fn add(&mut self, kind: CredentialKind, name: &str, key: &[u8]) {
         let role = match kind {
-            CredentialKind::ApiKey => builtin_role(role::ADMIN),
-            _ => builtin_role(role::ANONYMOUS),
+            CredentialKind::ApiKey => Roles::one(role::ADMIN),
+            _ => Roles::one(role::ANONYMOUS),
         };
         self.keys.push(KeyEntry {
             digest: digest(key),
@@ -75,7 +75,7 @@ impl KeyRing {
         }
         found.map(|k| Identity {
             kind: k.kind,
-            role: Rc::clone(&k.role),
+            role: k.role.clone(),
             user: None,
             name: Some(Rc::clone(&k.name)),
             claims: None,
@@ -88,7 +88,7 @@ impl KeyRing {
 struct ClientEntry {
     id: Rc<str>,
     secret: Digest,
-    role: Rc<str>,
+    role: Roles,
 }
 
 /// Every configured client.
@@ -114,7 +114,7 @@ impl ClientRegistry {
         self.clients.push(ClientEntry {
             id: Rc::from(id),
             secret: digest(secret),
-            role: builtin_role(role),
+            role: Roles::one(role),
         });
     }
 
@@ -135,7 +135,7 @@ impl ClientRegistry {
 
     /// The roles clients carry.
     pub fn roles(&self) -> impl Iterator<Item = &str> {
-        self.clients.iter().map(|c| &*c.role)
+        self.clients.iter().map(|c| c.role.as_str())
     }
 
     /// The client's identity when `secret` is its secret; an unknown id fails the same way.
@@ -146,7 +146,7 @@ impl ClientRegistry {
         match client {
             Some(c) if matches => Some(Identity {
                 kind: CredentialKind::Client,
-                role: Rc::clone(&c.role),
+                role: c.role.clone(),
                 user: None,
                 name: Some(Rc::clone(&c.id)),
                 claims: None,
