@@ -4,8 +4,6 @@ use std::fmt;
 
 /// Exit status of a usage, configuration-file or cases-file error.
 pub const USAGE: u8 = 2;
-/// Exit status when the step-by-step explanation disagrees with the decision.
-pub const DISAGREEMENT: u8 = 3;
 
 /// An error that ends the command.
 #[derive(Debug)]

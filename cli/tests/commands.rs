@@ -167,7 +167,6 @@ fn explain_tells_each_step_in_text_and_json() {
     assert_eq!(json["identity"]["user"], "lUpa");
     assert_eq!(json["identity"]["type"], "access_token");
     assert_eq!(json["mode"], "required");
-    assert_eq!(json["agrees"], true);
     let upstream: Vec<(String, String)> =
         serde_json::from_value(json["upstream"]["headers"].clone()).unwrap();
     assert!(
@@ -330,7 +329,7 @@ fn explain_json_stays_json_when_a_configured_secret_is_sent() {
         assert_eq!(run.status, 0, "{}", run.all());
         let json: serde_json::Value = serde_json::from_str(&run.stdout)
             .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", run.stdout));
-        assert_eq!(json["agrees"], true, "{json}");
+        assert!(json["steps"].is_array(), "{json}");
         assert!(
             run.stdout.contains("\\\""),
             "the label is quoted: {}",
@@ -566,10 +565,8 @@ fn explain_follows_a_provider_token_to_its_issuer() {
     assert_eq!(run.status, 0, "{}", run.all());
     assert!(run.stdout.contains("fetched at run time"), "{}", run.all());
     assert!(run.stdout.contains("KEYS_UNAVAILABLE"), "{}", run.all());
-    assert!(!run.stdout.contains("DISAGREEMENT"), "{}", run.all());
     // A provider nobody configured.
     let run = explain(&provider_token("https://elsewhere.example"));
     assert_eq!(run.status, 0, "{}", run.all());
     assert!(run.stdout.contains("UnknownIssuer"), "{}", run.all());
-    assert!(!run.stdout.contains("DISAGREEMENT"), "{}", run.all());
 }
