@@ -76,11 +76,10 @@ fn authenticate_token(
 ) -> Authenticated {
     let (verified, cache_hit) = verify_token(verifiers, worker, token, now, trace);
     let result = verified.and_then(|(identity, marks)| {
-        if verifiers.revocation.is_none() {
-            return Ok(identity);
-        }
         let refused = revocation_check(verifiers, worker, &marks, now);
-        trace.step(Step::Revocation(refused));
+        if verifiers.revocation.is_some() {
+            trace.step(Step::Revocation(refused));
+        }
         match refused {
             Some(denial) => Err(Authenticated::refusal(denial)),
             None => Ok(identity),

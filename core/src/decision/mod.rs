@@ -209,12 +209,13 @@ where
     // 7. A credential is checked; a valid one whose role the rule does not allow is a 403.
     let mut cache_hit = None;
     let identity = match &presented {
+        None if policy.mode == Mode::Optional => {
+            trace.step(Step::NothingToVerify(Mode::Optional));
+            Identity::anonymous()
+        }
         None => {
             trace.step(Step::NothingToVerify(policy.mode));
-            if policy.mode != Mode::Optional {
-                return refuse_here(Denial::MissingCredentials);
-            }
-            Identity::anonymous()
+            return refuse_here(Denial::MissingCredentials);
         }
         Some(credential) => {
             let checked = authenticate(config.verifiers(), worker, credential, now, trace);
