@@ -256,3 +256,6 @@ impl Explanation {
         out
     }
 }
+
+#[cfg(test)]
+mod tests;
