@@ -2,7 +2,8 @@
 //!
 //! Pure: the adapter hands over the header list, applies the returned edits or sends the
 //! returned response, and reports the outcome. The steps, in order, are README's "How a
-//! request is decided"; each step's detail lives in its own module.
+//! request is decided"; each step's detail lives in its own module. Each step is told to a
+//! [`Trace`] when one is given (`tollgate explain`); the filter's [`NoTrace`] compiles away.
 
 mod annotate;
 mod authenticate;
