@@ -14,8 +14,7 @@ filter, or an Istio WasmPlugin. Secrets named by *_env keys come from the enviro
 
 Exit status: 0 success (check: the configuration loads, with or without warnings); 1 a case
 failed (test) or the filter would refuse the configuration (check); 2 a usage error, a file
-that cannot be read, a configuration refused (explain, test) or a cases-file error; 3 the
-explanation disagrees with the decision (a bug in tollgate).";
+that cannot be read, a configuration refused (explain, test) or a cases-file error.";
 
 /// A tollgate configuration tried before it reaches a mesh, with the filter's own decision.
 #[derive(Debug, Parser)]

@@ -3,15 +3,12 @@
 //! Exit status: 0 success (`check`: the configuration loads, warnings or not); 1 a failed case
 //! (`test`) or a configuration the filter refuses (`check`); 2 any [`CliError`] (a usage
 //! error, which clap reports with its usage text, a file or argument the command cannot use,
-//! a configuration refused by `explain` or `test`, output that cannot be written); 3
-//! [`DISAGREEMENT`].
+//! a configuration refused by `explain` or `test`, output that cannot be written).
 
 use std::fmt;
 
 /// Exit status of every [`CliError`].
 pub const USAGE: u8 = 2;
-/// Exit status when the step-by-step explanation disagrees with the decision.
-pub const DISAGREEMENT: u8 = 3;
 
 /// An error that ends the command (exit [`USAGE`]).
 #[derive(Debug)]

@@ -10,7 +10,8 @@
 //! 4. [`verify`]: access tokens (JWS, the master secrets, the issuers' keys and claims, the
 //!    verified-token cache), API keys and clients.
 //! 5. [`identity`]: who the credential makes the caller.
-//! 6. [`decision`]: the flow that ties these together, and the edits or response it returns.
+//! 6. [`decision`]: the flow that ties these together, and the edits or response it returns;
+//!    it tells each step to a [`decision::Trace`] when asked (`tollgate explain`).
 //! 7. [`denial`] and [`response`]: why a request is refused, and the answer the client gets.
 //!
 //! At the edges: [`config`] (parsed and validated whole before any request), [`worker`] (the

@@ -1,19 +1,18 @@
 //! `tollgate explain`: one request through the real decision, told step by step.
 //!
-//! The steps call the core's own functions in the order `decide` calls them (the readings of
-//! the path, the rule of each, the credential's place, its verification); the answer, the
-//! edits and the identity are `decide`'s own. [`Explanation::agrees`] says whether the steps
-//! predicted what `decide` did: if not, the command says so and exits 3.
+//! The steps are the decision's own trace (the readings of the path, the rule of each, the
+//! credential's place, its verification, the role), told as `decide` takes them; the answer,
+//! the edits and the identity are the decision it returns.
 
 use serde::Serialize;
 use tollgate_core::config::Config;
-use tollgate_core::decision::{apply_edits, decide, Action, Decision, HeaderEdit, Outcome};
+use tollgate_core::decision::{apply_edits, decide_traced, Action, Decision, HeaderEdit, Outcome};
 use tollgate_core::denial::Denial;
 use tollgate_core::identity::Identity;
 use tollgate_core::worker::WorkerState;
 
-mod verify;
-mod walk;
+mod steps;
+mod token;
 
 /// What happened to one request, step by step. Strings may hold credentials until
 /// [`crate::redact::Redactor::clean`] has been over the rendered text.
@@ -30,10 +29,6 @@ pub struct Explanation {
     /// What the upstream would get, when the request goes on.
     pub upstream: Option<Shown>,
     pub answer: Answer,
-    /// Whether the steps predicted `decide`'s outcome.
-    pub agrees: bool,
-    /// What the steps predicted, when they disagree.
-    pub disagreement: Option<String>,
 }
 
 /// A request as the filter or the upstream sees it.
@@ -76,15 +71,6 @@ pub struct Answer {
     pub body: Option<String>,
     /// The header edits, in order.
     pub edits: Vec<String>,
-}
-
-/// What the steps predict the decision is.
-#[derive(Debug, Clone, PartialEq)]
-enum Predicted {
-    Preflight,
-    Unchecked(Option<usize>),
-    Allowed(Identity, Option<usize>),
-    Refused(Denial, Option<usize>),
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -139,42 +125,32 @@ fn refusal(denial: Denial) -> String {
 
 /// Explains the request `headers` (pseudo-headers first) under `config` at unix time `now`.
 pub fn explain(config: &Config, headers: &[(String, Vec<u8>)], now: u64) -> Explanation {
-    let mut steps = Vec::new();
-    let mut mode = None;
-    let predicted = walk::walk(config, headers, now, &mut steps, &mut mode);
     // A worker as the filter starts one: no fetched keys, an empty revocation list, fresh.
     let mut worker = WorkerState::default();
     worker.revocations.fresh_at = now;
-    let decision = decide(config, &mut worker, headers, now);
-    let actual = as_predicted(&decision);
-    let agrees = actual == predicted;
+    let mut told = steps::Told::new(config, now);
+    let decision = decide_traced(config, &mut worker, headers, now, &mut told);
+    let mut steps = told.steps;
     let identity = match &decision.outcome {
         Outcome::Allowed(identity) => Some(identity_shown(identity)),
-        _ => None,
+        Outcome::Denied(denial) | Outcome::Redirected(denial) => {
+            // The refusal ends the step that led to it.
+            if let Some(last) = steps.last_mut() {
+                last.says.push(refusal(*denial));
+            }
+            None
+        }
+        Outcome::Preflight | Outcome::Unchecked => None,
     };
     let (answer, upstream) = answer_of(&decision, headers);
     Explanation {
         request: listed(headers),
         steps,
-        mode,
+        mode: told.mode,
         rule: rule_name(config, decision.rule),
         identity,
         upstream,
         answer,
-        agrees,
-        disagreement: (!agrees)
-            .then(|| format!("the steps predicted {predicted:?}; decide gave {actual:?}")),
-    }
-}
-
-fn as_predicted(decision: &Decision<'_>) -> Predicted {
-    match &decision.outcome {
-        Outcome::Preflight => Predicted::Preflight,
-        Outcome::Unchecked => Predicted::Unchecked(decision.rule),
-        Outcome::Allowed(identity) => Predicted::Allowed(identity.clone(), decision.rule),
-        Outcome::Denied(denial) | Outcome::Redirected(denial) => {
-            Predicted::Refused(*denial, decision.rule)
-        }
     }
 }
 
@@ -277,9 +253,9 @@ impl Explanation {
         if let Some(body) = &self.answer.body {
             out.push_str(&format!("  {body}\n"));
         }
-        if let Some(what) = &self.disagreement {
-            out.push_str(&format!("!!! DISAGREEMENT: {what}\n"));
-        }
         out
     }
 }
+
+#[cfg(test)]
+mod tests;

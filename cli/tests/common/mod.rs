@@ -6,7 +6,9 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use tollgate_core::verify::token::{claims_for, SigningKey};
 pub use tollgate_testkit::root;
+use tollgate_testkit::NOW;
 
 /// A fresh scratch directory under `target/tmp`.
 pub fn scratch(label: &str) -> PathBuf {
@@ -105,3 +107,32 @@ pub const ISTIO_VARS: [(&str, &str); 4] = [
     ("TOLLGATE_API_KEY", "sk_live_"),
     ("TOLLGATE_REPORTING_SECRET", "cs_live_"),
 ];
+
+/// A token for `sub` signed with `secret` (kid `demo`) at [`NOW`].
+pub fn token(secret: &str, sub: &str) -> String {
+    SigningKey::new(Some("demo".into()), secret.as_bytes())
+        .sign(claims_for(sub, "access", NOW, 3600))
+        .unwrap()
+}
+
+/// No secret, token or signature of `secrets` and `tokens` in `text`.
+pub fn assert_no_secret(text: &str, secrets: &[String], tokens: &[String]) {
+    for secret in secrets {
+        assert!(
+            !text.contains(secret.as_str()),
+            "a secret is printed:\n{text}"
+        );
+    }
+    for token in tokens {
+        let signature = token.rsplit('.').next().unwrap();
+        let payload = token.split('.').nth(1).unwrap();
+        assert!(
+            !text.contains(signature),
+            "a token signature is printed:\n{text}"
+        );
+        assert!(
+            !text.contains(payload),
+            "a token payload is printed:\n{text}"
+        );
+    }
+}

@@ -1,5 +1,6 @@
 //! Who a presented credential makes the caller: the credential handed to its verifier.
 
+use super::trace::{Step, Trace};
 use crate::credential::Presented;
 use crate::denial::Denial;
 use crate::identity::Identity;
@@ -36,6 +37,7 @@ pub(super) fn authenticate(
     worker: &mut WorkerState,
     presented: &Presented<'_>,
     now: &dyn Fn() -> u64,
+    trace: &mut impl Trace,
 ) -> Authenticated {
     let done = |result: Result<Identity, BadCredential>| Authenticated {
         result: result.map_err(Denial::from),
@@ -44,20 +46,21 @@ pub(super) fn authenticate(
     };
     match presented {
         Presented::Bearer { value, .. } if is_token_shaped(value) => {
-            authenticate_token(verifiers, worker, value, now())
+            authenticate_token(verifiers, worker, value, now(), trace)
         }
-        Presented::Bearer { value, .. } => done(
-            verifiers
-                .keys
-                .identify(value.as_bytes())
-                .ok_or(BadCredential::Unknown),
-        ),
-        Presented::Client { id, secret } => done(
-            verifiers
-                .clients
-                .authenticate(id, secret)
-                .ok_or(BadCredential::Client),
-        ),
+        Presented::Bearer { value, .. } => {
+            let key = verifiers.keys.identify(value.as_bytes());
+            trace.step(Step::Key(key.as_ref()));
+            done(key.ok_or(BadCredential::Unknown))
+        }
+        Presented::Client { id, secret } => {
+            let client = verifiers.clients.authenticate(id, secret);
+            trace.step(Step::Client {
+                id,
+                identity: client.as_ref(),
+            });
+            done(client.ok_or(BadCredential::Client))
+        }
     }
 }
 
@@ -69,10 +72,15 @@ fn authenticate_token(
     worker: &mut WorkerState,
     token: &str,
     now: u64,
+    trace: &mut impl Trace,
 ) -> Authenticated {
-    let (verified, cache_hit) = verify_token(verifiers, worker, token, now);
+    let (verified, cache_hit) = verify_token(verifiers, worker, token, now, trace);
     let result = verified.and_then(|(identity, marks)| {
-        match revocation_check(verifiers, worker, &marks, now) {
+        let refused = revocation_check(verifiers, worker, &marks, now);
+        if verifiers.revocation.is_some() {
+            trace.step(Step::Revocation(refused));
+        }
+        match refused {
             Some(denial) => Err(Authenticated::refusal(denial)),
             None => Ok(identity),
         }
@@ -125,6 +133,7 @@ fn verify_token(
     worker: &mut WorkerState,
     token: &str,
     now: u64,
+    trace: &mut impl Trace,
 ) -> (Result<(Identity, TokenMarks), Authenticated>, bool) {
     let refused = |e: TokenError| Err(Authenticated::refusal(BadCredential::Token(e).into()));
     let skew = verifiers.tokens.clock_skew();
@@ -139,18 +148,32 @@ fn verify_token(
             })
         });
         if current {
+            trace.step(Step::Cached(&hit.identity));
             return (Ok((hit.identity.clone(), hit.marks.clone())), true);
         }
     }
     let algorithm = match signer(token, !verifiers.issuers.is_empty()) {
-        Ok(Signer::Secrets) => None,
-        Ok(Signer::Issuer(algorithm)) => Some(algorithm),
-        Err(e) => return (refused(e), false),
+        Ok(chosen) => {
+            trace.step(Step::Signer(chosen));
+            match chosen {
+                Signer::Secrets => None,
+                Signer::Issuer(algorithm) => Some(algorithm),
+            }
+        }
+        Err(e) => {
+            trace.step(Step::TokenRefused(e));
+            return (refused(e), false);
+        }
     };
     let Some(algorithm) = algorithm else {
         return match verifiers.tokens.verify_typed(token, "access", now) {
             Ok(verified) => {
                 let identity = Identity::user(verified.subject);
+                trace.step(Step::Verified {
+                    issuer: None,
+                    identity: &identity,
+                    expires_at: verified.expires_at,
+                });
                 worker.tokens.insert(
                     token,
                     CachedToken {
@@ -162,7 +185,10 @@ fn verify_token(
                 );
                 (Ok((identity, verified.marks)), false)
             }
-            Err(e) => (refused(e), false),
+            Err(e) => {
+                trace.step(Step::TokenRefused(e));
+                (refused(e), false)
+            }
         };
     };
     let keys = &worker.issuer_keys;
@@ -171,6 +197,11 @@ fn verify_token(
         .check(token, algorithm, now, |i| keys.get(i));
     match checked {
         IssuerCheck::Valid(verified) => {
+            trace.step(Step::Verified {
+                issuer: Some(verified.issuer),
+                identity: &verified.identity,
+                expires_at: verified.expires_at,
+            });
             worker.tokens.insert(
                 token,
                 CachedToken {
@@ -182,8 +213,12 @@ fn verify_token(
             );
             (Ok((verified.identity, verified.marks)), false)
         }
-        IssuerCheck::Refused(e) => (refused(e), false),
+        IssuerCheck::Refused(e) => {
+            trace.step(Step::TokenRefused(e));
+            (refused(e), false)
+        }
         IssuerCheck::NeedsKeys { issuer, why } => {
+            trace.step(Step::NeedsKeys { issuer, why });
             let denial = match why {
                 KeysNeeded::NeverFetched => Denial::KeysUnavailable,
                 KeysNeeded::UnknownKid => BadCredential::Token(TokenError::UnknownKeyId).into(),

@@ -2,7 +2,8 @@
 //!
 //! Pure: the adapter hands over the header list, applies the returned edits or sends the
 //! returned response, and reports the outcome. The steps, in order, are README's "How a
-//! request is decided"; each step's detail lives in its own module.
+//! request is decided"; each step's detail lives in its own module. Each step is told to a
+//! [`Trace`] when one is given (`tollgate explain`); the filter's [`NoTrace`] compiles away.
 
 mod annotate;
 mod authenticate;
@@ -10,11 +11,13 @@ mod outcome;
 mod refusal;
 mod report;
 mod scrub;
+pub mod trace;
 
 pub use authenticate::KeyWait;
 pub use outcome::{apply_edits, Action, Decision, HeaderEdit, Outcome, Value};
 pub use report::LogField;
 pub use scrub::trailer_is_removed;
+pub use trace::{NoTrace, Step, Trace};
 
 use annotate::annotate;
 use authenticate::authenticate;
@@ -47,6 +50,21 @@ where
     decide_stream(config, worker, headers, true, &|| now)
 }
 
+/// [`decide`], telling each step to `trace` (`tollgate explain`).
+pub fn decide_traced<'a, N, V>(
+    config: &'a Config,
+    worker: &mut WorkerState,
+    headers: &'a [(N, V)],
+    now: u64,
+    trace: &mut impl Trace,
+) -> Decision<'a>
+where
+    N: AsRef<str>,
+    V: AsRef<[u8]>,
+{
+    decide_stream_traced(config, worker, headers, true, &|| now, trace)
+}
+
 /// [`decide`], told whether the headers end the stream (`stream_ends` false: a body follows,
 /// so the request is never a CORS preflight), with a clock read only when a token is checked
 /// (in the filter, each reading is a call into the host).
@@ -61,28 +79,50 @@ where
     N: AsRef<str>,
     V: AsRef<[u8]>,
 {
+    decide_stream_traced(config, worker, headers, stream_ends, now, &mut NoTrace)
+}
+
+/// [`decide_stream`], telling each step to `trace`.
+pub fn decide_stream_traced<'a, N, V>(
+    config: &'a Config,
+    worker: &mut WorkerState,
+    headers: &'a [(N, V)],
+    stream_ends: bool,
+    now: &dyn Fn() -> u64,
+    trace: &mut impl Trace,
+) -> Decision<'a>
+where
+    N: AsRef<str>,
+    V: AsRef<[u8]>,
+{
     // The steps are those of README's "How a request is decided".
     // 1. Identity headers the client sent are removed, on every path.
     let request = RequestView::new(headers, |name| config.identity_headers.is_spoof(name));
+    trace.step(Step::Request(&request));
     let mut edits: Vec<HeaderEdit<'a>> = Vec::with_capacity(request.spoofed.len() + 5);
     edits.extend(request.spoofed.iter().map(|name| HeaderEdit::Remove(name)));
     // 2. The path, read every way a server might read it; one that cannot be read is a 400.
     let Some(target) = request.target else {
+        trace.step(Step::NoPath);
         let denial = BadRequest::UnsafePath(PathError::Missing).into();
         return refuse(config, &request, None, None, denial, None);
     };
     let (raw_path, query) = path::split_target(target);
     let readings = match path::readings(raw_path) {
         Ok(readings) => readings,
-        Err(e) => {
+        Err(error) => {
+            trace.step(Step::UnreadablePath {
+                raw: raw_path,
+                error,
+            });
             return refuse(
                 config,
                 &request,
                 None,
                 None,
-                BadRequest::UnsafePath(e).into(),
+                BadRequest::UnsafePath(error).into(),
                 None,
-            )
+            );
         }
     };
     let names = CredentialNames::new(locations(config));
@@ -104,6 +144,7 @@ where
     // 3. A CORS preflight passes without a credential (any it carries is removed).
     if request.is_cors_preflight(stream_ends) && query_overrides.is_empty() {
         let found = find();
+        trace.step(Step::Preflight { found: &found });
         if found.encoded_in_path {
             return hidden(None, found);
         }
@@ -117,6 +158,7 @@ where
     //    Spring read it from a form, Laravel from JSON too), read only once the body
     //    streams, if at all: it may be served as any method.
     let Some(methods) = request.methods(&query_overrides) else {
+        trace.step(Step::BadMethodOverride);
         return refuse_at(None, BadRequest::MethodOverride.into(), None);
     };
     let has_body = request.announces_body || !stream_ends;
@@ -127,6 +169,11 @@ where
         methods.extend(config.rules.every_method());
     }
     let policy = config.rules.policy_for_request(&methods, &readings);
+    trace.step(Step::Policy {
+        methods: &methods,
+        readings: &readings,
+        policy: &policy,
+    });
     let rule = policy.rule;
     if policy.mode == Mode::None {
         return Decision::forward(edits, Outcome::Unchecked, rule);
@@ -136,9 +183,17 @@ where
     //    decision), and one that cannot be read with certainty is refused now.
     let form = match form {
         Ok(form) => form,
-        Err(e) => return refuse_at(rule, BadRequest::FormBody(e).into(), None),
+        Err(e) => {
+            trace.step(Step::FormBody(e));
+            return refuse_at(rule, BadRequest::FormBody(e).into(), None);
+        }
     };
     let found = find();
+    trace.step(Step::Found {
+        request: &request,
+        query,
+        found: &found,
+    });
     if found.encoded_in_path {
         return hidden(rule, found);
     }
@@ -147,6 +202,7 @@ where
         Ok(presented) => presented,
         Err(denial) => return refuse_here(denial),
     };
+    trace.step(Step::Presented(presented.as_ref()));
     if presented.is_some() && found.unread() {
         return refuse_here(BadRequest::UnreadCredential.into());
     }
@@ -154,10 +210,16 @@ where
     // 7. A credential is checked; a valid one whose role the rule does not allow is a 403.
     let mut cache_hit = None;
     let identity = match &presented {
-        None if policy.mode == Mode::Optional => Identity::anonymous(),
-        None => return refuse_here(Denial::MissingCredentials),
+        None if policy.mode == Mode::Optional => {
+            trace.step(Step::NothingToVerify(Mode::Optional));
+            Identity::anonymous()
+        }
+        None => {
+            trace.step(Step::NothingToVerify(policy.mode));
+            return refuse_here(Denial::MissingCredentials);
+        }
         Some(credential) => {
-            let checked = authenticate(config.verifiers(), worker, credential, now);
+            let checked = authenticate(config.verifiers(), worker, credential, now, trace);
             cache_hit = checked.cache_hit;
             match checked.result {
                 Ok(identity) => identity,
@@ -170,7 +232,13 @@ where
             }
         }
     };
-    if !role_passes(&policy, &identity) {
+    let passes = role_passes(&policy, &identity);
+    trace.step(Step::Role {
+        identity: &identity,
+        policy: &policy,
+        passes,
+    });
+    if !passes {
         return refuse_here(Denial::PermissionDenied);
     }
     // 8. The identity headers are set and every credential is removed.

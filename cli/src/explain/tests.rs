@@ -1,0 +1,87 @@
+//! The explanation is the decision's trace, told: each refusal ends the step that led to it.
+
+use super::*;
+
+const KEY: &str = "Hq3vXo9TzK7rWm2pLc8dNs5yFb4gJe6A";
+const NOW: u64 = 1_750_000_000;
+
+fn config() -> Config {
+    let json = format!(
+        r#"{{"secrets": [{{"key": "{KEY}"}}],
+            "rules": [{{"prefix": "/admin", "mode": "required", "roles": ["admin"]}},
+                      {{"prefix": "/items", "mode": "required", "methods": ["DELETE"]}}]}}"#
+    );
+    Config::parse(json.as_bytes(), &|_| None).unwrap()
+}
+
+fn request(method: &str, target: &str, headers: &[(&str, &str)]) -> Vec<(String, Vec<u8>)> {
+    let mut list = vec![
+        (":method".to_owned(), method.as_bytes().to_vec()),
+        (":path".to_owned(), target.as_bytes().to_vec()),
+        (":authority".to_owned(), b"api.example.com".to_vec()),
+        (":scheme".to_owned(), b"https".to_vec()),
+    ];
+    list.extend(
+        headers
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), v.as_bytes().to_vec())),
+    );
+    list
+}
+
+fn step<'e>(explanation: &'e Explanation, name: &str) -> &'e Step {
+    let found = explanation.steps.iter().find(|s| s.step == name);
+    found.unwrap_or_else(|| panic!("no step {name:?} in {}", explanation.render()))
+}
+
+#[test]
+fn a_form_body_that_cannot_be_read_is_the_last_step() {
+    let config = config();
+    let headers = [
+        ("content-type", "application/x-www-form-urlencoded"),
+        ("content-encoding", "gzip"),
+        ("content-length", "5"),
+    ];
+    let explained = explain(&config, &request("POST", "/items/7", &headers), NOW);
+    let last = explained.steps.last().unwrap();
+    assert_eq!(last.step, "form body", "{}", explained.render());
+    assert!(
+        last.says[1].starts_with("refused: 400 INVALID_REQUEST"),
+        "{last:?}"
+    );
+    assert_eq!(explained.answer.status, 400);
+    // The body may carry `_method`: the request is decided as every method.
+    let methods = step(&explained, "methods the request may be served as");
+    assert_eq!(methods.says[0], "POST, DELETE, any other method");
+}
+
+#[test]
+fn a_role_refusal_ends_the_role_step() {
+    let config = config();
+    let token = tollgate_core::verify::token::SigningKey::new(None, KEY.as_bytes())
+        .sign(tollgate_core::verify::token::claims_for(
+            "alice",
+            "access",
+            NOW - 60,
+            3600,
+        ))
+        .unwrap();
+    let bearer = format!("Bearer {token}");
+    let explained = explain(
+        &config,
+        &request("GET", "/admin/x", &[("authorization", &bearer)]),
+        NOW,
+    );
+    let verification = step(&explained, "verification");
+    assert!(
+        verification
+            .says
+            .contains(&"verifier: the master secrets".to_owned()),
+        "{verification:?}"
+    );
+    let last = explained.steps.last().unwrap();
+    assert_eq!(last.step, "role");
+    assert_eq!(last.says[0], "user is not among admin");
+    assert!(last.says[1].starts_with("refused: 403 PERMISSION_DENIED"));
+    assert_eq!(explained.mode.as_deref(), Some("required"));
+}
