@@ -34,9 +34,15 @@ impl Stream {
             .get_http_request_body(start, size - start)
             .unwrap_or_default();
         let count = |c| self.metrics.count(c);
+        let worker = std::rc::Rc::clone(&self.worker);
+        // The VM runs one request callback at a time: the state is never borrowed here.
+        let Ok(mut worker) = worker.try_borrow_mut() else {
+            return Some(HostAction::Pause);
+        };
         if host::on_request_body(
             &CurrentRequest,
             &config,
+            &mut worker,
             &mut form.scan,
             &chunk,
             ends,

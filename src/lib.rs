@@ -18,14 +18,14 @@ use std::time::{Duration, UNIX_EPOCH};
 use log::{debug, error, info, warn};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action as HostAction, ContextType, MapType, MetricType};
+use proxy_wasm::types::{Action as HostAction, ContextType, MapType, MetricType, Status};
 
 use form_body::FormBody;
 use issuer_keys::{Held, KeyFetcher};
 use revocation_feed::FeedPoller;
 use tollgate_core::config::Config;
 use tollgate_core::held::Waiting;
-use tollgate_core::host::{self, Host, Verdict};
+use tollgate_core::host::{self, Host, HostError, Verdict};
 use tollgate_core::metrics::Counter;
 use tollgate_core::worker::WorkerState;
 
@@ -350,24 +350,30 @@ impl Host for CurrentRequest {
         unix_time().as_secs()
     }
 
-    fn remove_header(&self, name: &str) {
-        let _ = hostcalls::remove_map_value(MapType::HttpRequestHeaders, name);
+    fn remove_header(&self, name: &str) -> Result<(), HostError> {
+        hostcalls::remove_map_value(MapType::HttpRequestHeaders, name).map_err(refused)
     }
 
-    fn set_header(&self, name: &str, value: &[u8]) {
-        let _ = hostcalls::set_map_value_bytes(MapType::HttpRequestHeaders, name, Some(value));
+    fn set_header(&self, name: &str, value: &[u8]) -> Result<(), HostError> {
+        hostcalls::set_map_value_bytes(MapType::HttpRequestHeaders, name, Some(value))
+            .map_err(refused)
     }
 
-    fn add_header(&self, name: &str, value: &[u8]) {
-        let _ = hostcalls::add_map_value_bytes(MapType::HttpRequestHeaders, name, value);
+    fn add_header(&self, name: &str, value: &[u8]) -> Result<(), HostError> {
+        hostcalls::add_map_value_bytes(MapType::HttpRequestHeaders, name, value).map_err(refused)
     }
 
-    fn set_property(&self, name: &str, value: &[u8]) {
-        let _ = hostcalls::set_property(vec![name], Some(value));
+    fn set_property(&self, name: &str, value: &[u8]) -> Result<(), HostError> {
+        hostcalls::set_property(vec![name], Some(value)).map_err(refused)
     }
 
-    fn respond(&self, status: u32, headers: &[(&str, &str)], body: &[u8]) {
-        let _ = hostcalls::send_http_response(status, headers.to_vec(), Some(body));
+    /// When the answer cannot be sent, the request's stream is reset: the request is
+    /// paused and ended, never let on.
+    fn respond(&self, status: u32, headers: &[(&str, &str)], body: &[u8]) -> Result<(), HostError> {
+        hostcalls::send_http_response(status, headers.to_vec(), Some(body)).map_err(|status| {
+            let _ = hostcalls::reset_http_request();
+            refused(status)
+        })
     }
 
     fn debug_enabled(&self) -> bool {
@@ -377,6 +383,17 @@ impl Host for CurrentRequest {
     fn debug(&self, line: &str) {
         debug!("{line}");
     }
+
+    fn warn(&self, line: &str) {
+        warn!("{line}");
+    }
+}
+
+/// A proxy-wasm status as the core's [`HostError`]. (proxy-wasm 0.2's calls that change a
+/// request panic on a status they do not expect rather than return it: the VM then traps,
+/// and Envoy fails the request closed.)
+fn refused(status: Status) -> HostError {
+    HostError(format!("{status:?}"))
 }
 
 impl HttpContext for Stream {

@@ -17,7 +17,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use serde_json::json;
-use support::host::{on_request_body, on_request_headers, Host, Verdict};
+use support::host::{on_request_body, on_request_headers, Host, HostError, Verdict};
 use support::WorkerState;
 use support::SK as API_KEY;
 use support::{claims_for, Config, Request, SigningKey, CS as CLIENT_SECRET, K as SECRET};
@@ -55,26 +55,34 @@ impl Host for CountingHost {
         self.call("get_time");
         NOW
     }
-    fn remove_header(&self, _: &str) {
+    fn remove_header(&self, _: &str) -> Result<(), HostError> {
         self.call("remove_header");
+        Ok(())
     }
-    fn set_header(&self, _: &str, _: &[u8]) {
+    fn set_header(&self, _: &str, _: &[u8]) -> Result<(), HostError> {
         self.call("set_header");
+        Ok(())
     }
-    fn add_header(&self, _: &str, _: &[u8]) {
+    fn add_header(&self, _: &str, _: &[u8]) -> Result<(), HostError> {
         self.call("add_header");
+        Ok(())
     }
-    fn set_property(&self, _: &str, _: &[u8]) {
+    fn set_property(&self, _: &str, _: &[u8]) -> Result<(), HostError> {
         self.call("set_property");
+        Ok(())
     }
-    fn respond(&self, _: u32, _: &[(&str, &str)], _: &[u8]) {
+    fn respond(&self, _: u32, _: &[(&str, &str)], _: &[u8]) -> Result<(), HostError> {
         self.call("send_response");
+        Ok(())
     }
     // The adapter answers from the log level its tick read from Envoy: no host call here.
     fn debug_enabled(&self) -> bool {
         false
     }
     fn debug(&self, _: &str) {
+        self.call("log");
+    }
+    fn warn(&self, _: &str) {
         self.call("log");
     }
 }
@@ -304,13 +312,21 @@ fn a_form_body_is_read_with_no_call_per_chunk_and_refused_in_a_few() {
     let before = host.total();
     let counted = RefCell::new(Vec::new());
     let count = |c| counted.borrow_mut().push(c);
+    let mut worker = WorkerState::default();
     assert!(!on_request_body(
-        &host, &config, &mut scan, b"a=1&acc", false, count
+        &host,
+        &config,
+        &mut worker,
+        &mut scan,
+        b"a=1&acc",
+        false,
+        count
     ));
     assert_eq!(host.total(), before, "a clean chunk costs no host call");
     assert!(on_request_body(
         &host,
         &config,
+        &mut worker,
         &mut scan,
         b"ess_token=t",
         false,

@@ -5,6 +5,11 @@
 //! Host calls per request: one to read every header, one for the clock when a token is
 //! checked, one per header change the decision asks for, one per access-log field, and one to
 //! answer a refused request. Counters are kept in the VM and handed over on the tick, not per request.
+//!
+//! A header change the decision asks for (an identity header set, a spoofed one or a
+//! credential removed) that the host refuses fails the request closed: it is answered 503
+//! `FILTER_UNAVAILABLE` instead of let on, counted (`tollgate.host_call_failed`) and logged
+//! once per worker.
 
 use crate::config::{AccessLogFields, Config};
 use crate::credential::form::FormScanner;
@@ -13,8 +18,12 @@ use crate::credential::Locations;
 use crate::decision::{decide_stream, Action, Decision, HeaderEdit, KeyWait, LogField, Outcome};
 use crate::denial::{BadRequest, Code, Denial};
 use crate::metrics::Counter;
-use crate::response;
+use crate::response::{self, LocalResponse};
 use crate::worker::WorkerState;
+
+/// A host call the host refused: what it said, for the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostError(pub String);
 
 /// The host calls one request may make.
 pub trait Host {
@@ -22,17 +31,20 @@ pub trait Host {
     fn request_headers(&self) -> Vec<(String, Vec<u8>)>;
     /// The host's clock, in unix seconds.
     fn now(&self) -> u64;
-    fn remove_header(&self, name: &str);
+    fn remove_header(&self, name: &str) -> Result<(), HostError>;
     /// Replaces every value of `name` with one.
-    fn set_header(&self, name: &str, value: &[u8]);
-    fn add_header(&self, name: &str, value: &[u8]);
+    fn set_header(&self, name: &str, value: &[u8]) -> Result<(), HostError>;
+    fn add_header(&self, name: &str, value: &[u8]) -> Result<(), HostError>;
     /// Sets a filter-state property for the access log.
-    fn set_property(&self, name: &str, value: &[u8]);
-    /// Answers the request instead of letting it on.
-    fn respond(&self, status: u32, headers: &[(&str, &str)], body: &[u8]);
+    fn set_property(&self, name: &str, value: &[u8]) -> Result<(), HostError>;
+    /// Answers the request instead of letting it on. When this fails the host must still
+    /// not let the request on (it ends the stream).
+    fn respond(&self, status: u32, headers: &[(&str, &str)], body: &[u8]) -> Result<(), HostError>;
     /// Whether debug lines are logged (the level is known to the VM: no host call).
     fn debug_enabled(&self) -> bool;
     fn debug(&self, line: &str);
+    /// Logs a line at warning level.
+    fn warn(&self, line: &str);
 }
 
 /// What the host does with the request after the headers.
@@ -96,7 +108,7 @@ pub fn on_request_headers(
             .unwrap_or_default(),
         rule: decision.rule_label(),
     });
-    let verdict = apply_decision(host, config, &headers, &decision, may_wait, count);
+    let verdict = apply_decision(host, config, worker, &headers, &decision, may_wait, count);
     let body = body.filter(|_| verdict != Verdict::Answered);
     AfterHeaders { verdict, body }
 }
@@ -109,6 +121,7 @@ pub fn on_request_headers(
 pub fn on_request_body(
     host: &impl Host,
     config: &Config,
+    worker: &mut WorkerState,
     scan: &mut BodyScan,
     chunk: &[u8],
     ends: bool,
@@ -131,19 +144,19 @@ pub fn on_request_body(
     };
     let denial = Denial::InvalidRequest(BadRequest::FormBody(reason));
     count(Counter::Denied(Code::InvalidRequest));
-    host.set_property(LogField::Outcome.property(), b"denied");
-    host.set_property(LogField::Code.property(), denial.code().as_str().as_bytes());
-    host.set_property(LogField::Rule.property(), scan.rule.as_bytes());
+    let mut failures = Failures::new(host, worker, &count);
+    let properties = [
+        (LogField::Outcome, &b"denied"[..]),
+        (LogField::Code, denial.code().as_str().as_bytes()),
+        (LogField::Rule, scan.rule.as_bytes()),
+    ];
+    for (field, value) in properties {
+        failures.check(Call::Property, host.set_property(field.property(), value));
+    }
     if host.debug_enabled() {
         host.debug(&format!("tollgate: form body refused: {denial}"));
     }
-    let answer = response::error(denial, &scan.authority);
-    let headers: Vec<(&str, &str)> = answer
-        .headers
-        .iter()
-        .map(|(name, value)| (*name, value.as_str()))
-        .collect();
-    host.respond(answer.status, &headers, answer.body.as_bytes());
+    respond(&response::error(denial, &scan.authority), &mut failures);
     true
 }
 
@@ -151,6 +164,7 @@ pub fn on_request_body(
 fn apply_decision(
     host: &impl Host,
     config: &Config,
+    worker: &mut WorkerState,
     headers: &[(String, Vec<u8>)],
     decision: &Decision<'_>,
     may_wait: bool,
@@ -165,19 +179,17 @@ fn apply_decision(
         Some(false) => count(Counter::CacheMiss),
         None => {}
     }
+    let mut failures = Failures::new(host, worker, &count);
     for (field, value) in decision.log_fields() {
         if logged(config.access_log_fields, &decision.outcome, field) {
-            host.set_property(field.property(), value.as_bytes());
+            let set = host.set_property(field.property(), value.as_bytes());
+            failures.check(Call::Property, set);
         }
     }
     if host.debug_enabled() {
         host.debug(&format!("tollgate: {}", decision.describe(headers)));
     }
-    apply(host, decision);
-    match decision.action {
-        Action::Forward(_) => Verdict::Continue,
-        Action::Respond(..) => Verdict::Answered,
-    }
+    apply(decision, &mut failures)
 }
 
 /// Whether a field goes to the access log. The outcome always: without it a log line cannot
@@ -190,25 +202,106 @@ fn logged(fields: AccessLogFields, outcome: &Outcome, field: LogField) -> bool {
         || matches!(outcome, Outcome::Denied(_) | Outcome::Redirected(_))
 }
 
-/// The decision's header edits, then its answer if it has one.
-fn apply(host: &impl Host, decision: &Decision<'_>) {
+/// The decision's header edits, then its answer if it has one. An edit the host refuses
+/// stops the edits: a request to let on is answered 503 instead (fails closed); one to
+/// answer is answered as decided.
+fn apply<H: Host>(decision: &Decision<'_>, failures: &mut Failures<'_, H>) -> Verdict {
+    let host = failures.host;
     let edits = match &decision.action {
         Action::Forward(edits) | Action::Respond(_, edits) => edits,
     };
     for edit in edits {
-        match edit {
+        let done = match edit {
             HeaderEdit::Remove(name) => host.remove_header(name),
             HeaderEdit::Set(name, value) => host.set_header(name, value.as_bytes()),
             HeaderEdit::Add(name, value) => host.add_header(name, value.as_bytes()),
             HeaderEdit::SetPath(path) => host.set_header(":path", path),
+        };
+        if !failures.check(Call::HeaderChange, done) {
+            break;
         }
     }
-    if let Action::Respond(response, _) = &decision.action {
-        let headers: Vec<(&str, &str)> = response
-            .headers
-            .iter()
-            .map(|(name, value)| (*name, value.as_str()))
-            .collect();
-        host.respond(response.status, &headers, response.body.as_bytes());
+    match &decision.action {
+        Action::Forward(_) if failures.header_change => {
+            respond(&response::unavailable(), failures);
+            Verdict::Answered
+        }
+        Action::Forward(_) => Verdict::Continue,
+        Action::Respond(answer, _) => {
+            respond(answer, failures);
+            Verdict::Answered
+        }
+    }
+}
+
+/// Sends `answer`.
+fn respond<H: Host>(answer: &LocalResponse, failures: &mut Failures<'_, H>) {
+    let host = failures.host;
+    let headers: Vec<(&str, &str)> = answer
+        .headers
+        .iter()
+        .map(|(name, value)| (*name, value.as_str()))
+        .collect();
+    let sent = host.respond(answer.status, &headers, answer.body.as_bytes());
+    failures.check(Call::Answer, sent);
+}
+
+/// A host call of the request path that can fail, and what its failure does.
+#[derive(Debug, Clone, Copy)]
+enum Call {
+    Property,
+    HeaderChange,
+    Answer,
+}
+
+impl Call {
+    fn what(self) -> &'static str {
+        match self {
+            Call::Property => "an access-log property: the log line misses it",
+            Call::HeaderChange => {
+                "a header change: the request is answered 503 FILTER_UNAVAILABLE, not let on"
+            }
+            Call::Answer => "the answer: the request is ended, not let on",
+        }
+    }
+}
+
+/// The host calls of one request that failed: each counted, the worker's first logged.
+struct Failures<'a, H: Host> {
+    host: &'a H,
+    worker: &'a mut WorkerState,
+    count: &'a dyn Fn(Counter),
+    /// A header change of this request failed.
+    header_change: bool,
+}
+
+impl<'a, H: Host> Failures<'a, H> {
+    fn new(host: &'a H, worker: &'a mut WorkerState, count: &'a dyn Fn(Counter)) -> Self {
+        Failures {
+            host,
+            worker,
+            count,
+            header_change: false,
+        }
+    }
+
+    /// Whether `result` of `call` is good; a failure is counted, and logged when it is the
+    /// worker's first.
+    fn check(&mut self, call: Call, result: Result<(), HostError>) -> bool {
+        let Err(HostError(said)) = result else {
+            return true;
+        };
+        if matches!(call, Call::HeaderChange) {
+            self.header_change = true;
+        }
+        (self.count)(Counter::HostCallFailed);
+        if !self.worker.host_call_failure_logged {
+            self.worker.host_call_failure_logged = true;
+            self.host.warn(&format!(
+                "tollgate: the host refused {} ({said}); this worker counts later failures in tollgate.host_call_failed without logging them",
+                call.what()
+            ));
+        }
+        false
     }
 }
