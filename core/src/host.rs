@@ -160,6 +160,20 @@ pub fn on_request_body(
     true
 }
 
+/// A change of the request outside the decision (a trailer's removal) that the host refused
+/// with `error`: the request fails closed as a refused header change does (503, counted,
+/// logged once per worker).
+pub fn change_refused(
+    host: &impl Host,
+    worker: &mut WorkerState,
+    error: HostError,
+    count: impl Fn(Counter),
+) {
+    let mut failures = Failures::new(host, worker, &count);
+    failures.check(Call::HeaderChange, Err(error));
+    respond(&response::unavailable(), &mut failures);
+}
+
 /// Applies a decision on the headers: counted, logged, edits and answer.
 fn apply_decision(
     host: &impl Host,

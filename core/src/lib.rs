@@ -42,6 +42,7 @@ pub mod feed_poll;
 pub mod fetch;
 pub mod held;
 pub mod host;
+pub mod lifecycle;
 pub mod metrics;
 pub mod worker;
 
