@@ -61,7 +61,17 @@ fn follow_log_level() {
 /// request panic on a status they do not expect rather than return it: the VM then traps,
 /// and Envoy fails the request closed.)
 fn refused(status: Status) -> HostError {
-    HostError(format!("{status:?}"))
+    HostError(match status {
+        Status::Ok => "Ok",
+        Status::NotFound => "NotFound",
+        Status::BadArgument => "BadArgument",
+        Status::SerializationFailure => "SerializationFailure",
+        Status::ParseFailure => "ParseFailure",
+        Status::Empty => "Empty",
+        Status::CasMismatch => "CasMismatch",
+        Status::InternalFailure => "InternalFailure",
+        _ => "an unknown status",
+    })
 }
 
 /// The worker's root context calls, through proxy-wasm.

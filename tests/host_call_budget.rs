@@ -312,21 +312,13 @@ fn a_form_body_is_read_with_no_call_per_chunk_and_refused_in_a_few() {
     let before = host.total();
     let counted = RefCell::new(Vec::new());
     let count = |c| counted.borrow_mut().push(c);
-    let mut worker = WorkerState::default();
     assert!(!on_request_body(
-        &host,
-        &config,
-        &mut worker,
-        &mut scan,
-        b"a=1&acc",
-        false,
-        count
+        &host, &config, &mut scan, b"a=1&acc", false, count
     ));
     assert_eq!(host.total(), before, "a clean chunk costs no host call");
     assert!(on_request_body(
         &host,
         &config,
-        &mut worker,
         &mut scan,
         b"ess_token=t",
         false,

@@ -20,10 +20,11 @@ use crate::denial::{BadRequest, Code, Denial};
 use crate::metrics::Counter;
 use crate::response::{self, LocalResponse};
 use crate::worker::WorkerState;
+use std::cell::Cell;
 
-/// A host call the host refused: what it said, for the log.
+/// A host call the host refused: what it said (its status), for the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HostError(pub String);
+pub struct HostError(pub &'static str);
 
 /// The host calls one request may make.
 pub trait Host {
@@ -108,7 +109,7 @@ pub fn on_request_headers(
             .unwrap_or_default(),
         rule: decision.rule_label(),
     });
-    let verdict = apply_decision(host, config, worker, &headers, &decision, may_wait, count);
+    let verdict = apply_decision(host, config, &headers, &decision, may_wait, count);
     let body = body.filter(|_| verdict != Verdict::Answered);
     AfterHeaders { verdict, body }
 }
@@ -121,7 +122,6 @@ pub fn on_request_headers(
 pub fn on_request_body(
     host: &impl Host,
     config: &Config,
-    worker: &mut WorkerState,
     scan: &mut BodyScan,
     chunk: &[u8],
     ends: bool,
@@ -144,41 +144,35 @@ pub fn on_request_body(
     };
     let denial = Denial::InvalidRequest(BadRequest::FormBody(reason));
     count(Counter::Denied(Code::InvalidRequest));
-    let mut failures = Failures::new(host, worker, &count);
     let properties = [
         (LogField::Outcome, &b"denied"[..]),
         (LogField::Code, denial.code().as_str().as_bytes()),
         (LogField::Rule, scan.rule.as_bytes()),
     ];
     for (field, value) in properties {
-        failures.check(Call::Property, host.set_property(field.property(), value));
+        if let Err(error) = host.set_property(field.property(), value) {
+            failed(host, &count, Call::Property, error);
+        }
     }
     if host.debug_enabled() {
         host.debug(&format!("tollgate: form body refused: {denial}"));
     }
-    respond(&response::error(denial, &scan.authority), &mut failures);
+    respond(host, &count, &response::error(denial, &scan.authority));
     true
 }
 
 /// A change of the request outside the decision (a trailer's removal) that the host refused
 /// with `error`: the request fails closed as a refused header change does (503, counted,
 /// logged once per worker).
-pub fn change_refused(
-    host: &impl Host,
-    worker: &mut WorkerState,
-    error: HostError,
-    count: impl Fn(Counter),
-) {
-    let mut failures = Failures::new(host, worker, &count);
-    failures.check(Call::HeaderChange, Err(error));
-    respond(&response::unavailable(), &mut failures);
+pub fn change_refused(host: &impl Host, error: HostError, count: impl Fn(Counter)) {
+    failed(host, &count, Call::HeaderChange, error);
+    respond(host, &count, &response::unavailable());
 }
 
 /// Applies a decision on the headers: counted, logged, edits and answer.
 fn apply_decision(
     host: &impl Host,
     config: &Config,
-    worker: &mut WorkerState,
     headers: &[(String, Vec<u8>)],
     decision: &Decision<'_>,
     may_wait: bool,
@@ -193,17 +187,17 @@ fn apply_decision(
         Some(false) => count(Counter::CacheMiss),
         None => {}
     }
-    let mut failures = Failures::new(host, worker, &count);
     for (field, value) in decision.log_fields() {
         if logged(config.access_log_fields, &decision.outcome, field) {
-            let set = host.set_property(field.property(), value.as_bytes());
-            failures.check(Call::Property, set);
+            if let Err(error) = host.set_property(field.property(), value.as_bytes()) {
+                failed(host, &count, Call::Property, error);
+            }
         }
     }
     if host.debug_enabled() {
         host.debug(&format!("tollgate: {}", decision.describe(headers)));
     }
-    apply(decision, &mut failures)
+    apply(host, &count, decision)
 }
 
 /// Whether a field goes to the access log. The outcome always: without it a log line cannot
@@ -219,11 +213,11 @@ fn logged(fields: AccessLogFields, outcome: &Outcome, field: LogField) -> bool {
 /// The decision's header edits, then its answer if it has one. An edit the host refuses
 /// stops the edits: a request to let on is answered 503 instead (fails closed); one to
 /// answer is answered as decided.
-fn apply<H: Host>(decision: &Decision<'_>, failures: &mut Failures<'_, H>) -> Verdict {
-    let host = failures.host;
+fn apply(host: &impl Host, count: &dyn Fn(Counter), decision: &Decision<'_>) -> Verdict {
     let edits = match &decision.action {
         Action::Forward(edits) | Action::Respond(_, edits) => edits,
     };
+    let mut refused = false;
     for edit in edits {
         let done = match edit {
             HeaderEdit::Remove(name) => host.remove_header(name),
@@ -231,33 +225,35 @@ fn apply<H: Host>(decision: &Decision<'_>, failures: &mut Failures<'_, H>) -> Ve
             HeaderEdit::Add(name, value) => host.add_header(name, value.as_bytes()),
             HeaderEdit::SetPath(path) => host.set_header(":path", path),
         };
-        if !failures.check(Call::HeaderChange, done) {
+        if let Err(error) = done {
+            failed(host, count, Call::HeaderChange, error);
+            refused = true;
             break;
         }
     }
     match &decision.action {
-        Action::Forward(_) if failures.header_change => {
-            respond(&response::unavailable(), failures);
+        Action::Forward(_) if refused => {
+            respond(host, count, &response::unavailable());
             Verdict::Answered
         }
         Action::Forward(_) => Verdict::Continue,
         Action::Respond(answer, _) => {
-            respond(answer, failures);
+            respond(host, count, answer);
             Verdict::Answered
         }
     }
 }
 
 /// Sends `answer`.
-fn respond<H: Host>(answer: &LocalResponse, failures: &mut Failures<'_, H>) {
-    let host = failures.host;
+fn respond(host: &impl Host, count: &dyn Fn(Counter), answer: &LocalResponse) {
     let headers: Vec<(&str, &str)> = answer
         .headers
         .iter()
         .map(|(name, value)| (*name, value.as_str()))
         .collect();
-    let sent = host.respond(answer.status, &headers, answer.body.as_bytes());
-    failures.check(Call::Answer, sent);
+    if let Err(error) = host.respond(answer.status, &headers, answer.body.as_bytes()) {
+        failed(host, count, Call::Answer, error);
+    }
 }
 
 /// A host call of the request path that can fail, and what its failure does.
@@ -280,42 +276,23 @@ impl Call {
     }
 }
 
-/// The host calls of one request that failed: each counted, the worker's first logged.
-struct Failures<'a, H: Host> {
-    host: &'a H,
-    worker: &'a mut WorkerState,
-    count: &'a dyn Fn(Counter),
-    /// A header change of this request failed.
-    header_change: bool,
+thread_local! {
+    /// A refused host call was logged on this thread. A worker is a thread (proxy-wasm: one
+    /// VM per Envoy worker thread), so this is the worker's first; kept out of
+    /// [`WorkerState`] so that the request path carries nothing for it.
+    static FAILURE_LOGGED: Cell<bool> = const { Cell::new(false) };
 }
 
-impl<'a, H: Host> Failures<'a, H> {
-    fn new(host: &'a H, worker: &'a mut WorkerState, count: &'a dyn Fn(Counter)) -> Self {
-        Failures {
-            host,
-            worker,
-            count,
-            header_change: false,
-        }
-    }
-
-    /// Whether `result` of `call` is good; a failure is counted, and logged when it is the
-    /// worker's first.
-    fn check(&mut self, call: Call, result: Result<(), HostError>) -> bool {
-        let Err(HostError(said)) = result else {
-            return true;
-        };
-        if matches!(call, Call::HeaderChange) {
-            self.header_change = true;
-        }
-        (self.count)(Counter::HostCallFailed);
-        if !self.worker.host_call_failure_logged {
-            self.worker.host_call_failure_logged = true;
-            self.host.warn(&format!(
-                "tollgate: the host refused {} ({said}); this worker counts later failures in tollgate.host_call_failed without logging them",
-                call.what()
-            ));
-        }
-        false
+/// A host call of a request that the host refused: counted, and logged when it is the
+/// worker's first.
+#[cold]
+#[inline(never)]
+fn failed(host: &impl Host, count: &dyn Fn(Counter), call: Call, HostError(said): HostError) {
+    count(Counter::HostCallFailed);
+    if !FAILURE_LOGGED.replace(true) {
+        host.warn(&format!(
+            "tollgate: the host refused {} ({said}); this worker counts later failures in tollgate.host_call_failed without logging them",
+            call.what()
+        ));
     }
 }

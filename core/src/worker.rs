@@ -17,8 +17,6 @@ pub struct WorkerState {
     pub issuer_keys: IssuerKeys,
     /// The revoked tokens, as the revocation feed last said.
     pub revocations: Revocations,
-    /// A refused host call of the request path was logged (later ones are only counted).
-    pub host_call_failure_logged: bool,
 }
 
 /// The revocation list a worker holds, and how fresh it is.

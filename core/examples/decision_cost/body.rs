@@ -92,12 +92,12 @@ pub fn through_filter(
         return true;
     };
     if body.is_empty() {
-        return !on_request_body(&host, config, worker, &mut scan, &[], true, |_| {});
+        return !on_request_body(&host, config, &mut scan, &[], true, |_| {});
     }
     let mut chunks = body.chunks(CHUNK).peekable();
     while let Some(chunk) = chunks.next() {
         let ends = chunks.peek().is_none();
-        if on_request_body(&host, config, worker, &mut scan, chunk, ends, |_| {}) {
+        if on_request_body(&host, config, &mut scan, chunk, ends, |_| {}) {
             return false;
         }
     }

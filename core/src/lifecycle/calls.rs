@@ -68,7 +68,7 @@ pub fn get(
     authority: &str,
     path: &str,
     https: bool,
-) -> Result<u32, String> {
+) -> Result<u32, &'static str> {
     let headers = [
         (":method", "GET"),
         (":path", path),

@@ -164,12 +164,8 @@ impl RequestFlow {
                         held.set(false);
                     }
                     self.form = None;
-                    let counters = Rc::clone(&self.counters);
-                    if let Ok(mut worker) = self.worker.try_borrow_mut() {
-                        host::change_refused(host, &mut worker, error, |c| counters.count(c));
-                    } else {
-                        let _ = host.respond(503, &[("content-type", "text/plain")], b"busy\n");
-                    }
+                    let counters = &self.counters;
+                    host::change_refused(host, error, |c| counters.count(c));
                     return Step::Pause;
                 }
             }
@@ -209,20 +205,7 @@ impl RequestFlow {
         let chunk = read(start, size - start);
         let counters = Rc::clone(&self.counters);
         let count = |c| counters.count(c);
-        let worker = Rc::clone(&self.worker);
-        // The host runs one request callback at a time: the state is never borrowed here.
-        let Ok(mut worker) = worker.try_borrow_mut() else {
-            return Some(Step::Pause);
-        };
-        if host::on_request_body(
-            host,
-            &config,
-            &mut worker,
-            &mut form.scan,
-            &chunk,
-            ends,
-            count,
-        ) {
+        if host::on_request_body(host, &config, &mut form.scan, &chunk, ends, count) {
             if let Some(held) = &self.held {
                 held.set(false);
             }

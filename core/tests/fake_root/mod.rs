@@ -208,7 +208,7 @@ impl RootHost for FakeRoot {
 
     fn http_get(&self, cluster: &str, headers: &[(&str, &str)], _: u64) -> Result<u32, HostError> {
         if self.refuse_calls.get() {
-            return Err(HostError("BadArgument".into()));
+            return Err(HostError("BadArgument"));
         }
         let id = self.next_id.get();
         self.next_id.set(id + 1);
@@ -250,10 +250,10 @@ impl RootHost for FakeRoot {
             let lose = process.lose_next_cas.get();
             if lose > 0 {
                 process.lose_next_cas.set(lose - 1);
-                return Err(HostError("CasMismatch".into()));
+                return Err(HostError("CasMismatch"));
             }
             if data.get(key).is_some_and(|(_, now)| *now != cas) {
-                return Err(HostError("CasMismatch".into()));
+                return Err(HostError("CasMismatch"));
             }
         }
         let next = process.next_cas.get() + 1;
