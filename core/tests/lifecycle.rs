@@ -162,6 +162,9 @@ fn a_held_request_whose_fetch_never_answers_times_out() {
     );
 }
 
+/// How a test makes a fetch fail.
+type Failing = dyn Fn(&mut Filter, &FakeRoot);
+
 /// The warning a first fetch that fails as `fail` says (the record is fresh each time).
 fn first_failure(fail: impl Fn(&mut Filter, &FakeRoot)) -> String {
     let (mut filter, root) = worker(&Rc::default());
@@ -196,7 +199,7 @@ fn each_way_a_key_fetch_fails_is_counted_and_said() {
         "tollgate: issuer idp: the key fetch could not start through cluster \"idp\" (BadArgument, 1 failures in a row); is the cluster defined?"
     );
     let serving = "(1 failures in a row); no keys loaded yet: requests get 503 KEYS_UNAVAILABLE";
-    let cases: Vec<(Box<dyn Fn(&mut Filter, &FakeRoot)>, String)> = vec![
+    let cases: Vec<(Box<Failing>, String)> = vec![
         (
             Box::new(|f, r| answer(f, r, Some(b"404"), true, b"")),
             "answered status 404".into(),
