@@ -300,3 +300,37 @@ fn a_worker_that_loses_the_compare_and_swap_does_not_fetch() {
         "version 1, lease released: {record}"
     );
 }
+
+#[test]
+fn a_held_requests_body_waits_with_it_and_is_read_once_let_on() {
+    let (mut filter, root) = worker(&Rc::default());
+    let bearer = format!("Bearer {}", token());
+    let headers = [
+        (":method", "POST"),
+        (":path", "/orders/1"),
+        (":authority", "api.example.com"),
+        (":scheme", "https"),
+        ("authorization", bearer.as_str()),
+        ("content-type", "application/x-www-form-urlencoded"),
+    ];
+    let request = root.request(7, &headers);
+    let mut flow = filter.request(7);
+    assert_eq!(flow.on_headers(&request, &root, false), Step::Pause);
+    let body = b"a=1&b=2";
+    let read = |start: usize, len: usize| body[start..start + len].to_vec();
+    assert_eq!(flow.on_body(&request, 3, false, read), Step::Pause, "held");
+    filter.tick(&root);
+    answer(&mut filter, &root, Some(b"200"), true, &jwks());
+    assert!(request.state.resumed.get());
+    // Let on: the rest is read as it streams, and goes on once read.
+    assert_eq!(flow.on_body(&request, 7, true, read), Step::Continue);
+    assert_eq!(request.answer(), None);
+    // With the keys there, a form body naming a credential is refused once read.
+    let request = root.request(8, &headers);
+    let mut flow = filter.request(8);
+    assert_eq!(flow.on_headers(&request, &root, false), Step::Continue);
+    let body = b"access_token=x";
+    let read = |start: usize, len: usize| body[start..start + len].to_vec();
+    assert_eq!(flow.on_body(&request, body.len(), true, read), Step::Pause);
+    assert_eq!(request.answer().map(|(s, _)| s), Some(400));
+}
