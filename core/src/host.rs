@@ -5,6 +5,11 @@
 //! Host calls per request: one to read every header, one for the clock when a token is
 //! checked, one per header change the decision asks for, one per access-log field, and one to
 //! answer a refused request. Counters are kept in the VM and handed over on the tick, not per request.
+//!
+//! A header change the decision asks for (an identity header set, a spoofed one or a
+//! credential removed) that the host refuses fails the request closed: it is answered 503
+//! `FILTER_UNAVAILABLE` instead of let on, counted (`tollgate.host_call_failed`) and logged
+//! once per worker.
 
 use crate::config::{AccessLogFields, Config};
 use crate::credential::form::FormScanner;
@@ -13,8 +18,13 @@ use crate::credential::Locations;
 use crate::decision::{decide_stream, Action, Decision, HeaderEdit, KeyWait, LogField, Outcome};
 use crate::denial::{BadRequest, Code, Denial};
 use crate::metrics::Counter;
-use crate::response;
+use crate::response::{self, LocalResponse};
 use crate::worker::WorkerState;
+use std::cell::Cell;
+
+/// A host call the host refused: what it said (its status), for the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostError(pub &'static str);
 
 /// The host calls one request may make.
 pub trait Host {
@@ -22,17 +32,20 @@ pub trait Host {
     fn request_headers(&self) -> Vec<(String, Vec<u8>)>;
     /// The host's clock, in unix seconds.
     fn now(&self) -> u64;
-    fn remove_header(&self, name: &str);
+    fn remove_header(&self, name: &str) -> Result<(), HostError>;
     /// Replaces every value of `name` with one.
-    fn set_header(&self, name: &str, value: &[u8]);
-    fn add_header(&self, name: &str, value: &[u8]);
+    fn set_header(&self, name: &str, value: &[u8]) -> Result<(), HostError>;
+    fn add_header(&self, name: &str, value: &[u8]) -> Result<(), HostError>;
     /// Sets a filter-state property for the access log.
-    fn set_property(&self, name: &str, value: &[u8]);
-    /// Answers the request instead of letting it on.
-    fn respond(&self, status: u32, headers: &[(&str, &str)], body: &[u8]);
+    fn set_property(&self, name: &str, value: &[u8]) -> Result<(), HostError>;
+    /// Answers the request instead of letting it on. When this fails the host must still
+    /// not let the request on (it ends the stream).
+    fn respond(&self, status: u32, headers: &[(&str, &str)], body: &[u8]) -> Result<(), HostError>;
     /// Whether debug lines are logged (the level is known to the VM: no host call).
     fn debug_enabled(&self) -> bool;
     fn debug(&self, line: &str);
+    /// Logs a line at warning level.
+    fn warn(&self, line: &str);
 }
 
 /// What the host does with the request after the headers.
@@ -131,20 +144,29 @@ pub fn on_request_body(
     };
     let denial = Denial::InvalidRequest(BadRequest::FormBody(reason));
     count(Counter::Denied(Code::InvalidRequest));
-    host.set_property(LogField::Outcome.property(), b"denied");
-    host.set_property(LogField::Code.property(), denial.code().as_str().as_bytes());
-    host.set_property(LogField::Rule.property(), scan.rule.as_bytes());
+    let properties = [
+        (LogField::Outcome, &b"denied"[..]),
+        (LogField::Code, denial.code().as_str().as_bytes()),
+        (LogField::Rule, scan.rule.as_bytes()),
+    ];
+    for (field, value) in properties {
+        if let Err(error) = host.set_property(field.property(), value) {
+            failed(host, &count, Call::Property, error);
+        }
+    }
     if host.debug_enabled() {
         host.debug(&format!("tollgate: form body refused: {denial}"));
     }
-    let answer = response::error(denial, &scan.authority);
-    let headers: Vec<(&str, &str)> = answer
-        .headers
-        .iter()
-        .map(|(name, value)| (*name, value.as_str()))
-        .collect();
-    host.respond(answer.status, &headers, answer.body.as_bytes());
+    respond(host, &count, &response::error(denial, &scan.authority));
     true
+}
+
+/// A change of the request outside the decision (a trailer's removal) that the host refused
+/// with `error`: the request fails closed as a refused header change does (503, counted,
+/// logged once per worker).
+pub fn change_refused(host: &impl Host, error: HostError, count: impl Fn(Counter)) {
+    failed(host, &count, Call::HeaderChange, error);
+    respond(host, &count, &response::unavailable());
 }
 
 /// Applies a decision on the headers: counted, logged, edits and answer.
@@ -167,17 +189,15 @@ fn apply_decision(
     }
     for (field, value) in decision.log_fields() {
         if logged(config.access_log_fields, &decision.outcome, field) {
-            host.set_property(field.property(), value.as_bytes());
+            if let Err(error) = host.set_property(field.property(), value.as_bytes()) {
+                failed(host, &count, Call::Property, error);
+            }
         }
     }
     if host.debug_enabled() {
         host.debug(&format!("tollgate: {}", decision.describe(headers)));
     }
-    apply(host, decision);
-    match decision.action {
-        Action::Forward(_) => Verdict::Continue,
-        Action::Respond(..) => Verdict::Answered,
-    }
+    apply(host, &count, decision)
 }
 
 /// Whether a field goes to the access log. The outcome always: without it a log line cannot
@@ -190,25 +210,89 @@ fn logged(fields: AccessLogFields, outcome: &Outcome, field: LogField) -> bool {
         || matches!(outcome, Outcome::Denied(_) | Outcome::Redirected(_))
 }
 
-/// The decision's header edits, then its answer if it has one.
-fn apply(host: &impl Host, decision: &Decision<'_>) {
+/// The decision's header edits, then its answer if it has one. An edit the host refuses
+/// stops the edits: a request to let on is answered 503 instead (fails closed); one to
+/// answer is answered as decided.
+fn apply(host: &impl Host, count: &dyn Fn(Counter), decision: &Decision<'_>) -> Verdict {
     let edits = match &decision.action {
         Action::Forward(edits) | Action::Respond(_, edits) => edits,
     };
+    let mut refused = false;
     for edit in edits {
-        match edit {
+        let done = match edit {
             HeaderEdit::Remove(name) => host.remove_header(name),
             HeaderEdit::Set(name, value) => host.set_header(name, value.as_bytes()),
             HeaderEdit::Add(name, value) => host.add_header(name, value.as_bytes()),
             HeaderEdit::SetPath(path) => host.set_header(":path", path),
+        };
+        if let Err(error) = done {
+            failed(host, count, Call::HeaderChange, error);
+            refused = true;
+            break;
         }
     }
-    if let Action::Respond(response, _) = &decision.action {
-        let headers: Vec<(&str, &str)> = response
-            .headers
-            .iter()
-            .map(|(name, value)| (*name, value.as_str()))
-            .collect();
-        host.respond(response.status, &headers, response.body.as_bytes());
+    match &decision.action {
+        Action::Forward(_) if refused => {
+            respond(host, count, &response::unavailable());
+            Verdict::Answered
+        }
+        Action::Forward(_) => Verdict::Continue,
+        Action::Respond(answer, _) => {
+            respond(host, count, answer);
+            Verdict::Answered
+        }
+    }
+}
+
+/// Sends `answer`.
+fn respond(host: &impl Host, count: &dyn Fn(Counter), answer: &LocalResponse) {
+    let headers: Vec<(&str, &str)> = answer
+        .headers
+        .iter()
+        .map(|(name, value)| (*name, value.as_str()))
+        .collect();
+    if let Err(error) = host.respond(answer.status, &headers, answer.body.as_bytes()) {
+        failed(host, count, Call::Answer, error);
+    }
+}
+
+/// A host call of the request path that can fail, and what its failure does.
+#[derive(Debug, Clone, Copy)]
+enum Call {
+    Property,
+    HeaderChange,
+    Answer,
+}
+
+impl Call {
+    fn what(self) -> &'static str {
+        match self {
+            Call::Property => "an access-log property: the log line misses it",
+            Call::HeaderChange => {
+                "a header change: the request is answered 503 FILTER_UNAVAILABLE, not let on"
+            }
+            Call::Answer => "the answer: the request is ended, not let on",
+        }
+    }
+}
+
+thread_local! {
+    /// A refused host call was logged on this thread. A worker is a thread (proxy-wasm: one
+    /// VM per Envoy worker thread), so this is the worker's first; kept out of
+    /// [`WorkerState`] so that the request path carries nothing for it.
+    static FAILURE_LOGGED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// A host call of a request that the host refused: counted, and logged when it is the
+/// worker's first.
+#[cold]
+#[inline(never)]
+fn failed(host: &impl Host, count: &dyn Fn(Counter), call: Call, HostError(said): HostError) {
+    count(Counter::HostCallFailed);
+    if !FAILURE_LOGGED.replace(true) {
+        host.warn(&format!(
+            "tollgate: the host refused {} ({said}); this worker counts later failures in tollgate.host_call_failed without logging them",
+            call.what()
+        ));
     }
 }

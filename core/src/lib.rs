@@ -18,7 +18,9 @@
 //! state one Envoy worker keeps between requests), [`fetch`] (when an issuer's keys are
 //! fetched, and by which worker), [`feed_poll`] (the revocation feed's polls, and the list
 //! every worker installs), [`host`] (what the proxy-wasm adapter asks of its host, so the
-//! request path is tested here with a fake host) and [`metrics`].
+//! request path is tested here with a fake host), [`lifecycle`] (what a worker's root context
+//! does: key fetches, feed polls, held requests, counters, against [`lifecycle::RootHost`])
+//! and [`metrics`].
 //!
 //! This crate does not depend on proxy-wasm: the filter crate at the repository's root is
 //! the only code that calls the host.
@@ -43,6 +45,7 @@ pub mod feed_poll;
 pub mod fetch;
 pub mod held;
 pub mod host;
+pub mod lifecycle;
 pub mod metrics;
 pub mod worker;
 

@@ -30,6 +30,9 @@ pub enum Counter {
     CacheHit,
     /// An access token verified in full (and cached when valid).
     CacheMiss,
+    /// A host call of the request path that the host refused (a header change fails the
+    /// request closed).
+    HostCallFailed,
 }
 
 impl Counter {
@@ -45,6 +48,7 @@ impl Counter {
             Counter::ConfigFailed,
             Counter::CacheHit,
             Counter::CacheMiss,
+            Counter::HostCallFailed,
         ]);
         all
     }
@@ -63,6 +67,7 @@ impl Counter {
             Counter::ConfigFailed => kinds + codes + 4,
             Counter::CacheHit => kinds + codes + 5,
             Counter::CacheMiss => kinds + codes + 6,
+            Counter::HostCallFailed => kinds + codes + 7,
         }
     }
 
@@ -80,6 +85,7 @@ impl Counter {
             Counter::ConfigFailed => "tollgate.config.failed".into(),
             Counter::CacheHit => "tollgate.token_cache.hit".into(),
             Counter::CacheMiss => "tollgate.token_cache.miss".into(),
+            Counter::HostCallFailed => "tollgate.host_call_failed".into(),
         }
     }
 
@@ -104,7 +110,7 @@ mod tests {
     #[test]
     fn indexes_match_the_order_of_all() {
         let all = Counter::all();
-        assert_eq!(all.len(), 20);
+        assert_eq!(all.len(), 21);
         for (i, counter) in all.iter().enumerate() {
             assert_eq!(counter.index(), i, "{counter:?}");
         }

@@ -70,6 +70,23 @@ pub fn error(denial: Denial, authority: &[u8]) -> LocalResponse {
 /// tried again.
 pub const RETRY_AFTER_SECONDS: &str = "5";
 
+/// 503 `FILTER_UNAVAILABLE`: the host refused a header change the decision needed (setting
+/// an identity header, removing a credential), so the request is not let on.
+pub fn unavailable() -> LocalResponse {
+    LocalResponse {
+        status: 503,
+        headers: vec![
+            ("content-type", "application/json".to_owned()),
+            ("retry-after", RETRY_AFTER_SECONDS.to_owned()),
+            ("cache-control", "no-store".to_owned()),
+        ],
+        body: format!("{{\"code\":\"{UNAVAILABLE_CODE}\",\"message\":\"The request could not be checked; try again.\"}}"),
+    }
+}
+
+/// The code of [`unavailable`].
+pub const UNAVAILABLE_CODE: &str = "FILTER_UNAVAILABLE";
+
 /// `302 Found` to `location`, never cached.
 pub fn redirect(location: String) -> LocalResponse {
     LocalResponse {

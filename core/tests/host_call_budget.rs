@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 
 use serde_json::json;
 use tollgate_core::config::Config;
-use tollgate_core::host::{on_request_body, on_request_headers, Host, Verdict};
+use tollgate_core::host::{on_request_body, on_request_headers, Host, HostError, Verdict};
 use tollgate_core::metrics;
 use tollgate_core::verify::token::{claims_for, SigningKey};
 use tollgate_core::worker::WorkerState;
@@ -55,26 +55,34 @@ impl Host for CountingHost {
         self.call("get_time");
         NOW
     }
-    fn remove_header(&self, _: &str) {
+    fn remove_header(&self, _: &str) -> Result<(), HostError> {
         self.call("remove_header");
+        Ok(())
     }
-    fn set_header(&self, _: &str, _: &[u8]) {
+    fn set_header(&self, _: &str, _: &[u8]) -> Result<(), HostError> {
         self.call("set_header");
+        Ok(())
     }
-    fn add_header(&self, _: &str, _: &[u8]) {
+    fn add_header(&self, _: &str, _: &[u8]) -> Result<(), HostError> {
         self.call("add_header");
+        Ok(())
     }
-    fn set_property(&self, _: &str, _: &[u8]) {
+    fn set_property(&self, _: &str, _: &[u8]) -> Result<(), HostError> {
         self.call("set_property");
+        Ok(())
     }
-    fn respond(&self, _: u32, _: &[(&str, &str)], _: &[u8]) {
+    fn respond(&self, _: u32, _: &[(&str, &str)], _: &[u8]) -> Result<(), HostError> {
         self.call("send_response");
+        Ok(())
     }
     // The adapter answers from the log level its tick read from Envoy: no host call here.
     fn debug_enabled(&self) -> bool {
         false
     }
     fn debug(&self, _: &str) {
+        self.call("log");
+    }
+    fn warn(&self, _: &str) {
         self.call("log");
     }
 }

@@ -2,7 +2,7 @@
 //! then the body in chunks as Envoy hands them over, read for credential fields.
 
 use tollgate_core::config::Config;
-use tollgate_core::host::{on_request_body, on_request_headers, Host, Verdict};
+use tollgate_core::host::{on_request_body, on_request_headers, Host, HostError, Verdict};
 use tollgate_core::worker::WorkerState;
 
 use super::{Headers, NOW};
@@ -116,13 +116,24 @@ impl Host for QuietHost<'_> {
     fn now(&self) -> u64 {
         NOW
     }
-    fn remove_header(&self, _: &str) {}
-    fn set_header(&self, _: &str, _: &[u8]) {}
-    fn add_header(&self, _: &str, _: &[u8]) {}
-    fn set_property(&self, _: &str, _: &[u8]) {}
-    fn respond(&self, _: u32, _: &[(&str, &str)], _: &[u8]) {}
+    fn remove_header(&self, _: &str) -> Result<(), HostError> {
+        Ok(())
+    }
+    fn set_header(&self, _: &str, _: &[u8]) -> Result<(), HostError> {
+        Ok(())
+    }
+    fn add_header(&self, _: &str, _: &[u8]) -> Result<(), HostError> {
+        Ok(())
+    }
+    fn set_property(&self, _: &str, _: &[u8]) -> Result<(), HostError> {
+        Ok(())
+    }
+    fn respond(&self, _: u32, _: &[(&str, &str)], _: &[u8]) -> Result<(), HostError> {
+        Ok(())
+    }
     fn debug_enabled(&self) -> bool {
         false
     }
     fn debug(&self, _: &str) {}
+    fn warn(&self, _: &str) {}
 }

@@ -1,6 +1,6 @@
 //! Polling the revocation feed, once per Envoy process, and sharing the list with every
-//! worker: the poller's logic, with the host's shared data behind [`SharedFeed`] (the filter
-//! crate's `revocation_feed` is the adapter; `tests/revocation_model.rs` drives this one
+//! worker: the poller's logic, with the host's shared data behind [`SharedFeed`] (the
+//! lifecycle's `revocation_feed` is the adapter; `tests/revocation_model.rs` drives this one
 //! against a fake feed).
 //!
 //! Like the issuers' keys ([`crate::fetch`]): a shared record says when a poll is due; the

@@ -1,30 +1,28 @@
-//! Fetching the issuers' keys (`jwks_uri`) through Envoy, once per process, and the requests
-//! held while they are fetched.
+//! Fetching the issuers' keys (`jwks_uri`) through the host, once per process, and the
+//! requests held while they are fetched.
 //!
 //! Every worker's root context runs this on its tick. The shared record of each key source
-//! ([`FetchRecord`], in proxy-wasm shared data) says whether a fetch is due; the worker whose
-//! compare-and-swap takes the lease fetches (`dispatch_http_call`) and, when the keys differ
+//! ([`FetchRecord`], in the host's shared data) says whether a fetch is due; the worker whose
+//! compare-and-swap takes the lease fetches ([`RootHost::http_get`]) and, when the keys differ
 //! from those installed, stores the body and bumps the version; every worker installs the
 //! keys of a newer version and decides again the requests it held for them. When to fetch
-//! ([`tollgate_core::fetch`]) and when a held request is decided ([`tollgate_core::held`])
-//! is the core's; this module only moves bytes between Envoy and it.
+//! is [`crate::fetch`]'s, when a held request is decided [`crate::held`]'s.
 
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use log::{info, warn};
-use proxy_wasm::hostcalls;
-use proxy_wasm::types::MetricType;
-
-use crate::fetching::{self, answer_body, count, gauge, read_record, take_lease, update_record};
-use tollgate_core::config::Config;
-use tollgate_core::decision::KeyWait;
-use tollgate_core::fetch::{FetchReason, FetchRecord, MAX_WAIT_MS};
-use tollgate_core::held::Waiting;
-use tollgate_core::verify::issuer::RemoteKeys;
-use tollgate_core::verify::jwks::{Algorithm, KeySet, MAX_JWKS_BYTES};
-use tollgate_core::worker::WorkerState;
+use super::calls::{
+    self, add, answer_body, count, define, gauge, read_record, take_lease, update_record,
+};
+use super::root_host::{Level, MetricKind, RootHost};
+use crate::config::Config;
+use crate::decision::KeyWait;
+use crate::fetch::{FetchReason, FetchRecord, MAX_WAIT_MS};
+use crate::held::Waiting;
+use crate::verify::issuer::RemoteKeys;
+use crate::verify::jwks::{Algorithm, KeySet, MAX_JWKS_BYTES};
+use crate::worker::WorkerState;
 
 /// The most requests one worker holds at once; beyond, requests are decided at once.
 pub const MAX_HELD: usize = 4096;
@@ -54,25 +52,16 @@ struct SourceMetrics {
 }
 
 impl SourceMetrics {
-    fn define(name: &str) -> SourceMetrics {
-        let define = |kind, what: &str| {
-            hostcalls::define_metric(kind, &format!("tollgate.issuer_keys.{what}.{name}")).ok()
-        };
+    fn define(host: &impl RootHost, name: &str) -> SourceMetrics {
+        let define =
+            |kind, what: &str| define(host, kind, &format!("tollgate.issuer_keys.{what}.{name}"));
         SourceMetrics {
-            fetched: define(MetricType::Counter, "fetched"),
-            failed: define(MetricType::Counter, "fetch_failed"),
-            unknown_kid: define(MetricType::Counter, "unknown_kid_fetches"),
-            skipped: define(MetricType::Counter, "skipped"),
-            waited: define(MetricType::Counter, "requests_held"),
-            loaded: define(MetricType::Gauge, "loaded"),
-        }
-    }
-}
-
-fn add(metric: Option<u32>, by: usize) {
-    if let (Some(id), Ok(by)) = (metric, i64::try_from(by)) {
-        if by > 0 {
-            let _ = hostcalls::increment_metric(id, by);
+            fetched: define(MetricKind::Counter, "fetched"),
+            failed: define(MetricKind::Counter, "fetch_failed"),
+            unknown_kid: define(MetricKind::Counter, "unknown_kid_fetches"),
+            skipped: define(MetricKind::Counter, "skipped"),
+            waited: define(MetricKind::Counter, "requests_held"),
+            loaded: define(MetricKind::Gauge, "loaded"),
         }
     }
 }
@@ -99,7 +88,7 @@ pub struct KeyFetcher {
 
 impl KeyFetcher {
     /// The sources of `config`'s fetched issuers; their counters are defined here.
-    pub fn new(config: &Config) -> KeyFetcher {
+    pub fn new(host: &impl RootHost, config: &Config) -> KeyFetcher {
         let sources: Vec<Source> = config
             .issuers
             .list
@@ -114,20 +103,14 @@ impl KeyFetcher {
                     algorithms: issuer.algorithms.clone(),
                     record_key: format!("{base}|record"),
                     keys_key: format!("{base}|keys"),
-                    metrics: SourceMetrics::define(&issuer.name),
+                    metrics: SourceMetrics::define(host, &issuer.name),
                     seen_version: Cell::new(0),
                     remote,
                 })
             })
             .collect();
         for source in &sources {
-            // The main thread configures before the workers start: the record then exists
-            // when they race for its first lease.
-            if let Ok((None, _)) = hostcalls::get_shared_data(&source.record_key) {
-                let fresh = FetchRecord::default().encode();
-                let _ =
-                    hostcalls::set_shared_data(&source.record_key, Some(fresh.as_bytes()), None);
-            }
+            calls::create_record(host, &source.record_key);
         }
         KeyFetcher {
             sources,
@@ -159,6 +142,7 @@ impl KeyFetcher {
     /// than decided at once ([`Waiting::ready`] says when it is decided).
     pub fn worth_holding(
         &self,
+        host: &impl RootHost,
         issuer: usize,
         waiting: &Waiting,
         worker: &WorkerState,
@@ -170,7 +154,7 @@ impl KeyFetcher {
         let Some(source) = self.source_of(issuer) else {
             return false;
         };
-        let (record, _) = read_record(&source.record_key);
+        let (record, _) = read_record(host, &source.record_key);
         !waiting.ready(&record, worker.issuer_keys.version(issuer), now)
     }
 
@@ -178,6 +162,7 @@ impl KeyFetcher {
     /// request's context (set while held).
     pub fn hold(
         &mut self,
+        host: &impl RootHost,
         context_id: u32,
         issuer: usize,
         waiting: Waiting,
@@ -185,7 +170,7 @@ impl KeyFetcher {
         held: Rc<Cell<bool>>,
     ) {
         if let Some(source) = self.source_of(issuer) {
-            count(source.metrics.waited);
+            count(host, source.metrics.waited);
         }
         held.set(true);
         self.held.push(Held {
@@ -199,15 +184,15 @@ impl KeyFetcher {
 
     /// The tick: installs newer keys, starts the fetches that are due, and returns the held
     /// requests to decide now (their keys came, no fetch can help them, or their time is up).
-    pub fn tick(&mut self, worker: &mut WorkerState, now: u64) -> Vec<Held> {
+    pub fn tick(&mut self, host: &impl RootHost, worker: &mut WorkerState, now: u64) -> Vec<Held> {
         let mut started: Vec<(u32, (usize, u64))> = Vec::new();
         for (position, source) in self.sources.iter().enumerate() {
             let issuer = source.issuer;
-            let (record, _) = read_record(&source.record_key);
+            let (record, _) = read_record(host, &source.record_key);
             let seen = &source.seen_version;
             if record.version > worker.issuer_keys.version(issuer) && record.version > seen.get() {
                 seen.set(record.version);
-                source.install_shared(worker, record.version);
+                source.install_shared(host, worker, record.version);
             }
             let installed = worker.issuer_keys.version(issuer);
             let kid_wanted = self
@@ -215,18 +200,19 @@ impl KeyFetcher {
                 .iter()
                 .any(|h| h.issuer == issuer && h.waiting.wants_kid_fetch(&record, installed, now));
             if let Some(reason) = record.due(now, source.refresh_ms(), kid_wanted) {
-                if let Some(token) = source.start_fetch(reason, worker, now) {
+                if let Some(token) = source.start_fetch(host, reason, worker, now) {
                     started.push((token, (position, now)));
                 }
             }
         }
         self.in_flight.extend(started);
-        self.take_ready(None, worker, now)
+        self.take_ready(host, None, worker, now)
     }
 
     /// Takes the held requests (of `issuer`, or all) that are decided now.
     pub fn take_ready(
         &mut self,
+        host: &impl RootHost,
         issuer: Option<usize>,
         worker: &WorkerState,
         now: u64,
@@ -235,7 +221,7 @@ impl KeyFetcher {
             .sources
             .iter()
             .filter(|s| issuer.is_none_or(|i| i == s.issuer))
-            .map(|s| (s.issuer, read_record(&s.record_key).0))
+            .map(|s| (s.issuer, read_record(host, &s.record_key).0))
             .collect();
         let ready = |h: &Held| {
             records.iter().any(|(i, record)| {
@@ -253,6 +239,7 @@ impl KeyFetcher {
     /// whether new keys were installed; `None` when the call is not one of this fetcher's.
     pub fn on_response(
         &mut self,
+        host: &impl RootHost,
         token: u32,
         status: Option<String>,
         body_size: usize,
@@ -261,7 +248,7 @@ impl KeyFetcher {
     ) -> Option<(usize, bool)> {
         let (position, started) = self.in_flight.remove(&token)?;
         let source = self.sources.get(position)?;
-        let fetched = answer_body(status.as_deref(), body_size, MAX_JWKS_BYTES);
+        let fetched = answer_body(host, status.as_deref(), body_size, MAX_JWKS_BYTES);
         let parsed = fetched.and_then(|body| {
             KeySet::parse(&body, &source.algorithms)
                 .map(|set| (body, set))
@@ -269,20 +256,20 @@ impl KeyFetcher {
         });
         match parsed {
             Ok((body, set)) => {
-                add(source.metrics.skipped, set.skipped);
+                add(host, source.metrics.skipped, set.skipped);
                 let fetched = Fetched {
                     body: &body,
                     set: &set,
                     started,
                 };
-                if let Some(record) = source.finish(Some(fetched), worker, now) {
+                if let Some(record) = source.finish(host, Some(fetched), worker, now) {
                     source.seen_version.set(record.version);
-                    source.install(worker, set, record.version);
+                    source.install(host, worker, set, record.version);
                 }
                 Some((source.issuer, true))
             }
             Err(why) => {
-                let record = source.finish(None, worker, now);
+                let record = source.finish(host, None, worker, now);
                 let failures = record.map_or(1, |r| r.failures);
                 // The first failure, then fewer and fewer lines while the source stays down.
                 if failures.is_power_of_two() {
@@ -291,9 +278,12 @@ impl KeyFetcher {
                     } else {
                         "the last keys keep serving"
                     };
-                    warn!(
-                        "tollgate: issuer {}: the key fetch {why} ({failures} failures in a row); {serving}",
-                        source.name
+                    host.log(
+                        Level::Warn,
+                        &format!(
+                            "tollgate: issuer {}: the key fetch {why} ({failures} failures in a row); {serving}",
+                            source.name
+                        ),
                     );
                 }
                 Some((source.issuer, false))
@@ -316,9 +306,15 @@ impl Source {
     }
 
     /// Takes the lease on the record at `now`, then starts the fetch; the call's token.
-    fn start_fetch(&self, reason: FetchReason, worker: &WorkerState, now: u64) -> Option<u32> {
+    fn start_fetch(
+        &self,
+        host: &impl RootHost,
+        reason: FetchReason,
+        worker: &WorkerState,
+        now: u64,
+    ) -> Option<u32> {
         let unknown_kid = reason == FetchReason::UnknownKid;
-        let leased = take_lease(&self.record_key, |record| {
+        let leased = take_lease(host, &self.record_key, |record| {
             record
                 .due(now, self.refresh_ms(), unknown_kid)
                 .map(|_| record.leased(now, reason))
@@ -327,19 +323,30 @@ impl Source {
             return None;
         }
         if unknown_kid {
-            count(self.metrics.unknown_kid);
+            count(host, self.metrics.unknown_kid);
         }
         let https = self.remote.uri.starts_with("https://");
         let remote = &self.remote;
-        match fetching::get(&remote.cluster, &remote.authority, &remote.path, https) {
+        match calls::get(
+            host,
+            &remote.cluster,
+            &remote.authority,
+            &remote.path,
+            https,
+        ) {
             Ok(token) => Some(token),
             Err(status) => {
-                let failures = self.finish(None, worker, now).map_or(1, |r| r.failures);
+                let failures = self
+                    .finish(host, None, worker, now)
+                    .map_or(1, |r| r.failures);
                 if failures.is_power_of_two() {
-                    warn!(
-                        "tollgate: issuer {}: the key fetch could not start through cluster \"{}\" ({status:?}, {failures} failures in a row); is the cluster defined?",
-                        self.name,
-                        remote.cluster.escape_default()
+                    host.log(
+                        Level::Warn,
+                        &format!(
+                            "tollgate: issuer {}: the key fetch could not start through cluster \"{}\" ({status}, {failures} failures in a row); is the cluster defined?",
+                            self.name,
+                            remote.cluster.escape_default()
+                        ),
                     );
                 }
                 None
@@ -353,17 +360,21 @@ impl Source {
     /// written, if it could be.
     fn finish(
         &self,
+        host: &impl RootHost,
         fetched: Option<Fetched<'_>>,
         worker: &WorkerState,
         now: u64,
     ) -> Option<FetchRecord> {
-        count(if fetched.is_some() {
-            self.metrics.fetched
-        } else {
-            self.metrics.failed
-        });
+        count(
+            host,
+            if fetched.is_some() {
+                self.metrics.fetched
+            } else {
+                self.metrics.failed
+            },
+        );
         let Some(fetched) = fetched else {
-            return update_record(&self.record_key, FetchRecord::failed);
+            return update_record(host, &self.record_key, FetchRecord::failed);
         };
         let installed = worker.issuer_keys.version(self.issuer);
         let same = |record: &FetchRecord| {
@@ -373,41 +384,48 @@ impl Source {
                     .get(self.issuer)
                     .is_some_and(|keys| keys.same_keys(fetched.set))
         };
-        let (record, _) = read_record(&self.record_key);
+        let (record, _) = read_record(host, &self.record_key);
         if !same(&record) {
-            let _ = hostcalls::set_shared_data(&self.keys_key, Some(fetched.body), None);
+            let _ = host.shared_set(&self.keys_key, fetched.body, None);
         }
-        update_record(&self.record_key, |record| {
+        update_record(host, &self.record_key, |record| {
             record.fetched(now, fetched.started, !same(&record))
         })
     }
 
     /// Installs the keys another worker stored, at `version`.
-    fn install_shared(&self, worker: &mut WorkerState, version: u64) {
-        let Ok((Some(body), _)) = hostcalls::get_shared_data(&self.keys_key) else {
+    fn install_shared(&self, host: &impl RootHost, worker: &mut WorkerState, version: u64) {
+        let Ok((Some(body), _)) = host.shared_get(&self.keys_key) else {
             return;
         };
         if let Ok(set) = KeySet::parse(&body, &self.algorithms) {
-            self.install(worker, set, version);
+            self.install(host, worker, set, version);
         }
     }
 
-    fn install(&self, worker: &mut WorkerState, set: KeySet, version: u64) {
-        gauge(self.metrics.loaded, set.keys.len() as u64);
+    fn install(&self, host: &impl RootHost, worker: &mut WorkerState, set: KeySet, version: u64) {
+        gauge(host, self.metrics.loaded, set.keys.len() as u64);
         if version > worker.issuer_keys.version(self.issuer) {
-            if set.keys.is_empty() {
-                warn!(
-                    "tollgate: issuer {}: the provider's JWKS holds no usable key ({} skipped): its tokens are refused until it does",
-                    self.name, set.skipped
-                );
+            let line = if set.keys.is_empty() {
+                (
+                    Level::Warn,
+                    format!(
+                        "tollgate: issuer {}: the provider's JWKS holds no usable key ({} skipped): its tokens are refused until it does",
+                        self.name, set.skipped
+                    ),
+                )
             } else {
-                info!(
-                    "tollgate: issuer {}: {} keys loaded ({} skipped), version {version}",
-                    self.name,
-                    set.keys.len(),
-                    set.skipped
-                );
-            }
+                (
+                    Level::Info,
+                    format!(
+                        "tollgate: issuer {}: {} keys loaded ({} skipped), version {version}",
+                        self.name,
+                        set.keys.len(),
+                        set.skipped
+                    ),
+                )
+            };
+            host.log(line.0, &line.1);
             worker.issuer_keys.install(self.issuer, set, version);
         }
     }

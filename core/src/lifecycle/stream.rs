@@ -1,0 +1,226 @@
+//! One request's callbacks: its headers decided (or held for an issuer's keys), and its form
+//! body read for credential fields before any of it goes on.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use super::counters::Counters;
+use super::issuer_keys::KeyFetcher;
+use super::root_host::RootHost;
+use crate::config::Config;
+use crate::host::{self, BodyScan, Host, HostError, Verdict, HOLD_BODY_BYTES};
+use crate::worker::WorkerState;
+
+/// What the host does with the request after a callback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Let it (or this part of it) on.
+    Continue,
+    /// Hold it: answered, held for keys, or its body is being read.
+    Pause,
+}
+
+/// One request, with what it shares with its worker.
+pub struct RequestFlow {
+    context_id: u32,
+    config: Option<Rc<Config>>,
+    worker: Rc<RefCell<WorkerState>>,
+    counters: Rc<Counters>,
+    fetcher: Rc<RefCell<KeyFetcher>>,
+    /// Set while the request is held for an issuer's keys: its body and trailers wait too
+    /// (letting them on would let the request on).
+    held: Option<Rc<Cell<bool>>>,
+    /// A form body being read for credential fields (see [`RequestFlow::on_body`]).
+    form: Option<FormBody>,
+}
+
+/// A form body being read, and how much of what the host buffers was read already.
+struct FormBody {
+    scan: BodyScan,
+    /// Bytes of the buffered body already read.
+    read: usize,
+    /// Past [`HOLD_BODY_BYTES`] (or released after a key fetch): each chunk goes on once
+    /// read.
+    streaming: bool,
+}
+
+impl RequestFlow {
+    pub(super) fn new(
+        context_id: u32,
+        config: Option<Rc<Config>>,
+        worker: Rc<RefCell<WorkerState>>,
+        counters: Rc<Counters>,
+        fetcher: Rc<RefCell<KeyFetcher>>,
+    ) -> RequestFlow {
+        RequestFlow {
+            context_id,
+            config,
+            worker,
+            counters,
+            fetcher,
+            held: None,
+            form: None,
+        }
+    }
+
+    fn is_held(&self) -> bool {
+        self.held.as_ref().is_some_and(|h| h.get())
+    }
+
+    /// The request's headers (`end_of_stream`: no body follows): decided and applied through
+    /// `host`, or held for an issuer's keys (`root` reads the shared fetch record).
+    pub fn on_headers(
+        &mut self,
+        host: &impl Host,
+        root: &impl RootHost,
+        end_of_stream: bool,
+    ) -> Step {
+        let Some(config) = self.config.clone() else {
+            // Unreachable once configured; fail closed rather than let the request on.
+            let _ = host.respond(503, &[("content-type", "text/plain")], b"not configured\n");
+            return Step::Pause;
+        };
+        let (counters, worker) = (Rc::clone(&self.counters), Rc::clone(&self.worker));
+        // The host runs one request callback at a time: the state is never borrowed here.
+        let Ok(mut worker) = worker.try_borrow_mut() else {
+            let _ = host.respond(503, &[("content-type", "text/plain")], b"busy\n");
+            return Step::Pause;
+        };
+        let count = |c| counters.count(c);
+        let after =
+            host::on_request_headers(host, &config, &mut worker, end_of_stream, true, count);
+        // A form body follows: it is read before any of it goes on. (The headers cannot wait
+        // for it: a paused header callback gets no body callbacks until it is resumed.)
+        self.form = after.body.filter(|_| !end_of_stream).map(|scan| FormBody {
+            scan,
+            read: 0,
+            streaming: false,
+        });
+        let wait = match after.verdict {
+            Verdict::Continue => return Step::Continue,
+            Verdict::Answered => return Step::Pause,
+            Verdict::Wait(wait) => wait,
+        };
+        let Ok(mut fetcher) = self.fetcher.try_borrow_mut() else {
+            return Step::Pause;
+        };
+        let now = root.now_ms();
+        let waiting = KeyFetcher::waiting(wait, &worker, now);
+        if fetcher.worth_holding(root, wait.issuer, &waiting, &worker, now) {
+            let held = Rc::new(Cell::new(true));
+            let id = self.context_id;
+            fetcher.hold(
+                root,
+                id,
+                wait.issuer,
+                waiting,
+                end_of_stream,
+                Rc::clone(&held),
+            );
+            self.held = Some(held);
+            return Step::Pause;
+        }
+        // No fetch can bring the keys soon: decided now with the keys there are.
+        let count = |c| counters.count(c);
+        match host::on_request_headers(host, &config, &mut worker, end_of_stream, false, count)
+            .verdict
+        {
+            Verdict::Continue => Step::Continue,
+            Verdict::Answered | Verdict::Wait(_) => Step::Pause,
+        }
+    }
+
+    /// A body chunk: the host buffered `size` bytes (`read(start, len)` reads them), the last
+    /// when `ends`.
+    pub fn on_body(
+        &mut self,
+        host: &impl Host,
+        size: usize,
+        ends: bool,
+        read: impl FnOnce(usize, usize) -> Vec<u8>,
+    ) -> Step {
+        if let Some(step) = self.read_form(host, size, ends, read) {
+            return step;
+        }
+        self.unless_held()
+    }
+
+    /// The trailers (`names`): those the configuration removes are removed (`remove`; a
+    /// refused removal fails the request closed), and they end a form body whose last chunk
+    /// did not say so.
+    pub fn on_trailers(
+        &mut self,
+        host: &impl Host,
+        names: &[String],
+        remove: impl Fn(&str) -> Result<(), HostError>,
+    ) -> Step {
+        if let Some(config) = &self.config {
+            for name in names {
+                if !crate::decision::trailer_is_removed(config, name) {
+                    continue;
+                }
+                if let Err(error) = remove(name) {
+                    if let Some(held) = &self.held {
+                        held.set(false);
+                    }
+                    self.form = None;
+                    let counters = &self.counters;
+                    host::change_refused(host, error, |c| counters.count(c));
+                    return Step::Pause;
+                }
+            }
+        }
+        if self.read_form(host, 0, true, |_, _| Vec::new()) == Some(Step::Pause) {
+            return Step::Pause;
+        }
+        self.unless_held()
+    }
+
+    fn unless_held(&self) -> Step {
+        if self.is_held() {
+            Step::Pause
+        } else {
+            Step::Continue
+        }
+    }
+
+    /// Reads the form body's new bytes. The body waits until its last chunk is read while it
+    /// is under [`HOLD_BODY_BYTES`] (no byte of a refused body reaches the upstream); a larger
+    /// one goes on chunk by chunk, each read before it goes, and a refusal then resets the
+    /// upstream request before its body is whole. `None` when no form is being read.
+    fn read_form(
+        &mut self,
+        host: &impl Host,
+        size: usize,
+        ends: bool,
+        read: impl FnOnce(usize, usize) -> Vec<u8>,
+    ) -> Option<Step> {
+        let (mut form, config) = (self.form.take()?, self.config.clone()?);
+        if self.held.is_some() && !self.is_held() {
+            // Let on after a key fetch: what was buffered went on.
+            self.held = None;
+            (form.read, form.streaming) = (0, true);
+        }
+        let start = form.read.min(size);
+        let chunk = read(start, size - start);
+        let counters = Rc::clone(&self.counters);
+        let count = |c| counters.count(c);
+        if host::on_request_body(host, &config, &mut form.scan, &chunk, ends, count) {
+            if let Some(held) = &self.held {
+                held.set(false);
+            }
+            return Some(Step::Pause);
+        }
+        let step = if self.is_held() || (!ends && !form.streaming && size < HOLD_BODY_BYTES) {
+            form.read = size;
+            Step::Pause
+        } else {
+            (form.read, form.streaming) = (0, true);
+            Step::Continue
+        };
+        if !ends {
+            self.form = Some(form);
+        }
+        Some(step)
+    }
+}
