@@ -278,3 +278,6 @@ fn configurations_that_would_trust_the_wrong_key_are_refused() {
 
 #[path = "issuers/remote_keys.rs"]
 mod remote_keys;
+
+#[path = "issuers/repeated_kid.rs"]
+mod repeated_kid;

@@ -200,16 +200,12 @@ impl Issuers {
                 };
             }
         }
-        // A token without `kid` is tried against a few keys only: each try is a signature
-        // verification, and a provider may publish dozens of keys.
-        let tries = if kid.is_some() {
-            usize::MAX
-        } else {
-            MAX_KEYLESS_TRIES
-        };
+        // A token is tried against a few keys only, with a `kid` or without: each try is a
+        // signature verification, and a provider may publish dozens of keys, several under
+        // one `kid`.
         let key = keys
             .candidates(algorithm, kid.as_deref())
-            .take(tries)
+            .take(MAX_KEY_TRIES)
             .find(|key| key.verifies(token, now))
             .ok_or(TokenError::BadSignature)?;
         let payload = claims::parse_payload(parts.payload).ok_or(TokenError::Malformed)?;
@@ -231,8 +227,9 @@ impl Issuers {
     }
 }
 
-/// The most keys a token without `kid` is tried against.
-pub const MAX_KEYLESS_TRIES: usize = 2;
+/// The most keys a token is tried against (the keys of its `kid`, or of its algorithm when
+/// it names none).
+pub const MAX_KEY_TRIES: usize = 2;
 
 /// Whether a JOSE `typ` may be an access token's: absent, `JWT`, or RFC 9068's `at+jwt`
 /// (any case, with or without `application/`). Other `+jwt` types (logout, security events,

@@ -233,7 +233,12 @@ impl KeySet {
             if loaded.is_empty() {
                 set.skipped += 1;
             }
-            set.keys.extend(loaded);
+            // A copy of a key already read is the same key: kept once.
+            for key in loaded {
+                if !set.holds(&key.digest) {
+                    set.keys.push(key);
+                }
+            }
         }
         Ok(set)
     }
