@@ -240,6 +240,13 @@ impl Envoy {
         self.send(&Request::get(target))
     }
 
+    /// [`Envoy::get`], or `None` when the connection fails (while Envoy swaps a listener it
+    /// may reset connections of the old one): for polling until an update applies.
+    pub fn try_get(&self, target: &str) -> Option<Response> {
+        let request = Request::get(target);
+        try_send(self.port, &request.to_bytes(), false).ok()
+    }
+
     pub fn is_running(&mut self) -> bool {
         self.child.try_wait().unwrap().is_none()
     }
