@@ -279,7 +279,7 @@ fn explain_checks_a_token_with_the_given_keys() {
         "{}",
         run.all()
     );
-    common::assert_no_secret(&run.all(), &[], &[token.clone()]);
+    common::assert_no_secret(&run.all(), &[], std::slice::from_ref(&token));
     let run = explain(&[]);
     assert!(run.stdout.contains("KEYS_UNAVAILABLE"), "{}", run.all());
 }
