@@ -10,6 +10,9 @@
 //!       Authorization: ["Bearer ", {mint: {sub: alice, ttl: 1h}}]
 //!   expect: {status: 403, code: PERMISSION_DENIED, rule: "prefix /admin"}
 //! ```
+//!
+//! An issuer's token is minted with a private key: `{mint: {issuer: idp, key: idp.pem,
+//! claims: {sub: alice, aud: api}}}` ([`crate::provider_token`]).
 
 use std::collections::BTreeMap;
 use std::path::Path;
