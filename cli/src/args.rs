@@ -66,6 +66,10 @@ pub struct ExplainArgs {
     /// The clock, in unix seconds (default: now).
     #[arg(long, value_name = "UNIX")]
     pub now: Option<u64>,
+    /// A jwks_uri issuer's keys from a file, as if fetched: NAME is the issuer's `name`, FILE
+    /// its public JWKS (repeat for more issuers).
+    #[arg(long = "jwks", value_name = "NAME=FILE")]
+    pub jwks: Vec<String>,
     /// The explanation as JSON.
     #[arg(long)]
     pub json: bool,
@@ -88,6 +92,10 @@ pub struct TestArgs {
     /// The clock, in unix seconds (default: now).
     #[arg(long, value_name = "UNIX")]
     pub now: Option<u64>,
+    /// A jwks_uri issuer's keys from a file, as if fetched: NAME is the issuer's `name`, FILE
+    /// its public JWKS (repeat for more issuers).
+    #[arg(long = "jwks", value_name = "NAME=FILE")]
+    pub jwks: Vec<String>,
     /// The cases file (YAML or JSON).
     #[arg(value_name = "CASES")]
     pub cases: PathBuf,

@@ -10,15 +10,22 @@
 //!       Authorization: ["Bearer ", {mint: {sub: alice, ttl: 1h}}]
 //!   expect: {status: 403, code: PERMISSION_DENIED, rule: "prefix /admin"}
 //! ```
+//!
+//! An issuer's token is minted with a private key: `{mint: {issuer: idp, key: idp.pem,
+//! claims: {sub: alice, aud: api}}}` ([`crate::provider_token`]).
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 use tollgate_core::verify::token::{claims_for, SigningKey, MAX_TIMESTAMP};
 
+use tollgate_core::config::Config;
+use tollgate_core::verify::issuer::KeySource;
+
 use crate::error::CliError;
+use crate::fetched_keys::FetchedKeys;
 use crate::yaml;
 
 /// One case as written.
@@ -81,20 +88,29 @@ pub struct Special {
     pub env: Option<String>,
 }
 
-/// A token minted with the configuration's first secret.
+/// A token to mint: with the configuration's first secret (`sub`, `ttl`, `kid?`, `type?`,
+/// `issued_ago?`), or as an issuer signs it (`issuer`, `key`, `claims`, `ttl?`, `kid?`,
+/// `issued_ago?`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Mint {
-    pub sub: String,
-    /// Lifetime: seconds, or a number with `s`, `m`, `h` or `d`.
-    pub ttl: Duration,
-    /// Default: the first secret's `kid`.
+    pub sub: Option<String>,
+    /// Lifetime: seconds, or a number with `s`, `m`, `h` or `d` (an issuer's token: 1h
+    /// unless given, and only when `claims` has no `exp`).
+    pub ttl: Option<Duration>,
+    /// Default: the first secret's `kid`, or the `kid` of the issuer's key that `key` matches.
     pub kid: Option<String>,
     /// `token_type`; default `access`.
     #[serde(rename = "type")]
     pub token_type: Option<String>,
     /// Issued this long before now (an expired token: `ttl: 5m, issued_ago: 1h`).
     pub issued_ago: Option<Duration>,
+    /// The `name` of the `issuers` entry whose token this is.
+    pub issuer: Option<String>,
+    /// The private key file, relative to the cases file's directory.
+    pub key: Option<String>,
+    /// The token's claims, as given; `iss`, `iat` and `exp` are added unless present.
+    pub claims: Option<Map<String, Value>>,
 }
 
 /// A duration: seconds, or text such as `90s`, `5m`, `2h`, `7d`.
@@ -187,11 +203,15 @@ pub fn load(path: &Path) -> Result<Vec<Case>, CliError> {
     Ok(cases)
 }
 
-/// What pieces are made from: the time, the signing key and the environment.
+/// What pieces are made from: the time, the signing key, the environment, and for issuers'
+/// tokens the configuration, the keys given with `--jwks` and the cases file's directory.
 pub struct Materials<'a> {
     pub now: u64,
     pub key: Option<&'a SigningKey>,
     pub env: &'a BTreeMap<String, String>,
+    pub config: &'a Config,
+    pub fetched: &'a FetchedKeys,
+    pub dir: &'a Path,
 }
 
 impl Materials<'_> {
@@ -225,6 +245,12 @@ impl Materials<'_> {
     }
 
     fn mint(&self, mint: &Mint) -> Result<String, String> {
+        if mint.issuer.is_some() || mint.key.is_some() || mint.claims.is_some() {
+            return self.mint_for_issuer(mint);
+        }
+        let (Some(sub), Some(ttl)) = (&mint.sub, &mint.ttl) else {
+            return Err("mint: give sub and ttl (a token of the master secrets), or issuer, key and claims (an issuer's token)".to_owned());
+        };
         let key = self
             .key
             .ok_or("mint: the configuration has no secret to sign with")?;
@@ -232,26 +258,68 @@ impl Materials<'_> {
             Some(kid) => key.with_kid(Some(kid.clone())),
             None => key.clone(),
         };
-        let ago = mint
-            .issued_ago
-            .as_ref()
-            .map(Duration::seconds)
-            .transpose()?
-            .unwrap_or(0);
-        let issued = self.now.saturating_sub(ago);
-        let ttl = mint.ttl.seconds()?;
-        if issued.saturating_add(ttl) > MAX_TIMESTAMP {
-            return Err(format!(
-                "mint.ttl: the token would expire after {MAX_TIMESTAMP} (February 2106), the last time a token can name"
-            ));
-        }
+        let (issued, ttl) = self.times(Some(ttl), mint.issued_ago.as_ref())?;
         let claims = claims_for(
-            &mint.sub,
+            sub,
             mint.token_type.as_deref().unwrap_or("access"),
             issued,
             ttl,
         );
         key.sign(claims).map_err(|e| format!("mint: {e}"))
+    }
+
+    /// When the token is issued and how long it lives (`ttl` 1 h unless given).
+    fn times(
+        &self,
+        ttl: Option<&Duration>,
+        issued_ago: Option<&Duration>,
+    ) -> Result<(u64, u64), String> {
+        let ago = issued_ago.map(Duration::seconds).transpose()?.unwrap_or(0);
+        let issued = self.now.saturating_sub(ago);
+        let ttl = ttl.map(Duration::seconds).transpose()?.unwrap_or(3600);
+        if issued.saturating_add(ttl) > MAX_TIMESTAMP {
+            return Err(format!(
+                "mint.ttl: the token would expire after {MAX_TIMESTAMP} (February 2106), the last time a token can name"
+            ));
+        }
+        Ok((issued, ttl))
+    }
+
+    /// `{mint: {issuer, key, claims}}`: the claims as given, with `iss` (the issuer's),
+    /// `iat` and `exp` (from now, `issued_ago` and `ttl`) unless present, signed with `key`.
+    fn mint_for_issuer(&self, mint: &Mint) -> Result<String, String> {
+        let (Some(name), Some(key_file)) = (&mint.issuer, &mint.key) else {
+            return Err("mint: an issuer's token needs issuer (an issuers entry's name) and key (a private key file)".to_owned());
+        };
+        if mint.sub.is_some() || mint.token_type.is_some() {
+            return Err(
+                "mint: an issuer's token takes its sub and token_type in claims".to_owned(),
+            );
+        }
+        let issuers = &self.config.issuers.list;
+        let (index, issuer) = issuers
+            .iter()
+            .enumerate()
+            .find(|(_, i)| &*i.name == name)
+            .ok_or_else(|| format!("mint.issuer: no issuer is named {name:?}"))?;
+        let keys = match &issuer.keys {
+            KeySource::Inline(set) => Some(&**set),
+            KeySource::Remote(_) => self.fetched.of(index),
+        };
+        let mut claims = mint.claims.clone().unwrap_or_default();
+        let (issued, ttl) = self.times(mint.ttl.as_ref(), mint.issued_ago.as_ref())?;
+        claims
+            .entry("iss")
+            .or_insert_with(|| Value::from(issuer.issuer.clone()));
+        claims.entry("iat").or_insert_with(|| Value::from(issued));
+        claims
+            .entry("exp")
+            .or_insert_with(|| Value::from(issued.saturating_add(ttl)));
+        let path = self.dir.join(key_file);
+        // The key's text is never quoted: only the file's name is.
+        let text = crate::input::read_text(&path).map_err(|e| format!("mint.key: {e}"))?;
+        crate::provider_token::mint(&text, keys, &claims, mint.kid.as_deref(), self.now)
+            .map_err(|e| format!("mint.key: {}: {e}", path.display()))
     }
 }
 

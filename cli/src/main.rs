@@ -16,7 +16,9 @@ mod config_source;
 mod envoy_routes;
 mod error;
 mod explain;
+mod fetched_keys;
 mod input;
+mod provider_token;
 mod redact;
 mod request;
 mod run_cases;
@@ -29,6 +31,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use args::{Cli, Command};
 use clap::Parser;
 use error::CliError;
+use fetched_keys::FetchedKeys;
 use redact::Redactor;
 use tollgate_core::config::Config;
 use tollgate_core::credential::Locations;
@@ -94,6 +97,7 @@ fn run(command: Command) -> Result<u8, CliError> {
             let loaded = config_source::load(&e.source)?;
             let mut redactor = Redactor::new(&loaded.secrets);
             let config = configured(&loaded, &redactor)?;
+            let fetched = FetchedKeys::read(&config, &e.jwks)?;
             let headers: Vec<(String, String)> = e
                 .headers
                 .iter()
@@ -107,7 +111,7 @@ fn run(command: Command) -> Result<u8, CliError> {
                     cookie: &config.token_cookie,
                 },
             );
-            let explanation = explain::explain(&config, &list, now_or(e.now));
+            let explanation = explain::explain_with(&config, &list, now_or(e.now), &fetched);
             let text = if e.json {
                 let cannot =
                     |err: serde_json::Error| CliError::Output(format!("cannot write JSON: {err}"));
@@ -126,12 +130,16 @@ fn run(command: Command) -> Result<u8, CliError> {
             let loaded = config_source::load(&t.source)?;
             let mut redactor = Redactor::new(&loaded.secrets);
             let config = configured(&loaded, &redactor)?;
+            let fetched = FetchedKeys::read(&config, &t.jwks)?;
             // A cases file's errors may quote its values: masked like every other output.
             let cases = cases::load(&t.cases).map_err(|e| e.map_message(|m| redactor.clean(m)))?;
             let materials = cases::Materials {
                 now: now_or(t.now),
                 key: config.verifier.current_key(),
                 env: &loaded.env,
+                config: &config,
+                fetched: &fetched,
+                dir: t.cases.parent().unwrap_or(std::path::Path::new("")),
             };
             let file = t.cases.display().to_string();
             let report = run_cases::run(&config, &cases, &materials, &mut redactor, &file)

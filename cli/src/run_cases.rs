@@ -5,7 +5,7 @@ use tollgate_core::config::Config;
 use tollgate_core::credential::Locations;
 
 use crate::cases::{Case, Headers, Materials};
-use crate::explain::{explain, Explanation};
+use crate::explain::{explain_with, Explanation};
 use crate::redact::Redactor;
 use crate::request;
 
@@ -58,7 +58,7 @@ pub fn run(
         for token in &minted {
             redactor.add_credential(token);
         }
-        let explanation = explain(config, &list, materials.now);
+        let explanation = explain_with(config, &list, materials.now, materials.fetched);
         let problems = compare(case, &explanation);
         let code = explanation.answer.code.as_deref().unwrap_or("");
         let verdict = if problems.is_empty() { "PASS" } else { "FAIL" };

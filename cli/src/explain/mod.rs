@@ -11,6 +11,8 @@ use tollgate_core::denial::Denial;
 use tollgate_core::identity::Identity;
 use tollgate_core::worker::WorkerState;
 
+use crate::fetched_keys::FetchedKeys;
+
 mod steps;
 mod token;
 
@@ -124,9 +126,22 @@ fn refusal(denial: Denial) -> String {
 }
 
 /// Explains the request `headers` (pseudo-headers first) under `config` at unix time `now`.
+#[cfg(test)]
 pub fn explain(config: &Config, headers: &[(String, Vec<u8>)], now: u64) -> Explanation {
-    // A worker as the filter starts one: no fetched keys, an empty revocation list, fresh.
+    explain_with(config, headers, now, &FetchedKeys::default())
+}
+
+/// [`explain`], with the keys of `jwks_uri` issuers given with `--jwks` as if fetched.
+pub fn explain_with(
+    config: &Config,
+    headers: &[(String, Vec<u8>)],
+    now: u64,
+    fetched: &FetchedKeys,
+) -> Explanation {
+    // A worker as the filter starts one: no fetched keys but those given, an empty
+    // revocation list, fresh.
     let mut worker = WorkerState::default();
+    fetched.install(&mut worker);
     worker.revocations.fresh_at = now;
     let mut told = steps::Told::new(config, now);
     let decision = decide_traced(config, &mut worker, headers, now, &mut told);
