@@ -182,7 +182,9 @@ fn condition_message(kind: ConditionKind) -> &'static str {
     match kind {
         ConditionKind::Issuer => "The access token's issuer may not access this resource.",
         ConditionKind::Credential => "This type of credential may not access this resource.",
-        ConditionKind::Audience => "The access token's audience (aud) may not access this resource.",
+        ConditionKind::Audience => {
+            "The access token's audience (aud) may not access this resource."
+        }
         ConditionKind::Scope => "The access token lacks a scope this resource requires.",
         ConditionKind::Claim => "The credential lacks a claim this resource requires.",
     }

@@ -247,7 +247,10 @@ fn compile_claim(
         (_, _, Some(value), _) => {
             let key = format!("{at}.contains");
             let value = scalar(key.clone(), value)?;
-            if value.as_str().is_some_and(|w| w.is_empty() || w.contains(' ')) {
+            if value
+                .as_str()
+                .is_some_and(|w| w.is_empty() || w.contains(' '))
+            {
                 return Err(ConfigError::new(
                     key,
                     "a string is matched as one space-separated word: it must not be empty or hold a space",

@@ -36,7 +36,8 @@ fn well_formed_conditions_load() {
 
 #[test]
 fn no_conditions_read_no_claims() {
-    let config = parse(json!({"prefix": "/x", "mode": "required", "credentials": ["api_key"]})).unwrap();
+    let config =
+        parse(json!({"prefix": "/x", "mode": "required", "credentials": ["api_key"]})).unwrap();
     assert!(config.claim_paths.is_empty());
 }
 
@@ -50,31 +51,91 @@ fn each_mistake_is_refused_naming_its_key() {
         rule
     };
     for (rule, key) in [
-        (json!({"prefix": "/x", "mode": "optional", "scopes": ["a"]}), "rules[1].scopes:"),
-        (json!({"prefix": "/x", "mode": "none", "issuers": ["idp"]}), "rules[1].issuers:"),
+        (
+            json!({"prefix": "/x", "mode": "optional", "scopes": ["a"]}),
+            "rules[1].scopes:",
+        ),
+        (
+            json!({"prefix": "/x", "mode": "none", "issuers": ["idp"]}),
+            "rules[1].issuers:",
+        ),
         (required(json!({"issuers": []})), "rules[1].issuers:"),
-        (required(json!({"issuers": ["idp", "other"]})), "rules[1].issuers[1]:"),
-        (required(json!({"issuers": ["Secrets"]})), "rules[1].issuers[0]:"),
-        (required(json!({"credentials": ["anonymous"]})), "rules[1].credentials[0]:"),
-        (required(json!({"credentials": ["token"]})), "rules[1].credentials[0]:"),
-        (required(json!({"credentials": []})), "rules[1].credentials:"),
+        (
+            required(json!({"issuers": ["idp", "other"]})),
+            "rules[1].issuers[1]:",
+        ),
+        (
+            required(json!({"issuers": ["Secrets"]})),
+            "rules[1].issuers[0]:",
+        ),
+        (
+            required(json!({"credentials": ["anonymous"]})),
+            "rules[1].credentials[0]:",
+        ),
+        (
+            required(json!({"credentials": ["token"]})),
+            "rules[1].credentials[0]:",
+        ),
+        (
+            required(json!({"credentials": []})),
+            "rules[1].credentials:",
+        ),
         (required(json!({"audiences": []})), "rules[1].audiences:"),
-        (required(json!({"audiences": [""]})), "rules[1].audiences[0]:"),
+        (
+            required(json!({"audiences": [""]})),
+            "rules[1].audiences[0]:",
+        ),
         (required(json!({"scopes": ["a b"]})), "rules[1].scopes[0]:"),
         (required(json!({"scopes": [""]})), "rules[1].scopes[0]:"),
         (required(json!({"claims": []})), "rules[1].claims:"),
-        (required(json!({"claims": [{"claim": "", "present": true}]})), "rules[1].claims[0].claim:"),
-        (required(json!({"claims": [{"claim": "a..b", "present": true}]})), "rules[1].claims[0].claim:"),
-        (required(json!({"claims": [{"claim": [], "present": true}]})), "rules[1].claims[0].claim:"),
-        (required(json!({"claims": [{"claim": ["a", ""], "present": true}]})), "rules[1].claims[0].claim:"),
-        (required(json!({"claims": [{"claim": "a"}]})), "rules[1].claims[0]:"),
-        (required(json!({"claims": [{"claim": "a", "equals": "x", "contains": "x"}]})), "rules[1].claims[0]:"),
-        (required(json!({"claims": [{"claim": "a", "equals": ["x"]}]})), "rules[1].claims[0].equals:"),
-        (required(json!({"claims": [{"claim": "a", "equals": {"x": 1}}]})), "rules[1].claims[0].equals:"),
-        (required(json!({"claims": [{"claim": "a", "one_of": []}]})), "rules[1].claims[0].one_of:"),
-        (required(json!({"claims": [{"claim": "a", "one_of": ["x", null]}]})), "rules[1].claims[0].one_of[1]:"),
-        (required(json!({"claims": [{"claim": "a", "contains": "x y"}]})), "rules[1].claims[0].contains:"),
-        (required(json!({"claims": [{"claim": "a", "present": false}]})), "rules[1].claims[0].present:"),
+        (
+            required(json!({"claims": [{"claim": "", "present": true}]})),
+            "rules[1].claims[0].claim:",
+        ),
+        (
+            required(json!({"claims": [{"claim": "a..b", "present": true}]})),
+            "rules[1].claims[0].claim:",
+        ),
+        (
+            required(json!({"claims": [{"claim": [], "present": true}]})),
+            "rules[1].claims[0].claim:",
+        ),
+        (
+            required(json!({"claims": [{"claim": ["a", ""], "present": true}]})),
+            "rules[1].claims[0].claim:",
+        ),
+        (
+            required(json!({"claims": [{"claim": "a"}]})),
+            "rules[1].claims[0]:",
+        ),
+        (
+            required(json!({"claims": [{"claim": "a", "equals": "x", "contains": "x"}]})),
+            "rules[1].claims[0]:",
+        ),
+        (
+            required(json!({"claims": [{"claim": "a", "equals": ["x"]}]})),
+            "rules[1].claims[0].equals:",
+        ),
+        (
+            required(json!({"claims": [{"claim": "a", "equals": {"x": 1}}]})),
+            "rules[1].claims[0].equals:",
+        ),
+        (
+            required(json!({"claims": [{"claim": "a", "one_of": []}]})),
+            "rules[1].claims[0].one_of:",
+        ),
+        (
+            required(json!({"claims": [{"claim": "a", "one_of": ["x", null]}]})),
+            "rules[1].claims[0].one_of[1]:",
+        ),
+        (
+            required(json!({"claims": [{"claim": "a", "contains": "x y"}]})),
+            "rules[1].claims[0].contains:",
+        ),
+        (
+            required(json!({"claims": [{"claim": "a", "present": false}]})),
+            "rules[1].claims[0].present:",
+        ),
     ] {
         let error = refused(rule.clone());
         assert!(error.starts_with(key), "{rule}: {error}");

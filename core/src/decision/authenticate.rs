@@ -169,7 +169,10 @@ fn verify_token(
         if current {
             trace.step(Step::Cached(&hit.identity));
             let facts = TokenFacts {
-                signer: Some(hit.keys.map_or(TokenSigner::Secrets, |(i, _)| TokenSigner::Issuer(i))),
+                signer: Some(
+                    hit.keys
+                        .map_or(TokenSigner::Secrets, |(i, _)| TokenSigner::Issuer(i)),
+                ),
                 claims: hit.claims.clone(),
             };
             return (Ok((hit.identity.clone(), hit.marks.clone(), facts)), true);
@@ -282,5 +285,8 @@ fn extract(verifiers: Verifiers<'_>, token: &str) -> Option<Option<Rc<TokenClaim
     if verifiers.claim_paths.is_empty() {
         return Some(None);
     }
-    verifiers.claim_paths.extract(token).map(|c| Some(Rc::new(c)))
+    verifiers
+        .claim_paths
+        .extract(token)
+        .map(|c| Some(Rc::new(c)))
 }

@@ -202,7 +202,8 @@ mod tests {
 
     #[test]
     fn contains_reads_arrays_and_space_separated_words() {
-        let contains = |value: Value, word: Value| claim_holds(&ClaimTest::Contains(word), Some(&value));
+        let contains =
+            |value: Value, word: Value| claim_holds(&ClaimTest::Contains(word), Some(&value));
         assert!(contains(json!(["a", "b"]), json!("b")));
         assert!(contains(json!([1, 2]), json!(2)));
         assert!(!contains(json!(["a b"]), json!("a")));

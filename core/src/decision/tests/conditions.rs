@@ -39,7 +39,11 @@ fn with_claims(extra: &str) -> String {
         NOW + 3600,
         if extra.is_empty() { "" } else { "," }
     );
-    sign_raw(r#"{"alg":"HS256","typ":"JWT","kid":"current"}"#, &payload, K.as_bytes())
+    sign_raw(
+        r#"{"alg":"HS256","typ":"JWT","kid":"current"}"#,
+        &payload,
+        K.as_bytes(),
+    )
 }
 
 fn status(path: &str, extra: &str) -> String {
@@ -56,15 +60,15 @@ const DENIED: &str = "403 PERMISSION_DENIED";
 fn audiences_hold_when_aud_names_one() {
     assert_eq!(status("/aud", r#""aud":"api://orders""#), "200");
     assert_eq!(status("/aud", r#""aud":["x","api://orders"]"#), "200");
-    for refused in [
-        "",
-        r#""aud":"api://other""#,
-        r#""aud":"API://orders""#,
-    ] {
+    for refused in ["", r#""aud":"api://other""#, r#""aud":"API://orders""#] {
         assert_eq!(status("/aud", refused), DENIED, "{refused}");
     }
     // An `aud` of another shape is no token at all.
-    for other_shape in [r#""aud":[["api://orders"]]"#, r#""aud":{"api://orders":1}"#, r#""aud":1"#] {
+    for other_shape in [
+        r#""aud":[["api://orders"]]"#,
+        r#""aud":{"api://orders":1}"#,
+        r#""aud":1"#,
+    ] {
         assert_eq!(status("/aud", other_shape), "401 INVALID_CREDENTIALS");
     }
 }
@@ -151,21 +155,38 @@ fn a_repeated_claim_at_any_depth_refuses_the_token() {
         ))
         .run(conditioned());
     assert_eq!(code(&d), "401 INVALID_CREDENTIALS");
-    assert_eq!(status("/scope", r#""scope":"x","scope":"orders:read orders:write""#), "401 INVALID_CREDENTIALS");
+    assert_eq!(
+        status(
+            "/scope",
+            r#""scope":"x","scope":"orders:read orders:write""#
+        ),
+        "401 INVALID_CREDENTIALS"
+    );
 }
 
 #[test]
 fn credential_types_and_issuers_limit_who_passes() {
-    assert_eq!(code(&get("/machines").bearer(&with_claims("")).run(conditioned())), DENIED);
+    assert_eq!(
+        code(&get("/machines").bearer(&with_claims("")).run(conditioned())),
+        DENIED
+    );
     let key = get("/machines").bearer(API_KEY).run(conditioned());
     assert_eq!(added(&key, "x-auth-type"), Some("api_key"));
-    let client = get(&format!("/machines?client_id=client-a&client_secret={CLIENT_SECRET}"))
-        .run(conditioned());
+    let client = get(&format!(
+        "/machines?client_id=client-a&client_secret={CLIENT_SECRET}"
+    ))
+    .run(conditioned());
     assert_eq!(added(&client, "x-auth-type"), Some("client"));
     assert_eq!(status("/secrets", ""), "200");
-    assert_eq!(code(&get("/secrets").bearer(API_KEY).run(conditioned())), DENIED);
+    assert_eq!(
+        code(&get("/secrets").bearer(API_KEY).run(conditioned())),
+        DENIED
+    );
     // A key has no claims: it fails every condition on them.
-    assert_eq!(code(&get("/aud").bearer(API_KEY).run(conditioned())), DENIED);
+    assert_eq!(
+        code(&get("/aud").bearer(API_KEY).run(conditioned())),
+        DENIED
+    );
 }
 
 #[test]
@@ -179,24 +200,34 @@ fn every_rule_a_request_may_be_served_as_must_hold() {
     };
     assert_eq!(code(&overridden(r#""scope":"a""#)), DENIED);
     assert_eq!(code(&overridden(r#""scope":"b""#)), DENIED);
-    assert!(matches!(overridden(r#""scope":"a b""#).action, Action::Forward(_)));
+    assert!(matches!(
+        overridden(r#""scope":"a b""#).action,
+        Action::Forward(_)
+    ));
 }
 
 #[test]
 fn the_refusal_names_the_kind_never_a_value() {
     let d = get("/tenant")
-        .bearer(&with_claims(r#""https://example.com/claims":{"tenant":"secret-tenant"}"#))
+        .bearer(&with_claims(
+            r#""https://example.com/claims":{"tenant":"secret-tenant"}"#,
+        ))
         .run(conditioned());
     let r = response(&d);
     assert_eq!(r.body.contains("secret-tenant"), false);
-    assert!(r.body.contains(Denial::ConditionFailed(ConditionKind::Claim).message()));
+    assert!(r
+        .body
+        .contains(Denial::ConditionFailed(ConditionKind::Claim).message()));
     let challenge = r
         .headers
         .iter()
         .find(|(n, _)| n.eq_ignore_ascii_case("www-authenticate"))
         .map(|(_, v)| v.clone())
         .unwrap_or_default();
-    assert!(challenge.contains(r#"error="insufficient_scope""#), "{challenge}");
+    assert!(
+        challenge.contains(r#"error="insufficient_scope""#),
+        "{challenge}"
+    );
 }
 
 #[test]
@@ -229,9 +260,23 @@ fn each_condition_is_told_to_the_trace() {
         .bearer(&with_claims(r#""scope":"b""#));
     let headers: &'static [(String, Vec<u8>)] = Box::leak(request.headers.into_boxed_slice());
     let mut told = Conditions::default();
-    let d = decide_traced(conditioned(), &mut WorkerState::default(), headers, NOW, &mut told);
+    let d = decide_traced(
+        conditioned(),
+        &mut WorkerState::default(),
+        headers,
+        NOW,
+        &mut told,
+    );
     assert_eq!(code(&d), DENIED);
     assert_eq!(told.0.len(), 2);
-    assert!(told.0.contains(&"9 scopes false".to_owned()), "{:?}", told.0);
-    assert!(told.0.contains(&"10 scopes true".to_owned()), "{:?}", told.0);
+    assert!(
+        told.0.contains(&"9 scopes false".to_owned()),
+        "{:?}",
+        told.0
+    );
+    assert!(
+        told.0.contains(&"10 scopes true".to_owned()),
+        "{:?}",
+        told.0
+    );
 }
