@@ -20,7 +20,7 @@ pub fn config() -> Result<Config, String> {
             {"claim": "groups", "contains": "ops"}
         ]
     });
-    if let Some(rules) = config["rules"].as_array_mut() {
+    if let Some(rules) = config.get_mut("rules").and_then(|r| r.as_array_mut()) {
         rules.push(rule);
     }
     Config::parse(config.to_string().as_bytes(), &|_| None).map_err(|e| e.to_string())

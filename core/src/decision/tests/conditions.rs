@@ -214,7 +214,7 @@ fn the_refusal_names_the_kind_never_a_value() {
         ))
         .run(conditioned());
     let r = response(&d);
-    assert_eq!(r.body.contains("secret-tenant"), false);
+    assert!(!r.body.contains("secret-tenant"));
     assert!(r
         .body
         .contains(Denial::ConditionFailed(ConditionKind::Claim).message()));
