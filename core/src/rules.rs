@@ -344,7 +344,10 @@ impl Rule {
             mode: self.mode,
             roles: Cow::Borrowed(&self.roles),
             rule: Some(self.index),
-            conditions: self.conditions.as_deref().into_iter().collect(),
+            conditions: match &self.conditions {
+                Some(conditions) => vec![&**conditions],
+                None => Vec::new(),
+            },
         }
     }
 }
