@@ -13,6 +13,9 @@
 //! token, a cache hit), rs256-distinct, es256-distinct, eddsa-distinct (a new token each
 //! request: a full verification).
 //!
+//! Condition kinds (a rule with an audience, a scope and two claims; decision_cost/conditions.rs):
+//! conditions-token (a cache hit) and conditions-distinct (a new token each request).
+//!
 //! `decision_cost --growth <small> <large> [kind...]` is for `make cost-growth`
 //! (bench/cost_growth.py): for each kind (default: all), one request of the kind made bigger
 //! each of three ways, first to `small` then to `large` bytes, each through its own call of
@@ -26,6 +29,8 @@
 
 #[path = "decision_cost/body.rs"]
 mod body;
+#[path = "decision_cost/conditions.rs"]
+mod conditions;
 
 use std::hint::black_box;
 
@@ -416,7 +421,13 @@ fn main() {
     let mut worker = WorkerState::default();
     let kind = args.next().unwrap_or_else(|| "valid-token".into());
     let iterations: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(1000);
-    let (config, requests) = if ISSUER_KINDS.contains(&kind.as_str()) {
+    let (config, requests) = if conditions::KINDS.contains(&kind.as_str()) {
+        let config = conditions::config().unwrap_or_else(|e| {
+            eprintln!("{e}");
+            std::process::exit(1);
+        });
+        (config, conditions::requests(&kind, iterations))
+    } else if ISSUER_KINDS.contains(&kind.as_str()) {
         let config = issuer_config().unwrap_or_else(|e| {
             eprintln!("{e}");
             std::process::exit(1);

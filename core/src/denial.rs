@@ -4,6 +4,7 @@ use std::fmt;
 
 pub use crate::request::form::FormError;
 pub use crate::request::BadRequest;
+use crate::rules::conditions::ConditionKind;
 use crate::verify::token::TokenError;
 pub use crate::verify::BadCredential;
 
@@ -80,6 +81,8 @@ pub enum Denial {
     InvalidRequest(BadRequest),
     /// A valid credential whose role this path does not allow.
     PermissionDenied,
+    /// A valid credential that fails a condition of the path's rules (403).
+    ConditionFailed(ConditionKind),
     /// A token of an issuer whose keys have never been fetched (503, with `Retry-After`).
     KeysUnavailable,
     /// A valid token that was revoked (itself, or every token of its subject).
@@ -94,7 +97,7 @@ impl Denial {
         match self {
             Denial::MissingCredentials | Denial::InvalidCredentials(_) => 401,
             Denial::InvalidRequest(_) => 400,
-            Denial::PermissionDenied => 403,
+            Denial::PermissionDenied | Denial::ConditionFailed(_) => 403,
             Denial::TokenRevoked => 401,
             Denial::KeysUnavailable | Denial::RevocationUnavailable => 503,
         }
@@ -109,7 +112,7 @@ impl Denial {
             }
             Denial::InvalidCredentials(_) => Code::InvalidCredentials,
             Denial::InvalidRequest(_) => Code::InvalidRequest,
-            Denial::PermissionDenied => Code::PermissionDenied,
+            Denial::PermissionDenied | Denial::ConditionFailed(_) => Code::PermissionDenied,
             Denial::KeysUnavailable => Code::KeysUnavailable,
             Denial::TokenRevoked => Code::TokenRevoked,
             Denial::RevocationUnavailable => Code::RevocationUnavailable,
@@ -124,7 +127,7 @@ impl Denial {
             | Denial::RevocationUnavailable => None,
             Denial::InvalidCredentials(_) | Denial::TokenRevoked => Some("invalid_token"),
             Denial::InvalidRequest(_) => Some("invalid_request"),
-            Denial::PermissionDenied => Some("insufficient_scope"),
+            Denial::PermissionDenied | Denial::ConditionFailed(_) => Some("insufficient_scope"),
         }
     }
 
@@ -162,6 +165,7 @@ impl Denial {
                 BadRequest::FormBody(reason) => form_message(reason),
             },
             Denial::PermissionDenied => "The credential is valid but may not access this resource.",
+            Denial::ConditionFailed(kind) => condition_message(kind),
             Denial::KeysUnavailable => {
                 "The keys of the token's issuer are not available yet; retry shortly."
             }
@@ -170,6 +174,19 @@ impl Denial {
                 "The list of revoked tokens is out of date; retry shortly."
             }
         }
+    }
+}
+
+/// Why a valid credential fails a rule's condition: the kind only, never a claim's value.
+fn condition_message(kind: ConditionKind) -> &'static str {
+    match kind {
+        ConditionKind::Issuer => "The access token's issuer may not access this resource.",
+        ConditionKind::Credential => "This type of credential may not access this resource.",
+        ConditionKind::Audience => {
+            "The access token's audience (aud) may not access this resource."
+        }
+        ConditionKind::Scope => "The access token lacks a scope this resource requires.",
+        ConditionKind::Claim => "The credential lacks a claim this resource requires.",
     }
 }
 

@@ -1,6 +1,7 @@
 //! Path rules: which mode (and which roles) applies to a request.
 
 mod case;
+pub mod conditions;
 mod index;
 
 use std::borrow::Cow;
@@ -8,6 +9,7 @@ use std::borrow::Cow;
 use crate::identity::role;
 use crate::request::path::Readings;
 use case::CaseIndexes;
+use conditions::Conditions;
 use index::{applying, order_candidates, Candidates, Index};
 
 /// How a path is protected.
@@ -62,6 +64,8 @@ pub struct Rule {
     pub mode: Mode,
     /// Roles that may pass a `required` rule.
     pub roles: Vec<String>,
+    /// Conditions beyond roles (`required` rules only).
+    pub conditions: Option<Box<Conditions>>,
 }
 
 impl Rule {
@@ -98,6 +102,8 @@ pub struct Policy<'r> {
     pub roles: Cow<'r, [String]>,
     /// The configuration index of the deciding rule; `None` for the default mode.
     pub rule: Option<usize>,
+    /// The conditions of every `required` rule chosen: all must hold.
+    pub conditions: Vec<&'r Conditions>,
 }
 
 impl Policy<'_> {
@@ -118,10 +124,17 @@ impl Policy<'_> {
                     .filter(|r| b.roles.contains(r))
                     .cloned()
                     .collect();
+                let mut conditions = a.conditions;
+                for c in b.conditions {
+                    if !conditions.iter().any(|held| std::ptr::eq(*held, c)) {
+                        conditions.push(c);
+                    }
+                }
                 Policy {
                     mode: Mode::Required,
                     roles: Cow::Owned(roles),
                     rule: a.rule.or(b.rule),
+                    conditions,
                 }
             }
             std::cmp::Ordering::Equal => a,
@@ -224,6 +237,7 @@ impl RuleSet {
                 mode: self.default_mode,
                 roles: Cow::Borrowed(&self.default_roles),
                 rule: None,
+                conditions: Vec::new(),
             })
     }
 
@@ -246,6 +260,7 @@ impl RuleSet {
             mode: Mode::Required,
             roles: Cow::Owned(Vec::new()),
             rule: None,
+            conditions: Vec::new(),
         })
     }
 
@@ -329,6 +344,10 @@ impl Rule {
             mode: self.mode,
             roles: Cow::Borrowed(&self.roles),
             rule: Some(self.index),
+            conditions: match &self.conditions {
+                Some(conditions) => vec![&**conditions],
+                None => Vec::new(),
+            },
         }
     }
 }

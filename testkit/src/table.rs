@@ -56,10 +56,11 @@ pub enum ConfigName {
     G,
     H,
     I,
+    J,
 }
 
 impl ConfigName {
-    pub const ALL: [ConfigName; 9] = [
+    pub const ALL: [ConfigName; 10] = [
         ConfigName::A,
         ConfigName::B,
         ConfigName::C,
@@ -69,6 +70,7 @@ impl ConfigName {
         ConfigName::G,
         ConfigName::H,
         ConfigName::I,
+        ConfigName::J,
     ];
 
     /// The plugin configuration.
@@ -152,6 +154,7 @@ impl ConfigName {
                     {"prefix": "/admin", "mode": "required", "roles": ["admin"]}
                 ]
             }),
+            ConfigName::J => crate::conditions::config_j(),
         }
     }
 }
@@ -398,7 +401,7 @@ impl Placeholders {
                 _ => char::from(b).to_string(),
             })
             .collect();
-        Placeholders(BTreeMap::from([
+        let mut all = BTreeMap::from([
             ("J09a", format!("{unsigned}.")),
             ("J15a", sign("refresh", now)),
             ("J14b", sign("access", now.saturating_sub(4200))),
@@ -408,7 +411,9 @@ impl Placeholders {
             ("CS", CS.into()),
             ("CSB", CSB.into()),
             ("J01", j01),
-        ]))
+        ]);
+        all.extend(crate::conditions::claim_tokens(now));
+        Placeholders(all)
     }
 
     /// What `<name>` stands for.

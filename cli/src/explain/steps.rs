@@ -284,6 +284,14 @@ impl Trace for Told<'_> {
                 policy,
                 passes,
             } => self.role(identity, policy, passes),
+            TraceStep::Condition { rule, kind, held } => self.add(
+                "conditions",
+                format!(
+                    "rules[{rule}].{}: {}",
+                    kind.key(),
+                    if held { "held" } else { "failed" }
+                ),
+            ),
         }
     }
 }

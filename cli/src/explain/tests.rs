@@ -85,3 +85,44 @@ fn a_role_refusal_ends_the_role_step() {
     assert!(last.says[1].starts_with("refused: 403 PERMISSION_DENIED"));
     assert_eq!(explained.mode.as_deref(), Some("required"));
 }
+
+#[test]
+fn each_condition_is_shown_held_or_failed() {
+    let json = format!(
+        r#"{{"secrets": [{{"key": "{KEY}"}}],
+            "rules": [{{"prefix": "/orders", "mode": "required", "issuers": ["secrets"],
+                        "scopes": ["orders:read"],
+                        "claims": [{{"claim": "tenant", "equals": "acme"}}]}}]}}"#
+    );
+    let config = Config::parse(json.as_bytes(), &|_| None).unwrap();
+    let payload = format!(
+        r#"{{"sub":"alice","token_type":"access","exp":{},"scope":"orders:read","tenant":"other"}}"#,
+        NOW + 600
+    );
+    let token = tollgate_core::verify::token::sign_raw(
+        r#"{"alg":"HS256","typ":"JWT"}"#,
+        &payload,
+        KEY.as_bytes(),
+    );
+    let bearer = format!("Bearer {token}");
+    let explained = explain(
+        &config,
+        &request("GET", "/orders/1", &[("authorization", &bearer)]),
+        NOW,
+    );
+    let last = explained.steps.last().unwrap();
+    assert_eq!(last.step, "conditions", "{}", explained.render());
+    assert_eq!(
+        last.says[..3],
+        [
+            "rules[0].issuers: held",
+            "rules[0].scopes: held",
+            "rules[0].claims: failed"
+        ]
+    );
+    assert!(
+        last.says[3].starts_with("refused: 403 PERMISSION_DENIED"),
+        "{last:?}"
+    );
+    assert_eq!(explained.answer.status, 403);
+}

@@ -2,6 +2,7 @@
 //! checked, every key resolved, the rules compiled.
 
 use super::checks::*;
+use super::conditions::ConditionContext;
 use super::issuers::compile_issuers;
 use super::material::{compile_clients, compile_keys, compile_secrets, Material};
 use super::raw::*;
@@ -12,6 +13,7 @@ use crate::credential::{CLIENT_ID_PARAM, CLIENT_SECRET_PARAM};
 use crate::identity::{CredentialKind, IdentityHeaders};
 use crate::response::Login;
 use crate::rules::{Mode, RuleSet};
+use crate::verify::claim_values::ClaimPaths;
 use crate::verify::issuer::Issuers;
 use crate::verify::token::TokenVerifier;
 
@@ -57,7 +59,14 @@ impl RawConfig {
             clients: &clients,
             from_claims: issuers.list.iter().any(|i| i.roles_claim.is_some()),
         };
-        let rules = RuleSet::new(compile_rules(self.rules, known_roles)?, default_mode);
+        let mut claim_paths = ClaimPaths::default();
+        let mut conditions = ConditionContext {
+            issuer_names: issuers.list.iter().map(|i| &*i.name).collect(),
+            secrets: verifier.has_keys(),
+            paths: &mut claim_paths,
+        };
+        let rules = compile_rules(self.rules, known_roles, &mut conditions)?;
+        let rules = RuleSet::new(rules, default_mode);
 
         let nobody_can_authenticate = !verifier.has_keys()
             && issuers.is_empty()
@@ -104,6 +113,7 @@ impl RawConfig {
                 .map(|raw| compile_revocation(raw, self.max_lifetime_seconds))
                 .transpose()?,
             rules,
+            claim_paths,
             rule_count,
             login,
             token_query_param,

@@ -6,6 +6,7 @@
 
 mod checks;
 mod compile;
+mod conditions;
 mod error;
 mod issuers;
 pub mod key_strength;
@@ -23,6 +24,7 @@ use raw::RawConfig;
 use crate::identity::{CredentialKind, IdentityHeaders};
 use crate::response::Login;
 use crate::rules::RuleSet;
+use crate::verify::claim_values::ClaimPaths;
 use crate::verify::issuer::Issuers;
 use crate::verify::keys::{ClientRegistry, KeyRing};
 use crate::verify::token::TokenVerifier;
@@ -45,6 +47,8 @@ pub struct Config {
     /// The revocation feed, when one is configured.
     pub revocation: Option<RevocationFeed>,
     pub rules: RuleSet,
+    /// The claims the rules' conditions read of a token (extracted once, when verified).
+    pub claim_paths: ClaimPaths,
     pub rule_count: usize,
     pub login: Option<Login>,
     pub token_query_param: String,
@@ -99,6 +103,7 @@ impl Config {
             keys: &self.keys,
             clients: &self.clients,
             issuers: &self.issuers,
+            claim_paths: &self.claim_paths,
             revocation: self.revocation.as_ref().map(|feed| {
                 crate::verify::revocation::RevocationCheck {
                     fail_closed_after: feed.fail_closed_after,

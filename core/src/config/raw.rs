@@ -99,6 +99,11 @@ pub(super) struct RawRule {
     pub(super) mode: String,
     pub(super) methods: Option<Vec<String>>,
     pub(super) roles: Option<Vec<String>>,
+    pub(super) issuers: Option<Vec<String>>,
+    pub(super) credentials: Option<Vec<String>>,
+    pub(super) audiences: Option<Vec<String>>,
+    pub(super) scopes: Option<Vec<String>>,
+    pub(super) claims: Option<Vec<super::conditions::RawClaimCondition>>,
 }
 
 #[derive(Deserialize)]

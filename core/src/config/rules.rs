@@ -1,6 +1,7 @@
 //! The `rules` key and the login page they must leave open: paths, methods, modes and roles.
 
 use super::checks::*;
+use super::conditions::{compile_conditions, ConditionContext, RawConditions};
 use super::raw::*;
 use super::ConfigError;
 use crate::identity::role;
@@ -19,10 +20,12 @@ pub(super) struct KnownRoles<'c> {
 pub(super) fn compile_rules(
     raw: Vec<RawRule>,
     known: KnownRoles<'_>,
+    context: &mut ConditionContext<'_>,
 ) -> Result<Vec<Rule>, ConfigError> {
     let mut rules: Vec<Rule> = Vec::with_capacity(raw.len());
-    for (index, rule) in raw.into_iter().enumerate() {
+    for (index, mut rule) in raw.into_iter().enumerate() {
         let at = format!("rules[{index}]");
+        let conditions = RawConditions::take(&mut rule);
         let matcher = match (rule.path, rule.prefix) {
             (Some(p), None) => Matcher::Exact(normal_rule_path(&format!("{at}.path"), &p, false)?),
             (None, Some(p)) => {
@@ -52,12 +55,14 @@ pub(super) fn compile_rules(
             }
             (_, None) => Vec::new(),
         };
+        let conditions = compile_conditions(&at, index, mode, conditions, context)?;
         let compiled = Rule {
             index,
             matcher,
             methods,
             mode,
             roles,
+            conditions,
         };
         if let Some(other) = rules.iter().find(|r| r.conflicts_with(&compiled)) {
             return Err(ConfigError::new(

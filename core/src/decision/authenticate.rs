@@ -4,7 +4,11 @@ use super::trace::{Step, Trace};
 use crate::credential::Presented;
 use crate::denial::Denial;
 use crate::identity::Identity;
+use std::rc::Rc;
+
+use crate::rules::conditions::TokenSigner;
 use crate::verify::cache::CachedToken;
+use crate::verify::claim_values::TokenClaims;
 use crate::verify::issuer::{IssuerCheck, KeysNeeded};
 use crate::verify::revocation::TokenMarks;
 use crate::verify::token::{is_token_shaped, TokenError};
@@ -26,6 +30,15 @@ pub(super) struct Authenticated {
     pub(super) cache_hit: Option<bool>,
     /// Set when fetching an issuer's keys could change the result.
     pub(super) waits: Option<KeyWait>,
+    /// For a valid access token: what the rules' conditions read of it.
+    pub(super) token: TokenFacts,
+}
+
+/// What the rules' conditions read of a verified access token.
+#[derive(Debug, Clone, Default)]
+pub(super) struct TokenFacts {
+    pub(super) signer: Option<TokenSigner>,
+    pub(super) claims: Option<Rc<TokenClaims>>,
 }
 
 /// Who a presented credential makes the caller.
@@ -43,6 +56,7 @@ pub(super) fn authenticate(
         result: result.map_err(Denial::from),
         cache_hit: None,
         waits: None,
+        token: TokenFacts::default(),
     };
     match presented {
         Presented::Bearer { value, .. } if is_token_shaped(value) => {
@@ -75,21 +89,22 @@ fn authenticate_token(
     trace: &mut impl Trace,
 ) -> Authenticated {
     let (verified, cache_hit) = verify_token(verifiers, worker, token, now, trace);
-    let result = verified.and_then(|(identity, marks)| {
+    let result = verified.and_then(|(identity, marks, facts)| {
         let refused = revocation_check(verifiers, worker, &marks, now);
         if verifiers.revocation.is_some() {
             trace.step(Step::Revocation(refused));
         }
         match refused {
             Some(denial) => Err(Authenticated::refusal(denial)),
-            None => Ok(identity),
+            None => Ok((identity, facts)),
         }
     });
     match result {
-        Ok(identity) => Authenticated {
+        Ok((identity, token)) => Authenticated {
             result: Ok(identity),
             cache_hit: Some(cache_hit),
             waits: None,
+            token,
         },
         Err(refused) => Authenticated {
             cache_hit: Some(cache_hit),
@@ -123,18 +138,22 @@ impl Authenticated {
             result: Err(denial),
             cache_hit: None,
             waits: None,
+            token: TokenFacts::default(),
         }
     }
 }
 
-/// A verified token's identity and marks, or the refusal; and whether the cache answered.
+/// A verified token: its identity and marks, and what conditions read of it.
+type Verified = (Identity, TokenMarks, TokenFacts);
+
+/// A verified token, or the refusal; and whether the cache answered.
 fn verify_token(
     verifiers: Verifiers<'_>,
     worker: &mut WorkerState,
     token: &str,
     now: u64,
     trace: &mut impl Trace,
-) -> (Result<(Identity, TokenMarks), Authenticated>, bool) {
+) -> (Result<Verified, Authenticated>, bool) {
     let refused = |e: TokenError| Err(Authenticated::refusal(BadCredential::Token(e).into()));
     let skew = verifiers.tokens.clock_skew();
     if let Some(hit) = worker.tokens.get(token, now, skew) {
@@ -149,7 +168,14 @@ fn verify_token(
         });
         if current {
             trace.step(Step::Cached(&hit.identity));
-            return (Ok((hit.identity.clone(), hit.marks.clone())), true);
+            let facts = TokenFacts {
+                signer: Some(
+                    hit.keys
+                        .map_or(TokenSigner::Secrets, |(i, _)| TokenSigner::Issuer(i)),
+                ),
+                claims: hit.claims.clone(),
+            };
+            return (Ok((hit.identity.clone(), hit.marks.clone(), facts)), true);
         }
     }
     let algorithm = match signer(token, !verifiers.issuers.is_empty()) {
@@ -166,8 +192,15 @@ fn verify_token(
         }
     };
     let Some(algorithm) = algorithm else {
-        return match verifiers.tokens.verify_typed(token, "access", now) {
+        let verified = verifiers.tokens.verify_typed(token, "access", now);
+        let claims = verified.as_ref().ok().map(|_| extract(verifiers, token));
+        return match verified {
+            Ok(_) if claims.as_ref().is_some_and(Option::is_none) => {
+                trace.step(Step::TokenRefused(TokenError::Malformed));
+                (refused(TokenError::Malformed), false)
+            }
             Ok(verified) => {
+                let claims = claims.flatten().flatten();
                 let identity = Identity::user(verified.subject);
                 trace.step(Step::Verified {
                     issuer: None,
@@ -181,9 +214,14 @@ fn verify_token(
                         expires_at: verified.expires_at,
                         keys: None,
                         marks: verified.marks.clone(),
+                        claims: claims.clone(),
                     },
                 );
-                (Ok((identity, verified.marks)), false)
+                let facts = TokenFacts {
+                    signer: Some(TokenSigner::Secrets),
+                    claims,
+                };
+                (Ok((identity, verified.marks, facts)), false)
             }
             Err(e) => {
                 trace.step(Step::TokenRefused(e));
@@ -197,6 +235,10 @@ fn verify_token(
         .check(token, algorithm, now, |i| keys.get(i));
     match checked {
         IssuerCheck::Valid(verified) => {
+            let Some(claims) = extract(verifiers, token) else {
+                trace.step(Step::TokenRefused(TokenError::Malformed));
+                return (refused(TokenError::Malformed), false);
+            };
             trace.step(Step::Verified {
                 issuer: Some(verified.issuer),
                 identity: &verified.identity,
@@ -209,9 +251,14 @@ fn verify_token(
                     expires_at: verified.expires_at,
                     keys: Some((verified.issuer, verified.key)),
                     marks: verified.marks.clone(),
+                    claims: claims.clone(),
                 },
             );
-            (Ok((verified.identity, verified.marks)), false)
+            let facts = TokenFacts {
+                signer: Some(TokenSigner::Issuer(verified.issuer)),
+                claims,
+            };
+            (Ok((verified.identity, verified.marks, facts)), false)
         }
         IssuerCheck::Refused(e) => {
             trace.step(Step::TokenRefused(e));
@@ -230,4 +277,16 @@ fn verify_token(
             (Err(wait), false)
         }
     }
+}
+
+/// The claims the rules' conditions read of a verified `token`: `Some(None)` when no rule
+/// reads any, `None` when its payload repeats a name at some depth (the token is refused).
+fn extract(verifiers: Verifiers<'_>, token: &str) -> Option<Option<Rc<TokenClaims>>> {
+    if verifiers.claim_paths.is_empty() {
+        return Some(None);
+    }
+    verifiers
+        .claim_paths
+        .extract(token)
+        .map(|c| Some(Rc::new(c)))
 }

@@ -7,6 +7,7 @@
 
 mod annotate;
 mod authenticate;
+mod conditions;
 mod outcome;
 mod refusal;
 mod report;
@@ -209,6 +210,7 @@ where
     // 6. No credential: `optional` goes on as anonymous, `required` is a 401.
     // 7. A credential is checked; a valid one whose role the rule does not allow is a 403.
     let mut cache_hit = None;
+    let mut token = authenticate::TokenFacts::default();
     let identity = match &presented {
         None if policy.mode == Mode::Optional => {
             trace.step(Step::NothingToVerify(Mode::Optional));
@@ -221,6 +223,7 @@ where
         Some(credential) => {
             let checked = authenticate(config.verifiers(), worker, credential, now, trace);
             cache_hit = checked.cache_hit;
+            token = checked.token;
             match checked.result {
                 Ok(identity) => identity,
                 Err(denial) => {
@@ -240,6 +243,9 @@ where
     });
     if !passes {
         return refuse_here(Denial::PermissionDenied);
+    }
+    if let Some(kind) = conditions::first_failed(&policy, &identity, &token, trace) {
+        return refuse_here(Denial::ConditionFailed(kind));
     }
     // 8. The identity headers are set and every credential is removed.
     annotate(config, &identity, &mut edits);

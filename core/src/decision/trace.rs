@@ -11,6 +11,7 @@ use crate::identity::Identity;
 use crate::request::form::FormError;
 use crate::request::path::{PathError, Readings};
 use crate::request::RequestView;
+use crate::rules::conditions::ConditionKind;
 use crate::rules::{Mode, Policy};
 use crate::verify::issuer::KeysNeeded;
 use crate::verify::token::TokenError;
@@ -92,5 +93,11 @@ pub enum Step<'t> {
         identity: &'t Identity,
         policy: &'t Policy<'t>,
         passes: bool,
+    },
+    /// 7. One condition of rule `rule` (its configuration index), held or failed.
+    Condition {
+        rule: usize,
+        kind: ConditionKind,
+        held: bool,
     },
 }

@@ -16,7 +16,10 @@ use std::mem::size_of;
 
 use rustc_hash::FxBuildHasher;
 
+use std::rc::Rc;
+
 use crate::identity::Identity;
+use crate::verify::claim_values::TokenClaims;
 use crate::verify::jwks::KeyDigest;
 use crate::verify::revocation::TokenMarks;
 
@@ -36,6 +39,8 @@ pub struct CachedToken {
     pub keys: Option<(usize, KeyDigest)>,
     /// What the revocation list knows the token by (checked on every hit).
     pub marks: TokenMarks,
+    /// The claims the configuration's conditions read, when any rule has some.
+    pub claims: Option<Rc<TokenClaims>>,
 }
 
 impl CachedToken {
@@ -59,6 +64,7 @@ impl CachedToken {
             + text(&marks.issuer)
             + marks.subject.len()
             + text(&marks.jti)
+            + self.claims.as_deref().map_or(0, TokenClaims::cost)
             + ENTRY_BYTES
     }
 }
@@ -218,6 +224,7 @@ mod tests {
                 issued_at: None,
                 digest: [0; 32],
             },
+            claims: None,
         }
     }
 

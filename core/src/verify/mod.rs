@@ -4,6 +4,7 @@
 
 pub mod base64url;
 pub mod cache;
+pub mod claim_values;
 pub mod claims;
 pub mod issuer;
 pub mod jwks;
@@ -69,6 +70,8 @@ pub struct Verifiers<'c> {
     pub keys: &'c KeyRing,
     pub clients: &'c ClientRegistry,
     pub issuers: &'c Issuers,
+    /// The claims the rules' conditions read of a token.
+    pub claim_paths: &'c claim_values::ClaimPaths,
     /// How tokens meet the revocation list, when a feed is configured (the list is the
     /// worker's).
     pub revocation: Option<revocation::RevocationCheck>,

@@ -224,6 +224,7 @@ impl TokenVerifier {
                 expires_at: verified.expires_at,
                 keys: None,
                 marks: verified.marks.clone(),
+                claims: None,
             },
         );
         Ok(verified)

@@ -1,6 +1,7 @@
 //! The decision on whole requests, natively: shared helpers, then one file per concern.
 
 mod browser;
+mod conditions;
 mod credentials;
 mod scrub;
 mod trace;

@@ -42,6 +42,7 @@ impl Trace for Labels {
             Step::Role {
                 identity, passes, ..
             } => format!("role {} passes={passes}", identity.role),
+            Step::Condition { rule, kind, held } => format!("condition {rule} {kind:?} {held}"),
         });
     }
 }

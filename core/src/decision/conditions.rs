@@ -1,0 +1,38 @@
+//! Step 7, after the role: the conditions of every rule chosen, each told to the trace.
+
+use super::authenticate::TokenFacts;
+use super::trace::{Step, Trace};
+use crate::identity::Identity;
+use crate::rules::conditions::{Caller, ConditionKind};
+use crate::rules::Policy;
+
+/// The kind of the first condition `identity` fails among the policy's rules, if any.
+pub(super) fn first_failed(
+    policy: &Policy<'_>,
+    identity: &Identity,
+    token: &TokenFacts,
+    trace: &mut impl Trace,
+) -> Option<ConditionKind> {
+    if policy.conditions.is_empty() {
+        return None;
+    }
+    let caller = Caller {
+        kind: identity.kind,
+        signer: token.signer,
+        claims: token.claims.as_deref(),
+    };
+    let mut failed = None;
+    for conditions in &policy.conditions {
+        for (kind, held) in conditions.check(&caller) {
+            trace.step(Step::Condition {
+                rule: conditions.rule,
+                kind,
+                held,
+            });
+            if !held && failed.is_none() {
+                failed = Some(kind);
+            }
+        }
+    }
+    failed
+}
