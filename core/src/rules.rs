@@ -1,6 +1,7 @@
 //! Path rules: which mode (and which roles) applies to a request.
 
 mod case;
+pub mod hosts;
 mod index;
 
 use std::borrow::Cow;
@@ -8,6 +9,7 @@ use std::borrow::Cow;
 use crate::identity::role;
 use crate::request::path::Readings;
 use case::CaseIndexes;
+use hosts::HostPattern;
 use index::{applying, order_candidates, Candidates, Index};
 
 /// How a path is protected.
@@ -62,6 +64,8 @@ pub struct Rule {
     pub mode: Mode,
     /// Roles that may pass a `required` rule.
     pub roles: Vec<String>,
+    /// When set, the rule applies only to requests for these hosts.
+    pub hosts: Option<Vec<HostPattern>>,
 }
 
 impl Rule {
@@ -74,12 +78,18 @@ impl Rule {
         if let Some(methods) = &self.methods {
             text.push_str(&format!(" methods {}", methods.join(",")));
         }
+        if let Some(hosts) = &self.hosts {
+            let hosts: Vec<String> = hosts.iter().map(HostPattern::describe).collect();
+            text.push_str(&format!(" hosts {}", hosts.join(",")));
+        }
         text
     }
 
     /// Whether two rules would tie for the same request.
     pub(crate) fn conflicts_with(&self, other: &Rule) -> bool {
-        if self.matcher != other.matcher {
+        if self.matcher != other.matcher
+            || !hosts::overlap(self.hosts.as_deref(), other.hosts.as_deref())
+        {
             return false;
         }
         match (&self.methods, &other.methods) {
@@ -200,26 +210,40 @@ impl RuleSet {
         self.default_mode
     }
 
+    /// Whether a rule is limited to hosts: only then is the request's host read.
+    pub fn has_hosts(&self) -> bool {
+        self.rules.iter().any(|r| r.hosts.is_some())
+    }
+
+    /// A host for each way a host can select rules: one each configured pattern matches, and
+    /// one (empty) that none matches.
+    pub(crate) fn sample_hosts(&self) -> Vec<String> {
+        let patterns = self.rules.iter().flat_map(|r| r.hosts.iter().flatten());
+        let mut samples: Vec<String> = patterns.map(HostPattern::example).collect();
+        samples.push(String::new());
+        samples
+    }
+
     /// Whether any path can be `required`.
     pub(crate) fn any_required(&self) -> bool {
-        let root_rule_covers_all = self
-            .rules
-            .iter()
-            .any(|r| r.methods.is_none() && r.matcher == Matcher::Prefix("/".into()));
+        let root_rule_covers_all = self.rules.iter().any(|r| {
+            r.methods.is_none() && r.hosts.is_none() && r.matcher == Matcher::Prefix("/".into())
+        });
         (self.default_mode == Mode::Required && !root_rule_covers_all)
             || self.rules.iter().any(|r| r.mode == Mode::Required)
     }
 
     /// The policy for one normalised path, read as it is: an exact rule, else the longest
     /// prefix on a segment boundary, else a rule for `/`, else the default mode.
+    /// Host-scoped rules do not apply (as for a host none names).
     pub fn policy(&self, method: &[u8], path: &str) -> Policy<'_> {
-        self.policy_in(&self.literal, method, path)
+        self.policy_in(&self.literal, "", method, path)
     }
 
-    fn policy_in(&self, index: &Index, method: &[u8], path: &str) -> Policy<'_> {
+    fn policy_in(&self, index: &Index, host: &str, method: &[u8], path: &str) -> Policy<'_> {
         index
-            .lookup(&self.rules, method, path)
-            .or_else(|| applying(&self.rules, &self.root, method))
+            .lookup(&self.rules, host, method, path)
+            .or_else(|| applying(&self.rules, &self.root, host, method))
             .unwrap_or_else(|| Policy {
                 mode: self.default_mode,
                 roles: Cow::Borrowed(&self.default_roles),
@@ -228,12 +252,25 @@ impl RuleSet {
     }
 
     /// The strictest policy over every reading of a path and every method the request may be
-    /// served as, each reading also as routers read it ([`RuleSet::policy_for_path`]).
+    /// served as, each reading also as routers read it ([`RuleSet::policy_for_path`]), for a
+    /// request whose host no rule names.
     pub fn policy_for_request(&self, methods: &[&[u8]], readings: &Readings<'_>) -> Policy<'_> {
+        self.policy_for_host("", methods, readings)
+    }
+
+    /// [`RuleSet::policy_for_request`] for a request to `host` (as read by
+    /// [`crate::request::host::read`]; empty for none): rules limited to other hosts do not
+    /// apply.
+    pub fn policy_for_host(
+        &self,
+        host: &str,
+        methods: &[&[u8]],
+        readings: &Readings<'_>,
+    ) -> Policy<'_> {
         let mut strictest: Option<Policy<'_>> = None;
         for method in methods {
             for reading in readings.iter() {
-                let policy = self.policy_for_path(method, reading);
+                let policy = self.policy_for_path_at(host, method, reading);
                 strictest = Some(match strictest {
                     Some(other) => Policy::strictest(other, policy),
                     None => policy,
@@ -253,24 +290,31 @@ impl RuleSet {
     /// never loosens because of case), each also without a trailing slash (`/admin/` as
     /// `/admin`) and then without a format suffix (`/admin.json` as `/admin`), as many
     /// upstreams route them alike.
+    /// Host-scoped rules do not apply.
     pub fn policy_for_path(&self, method: &[u8], path: &str) -> Policy<'_> {
-        let mut policy = self.as_routed(&self.literal, method, path);
+        self.policy_for_path_at("", method, path)
+    }
+
+    /// [`RuleSet::policy_for_path`] for a request to `host`.
+    pub fn policy_for_path_at(&self, host: &str, method: &[u8], path: &str) -> Policy<'_> {
+        let mut policy = self.as_routed(&self.literal, host, method, path);
         for (index, folded) in self.case.readings(path) {
-            let policy_folded = self.as_routed(index, method, &folded);
+            let policy_folded = self.as_routed(index, host, method, &folded);
             policy = Policy::strictest(policy, policy_folded);
         }
         policy
     }
 
-    fn as_routed(&self, index: &Index, method: &[u8], path: &str) -> Policy<'_> {
-        let policy = self.policy_in(index, method, path);
+    fn as_routed(&self, index: &Index, host: &str, method: &[u8], path: &str) -> Policy<'_> {
+        let policy = self.policy_in(index, host, method, path);
+        let at = (index, host, method);
         match path.strip_suffix('/').filter(|bare| !bare.is_empty()) {
             Some(bare) => {
-                let bare_policy = self.policy_in(index, method, bare);
-                let cut = self.with_format_cut(index, method, bare, bare_policy);
+                let bare_policy = self.policy_in(index, host, method, bare);
+                let cut = self.with_format_cut(at, bare, bare_policy);
                 Policy::strictest(policy, cut)
             }
-            None => self.with_format_cut(index, method, path, policy),
+            None => self.with_format_cut(at, path, policy),
         }
     }
 
@@ -278,8 +322,7 @@ impl RuleSet {
     /// ([`format_cuts`]); kept as it is when an exact rule names `path` (`/robots.txt`).
     fn with_format_cut<'s>(
         &'s self,
-        index: &Index,
-        method: &[u8],
+        (index, host, method): (&Index, &str, &[u8]),
         path: &str,
         policy: Policy<'s>,
     ) -> Policy<'s> {
@@ -291,7 +334,7 @@ impl RuleSet {
             return policy;
         }
         format_cuts(path).fold(policy, |policy, cut| {
-            Policy::strictest(policy, self.policy_in(index, method, cut))
+            Policy::strictest(policy, self.policy_in(index, host, method, cut))
         })
     }
 
@@ -335,3 +378,5 @@ impl Rule {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod hosts_tests;

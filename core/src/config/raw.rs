@@ -99,6 +99,7 @@ pub(super) struct RawRule {
     pub(super) mode: String,
     pub(super) methods: Option<Vec<String>>,
     pub(super) roles: Option<Vec<String>>,
+    pub(super) hosts: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]

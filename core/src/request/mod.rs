@@ -1,6 +1,7 @@
 //! One pass over the request headers: the parts the decision reads.
 
 pub mod form;
+pub mod host;
 mod malformed;
 pub mod path;
 pub mod query;
@@ -12,6 +13,8 @@ pub mod names {
     pub const METHOD: &str = ":method";
     pub const PATH: &str = ":path";
     pub const AUTHORITY: &str = ":authority";
+    /// A `host` header beside `:authority` (HTTP/2 clients may send both).
+    pub const HOST: &str = "host";
     pub const SCHEME: &str = ":scheme";
     pub const AUTHORIZATION: &str = "authorization";
     pub const COOKIE: &str = "cookie";
@@ -41,6 +44,10 @@ pub struct RequestView<'a> {
     /// `None` for a request without `:path` (such as CONNECT).
     pub target: Option<&'a [u8]>,
     pub authority: &'a [u8],
+    /// How many `:authority` headers there are.
+    pub authority_count: usize,
+    /// Every `host` header value, in order (Envoy usually folds `Host` into `:authority`).
+    pub host_headers: Vec<&'a [u8]>,
     pub scheme: &'a [u8],
     /// The first `Authorization` value.
     pub authorization: Option<&'a [u8]>,
@@ -80,7 +87,11 @@ impl<'a> RequestView<'a> {
             match name {
                 names::METHOD => view.method = value,
                 names::PATH => view.target = Some(value),
-                names::AUTHORITY => view.authority = value,
+                names::AUTHORITY => {
+                    view.authority = value;
+                    view.authority_count += 1;
+                }
+                names::HOST => view.host_headers.push(value),
                 names::SCHEME => view.scheme = value,
                 names::AUTHORIZATION => {
                     view.authorization = view.authorization.or(Some(value));
@@ -109,6 +120,12 @@ impl<'a> RequestView<'a> {
             }
         }
         view
+    }
+
+    /// The request's host, read strictly ([`host::read`]); `None` when it is not one plain
+    /// host name.
+    pub fn host(&self) -> Option<String> {
+        host::read(self.authority, self.authority_count, &self.host_headers)
     }
 
     /// A CORS preflight: `OPTIONS`, a non-empty `Origin`, an `Access-Control-Request-Method`

@@ -13,6 +13,7 @@ fn rule(index: usize, matcher: Matcher, methods: Option<&[&str]>, mode: Mode) ->
         } else {
             Vec::new()
         },
+        hosts: None,
     }
 }
 

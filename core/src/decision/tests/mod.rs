@@ -2,6 +2,7 @@
 
 mod browser;
 mod credentials;
+mod hosts;
 mod scrub;
 mod trace;
 
