@@ -377,6 +377,6 @@ impl Rule {
 }
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod hosts_tests;
+#[cfg(test)]
+mod tests;

@@ -212,7 +212,9 @@ impl Trace for Told<'_> {
             ),
             TraceStep::UnclearHost => self.say(
                 "host",
-                vec!["rules are limited to hosts and the host is not one plain host name".to_owned()],
+                vec![
+                    "rules are limited to hosts and the host is not one plain host name".to_owned(),
+                ],
             ),
             TraceStep::Policy {
                 host,

@@ -66,12 +66,21 @@ mod tests {
         assert_eq!(host("api.example.com").as_deref(), Some("api.example.com"));
         assert_eq!(host("API.Example.COM").as_deref(), Some("api.example.com"));
         assert_eq!(host("api.example.com.").as_deref(), Some("api.example.com"));
-        assert_eq!(host("api.example.com:8443").as_deref(), Some("api.example.com"));
-        assert_eq!(host("api.example.com.:80").as_deref(), Some("api.example.com"));
+        assert_eq!(
+            host("api.example.com:8443").as_deref(),
+            Some("api.example.com")
+        );
+        assert_eq!(
+            host("api.example.com.:80").as_deref(),
+            Some("api.example.com")
+        );
         assert_eq!(host("[::1]:8080").as_deref(), Some("[::1]"));
         assert_eq!(host("[FE80::1]").as_deref(), Some("[fe80::1]"));
         assert_eq!(host("10.0.0.1:80").as_deref(), Some("10.0.0.1"));
-        assert_eq!(host("xn--bcher-kva.example").as_deref(), Some("xn--bcher-kva.example"));
+        assert_eq!(
+            host("xn--bcher-kva.example").as_deref(),
+            Some("xn--bcher-kva.example")
+        );
     }
 
     #[test]

@@ -35,14 +35,29 @@ const SCOPED: &str = r#"
 #[test]
 fn a_host_scoped_rule_applies_to_its_hosts_only() {
     let c = config(SCOPED);
-    assert_eq!(at(&c, "api.example.com", "GET", "/x"), (Mode::Required, Some(1)));
-    assert_eq!(at(&c, "www.example.com", "GET", "/x"), (Mode::None, Some(0)));
+    assert_eq!(
+        at(&c, "api.example.com", "GET", "/x"),
+        (Mode::Required, Some(1))
+    );
+    assert_eq!(
+        at(&c, "www.example.com", "GET", "/x"),
+        (Mode::None, Some(0))
+    );
     assert_eq!(at(&c, "", "GET", "/x"), (Mode::None, Some(0)));
     // `*.example.com` is not `example.com` itself, nor a longer name that only ends alike.
     assert_eq!(at(&c, "example.com", "GET", "/docs"), (Mode::None, Some(0)));
-    assert_eq!(at(&c, "badexample.com", "GET", "/docs"), (Mode::None, Some(0)));
-    assert_eq!(at(&c, "www.example.com", "GET", "/docs"), (Mode::None, Some(2)));
-    assert_eq!(at(&c, "a.b.example.com", "GET", "/docs/x"), (Mode::None, Some(2)));
+    assert_eq!(
+        at(&c, "badexample.com", "GET", "/docs"),
+        (Mode::None, Some(0))
+    );
+    assert_eq!(
+        at(&c, "www.example.com", "GET", "/docs"),
+        (Mode::None, Some(2))
+    );
+    assert_eq!(
+        at(&c, "a.b.example.com", "GET", "/docs/x"),
+        (Mode::None, Some(2))
+    );
 }
 
 #[test]
@@ -57,24 +72,46 @@ fn exact_host_over_longer_wildcard_over_shorter_over_none() {
         assert_eq!(at(&c, host, "GET", "/docs/x"), (mode, Some(rule)), "{host}");
     }
     // The exact host's rule for `/` does not beat a longer path: paths rank first.
-    assert_eq!(at(&c, "api.example.com", "GET", "/docs"), (Mode::None, Some(2)));
+    assert_eq!(
+        at(&c, "api.example.com", "GET", "/docs"),
+        (Mode::None, Some(2))
+    );
 }
 
 #[test]
 fn hosts_rank_above_methods() {
     let c = config(SCOPED);
-    assert_eq!(at(&c, "status.example.com", "GET", "/status"), (Mode::None, Some(6)));
-    assert_eq!(at(&c, "api.example.com", "GET", "/status"), (Mode::Required, Some(5)));
-    assert_eq!(at(&c, "api.example.com", "POST", "/status"), (Mode::Required, Some(1)));
+    assert_eq!(
+        at(&c, "status.example.com", "GET", "/status"),
+        (Mode::None, Some(6))
+    );
+    assert_eq!(
+        at(&c, "api.example.com", "GET", "/status"),
+        (Mode::Required, Some(5))
+    );
+    assert_eq!(
+        at(&c, "api.example.com", "POST", "/status"),
+        (Mode::Required, Some(1))
+    );
 }
 
 #[test]
 fn case_and_trailing_slash_readings_keep_the_host() {
-    let c = config(r#"{"prefix": "/admin", "mode": "required", "hosts": ["api.example.com"]},
-                      {"prefix": "/", "mode": "none"}"#);
+    let c = config(
+        r#"{"prefix": "/admin", "mode": "required", "hosts": ["api.example.com"]},
+                      {"prefix": "/", "mode": "none"}"#,
+    );
     for path in ["/admin", "/ADMIN", "/Admin/", "/admin.json"] {
-        assert_eq!(at(&c, "api.example.com", "GET", path).0, Mode::Required, "{path}");
-        assert_eq!(at(&c, "www.example.com", "GET", path).0, Mode::None, "{path}");
+        assert_eq!(
+            at(&c, "api.example.com", "GET", path).0,
+            Mode::Required,
+            "{path}"
+        );
+        assert_eq!(
+            at(&c, "www.example.com", "GET", path).0,
+            Mode::None,
+            "{path}"
+        );
     }
 }
 
@@ -88,7 +125,11 @@ fn ties_are_refused_overlapping_hosts_only() {
     };
     assert!(tie(r#"["a.example.com"]"#, r#"["a.example.com"]"#).is_err());
     assert!(tie(r#"["*.example.com"]"#, r#"["*.example.com"]"#).is_err());
-    let e = tie(r#"["x.example.com", "*.example.com"]"#, r#"["*.example.com"]"#).unwrap_err();
+    let e = tie(
+        r#"["x.example.com", "*.example.com"]"#,
+        r#"["*.example.com"]"#,
+    )
+    .unwrap_err();
     assert!(e.contains("rules[1]") && e.contains("rules[0]"), "{e}");
     assert!(tie(r#"["a.example.com"]"#, r#"["b.example.com"]"#).is_ok());
     // Overlapping but ranked apart: the exact name, then the longer suffix, wins.
@@ -128,12 +169,21 @@ fn hosts_that_are_not_host_names_are_refused_by_key() {
         "",
         "[::1]",
     ] {
-        let e = refused(&format!(r#"["ok.example.com", {}]"#, serde_json::json!(bad)));
+        let e = refused(&format!(
+            r#"["ok.example.com", {}]"#,
+            serde_json::json!(bad)
+        ));
         assert!(e.contains("rules[1].hosts[1]"), "{bad:?}: {e}");
     }
     let e = refused(r#"["a.example.com", "b.example.com", "a.example.com"]"#);
-    assert!(e.contains("rules[1].hosts[2]") && e.contains("twice"), "{e}");
-    assert!(parse(r#"{"prefix": "/a", "mode": "none", "hosts": ["xn--bcher-kva.example", "*.svc_1.local"]}"#).is_ok());
+    assert!(
+        e.contains("rules[1].hosts[2]") && e.contains("twice"),
+        "{e}"
+    );
+    assert!(parse(
+        r#"{"prefix": "/a", "mode": "none", "hosts": ["xn--bcher-kva.example", "*.svc_1.local"]}"#
+    )
+    .is_ok());
 }
 
 #[test]
@@ -146,10 +196,11 @@ fn the_login_page_must_be_open_on_every_host() {
     };
     let open = r#"{"path": "/login", "mode": "none"}"#;
     assert!(with_login(open).is_ok());
-    let closed_on_a_host = format!(
-        r#"{open}, {{"path": "/login", "mode": "required", "hosts": ["*.example.com"]}}"#
-    );
-    assert!(with_login(&closed_on_a_host).unwrap_err().contains("login_url"));
+    let closed_on_a_host =
+        format!(r#"{open}, {{"path": "/login", "mode": "required", "hosts": ["*.example.com"]}}"#);
+    assert!(with_login(&closed_on_a_host)
+        .unwrap_err()
+        .contains("login_url"));
 }
 
 #[test]

@@ -25,12 +25,24 @@ fn at_host(authority: &str) -> Req {
 #[test]
 fn the_host_selects_the_rule() {
     let c = scoped();
-    for host in ["api.example.com", "API.Example.com:8443", "api.example.com.", "eu.api.example.com"] {
-        assert_eq!(code(&at_host(host).run(c)), "401 MISSING_CREDENTIALS", "{host}");
+    for host in [
+        "api.example.com",
+        "API.Example.com:8443",
+        "api.example.com.",
+        "eu.api.example.com",
+    ] {
+        assert_eq!(
+            code(&at_host(host).run(c)),
+            "401 MISSING_CREDENTIALS",
+            "{host}"
+        );
     }
     let d = at_host("api.example.com").bearer(&token("alice")).run(c);
     assert_eq!(added(&d, "x-auth-user"), Some("alice"));
-    assert!(matches!(at_host("www.example.com").run(c).action, Action::Forward(_)));
+    assert!(matches!(
+        at_host("www.example.com").run(c).action,
+        Action::Forward(_)
+    ));
 }
 
 #[test]
@@ -55,7 +67,11 @@ fn a_host_that_is_not_one_plain_name_is_a_400() {
     let twice = get("/orders").with(":authority", "www.example.com");
     assert_eq!(code(&twice.run(c)), "400 INVALID_REQUEST", "two :authority");
     let other_host = at_host("www.example.com").with("host", "api.example.com");
-    assert_eq!(code(&other_host.run(c)), "400 INVALID_REQUEST", "Host differs");
+    assert_eq!(
+        code(&other_host.run(c)),
+        "400 INVALID_REQUEST",
+        "Host differs"
+    );
     let same_host = at_host("api.example.com").with("host", "API.example.com:443");
     assert_eq!(code(&same_host.run(c)), "401 MISSING_CREDENTIALS");
 }
@@ -63,6 +79,8 @@ fn a_host_that_is_not_one_plain_name_is_a_400() {
 #[test]
 fn without_host_scoped_rules_the_host_is_not_read() {
     let c = config();
-    let odd = at_host_path("api.example.com..", "/catalog").with("host", "other").bearer(&token("bob"));
+    let odd = at_host_path("api.example.com..", "/catalog")
+        .with("host", "other")
+        .bearer(&token("bob"));
     assert_eq!(added(&odd.run(c), "x-auth-user"), Some("bob"));
 }
