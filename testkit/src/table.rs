@@ -56,10 +56,11 @@ pub enum ConfigName {
     G,
     H,
     I,
+    J,
 }
 
 impl ConfigName {
-    pub const ALL: [ConfigName; 9] = [
+    pub const ALL: [ConfigName; 10] = [
         ConfigName::A,
         ConfigName::B,
         ConfigName::C,
@@ -69,6 +70,7 @@ impl ConfigName {
         ConfigName::G,
         ConfigName::H,
         ConfigName::I,
+        ConfigName::J,
     ];
 
     /// The plugin configuration.
@@ -150,6 +152,15 @@ impl ConfigName {
                     {"prefix": "/keys", "mode": "required"},
                     {"prefix": "/Reports", "mode": "required"},
                     {"prefix": "/admin", "mode": "required", "roles": ["admin"]}
+                ]
+            }),
+            ConfigName::J => json!({
+                "secrets": [{"key": K}],
+                "default_mode": "none",
+                "rules": [
+                    {"prefix": "/", "mode": "none"},
+                    {"prefix": "/", "mode": "required", "hosts": ["api.example.com", "*.api.example.com"]},
+                    {"prefix": "/ops", "mode": "required", "roles": ["admin"], "hosts": ["ops.example.com"]}
                 ]
             }),
         }
