@@ -157,6 +157,8 @@ pub struct RuleSet {
     root: Candidates,
     default_mode: Mode,
     default_roles: Vec<String>,
+    /// Whether a rule is limited to hosts.
+    has_hosts: bool,
     /// Every method a rule names, then the empty method, which none names and so stands for
     /// every other method: a request that may be served as any method is decided over these.
     every_method: Vec<Vec<u8>>,
@@ -180,6 +182,7 @@ impl RuleSet {
         }
         every_method.push(Vec::new());
         RuleSet {
+            has_hosts: rules.iter().any(|r| r.hosts.is_some()),
             every_method,
             literal: Index::new(&rules, str::to_owned),
             case: CaseIndexes::new(&rules),
@@ -212,7 +215,7 @@ impl RuleSet {
 
     /// Whether a rule is limited to hosts: only then is the request's host read.
     pub fn has_hosts(&self) -> bool {
-        self.rules.iter().any(|r| r.hosts.is_some())
+        self.has_hosts
     }
 
     /// A host for each way a host can select rules: one each configured pattern matches, and

@@ -29,9 +29,9 @@ use crate::credential::spellings::{self, CredentialNames, Found};
 use crate::credential::{self, Locations};
 use crate::denial::{BadRequest, Denial};
 use crate::identity::Identity;
-use crate::request::form;
 use crate::request::path::{self, PathError};
 use crate::request::RequestView;
+use crate::request::{form, host};
 use crate::rules::{Mode, Policy};
 use crate::worker::WorkerState;
 
@@ -170,7 +170,7 @@ where
     }
     // Rules limited to hosts: the host is read strictly; one that is not a plain host name is
     // a 400, as its reading by the upstream cannot be known.
-    let host = match config.rules.has_hosts().then(|| request.host()) {
+    let host = match config.rules.has_hosts().then(|| host::of_headers(headers)) {
         Some(Some(host)) => Some(host),
         Some(None) => {
             trace.step(Step::UnclearHost);

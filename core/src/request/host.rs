@@ -1,19 +1,32 @@
 //! The request's host, read strictly: only a plain host name (or an IP literal) is a host.
 
+use super::names;
 use crate::rules::hosts::is_host_name;
 
-/// The host of a request: its one `:authority` (HTTP/1.1's `Host` as Envoy gives it), without
-/// port, ASCII lower-cased, one trailing dot removed. `None` when it is missing, repeated, at
-/// odds with a `Host` header, or anything but a host name or IP literal with an optional port:
-/// userinfo, a second trailing dot, percent-encoding, bytes outside ASCII, whitespace, commas
-/// (Envoy joins repeated `Host` headers with one).
-pub fn read(authority: &[u8], authority_count: usize, hosts: &[&[u8]]) -> Option<String> {
-    if authority_count != 1 {
+/// The host of a request from its headers (pseudo-headers included): its one `:authority`
+/// (HTTP/1.1's `Host` as Envoy gives it), without port, ASCII lower-cased, one trailing dot
+/// removed. `None` when it is missing, repeated, at odds with a `host` header, or anything but
+/// a host name or IP literal with an optional port: userinfo, a second trailing dot,
+/// percent-encoding, bytes outside ASCII, whitespace, commas (Envoy joins repeated `Host`
+/// headers with one). Two passes over the headers, made only when rules name hosts.
+pub fn of_headers<N, V>(headers: &[(N, V)]) -> Option<String>
+where
+    N: AsRef<str>,
+    V: AsRef<[u8]>,
+{
+    let named = |wanted: &'static str| {
+        headers
+            .iter()
+            .filter(move |(name, _)| name.as_ref() == wanted)
+            .map(|(_, value)| value.as_ref())
+    };
+    let mut authorities = named(names::AUTHORITY);
+    let (Some(authority), None) = (authorities.next(), authorities.next()) else {
         return None;
-    }
+    };
     let host = name_of(authority)?;
     // A `host` header beside `:authority` is read by some servers instead: it must agree.
-    for other in hosts {
+    for other in named(names::HOST) {
         if name_of(other)? != host {
             return None;
         }
@@ -57,8 +70,15 @@ fn is_port_or_nothing(rest: &str) -> bool {
 mod tests {
     use super::*;
 
+    fn read(authorities: &[&[u8]], hosts: &[&[u8]]) -> Option<String> {
+        let mut headers: Vec<(&str, &[u8])> = Vec::new();
+        headers.extend(authorities.iter().map(|a| (":authority", *a)));
+        headers.extend(hosts.iter().map(|h| ("host", *h)));
+        of_headers(&headers)
+    }
+
     fn host(authority: &str) -> Option<String> {
-        read(authority.as_bytes(), 1, &[])
+        read(&[authority.as_bytes()], &[])
     }
 
     #[test]
@@ -113,17 +133,17 @@ mod tests {
         ] {
             assert_eq!(host(bad), None, "{bad:?}");
         }
-        assert_eq!(read(b"\xffapi", 1, &[]), None);
+        assert_eq!(read(&[b"\xffapi"], &[]), None);
     }
 
     #[test]
     fn one_authority_and_agreeing_host_headers() {
         let a: &[u8] = b"api.example.com";
-        assert_eq!(read(b"", 0, &[]), None, "missing");
-        assert_eq!(read(a, 2, &[]), None, "repeated");
-        assert!(read(a, 1, &[b"API.example.com:443"]).is_some());
-        assert_eq!(read(a, 1, &[b"other.example.com"]), None);
-        assert_eq!(read(a, 1, &[a, b"other.example.com"]), None);
-        assert_eq!(read(a, 1, &[b"a b"]), None);
+        assert_eq!(read(&[], &[]), None, "missing");
+        assert_eq!(read(&[a, a], &[]), None, "repeated");
+        assert!(read(&[a], &[b"API.example.com:443"]).is_some());
+        assert_eq!(read(&[a], &[b"other.example.com"]), None);
+        assert_eq!(read(&[a], &[a, b"other.example.com"]), None);
+        assert_eq!(read(&[a], &[b"a b"]), None);
     }
 }

@@ -44,10 +44,6 @@ pub struct RequestView<'a> {
     /// `None` for a request without `:path` (such as CONNECT).
     pub target: Option<&'a [u8]>,
     pub authority: &'a [u8],
-    /// How many `:authority` headers there are.
-    pub authority_count: usize,
-    /// Every `host` header value, in order (Envoy usually folds `Host` into `:authority`).
-    pub host_headers: Vec<&'a [u8]>,
     pub scheme: &'a [u8],
     /// The first `Authorization` value.
     pub authorization: Option<&'a [u8]>,
@@ -87,11 +83,7 @@ impl<'a> RequestView<'a> {
             match name {
                 names::METHOD => view.method = value,
                 names::PATH => view.target = Some(value),
-                names::AUTHORITY => {
-                    view.authority = value;
-                    view.authority_count += 1;
-                }
-                names::HOST => view.host_headers.push(value),
+                names::AUTHORITY => view.authority = value,
                 names::SCHEME => view.scheme = value,
                 names::AUTHORIZATION => {
                     view.authorization = view.authorization.or(Some(value));
@@ -120,12 +112,6 @@ impl<'a> RequestView<'a> {
             }
         }
         view
-    }
-
-    /// The request's host, read strictly ([`host::read`]); `None` when it is not one plain
-    /// host name.
-    pub fn host(&self) -> Option<String> {
-        host::read(self.authority, self.authority_count, &self.host_headers)
     }
 
     /// A CORS preflight: `OPTIONS`, a non-empty `Origin`, an `Access-Control-Request-Method`

@@ -7,7 +7,7 @@ use rustc_hash::FxBuildHasher;
 use super::hosts;
 use super::{Matcher, Policy, Rule};
 
-/// Positions in the rules, the method-limited ones first.
+/// Positions in the rules, the host-limited ones first, then the method-limited ones.
 pub(super) type Candidates = Vec<usize>;
 
 /// The rules whose path spells one key, one list per path as configured: under case folding
@@ -81,9 +81,14 @@ impl Index {
     }
 }
 
-/// Puts the method-limited rules first.
+/// Puts the host-limited rules first, then the method-limited ones: a rule limited to neither
+/// comes last, and is the least specific.
 pub(super) fn order_candidates(rules: &[Rule], list: &mut Candidates) {
-    list.sort_by_key(|&i| rules.get(i).is_none_or(|r| r.methods.is_none()));
+    list.sort_by_key(|&i| {
+        rules
+            .get(i)
+            .map(|r| (r.hosts.is_none(), r.methods.is_none()))
+    });
 }
 
 fn strictest_spelling<'r>(
@@ -118,8 +123,14 @@ pub(super) fn applying<'r>(
             Some(_) => continue,
             None => false,
         };
-        let Some(host_rank) = hosts::rank(rule.hosts.as_deref(), host) else {
-            continue;
+        let host_rank = match &rule.hosts {
+            // Last in the order (see `order_candidates`): what came before is more specific.
+            None if !limited => return best.map(|(_, p)| p).or_else(|| Some(rule.policy())),
+            None => hosts::EVERY_HOST,
+            Some(patterns) => match hosts::rank(Some(patterns), host) {
+                Some(rank) => rank,
+                None => continue,
+            },
         };
         let rank = (host_rank, limited);
         let policy = rule.policy();
