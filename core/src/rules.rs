@@ -10,7 +10,7 @@ use crate::identity::role;
 use crate::request::path::Readings;
 use case::CaseIndexes;
 use hosts::HostPattern;
-use index::{applying, order_candidates, Candidates, Index};
+use index::{applying, order_candidates, Asked, Candidates, Index};
 
 /// How a path is protected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -240,13 +240,13 @@ impl RuleSet {
     /// prefix on a segment boundary, else a rule for `/`, else the default mode.
     /// Host-scoped rules do not apply (as for a host none names).
     pub fn policy(&self, method: &[u8], path: &str) -> Policy<'_> {
-        self.policy_in(&self.literal, "", method, path)
+        self.policy_in(&self.literal, &Asked { host: "", method }, path)
     }
 
-    fn policy_in(&self, index: &Index, host: &str, method: &[u8], path: &str) -> Policy<'_> {
+    fn policy_in(&self, index: &Index, at: &Asked<'_>, path: &str) -> Policy<'_> {
         index
-            .lookup(&self.rules, host, method, path)
-            .or_else(|| applying(&self.rules, &self.root, host, method))
+            .lookup(&self.rules, at, path)
+            .or_else(|| applying(&self.rules, &self.root, at))
             .unwrap_or_else(|| Policy {
                 mode: self.default_mode,
                 roles: Cow::Borrowed(&self.default_roles),
@@ -300,24 +300,24 @@ impl RuleSet {
 
     /// [`RuleSet::policy_for_path`] for a request to `host`.
     pub fn policy_for_path_at(&self, host: &str, method: &[u8], path: &str) -> Policy<'_> {
-        let mut policy = self.as_routed(&self.literal, host, method, path);
+        let at = Asked { host, method };
+        let mut policy = self.as_routed(&self.literal, &at, path);
         for (index, folded) in self.case.readings(path) {
-            let policy_folded = self.as_routed(index, host, method, &folded);
+            let policy_folded = self.as_routed(index, &at, &folded);
             policy = Policy::strictest(policy, policy_folded);
         }
         policy
     }
 
-    fn as_routed(&self, index: &Index, host: &str, method: &[u8], path: &str) -> Policy<'_> {
-        let policy = self.policy_in(index, host, method, path);
-        let at = (index, host, method);
+    fn as_routed(&self, index: &Index, at: &Asked<'_>, path: &str) -> Policy<'_> {
+        let policy = self.policy_in(index, at, path);
         match path.strip_suffix('/').filter(|bare| !bare.is_empty()) {
             Some(bare) => {
-                let bare_policy = self.policy_in(index, host, method, bare);
-                let cut = self.with_format_cut(at, bare, bare_policy);
+                let bare_policy = self.policy_in(index, at, bare);
+                let cut = self.with_format_cut(index, at, bare, bare_policy);
                 Policy::strictest(policy, cut)
             }
-            None => self.with_format_cut(at, path, policy),
+            None => self.with_format_cut(index, at, path, policy),
         }
     }
 
@@ -325,7 +325,8 @@ impl RuleSet {
     /// ([`format_cuts`]); kept as it is when an exact rule names `path` (`/robots.txt`).
     fn with_format_cut<'s>(
         &'s self,
-        (index, host, method): (&Index, &str, &[u8]),
+        index: &Index,
+        at: &Asked<'_>,
         path: &str,
         policy: Policy<'s>,
     ) -> Policy<'s> {
@@ -337,7 +338,7 @@ impl RuleSet {
             return policy;
         }
         format_cuts(path).fold(policy, |policy, cut| {
-            Policy::strictest(policy, self.policy_in(index, host, method, cut))
+            Policy::strictest(policy, self.policy_in(index, at, cut))
         })
     }
 

@@ -7,6 +7,14 @@ use rustc_hash::FxBuildHasher;
 use super::hosts;
 use super::{Matcher, Policy, Rule};
 
+/// What a lookup is asked besides the path: the request's host (empty: a host no rule names)
+/// and one method it may be served as.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Asked<'a> {
+    pub(super) host: &'a str,
+    pub(super) method: &'a [u8],
+}
+
 /// Positions in the rules, the host-limited ones first, then the method-limited ones.
 pub(super) type Candidates = Vec<usize>;
 
@@ -60,11 +68,9 @@ impl Index {
     pub(super) fn lookup<'r>(
         &self,
         rules: &'r [Rule],
-        host: &str,
-        method: &[u8],
+        at: &Asked<'_>,
         path: &str,
     ) -> Option<Policy<'r>> {
-        let at = (host, method);
         if let Some(found) = strictest_spelling(rules, self.exact.get(path), at) {
             return Some(found);
         }
@@ -94,13 +100,13 @@ pub(super) fn order_candidates(rules: &[Rule], list: &mut Candidates) {
 fn strictest_spelling<'r>(
     rules: &'r [Rule],
     spellings: Option<&Spellings>,
-    (host, method): (&str, &[u8]),
+    at: &Asked<'_>,
 ) -> Option<Policy<'r>> {
     match spellings?.as_slice() {
-        [(_, list)] => applying(rules, list, host, method),
+        [(_, list)] => applying(rules, list, at),
         several => several
             .iter()
-            .filter_map(|(_, list)| applying(rules, list, host, method))
+            .filter_map(|(_, list)| applying(rules, list, at))
             .reduce(Policy::strictest),
     }
 }
@@ -113,8 +119,7 @@ fn strictest_spelling<'r>(
 pub(super) fn applying<'r>(
     rules: &'r [Rule],
     candidates: &Candidates,
-    host: &str,
-    method: &[u8],
+    &Asked { host, method }: &Asked<'_>,
 ) -> Option<Policy<'r>> {
     let mut best: Option<((u32, bool), Policy<'r>)> = None;
     for rule in candidates.iter().filter_map(|&i| rules.get(i)) {
