@@ -381,6 +381,4 @@ impl Rule {
 }
 
 #[cfg(test)]
-mod hosts_tests;
-#[cfg(test)]
 mod tests;

@@ -1,7 +1,6 @@
 //! The request's host, read strictly: only a plain host name (or an IP literal) is a host.
 
 use super::names;
-use crate::rules::hosts::is_host_name;
 
 /// The host of a request from its headers (pseudo-headers included): its one `:authority`
 /// (HTTP/1.1's `Host` as Envoy gives it), without port, ASCII lower-cased, one trailing dot
@@ -64,6 +63,21 @@ fn is_port_or_nothing(rest: &str) -> bool {
         None => rest.is_empty(),
         Some(port) => (1..=5).contains(&port.len()) && port.bytes().all(|b| b.is_ascii_digit()),
     }
+}
+
+/// A host name as the filter reads one: dot-separated labels of lower-case ASCII letters,
+/// digits, `-` and `_`, each 1 to 63 bytes, at most 253 in all. Internationalised names are
+/// written in punycode (`xn--`).
+pub fn is_host_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        })
 }
 
 #[cfg(test)]

@@ -1,5 +1,7 @@
 //! Host-scoped rules: the host names a rule is limited to, and how specific a match is.
 
+use crate::request::host::is_host_name;
+
 /// One configured host: a name (`api.example.com`) or every name below a suffix
 /// (`*.example.com`, kept as `.example.com`). Lower case, no port, no trailing dot.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,19 +67,4 @@ pub(crate) fn overlap(a: Option<&[HostPattern]>, b: Option<&[HostPattern]>) -> b
         (Some(a), Some(b)) => a.iter().any(|p| b.contains(p)),
         _ => false,
     }
-}
-
-/// A host name as the filter reads one: dot-separated labels of lower-case ASCII letters,
-/// digits, `-` and `_`, each 1 to 63 bytes, at most 253 in all. Internationalised names are
-/// written in punycode (`xn--`).
-pub fn is_host_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 253
-        && name.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
-        })
 }
