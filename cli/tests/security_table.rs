@@ -50,9 +50,13 @@ fn case(row: &Row, values: &Placeholders) -> Result<String, String> {
     let (target, lines) = row
         .request
         .expanded(|t| expand_table(t, |name| values.value(name)));
-    let mut headers = vec![("Host".to_owned(), "api.example.com".to_owned())];
+    let mut headers = Vec::new();
     for (name, value) in lines {
         headers.push((name, text(value)?));
+    }
+    // A row's first `Host` line replaces the default one.
+    if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("host")) {
+        headers.insert(0, ("Host".to_owned(), "api.example.com".to_owned()));
     }
     let mut expect = vec![format!("status: {}", row.expect.status)];
     let mut upstream = Vec::new();

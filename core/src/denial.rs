@@ -162,6 +162,7 @@ impl Denial {
                     "Send one credential, once: another sits in a place or spelling that is not read (such as ACCESS_TOKEN, access_token[], a path parameter or a second cookie)."
                 }
                 BadRequest::MethodOverride => "The method override is not acceptable.",
+                BadRequest::UnclearHost => "The request host is not acceptable.",
                 BadRequest::FormBody(reason) => form_message(reason),
             },
             Denial::PermissionDenied => "The credential is valid but may not access this resource.",
@@ -270,6 +271,7 @@ mod tests {
             BadRequest::LoneClientId,
             BadRequest::LoneClientSecret,
             BadRequest::UnsafePath(PathError::AboveRoot),
+            BadRequest::UnclearHost,
             BadRequest::FormBody(FormError::CredentialField),
             BadRequest::FormBody(FormError::SeveralContentTypes),
             BadRequest::FormBody(FormError::Encoded),

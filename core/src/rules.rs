@@ -2,6 +2,7 @@
 
 mod case;
 pub mod conditions;
+pub mod hosts;
 mod index;
 
 use std::borrow::Cow;
@@ -10,7 +11,8 @@ use crate::identity::role;
 use crate::request::path::Readings;
 use case::CaseIndexes;
 use conditions::Conditions;
-use index::{applying, order_candidates, Candidates, Index};
+use hosts::HostPattern;
+use index::{applying, order_candidates, Asked, Candidates, Index};
 
 /// How a path is protected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -66,6 +68,8 @@ pub struct Rule {
     pub roles: Vec<String>,
     /// Conditions beyond roles (`required` rules only).
     pub conditions: Option<Box<Conditions>>,
+    /// When set, the rule applies only to requests for these hosts.
+    pub hosts: Option<Vec<HostPattern>>,
 }
 
 impl Rule {
@@ -78,12 +82,18 @@ impl Rule {
         if let Some(methods) = &self.methods {
             text.push_str(&format!(" methods {}", methods.join(",")));
         }
+        if let Some(hosts) = &self.hosts {
+            let hosts: Vec<String> = hosts.iter().map(HostPattern::describe).collect();
+            text.push_str(&format!(" hosts {}", hosts.join(",")));
+        }
         text
     }
 
     /// Whether two rules would tie for the same request.
     pub(crate) fn conflicts_with(&self, other: &Rule) -> bool {
-        if self.matcher != other.matcher {
+        if self.matcher != other.matcher
+            || !hosts::overlap(self.hosts.as_deref(), other.hosts.as_deref())
+        {
             return false;
         }
         match (&self.methods, &other.methods) {
@@ -160,6 +170,8 @@ pub struct RuleSet {
     root: Candidates,
     default_mode: Mode,
     default_roles: Vec<String>,
+    /// Whether a rule is limited to hosts.
+    has_hosts: bool,
     /// Every method a rule names, then the empty method, which none names and so stands for
     /// every other method: a request that may be served as any method is decided over these.
     every_method: Vec<Vec<u8>>,
@@ -183,6 +195,7 @@ impl RuleSet {
         }
         every_method.push(Vec::new());
         RuleSet {
+            has_hosts: rules.iter().any(|r| r.hosts.is_some()),
             every_method,
             literal: Index::new(&rules, str::to_owned),
             case: CaseIndexes::new(&rules),
@@ -213,26 +226,40 @@ impl RuleSet {
         self.default_mode
     }
 
+    /// Whether a rule is limited to hosts: only then is the request's host read.
+    pub fn has_hosts(&self) -> bool {
+        self.has_hosts
+    }
+
+    /// A host for each way a host can select rules: one each configured pattern matches, and
+    /// one (empty) that none matches.
+    pub(crate) fn sample_hosts(&self) -> Vec<String> {
+        let patterns = self.rules.iter().flat_map(|r| r.hosts.iter().flatten());
+        let mut samples: Vec<String> = patterns.map(HostPattern::example).collect();
+        samples.push(String::new());
+        samples
+    }
+
     /// Whether any path can be `required`.
     pub(crate) fn any_required(&self) -> bool {
-        let root_rule_covers_all = self
-            .rules
-            .iter()
-            .any(|r| r.methods.is_none() && r.matcher == Matcher::Prefix("/".into()));
+        let root_rule_covers_all = self.rules.iter().any(|r| {
+            r.methods.is_none() && r.hosts.is_none() && r.matcher == Matcher::Prefix("/".into())
+        });
         (self.default_mode == Mode::Required && !root_rule_covers_all)
             || self.rules.iter().any(|r| r.mode == Mode::Required)
     }
 
     /// The policy for one normalised path, read as it is: an exact rule, else the longest
     /// prefix on a segment boundary, else a rule for `/`, else the default mode.
+    /// Host-scoped rules do not apply (as for a host none names).
     pub fn policy(&self, method: &[u8], path: &str) -> Policy<'_> {
-        self.policy_in(&self.literal, method, path)
+        self.policy_in(&self.literal, &Asked { host: "", method }, path)
     }
 
-    fn policy_in(&self, index: &Index, method: &[u8], path: &str) -> Policy<'_> {
+    fn policy_in(&self, index: &Index, at: &Asked<'_>, path: &str) -> Policy<'_> {
         index
-            .lookup(&self.rules, method, path)
-            .or_else(|| applying(&self.rules, &self.root, method))
+            .lookup(&self.rules, at, path)
+            .or_else(|| applying(&self.rules, &self.root, at))
             .unwrap_or_else(|| Policy {
                 mode: self.default_mode,
                 roles: Cow::Borrowed(&self.default_roles),
@@ -242,12 +269,25 @@ impl RuleSet {
     }
 
     /// The strictest policy over every reading of a path and every method the request may be
-    /// served as, each reading also as routers read it ([`RuleSet::policy_for_path`]).
+    /// served as, each reading also as routers read it ([`RuleSet::policy_for_path`]), for a
+    /// request whose host no rule names.
     pub fn policy_for_request(&self, methods: &[&[u8]], readings: &Readings<'_>) -> Policy<'_> {
+        self.policy_for_host("", methods, readings)
+    }
+
+    /// [`RuleSet::policy_for_request`] for a request to `host` (as read by
+    /// [`crate::request::host::read`]; empty for none): rules limited to other hosts do not
+    /// apply.
+    pub fn policy_for_host(
+        &self,
+        host: &str,
+        methods: &[&[u8]],
+        readings: &Readings<'_>,
+    ) -> Policy<'_> {
         let mut strictest: Option<Policy<'_>> = None;
         for method in methods {
             for reading in readings.iter() {
-                let policy = self.policy_for_path(method, reading);
+                let policy = self.policy_for_path_at(host, method, reading);
                 strictest = Some(match strictest {
                     Some(other) => Policy::strictest(other, policy),
                     None => policy,
@@ -268,24 +308,31 @@ impl RuleSet {
     /// never loosens because of case), each also without a trailing slash (`/admin/` as
     /// `/admin`) and then without a format suffix (`/admin.json` as `/admin`), as many
     /// upstreams route them alike.
+    /// Host-scoped rules do not apply.
     pub fn policy_for_path(&self, method: &[u8], path: &str) -> Policy<'_> {
-        let mut policy = self.as_routed(&self.literal, method, path);
+        self.policy_for_path_at("", method, path)
+    }
+
+    /// [`RuleSet::policy_for_path`] for a request to `host`.
+    pub fn policy_for_path_at(&self, host: &str, method: &[u8], path: &str) -> Policy<'_> {
+        let at = Asked { host, method };
+        let mut policy = self.as_routed(&self.literal, &at, path);
         for (index, folded) in self.case.readings(path) {
-            let policy_folded = self.as_routed(index, method, &folded);
+            let policy_folded = self.as_routed(index, &at, &folded);
             policy = Policy::strictest(policy, policy_folded);
         }
         policy
     }
 
-    fn as_routed(&self, index: &Index, method: &[u8], path: &str) -> Policy<'_> {
-        let policy = self.policy_in(index, method, path);
+    fn as_routed(&self, index: &Index, at: &Asked<'_>, path: &str) -> Policy<'_> {
+        let policy = self.policy_in(index, at, path);
         match path.strip_suffix('/').filter(|bare| !bare.is_empty()) {
             Some(bare) => {
-                let bare_policy = self.policy_in(index, method, bare);
-                let cut = self.with_format_cut(index, method, bare, bare_policy);
+                let bare_policy = self.policy_in(index, at, bare);
+                let cut = self.with_format_cut(index, at, bare, bare_policy);
                 Policy::strictest(policy, cut)
             }
-            None => self.with_format_cut(index, method, path, policy),
+            None => self.with_format_cut(index, at, path, policy),
         }
     }
 
@@ -294,7 +341,7 @@ impl RuleSet {
     fn with_format_cut<'s>(
         &'s self,
         index: &Index,
-        method: &[u8],
+        at: &Asked<'_>,
         path: &str,
         policy: Policy<'s>,
     ) -> Policy<'s> {
@@ -306,7 +353,7 @@ impl RuleSet {
             return policy;
         }
         format_cuts(path).fold(policy, |policy, cut| {
-            Policy::strictest(policy, self.policy_in(index, method, cut))
+            Policy::strictest(policy, self.policy_in(index, at, cut))
         })
     }
 

@@ -95,12 +95,20 @@ impl Request {
 }
 
 impl crate::table::RequestText {
-    /// A row's request, with `expand` turning the table's text into bytes.
+    /// A row's request, with `expand` turning the table's text into bytes. A row's first
+    /// `Host` line replaces the default `Host: api.example.com`; any later one is added.
     pub fn build(&self, expand: impl Fn(&str) -> Vec<u8>) -> Request {
         let (target, headers) = self.expanded(expand);
+        let mut host_given = false;
         headers.into_iter().fold(
             Request::new(&self.method, target),
-            |request, (name, value)| request.header(&name, value),
+            |mut request, (name, value)| {
+                if name.eq_ignore_ascii_case("host") && !host_given {
+                    host_given = true;
+                    request.headers.retain(|(n, _)| n != "Host");
+                }
+                request.header(&name, value)
+            },
         )
     }
 }

@@ -57,10 +57,11 @@ pub enum ConfigName {
     H,
     I,
     J,
+    K,
 }
 
 impl ConfigName {
-    pub const ALL: [ConfigName; 10] = [
+    pub const ALL: [ConfigName; 11] = [
         ConfigName::A,
         ConfigName::B,
         ConfigName::C,
@@ -71,6 +72,7 @@ impl ConfigName {
         ConfigName::H,
         ConfigName::I,
         ConfigName::J,
+        ConfigName::K,
     ];
 
     /// The plugin configuration.
@@ -155,6 +157,15 @@ impl ConfigName {
                 ]
             }),
             ConfigName::J => crate::conditions::config_j(),
+            ConfigName::K => json!({
+                "secrets": [{"key": K}],
+                "default_mode": "none",
+                "rules": [
+                    {"prefix": "/", "mode": "none"},
+                    {"prefix": "/", "mode": "required", "hosts": ["api.example.com", "*.api.example.com"]},
+                    {"prefix": "/ops", "mode": "required", "roles": ["admin"], "hosts": ["ops.example.com"]}
+                ]
+            }),
         }
     }
 }

@@ -70,8 +70,17 @@ impl<'c> Told<'c> {
         }
     }
 
-    fn policy(&mut self, methods: &[&[u8]], readings: &[&str], policy: &Policy<'_>) {
+    fn policy(
+        &mut self,
+        host: Option<&str>,
+        methods: &[&[u8]],
+        readings: &[&str],
+        policy: &Policy<'_>,
+    ) {
         let config = self.config;
+        if let Some(host) = host {
+            self.say("host (rules are limited to hosts)", vec![host.to_owned()]);
+        }
         let mut said = vec![methods
             .iter()
             .map(|m| method_name(m))
@@ -87,7 +96,10 @@ impl<'c> Told<'c> {
         let mut each = Vec::new();
         for reading in readings {
             for method in methods {
-                let policy = config.rules.policy_for_path(method, reading);
+                let policy =
+                    config
+                        .rules
+                        .policy_for_path_at(host.unwrap_or_default(), method, reading);
                 each.push(format!(
                     "{reading} as {}: {} by {}",
                     method_name(method),
@@ -198,13 +210,20 @@ impl Trace for Told<'_> {
                 "methods",
                 vec!["a method override that is not a method token, or too many".to_owned()],
             ),
+            TraceStep::UnclearHost => self.say(
+                "host",
+                vec![
+                    "rules are limited to hosts and the host is not one plain host name".to_owned(),
+                ],
+            ),
             TraceStep::Policy {
+                host,
                 methods,
                 readings,
                 policy,
             } => {
                 let readings: Vec<&str> = readings.iter().collect();
-                self.policy(methods, &readings, policy);
+                self.policy(host, methods, &readings, policy);
             }
             TraceStep::FormBody(error) => self.say(
                 "form body",

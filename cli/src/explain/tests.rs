@@ -126,3 +126,24 @@ fn each_condition_is_shown_held_or_failed() {
     );
     assert_eq!(explained.answer.status, 403);
 }
+
+#[test]
+fn the_host_read_and_the_host_scoped_rule_are_told() {
+    let json = format!(
+        r#"{{"secrets": [{{"key": "{KEY}"}}], "default_mode": "none",
+            "rules": [{{"prefix": "/", "mode": "required", "hosts": ["*.example.com"]}}]}}"#
+    );
+    let config = Config::parse(json.as_bytes(), &|_| None).unwrap();
+    let explained = explain(&config, &request("GET", "/x", &[]), NOW);
+    let host = step(&explained, "host (rules are limited to hosts)");
+    assert_eq!(host.says, vec!["api.example.com".to_owned()]);
+    let mode = step(&explained, "mode");
+    assert!(mode.says[0].contains("hosts *.example.com"), "{mode:?}");
+    let mut odd = request("GET", "/x", &[]);
+    odd.retain(|(n, _)| n != ":authority");
+    odd.push((":authority".to_owned(), b"user@api.example.com".to_vec()));
+    let refused = explain(&config, &odd, NOW);
+    let last = refused.steps.last().unwrap();
+    assert_eq!(last.step, "host", "{}", refused.render());
+    assert_eq!(refused.answer.status, 400);
+}

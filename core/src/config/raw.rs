@@ -104,6 +104,7 @@ pub(super) struct RawRule {
     pub(super) audiences: Option<Vec<String>>,
     pub(super) scopes: Option<Vec<String>>,
     pub(super) claims: Option<Vec<super::conditions::RawClaimCondition>>,
+    pub(super) hosts: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]

@@ -6,6 +6,7 @@ use super::raw::*;
 use super::ConfigError;
 use crate::identity::role;
 use crate::request::path;
+use crate::rules::hosts::HostPattern;
 use crate::rules::{default_roles, Matcher, Mode, Policy, Rule, RuleSet};
 use crate::verify::keys::ClientRegistry;
 
@@ -56,6 +57,10 @@ pub(super) fn compile_rules(
             (_, None) => Vec::new(),
         };
         let conditions = compile_conditions(&at, index, mode, conditions, context)?;
+        let hosts = match rule.hosts {
+            Some(hosts) => Some(compile_hosts(&at, hosts)?),
+            None => None,
+        };
         let compiled = Rule {
             index,
             matcher,
@@ -63,6 +68,7 @@ pub(super) fn compile_rules(
             mode,
             roles,
             conditions,
+            hosts,
         };
         if let Some(other) = rules.iter().find(|r| r.conflicts_with(&compiled)) {
             return Err(ConfigError::new(
@@ -126,6 +132,38 @@ fn compile_methods(at: &str, methods: Vec<String>) -> Result<Vec<String>, Config
     Ok(out)
 }
 
+/// Host names (lower case, punycode for internationalised names) or `*.suffix`: no port,
+/// scheme, path, trailing dot or upper case, each once.
+fn compile_hosts(at: &str, hosts: Vec<String>) -> Result<Vec<HostPattern>, ConfigError> {
+    if hosts.is_empty() {
+        return Err(ConfigError::new(
+            format!("{at}.hosts"),
+            "is empty; leave it out to match every host",
+        ));
+    }
+    let mut out: Vec<HostPattern> = Vec::with_capacity(hosts.len());
+    for (j, host) in hosts.iter().enumerate() {
+        let key = format!("{at}.hosts[{j}]");
+        let Some(pattern) = HostPattern::parse(host) else {
+            return Err(ConfigError::new(
+                key,
+                format!(
+                    "\"{}\" is not a lower-case host name or \"*.suffix\" (no port, scheme, path or trailing dot; internationalised names in punycode, xn--)",
+                    host.escape_default()
+                ),
+            ));
+        };
+        if out.contains(&pattern) {
+            return Err(ConfigError::new(
+                key,
+                format!("\"{}\" is listed twice", host.escape_default()),
+            ));
+        }
+        out.push(pattern);
+    }
+    Ok(out)
+}
+
 fn compile_roles(
     at: &str,
     roles: Vec<String>,
@@ -181,14 +219,17 @@ pub(super) fn check_login_url(url: &str, rules: &RuleSet) -> Result<(), ConfigEr
     let (login_path, _) = path::split_target(url.as_bytes());
     let normal =
         path::normalize(login_path).map_err(|e| ConfigError::new("login_url", e.to_string()))?;
+    let hosts = rules.sample_hosts();
     let browsers_pass = |method: &[u8]| {
-        matches!(
-            rules.policy_for_path(method, &normal),
-            Policy {
-                mode: Mode::None,
-                ..
-            }
-        )
+        hosts.iter().all(|host| {
+            matches!(
+                rules.policy_for_path_at(host, method, &normal),
+                Policy {
+                    mode: Mode::None,
+                    ..
+                }
+            )
+        })
     };
     if !browsers_pass(b"GET") || !browsers_pass(b"HEAD") {
         return bad(format!(

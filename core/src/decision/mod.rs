@@ -30,9 +30,9 @@ use crate::credential::spellings::{self, CredentialNames, Found};
 use crate::credential::{self, Locations};
 use crate::denial::{BadRequest, Denial};
 use crate::identity::Identity;
-use crate::request::form;
 use crate::request::path::{self, PathError};
 use crate::request::RequestView;
+use crate::request::{form, host};
 use crate::rules::{Mode, Policy};
 use crate::worker::WorkerState;
 
@@ -169,8 +169,20 @@ where
     if may_override && request.method.trim_ascii().eq_ignore_ascii_case(b"POST") {
         methods.extend(config.rules.every_method());
     }
-    let policy = config.rules.policy_for_request(&methods, &readings);
+    // Rules limited to hosts: the host is read strictly; one that is not a plain host name is
+    // a 400, as its reading by the upstream cannot be known.
+    let host = match config.rules.has_hosts().then(|| host::of_headers(headers)) {
+        Some(Some(host)) => Some(host),
+        Some(None) => {
+            trace.step(Step::UnclearHost);
+            return refuse_at(None, BadRequest::UnclearHost.into(), None);
+        }
+        None => None,
+    };
+    let host_name = host.as_deref().unwrap_or_default();
+    let policy = config.rules.policy_for_host(host_name, &methods, &readings);
     trace.step(Step::Policy {
+        host: host.as_deref(),
         methods: &methods,
         readings: &readings,
         policy: &policy,

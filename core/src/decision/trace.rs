@@ -46,9 +46,13 @@ pub enum Step<'t> {
     Preflight { found: &'t Found },
     /// 4. A method override that is no method token, or too many (a 400 follows).
     BadMethodOverride,
-    /// 4. The methods the request may be served as, the path's readings, and the strictest
-    ///    policy over them.
+    /// 4. Rules are limited to hosts and the request's host is not one plain host name (a 400
+    ///    follows).
+    UnclearHost,
+    /// 4. The host read when rules are limited to hosts, the methods the request may be served
+    ///    as, the path's readings, and the strictest policy over them.
     Policy {
+        host: Option<&'t str>,
         methods: &'t [&'t [u8]],
         readings: &'t Readings<'t>,
         policy: &'t Policy<'t>,

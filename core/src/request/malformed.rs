@@ -24,6 +24,8 @@ pub enum BadRequest {
     UnreadCredential,
     /// A method override that is not a method, or too many of them.
     MethodOverride,
+    /// Rules are limited to hosts and the request's host is not one plain host name.
+    UnclearHost,
     /// A form body that names a credential, or that cannot be read with certainty.
     FormBody(FormError),
 }

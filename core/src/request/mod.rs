@@ -1,6 +1,7 @@
 //! One pass over the request headers: the parts the decision reads.
 
 pub mod form;
+pub mod host;
 mod malformed;
 pub mod path;
 pub mod query;
@@ -12,6 +13,8 @@ pub mod names {
     pub const METHOD: &str = ":method";
     pub const PATH: &str = ":path";
     pub const AUTHORITY: &str = ":authority";
+    /// A `host` header beside `:authority` (HTTP/2 clients may send both).
+    pub const HOST: &str = "host";
     pub const SCHEME: &str = ":scheme";
     pub const AUTHORIZATION: &str = "authorization";
     pub const COOKIE: &str = "cookie";

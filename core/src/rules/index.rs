@@ -4,9 +4,18 @@ use std::collections::HashMap;
 
 use rustc_hash::FxBuildHasher;
 
+use super::hosts;
 use super::{Matcher, Policy, Rule};
 
-/// Positions in the rules, the method-limited ones first.
+/// What a lookup is asked besides the path: the request's host (empty: a host no rule names)
+/// and one method it may be served as.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Asked<'a> {
+    pub(super) host: &'a str,
+    pub(super) method: &'a [u8],
+}
+
+/// Positions in the rules, the host-limited ones first, then the method-limited ones.
 pub(super) type Candidates = Vec<usize>;
 
 /// The rules whose path spells one key, one list per path as configured: under case folding
@@ -59,16 +68,16 @@ impl Index {
     pub(super) fn lookup<'r>(
         &self,
         rules: &'r [Rule],
-        method: &[u8],
+        at: &Asked<'_>,
         path: &str,
     ) -> Option<Policy<'r>> {
-        if let Some(found) = strictest_spelling(rules, self.exact.get(path), method) {
+        if let Some(found) = strictest_spelling(rules, self.exact.get(path), at) {
             return Some(found);
         }
         for &len in &self.prefix_lengths {
             let on_boundary = len == path.len() || path.as_bytes().get(len) == Some(&b'/');
             if let (true, Some(candidate)) = (on_boundary, path.get(..len)) {
-                let found = strictest_spelling(rules, self.prefixes.get(candidate), method);
+                let found = strictest_spelling(rules, self.prefixes.get(candidate), at);
                 if found.is_some() {
                     return found;
                 }
@@ -78,48 +87,67 @@ impl Index {
     }
 }
 
-/// Puts the method-limited rules first.
+/// Puts the host-limited rules first, then the method-limited ones: a rule limited to neither
+/// comes last, and is the least specific.
 pub(super) fn order_candidates(rules: &[Rule], list: &mut Candidates) {
-    list.sort_by_key(|&i| rules.get(i).is_none_or(|r| r.methods.is_none()));
+    list.sort_by_key(|&i| {
+        rules
+            .get(i)
+            .map(|r| (r.hosts.is_none(), r.methods.is_none()))
+    });
 }
 
 fn strictest_spelling<'r>(
     rules: &'r [Rule],
     spellings: Option<&Spellings>,
-    method: &[u8],
+    at: &Asked<'_>,
 ) -> Option<Policy<'r>> {
     match spellings?.as_slice() {
-        [(_, list)] => applying(rules, list, method),
+        [(_, list)] => applying(rules, list, at),
         several => several
             .iter()
-            .filter_map(|(_, list)| applying(rules, list, method))
+            .filter_map(|(_, list)| applying(rules, list, at))
             .reduce(Policy::strictest),
     }
 }
 
-/// The policy of the rules among `candidates` that apply to `method`: the strictest of the
-/// method-limited ones that name it (a rule for `GET` also covers `HEAD`), else the one
-/// without methods; `None` when none applies.
+/// The policy of the most specific rules among `candidates` that apply to `host` and
+/// `method`: a rule for the exact host over one for a wildcard (the longer suffix first) over
+/// one without hosts; at the same host, the strictest of the method-limited ones that name the
+/// method (a rule for `GET` also covers `HEAD`) over the one without methods. `None` when none
+/// applies. Linear in the candidates; the host is compared only by rules that name hosts.
 pub(super) fn applying<'r>(
     rules: &'r [Rule],
     candidates: &Candidates,
-    method: &[u8],
+    &Asked { host, method }: &Asked<'_>,
 ) -> Option<Policy<'r>> {
-    let mut limited: Option<Policy<'r>> = None;
+    let mut best: Option<((u32, bool), Policy<'r>)> = None;
     for rule in candidates.iter().filter_map(|&i| rules.get(i)) {
-        match &rule.methods {
-            Some(methods) if methods.iter().any(|m| covers(m, method)) => {
-                let policy = rule.policy();
-                limited = Some(match limited {
-                    Some(other) => Policy::strictest(other, policy),
-                    None => policy,
-                });
+        let limited = match &rule.methods {
+            Some(methods) if methods.iter().any(|m| covers(m, method)) => true,
+            Some(_) => continue,
+            None => false,
+        };
+        let host_rank = match &rule.hosts {
+            // Last in the order (see `order_candidates`): what came before is more specific.
+            None if !limited => return best.map(|(_, p)| p).or_else(|| Some(rule.policy())),
+            None => hosts::EVERY_HOST,
+            Some(patterns) => match hosts::rank(Some(patterns), host) {
+                Some(rank) => rank,
+                None => continue,
+            },
+        };
+        let rank = (host_rank, limited);
+        let policy = rule.policy();
+        best = match best {
+            Some((other_rank, other)) if other_rank > rank => Some((other_rank, other)),
+            Some((other_rank, other)) if other_rank == rank => {
+                Some((rank, Policy::strictest(other, policy)))
             }
-            Some(_) => {}
-            None => return limited.or_else(|| Some(rule.policy())),
-        }
+            _ => Some((rank, policy)),
+        };
     }
-    limited
+    best.map(|(_, policy)| policy)
 }
 
 /// Whether a rule naming `configured` (upper case) applies to `method`: the same method, or

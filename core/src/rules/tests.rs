@@ -14,6 +14,7 @@ fn rule(index: usize, matcher: Matcher, methods: Option<&[&str]>, mode: Mode) ->
             Vec::new()
         },
         conditions: None,
+        hosts: None,
     }
 }
 

@@ -3,6 +3,7 @@
 mod browser;
 mod conditions;
 mod credentials;
+mod hosts;
 mod scrub;
 mod trace;
 

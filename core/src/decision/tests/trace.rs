@@ -14,10 +14,12 @@ impl Trace for Labels {
             Step::UnreadablePath { error, .. } => format!("unreadable {error:?}"),
             Step::Preflight { found } => format!("preflight hidden={}", found.encoded_in_path),
             Step::BadMethodOverride => "bad override".into(),
+            Step::UnclearHost => "unclear host".into(),
             Step::Policy {
                 methods,
                 readings,
                 policy,
+                ..
             } => format!(
                 "policy {} methods={} readings={} rule={:?}",
                 policy.mode.as_str(),
