@@ -28,7 +28,7 @@ pub fn check(loaded: &Loaded) -> (String, bool) {
             // The routes (and the filter's own entry) that turn the filter off.
             if let Some(filter) = &loaded.http_filter {
                 let routes = loaded.route_config.as_ref();
-                for line in crate::envoy_routes::disabled_findings(routes, filter) {
+                for line in crate::filter_off::disabled_findings(routes, filter) {
                     out.push_str(&line);
                     out.push('\n');
                 }

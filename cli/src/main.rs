@@ -17,6 +17,7 @@ mod envoy_routes;
 mod error;
 mod explain;
 mod fetched_keys;
+mod filter_off;
 mod input;
 mod provider_token;
 mod redact;
@@ -112,7 +113,7 @@ fn run(command: Command) -> Result<u8, CliError> {
                 },
             );
             let mut explanation = explain::explain_with(&config, &list, now_or(e.now), &fetched);
-            explanation.filter_skipped = envoy_routes::skip(&loaded, &list);
+            explanation.filter_skipped = filter_off::skip(&loaded, &list);
             let text = if e.json {
                 let cannot =
                     |err: serde_json::Error| CliError::Output(format!("cannot write JSON: {err}"));

@@ -61,7 +61,7 @@ pub fn run(
             redactor.add_credential(token);
         }
         let mut explanation = explain_with(config, &list, materials.now, materials.fetched);
-        explanation.filter_skipped = crate::envoy_routes::skip(loaded, &list);
+        explanation.filter_skipped = crate::filter_off::skip(loaded, &list);
         let mut problems = compare(case, &explanation);
         if let Some(skip) = explanation.filter_skipped.as_ref().filter(|s| s.certain) {
             problems.insert(0, crate::explain::skip_text(&skip.reason));

@@ -11,8 +11,8 @@ use tollgate_core::denial::Denial;
 use tollgate_core::identity::Identity;
 use tollgate_core::worker::WorkerState;
 
-use crate::envoy_routes::Skip;
 use crate::fetched_keys::FetchedKeys;
+use crate::filter_off::Skip;
 
 mod steps;
 mod token;
@@ -33,7 +33,7 @@ pub struct Explanation {
     pub upstream: Option<Shown>,
     pub answer: Answer,
     /// Set when Envoy routes the request where the filter does not (or may not) run: the
-    /// decision above is then not what happens (see [`crate::envoy_routes::skip`]).
+    /// decision above is then not what happens (see [`crate::filter_off::skip`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub filter_skipped: Option<Skip>,
 }
