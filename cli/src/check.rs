@@ -25,6 +25,14 @@ pub fn check(loaded: &Loaded) -> (String, bool) {
                     out.push('\n');
                 }
             }
+            // The routes (and the filter's own entry) that turn the filter off.
+            if let Some(filter) = &loaded.http_filter {
+                let routes = loaded.route_config.as_ref();
+                for line in crate::filter_off::disabled_findings(routes, filter) {
+                    out.push_str(&line);
+                    out.push('\n');
+                }
+            }
             true
         }
         Err(e) => {

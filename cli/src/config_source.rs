@@ -26,6 +26,8 @@ pub struct Loaded {
     /// The inline `route_config` of the HTTP connection manager that holds the filter, when
     /// the file is an Envoy configuration that has one (`{"rds": …}` when it uses RDS).
     pub route_config: Option<Value>,
+    /// The HTTP filter's own entry in `http_filters` (its `name`, `disabled`), Envoy only.
+    pub http_filter: Option<Value>,
 }
 
 impl Loaded {
@@ -44,6 +46,8 @@ struct Candidate {
     json: Result<Vec<u8>, String>,
     /// The inline `route_config` beside the filter (Envoy only).
     route_config: Option<Value>,
+    /// The filter's entry in `http_filters` (Envoy only).
+    http_filter: Option<Value>,
 }
 
 /// Reads the configuration file and the environment `args` name.
@@ -62,8 +66,9 @@ pub fn load(args: &ConfigArgs) -> Result<Loaded, CliError> {
         .iter()
         .map(|(name, value)| (value.clone(), format!("${name}")))
         .collect();
-    let (origin, json, route_config) = plugin_json(&file, &text, args.filter.as_deref())
-        .map_err(|e| e.map_message(|m| crate::redact::Redactor::new(&masked).clean(m)))?;
+    let (origin, json, route_config, http_filter) =
+        plugin_json(&file, &text, args.filter.as_deref())
+            .map_err(|e| e.map_message(|m| crate::redact::Redactor::new(&masked).clean(m)))?;
     let secrets = secret_values(&json, &env);
     Ok(Loaded {
         origin,
@@ -71,6 +76,7 @@ pub fn load(args: &ConfigArgs) -> Result<Loaded, CliError> {
         env,
         secrets,
         route_config,
+        http_filter,
     })
 }
 
@@ -106,8 +112,8 @@ pub fn env_file_vars(path: &Path) -> Result<Vec<(String, String)>, CliError> {
 }
 
 /// What a configuration file holds: where the plugin configuration was found, its JSON text,
-/// and the routes beside it.
-type Found = (String, Vec<u8>, Option<Value>);
+/// the routes beside it and the filter's `http_filters` entry.
+type Found = (String, Vec<u8>, Option<Value>, Option<Value>);
 
 /// The plugin configuration's JSON text in `text`, where it was found, and the inline
 /// `route_config` beside it (Envoy).
@@ -124,6 +130,7 @@ fn plugin_json(file: &str, text: &str, filter: Option<&str>) -> Result<Found, Cl
                 return Ok((
                     format!("plugin configuration (JSON) {file}"),
                     text.as_bytes().to_vec(),
+                    None,
                     None,
                 ));
             }
@@ -195,6 +202,7 @@ fn plugin_json(file: &str, text: &str, filter: Option<&str>) -> Result<Found, Cl
         format!("{kind} {file}, {} ({how})", chosen.place),
         json,
         chosen.route_config.clone(),
+        chosen.http_filter.clone(),
     ))
 }
 
@@ -225,6 +233,7 @@ fn wasm_plugin(doc: &Value) -> Candidate {
         name,
         json,
         route_config: None,
+        http_filter: None,
     }
 }
 
@@ -294,6 +303,7 @@ fn tollgate_filter(filter: &Value) -> Option<Candidate> {
         name,
         json,
         route_config: None,
+        http_filter: Some(filter.clone()),
     })
 }
 
@@ -343,7 +353,8 @@ mod tests {
 
     #[test]
     fn plugin_json_itself() {
-        let (origin, json, _) = plugin_json("c.json", r#"{"default_mode":"none"}"#, None).unwrap();
+        let (origin, json, _, _) =
+            plugin_json("c.json", r#"{"default_mode":"none"}"#, None).unwrap();
         assert!(origin.starts_with("plugin configuration (JSON)"));
         assert_eq!(json, br#"{"default_mode":"none"}"#);
     }
@@ -368,7 +379,7 @@ static_resources:
           - name: other
             typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}
 "#;
-        let (origin, json, _) = plugin_json("e.yaml", one, None).unwrap();
+        let (origin, json, _, _) = plugin_json("e.yaml", one, None).unwrap();
         assert!(
             origin.contains("HTTP filter \"tollgate\" (the only one)"),
             "{origin}"
@@ -380,7 +391,7 @@ static_resources:
     #[test]
     fn wasm_plugin_among_documents() {
         let text = "kind: Service\n---\nkind: WasmPlugin\nmetadata: {name: tg}\nspec:\n  pluginConfig: {default_mode: none}\n";
-        let (origin, json, _) = plugin_json("w.yaml", text, None).unwrap();
+        let (origin, json, _, _) = plugin_json("w.yaml", text, None).unwrap();
         assert!(origin.starts_with("Istio WasmPlugin w.yaml"), "{origin}");
         assert_eq!(json, br#"{"default_mode":"none"}"#);
     }

@@ -17,6 +17,7 @@ mod envoy_routes;
 mod error;
 mod explain;
 mod fetched_keys;
+mod filter_off;
 mod input;
 mod provider_token;
 mod redact;
@@ -111,7 +112,8 @@ fn run(command: Command) -> Result<u8, CliError> {
                     cookie: &config.token_cookie,
                 },
             );
-            let explanation = explain::explain_with(&config, &list, now_or(e.now), &fetched);
+            let mut explanation = explain::explain_with(&config, &list, now_or(e.now), &fetched);
+            explanation.filter_skipped = filter_off::skip(&loaded, &list);
             let text = if e.json {
                 let cannot =
                     |err: serde_json::Error| CliError::Output(format!("cannot write JSON: {err}"));
@@ -120,7 +122,12 @@ fn run(command: Command) -> Result<u8, CliError> {
                     serde_json::to_string_pretty(&redactor.clean_json(value)).map_err(cannot)?;
                 format!("{json}\n")
             } else {
-                let text = format!("configuration: {}\n{}", loaded.origin, explanation.render());
+                let text = format!(
+                    "{}configuration: {}\n{}",
+                    explanation.skip_line(),
+                    loaded.origin,
+                    explanation.render_steps()
+                );
                 redactor.clean(&text)
             };
             print(&text)?;
@@ -142,7 +149,7 @@ fn run(command: Command) -> Result<u8, CliError> {
                 dir: t.cases.parent().unwrap_or(std::path::Path::new("")),
             };
             let file = t.cases.display().to_string();
-            let report = run_cases::run(&config, &cases, &materials, &mut redactor, &file)
+            let report = run_cases::run(&loaded, &cases, &materials, &mut redactor, &file)
                 .map_err(|e| CliError::input(redactor.clean(&e)))?;
             print(&report.text)?;
             Ok(if report.failed > 0 { 1 } else { 0 })

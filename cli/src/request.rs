@@ -1,5 +1,6 @@
 //! One request as Envoy hands it to the filter: pseudo-headers, then the others in order with
-//! lower-case names.
+//! lower-case names, each value without the leading and trailing SP and HTAB Envoy strips
+//! (RFC 9110 optional whitespace).
 
 use crate::error::CliError;
 
@@ -8,7 +9,7 @@ pub const DEFAULT_HOST: &str = "localhost";
 
 /// The header list the decision reads: `:method`, `:path` (none for an empty target, as for a
 /// CONNECT), `:authority` (the first `Host`, or [`DEFAULT_HOST`]), `:scheme` http, then every
-/// other header.
+/// other header. Every value loses its leading and trailing SP and HTAB ([`envoy_value`]).
 pub fn headers(method: &str, target: &str, headers: &[(String, String)]) -> Vec<(String, Vec<u8>)> {
     let mut out = vec![(":method".to_owned(), method.as_bytes().to_vec())];
     if !target.is_empty() {
@@ -20,19 +21,25 @@ pub fn headers(method: &str, target: &str, headers: &[(String, String)]) -> Vec<
     let authority = host
         .and_then(|i| headers.get(i))
         .map_or(DEFAULT_HOST, |(_, v)| v.as_str());
-    out.push((":authority".to_owned(), authority.as_bytes().to_vec()));
+    out.push((":authority".to_owned(), envoy_value(authority)));
     out.push((":scheme".to_owned(), b"http".to_vec()));
     out.extend(
         headers
             .iter()
             .enumerate()
             .filter(|(i, _)| Some(*i) != host)
-            .map(|(_, (n, v))| (n.to_ascii_lowercase(), v.as_bytes().to_vec())),
+            .map(|(_, (n, v))| (n.to_ascii_lowercase(), envoy_value(v))),
     );
     out
 }
 
-/// `Name: value` (as `curl -H` takes it) as a pair; the value's leading blanks are dropped.
+/// A header value as Envoy hands it to the filter: without leading and trailing SP and HTAB.
+fn envoy_value(value: &str) -> Vec<u8> {
+    value.trim_matches([' ', '\t']).as_bytes().to_vec()
+}
+
+/// `Name: value` (as `curl -H` takes it) as a pair; the value's leading and trailing SP and
+/// HTAB are dropped, as Envoy drops them.
 pub fn header_line(line: &str) -> Result<(String, String), CliError> {
     let (name, value) = line
         .split_once(':')
@@ -43,7 +50,10 @@ pub fn header_line(line: &str) -> Result<(String, String), CliError> {
                 line.len()
             ))
         })?;
-    Ok((name.trim().to_owned(), value.trim_start().to_owned()))
+    Ok((
+        name.trim().to_owned(),
+        value.trim_matches([' ', '\t']).to_owned(),
+    ))
 }
 
 #[cfg(test)]
@@ -69,5 +79,24 @@ mod tests {
             ("Accept".into(), "x".into())
         );
         assert!(header_line("nocolon").is_err());
+    }
+
+    #[test]
+    fn values_lose_the_blanks_envoy_strips() {
+        assert_eq!(
+            header_line("Authorization: Bearer t \t").unwrap(),
+            ("Authorization".into(), "Bearer t".into())
+        );
+        let list = headers(
+            "GET",
+            "/a",
+            &[
+                ("Host".into(), " h.example\t".into()),
+                ("Authorization".into(), "\t Bearer  t  ".into()),
+                ("X-Empty".into(), " \t ".into()),
+            ],
+        );
+        let values: Vec<&[u8]> = list.iter().skip(2).map(|(_, v)| v.as_slice()).collect();
+        assert_eq!(values, [&b"h.example"[..], b"http", b"Bearer  t", b""]);
     }
 }

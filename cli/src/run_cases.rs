@@ -1,10 +1,10 @@
 //! `tollgate test`: every case through [`crate::explain::explain`] (so through `decide`),
 //! one line per case, the failures explained, and `N passed, M failed`.
 
-use tollgate_core::config::Config;
 use tollgate_core::credential::Locations;
 
 use crate::cases::{Case, Headers, Materials};
+use crate::config_source::Loaded;
 use crate::explain::{explain_with, Explanation};
 use crate::redact::Redactor;
 use crate::request;
@@ -15,14 +15,16 @@ pub struct Report {
     pub failed: usize,
 }
 
-/// Runs `cases` under `config`; `file` names the cases file in errors.
+/// Runs `cases` under the configuration of `materials`, with the routes beside the filter in
+/// `loaded`; `file` names the cases file in errors.
 pub fn run(
-    config: &Config,
+    loaded: &Loaded,
     cases: &[Case],
     materials: &Materials<'_>,
     redactor: &mut Redactor,
     file: &str,
 ) -> Result<Report, String> {
+    let config = materials.config;
     let mut out = String::new();
     let mut failures = String::new();
     let (mut passed, mut failed) = (0, 0);
@@ -58,8 +60,12 @@ pub fn run(
         for token in &minted {
             redactor.add_credential(token);
         }
-        let explanation = explain_with(config, &list, materials.now, materials.fetched);
-        let problems = compare(case, &explanation);
+        let mut explanation = explain_with(config, &list, materials.now, materials.fetched);
+        explanation.filter_skipped = crate::filter_off::skip(loaded, &list);
+        let mut problems = compare(case, &explanation);
+        if let Some(skip) = explanation.filter_skipped.as_ref().filter(|s| s.certain) {
+            problems.insert(0, crate::explain::skip_text(&skip.reason));
+        }
         let code = explanation.answer.code.as_deref().unwrap_or("");
         let verdict = if problems.is_empty() { "PASS" } else { "FAIL" };
         let line = format!(
@@ -68,6 +74,13 @@ pub fn run(
         );
         out.push_str(line.trim_end());
         out.push('\n');
+        if explanation
+            .filter_skipped
+            .as_ref()
+            .is_some_and(|s| !s.certain)
+        {
+            out.push_str(&format!("  {}", explanation.skip_line()));
+        }
         if problems.is_empty() {
             passed += 1;
         } else {

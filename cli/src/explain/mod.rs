@@ -12,6 +12,7 @@ use tollgate_core::identity::Identity;
 use tollgate_core::worker::WorkerState;
 
 use crate::fetched_keys::FetchedKeys;
+use crate::filter_off::Skip;
 
 mod steps;
 mod token;
@@ -31,6 +32,10 @@ pub struct Explanation {
     /// What the upstream would get, when the request goes on.
     pub upstream: Option<Shown>,
     pub answer: Answer,
+    /// Set when Envoy routes the request where the filter does not (or may not) run: the
+    /// decision above is then not what happens (see [`crate::filter_off::skip`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filter_skipped: Option<Skip>,
 }
 
 /// A request as the filter or the upstream sees it.
@@ -166,6 +171,7 @@ pub fn explain_with(
         identity,
         upstream,
         answer,
+        filter_skipped: None,
     }
 }
 
@@ -216,8 +222,25 @@ fn answer_of(decision: &Decision<'_>, headers: &[(String, Vec<u8>)]) -> (Answer,
 }
 
 impl Explanation {
-    /// The explanation as text, one step per paragraph.
+    /// The explanation as text: [`Explanation::skip_line`], then one step per paragraph.
     pub fn render(&self) -> String {
+        format!("{}{}", self.skip_line(), self.render_steps())
+    }
+
+    /// `warning: Envoy does not run the filter on this request: …` (`note: … may not …`
+    /// when uncertain), or nothing.
+    pub fn skip_line(&self) -> String {
+        match &self.filter_skipped {
+            Some(Skip { certain: true, reason }) => format!("warning: {}\n", skip_text(reason)),
+            Some(Skip { certain: false, reason }) => format!(
+                "note: Envoy may not run the filter on this request: {reason}; if so, the upstream receives it as sent\n"
+            ),
+            None => String::new(),
+        }
+    }
+
+    /// The request, the steps and the answer.
+    pub fn render_steps(&self) -> String {
         let mut out = format!(
             "request: {} {} (host {})\n",
             self.request.method, self.request.path, self.request.authority
@@ -270,6 +293,13 @@ impl Explanation {
         }
         out
     }
+}
+
+/// Why the filter's answer is not Envoy's, for a request routed where it does not run.
+pub fn skip_text(reason: &str) -> String {
+    format!(
+        "Envoy does not run the filter on this request: {reason}; the upstream receives it as sent"
+    )
 }
 
 #[cfg(test)]
