@@ -19,7 +19,6 @@ const SKIPPED_DIRS: [&str; 3] = ["target", "node_modules", "coverage"];
 /// Directories of the fuzzer that hold its inputs and findings, not source.
 const FUZZ_ARTEFACTS: [&str; 3] = ["fuzz/corpus", "fuzz/artifacts", "fuzz/coverage"];
 
-
 /// The lines of code in `text`: not blank, not only a comment.
 fn lines_of_code(text: &str) -> usize {
     text.lines()
@@ -55,7 +54,6 @@ fn sources(root: &Path, dir: &Path, found: &mut Vec<(String, PathBuf)>) {
         }
     }
 }
-
 
 #[test]
 fn no_source_file_is_over_450_lines_of_code() {

@@ -316,7 +316,7 @@ mod tests {
             (r#"{"api_keys":[{"name":"a","key_env":"API_KEY"}],"publishable_keys":[{"name":"b","key_env":"API_KEY"}]}"#.into(), "publishable_keys[0].key", "twice"),
             (r#"{"api_keys":[{"name":"a b","key_env":"API_KEY"}]}"#.into(), "api_keys[0].name", "visible ASCII"),
             (r#"{"clients":[{"client_id":"c"}]}"#.into(), "clients[0]", "needs \"client_secret\" or \"client_secret_env\""),
-            (r#"{"clients":[{"client_id":"c","client_secret_env":"CLIENT_SECRET","role":"Admin"}]}"#.into(), "clients[0].role", "lower-case"),
+            (r#"{"clients":[{"client_id":"c","client_secret_env":"CLIENT_SECRET","role":"a,b"}]}"#.into(), "clients[0].role", "without spaces or commas"),
             (r#"{"clients":[{"client_id":"c","client_secret_env":"CLIENT_SECRET"},{"client_id":"c","client_secret_env":"CLIENT_SECRET"}]}"#.into(), "clients[1].client_id", "already configured"),
         ];
         for (json, key, problem) in cases {

@@ -16,7 +16,11 @@ pub(super) fn annotate<'a>(
     let names = &config.identity_headers;
     let values = [
         (names.kind.as_str(), Some(identity.kind.label())),
-        (names.role.as_str(), Some(identity.role.header_value())),
+        // A token whose every role was left out has none: the header is not set.
+        (
+            names.role.as_str(),
+            (!identity.role.is_empty()).then(|| identity.role.header_value()),
+        ),
         (names.user.as_str(), identity.user.clone()),
         (names.name.as_str(), identity.name.clone()),
     ];

@@ -197,6 +197,12 @@ fn verify_token(
         .check(token, algorithm, now, |i| keys.get(i));
     match checked {
         IssuerCheck::Valid(verified) => {
+            if let Some((why, issuer)) = verified
+                .dropped_role
+                .zip(verifiers.issuers.list.get(verified.issuer))
+            {
+                worker.dropped_roles.note(&issuer.name, why);
+            }
             trace.step(Step::Verified {
                 issuer: Some(verified.issuer),
                 identity: &verified.identity,
