@@ -144,6 +144,7 @@ impl Denial {
                 BadCredential::Token(e) => e.message(),
                 BadCredential::Unknown => "The credential is not a valid access token or key.",
                 BadCredential::Client => "The client credentials are not valid.",
+                BadCredential::MissingPrefix => "The token header lacks its prefix.",
             },
             Denial::InvalidRequest(reason) => match reason {
                 BadRequest::SeveralMethods => {
@@ -160,6 +161,9 @@ impl Denial {
                 }
                 BadRequest::MethodOverride => "The method override is not acceptable.",
                 BadRequest::FormBody(reason) => form_message(reason),
+                BadRequest::RepeatedTokenHeader => {
+                    "A token header is repeated, or sent in a spelling that is not read."
+                }
             },
             Denial::PermissionDenied => "The credential is valid but may not access this resource.",
             Denial::KeysUnavailable => {
@@ -240,6 +244,7 @@ mod tests {
             BadCredential::BadCharacters,
             BadCredential::Unknown,
             BadCredential::Client,
+            BadCredential::MissingPrefix,
             BadCredential::Token(TokenError::Expired),
             BadCredential::Token(TokenError::BadSignature),
         ] {
@@ -248,6 +253,7 @@ mod tests {
         for r in [
             BadRequest::SeveralMethods,
             BadRequest::RepeatedAuthorization,
+            BadRequest::RepeatedTokenHeader,
             BadRequest::RepeatedParameter,
             BadRequest::RepeatedCookie,
             BadRequest::LoneClientId,

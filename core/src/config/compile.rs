@@ -7,6 +7,7 @@ use super::material::{compile_clients, compile_keys, compile_secrets, Material};
 use super::raw::*;
 use super::revocation::compile_revocation;
 use super::rules::{check_login_url, compile_rules, KnownRoles};
+use super::sources::{compile_payload_header, compile_token_headers};
 use super::{AccessLogFields, Config, ConfigError, MAX_CLOCK_SKEW};
 use crate::credential::{CLIENT_ID_PARAM, CLIENT_SECRET_PARAM};
 use crate::identity::{CredentialKind, IdentityHeaders};
@@ -58,6 +59,10 @@ impl RawConfig {
             from_claims: issuers.list.iter().any(|i| i.roles_claim.is_some()),
         };
         let rules = RuleSet::new(compile_rules(self.rules, known_roles)?, default_mode);
+        let token_headers = compile_token_headers(self.token_headers, &identity_headers)?;
+        identity_headers.payload =
+            compile_payload_header(self.payload_header, &identity_headers, &token_headers)?;
+        let payload_header = identity_headers.payload.clone();
 
         let nobody_can_authenticate = !verifier.has_keys()
             && issuers.is_empty()
@@ -110,6 +115,8 @@ impl RawConfig {
             token_cookie,
             identity_headers,
             forward_credentials: self.forward_credentials.unwrap_or(false),
+            token_headers,
+            payload_header,
             access_log_fields: match self.access_log_fields.as_deref() {
                 None | Some("refusals") => AccessLogFields::Refusals,
                 Some("every_request") => AccessLogFields::EveryRequest,
@@ -150,6 +157,7 @@ fn compile_identity_headers(
         role: pick("role", raw.role, "x-auth-role")?,
         name: pick("name", raw.name, "x-auth-name")?,
         claims: Vec::new(),
+        payload: None,
     };
     let all = [
         ("user", &headers.user),

@@ -13,6 +13,7 @@ mod material;
 mod raw;
 mod revocation;
 mod rules;
+mod sources;
 
 pub use error::ConfigError;
 pub use revocation::RevocationFeed;
@@ -52,6 +53,10 @@ pub struct Config {
     pub identity_headers: IdentityHeaders,
     pub forward_credentials: bool,
     pub access_log_fields: AccessLogFields,
+    /// Token sources beside `Authorization: Bearer`.
+    pub token_headers: Vec<crate::credential::TokenHeader>,
+    /// The header of a verified token's claims (base64url JSON), when configured.
+    pub payload_header: Option<String>,
 }
 
 /// Which decisions set the access-log properties (`wasm.tollgate.*`).

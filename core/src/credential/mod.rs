@@ -3,6 +3,9 @@
 pub mod form;
 mod multipart;
 pub mod spellings;
+mod token_headers;
+#[cfg(test)]
+mod token_headers_tests;
 
 use std::borrow::Cow;
 
@@ -43,6 +46,15 @@ pub enum Presented<'a> {
     Client { id: Vec<u8>, secret: Vec<u8> },
 }
 
+/// A header that carries a token or key (`token_headers`), after `prefix` when one is given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenHeader {
+    /// Lower case, as Envoy hands names over.
+    pub name: String,
+    /// Compared in any ASCII case, like the Bearer scheme.
+    pub prefix: Option<String>,
+}
+
 /// The names under which credentials travel.
 #[derive(Debug, Clone, Copy)]
 pub struct Locations<'c> {
@@ -56,6 +68,16 @@ pub fn extract<'a>(
     query: Option<&'a [u8]>,
     at: Locations<'_>,
 ) -> Result<Option<Presented<'a>>, Denial> {
+    extract_with(request, query, at, &[])
+}
+
+/// [`extract`], reading the token headers `sources` too (each one a method of its own).
+pub fn extract_with<'a>(
+    request: &RequestView<'a>,
+    query: Option<&'a [u8]>,
+    at: Locations<'_>,
+    sources: &[TokenHeader],
+) -> Result<Option<Presented<'a>>, Denial> {
     if request.authorization_count > 1 {
         return Err(Denial::InvalidRequest(BadRequest::RepeatedAuthorization));
     }
@@ -64,15 +86,33 @@ pub fn extract<'a>(
     if header.is_some_and(|h| h.contains(&b',')) {
         return Err(Denial::InvalidRequest(BadRequest::RepeatedAuthorization));
     }
+    let token_header = token_headers::find(request)?;
     let found = QueryCredentials::find(query.unwrap_or_default(), at.query_param)?;
     let client = found.client_id.is_some() || found.client_secret.is_some();
-    let methods =
-        usize::from(header.is_some()) + usize::from(found.token.is_some()) + usize::from(client);
+    let methods = usize::from(header.is_some())
+        + usize::from(token_header.is_some())
+        + usize::from(found.token.is_some())
+        + usize::from(client);
     if methods > 1 {
         return Err(Denial::InvalidRequest(BadRequest::SeveralMethods));
     }
     if let Some(value) = header {
-        return bearer_from_header(value).map(Some);
+        let bearer = bearer_from_header(value);
+        if bearer == Err(Denial::InvalidCredentials(BadCredential::NotBearer)) {
+            if let Some(credential) = token_headers::authorization_prefixed(sources, value) {
+                return Ok(Some(Presented::Bearer {
+                    value: checked_bearer(Cow::Borrowed(credential))?,
+                    source: Source::Header,
+                }));
+            }
+        }
+        return bearer.map(Some);
+    }
+    if let Some((index, value)) = token_header {
+        let source = sources
+            .get(index)
+            .ok_or(Denial::InvalidCredentials(BadCredential::MissingPrefix))?;
+        return token_headers::credential(source, value).map(Some);
     }
     if let Some(raw) = found.token {
         let decoded = query::percent_decode(raw)

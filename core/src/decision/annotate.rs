@@ -4,7 +4,7 @@ use std::rc::Rc;
 
 use super::{HeaderEdit, Value};
 use crate::config::Config;
-use crate::identity::Identity;
+use crate::identity::{CredentialKind, Identity};
 
 /// Sets the identity headers: added when the client sent none of that name (the cheaper host
 /// call), else replacing every value it sent (instead of removing them first).
@@ -30,16 +30,40 @@ pub(super) fn annotate<'a>(
         Some((name.as_str(), Some(Rc::clone(value))))
     });
     for (name, value) in values.into_iter().chain(claims) {
-        let Some(value) = value else {
-            continue;
-        };
-        let sent = edits.len();
-        edits.retain(|e| *e != HeaderEdit::Remove(name));
-        let value = Value::Shared(value);
-        edits.push(if edits.len() < sent {
-            HeaderEdit::Set(name, value)
-        } else {
-            HeaderEdit::Add(name, value)
-        });
+        if let Some(value) = value {
+            set(name, Value::Shared(value), edits);
+        }
     }
+}
+
+/// Sets the payload header (`payload_header`) of a verified access token: its claims as
+/// verified, which are the token's middle part (base64url JSON without padding, at most
+/// 8 KiB as the token is). Keys and clients have none.
+pub(super) fn annotate_payload<'a>(
+    config: &'a Config,
+    identity: &Identity,
+    token: &str,
+    edits: &mut Vec<HeaderEdit<'a>>,
+) {
+    let Some(name) = config.payload_header.as_deref() else {
+        return;
+    };
+    if identity.kind != CredentialKind::AccessToken {
+        return;
+    }
+    if let Some(payload) = token.split('.').nth(1) {
+        set(name, Value::Bytes(payload.as_bytes().to_vec()), edits);
+    }
+}
+
+/// Sets header `name`: added when the client sent none of that name, else replacing the
+/// removal of what it sent.
+fn set<'a>(name: &'a str, value: Value, edits: &mut Vec<HeaderEdit<'a>>) {
+    let sent = edits.len();
+    edits.retain(|e| *e != HeaderEdit::Remove(name));
+    edits.push(if edits.len() < sent {
+        HeaderEdit::Set(name, value)
+    } else {
+        HeaderEdit::Add(name, value)
+    });
 }

@@ -19,7 +19,7 @@ pub use report::LogField;
 pub use scrub::trailer_is_removed;
 pub use trace::{NoTrace, Step, Trace};
 
-use annotate::annotate;
+use annotate::{annotate, annotate_payload};
 use authenticate::authenticate;
 use refusal::refuse;
 use scrub::remove_credentials;
@@ -97,7 +97,8 @@ where
 {
     // The steps are those of README's "How a request is decided".
     // 1. Identity headers the client sent are removed, on every path.
-    let request = RequestView::new(headers, |name| config.identity_headers.is_spoof(name));
+    let spoof = |name: &str| config.identity_headers.is_spoof(name);
+    let request = RequestView::read(headers, spoof, &config.token_headers);
     trace.step(Step::Request(&request));
     let mut edits: Vec<HeaderEdit<'a>> = Vec::with_capacity(request.spoofed.len() + 5);
     edits.extend(request.spoofed.iter().map(|name| HeaderEdit::Remove(name)));
@@ -149,7 +150,14 @@ where
             return hidden(None, found);
         }
         if !config.forward_credentials {
-            remove_credentials(names, &request, raw_path, query, &found, &mut edits);
+            remove_credentials(
+                config,
+                names,
+                &request,
+                (raw_path, query),
+                &found,
+                &mut edits,
+            );
         }
         return Decision::forward(edits, Outcome::Preflight, None);
     }
@@ -198,7 +206,8 @@ where
         return hidden(rule, found);
     }
     let refuse_here = |denial: Denial| refuse_at(rule, denial, Some(found));
-    let presented = match credential::extract(&request, query, names.at) {
+    let presented = match credential::extract_with(&request, query, names.at, &config.token_headers)
+    {
         Ok(presented) => presented,
         Err(denial) => return refuse_here(denial),
     };
@@ -243,8 +252,18 @@ where
     }
     // 8. The identity headers are set and every credential is removed.
     annotate(config, &identity, &mut edits);
+    if let Some(credential::Presented::Bearer { value, .. }) = &presented {
+        annotate_payload(config, &identity, value, &mut edits);
+    }
     if !config.forward_credentials {
-        remove_credentials(names, &request, raw_path, query, &found, &mut edits);
+        remove_credentials(
+            config,
+            names,
+            &request,
+            (raw_path, query),
+            &found,
+            &mut edits,
+        );
     }
     Decision::forward(edits, Outcome::Allowed(identity), rule)
         .with_cache_hit(cache_hit)

@@ -7,6 +7,8 @@ pub mod query;
 
 pub use malformed::BadRequest;
 
+use crate::credential::TokenHeader;
+
 /// Header names as Envoy hands them over (lower case).
 pub mod names {
     pub const METHOD: &str = ":method";
@@ -65,11 +67,30 @@ pub struct RequestView<'a> {
     pub x_requested_with: Option<&'a [u8]>,
     /// Names of client-sent headers that spell an identity header: they are removed.
     pub spoofed: Vec<&'a str>,
+    /// Values of the configured token headers (`token_headers`, other than `authorization`):
+    /// the source's index and the value, in order.
+    pub token_headers: Vec<(usize, &'a [u8])>,
+    /// Names of headers that spell a token header without being it (`x_access_token`): a
+    /// server may read them, the filter does not.
+    pub token_header_spellings: Vec<&'a str>,
 }
 
 impl<'a> RequestView<'a> {
     /// Reads `headers` once; `is_identity_header` tells which names to strip.
     pub fn new<N, V>(headers: &'a [(N, V)], is_identity_header: impl Fn(&str) -> bool) -> Self
+    where
+        N: AsRef<str>,
+        V: AsRef<[u8]>,
+    {
+        RequestView::read(headers, is_identity_header, &[])
+    }
+
+    /// [`RequestView::new`], also reading the token headers `sources`.
+    pub fn read<N, V>(
+        headers: &'a [(N, V)],
+        is_identity_header: impl Fn(&str) -> bool,
+        sources: &[TokenHeader],
+    ) -> Self
     where
         N: AsRef<str>,
         V: AsRef<[u8]>,
@@ -102,6 +123,7 @@ impl<'a> RequestView<'a> {
                 _ if is_method_override(name) => view.method_overrides.push(value),
                 names::ACCEPT => view.accept = Some(value),
                 names::X_REQUESTED_WITH => view.x_requested_with = Some(value),
+                _ if !sources.is_empty() && view.read_token_header(sources, name, value) => {}
                 _ if is_identity_header(name) && !view.spoofed.contains(&name) => {
                     view.spoofed.push(name)
                 }
@@ -109,6 +131,28 @@ impl<'a> RequestView<'a> {
             }
         }
         view
+    }
+
+    /// Notes header `name` when it is one of the token headers `sources`, or spells one.
+    fn read_token_header(
+        &mut self,
+        sources: &[TokenHeader],
+        name: &'a str,
+        value: &'a [u8],
+    ) -> bool {
+        for (index, source) in sources.iter().enumerate() {
+            if name == source.name {
+                self.token_headers.push((index, value));
+                return true;
+            }
+            if spells_header(name, &source.name) {
+                if !self.token_header_spellings.contains(&name) {
+                    self.token_header_spellings.push(name);
+                }
+                return true;
+            }
+        }
+        false
     }
 
     /// A CORS preflight: `OPTIONS`, a non-empty `Origin`, an `Access-Control-Request-Method`

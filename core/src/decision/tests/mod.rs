@@ -3,6 +3,7 @@
 mod browser;
 mod credentials;
 mod scrub;
+mod token_sources;
 mod trace;
 
 use super::*;
