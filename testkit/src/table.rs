@@ -56,10 +56,11 @@ pub enum ConfigName {
     G,
     H,
     I,
+    J,
 }
 
 impl ConfigName {
-    pub const ALL: [ConfigName; 9] = [
+    pub const ALL: [ConfigName; 10] = [
         ConfigName::A,
         ConfigName::B,
         ConfigName::C,
@@ -69,6 +70,7 @@ impl ConfigName {
         ConfigName::G,
         ConfigName::H,
         ConfigName::I,
+        ConfigName::J,
     ];
 
     /// The plugin configuration.
@@ -152,6 +154,7 @@ impl ConfigName {
                     {"prefix": "/admin", "mode": "required", "roles": ["admin"]}
                 ]
             }),
+            ConfigName::J => crate::provider::config_j(),
         }
     }
 }
@@ -398,7 +401,8 @@ impl Placeholders {
                 _ => char::from(b).to_string(),
             })
             .collect();
-        Placeholders(BTreeMap::from([
+        let payload = j01.split('.').nth(1).unwrap_or_default().to_owned();
+        let mut all = BTreeMap::from([
             ("J09a", format!("{unsigned}.")),
             ("J15a", sign("refresh", now)),
             ("J14b", sign("access", now.saturating_sub(4200))),
@@ -408,7 +412,10 @@ impl Placeholders {
             ("CS", CS.into()),
             ("CSB", CSB.into()),
             ("J01", j01),
-        ]))
+            ("J01.payload", payload),
+        ]);
+        all.extend(crate::provider::provider_tokens(now));
+        Placeholders(all)
     }
 
     /// What `<name>` stands for.
@@ -416,9 +423,14 @@ impl Placeholders {
         self.0.get(name).cloned()
     }
 
-    /// Every secret value, to look for in answers and logs.
+    /// Every secret value, to look for in answers and logs (a token's payload is not one).
     pub fn secrets(&self) -> Vec<&str> {
-        let mut all: Vec<&str> = self.0.values().map(String::as_str).collect();
+        let mut all: Vec<&str> = self
+            .0
+            .iter()
+            .filter(|(name, _)| !name.ends_with(".payload"))
+            .map(|(_, value)| value.as_str())
+            .collect();
         all.push(K);
         all
     }
