@@ -127,10 +127,8 @@ pub struct IdentityHeaders {
     pub kind: String,
     pub role: String,
     pub name: String,
-    /// The headers of every issuer's `claims_to_headers`.
+    /// The headers of every issuer's `claims_to_headers`, and the `payload_header`.
     pub claims: Vec<String>,
-    /// The header of a verified token's claims (`payload_header`).
-    pub payload: Option<String>,
 }
 
 impl IdentityHeaders {
@@ -141,7 +139,6 @@ impl IdentityHeaders {
         [&self.user, &self.kind, &self.role, &self.name]
             .into_iter()
             .chain(&self.claims)
-            .chain(&self.payload)
             .map(|h| h.as_str())
             .chain(DEFAULT_IDENTITY_HEADERS)
             .any(|h| spells_header(name, h))

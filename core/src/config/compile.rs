@@ -60,9 +60,10 @@ impl RawConfig {
         };
         let rules = RuleSet::new(compile_rules(self.rules, known_roles)?, default_mode);
         let token_headers = compile_token_headers(self.token_headers, &identity_headers)?;
-        identity_headers.payload =
+        let payload_header =
             compile_payload_header(self.payload_header, &identity_headers, &token_headers)?;
-        let payload_header = identity_headers.payload.clone();
+        // An identity header: stripped from clients like the claim headers.
+        identity_headers.claims.extend(payload_header.clone());
 
         let nobody_can_authenticate = !verifier.has_keys()
             && issuers.is_empty()
@@ -157,7 +158,6 @@ fn compile_identity_headers(
         role: pick("role", raw.role, "x-auth-role")?,
         name: pick("name", raw.name, "x-auth-name")?,
         claims: Vec::new(),
-        payload: None,
     };
     let all = [
         ("user", &headers.user),

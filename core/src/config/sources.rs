@@ -72,7 +72,9 @@ pub(super) fn compile_token_headers(
                     "must be 1 to 64 printable ASCII characters, not only spaces",
                 ));
             }
-            if prefix.trim().eq_ignore_ascii_case("bearer") {
+            // A prefix that reads `Bearer ...` would take Bearer credentials from the scheme.
+            let lower = prefix.to_ascii_lowercase();
+            if "bearer ".starts_with(&lower) || lower.starts_with("bearer") {
                 return Err(ConfigError::new(
                     format!("{at}.prefix"),
                     "Bearer is read already; leave this source out",
@@ -186,6 +188,11 @@ mod tests {
                 r#""token_headers":[{"name":"authorization"}]"#,
                 "token_headers[0].name",
                 "prefix",
+            ),
+            (
+                r#""token_headers":[{"name":"authorization","prefix":"Bear"}]"#,
+                "token_headers[0].prefix",
+                "Bearer",
             ),
             (
                 r#""token_headers":[{"name":"authorization","prefix":"bearer "}]"#,

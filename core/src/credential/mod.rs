@@ -97,8 +97,7 @@ pub fn extract_with<'a>(
         return Err(Denial::InvalidRequest(BadRequest::SeveralMethods));
     }
     if let Some(value) = header {
-        let bearer = bearer_from_header(value);
-        if bearer == Err(Denial::InvalidCredentials(BadCredential::NotBearer)) {
+        if !sources.is_empty() {
             if let Some(credential) = token_headers::authorization_prefixed(sources, value) {
                 return Ok(Some(Presented::Bearer {
                     value: checked_bearer(Cow::Borrowed(credential))?,
@@ -106,7 +105,7 @@ pub fn extract_with<'a>(
                 }));
             }
         }
-        return bearer.map(Some);
+        return bearer_from_header(value).map(Some);
     }
     if let Some((index, value)) = token_header {
         let source = sources

@@ -11,20 +11,16 @@ use crate::request::{names, RequestView};
 /// one Envoy joined with `, `), or one in a spelling that is not read, is a 400, and two
 /// sources are two methods.
 pub(super) fn find<'a>(request: &RequestView<'a>) -> Result<Option<(usize, &'a [u8])>, Denial> {
-    if !request.token_header_spellings.is_empty() {
-        return Err(Denial::InvalidRequest(BadRequest::RepeatedTokenHeader));
-    }
     let mut found: Option<(usize, &'a [u8])> = None;
-    for &(index, value) in &request.token_headers {
-        if value.contains(&b',') {
+    for sent in &request.token_headers {
+        let (Some(index), value) = (sent.source, sent.value) else {
+            return Err(Denial::InvalidRequest(BadRequest::RepeatedTokenHeader));
+        };
+        if sent.repeated || value.contains(&b',') {
             return Err(Denial::InvalidRequest(BadRequest::RepeatedTokenHeader));
         }
-        match found {
-            Some((first, _)) if first == index => {
-                return Err(Denial::InvalidRequest(BadRequest::RepeatedTokenHeader))
-            }
-            Some(_) => return Err(Denial::InvalidRequest(BadRequest::SeveralMethods)),
-            None => found = Some((index, value)),
+        if found.replace((index, value)).is_some() {
+            return Err(Denial::InvalidRequest(BadRequest::SeveralMethods));
         }
     }
     Ok(found)

@@ -30,9 +30,17 @@ pub(super) fn annotate<'a>(
         Some((name.as_str(), Some(Rc::clone(value))))
     });
     for (name, value) in values.into_iter().chain(claims) {
-        if let Some(value) = value {
-            set(name, Value::Shared(value), edits);
-        }
+        let Some(value) = value else {
+            continue;
+        };
+        let sent = edits.len();
+        edits.retain(|e| *e != HeaderEdit::Remove(name));
+        let value = Value::Shared(value);
+        edits.push(if edits.len() < sent {
+            HeaderEdit::Set(name, value)
+        } else {
+            HeaderEdit::Add(name, value)
+        });
     }
 }
 
@@ -57,7 +65,8 @@ pub(super) fn annotate_payload<'a>(
 }
 
 /// Sets header `name`: added when the client sent none of that name, else replacing the
-/// removal of what it sent.
+/// removal of what it sent (as [`annotate`] does).
+#[cold]
 fn set<'a>(name: &'a str, value: Value, edits: &mut Vec<HeaderEdit<'a>>) {
     let sent = edits.len();
     edits.retain(|e| *e != HeaderEdit::Remove(name));

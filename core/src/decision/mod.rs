@@ -150,14 +150,7 @@ where
             return hidden(None, found);
         }
         if !config.forward_credentials {
-            remove_credentials(
-                config,
-                names,
-                &request,
-                (raw_path, query),
-                &found,
-                &mut edits,
-            );
+            remove_credentials(names, &request, raw_path, query, &found, &mut edits);
         }
         return Decision::forward(edits, Outcome::Preflight, None);
     }
@@ -252,18 +245,13 @@ where
     }
     // 8. The identity headers are set and every credential is removed.
     annotate(config, &identity, &mut edits);
-    if let Some(credential::Presented::Bearer { value, .. }) = &presented {
+    if let (Some(_), Some(credential::Presented::Bearer { value, .. })) =
+        (&config.payload_header, &presented)
+    {
         annotate_payload(config, &identity, value, &mut edits);
     }
     if !config.forward_credentials {
-        remove_credentials(
-            config,
-            names,
-            &request,
-            (raw_path, query),
-            &found,
-            &mut edits,
-        );
+        remove_credentials(names, &request, raw_path, query, &found, &mut edits);
     }
     Decision::forward(edits, Outcome::Allowed(identity), rule)
         .with_cache_hit(cache_hit)

@@ -14,7 +14,7 @@ const MAX_RETURN_URL: usize = 2048;
 /// Refuses the request: a JSON error, or for a browser on a 401, a redirect to sign in.
 /// `normal_path` is the normalised path when there is one.
 pub(super) fn refuse<'a>(
-    config: &'a Config,
+    config: &Config,
     request: &RequestView<'a>,
     normal_path: Option<&str>,
     rule: Option<usize>,
@@ -31,14 +31,7 @@ pub(super) fn refuse<'a>(
         .iter()
         .map(|name| HeaderEdit::Remove(name))
         .collect();
-    remove_credentials(
-        config,
-        names,
-        request,
-        (raw_path, query),
-        &found,
-        &mut scrub,
-    );
+    remove_credentials(names, request, raw_path, query, &found, &mut scrub);
     if let (Some(login), Some(normal_path)) = (&config.login, normal_path) {
         if denial.status() == 401 && is_browser_navigation(request) {
             let clean = query::path_without_params(normal_path.as_bytes(), |n| names.path_param(n))

@@ -8,25 +8,23 @@ use crate::request::{names, RequestView};
 /// Removes every credential the request carries, used or not, in every spelling a server
 /// might read, so the upstream never sees one; edits only what holds one.
 pub(super) fn remove_credentials<'a>(
-    config: &'a Config,
     spelled: CredentialNames<'_>,
     request: &RequestView<'a>,
-    (raw_path, query): (&[u8], Option<&[u8]>),
+    raw_path: &[u8],
+    query: Option<&[u8]>,
     found: &Found,
     edits: &mut Vec<HeaderEdit<'a>>,
 ) {
     if request.authorization_count > 0 {
         edits.push(HeaderEdit::Remove(names::AUTHORIZATION));
     }
-    // The token headers, and their spellings (one removal takes every value of a name).
-    for (i, source) in config.token_headers.iter().enumerate() {
-        if request.token_headers.iter().any(|(index, _)| *index == i) {
-            edits.push(HeaderEdit::Remove(&source.name));
-        }
-    }
-    for name in &request.token_header_spellings {
-        edits.push(HeaderEdit::Remove(name));
-    }
+    // The token headers and their spellings, each name once (one removal takes every value).
+    edits.extend(
+        request
+            .token_headers
+            .iter()
+            .map(|sent| HeaderEdit::Remove(sent.name)),
+    );
     if found.cookie_credential {
         edits.push(HeaderEdit::Remove(names::COOKIE));
         for header in &request.cookies {

@@ -67,12 +67,22 @@ pub struct RequestView<'a> {
     pub x_requested_with: Option<&'a [u8]>,
     /// Names of client-sent headers that spell an identity header: they are removed.
     pub spoofed: Vec<&'a str>,
-    /// Values of the configured token headers (`token_headers`, other than `authorization`):
-    /// the source's index and the value, in order.
-    pub token_headers: Vec<(usize, &'a [u8])>,
-    /// Names of headers that spell a token header without being it (`x_access_token`): a
-    /// server may read them, the filter does not.
-    pub token_header_spellings: Vec<&'a str>,
+    /// The configured token headers (`token_headers`, other than `authorization`) the request
+    /// carries, and headers that spell one without being it (`x_access_token`: a server may
+    /// read them, the filter does not): each name once, in order.
+    pub token_headers: Vec<SentTokenHeader<'a>>,
+}
+
+/// A header that is a token header, or spells one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SentTokenHeader<'a> {
+    /// The index of the source it is; `None` for a spelling of one.
+    pub source: Option<usize>,
+    pub name: &'a str,
+    /// The first value.
+    pub value: &'a [u8],
+    /// Whether the name came more than once.
+    pub repeated: bool,
 }
 
 impl<'a> RequestView<'a> {
@@ -140,19 +150,28 @@ impl<'a> RequestView<'a> {
         name: &'a str,
         value: &'a [u8],
     ) -> bool {
-        for (index, source) in sources.iter().enumerate() {
+        let found = sources.iter().enumerate().find_map(|(index, source)| {
             if name == source.name {
-                self.token_headers.push((index, value));
-                return true;
+                Some(Some(index))
+            } else {
+                spells_header(name, &source.name).then_some(None)
             }
-            if spells_header(name, &source.name) {
-                if !self.token_header_spellings.contains(&name) {
-                    self.token_header_spellings.push(name);
-                }
-                return true;
-            }
+        });
+        let Some(source) = found else {
+            return false;
+        };
+        // Each name is kept once (a repeat only marks it): the list stays as short as the
+        // spellings of the sources, however many headers the request sends.
+        match self.token_headers.iter_mut().find(|sent| sent.name == name) {
+            Some(sent) => sent.repeated = true,
+            None => self.token_headers.push(SentTokenHeader {
+                source,
+                name,
+                value,
+                repeated: false,
+            }),
         }
-        false
+        true
     }
 
     /// A CORS preflight: `OPTIONS`, a non-empty `Origin`, an `Access-Control-Request-Method`
