@@ -69,7 +69,7 @@ pub fn check(row: &Row, seen: &Seen) -> Result<(), String> {
             Check::Gone(h) => seen.upstream.is_some() && seen.upstream_values(h).is_empty(),
             Check::Kept(h) => !seen.upstream_values(h).is_empty(),
             Check::Upstream(h, v) => {
-                let value = String::from_utf8_lossy(&crate::table::expand(v)).into_owned();
+                let value = String::from_utf8_lossy(&crate::unescape(v)).into_owned();
                 seen.upstream_values(h) == [value.as_str()]
             }
             Check::Identity(field, value) => {

@@ -401,7 +401,6 @@ impl Placeholders {
                 _ => char::from(b).to_string(),
             })
             .collect();
-        let payload = j01.split('.').nth(1).unwrap_or_default().to_owned();
         let mut all = BTreeMap::from([
             ("J09a", format!("{unsigned}.")),
             ("J15a", sign("refresh", now)),
@@ -412,7 +411,6 @@ impl Placeholders {
             ("CS", CS.into()),
             ("CSB", CSB.into()),
             ("J01", j01),
-            ("J01.payload", payload),
         ]);
         all.extend(crate::provider::provider_tokens(now));
         Placeholders(all)
@@ -423,14 +421,9 @@ impl Placeholders {
         self.0.get(name).cloned()
     }
 
-    /// Every secret value, to look for in answers and logs (a token's payload is not one).
+    /// Every secret value, to look for in answers and logs.
     pub fn secrets(&self) -> Vec<&str> {
-        let mut all: Vec<&str> = self
-            .0
-            .iter()
-            .filter(|(name, _)| !name.ends_with(".payload"))
-            .map(|(_, value)| value.as_str())
-            .collect();
+        let mut all: Vec<&str> = self.0.values().map(String::as_str).collect();
         all.push(K);
         all
     }
