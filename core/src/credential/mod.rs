@@ -12,6 +12,7 @@ use std::borrow::Cow;
 use crate::denial::{BadCredential, BadRequest, Denial};
 use crate::request::query::{self, name_is};
 use crate::request::RequestView;
+pub use crate::request::TokenHeader;
 use crate::verify::MAX_CREDENTIAL_LEN;
 
 /// Query parameter names of client credentials.
@@ -44,15 +45,6 @@ pub enum Presented<'a> {
     Bearer { value: Cow<'a, str>, source: Source },
     /// `client_id` and `client_secret` query parameters, decoded.
     Client { id: Vec<u8>, secret: Vec<u8> },
-}
-
-/// A header that carries a token or key (`token_headers`), after `prefix` when one is given.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TokenHeader {
-    /// Lower case, as Envoy hands names over.
-    pub name: String,
-    /// Compared in any ASCII case, like the Bearer scheme.
-    pub prefix: Option<String>,
 }
 
 /// The names under which credentials travel.
@@ -108,10 +100,7 @@ pub fn extract_with<'a>(
         return bearer_from_header(value).map(Some);
     }
     if let Some((index, value)) = token_header {
-        let source = sources
-            .get(index)
-            .ok_or(Denial::InvalidCredentials(BadCredential::MissingPrefix))?;
-        return token_headers::credential(source, value).map(Some);
+        return token_headers::credential(sources, index, value).map(Some);
     }
     if let Some(raw) = found.token {
         let decoded = query::percent_decode(raw)

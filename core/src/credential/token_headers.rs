@@ -26,15 +26,17 @@ pub(super) fn find<'a>(request: &RequestView<'a>) -> Result<Option<(usize, &'a [
     Ok(found)
 }
 
-/// The credential of token header `source` holding `value`: after the prefix (any ASCII
-/// case, then any spaces), or the whole value without one. Without its prefix: a 401.
+/// The credential of token header `sources[index]` holding `value`: after the prefix (any
+/// ASCII case, then any spaces), or the whole value without one. Without its prefix: a 401.
 pub(super) fn credential<'a>(
-    source: &TokenHeader,
+    sources: &[TokenHeader],
+    index: usize,
     value: &'a [u8],
 ) -> Result<Presented<'a>, Denial> {
+    let missing = Denial::InvalidCredentials(BadCredential::MissingPrefix);
+    let source = sources.get(index).ok_or(missing)?;
     let credential = match &source.prefix {
-        Some(prefix) => after_prefix(value, prefix)
-            .ok_or(Denial::InvalidCredentials(BadCredential::MissingPrefix))?,
+        Some(prefix) => after_prefix(value, prefix).ok_or(missing)?,
         None => value,
     };
     Ok(Presented::Bearer {

@@ -7,8 +7,6 @@ pub mod query;
 
 pub use malformed::BadRequest;
 
-use crate::credential::TokenHeader;
-
 /// Header names as Envoy hands them over (lower case).
 pub mod names {
     pub const METHOD: &str = ":method";
@@ -71,6 +69,15 @@ pub struct RequestView<'a> {
     /// carries, and headers that spell one without being it (`x_access_token`: a server may
     /// read them, the filter does not): each name once, in order.
     pub token_headers: Vec<SentTokenHeader<'a>>,
+}
+
+/// A header that carries a token or key (`token_headers`), after `prefix` when one is given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenHeader {
+    /// Lower case, as Envoy hands names over.
+    pub name: String,
+    /// Compared in any ASCII case, like the Bearer scheme.
+    pub prefix: Option<String>,
 }
 
 /// A header that is a token header, or spells one.
