@@ -147,6 +147,7 @@ impl Denial {
                 BadCredential::Token(e) => e.message(),
                 BadCredential::Unknown => "The credential is not a valid access token or key.",
                 BadCredential::Client => "The client credentials are not valid.",
+                BadCredential::MissingPrefix => "The token header lacks its prefix.",
             },
             Denial::InvalidRequest(reason) => match reason {
                 BadRequest::SeveralMethods => {
@@ -164,6 +165,9 @@ impl Denial {
                 BadRequest::MethodOverride => "The method override is not acceptable.",
                 BadRequest::UnclearHost => "The request host is not acceptable.",
                 BadRequest::FormBody(reason) => form_message(reason),
+                BadRequest::RepeatedTokenHeader => {
+                    "A token header is repeated, or sent in a spelling that is not read."
+                }
             },
             Denial::PermissionDenied => "The credential is valid but may not access this resource.",
             Denial::ConditionFailed(kind) => condition_message(kind),
@@ -258,6 +262,7 @@ mod tests {
             BadCredential::BadCharacters,
             BadCredential::Unknown,
             BadCredential::Client,
+            BadCredential::MissingPrefix,
             BadCredential::Token(TokenError::Expired),
             BadCredential::Token(TokenError::BadSignature),
         ] {
@@ -266,6 +271,7 @@ mod tests {
         for r in [
             BadRequest::SeveralMethods,
             BadRequest::RepeatedAuthorization,
+            BadRequest::RepeatedTokenHeader,
             BadRequest::RepeatedParameter,
             BadRequest::RepeatedCookie,
             BadRequest::LoneClientId,

@@ -6,7 +6,7 @@ use crate::request::spells_header;
 
 mod roles;
 
-pub use roles::{role, Roles, MAX_ROLES};
+pub use roles::{role, RoleDrop, Roles, MAX_ROLES, MAX_ROLE_LEN};
 
 /// The kind of credential an identity comes from; its name is the `type` identity header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -127,7 +127,7 @@ pub struct IdentityHeaders {
     pub kind: String,
     pub role: String,
     pub name: String,
-    /// The headers of every issuer's `claims_to_headers`.
+    /// The headers of every issuer's `claims_to_headers`, and the `payload_header`.
     pub claims: Vec<String>,
 }
 

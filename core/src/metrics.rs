@@ -33,6 +33,9 @@ pub enum Counter {
     /// A host call of the request path that the host refused (a header change fails the
     /// request closed).
     HostCallFailed,
+    /// A token verified in full whose roles claim held a value the role header cannot carry
+    /// (left out; the token never becomes `user` for it).
+    RoleDropped,
 }
 
 impl Counter {
@@ -49,6 +52,7 @@ impl Counter {
             Counter::CacheHit,
             Counter::CacheMiss,
             Counter::HostCallFailed,
+            Counter::RoleDropped,
         ]);
         all
     }
@@ -68,6 +72,7 @@ impl Counter {
             Counter::CacheHit => kinds + codes + 5,
             Counter::CacheMiss => kinds + codes + 6,
             Counter::HostCallFailed => kinds + codes + 7,
+            Counter::RoleDropped => kinds + codes + 8,
         }
     }
 
@@ -86,6 +91,7 @@ impl Counter {
             Counter::CacheHit => "tollgate.token_cache.hit".into(),
             Counter::CacheMiss => "tollgate.token_cache.miss".into(),
             Counter::HostCallFailed => "tollgate.host_call_failed".into(),
+            Counter::RoleDropped => "tollgate.role_dropped".into(),
         }
     }
 
@@ -110,7 +116,7 @@ mod tests {
     #[test]
     fn indexes_match_the_order_of_all() {
         let all = Counter::all();
-        assert_eq!(all.len(), 21);
+        assert_eq!(all.len(), 22);
         for (i, counter) in all.iter().enumerate() {
             assert_eq!(counter.index(), i, "{counter:?}");
         }

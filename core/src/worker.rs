@@ -4,6 +4,7 @@
 use std::rc::Rc;
 
 use crate::config::Config;
+use crate::identity::RoleDrop;
 use crate::verify::cache::TokenCache;
 use crate::verify::jwks::KeySet;
 use crate::verify::revocation::RevocationList;
@@ -17,6 +18,44 @@ pub struct WorkerState {
     pub issuer_keys: IssuerKeys,
     /// The revoked tokens, as the revocation feed last said.
     pub revocations: Revocations,
+    /// Tokens whose roles claim held a value the role header cannot carry, not yet counted.
+    pub dropped_roles: DroppedRoles,
+}
+
+/// Tokens verified in full whose roles claim held a value that cannot be carried: counted on
+/// the tick (`tollgate.role_dropped`), and the first logged once per configuration (the
+/// issuer and the reason, never the value).
+#[derive(Debug, Default)]
+pub struct DroppedRoles {
+    /// Not yet counted.
+    pub pending: u64,
+    /// The first one's issuer and reason, until logged.
+    pub first: Option<(Rc<str>, RoleDrop)>,
+    /// Whether the first one was logged under this configuration.
+    pub logged: bool,
+}
+
+impl DroppedRoles {
+    /// Notes a token of issuer `issuer` with a value left out for `why`.
+    pub fn note(&mut self, issuer: &Rc<str>, why: RoleDrop) {
+        self.pending += 1;
+        if !self.logged && self.first.is_none() {
+            self.first = Some((Rc::clone(issuer), why));
+        }
+    }
+
+    /// The count not yet handed over, and the line to log when it is this configuration's
+    /// first.
+    pub fn take(&mut self) -> (u64, Option<String>) {
+        let line = self.first.take().map(|(issuer, why)| {
+            self.logged = true;
+            format!(
+                "tollgate: a token of issuer \"{issuer}\" names {} in its roles claim: it is left out (the role header cannot carry it); later ones are counted in tollgate.role_dropped without logging",
+                why.as_str()
+            )
+        });
+        (std::mem::take(&mut self.pending), line)
+    }
 }
 
 /// The revocation list a worker holds, and how fresh it is.

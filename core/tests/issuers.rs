@@ -281,3 +281,60 @@ mod remote_keys;
 
 #[path = "issuers/repeated_kid.rs"]
 mod repeated_kid;
+
+#[test]
+fn roles_are_kept_as_the_provider_spells_them_and_an_uncarriable_one_never_makes_user() {
+    let s = signer("RS256", "k1");
+    let text = json!({"issuers": [inline_issuer(json!({"keys": [s.jwk.clone()]}))], "rules": [
+        {"prefix": "/orders", "mode": "required", "roles": ["Orders.Read", "urn:acme:ops"]},
+    ]});
+    let config = Config::parse(text.to_string().as_bytes(), &|_| None).unwrap();
+    let ask_with = |roles: Value, worker: &mut WorkerState| {
+        let token = (s.sign)(claims(json!({"realm_access": {"roles": roles}})));
+        ask(&config, worker, &token)
+    };
+    let mut worker = WorkerState::default();
+    let (status, _, set) = ask_with(json!(["Admin", "Orders.Read", "Admin"]), &mut worker);
+    assert_eq!(status, 200);
+    assert_eq!(header(&set, "x-auth-role"), Some("Admin,Orders.Read"));
+    assert_eq!(worker.dropped_roles.take(), (0, None));
+    for look_alike in [
+        json!(["orders.read"]),
+        json!(["ORDERS.READ"]),
+        json!(["Оrders.Read"]),
+    ] {
+        let (status, code, _) = ask_with(look_alike.clone(), &mut worker);
+        assert_eq!(
+            (status, code.as_deref()),
+            (403, Some("PERMISSION_DENIED")),
+            "{look_alike}"
+        );
+    }
+    // One value holding a comma is left out, not split; no role is left, never `user`.
+    for (roles, why) in [
+        (json!(["Orders.Read,user"]), "a comma"),
+        (json!("Orders.Read user"), "a space"),
+        (json!([7]), "not a string"),
+    ] {
+        let mut worker = WorkerState::default();
+        let (status, code, _) = ask_with(roles.clone(), &mut worker);
+        assert_eq!(
+            (status, code.as_deref()),
+            (403, Some("PERMISSION_DENIED")),
+            "{roles}"
+        );
+        let (count, line) = worker.dropped_roles.take();
+        let line = line.unwrap();
+        assert_eq!(count, 1);
+        assert!(line.contains("\"idp\"") && line.contains(why), "{line}");
+        assert!(!line.contains("Orders.Read"), "never the value: {line}");
+        ask_with(roles.clone(), &mut WorkerState::default());
+        let token = (s.sign)(claims(json!({"realm_access": {"roles": ["a,b"]}})));
+        ask(&config, &mut worker, &token);
+        assert_eq!(
+            worker.dropped_roles.take(),
+            (1, None),
+            "logged once: {roles}"
+        );
+    }
+}

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub mod conditions;
+pub mod provider;
 pub mod request;
 pub mod rng;
 pub mod seen;

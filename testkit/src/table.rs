@@ -58,10 +58,11 @@ pub enum ConfigName {
     I,
     J,
     K,
+    L,
 }
 
 impl ConfigName {
-    pub const ALL: [ConfigName; 11] = [
+    pub const ALL: [ConfigName; 12] = [
         ConfigName::A,
         ConfigName::B,
         ConfigName::C,
@@ -73,6 +74,7 @@ impl ConfigName {
         ConfigName::I,
         ConfigName::J,
         ConfigName::K,
+        ConfigName::L,
     ];
 
     /// The plugin configuration.
@@ -166,6 +168,7 @@ impl ConfigName {
                     {"prefix": "/ops", "mode": "required", "roles": ["admin"], "hosts": ["ops.example.com"]}
                 ]
             }),
+            ConfigName::L => crate::provider::config_j(),
         }
     }
 }
@@ -424,6 +427,7 @@ impl Placeholders {
             ("J01", j01),
         ]);
         all.extend(crate::conditions::claim_tokens(now));
+        all.extend(crate::provider::provider_tokens(now));
         Placeholders(all)
     }
 

@@ -62,6 +62,24 @@ const CLIENTS = {
       realm_access: { roles: ['reader', 'admin'] },
     },
   },
+  // Roles as some providers spell them (Keycloak's Admin, Azure AD's app role Orders.Read).
+  'tollgate-provider-roles': {
+    secret: 'idp-test-secret-roles-7Xk2Pq9Lm4Wv8Rz3',
+    alg: 'RS256',
+    claims: {
+      email: 'roles-service@tollgate.test',
+      realm_access: { roles: ['Admin', 'Orders.Read'] },
+    },
+  },
+  // One role value the role header cannot carry: a comma inside one value.
+  'tollgate-uncarriable-role': {
+    secret: 'idp-test-secret-badrole-3Nc8Vt5Qy1Hs6Jd2',
+    alg: 'ES256',
+    claims: {
+      email: 'badrole-service@tollgate.test',
+      realm_access: { roles: ['admin,user'] },
+    },
+  },
 };
 
 function parseArgs(argv) {

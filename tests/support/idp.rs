@@ -240,6 +240,11 @@ impl Idp {
     /// (`RS256` or `ES256`; see [`client_for`]), authenticated with client_secret_basic.
     pub fn token_response(&self, alg: &str) -> Response {
         let (client, secret) = client_for(alg);
+        self.token_response_of(client, secret)
+    }
+
+    /// The token endpoint's answer to a client credentials request of `client`.
+    pub fn token_response_of(&self, client: &str, secret: &str) -> Response {
         let body = format!(
             "grant_type=client_credentials&scope={}&resource={}",
             SCOPE.replace(' ', "+"),
@@ -259,7 +264,13 @@ impl Idp {
 
     /// A fresh access token signed with `alg` (`RS256` or `ES256`), from the token endpoint.
     pub fn token(&self, alg: &str) -> String {
-        let response = self.token_response(alg);
+        let (client, secret) = client_for(alg);
+        self.token_of(client, secret)
+    }
+
+    /// A fresh access token of `client` (any client of `tests/idp/server.mjs`).
+    pub fn token_of(&self, client: &str, secret: &str) -> String {
+        let response = self.token_response_of(client, secret);
         assert_eq!(
             response.status,
             200,

@@ -95,9 +95,22 @@ pub(super) fn check_cookie_name(name: &str) -> Result<(), String> {
         .ok_or_else(|| format!("\"{}\" is not a valid cookie name", name.escape_default()))
 }
 
-/// A role name: 1 to 64 lower-case letters, digits, '-' or '_'.
+/// A role name, compared exactly: 1 to 128 printable ASCII characters without spaces or
+/// commas (`Orders.Read`, `Admin`, `urn:acme:ops`).
 pub(super) fn check_role_name(name: &str) -> Result<(), String> {
     crate::identity::role::is_valid(name)
+        .then_some(())
+        .ok_or_else(|| {
+            format!(
+                "\"{}\" must be 1 to 128 printable ASCII characters without spaces or commas",
+                name.escape_default()
+            )
+        })
+}
+
+/// A name that labels counters and logs: 1 to 64 lower-case letters, digits, '-' or '_'.
+pub(super) fn check_word(name: &str) -> Result<(), String> {
+    crate::identity::role::is_word(name)
         .then_some(())
         .ok_or_else(|| {
             format!(

@@ -8,6 +8,7 @@ use super::material::{compile_clients, compile_keys, compile_secrets, Material};
 use super::raw::*;
 use super::revocation::compile_revocation;
 use super::rules::{check_login_url, compile_rules, KnownRoles};
+use super::sources::{compile_payload_header, compile_token_headers};
 use super::{AccessLogFields, Config, ConfigError, MAX_CLOCK_SKEW};
 use crate::credential::{CLIENT_ID_PARAM, CLIENT_SECRET_PARAM};
 use crate::identity::{CredentialKind, IdentityHeaders};
@@ -67,6 +68,11 @@ impl RawConfig {
         };
         let rules = compile_rules(self.rules, known_roles, &mut conditions)?;
         let rules = RuleSet::new(rules, default_mode);
+        let token_headers = compile_token_headers(self.token_headers, &identity_headers)?;
+        let payload_header =
+            compile_payload_header(self.payload_header, &identity_headers, &token_headers)?;
+        // An identity header: stripped from clients like the claim headers.
+        identity_headers.claims.extend(payload_header.clone());
 
         let nobody_can_authenticate = !verifier.has_keys()
             && issuers.is_empty()
@@ -120,6 +126,8 @@ impl RawConfig {
             token_cookie,
             identity_headers,
             forward_credentials: self.forward_credentials.unwrap_or(false),
+            token_headers,
+            payload_header,
             access_log_fields: match self.access_log_fields.as_deref() {
                 None | Some("refusals") => AccessLogFields::Refusals,
                 Some("every_request") => AccessLogFields::EveryRequest,

@@ -4,7 +4,7 @@ use std::rc::Rc;
 
 use serde::Deserialize;
 
-use super::checks::{check_identity_header, check_role_name, with_key};
+use super::checks::{check_identity_header, check_word, with_key};
 use super::ConfigError;
 use crate::identity::IdentityHeaders;
 use crate::verify::issuer::{ClaimHeader, Issuer, KeySource, RemoteKeys};
@@ -81,8 +81,8 @@ fn compile_issuer(
     env: &dyn Fn(&str) -> Option<String>,
     identity_headers: &mut IdentityHeaders,
 ) -> Result<Issuer, ConfigError> {
-    // It names counters and is the `x-auth-name` header: the shape of a role name.
-    with_key(format!("{at}.name"), check_role_name(&raw.name))?;
+    // It names counters and is the `x-auth-name` header: a lower-case word.
+    with_key(format!("{at}.name"), check_word(&raw.name))?;
     with_key(format!("{at}.issuer"), check_text_value(&raw.issuer, 1024))?;
     let audiences = match raw.audiences.take() {
         Some(list) if list.is_empty() => {

@@ -14,6 +14,7 @@ mod material;
 mod raw;
 mod revocation;
 mod rules;
+mod sources;
 
 pub use error::ConfigError;
 pub use revocation::RevocationFeed;
@@ -56,6 +57,10 @@ pub struct Config {
     pub identity_headers: IdentityHeaders,
     pub forward_credentials: bool,
     pub access_log_fields: AccessLogFields,
+    /// Token sources beside `Authorization: Bearer`.
+    pub token_headers: Vec<crate::credential::TokenHeader>,
+    /// The header of a verified token's claims (base64url JSON), when configured.
+    pub payload_header: Option<String>,
 }
 
 /// Which decisions set the access-log properties (`wasm.tollgate.*`).
@@ -321,7 +326,7 @@ mod tests {
             (r#"{"api_keys":[{"name":"a","key_env":"API_KEY"}],"publishable_keys":[{"name":"b","key_env":"API_KEY"}]}"#.into(), "publishable_keys[0].key", "twice"),
             (r#"{"api_keys":[{"name":"a b","key_env":"API_KEY"}]}"#.into(), "api_keys[0].name", "visible ASCII"),
             (r#"{"clients":[{"client_id":"c"}]}"#.into(), "clients[0]", "needs \"client_secret\" or \"client_secret_env\""),
-            (r#"{"clients":[{"client_id":"c","client_secret_env":"CLIENT_SECRET","role":"Admin"}]}"#.into(), "clients[0].role", "lower-case"),
+            (r#"{"clients":[{"client_id":"c","client_secret_env":"CLIENT_SECRET","role":"a,b"}]}"#.into(), "clients[0].role", "without spaces or commas"),
             (r#"{"clients":[{"client_id":"c","client_secret_env":"CLIENT_SECRET"},{"client_id":"c","client_secret_env":"CLIENT_SECRET"}]}"#.into(), "clients[1].client_id", "already configured"),
         ];
         for (json, key, problem) in cases {

@@ -64,6 +64,9 @@ pub(super) struct RawConfig {
     pub(super) identity_headers: Option<RawIdentityHeaders>,
     pub(super) forward_credentials: Option<bool>,
     pub(super) access_log_fields: Option<String>,
+    #[serde(default)]
+    pub(super) token_headers: Vec<super::sources::RawTokenHeader>,
+    pub(super) payload_header: Option<String>,
 }
 
 #[derive(Deserialize)]

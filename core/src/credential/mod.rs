@@ -3,12 +3,16 @@
 pub mod form;
 mod multipart;
 pub mod spellings;
+mod token_headers;
+#[cfg(test)]
+mod token_headers_tests;
 
 use std::borrow::Cow;
 
 use crate::denial::{BadCredential, BadRequest, Denial};
 use crate::request::query::{self, name_is};
 use crate::request::RequestView;
+pub use crate::request::TokenHeader;
 use crate::verify::MAX_CREDENTIAL_LEN;
 
 /// Query parameter names of client credentials.
@@ -56,6 +60,16 @@ pub fn extract<'a>(
     query: Option<&'a [u8]>,
     at: Locations<'_>,
 ) -> Result<Option<Presented<'a>>, Denial> {
+    extract_with(request, query, at, &[])
+}
+
+/// [`extract`], reading the token headers `sources` too (each one a method of its own).
+pub fn extract_with<'a>(
+    request: &RequestView<'a>,
+    query: Option<&'a [u8]>,
+    at: Locations<'_>,
+    sources: &[TokenHeader],
+) -> Result<Option<Presented<'a>>, Denial> {
     if request.authorization_count > 1 {
         return Err(Denial::InvalidRequest(BadRequest::RepeatedAuthorization));
     }
@@ -64,15 +78,29 @@ pub fn extract<'a>(
     if header.is_some_and(|h| h.contains(&b',')) {
         return Err(Denial::InvalidRequest(BadRequest::RepeatedAuthorization));
     }
+    let token_header = token_headers::find(request)?;
     let found = QueryCredentials::find(query.unwrap_or_default(), at.query_param)?;
     let client = found.client_id.is_some() || found.client_secret.is_some();
-    let methods =
-        usize::from(header.is_some()) + usize::from(found.token.is_some()) + usize::from(client);
+    let methods = usize::from(header.is_some())
+        + usize::from(token_header.is_some())
+        + usize::from(found.token.is_some())
+        + usize::from(client);
     if methods > 1 {
         return Err(Denial::InvalidRequest(BadRequest::SeveralMethods));
     }
     if let Some(value) = header {
+        if !sources.is_empty() {
+            if let Some(credential) = token_headers::authorization_prefixed(sources, value) {
+                return Ok(Some(Presented::Bearer {
+                    value: checked_bearer(Cow::Borrowed(credential))?,
+                    source: Source::Header,
+                }));
+            }
+        }
         return bearer_from_header(value).map(Some);
+    }
+    if let Some((index, value)) = token_header {
+        return token_headers::credential(sources, index, value).map(Some);
     }
     if let Some(raw) = found.token {
         let decoded = query::percent_decode(raw)

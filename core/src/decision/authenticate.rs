@@ -235,6 +235,12 @@ fn verify_token(
         .check(token, algorithm, now, |i| keys.get(i));
     match checked {
         IssuerCheck::Valid(verified) => {
+            if let Some((why, issuer)) = verified
+                .dropped_role
+                .zip(verifiers.issuers.list.get(verified.issuer))
+            {
+                worker.dropped_roles.note(&issuer.name, why);
+            }
             let Some(claims) = extract(verifiers, token) else {
                 trace.step(Step::TokenRefused(TokenError::Malformed));
                 return (refused(TokenError::Malformed), false);

@@ -20,7 +20,7 @@ pub use report::LogField;
 pub use scrub::trailer_is_removed;
 pub use trace::{NoTrace, Step, Trace};
 
-use annotate::annotate;
+use annotate::{annotate, annotate_payload};
 use authenticate::authenticate;
 use refusal::refuse;
 use scrub::remove_credentials;
@@ -98,7 +98,8 @@ where
 {
     // The steps are those of README's "How a request is decided".
     // 1. Identity headers the client sent are removed, on every path.
-    let request = RequestView::new(headers, |name| config.identity_headers.is_spoof(name));
+    let spoof = |name: &str| config.identity_headers.is_spoof(name);
+    let request = RequestView::read(headers, spoof, &config.token_headers);
     trace.step(Step::Request(&request));
     let mut edits: Vec<HeaderEdit<'a>> = Vec::with_capacity(request.spoofed.len() + 5);
     edits.extend(request.spoofed.iter().map(|name| HeaderEdit::Remove(name)));
@@ -211,7 +212,8 @@ where
         return hidden(rule, found);
     }
     let refuse_here = |denial: Denial| refuse_at(rule, denial, Some(found));
-    let presented = match credential::extract(&request, query, names.at) {
+    let presented = match credential::extract_with(&request, query, names.at, &config.token_headers)
+    {
         Ok(presented) => presented,
         Err(denial) => return refuse_here(denial),
     };
@@ -261,6 +263,11 @@ where
     }
     // 8. The identity headers are set and every credential is removed.
     annotate(config, &identity, &mut edits);
+    if let (Some(_), Some(credential::Presented::Bearer { value, .. })) =
+        (&config.payload_header, &presented)
+    {
+        annotate_payload(config, &identity, value, &mut edits);
+    }
     if !config.forward_credentials {
         remove_credentials(names, &request, raw_path, query, &found, &mut edits);
     }

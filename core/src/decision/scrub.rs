@@ -1,6 +1,7 @@
 //! Credential removal: what the upstream and the access log never see.
 
 use super::{HeaderEdit, Value};
+use crate::config::Config;
 use crate::credential::spellings::{self, CredentialNames, Found};
 use crate::request::{names, RequestView};
 
@@ -17,6 +18,13 @@ pub(super) fn remove_credentials<'a>(
     if request.authorization_count > 0 {
         edits.push(HeaderEdit::Remove(names::AUTHORIZATION));
     }
+    // The token headers and their spellings, each name once (one removal takes every value).
+    edits.extend(
+        request
+            .token_headers
+            .iter()
+            .map(|sent| HeaderEdit::Remove(sent.name)),
+    );
     if found.cookie_credential {
         edits.push(HeaderEdit::Remove(names::COOKIE));
         for header in &request.cookies {
@@ -33,8 +41,12 @@ pub(super) fn remove_credentials<'a>(
 /// Whether a request trailer named `name` is removed before the upstream: the identity
 /// headers (a client's own), and credentials in any spelling, which the filter never reads
 /// from trailers and so never checked: an upstream that reads them must not find one.
-pub fn trailer_is_removed(config: &crate::config::Config, name: &str) -> bool {
+pub fn trailer_is_removed(config: &Config, name: &str) -> bool {
     config.identity_headers.is_spoof(name)
+        || config
+            .token_headers
+            .iter()
+            .any(|source| crate::request::spells_header(name, &source.name))
         || ["authorization", "proxy-authorization", "cookie"]
             .iter()
             .any(|credential| crate::request::spells_header(name, credential))

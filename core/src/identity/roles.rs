@@ -13,13 +13,71 @@ pub mod role {
     /// Role of a publishable key and of a request without a credential.
     pub const ANONYMOUS: &str = "anonymous";
 
-    /// Whether `name` can be a role: 1 to 64 lower-case letters, digits, '-' or '_'.
-    pub fn is_valid(name: &str) -> bool {
+    /// Whether `name` is a lower-case word of 1 to 64 letters, digits, '-' or '_' (the shape
+    /// of an issuer's name).
+    pub fn is_word(name: &str) -> bool {
         !name.is_empty()
             && name.len() <= 64
             && name
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+    }
+
+    /// Whether `name` can be a role, kept as spelled: see [`super::RoleDrop::of`].
+    pub fn is_valid(name: &str) -> bool {
+        super::RoleDrop::of(name).is_none()
+    }
+}
+
+/// The longest role name carried.
+pub const MAX_ROLE_LEN: usize = 128;
+
+/// Why a value of a token's roles claim cannot be carried in the role header (logged, never
+/// the value itself).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoleDrop {
+    Empty,
+    TooLong,
+    /// A comma: the role header's separator.
+    Comma,
+    /// A space, a control character or a byte beyond ASCII (look-alikes such as `А`).
+    NotPrintableAscii,
+    /// Not a string (a number, an object).
+    NotAString,
+    /// Beyond [`MAX_ROLES`].
+    TooMany,
+}
+
+impl RoleDrop {
+    /// Why `name` cannot be a role; `None` when it can: 1 to [`MAX_ROLE_LEN`] printable
+    /// ASCII characters (no space) without a comma, compared exactly (`Orders.Read`,
+    /// `Admin`, `urn:acme:ops`).
+    pub fn of(name: &str) -> Option<RoleDrop> {
+        if name.is_empty() {
+            Some(RoleDrop::Empty)
+        } else if name.len() > MAX_ROLE_LEN {
+            Some(RoleDrop::TooLong)
+        } else if !name.bytes().all(|b| b.is_ascii_graphic()) {
+            Some(RoleDrop::NotPrintableAscii)
+        } else if name.contains(SEPARATOR) {
+            Some(RoleDrop::Comma)
+        } else {
+            None
+        }
+    }
+
+    /// The reason, for the log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RoleDrop::Empty => "an empty role",
+            RoleDrop::TooLong => "a role longer than 128 bytes",
+            RoleDrop::Comma => "a role holding a comma",
+            RoleDrop::NotPrintableAscii => {
+                "a role holding a space, a control character or a non-ASCII character"
+            }
+            RoleDrop::NotAString => "a role that is not a string",
+            RoleDrop::TooMany => "more than 32 roles",
+        }
     }
 }
 
@@ -49,17 +107,37 @@ impl Roles {
         Roles(shared.unwrap_or_else(|| Rc::from(name)))
     }
 
-    /// The roles a token's roles claim names: the valid role names, each once, in the claim's
-    /// order, at most [`MAX_ROLES`]; `user` when none is left.
-    pub fn from_claim<'a>(names: impl IntoIterator<Item = &'a str>) -> Self {
+    /// The roles a token's roles claim names (`None`: a value that is not a string): each
+    /// carriable name once, as spelled, in the claim's order, at most [`MAX_ROLES`]; and why
+    /// the first value left out was. `user` when the claim names nothing; no role at all when
+    /// every value it names is left out (never `user`: a rule with `roles` refuses it).
+    pub fn from_claim<'a>(
+        names: impl IntoIterator<Item = Option<&'a str>>,
+    ) -> (Self, Option<RoleDrop>) {
         let mut kept: Vec<&str> = Vec::new();
+        let (mut named, mut dropped) = (false, None);
         for name in names {
-            if kept.len() < MAX_ROLES && role::is_valid(name) && !kept.contains(&name) {
-                kept.push(name);
+            named = true;
+            let why = match name {
+                None => Some(RoleDrop::NotAString),
+                Some(name) if kept.contains(&name) => continue,
+                Some(name) => {
+                    RoleDrop::of(name).or((kept.len() >= MAX_ROLES).then_some(RoleDrop::TooMany))
+                }
+            };
+            match (why, name) {
+                (Some(why), _) => dropped = dropped.or(Some(why)),
+                (None, Some(name)) => kept.push(name),
+                (None, None) => {}
             }
         }
         if kept.is_empty() {
-            return Roles::one(role::USER);
+            let roles = if named {
+                Roles::none()
+            } else {
+                Roles::one(role::USER)
+            };
+            return (roles, dropped);
         }
         let mut joined = String::with_capacity(kept.iter().map(|n| n.len() + 1).sum());
         for name in kept {
@@ -68,12 +146,23 @@ impl Roles {
             }
             joined.push_str(name);
         }
-        Roles(Rc::from(joined))
+        (Roles(Rc::from(joined)), dropped)
+    }
+
+    /// No role: a token whose roles claim named only values that cannot be carried. Its role
+    /// header is not set, and a rule with `roles` refuses it.
+    pub fn none() -> Self {
+        Roles(Rc::from(""))
+    }
+
+    /// Whether there is no role.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 
     /// Each role name, in order.
     pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.0.split(SEPARATOR)
+        self.0.split(SEPARATOR).filter(|name| !name.is_empty())
     }
 
     /// Whether `name` is one of these roles.
@@ -125,35 +214,66 @@ mod tests {
         assert!(client.contains("reports") && !client.contains("report"));
     }
 
-    #[test]
-    fn a_claim_keeps_valid_names_once_in_order_joined_by_a_comma() {
-        let roles = Roles::from_claim(["editor", "Bad", "admin", "editor", "", "a,b", "x y"]);
-        assert_eq!(roles.header_value().as_ref(), "editor,admin");
-        assert_eq!(roles.to_string(), "editor,admin");
-        assert_eq!(&*roles, "editor,admin");
-        assert_eq!(roles.names().collect::<Vec<_>>(), ["editor", "admin"]);
-        assert!(roles.contains("admin") && roles.contains("editor"));
-        assert!(!roles.contains("editor,admin") && !roles.contains("Bad"));
-        assert_eq!(Roles::from_claim(["admin"]), Roles::one("admin"));
+    fn claim(names: &[&str]) -> (Roles, Option<RoleDrop>) {
+        Roles::from_claim(names.iter().map(|n| Some(*n)))
     }
 
     #[test]
-    fn a_claim_without_a_valid_name_gives_user() {
-        for names in [vec![], vec!["Admin", "", "ä"], vec![&*"a".repeat(65)]] {
-            let roles = Roles::from_claim(names.iter().copied());
-            assert_eq!(roles, Roles::one(role::USER), "{names:?}");
-            assert!(Rc::ptr_eq(
-                &roles.header_value(),
-                &Roles::one(role::USER).header_value()
-            ));
+    fn a_claim_keeps_carriable_names_as_spelled_once_in_order() {
+        let (roles, dropped) = claim(&["editor", "Admin", "admin", "editor", "Orders.Read"]);
+        assert_eq!(
+            roles.header_value().as_ref(),
+            "editor,Admin,admin,Orders.Read"
+        );
+        assert_eq!(dropped, None);
+        assert_eq!(&*roles, roles.to_string());
+        assert!(roles.contains("Admin") && roles.contains("admin"));
+        assert!(!roles.contains("ADMIN") && !roles.contains("editor,Admin"));
+        assert_eq!(claim(&["admin"]).0, Roles::one("admin"));
+        let (roles, _) = claim(&["urn:acme:ops", "a,b", "x y", "\u{410}dmin"]);
+        assert_eq!(roles.as_str(), "urn:acme:ops");
+    }
+
+    #[test]
+    fn uncarriable_values_are_dropped_with_the_first_reason() {
+        let cyrillic = "\u{410}dmin";
+        let long = "a".repeat(MAX_ROLE_LEN + 1);
+        let cases: [(&[&str], RoleDrop); 6] = [
+            (&["admin,user"], RoleDrop::Comma),
+            (&["x y", "a,b"], RoleDrop::NotPrintableAscii),
+            (&[cyrillic], RoleDrop::NotPrintableAscii),
+            (&["ok\r\nx"], RoleDrop::NotPrintableAscii),
+            (&[""], RoleDrop::Empty),
+            (&[&long], RoleDrop::TooLong),
+        ];
+        for (names, why) in cases {
+            let (roles, dropped) = claim(names);
+            assert_eq!(dropped, Some(why), "{names:?}");
+            assert!(
+                roles.is_empty() && roles.names().next().is_none(),
+                "{names:?}"
+            );
+            assert!(!roles.contains("user") && !roles.contains(""), "never user");
         }
+        let (roles, dropped) = Roles::from_claim([None, Some("ops")]);
+        assert_eq!(
+            (roles.as_str(), dropped),
+            ("ops", Some(RoleDrop::NotAString))
+        );
+    }
+
+    #[test]
+    fn a_claim_naming_nothing_gives_user() {
+        let (roles, dropped) = claim(&[]);
+        assert_eq!((roles, dropped), (Roles::one(role::USER), None));
     }
 
     #[test]
     fn a_claim_gives_at_most_max_roles_counting_only_kept_names() {
         let names: Vec<String> = (0..100).map(|i| format!("r{i}")).collect();
-        let with_invalid = std::iter::once("Bad").chain(names.iter().map(String::as_str));
-        let roles = Roles::from_claim(with_invalid);
+        let with_invalid = std::iter::once("a b").chain(names.iter().map(String::as_str));
+        let (roles, dropped) = Roles::from_claim(with_invalid.map(Some));
+        assert_eq!(dropped, Some(RoleDrop::NotPrintableAscii));
         let kept: Vec<&str> = roles.names().collect();
         assert_eq!(kept.len(), MAX_ROLES);
         assert_eq!(kept.first(), Some(&"r0"));
@@ -161,17 +281,35 @@ mod tests {
             kept.last().copied(),
             Some(format!("r{}", MAX_ROLES - 1).as_str())
         );
-        let twice = names.iter().chain(&names).map(String::as_str);
-        assert_eq!(Roles::from_claim(twice), roles);
+        let twice = names.iter().chain(&names).map(|n| Some(n.as_str()));
+        let (again, dropped) = Roles::from_claim(twice);
+        assert_eq!((again, dropped), (roles, Some(RoleDrop::TooMany)));
+        let exactly: Vec<&str> = names.iter().take(MAX_ROLES).map(String::as_str).collect();
+        assert_eq!(claim(&exactly).1, None);
     }
 
     #[test]
-    fn role_names_are_lower_case_words_of_1_to_64_bytes() {
-        for ok in ["user", "a", "read-only", "v2_admin", &"a".repeat(64)] {
+    fn role_names_are_printable_ascii_without_commas() {
+        for ok in [
+            "user",
+            "Admin",
+            "Orders.Read",
+            "urn:acme:ops",
+            &"a".repeat(128),
+        ] {
             assert!(role::is_valid(ok), "{ok}");
         }
-        for bad in ["", "Admin", "a,b", "a b", "é", &"a".repeat(65)] {
+        for bad in [
+            "",
+            "a,b",
+            "a b",
+            "\u{e9}",
+            "\u{410}",
+            "a\tb",
+            &"a".repeat(129),
+        ] {
             assert!(!role::is_valid(bad), "{bad}");
         }
+        assert!(role::is_word("read-only") && !role::is_word("Admin"));
     }
 }

@@ -33,8 +33,13 @@ impl Counters {
     }
 
     pub fn count(&self, counter: Counter) {
+        self.add(counter, 1);
+    }
+
+    /// Counts `counter` `n` times.
+    pub fn add(&self, counter: Counter, n: u64) {
         if let Some(cell) = self.pending.get(counter.index()) {
-            cell.set(cell.get() + 1);
+            cell.set(cell.get().saturating_add(n));
         }
     }
 

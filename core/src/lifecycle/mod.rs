@@ -128,6 +128,11 @@ impl Filter {
                     worker.sweep(config, now / 1000);
                 }
             }
+            let (dropped, line) = worker.dropped_roles.take();
+            self.counters.add(Counter::RoleDropped, dropped);
+            if let Some(line) = line {
+                host.log(Level::Warn, &line);
+            }
             if let Some(feed) = &mut self.feed {
                 feed.tick(host, &mut worker, now);
             }

@@ -28,4 +28,6 @@ pub enum BadRequest {
     UnclearHost,
     /// A form body that names a credential, or that cannot be read with certainty.
     FormBody(FormError),
+    /// A token header (`token_headers`) repeated, or one in a spelling that is not read.
+    RepeatedTokenHeader,
 }

@@ -68,11 +68,49 @@ pub struct RequestView<'a> {
     pub x_requested_with: Option<&'a [u8]>,
     /// Names of client-sent headers that spell an identity header: they are removed.
     pub spoofed: Vec<&'a str>,
+    /// The configured token headers (`token_headers`, other than `authorization`) the request
+    /// carries, and headers that spell one without being it (`x_access_token`: a server may
+    /// read them, the filter does not): each name once, in order.
+    pub token_headers: Vec<SentTokenHeader<'a>>,
+}
+
+/// A header that carries a token or key (`token_headers`), after `prefix` when one is given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenHeader {
+    /// Lower case, as Envoy hands names over.
+    pub name: String,
+    /// Compared in any ASCII case, like the Bearer scheme.
+    pub prefix: Option<String>,
+}
+
+/// A header that is a token header, or spells one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SentTokenHeader<'a> {
+    /// The index of the source it is; `None` for a spelling of one.
+    pub source: Option<usize>,
+    pub name: &'a str,
+    /// The first value.
+    pub value: &'a [u8],
+    /// Whether the name came more than once.
+    pub repeated: bool,
 }
 
 impl<'a> RequestView<'a> {
     /// Reads `headers` once; `is_identity_header` tells which names to strip.
     pub fn new<N, V>(headers: &'a [(N, V)], is_identity_header: impl Fn(&str) -> bool) -> Self
+    where
+        N: AsRef<str>,
+        V: AsRef<[u8]>,
+    {
+        RequestView::read(headers, is_identity_header, &[])
+    }
+
+    /// [`RequestView::new`], also reading the token headers `sources`.
+    pub fn read<N, V>(
+        headers: &'a [(N, V)],
+        is_identity_header: impl Fn(&str) -> bool,
+        sources: &[TokenHeader],
+    ) -> Self
     where
         N: AsRef<str>,
         V: AsRef<[u8]>,
@@ -105,6 +143,7 @@ impl<'a> RequestView<'a> {
                 _ if is_method_override(name) => view.method_overrides.push(value),
                 names::ACCEPT => view.accept = Some(value),
                 names::X_REQUESTED_WITH => view.x_requested_with = Some(value),
+                _ if !sources.is_empty() && view.read_token_header(sources, name, value) => {}
                 _ if is_identity_header(name) && !view.spoofed.contains(&name) => {
                     view.spoofed.push(name)
                 }
@@ -112,6 +151,37 @@ impl<'a> RequestView<'a> {
             }
         }
         view
+    }
+
+    /// Notes header `name` when it is one of the token headers `sources`, or spells one.
+    fn read_token_header(
+        &mut self,
+        sources: &[TokenHeader],
+        name: &'a str,
+        value: &'a [u8],
+    ) -> bool {
+        let found = sources.iter().enumerate().find_map(|(index, source)| {
+            if name == source.name {
+                Some(Some(index))
+            } else {
+                spells_header(name, &source.name).then_some(None)
+            }
+        });
+        let Some(source) = found else {
+            return false;
+        };
+        // Each name is kept once (a repeat only marks it): the list stays as short as the
+        // spellings of the sources, however many headers the request sends.
+        match self.token_headers.iter_mut().find(|sent| sent.name == name) {
+            Some(sent) => sent.repeated = true,
+            None => self.token_headers.push(SentTokenHeader {
+                source,
+                name,
+                value,
+                repeated: false,
+            }),
+        }
+        true
     }
 
     /// A CORS preflight: `OPTIONS`, a non-empty `Origin`, an `Access-Control-Request-Method`

@@ -143,13 +143,14 @@ pub fn header_value(value: &Value) -> Option<String> {
     }
 }
 
-/// The strings a claim value names: itself if a string, the strings of a list (the roles
-/// claim; [`crate::identity::Roles::from_claim`] keeps the role names among them).
-pub fn strings(value: &Value) -> Vec<&str> {
+/// The values a claim names, `None` for one that is not a string: itself, or each element
+/// of a list (the roles claim; [`crate::identity::Roles::from_claim`] keeps the role names
+/// among them). `null` names nothing.
+pub fn strings(value: &Value) -> Vec<Option<&str>> {
     match value {
-        Value::String(s) => vec![s.as_str()],
-        Value::Array(items) => items.iter().filter_map(Value::as_str).collect(),
-        _ => Vec::new(),
+        Value::Array(items) => items.iter().map(Value::as_str).collect(),
+        Value::Null => Vec::new(),
+        other => vec![other.as_str()],
     }
 }
 
@@ -238,14 +239,15 @@ mod tests {
     }
 
     #[test]
-    fn strings_are_a_string_or_the_strings_of_a_list() {
-        assert_eq!(strings(&json!("admin")), vec!["admin"]);
+    fn strings_are_a_string_or_each_element_of_a_list_none_when_not_a_string() {
+        assert_eq!(strings(&json!("admin")), vec![Some("admin")]);
         assert_eq!(
-            strings(&json!(["admin", "Bad", "admin", 3, null, ["x"], "editor"])),
-            vec!["admin", "Bad", "admin", "editor"]
+            strings(&json!(["admin", "Bad", 3, null, ["x"], "editor"])),
+            vec![Some("admin"), Some("Bad"), None, None, None, Some("editor")]
         );
-        assert!(strings(&json!({"a": "admin"})).is_empty());
-        assert!(strings(&json!(3)).is_empty());
+        assert_eq!(strings(&json!({"a": "admin"})), vec![None]);
+        assert_eq!(strings(&json!(3)), vec![None]);
         assert!(strings(&json!(null)).is_empty());
+        assert!(strings(&json!([])).is_empty());
     }
 }

@@ -10,7 +10,7 @@ use std::rc::Rc;
 
 use serde_json::{Map, Value};
 
-use crate::identity::{CredentialKind, Identity, Roles};
+use crate::identity::{CredentialKind, Identity, RoleDrop, Roles};
 use crate::verify::claims;
 use crate::verify::jwks::{Algorithm, KeyDigest, KeySet};
 use crate::verify::jws;
@@ -104,6 +104,8 @@ pub struct VerifiedIssuerToken {
     pub key: KeyDigest,
     /// What the revocation list knows the token by.
     pub marks: TokenMarks,
+    /// Why a value of its roles claim was left out (the first), when one was.
+    pub dropped_role: Option<RoleDrop>,
 }
 
 /// The configured issuers, and the time policy shared with the master secrets.
@@ -209,7 +211,7 @@ impl Issuers {
             .find(|key| key.verifies(token, now))
             .ok_or(TokenError::BadSignature)?;
         let payload = claims::parse_payload(parts.payload).ok_or(TokenError::Malformed)?;
-        let identity = identity(issuer, &payload)?;
+        let (identity, dropped_role) = identity(issuer, &payload)?;
         let marks = TokenMarks {
             issuer: Some(Rc::clone(&issuer.name)),
             subject: identity.user.clone().unwrap_or_else(|| Rc::from("")),
@@ -223,6 +225,7 @@ impl Issuers {
             issuer: index,
             key: key.digest,
             marks,
+            dropped_role,
         })))
     }
 }
@@ -251,8 +254,11 @@ fn audience_matches(aud: &Option<jws::Audience>, allowed: &[String]) -> bool {
     }
 }
 
-/// Who a valid token of `issuer` makes the caller.
-fn identity(issuer: &Issuer, payload: &Map<String, Value>) -> Result<Identity, TokenError> {
+/// Who a valid token of `issuer` makes the caller, and why a role was left out, if one was.
+fn identity(
+    issuer: &Issuer,
+    payload: &Map<String, Value>,
+) -> Result<(Identity, Option<RoleDrop>), TokenError> {
     let subject = claims::lookup(payload, &issuer.subject_claim)
         .and_then(Value::as_str)
         .filter(|s| is_safe_subject(s))
@@ -263,7 +269,7 @@ fn identity(issuer: &Issuer, payload: &Map<String, Value>) -> Result<Identity, T
         .and_then(|path| claims::lookup(payload, path))
         .map(claims::strings)
         .unwrap_or_default();
-    let role = Roles::from_claim(named);
+    let (role, dropped_role) = Roles::from_claim(named);
     let headers: Vec<(Rc<str>, Rc<str>)> = issuer
         .claims_to_headers
         .iter()
@@ -272,11 +278,12 @@ fn identity(issuer: &Issuer, payload: &Map<String, Value>) -> Result<Identity, T
             Some((Rc::clone(&c.header), Rc::from(value)))
         })
         .collect();
-    Ok(Identity {
+    let identity = Identity {
         kind: CredentialKind::AccessToken,
         role,
         user: Some(Rc::from(subject)),
         name: Some(Rc::clone(&issuer.name)),
         claims: (!headers.is_empty()).then(|| Rc::from(headers)),
-    })
+    };
+    Ok((identity, dropped_role))
 }

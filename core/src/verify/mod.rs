@@ -61,6 +61,8 @@ pub enum BadCredential {
     Unknown,
     /// A `client_id`/`client_secret` pair that does not match (unknown id or wrong secret).
     Client,
+    /// A token header (`token_headers`) without its configured prefix.
+    MissingPrefix,
 }
 
 /// The verifiers a configuration holds: of access tokens, of keys, of client credentials.

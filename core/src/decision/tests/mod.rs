@@ -5,6 +5,7 @@ mod conditions;
 mod credentials;
 mod hosts;
 mod scrub;
+mod token_sources;
 mod trace;
 
 use super::*;
