@@ -311,7 +311,7 @@ fn every_example_configuration_matches_the_schema() {
         json!({"clock_skew_seconds": 3600}),
         json!({"login_url": "//evil.example/login"}),
         json!({"identity_headers": {"group": "x-g"}}),
-        json!({"clients": [{"client_id": "c", "client_secret": "Qm7vX2kP9tR4wZ8nL3cF6hJ5sD1gAy", "role": "Admin"}]}),
+        json!({"clients": [{"client_id": "c", "client_secret": "Qm7vX2kP9tR4wZ8nL3cF6hJ5sD1gAy", "role": "admin,user"}]}),
         json!({"api_keys": [{"name": "a", "key": "sk_live.hcV4Xii57k7wCzZN.RLu9qTM4mr"}]}),
         // Issuers: a name, an issuer and exactly one source of keys; asymmetric algorithms.
         json!({"issuers": [{"name": "Corp", "issuer": "https://idp.example", "jwks_uri": "https://idp.example/jwks", "cluster": "idp"}]}),
@@ -377,8 +377,10 @@ fn every_example_configuration_matches_the_schema() {
         "access_log_fields",
         "issuers",
         "revocation",
+        "token_headers",
+        "payload_header",
     ] {
         assert!(keys.contains(&key), "{key} is missing from the schema");
     }
-    assert_eq!(keys.len(), 17);
+    assert_eq!(keys.len(), 19);
 }
