@@ -337,7 +337,9 @@ impl RuleSet {
     }
 
     /// `policy`, the policy of `path`, made as strict as `path` cut before a format suffix
-    /// ([`format_cuts`]); kept as it is when an exact rule names `path` (`/robots.txt`).
+    /// ([`format_cuts`]); kept as it is when an exact `none` rule names `path` (`/robots.txt`,
+    /// opened on purpose). An exact rule that checks `path` does not end the reading: it
+    /// would otherwise drop the roles and conditions of the path without its suffix.
     fn with_format_cut<'s>(
         &'s self,
         index: &Index,
@@ -345,11 +347,11 @@ impl RuleSet {
         path: &str,
         policy: Policy<'s>,
     ) -> Policy<'s> {
-        let exact = policy
+        let opened_exactly = policy
             .rule
             .and_then(|r| self.rules.get(r))
-            .is_some_and(|r| matches!(r.matcher, Matcher::Exact(_)));
-        if exact {
+            .is_some_and(|r| matches!(r.matcher, Matcher::Exact(_)) && r.mode == Mode::None);
+        if opened_exactly {
             return policy;
         }
         format_cuts(path).fold(policy, |policy, cut| {

@@ -318,4 +318,13 @@ fn a_format_suffix_is_also_read_without_it() {
     for path in ["/public/app.js", "/robots.txt"] {
         assert_eq!(mode_and_roles(&deny, "GET", path).0, Mode::None, "{path}");
     }
+    // An exact rule that checks the dotted path keeps the reading without the suffix: it
+    // never drops the roles (or conditions) of `/admin`, which a server serves it as.
+    let mut admin = rule(0, prefix("/admin"), None, Mode::Required);
+    admin.roles = vec!["admin".into()];
+    let checked = RuleSet::new(
+        vec![admin, rule(1, exact("/admin.json"), None, Mode::Required)],
+        Mode::None,
+    );
+    assert_eq!(mode_and_roles(&checked, "GET", "/admin.json"), admin_only);
 }
