@@ -223,12 +223,12 @@ fn compile_claim(
         ));
     }
     let scalar = |key: String, value: Value| {
-        if matches!(value, Value::String(_) | Value::Number(_) | Value::Bool(_)) {
+        if crate::rules::conditions::is_exact_scalar(&value) {
             Ok(value)
         } else {
             Err(ConfigError::new(
                 key,
-                "must be a string, a number or a boolean",
+                "must be a string, a boolean or an integer within 64 bits (numbers with a fraction or beyond 64 bits cannot be compared exactly: compare a string claim)",
             ))
         }
     };

@@ -120,6 +120,19 @@ fn each_mistake_is_refused_naming_its_key() {
             required(json!({"claims": [{"claim": "a", "equals": {"x": 1}}]})),
             "rules[1].claims[0].equals:",
         ),
+        // Numbers that cannot be compared exactly: a fraction, beyond 64 bits.
+        (
+            required(json!({"claims": [{"claim": "a", "equals": 1.5}]})),
+            "rules[1].claims[0].equals:",
+        ),
+        (
+            required(json!({"claims": [{"claim": "a", "equals": 1e20}]})),
+            "rules[1].claims[0].equals:",
+        ),
+        (
+            required(json!({"claims": [{"claim": "a", "one_of": [1, 2.0]}]})),
+            "rules[1].claims[0].one_of",
+        ),
         (
             required(json!({"claims": [{"claim": "a", "one_of": []}]})),
             "rules[1].claims[0].one_of:",

@@ -160,23 +160,35 @@ fn claim_holds(test: &ClaimTest, value: Option<&Value>) -> bool {
 }
 
 /// Two JSON scalars of the same type and value: a string is never a number or a boolean.
-/// Numbers compare by value (`1` equals `1.0`: JSON has one number type); arrays, objects
-/// and `null` equal nothing.
+/// Numbers are integers within 64 bits (the configuration holds no other) and compare
+/// exactly: a claim written with a fraction or an exponent, or beyond 64 bits, was read as
+/// a float, which cannot be compared exactly, and equals nothing. Arrays, objects and
+/// `null` equal nothing.
 pub fn scalar_equals(value: &Value, wanted: &Value) -> bool {
     match (value, wanted) {
         (Value::String(a), Value::String(b)) => a == b,
         (Value::Bool(a), Value::Bool(b)) => a == b,
-        (Value::Number(a), Value::Number(b)) => numbers_equal(a, b),
+        (Value::Number(a), Value::Number(b)) => integers_equal(a, b),
         _ => false,
     }
 }
 
-fn numbers_equal(a: &Number, b: &Number) -> bool {
+/// Whether two numbers are the same integer within 64 bits.
+fn integers_equal(a: &Number, b: &Number) -> bool {
     match (a.as_i64(), b.as_i64(), a.as_u64(), b.as_u64()) {
         (Some(x), Some(y), _, _) => x == y,
         (_, _, Some(x), Some(y)) => x == y,
-        _ if (a.is_f64() || b.is_f64()) => a.as_f64().zip(b.as_f64()).is_some_and(|(x, y)| x == y),
-        // One beyond i64, the other negative.
+        // A float on either side, or one beyond i64 and the other negative.
+        _ => false,
+    }
+}
+
+/// Whether a configured value can be compared exactly: a string, a boolean, or an integer
+/// within 64 bits.
+pub fn is_exact_scalar(value: &Value) -> bool {
+    match value {
+        Value::String(_) | Value::Bool(_) => true,
+        Value::Number(n) => n.is_i64() || n.is_u64(),
         _ => false,
     }
 }
@@ -194,7 +206,13 @@ mod tests {
         assert!(!scalar_equals(&json!("true"), &json!(true)));
         assert!(!scalar_equals(&json!(["a"]), &json!("a")));
         assert!(!scalar_equals(&json!(null), &json!("null")));
-        assert!(scalar_equals(&json!(1), &json!(1.0)));
+        // Only integers within 64 bits compare: a float was read lossily.
+        assert!(!scalar_equals(&json!(1.0), &json!(1)));
+        assert!(!scalar_equals(
+            &json!(9_007_199_254_740_992.0),
+            &json!(9_007_199_254_740_993_i64)
+        ));
+        assert!(scalar_equals(&json!(i64::MIN), &json!(i64::MIN)));
         assert!(scalar_equals(&json!(u64::MAX), &json!(u64::MAX)));
         assert!(!scalar_equals(&json!(-1), &json!(u64::MAX)));
         assert!(!scalar_equals(&json!(1.5), &json!(1)));
