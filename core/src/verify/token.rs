@@ -280,6 +280,11 @@ impl TokenVerifier {
             return Err(TokenError::BadSignature);
         }
         let claims = jws::parse_claims(parts.payload, &mut buffer).ok_or(TokenError::Malformed)?;
+        // A name repeated at any depth, even one the filter does not read, would be read
+        // differently by an upstream that reads the token itself (the first or the last).
+        if crate::verify::claims::parse_payload(parts.payload).is_none() {
+            return Err(TokenError::Malformed);
+        }
         self.check_claims(&claims, token_type, parts.signing_input, now)
     }
 

@@ -39,6 +39,24 @@ fn unescape(token: &str) -> String {
 }
 
 #[test]
+fn a_name_repeated_at_any_depth_is_refused() {
+    let v = verifier(vec![SigningKey::new(None, K)]);
+    let base = r#""sub":"a","token_type":"access","exp":4102444800"#;
+    for repeated in [
+        format!(r#"{{{base},"unknown":1,"unknown":2}}"#),
+        format!(r#"{{{base},"scope":"a","\u0073cope":"b"}}"#),
+        format!(r#"{{{base},"a":{{"b":1,"b":2}}}}"#),
+    ] {
+        let token = sign_raw(r#"{"alg":"HS256"}"#, &repeated, K);
+        assert_eq!(
+            v.verify_typed(&token, "access", NOW).map(|_| ()),
+            Err(TokenError::Malformed),
+            "{repeated}"
+        );
+    }
+}
+
+#[test]
 fn catalogue_vectors() {
     let v = verifier(vec![SigningKey::new(None, K)]);
     let mut count = 0;
@@ -324,8 +342,14 @@ fn agrees_with_jwt_simple() {
     let mut tokens: Vec<(String, bool)> = Vec::new();
     for header in headers {
         for payload in payload_variants() {
+            // The contract refuses a name repeated at any depth; jwt-simple keeps the last
+            // of two names it does not read.
+            let repeats = crate::verify::claims::parse_strict(payload.as_bytes()).is_none();
             for (_, secret) in &keys {
-                tokens.push((sign_raw(header, &payload, secret), stricter(header)));
+                tokens.push((
+                    sign_raw(header, &payload, secret),
+                    stricter(header) || repeats,
+                ));
             }
         }
     }
