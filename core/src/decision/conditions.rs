@@ -22,7 +22,7 @@ pub(super) fn first_failed(
         claims: token.claims.as_deref(),
     };
     let mut failed = None;
-    for conditions in &policy.conditions {
+    for conditions in policy.conditions.as_slice() {
         for (kind, held) in conditions.check(&caller) {
             trace.step(Step::Condition {
                 rule: conditions.rule,
