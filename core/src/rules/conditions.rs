@@ -225,7 +225,8 @@ pub enum ChosenConditions<'r> {
     #[default]
     None,
     One(&'r Conditions),
-    Several(Vec<&'r Conditions>),
+    /// Boxed: a policy stays small, as it is moved through every lookup.
+    Several(Box<Vec<&'r Conditions>>),
 }
 
 impl<'r> ChosenConditions<'r> {
@@ -250,7 +251,7 @@ impl<'r> ChosenConditions<'r> {
             (ChosenConditions::None, added) => added,
             (held, added) => {
                 let mut all = match held {
-                    ChosenConditions::Several(several) => several,
+                    ChosenConditions::Several(several) => *several,
                     held => held.as_slice().to_vec(),
                 };
                 for &c in added.as_slice() {
@@ -260,7 +261,7 @@ impl<'r> ChosenConditions<'r> {
                 }
                 match all.as_slice() {
                     [one] => ChosenConditions::One(one),
-                    _ => ChosenConditions::Several(all),
+                    _ => ChosenConditions::Several(Box::new(all)),
                 }
             }
         }
