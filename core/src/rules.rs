@@ -10,7 +10,7 @@ use std::borrow::Cow;
 use crate::identity::role;
 use crate::request::path::Readings;
 use case::CaseIndexes;
-use conditions::Conditions;
+use conditions::{ChosenConditions, Conditions};
 use hosts::HostPattern;
 use index::{applying, order_candidates, Asked, Candidates, Index};
 
@@ -113,7 +113,7 @@ pub struct Policy<'r> {
     /// The configuration index of the deciding rule; `None` for the default mode.
     pub rule: Option<usize>,
     /// The conditions of every `required` rule chosen: all must hold.
-    pub conditions: Vec<&'r Conditions>,
+    pub conditions: ChosenConditions<'r>,
 }
 
 impl Policy<'_> {
@@ -134,12 +134,7 @@ impl Policy<'_> {
                     .filter(|r| b.roles.contains(r))
                     .cloned()
                     .collect();
-                let mut conditions = a.conditions;
-                for c in b.conditions {
-                    if !conditions.iter().any(|held| std::ptr::eq(*held, c)) {
-                        conditions.push(c);
-                    }
-                }
+                let conditions = a.conditions.merge(b.conditions);
                 Policy {
                     mode: Mode::Required,
                     roles: Cow::Owned(roles),
@@ -264,7 +259,7 @@ impl RuleSet {
                 mode: self.default_mode,
                 roles: Cow::Borrowed(&self.default_roles),
                 rule: None,
-                conditions: Vec::new(),
+                conditions: ChosenConditions::None,
             })
     }
 
@@ -300,7 +295,7 @@ impl RuleSet {
             mode: Mode::Required,
             roles: Cow::Owned(Vec::new()),
             rule: None,
-            conditions: Vec::new(),
+            conditions: ChosenConditions::None,
         })
     }
 
@@ -394,8 +389,8 @@ impl Rule {
             roles: Cow::Borrowed(&self.roles),
             rule: Some(self.index),
             conditions: match &self.conditions {
-                Some(conditions) => vec![&**conditions],
-                None => Vec::new(),
+                Some(conditions) => ChosenConditions::One(conditions),
+                None => ChosenConditions::None,
             },
         }
     }

@@ -34,7 +34,7 @@ pub(super) fn annotate<'a>(
             continue;
         };
         let sent = edits.len();
-        edits.retain(|e| *e != HeaderEdit::Remove(name));
+        edits.retain(|e| !removes(e, name));
         let value = Value::Shared(value);
         edits.push(if edits.len() < sent {
             HeaderEdit::Set(name, value)
@@ -69,10 +69,15 @@ pub(super) fn annotate_payload<'a>(
 #[cold]
 fn set<'a>(name: &'a str, value: Value, edits: &mut Vec<HeaderEdit<'a>>) {
     let sent = edits.len();
-    edits.retain(|e| *e != HeaderEdit::Remove(name));
+    edits.retain(|e| !removes(e, name));
     edits.push(if edits.len() < sent {
         HeaderEdit::Set(name, value)
     } else {
         HeaderEdit::Add(name, value)
     });
+}
+
+/// Whether `edit` removes the header `name` the client sent.
+fn removes(edit: &HeaderEdit<'_>, name: &str) -> bool {
+    matches!(edit, HeaderEdit::Remove(removed) if *removed == name)
 }

@@ -234,3 +234,54 @@ mod tests {
         assert!(claim_holds(&ClaimTest::Present, Some(&json!(null))));
     }
 }
+
+/// The conditions of the rules a policy was chosen from, all of which must hold: none (most
+/// configurations name none, and then a lookup carries nothing to free), one rule's, or those
+/// of several rules, each once.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum ChosenConditions<'r> {
+    #[default]
+    None,
+    One(&'r Conditions),
+    /// Boxed: a policy stays small, as it is moved through every lookup.
+    Several(Box<Vec<&'r Conditions>>),
+}
+
+impl<'r> ChosenConditions<'r> {
+    /// Whether no rule chosen has conditions.
+    pub fn is_empty(&self) -> bool {
+        matches!(self, ChosenConditions::None)
+    }
+
+    /// Each rule's conditions, in the order the rules were chosen.
+    pub fn as_slice(&self) -> &[&'r Conditions] {
+        match self {
+            ChosenConditions::None => &[],
+            ChosenConditions::One(one) => std::slice::from_ref(one),
+            ChosenConditions::Several(several) => several,
+        }
+    }
+
+    /// Both sets: those of `self`, then those of `other` not among them.
+    pub(crate) fn merge(self, other: ChosenConditions<'r>) -> ChosenConditions<'r> {
+        match (self, other) {
+            (held, ChosenConditions::None) => held,
+            (ChosenConditions::None, added) => added,
+            (held, added) => {
+                let mut all = match held {
+                    ChosenConditions::Several(several) => *several,
+                    held => held.as_slice().to_vec(),
+                };
+                for &c in added.as_slice() {
+                    if !all.iter().any(|&seen| std::ptr::eq(seen, c)) {
+                        all.push(c);
+                    }
+                }
+                match all.as_slice() {
+                    [one] => ChosenConditions::One(one),
+                    _ => ChosenConditions::Several(Box::new(all)),
+                }
+            }
+        }
+    }
+}

@@ -119,6 +119,21 @@ fn strictest_spelling<'r>(
 pub(super) fn applying<'r>(
     rules: &'r [Rule],
     candidates: &Candidates,
+    at: &Asked<'_>,
+) -> Option<Policy<'r>> {
+    // Most often the first candidate is limited to neither hosts nor methods: it comes last in
+    // the order (see `order_candidates`), so it is the only one and applies.
+    match candidates.first().and_then(|&i| rules.get(i)) {
+        Some(rule) if rule.hosts.is_none() && rule.methods.is_none() => Some(rule.policy()),
+        _ => most_specific(rules, candidates, at),
+    }
+}
+
+/// [`applying`] when the first candidate is limited to hosts or methods.
+#[inline(never)]
+fn most_specific<'r>(
+    rules: &'r [Rule],
+    candidates: &Candidates,
     &Asked { host, method }: &Asked<'_>,
 ) -> Option<Policy<'r>> {
     let mut best: Option<((u32, bool), Policy<'r>)> = None;
