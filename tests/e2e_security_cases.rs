@@ -94,7 +94,7 @@ fn catalogue_through_envoy_on_two_workers() {
     let workers: std::collections::BTreeSet<String> = envoys[&ConfigName::A]
         .log()
         .lines()
-        .filter(|l| l.contains("wasm log") && l.contains("tollgate: denied"))
+        .filter(|l| l.contains("tollgate: denied"))
         .filter_map(|l| l.split("][").nth(1).map(str::to_owned))
         .collect();
     assert!(

@@ -58,13 +58,23 @@ impl Envoy {
         if setup.dynamic {
             std::fs::write(&lds, setup.lds().to_string()).unwrap();
         }
+        // The native module reads the process's environment (the `.wasm`, its VM's), and is
+        // found through Envoy's search path.
+        let mut env: Vec<(String, String)> = Vec::new();
+        if let Some(module) = setup.native_module() {
+            let dir = module.parent().unwrap_or(Path::new(".")).display().to_string();
+            env.push(("ENVOY_DYNAMIC_MODULES_SEARCH_PATH".into(), dir));
+            env.extend(setup.vm_env.iter().cloned());
+        }
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let log_level = setup.log_level();
         let launch = Launch {
             config: &config,
-            host_env: &[],
+            host_env: &env,
             concurrency: setup.concurrency,
             dir: &dir,
             extra_args: &[],
-            component_log_level: &setup.component_log_level,
+            component_log_level: &log_level,
         };
         let mut envoy = Envoy::launch(&launch)?;
         envoy.setup = Some(setup);

@@ -35,6 +35,9 @@ struct Source {
     algorithms: Vec<Algorithm>,
     record_key: String,
     keys_key: String,
+    /// When a request last waited for a `kid` the keys lack, on a worker that does not fetch
+    /// ([`RootHost::fetches`]): the fetching root context fetches for it too.
+    wanted_key: String,
     metrics: SourceMetrics,
     /// The newest stored version this worker tried to install (a stored body it cannot use,
     /// such as keys of algorithms this configuration does not allow, is tried once).
@@ -103,6 +106,7 @@ impl KeyFetcher {
                     algorithms: issuer.algorithms.clone(),
                     record_key: format!("{base}|record"),
                     keys_key: format!("{base}|keys"),
+                    wanted_key: format!("{base}|kid_wanted"),
                     metrics: SourceMetrics::define(host, &issuer.name),
                     seen_version: Cell::new(0),
                     remote,
@@ -199,6 +203,13 @@ impl KeyFetcher {
                 .held
                 .iter()
                 .any(|h| h.issuer == issuer && h.waiting.wants_kid_fetch(&record, installed, now));
+            if !host.fetches() {
+                if kid_wanted {
+                    let _ = host.shared_set(&source.wanted_key, now.to_string().as_bytes(), None);
+                }
+                continue;
+            }
+            let kid_wanted = kid_wanted || source.wanted_elsewhere(host, now);
             if let Some(reason) = record.due(now, source.refresh_ms(), kid_wanted) {
                 if let Some(token) = source.start_fetch(host, reason, worker, now) {
                     started.push((token, (position, now)));
@@ -301,6 +312,18 @@ struct Fetched<'a> {
 }
 
 impl Source {
+    /// Whether a worker that does not fetch held a request for a `kid` the keys lack within
+    /// the longest wait.
+    fn wanted_elsewhere(&self, host: &impl RootHost, now: u64) -> bool {
+        let Ok((Some(bytes), _)) = host.shared_get(&self.wanted_key) else {
+            return false;
+        };
+        std::str::from_utf8(&bytes)
+            .ok()
+            .and_then(|t| t.parse::<u64>().ok())
+            .is_some_and(|at| now < at.saturating_add(MAX_WAIT_MS))
+    }
+
     fn refresh_ms(&self) -> u64 {
         self.remote.refresh_seconds.saturating_mul(1000)
     }

@@ -141,6 +141,12 @@ impl Filter {
         self.decide_held(host, held, true);
     }
 
+    /// Hands the counts over now rather than on the next tick (a host without a tick per
+    /// worker does it when a request ends).
+    pub fn flush_counters(&self, host: &impl RootHost) {
+        self.counters.flush(host);
+    }
+
     /// The answer to call `token` (its headers and body size): a key fetch's or a feed poll's.
     pub fn on_call_answer(
         &mut self,

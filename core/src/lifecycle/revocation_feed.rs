@@ -125,7 +125,12 @@ impl FeedPoller {
             host,
             keys: &self.keys,
         };
-        let tick = self.poller.tick(&mut shared, &mut worker.revocations, now);
+        // A worker that does not fetch installs what the fetching root context polled.
+        let tick = if host.fetches() {
+            self.poller.tick(&mut shared, &mut worker.revocations, now)
+        } else {
+            self.poller.sync(&shared, &mut worker.revocations, now)
+        };
         self.report_sync(host, tick.installed, tick.unreadable);
         let age = (now / 1000).saturating_sub(worker.revocations.fresh_at);
         gauge(host, self.metrics.age, age);

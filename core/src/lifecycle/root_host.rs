@@ -59,6 +59,14 @@ pub trait RootHost {
     /// client left).
     fn held_request(&self, context_id: u32) -> Option<Self::Request>;
 
+    /// Whether this root context fetches issuers' keys and polls the revocation feed. In
+    /// proxy-wasm every worker may (one takes the shared lease); a native Envoy's workers
+    /// only install what its main thread fetched, and mark the `kid`s their held requests
+    /// wait for.
+    fn fetches(&self) -> bool {
+        true
+    }
+
     /// The host's clock, in unix milliseconds.
     fn now_ms(&self) -> u64;
     fn log(&self, level: Level, line: &str);

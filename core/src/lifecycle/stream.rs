@@ -63,7 +63,9 @@ impl RequestFlow {
         }
     }
 
-    fn is_held(&self) -> bool {
+    /// Whether the request is held for an issuer's keys (decided again by
+    /// [`super::Filter::tick`] or [`super::Filter::on_call_answer`]).
+    pub fn is_held(&self) -> bool {
         self.held.as_ref().is_some_and(|h| h.get())
     }
 

@@ -1,0 +1,299 @@
+//! One request's stream: the core's [`RequestFlow`] with its worker's filter, and the
+//! request's host calls ([`EnvoyRequest`], the core's [`Host`]) over the ABI.
+#![allow(unsafe_code)]
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tollgate_core::host::{Host, HostError};
+use tollgate_core::lifecycle::{HeldRequest, RequestFlow, Step};
+
+use crate::abi::{self, EnvoyBuffer, EnvoyHeader, FilterEnvoy, ModuleBuffer, ModuleHeader};
+use crate::worker::{self, WorkerFilter};
+use crate::{log, ticker};
+
+/// The details Envoy records for the filter's local replies (`%RESPONSE_CODE_DETAILS%`).
+const DETAILS: &[u8] = b"tollgate";
+
+static NEXT_KEY: AtomicU64 = AtomicU64::new(1);
+
+/// The module's object for one stream.
+pub struct Stream {
+    pub worker: Rc<WorkerFilter>,
+    pub flow: RefCell<RequestFlow>,
+    pub context_id: u32,
+    /// Set while the ticker wakes this stream (its request is held): the registry's key.
+    woken_by: Cell<Option<u64>>,
+}
+
+impl Stream {
+    pub fn new(worker: Rc<WorkerFilter>) -> Stream {
+        let context_id = worker::next_context_id();
+        let flow = worker.filter.borrow().request(context_id);
+        Stream {
+            worker,
+            flow: RefCell::new(flow),
+            context_id,
+            woken_by: Cell::new(None),
+        }
+    }
+
+    /// After a callback: a request now held is remembered, and woken by the ticker.
+    pub fn after(&self, envoy: FilterEnvoy, step: Step) {
+        let held = step == Step::Pause && self.flow.try_borrow().is_ok_and(|f| f.is_held());
+        if !held || self.woken_by.get().is_some() {
+            return;
+        }
+        worker::hold(self.context_id, envoy);
+        // SAFETY: in a hook of this stream, on its worker.
+        let scheduler = unsafe { abi::envoy_dynamic_module_callback_http_filter_scheduler_new(envoy) };
+        if !scheduler.is_null() {
+            let key = NEXT_KEY.fetch_add(1, Ordering::Relaxed);
+            ticker::add_stream(key, scheduler);
+            self.woken_by.set(Some(key));
+        }
+    }
+
+    /// The ticker woke the stream: the worker ticks; a request no longer held stops being
+    /// woken.
+    pub fn woken(&self) {
+        self.worker.tick_if_due(true);
+        if !self.flow.try_borrow().is_ok_and(|f| f.is_held()) {
+            self.stop_waking();
+        }
+    }
+
+    pub fn stop_waking(&self) {
+        if let Some(key) = self.woken_by.take() {
+            ticker::remove_stream(key);
+        }
+    }
+
+    /// The stream is destroyed.
+    pub fn end(&self) {
+        self.stop_waking();
+        worker::release(self.context_id);
+    }
+}
+
+/// The request of one stream, through Envoy's callbacks for it.
+pub struct EnvoyRequest {
+    envoy: FilterEnvoy,
+}
+
+impl EnvoyRequest {
+    pub fn new(envoy: FilterEnvoy) -> EnvoyRequest {
+        EnvoyRequest { envoy }
+    }
+
+    /// The names and values of the request's headers (`abi::REQUEST_HEADER`) or trailers.
+    pub fn headers(&self, which: u32) -> Vec<(Vec<u8>, Vec<u8>)> {
+        // SAFETY: in a hook of this stream (or of another on its worker, for a held
+        // request); the array holds as many entries as Envoy said.
+        unsafe {
+            let count = abi::envoy_dynamic_module_callback_http_get_headers_size(self.envoy, which);
+            let mut headers = vec![EnvoyHeader::EMPTY; count];
+            if count == 0
+                || !abi::envoy_dynamic_module_callback_http_get_headers(
+                    self.envoy,
+                    which,
+                    headers.as_mut_ptr(),
+                )
+            {
+                return Vec::new();
+            }
+            copy_headers(headers.as_ptr(), count)
+        }
+    }
+
+    /// The request body Envoy holds for the filter (what earlier callbacks buffered, then
+    /// this callback's chunk), as Envoy's buffers: valid until the hook returns or a header
+    /// is changed.
+    pub fn body_buffers(&self) -> Vec<EnvoyBuffer> {
+        let mut buffers = self.buffers(abi::BUFFERED_REQUEST_BODY);
+        // SAFETY: in this stream's body hook.
+        if !unsafe { abi::envoy_dynamic_module_callback_http_received_buffered_request_body(self.envoy) } {
+            buffers.extend(self.buffers(abi::RECEIVED_REQUEST_BODY));
+        }
+        buffers
+    }
+
+    fn buffers(&self, which: u32) -> Vec<EnvoyBuffer> {
+        // SAFETY: in this stream's body hook; the array holds as many entries as Envoy said.
+        unsafe {
+            let count = abi::envoy_dynamic_module_callback_http_get_body_chunks_size(self.envoy, which);
+            let mut buffers = vec![EnvoyBuffer { ptr: std::ptr::null(), length: 0 }; count];
+            if count == 0
+                || !abi::envoy_dynamic_module_callback_http_get_body_chunks(
+                    self.envoy,
+                    which,
+                    buffers.as_mut_ptr(),
+                )
+            {
+                return Vec::new();
+            }
+            buffers
+        }
+    }
+
+    /// Sets (`add`: appends) or, with an empty value, removes header `name` of `which`.
+    fn change(&self, which: u32, name: &str, value: &[u8], add: bool) -> Result<(), HostError> {
+        let (key, value) = (ModuleBuffer::of(name.as_bytes()), ModuleBuffer::of(value));
+        // SAFETY: in a hook of this stream; the buffers outlive the call.
+        let done = unsafe {
+            if add {
+                abi::envoy_dynamic_module_callback_http_add_header(self.envoy, which, key, value)
+            } else {
+                abi::envoy_dynamic_module_callback_http_set_header(self.envoy, which, key, value)
+            }
+        };
+        done.then_some(()).ok_or(HostError("the header change was refused"))
+    }
+
+    pub fn remove_trailer(&self, name: &str) -> Result<(), HostError> {
+        self.change(abi::REQUEST_TRAILER, name, b"", false)
+    }
+
+    /// Fails the request closed when the filter itself failed (a panic caught).
+    pub fn fail(&self) {
+        let body = br#"{"error":"FILTER_UNAVAILABLE","message":"The authentication filter failed; try again."}"#;
+        let mut headers = [ModuleHeader::of("content-type", b"application/json")];
+        // SAFETY: in a hook of this stream; the buffers outlive the call.
+        unsafe {
+            abi::envoy_dynamic_module_callback_http_send_response(
+                self.envoy,
+                500,
+                headers.as_mut_ptr(),
+                headers.len(),
+                ModuleBuffer::of(body),
+                ModuleBuffer::of(DETAILS),
+            );
+        }
+    }
+}
+
+impl Host for EnvoyRequest {
+    fn request_headers(&self) -> Vec<(String, Vec<u8>)> {
+        self.headers(abi::REQUEST_HEADER)
+            .into_iter()
+            .map(|(name, value)| (String::from_utf8_lossy(&name).into_owned(), value))
+            .collect()
+    }
+
+    fn now(&self) -> u64 {
+        crate::now_ms() / 1000
+    }
+
+    fn remove_header(&self, name: &str) -> Result<(), HostError> {
+        self.change(abi::REQUEST_HEADER, name, b"", false)
+    }
+
+    fn set_header(&self, name: &str, value: &[u8]) -> Result<(), HostError> {
+        self.change(abi::REQUEST_HEADER, name, value, false)
+    }
+
+    fn add_header(&self, name: &str, value: &[u8]) -> Result<(), HostError> {
+        self.change(abi::REQUEST_HEADER, name, value, true)
+    }
+
+    /// Filter state under the `.wasm`'s names (`wasm.tollgate.outcome`...), so that one
+    /// access-log format serves both builds.
+    fn set_property(&self, name: &str, value: &[u8]) -> Result<(), HostError> {
+        let key = format!("wasm.{name}");
+        // SAFETY: in a hook of this stream; the buffers outlive the call.
+        let done = unsafe {
+            abi::envoy_dynamic_module_callback_http_set_filter_state_bytes(
+                self.envoy,
+                ModuleBuffer::of(key.as_bytes()),
+                ModuleBuffer::of(value),
+            )
+        };
+        done.then_some(()).ok_or(HostError("the filter state was refused"))
+    }
+
+    fn respond(&self, status: u32, headers: &[(&str, &str)], body: &[u8]) -> Result<(), HostError> {
+        let mut headers: Vec<ModuleHeader> = headers
+            .iter()
+            .map(|(name, value)| ModuleHeader::of(name, value.as_bytes()))
+            .collect();
+        // SAFETY: in a hook of this stream; the buffers outlive the call.
+        unsafe {
+            abi::envoy_dynamic_module_callback_http_send_response(
+                self.envoy,
+                status,
+                headers.as_mut_ptr(),
+                headers.len(),
+                ModuleBuffer::of(body),
+                ModuleBuffer::of(DETAILS),
+            );
+        }
+        Ok(())
+    }
+
+    fn debug_enabled(&self) -> bool {
+        log::debug_enabled()
+    }
+
+    fn debug(&self, line: &str) {
+        log::line(abi::LOG_DEBUG, line);
+    }
+
+    fn warn(&self, line: &str) {
+        log::line(abi::LOG_WARN, line);
+    }
+}
+
+impl HeldRequest for EnvoyRequest {
+    fn resume(&self) -> Result<(), HostError> {
+        // SAFETY: the held stream is alive (forgotten when destroyed), on this worker.
+        unsafe { abi::envoy_dynamic_module_callback_http_filter_continue_decoding(self.envoy) };
+        Ok(())
+    }
+}
+
+/// `count` entries at `ptr` (none for null).
+///
+/// # Safety
+/// `ptr` must point at `count` valid entries, or be null.
+pub unsafe fn slice<'a, T>(ptr: *const T, count: usize) -> &'a [T] {
+    if ptr.is_null() || count == 0 {
+        return &[];
+    }
+    // SAFETY: the caller's promise.
+    unsafe { std::slice::from_raw_parts(ptr, count) }
+}
+
+/// Copies Envoy's headers.
+///
+/// # Safety
+/// As for [`slice`], and each entry's buffers valid.
+pub unsafe fn copy_headers(ptr: *const EnvoyHeader, count: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
+    // SAFETY: the caller's promise.
+    unsafe {
+        slice(ptr, count)
+            .iter()
+            .map(|h| (abi::copy(h.key_ptr, h.key_length), abi::copy(h.value_ptr, h.value_length)))
+            .collect()
+    }
+}
+
+/// `len` bytes from `start` of the body held in `buffers` (copied: only those).
+///
+/// # Safety
+/// `buffers` must be Envoy's, still valid (the same hook, no change since).
+pub unsafe fn read_range(buffers: &[EnvoyBuffer], start: usize, len: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(len);
+    let mut offset = 0usize;
+    for buffer in buffers {
+        let end = offset.saturating_add(buffer.length);
+        if end > start && out.len() < len && !buffer.ptr.is_null() {
+            let from = start.saturating_sub(offset);
+            let take = (buffer.length - from).min(len - out.len());
+            // SAFETY: the caller's promise; `from + take <= buffer.length`.
+            out.extend_from_slice(unsafe { std::slice::from_raw_parts(buffer.ptr.add(from), take) });
+        }
+        offset = end;
+    }
+    out
+}

@@ -1,0 +1,111 @@
+//! Hooks Envoy requires of every HTTP filter module that tollgate has no use for: the
+//! response's callbacks (the filter works on requests), the stream-level calls out of Envoy
+//! and their answers (its calls go out from the main thread), and the downstream's
+//! watermarks. Each does nothing and lets the stream go on.
+
+// `no_mangle`: the names Envoy looks up.
+#![allow(unsafe_code)]
+
+use crate::abi::{self, EnvoyBuffer, EnvoyHeader, FilterEnvoy, FilterModule};
+
+#[no_mangle]
+pub extern "C" fn envoy_dynamic_module_on_http_filter_response_headers(
+    _envoy: FilterEnvoy,
+    _module: FilterModule,
+    _end_of_stream: bool,
+) -> u32 {
+    abi::HEADERS_CONTINUE
+}
+
+#[no_mangle]
+pub extern "C" fn envoy_dynamic_module_on_http_filter_response_body(
+    _envoy: FilterEnvoy,
+    _module: FilterModule,
+    _end_of_stream: bool,
+) -> u32 {
+    abi::BODY_CONTINUE
+}
+
+#[no_mangle]
+pub extern "C" fn envoy_dynamic_module_on_http_filter_response_trailers(
+    _envoy: FilterEnvoy,
+    _module: FilterModule,
+) -> u32 {
+    abi::TRAILERS_CONTINUE
+}
+
+#[no_mangle]
+pub extern "C" fn envoy_dynamic_module_on_http_filter_http_callout_done(
+    _envoy: FilterEnvoy,
+    _module: FilterModule,
+    _callout_id: u64,
+    _result: u32,
+    _headers: *const EnvoyHeader,
+    _headers_size: usize,
+    _chunks: *const EnvoyBuffer,
+    _chunks_size: usize,
+) {
+}
+
+#[no_mangle]
+pub extern "C" fn envoy_dynamic_module_on_http_filter_http_stream_headers(
+    _envoy: FilterEnvoy,
+    _module: FilterModule,
+    _stream_id: u64,
+    _headers: *const EnvoyHeader,
+    _headers_size: usize,
+    _end_stream: bool,
+) {
+}
+
+#[no_mangle]
+pub extern "C" fn envoy_dynamic_module_on_http_filter_http_stream_data(
+    _envoy: FilterEnvoy,
+    _module: FilterModule,
+    _stream_id: u64,
+    _data: *const EnvoyBuffer,
+    _data_count: usize,
+    _end_stream: bool,
+) {
+}
+
+#[no_mangle]
+pub extern "C" fn envoy_dynamic_module_on_http_filter_http_stream_trailers(
+    _envoy: FilterEnvoy,
+    _module: FilterModule,
+    _stream_id: u64,
+    _trailers: *const EnvoyHeader,
+    _trailers_size: usize,
+) {
+}
+
+#[no_mangle]
+pub extern "C" fn envoy_dynamic_module_on_http_filter_http_stream_complete(
+    _envoy: FilterEnvoy,
+    _module: FilterModule,
+    _stream_id: u64,
+) {
+}
+
+#[no_mangle]
+pub extern "C" fn envoy_dynamic_module_on_http_filter_http_stream_reset(
+    _envoy: FilterEnvoy,
+    _module: FilterModule,
+    _stream_id: u64,
+    _reason: u32,
+) {
+}
+
+#[no_mangle]
+pub extern "C" fn envoy_dynamic_module_on_http_filter_downstream_above_write_buffer_high_watermark(
+    _envoy: FilterEnvoy,
+    _module: FilterModule,
+) {
+}
+
+#[no_mangle]
+pub extern "C" fn envoy_dynamic_module_on_http_filter_downstream_below_write_buffer_low_watermark(
+    _envoy: FilterEnvoy,
+    _module: FilterModule,
+) {
+}
