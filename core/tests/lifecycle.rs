@@ -34,8 +34,13 @@ fn pair() -> Ed25519KeyPair {
 
 /// The provider's JWKS, with the key of [`pair`].
 fn jwks() -> Vec<u8> {
+    jwks_with_kid("k1")
+}
+
+/// The provider's JWKS, with the key of [`pair`] known as `kid`.
+fn jwks_with_kid(kid: &str) -> Vec<u8> {
     let mut jwk: Value = serde_json::from_str(&pair().public_key().to_jwk()).unwrap();
-    jwk["kid"] = json!("k1");
+    jwk["kid"] = json!(kid);
     json!({"keys": [jwk]}).to_string().into_bytes()
 }
 
@@ -333,4 +338,36 @@ fn a_held_requests_body_waits_with_it_and_is_read_once_let_on() {
     let read = |start: usize, len: usize| body[start..start + len].to_vec();
     assert_eq!(flow.on_body(&request, body.len(), true, read), Step::Pause);
     assert_eq!(request.answer().map(|(s, _)| s), Some(400));
+}
+
+/// A native Envoy's worker does not fetch: a request it holds for a `kid` the keys lack is
+/// marked in the shared data, the fetching side (the main thread's filter) fetches for it, and
+/// the worker's next tick installs the keys and lets the request on.
+#[test]
+fn a_worker_that_does_not_fetch_is_served_by_the_one_that_does() {
+    let process = Rc::default();
+    let (mut main, main_root) = worker(&process);
+    main.tick(&main_root);
+    answer(&mut main, &main_root, Some(b"200"), true, &jwks_with_kid("old"));
+    let (mut follower, root) = worker(&process);
+    root.follower.set(true);
+    follower.tick(&root);
+    let (step, request) = send(&follower, &root, 7);
+    assert_eq!(step, Step::Pause, "held for a kid the keys lack");
+    follower.tick(&root);
+    assert!(root.sent.borrow().is_empty(), "the worker does not fetch");
+    main.tick(&main_root);
+    assert_eq!(
+        main_root.sent.borrow().len(),
+        2,
+        "the fetching side fetches for the kid the worker's request waits for"
+    );
+    answer(&mut main, &main_root, Some(b"200"), true, &jwks());
+    assert!(!request.state.resumed.get());
+    follower.tick(&root);
+    assert!(request.state.resumed.get(), "let on with the keys fetched");
+    assert_eq!(
+        request.header_set("x-auth-user").as_deref(),
+        Some("svc-orders")
+    );
 }

@@ -120,6 +120,8 @@ pub struct FakeRoot {
     next_id: Cell<u32>,
     /// `http_get` is refused.
     pub refuse_calls: Cell<bool>,
+    /// A worker that does not fetch (a native Envoy's): see [`RootHost::fetches`].
+    pub follower: Cell<bool>,
     pub answer: RefCell<Answer>,
     metrics: RefCell<Vec<(String, MetricKind, i64)>>,
     pub logs: RefCell<Vec<(Level, String)>>,
@@ -134,6 +136,7 @@ impl FakeRoot {
             sent: RefCell::default(),
             next_id: Cell::new(1),
             refuse_calls: Cell::new(false),
+            follower: Cell::new(false),
             answer: RefCell::default(),
             metrics: RefCell::default(),
             logs: RefCell::default(),
@@ -280,6 +283,10 @@ impl RootHost for FakeRoot {
 
     fn held_request(&self, context_id: u32) -> Option<FakeRequest> {
         self.requests.borrow().get(&context_id).cloned()
+    }
+
+    fn fetches(&self) -> bool {
+        !self.follower.get()
     }
 
     fn now_ms(&self) -> u64 {
