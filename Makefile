@@ -17,7 +17,7 @@ IDP_MODULES   := tests/idp/node_modules/.package-lock.json
 ROUTER_MODULES := tests/routers/node_modules/.package-lock.json
 FORM_MODULES  := tests/forms/node_modules/.package-lock.json
 
-.PHONY: all setup test-tools bench-tools build wasm cli bins run-bins lint test unit e2e cost-growth run compose-config differential bench bench-cost fuzz fuzz-seeds soak clean
+.PHONY: all setup test-tools bench-tools build wasm native native-trap native-abi e2e-builds cli bins run-bins lint test unit e2e e2e-native cost-growth run compose-config differential bench bench-cost fuzz fuzz-seeds soak clean
 
 all: build
 
@@ -116,6 +116,27 @@ unit:
 	CARGO=$(CARGO) scripts/run-tests.sh cli -p tollgate-cli || failed="$$failed cli"; \
 	[ -z "$$failed" ] || { echo "unit: FAILED in$$failed (lists above)"; exit 1; }
 
+## The native module: an Envoy dynamic module (Envoy 1.40, ABI v0.2.0), the same core as
+## the .wasm, built with the `native` profile (it unwinds, so that a panic in a hook is caught
+## and fails the request closed) into target/release/libtollgate_native.so. Envoy finds it as
+## `tollgate_native` through ENVOY_DYNAMIC_MODULES_SEARCH_PATH (docs/native.md).
+NATIVE      := target/release/libtollgate_native.so
+TRAP_NATIVE := target/native-trap/libtollgate_native.so
+
+native:
+	$(CARGO) build --profile native -p tollgate-native
+	@mkdir -p $(dir $(NATIVE)) && cp target/native/libtollgate_native.so $(NATIVE).tmp && mv $(NATIVE).tmp $(NATIVE)
+
+## Its test-trap build (a marked request panics in the filter), for the fail-closed test.
+native-trap:
+	$(CARGO) build --profile native -p tollgate-native --features test-trap
+	@mkdir -p $(dir $(TRAP_NATIVE)) && cp target/native/libtollgate_native.so $(TRAP_NATIVE).tmp && mv $(TRAP_NATIVE).tmp $(TRAP_NATIVE)
+
+## The module's imports against the pinned Envoy's exports, and Envoy's required hooks
+## against the module's exports (scripts/native-abi-check.sh).
+native-abi: native setup
+	scripts/native-abi-check.sh $(NATIVE) $(ENVOY)
+
 ## End-to-end tests: the built module in a real Envoy (and a real browser), and the
 ## differentials against other parsers (python, node); the root crate's tests only, so
 ## nothing make unit runs runs again.
@@ -123,15 +144,24 @@ unit:
 ## test; and the committed fuzz corpus replayed through the fuzz properties.)
 TRAP_WASM := target/trap/wasm32-wasip1/release/tollgate.wasm
 
-e2e: wasm setup test-tools
-	$(CARGO) build -p tollgate-signin -p tollgate-echo -p tollgate-core --bins
-	$(CARGO) build --release --target wasm32-wasip1 --lib --features test-trap --target-dir target/trap
-	ENVOY=$(abspath $(ENVOY)) TOLLGATE_WASM=$(abspath $(WASM)) \
+E2E_ENV = ENVOY=$(abspath $(ENVOY)) TOLLGATE_WASM=$(abspath $(WASM)) \
 	  TOLLGATE_TRAP_WASM=$(abspath $(TRAP_WASM)) \
+	  TOLLGATE_NATIVE_SO=$(abspath $(NATIVE)) TOLLGATE_TRAP_NATIVE=$(abspath $(TRAP_NATIVE)) \
 	  TOLLGATE_SIGNIN=$(abspath target/debug/tollgate-signin) \
 	  TOLLGATE_ECHO=$(abspath target/debug/echo-upstream) \
-	  TOLLGATE_MINT=$(abspath target/debug/mint-token) CHROMIUM=$(CHROMIUM) CARGO=$(CARGO) \
-	  scripts/run-tests.sh e2e --features envoy-tests --test '*'
+	  TOLLGATE_MINT=$(abspath target/debug/mint-token) CHROMIUM=$(CHROMIUM) CARGO=$(CARGO)
+
+e2e-builds: wasm native native-trap setup test-tools
+	$(CARGO) build -p tollgate-signin -p tollgate-echo -p tollgate-core --bins
+	$(CARGO) build --release --target wasm32-wasip1 --lib --features test-trap --target-dir target/trap
+
+e2e: e2e-builds
+	$(E2E_ENV) scripts/run-tests.sh e2e --features envoy-tests --test '*'
+
+## The same end-to-end suite with the native module in Envoy instead of the .wasm.
+e2e-native: e2e-builds
+	$(E2E_ENV) TOLLGATE_NATIVE=$(abspath $(NATIVE)) \
+	  scripts/run-tests.sh e2e-native --features envoy-tests --test '*'
 
 ## The module built from the working tree against the one built at BASE (a git revision,
 ## default the last commit): the hostile table and mutations of each row through two Envoys
@@ -149,7 +179,7 @@ differential: wasm setup
 ## steps are listed at the end, and make test then fails.
 test:
 	@failed=""; \
-	for step in lint unit e2e cost-growth; do \
+	for step in lint unit e2e e2e-native cost-growth; do \
 	  $(MAKE) --no-print-directory $$step || failed="$$failed $$step"; \
 	done; \
 	$(MAKE) --no-print-directory soak SOAK_SECONDS=20 SOAK_TOKENS=5000 || failed="$$failed soak"; \

@@ -1,4 +1,4 @@
-//! The filter follows Envoy's log level at run time: `POST /logging?wasm=debug` on the admin
+//! The filter follows Envoy's log level at run time: `POST /logging?wasm=debug` (`dynamic_modules=debug` for the native build) on the admin
 //! endpoint turns its decision lines on, `wasm=info` turns them off again, without a restart.
 
 // Tests may panic, unwrap and index: a failure is the point.
@@ -14,7 +14,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use support::{Envoy, Setup, K};
+use support::{filter_logger, Envoy, Setup, K};
 
 /// Sends a request for a path no other request used and says whether the filter logged its
 /// decision. The filter logs before Envoy answers, and Envoy writes its log unbuffered: the
@@ -71,11 +71,11 @@ fn decision_lines_follow_envoys_log_level_at_run_time() {
         assert!(!decision_logged(&envoy, &mut serial), "{}", envoy.log());
     }
 
-    let r = envoy.admin_post("/logging?wasm=debug");
+    let r = envoy.admin_post(&format!("/logging?{}=debug", filter_logger()));
     assert_eq!(r.status, 200, "{}", r.text());
     until_logging_is(&envoy, &mut serial, true);
 
-    let r = envoy.admin_post("/logging?wasm=info");
+    let r = envoy.admin_post(&format!("/logging?{}=info", filter_logger()));
     assert_eq!(r.status, 200, "{}", r.text());
     until_logging_is(&envoy, &mut serial, false);
 }

@@ -73,7 +73,7 @@ pub fn manifest_dir() -> PathBuf {
 }
 
 /// The file `variable` names, or `default` under the crate; panics with `hint` when missing.
-fn file_from_env(variable: &str, default: &str, hint: &str) -> PathBuf {
+pub fn file_from_env(variable: &str, default: &str, hint: &str) -> PathBuf {
     let path = std::env::var_os(variable)
         .map(PathBuf::from)
         .unwrap_or_else(|| manifest_dir().join(default));
@@ -103,6 +103,16 @@ pub fn native_module() -> Option<PathBuf> {
     std::env::var_os("TOLLGATE_NATIVE")
         .filter(|path| !path.is_empty())
         .map(PathBuf::from)
+}
+
+/// Envoy's logger of the filter: `wasm`, or `dynamic_modules` for the native build (for
+/// `POST /logging?<logger>=debug` on the admin endpoint).
+pub fn filter_logger() -> &'static str {
+    if native_module().is_some() {
+        "dynamic_modules"
+    } else {
+        "wasm"
+    }
 }
 
 /// The test-trap build of the native module.
