@@ -113,6 +113,7 @@ unit:
 	@failed=""; \
 	CARGO=$(CARGO) scripts/run-tests.sh unit --workspace --lib --bins || failed="$$failed unit"; \
 	CARGO=$(CARGO) scripts/run-tests.sh core-tests -p tollgate-core --test '*' || failed="$$failed core-tests"; \
+	CARGO=$(CARGO) scripts/run-tests.sh core-native -p tollgate-core --features native-crypto --test native_signatures || failed="$$failed core-native"; \
 	CARGO=$(CARGO) scripts/run-tests.sh cli -p tollgate-cli || failed="$$failed cli"; \
 	[ -z "$$failed" ] || { echo "unit: FAILED in$$failed (lists above)"; exit 1; }
 

@@ -64,7 +64,8 @@ fn a_trap_answers_5xx_and_nothing_gets_through_afterwards() {
     assert!(
         log.contains("[critical]")
             && log.contains("tollgate")
-            && (log.contains("panic at src/lib.rs:") || log.contains("panic at native/src/hooks.rs:")),
+            && (log.contains("panic at src/lib.rs:")
+                || log.contains("panic at native/src/hooks.rs:")),
         "no critical line for the panic in the log:\n{log}"
     );
     assert!(

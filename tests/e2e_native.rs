@@ -22,9 +22,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use serde_json::json;
-use support::{
-    file_from_env, native_trap_module, token_for, wait_until, Envoy, Request, Setup, K,
-};
+use support::{file_from_env, native_trap_module, token_for, wait_until, Envoy, Request, Setup, K};
 
 /// The native module, whichever build the suite runs.
 fn module() -> PathBuf {
@@ -51,7 +49,11 @@ fn envoy_elf() -> PathBuf {
 
 /// The dynamic symbols of `file` (`nm -D`), defined or undefined.
 fn symbols(file: &Path, defined: bool) -> BTreeSet<String> {
-    let which = if defined { "--defined-only" } else { "--undefined-only" };
+    let which = if defined {
+        "--defined-only"
+    } else {
+        "--undefined-only"
+    };
     let out = Command::new("nm")
         .args(["-D", which])
         .arg(file)
@@ -117,7 +119,10 @@ fn every_callback_the_module_imports_is_exported_by_the_pinned_envoy() {
     let exports = symbols(&so, true);
     let envoy_exports = symbols(&elf, true);
     assert!(imports.len() >= 20, "the module imports {imports:?}");
-    assert_eq!(abi_mismatches(&imports, &exports, &envoy_exports), Vec::<String>::new());
+    assert_eq!(
+        abi_mismatches(&imports, &exports, &envoy_exports),
+        Vec::<String>::new()
+    );
     // The check finds what is missing on either side.
     let mut fewer = envoy_exports.clone();
     fewer.remove("envoy_dynamic_module_callback_http_send_response");
@@ -173,9 +178,16 @@ fn a_panic_in_the_filter_fails_the_request_closed_and_envoy_stays_up() {
     assert_eq!(envoy.send(&good()).status, 200);
     assert_eq!(envoy.get("/orders").status, 401);
     wait_until("the panics are counted", Duration::from_secs(10), || {
-        envoy.stats("wasmcustom.tollgate.panicked").values().sum::<u64>() == 20
+        envoy
+            .stats("wasmcustom.tollgate.panicked")
+            .values()
+            .sum::<u64>()
+            == 20
     });
     let log = envoy.log();
-    let lines = log.lines().filter(|l| l.contains("tollgate 0") && l.contains("panic at")).count();
+    let lines = log
+        .lines()
+        .filter(|l| l.contains("tollgate 0") && l.contains("panic at"))
+        .count();
     assert_eq!(lines, 1, "logged once:\n{log}");
 }

@@ -348,7 +348,13 @@ fn a_worker_that_does_not_fetch_is_served_by_the_one_that_does() {
     let process = Rc::default();
     let (mut main, main_root) = worker(&process);
     main.tick(&main_root);
-    answer(&mut main, &main_root, Some(b"200"), true, &jwks_with_kid("old"));
+    answer(
+        &mut main,
+        &main_root,
+        Some(b"200"),
+        true,
+        &jwks_with_kid("old"),
+    );
     let (mut follower, root) = worker(&process);
     root.follower.set(true);
     follower.tick(&root);

@@ -55,8 +55,9 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_config_new(
             let config = Arc::new(NativeConfig::new(envoy, json, metrics));
             main_thread::adopt(config.id, filter);
             // SAFETY: Envoy's live configuration, on the main thread.
-            let scheduler =
-                unsafe { abi::envoy_dynamic_module_callback_http_filter_config_scheduler_new(envoy) };
+            let scheduler = unsafe {
+                abi::envoy_dynamic_module_callback_http_filter_config_scheduler_new(envoy)
+            };
             if !scheduler.is_null() {
                 ticker::add_config(config.id, scheduler);
             }

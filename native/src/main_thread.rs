@@ -69,7 +69,9 @@ impl RootHost for MainEnvoy<'_> {
             )
         };
         match result {
-            abi::CALLOUT_SUCCESS => u32::try_from(id).map_err(|_| HostError("call id out of range")),
+            abi::CALLOUT_SUCCESS => {
+                u32::try_from(id).map_err(|_| HostError("call id out of range"))
+            }
             2 => Err(HostError("ClusterNotFound")),
             _ => Err(HostError("the call could not start")),
         }
@@ -129,7 +131,10 @@ impl RootHost for MainEnvoy<'_> {
 /// Loads `json` for Envoy's configuration `config` (in its creation hook): the main
 /// thread's filter, the ids of the metrics it defined, and its tick; `None` when the
 /// configuration is refused (logged, naming the key).
-pub fn configure(config: ConfigEnvoy, json: &[u8]) -> Option<(Filter, HashMap<String, u32>, Duration)> {
+pub fn configure(
+    config: ConfigEnvoy,
+    json: &[u8],
+) -> Option<(Filter, HashMap<String, u32>, Duration)> {
     let defined = RefCell::new(HashMap::new());
     let host = MainEnvoy {
         config,

@@ -17,20 +17,24 @@ pub fn define(config: ConfigEnvoy, kind: MetricKind, name: &str) -> Result<u32, 
     // labels; `id` outlives the call.
     let result = unsafe {
         match kind {
-            MetricKind::Counter => abi::envoy_dynamic_module_callback_http_filter_config_define_counter(
-                config,
-                name,
-                std::ptr::null_mut(),
-                0,
-                &mut id,
-            ),
-            MetricKind::Gauge => abi::envoy_dynamic_module_callback_http_filter_config_define_gauge(
-                config,
-                name,
-                std::ptr::null_mut(),
-                0,
-                &mut id,
-            ),
+            MetricKind::Counter => {
+                abi::envoy_dynamic_module_callback_http_filter_config_define_counter(
+                    config,
+                    name,
+                    std::ptr::null_mut(),
+                    0,
+                    &mut id,
+                )
+            }
+            MetricKind::Gauge => {
+                abi::envoy_dynamic_module_callback_http_filter_config_define_gauge(
+                    config,
+                    name,
+                    std::ptr::null_mut(),
+                    0,
+                    &mut id,
+                )
+            }
         }
     };
     if result != abi::METRICS_SUCCESS {

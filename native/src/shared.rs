@@ -23,7 +23,9 @@ static STORE: Mutex<Option<Store>> = Mutex::new(None);
 
 fn store() -> MutexGuard<'static, Option<Store>> {
     // A panic while holding the lock left whole entries (each write is one insert).
-    STORE.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    STORE
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The value of `key` and its compare-and-swap token.

@@ -47,7 +47,8 @@ impl Stream {
         }
         worker::hold(self.context_id, envoy);
         // SAFETY: in a hook of this stream, on its worker.
-        let scheduler = unsafe { abi::envoy_dynamic_module_callback_http_filter_scheduler_new(envoy) };
+        let scheduler =
+            unsafe { abi::envoy_dynamic_module_callback_http_filter_scheduler_new(envoy) };
         if !scheduler.is_null() {
             let key = NEXT_KEY.fetch_add(1, Ordering::Relaxed);
             ticker::add_stream(key, scheduler);
@@ -113,7 +114,9 @@ impl EnvoyRequest {
     pub fn body_buffers(&self) -> Vec<EnvoyBuffer> {
         let mut buffers = self.buffers(abi::BUFFERED_REQUEST_BODY);
         // SAFETY: in this stream's body hook.
-        if !unsafe { abi::envoy_dynamic_module_callback_http_received_buffered_request_body(self.envoy) } {
+        if !unsafe {
+            abi::envoy_dynamic_module_callback_http_received_buffered_request_body(self.envoy)
+        } {
             buffers.extend(self.buffers(abi::RECEIVED_REQUEST_BODY));
         }
         buffers
@@ -122,8 +125,15 @@ impl EnvoyRequest {
     fn buffers(&self, which: u32) -> Vec<EnvoyBuffer> {
         // SAFETY: in this stream's body hook; the array holds as many entries as Envoy said.
         unsafe {
-            let count = abi::envoy_dynamic_module_callback_http_get_body_chunks_size(self.envoy, which);
-            let mut buffers = vec![EnvoyBuffer { ptr: std::ptr::null(), length: 0 }; count];
+            let count =
+                abi::envoy_dynamic_module_callback_http_get_body_chunks_size(self.envoy, which);
+            let mut buffers = vec![
+                EnvoyBuffer {
+                    ptr: std::ptr::null(),
+                    length: 0
+                };
+                count
+            ];
             if count == 0
                 || !abi::envoy_dynamic_module_callback_http_get_body_chunks(
                     self.envoy,
@@ -148,7 +158,8 @@ impl EnvoyRequest {
                 abi::envoy_dynamic_module_callback_http_set_header(self.envoy, which, key, value)
             }
         };
-        done.then_some(()).ok_or(HostError("the header change was refused"))
+        done.then_some(())
+            .ok_or(HostError("the header change was refused"))
     }
 
     pub fn remove_trailer(&self, name: &str) -> Result<(), HostError> {
@@ -209,7 +220,8 @@ impl Host for EnvoyRequest {
                 ModuleBuffer::of(value),
             )
         };
-        done.then_some(()).ok_or(HostError("the filter state was refused"))
+        done.then_some(())
+            .ok_or(HostError("the filter state was refused"))
     }
 
     fn respond(&self, status: u32, headers: &[(&str, &str)], body: &[u8]) -> Result<(), HostError> {
@@ -273,7 +285,12 @@ pub unsafe fn copy_headers(ptr: *const EnvoyHeader, count: usize) -> Vec<(Vec<u8
     unsafe {
         slice(ptr, count)
             .iter()
-            .map(|h| (abi::copy(h.key_ptr, h.key_length), abi::copy(h.value_ptr, h.value_length)))
+            .map(|h| {
+                (
+                    abi::copy(h.key_ptr, h.key_length),
+                    abi::copy(h.value_ptr, h.value_length),
+                )
+            })
             .collect()
     }
 }
@@ -291,7 +308,9 @@ pub unsafe fn read_range(buffers: &[EnvoyBuffer], start: usize, len: usize) -> V
             let from = start.saturating_sub(offset);
             let take = (buffer.length - from).min(len - out.len());
             // SAFETY: the caller's promise; `from + take <= buffer.length`.
-            out.extend_from_slice(unsafe { std::slice::from_raw_parts(buffer.ptr.add(from), take) });
+            out.extend_from_slice(unsafe {
+                std::slice::from_raw_parts(buffer.ptr.add(from), take)
+            });
         }
         offset = end;
     }

@@ -27,7 +27,9 @@ static REGISTRY: Mutex<Option<Registry>> = Mutex::new(None);
 static START: Once = Once::new();
 
 fn registry() -> MutexGuard<'static, Option<Registry>> {
-    REGISTRY.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    REGISTRY
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Starts the thread (once per process).

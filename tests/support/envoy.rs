@@ -62,7 +62,11 @@ impl Envoy {
         // found through Envoy's search path.
         let mut env: Vec<(String, String)> = Vec::new();
         if let Some(module) = setup.native_module() {
-            let dir = module.parent().unwrap_or(Path::new(".")).display().to_string();
+            let dir = module
+                .parent()
+                .unwrap_or(Path::new("."))
+                .display()
+                .to_string();
             env.push(("ENVOY_DYNAMIC_MODULES_SEARCH_PATH".into(), dir));
             env.extend(setup.vm_env.iter().cloned());
         }

@@ -98,6 +98,9 @@ pub struct PublicKey {
     pub kid: Option<String>,
     pub algorithm: Algorithm,
     key: Verifying,
+    /// The same key for AWS-LC (the native module's RSA and ECDSA checks).
+    #[cfg(feature = "native-crypto")]
+    native: Option<super::native_signature::NativeKey>,
     /// What the key is, whatever the JWKS around it: SHA-256 of its algorithm, `kid` and
     /// members as canonical JSON (names sorted). The same key fetched again has the same.
     pub digest: KeyDigest,
@@ -146,14 +149,26 @@ impl PublicKey {
         Some(PublicKey {
             kid: None,
             algorithm,
+            #[cfg(feature = "native-crypto")]
+            native: native(&key),
             key,
             digest: [0; 32],
         })
     }
 
+    /// Whether AWS-LC checks this key's signatures (the native module's RSA and ECDSA keys).
+    #[cfg(feature = "native-crypto")]
+    pub fn checked_natively(&self) -> bool {
+        self.native.is_some()
+    }
+
     /// Whether `token` carries this key's valid signature (jwt-simple checks that the header's
     /// `alg` is this key's algorithm); `now` is the filter's clock.
     pub fn verifies(&self, token: &str, now: u64) -> bool {
+        #[cfg(feature = "native-crypto")]
+        if let Some(native) = &self.native {
+            return native.verifies(token);
+        }
         let options = Some(options(now));
         match &self.key {
             Verifying::RS256(k) => k.verify_token::<NoCustomClaims>(token, options).is_ok(),
@@ -166,6 +181,30 @@ impl PublicKey {
             Verifying::ES384(k) => k.verify_token::<NoCustomClaims>(token, options).is_ok(),
             Verifying::EdDSA(k) => k.verify_token::<NoCustomClaims>(token, options).is_ok(),
         }
+    }
+}
+
+/// The key for AWS-LC, for the algorithms it checks ([`super::native_signature`]).
+#[cfg(feature = "native-crypto")]
+fn native(key: &Verifying) -> Option<super::native_signature::NativeKey> {
+    use super::native_signature::NativeKey;
+    use aws_lc_rs::signature as lc;
+    let rsa = |alg, c: RSAPublicKeyComponents, params| NativeKey::rsa(alg, &c.n, &c.e, params);
+    match key {
+        Verifying::RS256(k) => rsa("RS256", k.to_components(), &lc::RSA_PKCS1_2048_8192_SHA256),
+        Verifying::RS384(k) => rsa("RS384", k.to_components(), &lc::RSA_PKCS1_2048_8192_SHA384),
+        Verifying::RS512(k) => rsa("RS512", k.to_components(), &lc::RSA_PKCS1_2048_8192_SHA512),
+        Verifying::ES256(k) => NativeKey::ec(
+            "ES256",
+            &k.public_key().to_bytes_uncompressed(),
+            &lc::ECDSA_P256_SHA256_FIXED,
+        ),
+        Verifying::ES384(k) => NativeKey::ec(
+            "ES384",
+            &k.public_key().to_bytes_uncompressed(),
+            &lc::ECDSA_P384_SHA384_FIXED,
+        ),
+        _ => None,
     }
 }
 

@@ -10,6 +10,8 @@ pub mod issuer;
 pub mod jwks;
 pub mod jws;
 pub mod keys;
+#[cfg(feature = "native-crypto")]
+pub mod native_signature;
 pub mod revocation;
 mod revocation_list;
 pub mod token;
