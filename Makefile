@@ -134,9 +134,10 @@ native-trap:
 	@mkdir -p $(dir $(TRAP_NATIVE)) && cp target/native/libtollgate_native.so $(TRAP_NATIVE).tmp && mv $(TRAP_NATIVE).tmp $(TRAP_NATIVE)
 
 ## The module's imports against the pinned Envoy's exports, and Envoy's required hooks
-## against the module's exports (scripts/native-abi-check.sh).
+## against the module's exports (tests/e2e_native.rs, also in make e2e).
 native-abi: native setup
-	scripts/native-abi-check.sh $(NATIVE) $(ENVOY)
+	ENVOY=$(abspath $(ENVOY)) TOLLGATE_NATIVE_SO=$(abspath $(NATIVE)) \
+	  $(CARGO) test --features envoy-tests --test e2e_native every_callback
 
 ## End-to-end tests: the built module in a real Envoy (and a real browser), and the
 ## differentials against other parsers (python, node); the root crate's tests only, so
@@ -204,9 +205,10 @@ soak: wasm setup
 ## debug builds, much quicker to build than the release profile (tuned for the .wasm: LTO,
 ## one codegen unit), and the sign-in service's Argon2 is optimised in dev too. The module, the native programs and the Envoy install are made side by side (the
 ## two cargo builds lock different directories: target/release, target/debug).
+## `make run NATIVE=1` serves the same configuration with the native module instead.
 run: $(IDP_MODULES)
-	$(MAKE) --no-print-directory -j3 wasm run-bins setup
-	ENVOY=$(ENVOY) scripts/run.sh
+	$(MAKE) --no-print-directory -j3 $(if $(filter 1,$(NATIVE)),native,wasm) run-bins setup
+	ENVOY=$(ENVOY) NATIVE=$(NATIVE) scripts/run.sh
 
 run-bins: $(IDP_MODULES)
 	$(CARGO) build --bins -p tollgate-core -p tollgate-echo -p tollgate-signin
@@ -220,16 +222,16 @@ bench-tools: $(OHA)
 $(OHA):
 	$(CARGO) install oha --locked --version 1.16.0 --root .run/tools
 
-## tollgate against no filter, a do-nothing Wasm filter and native jwt_authn, in one
-## interleaved run: HS256 tokens, and an issuer's RS256 and ES256 tokens (jwt_authn and
+## tollgate (the .wasm and the native module) against no filter, a do-nothing Wasm filter
+## and native jwt_authn (without and with its token cache), in one interleaved run: HS256 tokens, and an issuer's RS256 and ES256 tokens (jwt_authn and
 ## tollgate with the keys inline, and fetched through a cluster from a local JWKS server);
 ## then the instruction count per request of the decision core.
 ## BENCH_ARGS passes options to bench/bench.py (e.g. BENCH_ARGS="--rounds 5",
 ## BENCH_ARGS="--only issuer" for the issuers' workloads alone).
-bench: wasm setup bench-tools
+bench: wasm native setup bench-tools
 	$(CARGO) build --release --target wasm32-wasip1 -p noop-filter
 	$(CARGO) build --release -p tollgate-core --bin mint-token
-	ENVOY=$(abspath $(ENVOY)) TOLLGATE_WASM=$(abspath $(WASM)) \
+	ENVOY=$(abspath $(ENVOY)) TOLLGATE_WASM=$(abspath $(WASM)) NATIVE_SO=$(abspath $(NATIVE)) \
 	  NOOP_WASM=$(abspath target/wasm32-wasip1/release/noop_filter.wasm) \
 	  MINT_TOKEN=$(abspath target/release/mint-token) OHA=$(abspath $(OHA)) \
 	  python3 bench/bench.py $(BENCH_ARGS)

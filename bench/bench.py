@@ -48,7 +48,8 @@ ISSUER_KEYS = {  # alg: (kid, PEM file)
     "ES256": ("bench-ec", os.path.join(ROOT, "tests", "data", "issuer-keys", "ec-p256.pem")),
 }
 # The arms that check tokens (so refuse the workloads that expect refusals).
-AUTHENTICATING = ("jwt_authn", "tollgate", "jwt_local", "jwt_remote", "tollgate_uri", "tollgate_revoked")
+AUTHENTICATING = ("jwt_authn", "jwt_authn_cached", "tollgate", "jwt_local", "jwt_local_cached", "jwt_remote",
+                  "tollgate_uri", "tollgate_revoked", "native")
 
 
 def die(message):
@@ -104,6 +105,31 @@ def wasm_filter(path, configuration, env=None):
             },
         },
     }
+
+
+def native_filter(configuration):
+    """tollgate's native module (found through ENVOY_DYNAMIC_MODULES_SEARCH_PATH)."""
+    return {
+        "name": "tollgate",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.dynamic_modules.v3.DynamicModuleFilter",
+            "dynamic_module_config": {"name": "tollgate_native", "do_not_close": True,
+                                      "metrics_namespace": "wasmcustom"},
+            "filter_name": "tollgate",
+            "filter_config": {
+                "@type": "type.googleapis.com/google.protobuf.StringValue",
+                "value": json.dumps(configuration),
+            },
+        },
+    }
+
+
+def cached(filter_):
+    """A jwt_authn filter with its verified-token cache on (it is off unless configured)."""
+    filter_ = json.loads(json.dumps(filter_))
+    for provider in filter_["typed_config"]["providers"].values():
+        provider["jwt_cache_config"] = {"jwt_cache_size": 100_000}
+    return filter_
 
 
 def jwt_authn_filter(secret):
@@ -202,7 +228,7 @@ def bootstrap(filters, clusters=()):
 
 
 class Envoy:
-    def __init__(self, name, config, workdir, concurrency=1, cpus=None):
+    def __init__(self, name, config, workdir, concurrency=1, cpus=None, env=None):
         self.name = name
         self.dir = os.path.join(workdir, name)
         os.makedirs(self.dir)
@@ -214,7 +240,7 @@ class Envoy:
         self.proc = subprocess.Popen(
             ["taskset", "-c", cpus or ENVOY_CPU, ENVOY, "-c", path, "--concurrency", str(concurrency),
              "--disable-hot-restart", "-l", "warning", "--admin-address-path", admin_file],
-            stdout=self.log, stderr=subprocess.STDOUT)
+            stdout=self.log, stderr=subprocess.STDOUT, env=dict(os.environ, **(env or {})))
         deadline = time.time() + 60
         while True:
             if self.proc.poll() is not None:
@@ -433,6 +459,7 @@ def main():
     ENVOY = need("ENVOY")
     tollgate_wasm = need("TOLLGATE_WASM")
     noop_wasm = need("NOOP_WASM")
+    native_so = need("NATIVE_SO")
     mint = need("MINT_TOKEN")
     for tool in ("wrk", "taskset"):
         if not shutil.which(tool):
@@ -503,7 +530,11 @@ def main():
         "none": bootstrap([]),
         "noop": bootstrap([wasm_filter(noop_wasm, {})]),
         "jwt_authn": bootstrap([jwt_authn_filter(secret)]),
+        "jwt_authn_cached": bootstrap([cached(jwt_authn_filter(secret))]),
         "jwt_local": bootstrap([jwt_authn_issuer_filter(jwks=jwks)]),
+        "jwt_local_cached": bootstrap([cached(jwt_authn_issuer_filter(jwks=jwks))]),
+        # The native module, with the same configuration as `tollgate`.
+        "native": bootstrap([native_filter(tollgate_config(api_key, issuer_entry(jwks=jwks)))]),
         "jwt_remote": bootstrap([jwt_authn_issuer_filter(jwks_url=jwks_server.url)], cluster),
         # One configuration for every token: the master secret and the issuer, keys inline.
         "tollgate": bootstrap([wasm_filter(tollgate_wasm, tollgate_config(api_key, issuer_entry(jwks=jwks)),
@@ -522,8 +553,8 @@ def main():
                                             tollgate_env)])
         variants.append(name)
     spoof = {"x-auth-user": "mallory"}
-    hs_arms = ["none", "noop", "jwt_authn", "tollgate"]
-    issuer_arms = ["jwt_local", "jwt_remote", "tollgate", "tollgate_uri"]
+    hs_arms = ["none", "noop", "jwt_authn", "jwt_authn_cached", "tollgate", "native"]
+    issuer_arms = ["jwt_local", "jwt_local_cached", "jwt_remote", "tollgate", "tollgate_uri", "native"]
     # workload: (script, arms, expected non-2xx for the authenticating arms)
     workloads = {
         "valid token": (lua_static("/api/orders", {"Authorization": f"Bearer {token}", **spoof}),
@@ -533,7 +564,7 @@ def main():
         "invalid token": (lua_static("/api/orders", {"Authorization": f"Bearer {invalid}", **spoof}),
                           list(hs_arms), True),
         "API key": (lua_static("/admin/stats", {"Authorization": f"Bearer {api_key}", **spoof}),
-                    ["none", "noop", "tollgate"], False),
+                    ["none", "noop", "tollgate", "native"], False),
     }
     for alg in ISSUER_KEYS:
         if alg in issuer_tokens:
@@ -563,10 +594,12 @@ def main():
 
     envoys = {}
     try:
+        native_env = {"TOLLGATE_SECRET": secret,
+                      "ENVOY_DYNAMIC_MODULES_SEARCH_PATH": os.path.dirname(os.path.abspath(native_so))}
         for name, config in arms.items():
-            envoys[name] = Envoy(name, config, workdir)
+            envoys[name] = Envoy(name, config, workdir, env=native_env if name == "native" else None)
         started = time.time()
-        run(args, envoys, workloads, scripts, tollgate_wasm, noop_wasm, variants)
+        run(args, envoys, workloads, scripts, tollgate_wasm, noop_wasm, native_so, variants)
         if "jwt_remote" in envoys or "tollgate_uri" in envoys:
             print(f"JWKS server: {jwks_server.fetches} fetches in the whole run")
         if "tollgate_revoked" in envoys:
@@ -595,6 +628,10 @@ ISSUER_WORKLOADS = [f"{alg} token" for alg in ISSUER_KEYS] + [f"distinct {alg}" 
 # The ratio columns: (tollgate's arm, jwt_authn's arm) for HS256 and for issuers' tokens.
 RATIO_LOCAL = {"hs256": ("tollgate", "jwt_authn"), "issuer": ("tollgate", "jwt_local")}
 RATIO_REMOTE = {"issuer": ("tollgate_uri", "jwt_remote")}
+# The native module against jwt_authn (without and with its cache) and against no filter.
+NATIVE_VS_JWT = {"hs256": ("native", "jwt_authn"), "issuer": ("native", "jwt_local")}
+NATIVE_VS_JWT_CACHED = {"hs256": ("native", "jwt_authn_cached"), "issuer": ("native", "jwt_local_cached")}
+NATIVE_VS_NONE = {"hs256": ("native", "none"), "issuer": ("native", "none")}
 
 
 def family(workload):
@@ -607,11 +644,12 @@ def cache_counts(envoy):
             stats.get("wasmcustom.tollgate.token_cache.miss", 0))
 
 
-def run(args, envoys, workloads, scripts, tollgate_wasm, noop_wasm, variants):
+def run(args, envoys, workloads, scripts, tollgate_wasm, noop_wasm, native_so, variants):
     print(f"machine: {os.uname().machine}, {os.cpu_count()} CPUs, "
           f"{open('/proc/cpuinfo').read().split('model name')[1].split(':')[1].splitlines()[0].strip()}")
     print(f"Envoy: {subprocess.run([ENVOY, '--version'], capture_output=True, text=True).stdout.split('version:')[1].strip()}")
-    print(f"tollgate.wasm: {os.path.getsize(tollgate_wasm):,} bytes; noop.wasm: {os.path.getsize(noop_wasm):,} bytes")
+    print(f"tollgate.wasm: {os.path.getsize(tollgate_wasm):,} bytes; noop.wasm: {os.path.getsize(noop_wasm):,} bytes; "
+          f"libtollgate_native.so: {os.path.getsize(native_so):,} bytes")
     print(f"{args.rounds} interleaved rounds x {args.seconds}s, wrk -t1 -c{args.connections}, "
           f"Envoy --concurrency 1 on CPU {ENVOY_CPU}, wrk on CPU {LOAD_CPU}\n")
     # Where each (workload, arm) stands in its token pool (scripts that resume).
@@ -639,7 +677,7 @@ def run(args, envoys, workloads, scripts, tollgate_wasm, noop_wasm, variants):
     for r in range(args.rounds):
         for name, (_, arm_names, rejects) in workloads.items():
             for arm in arm_names:
-                counted = arm.startswith("tollgate") and name.startswith("distinct")
+                counted = arm.startswith(("tollgate", "native")) and name.startswith("distinct")
                 cache_before = cache_counts(envoys[arm]) if counted else None
                 cpu_before = envoys[arm].cpu_seconds()
                 res = drive(name, arm, args.seconds)
@@ -660,8 +698,8 @@ def run(args, envoys, workloads, scripts, tollgate_wasm, noop_wasm, variants):
         print(f"round {r + 1}/{args.rounds} done", file=sys.stderr)
 
     median = {k: statistics.median(v) for k, v in results.items()}
-    arms = [a for a in ["none", "noop", "jwt_authn", "jwt_local", "jwt_remote", "tollgate", "tollgate_uri",
-                        "tollgate_revoked"]
+    arms = [a for a in ["none", "noop", "jwt_authn", "jwt_authn_cached", "jwt_local", "jwt_local_cached",
+                        "jwt_remote", "tollgate", "tollgate_uri", "tollgate_revoked", "native"]
             if a in envoys] + variants
 
     def ratio(name, other, width, pairs=None):
@@ -680,9 +718,11 @@ def run(args, envoys, workloads, scripts, tollgate_wasm, noop_wasm, variants):
 
     cpu = {k: statistics.median(v) for k, v in cpu_us.items()}
     table("median requests/s", 17, median, ",.0f", arms, workloads,
-          f"{'vs jwt local':>14}{'vs jwt remote':>15}{'vs noop':>10}",
+          f"{'vs jwt local':>14}{'vs jwt remote':>15}{'vs noop':>10}"
+          f"{'native/jwt':>12}{'native/jwt cached':>19}{'native/none':>13}",
           lambda name: ratio(name, None, 14, RATIO_LOCAL) + ratio(name, None, 15, RATIO_REMOTE)
-          + ratio(name, "noop", 10))
+          + ratio(name, "noop", 10) + ratio(name, None, 12, NATIVE_VS_JWT)
+          + ratio(name, None, 19, NATIVE_VS_JWT_CACHED) + ratio(name, None, 13, NATIVE_VS_NONE))
     print("(vs jwt local: tollgate / jwt_authn with the same keys inline: `jwt_authn` for HS256, "
           "`jwt_local` for the issuer's tokens;\n vs jwt remote: tollgate_uri / jwt_remote, both "
           "fetching the issuer's keys through a cluster)")
@@ -705,7 +745,9 @@ def run(args, envoys, workloads, scripts, tollgate_wasm, noop_wasm, variants):
               f"misses ({misses:,} of {hits + misses:,})")
     print("\ntargets: valid token >= 1.30 x jwt_authn and >= 0.95 x noop; missing/invalid token "
           ">= 1.30 x jwt_authn; API key >= 0.95 x noop; an issuer's repeated token at least the "
-          "HS256 valid token's ratio vs jwt_authn")
+          "HS256 valid token's ratio vs jwt_authn;\n native: valid token >= 1.30 x jwt_authn, >= 1.0 x "
+          "jwt_authn cached, >= 0.85 x none; a new RS256 or ES256 token on every request >= 0.9 x "
+          "jwt_authn")
 
 
 def table(title, label_width, values, number, arms, workloads, extra_heading, extra):

@@ -2,7 +2,8 @@
 # Starts echo-upstream, the demo sign-in service, the demo OpenID provider (tests/idp, under
 # Node.js; its tokens are the issuer demo-idp's) and Envoy with the filter on envoy/envoy.yaml
 # (run from the repository root; `make run` builds everything first: the native programs as
-# debug builds, in BIN_DIR, and the provider's node_modules). Stops them all on Ctrl-C.
+# debug builds, in BIN_DIR, and the provider's node_modules). NATIVE=1 runs the native
+# module instead of the .wasm (`make run NATIVE=1`). Stops them all on Ctrl-C.
 set -euo pipefail
 
 ENVOY=${ENVOY:-.venv/bin/envoy}
@@ -30,8 +31,15 @@ pids+=($!)
   < <(while kill -0 $$ 2>/dev/null; do sleep 1; done) > .run/idp.log 2>&1 &
 idp_pid=$!
 pids+=("$idp_pid")
-"$ENVOY" -c envoy/envoy.yaml --concurrency 2 --disable-hot-restart -l warning \
-  --component-log-level wasm:info > .run/access.log 2> .run/envoy.log &
+# NATIVE=1: the same configuration with the native module in place of the .wasm.
+config=envoy/envoy.yaml
+if [ "${NATIVE:-}" = 1 ]; then
+  config=.run/envoy.native.yaml
+  python3 scripts/native-config.py envoy/envoy.yaml > "$config"
+  export ENVOY_DYNAMIC_MODULES_SEARCH_PATH=$PWD/target/release
+fi
+"$ENVOY" -c "$config" --concurrency 2 --disable-hot-restart -l warning \
+  --component-log-level wasm:info,dynamic_modules:info > .run/access.log 2> .run/envoy.log &
 envoy_pid=$!
 pids+=("$envoy_pid")
 

@@ -103,7 +103,7 @@ impl Envoy {
             concurrency: 1,
             dir: &dir,
             extra_args,
-            component_log_level: "wasm:debug",
+            component_log_level: "wasm:debug,dynamic_modules:debug",
         })
     }
 
@@ -338,7 +338,23 @@ pub fn example_envoy_from(
         );
     let path = scratch_dir("example").join(file);
     std::fs::write(&path, replaced).unwrap();
-    let envoy = Envoy::from_file(&path, env)?;
+    // On the native build: the same file through scripts/native-config.py, as `make run
+    // NATIVE=1` serves it.
+    let mut env: Vec<(&str, &str)> = env.to_vec();
+    let search_path;
+    if let Some(module) = native_module() {
+        let script = manifest_dir().join("scripts/native-config.py");
+        let native = stdout_of(
+            "python3",
+            [script.as_os_str(), path.as_os_str()],
+            "",
+            "python3",
+        );
+        std::fs::write(&path, native).unwrap();
+        search_path = module.parent().unwrap().display().to_string();
+        env.push(("ENVOY_DYNAMIC_MODULES_SEARCH_PATH", &search_path));
+    }
+    let envoy = Envoy::from_file(&path, &env)?;
     if signin_port != 1 && yaml.contains("\"revocation\"") {
         feed::first_poll(&envoy);
     }
