@@ -615,6 +615,8 @@ def main():
             # With the revocation list when there is one: everything tollgate keeps.
             measured = envoys.get("tollgate_revoked", envoys["tollgate"])
             memory(args, measured, workdir, mint_tokens)
+        if args.memory_requests and "native" in envoys:
+            memory(args, envoys["native"], workdir, mint_tokens)
     finally:
         for e in envoys.values():
             e.stop()
@@ -804,8 +806,9 @@ def latency(args, envoys, workloads, scripts):
 def memory(args, envoy, workdir, mint_tokens):
     count = args.memory_requests
     pool = os.path.join(workdir, "memory-tokens.txt")
-    with open(pool, "w") as f:
-        f.write(mint_tokens(count, "memory-user"))
+    if not os.path.exists(pool):
+        with open(pool, "w") as f:
+            f.write(mint_tokens(count, "memory-user"))
     script = os.path.join(workdir, "memory.lua")
     with open(script, "w") as f:
         f.write(lua_pool(pool, "/api/orders").replace(
@@ -828,7 +831,7 @@ def memory(args, envoy, workdir, mint_tokens):
     served = envoy.stats("http.bench.downstream_rq_total").get("http.bench.downstream_rq_total", 0) - served_before
     after = envoy.rss_kib()
     growth = (after - before) / before * 100
-    print(f"\nmemory: {served:,} requests with distinct tokens; Envoy RSS {before / 1024:.1f} MiB -> "
+    print(f"\nmemory ({envoy.name}): {served:,} requests with distinct tokens; Envoy RSS {before / 1024:.1f} MiB -> "
           f"{after / 1024:.1f} MiB ({growth:+.1f}%), peak {max(samples + [after]) / 1024:.1f} MiB "
           f"(target: under 5% growth)")
 

@@ -24,6 +24,16 @@ struct Answer {
     body: Vec<u8>,
 }
 
+/// A call's answer waiting for its filter: the configuration's id and Envoy's handle, the
+/// call's token, whether Envoy got an answer, and the answer.
+struct Waiting {
+    id: u64,
+    config: ConfigEnvoy,
+    token: u32,
+    ok: bool,
+    answer: Answer,
+}
+
 thread_local! {
     /// The main thread's filter of each configuration, by id.
     static FILTERS: RefCell<HashMap<u64, Filter>> = RefCell::new(HashMap::new());
@@ -31,7 +41,7 @@ thread_local! {
     static ANSWER: RefCell<Answer> = RefCell::new(Answer::default());
     /// Answers that came while a filter was busy (Envoy may answer a call inside the call):
     /// handled when it is free.
-    static LATER: RefCell<VecDeque<(u64, ConfigEnvoy, u32, bool, Answer)>> = const { RefCell::new(VecDeque::new()) };
+    static LATER: RefCell<VecDeque<Waiting>> = const { RefCell::new(VecDeque::new()) };
 }
 
 /// The main thread's host calls for one configuration.
@@ -202,7 +212,15 @@ pub unsafe fn answered(
     let Ok(token) = u32::try_from(callout_id) else {
         return;
     };
-    LATER.with_borrow_mut(|later| later.push_back((id, config, token, ok, answer)));
+    LATER.with_borrow_mut(|later| {
+        later.push_back(Waiting {
+            id,
+            config,
+            token,
+            ok,
+            answer,
+        })
+    });
     handle_later();
 }
 
@@ -213,7 +231,14 @@ fn handle_later() {
         let Ok(mut filters) = filters.try_borrow_mut() else {
             return;
         };
-        while let Some((id, config, token, ok, answer)) = LATER.with_borrow_mut(|l| l.pop_front()) {
+        while let Some(Waiting {
+            id,
+            config,
+            token,
+            ok,
+            answer,
+        }) = LATER.with_borrow_mut(|l| l.pop_front())
+        {
             let Some(filter) = filters.get_mut(&id) else {
                 continue;
             };
