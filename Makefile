@@ -124,12 +124,20 @@ unit:
 NATIVE      := target/release/libtollgate_native.so
 TRAP_NATIVE := target/native-trap/libtollgate_native.so
 
-native:
+# Both builds share cargo's output file: each is copied out, and made again only when a
+# source changed (not each time the other was built).
+NATIVE_SOURCES := $(shell find core/src native/src -name '*.rs') core/Cargo.toml native/Cargo.toml Cargo.toml Cargo.lock
+
+native: $(NATIVE)
+
+$(NATIVE): $(NATIVE_SOURCES)
 	$(CARGO) build --profile native -p tollgate-native
 	@mkdir -p $(dir $(NATIVE)) && cp target/native/libtollgate_native.so $(NATIVE).tmp && mv $(NATIVE).tmp $(NATIVE)
 
 ## Its test-trap build (a marked request panics in the filter), for the fail-closed test.
-native-trap:
+native-trap: $(TRAP_NATIVE)
+
+$(TRAP_NATIVE): $(NATIVE_SOURCES)
 	$(CARGO) build --profile native -p tollgate-native --features test-trap
 	@mkdir -p $(dir $(TRAP_NATIVE)) && cp target/native/libtollgate_native.so $(TRAP_NATIVE).tmp && mv $(TRAP_NATIVE).tmp $(TRAP_NATIVE)
 

@@ -83,9 +83,13 @@ impl WorkerFilter {
             return;
         };
         self.last_tick.set(now);
-        filter.tick(&WorkerEnvoy {
+        let host = WorkerEnvoy {
             config: &self.config,
-        });
+        };
+        filter.tick(&host);
+        // What the tick decided (held requests answered or let on) is counted now: a worker
+        // may see no other request for long.
+        filter.flush_counters(&host);
     }
 
     /// Hands the counts over (a request ended).
