@@ -34,13 +34,18 @@ fn b64(bytes: &[u8]) -> String {
     Base64UrlSafeNoPadding::encode_to_string(bytes).unwrap()
 }
 
+/// Signs the given bytes.
+type Sign = Box<dyn Fn(&[u8]) -> Vec<u8>>;
+/// jwt-simple's verification of a token.
+type Reference = Box<dyn Fn(&str) -> bool>;
+
 /// A signer of any header and payload, and the project's key for it.
 struct Signer {
     alg: &'static str,
-    sign: Box<dyn Fn(&[u8]) -> Vec<u8>>,
+    sign: Sign,
     key: PublicKey,
     /// jwt-simple's verification of a token with this key.
-    reference: Box<dyn Fn(&str) -> bool>,
+    reference: Reference,
     /// The RSA modulus (for the crafted signatures around it).
     modulus: Option<Vec<u8>>,
 }
@@ -83,7 +88,7 @@ fn rsa(alg: &'static str) -> Signer {
         _ => &lc::RSA_PKCS1_SHA512,
     };
     let pem_public = public.to_pem().unwrap();
-    let reference: Box<dyn Fn(&str) -> bool> = match alg {
+    let reference: Reference = match alg {
         "RS256" => {
             let k = RS256PublicKey::from_pem(&pem_public).unwrap();
             Box::new(move |t| k.verify_token::<NoCustomClaims>(t, options()).is_ok())
@@ -133,7 +138,7 @@ fn ec(alg: &'static str) -> Signer {
         )
     };
     let lc_pair = EcdsaKeyPair::from_pkcs8(signing, &der).unwrap();
-    let reference: Box<dyn Fn(&str) -> bool> = if alg == "ES256" {
+    let reference: Reference = if alg == "ES256" {
         let k = ES256PublicKey::from_pem(&pem_public).unwrap();
         Box::new(move |t| k.verify_token::<NoCustomClaims>(t, options()).is_ok())
     } else {
