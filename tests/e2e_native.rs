@@ -170,8 +170,9 @@ fn a_panic_in_the_filter_fails_the_request_closed_and_envoy_stays_up() {
     for _ in 0..20 {
         let r = envoy.send(&good().header("x-tollgate-test-trap", "1"));
         let body = r.text();
-        assert_eq!(r.status, 500, "{body}");
-        assert!(body.contains("FILTER_UNAVAILABLE"), "{body}");
+        assert_eq!(r.status, 503, "{body}");
+        assert_eq!(r.code().as_deref(), Some("FILTER_UNAVAILABLE"), "{body}");
+        assert_eq!(r.header("cache-control"), Some("no-store"));
         assert!(!body.contains("alice"), "nothing of the request: {body}");
     }
     // Envoy is up and the filter decides as before.

@@ -116,7 +116,7 @@ pub const HEADERS_CONTINUE: u32 = 0;
 pub const HEADERS_STOP_ITERATION: u32 = 1;
 /// `on_http_filter_request_body_status`.
 pub const BODY_CONTINUE: u32 = 0;
-pub const BODY_STOP_ITERATION_AND_BUFFER: u32 = 1;
+pub const BODY_STOP_ITERATION_AND_WATERMARK: u32 = 2;
 /// `on_http_filter_request_trailers_status`.
 pub const TRAILERS_CONTINUE: u32 = 0;
 pub const TRAILERS_STOP_ITERATION: u32 = 1;

@@ -1,6 +1,6 @@
 //! The hooks Envoy calls (every one it requires of an HTTP filter module, and the
 //! configuration's scheduler and call answers). Each runs inside [`guarded`]: a panic fails
-//! the request closed (500, counted, logged once) and never reaches Envoy.
+//! the request closed (503 `FILTER_UNAVAILABLE`, counted, logged once) and never reaches Envoy.
 #![allow(unsafe_code)]
 // The hooks' signatures are Envoy's; their pointers are checked for null before use.
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
@@ -212,7 +212,9 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_request_body(
     module: FilterModule,
     end_of_stream: bool,
 ) -> u32 {
-    let stop = abi::BODY_STOP_ITERATION_AND_BUFFER;
+    // Held or read, the body waits in Envoy's buffer; past the buffer's limit Envoy stops
+    // reading from the client (as for the .wasm) rather than answering 413.
+    let stop = abi::BODY_STOP_ITERATION_AND_WATERMARK;
     request_callback(
         envoy,
         module,

@@ -166,21 +166,16 @@ impl EnvoyRequest {
         self.change(abi::REQUEST_TRAILER, name, b"", false)
     }
 
-    /// Fails the request closed when the filter itself failed (a panic caught).
+    /// Fails the request closed when the filter itself failed (a panic caught): the core's
+    /// 503 `FILTER_UNAVAILABLE`, as when Envoy refuses a header change.
     pub fn fail(&self) {
-        let body = br#"{"error":"FILTER_UNAVAILABLE","message":"The authentication filter failed; try again."}"#;
-        let mut headers = [ModuleHeader::of("content-type", b"application/json")];
-        // SAFETY: in a hook of this stream; the buffers outlive the call.
-        unsafe {
-            abi::envoy_dynamic_module_callback_http_send_response(
-                self.envoy,
-                500,
-                headers.as_mut_ptr(),
-                headers.len(),
-                ModuleBuffer::of(body),
-                ModuleBuffer::of(DETAILS),
-            );
-        }
+        let answer = tollgate_core::response::unavailable();
+        let headers: Vec<(&str, &str)> = answer
+            .headers
+            .iter()
+            .map(|(name, value)| (*name, value.as_str()))
+            .collect();
+        let _ = self.respond(answer.status, &headers, answer.body.as_bytes());
     }
 }
 
