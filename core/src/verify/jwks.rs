@@ -8,6 +8,8 @@ use jwt_simple::prelude::*;
 use serde_json::{Map, Value};
 
 use crate::verify::claims;
+use crate::verify::jws;
+use crate::verify::rsa_verify::RsaVerifier;
 
 /// The largest JWKS document read, in bytes (a fetched body beyond this is refused before
 /// it is copied into the VM).
@@ -78,15 +80,11 @@ impl Algorithm {
     }
 }
 
-/// A public key, typed by the one algorithm it verifies.
+/// A public key, typed by the one algorithm it verifies. RSA keys (RS*, PS*) are verified
+/// by [`RsaVerifier`], the others by jwt-simple.
 #[derive(Clone)]
 enum Verifying {
-    RS256(RS256PublicKey),
-    RS384(RS384PublicKey),
-    RS512(RS512PublicKey),
-    PS256(PS256PublicKey),
-    PS384(PS384PublicKey),
-    PS512(PS512PublicKey),
+    Rsa(RsaVerifier),
     ES256(ES256PublicKey),
     ES384(ES384PublicKey),
     EdDSA(Ed25519PublicKey),
@@ -133,12 +131,24 @@ impl PublicKey {
     /// Loads one JWK (as JSON text) for `algorithm`, or `None` when jwt-simple refuses it.
     fn load(jwk: &str, algorithm: Algorithm) -> Option<PublicKey> {
         let key = match algorithm {
-            Algorithm::RS256 => Verifying::RS256(RS256PublicKey::from_jwk(jwk).ok()?),
-            Algorithm::RS384 => Verifying::RS384(RS384PublicKey::from_jwk(jwk).ok()?),
-            Algorithm::RS512 => Verifying::RS512(RS512PublicKey::from_jwk(jwk).ok()?),
-            Algorithm::PS256 => Verifying::PS256(PS256PublicKey::from_jwk(jwk).ok()?),
-            Algorithm::PS384 => Verifying::PS384(PS384PublicKey::from_jwk(jwk).ok()?),
-            Algorithm::PS512 => Verifying::PS512(PS512PublicKey::from_jwk(jwk).ok()?),
+            // jwt-simple's import for every RSA algorithm: the JWK's `alg`, `use` and
+            // `key_ops` are checked the same whatever the hash.
+            Algorithm::RS256
+            | Algorithm::RS384
+            | Algorithm::RS512
+            | Algorithm::PS256
+            | Algorithm::PS384
+            | Algorithm::PS512 => {
+                let imported = match algorithm {
+                    Algorithm::RS256 => RS256PublicKey::from_jwk(jwk).ok()?.to_components(),
+                    Algorithm::RS384 => RS384PublicKey::from_jwk(jwk).ok()?.to_components(),
+                    Algorithm::RS512 => RS512PublicKey::from_jwk(jwk).ok()?.to_components(),
+                    Algorithm::PS256 => PS256PublicKey::from_jwk(jwk).ok()?.to_components(),
+                    Algorithm::PS384 => PS384PublicKey::from_jwk(jwk).ok()?.to_components(),
+                    _ => PS512PublicKey::from_jwk(jwk).ok()?.to_components(),
+                };
+                Verifying::Rsa(RsaVerifier::new(&imported.n, &imported.e, algorithm)?)
+            }
             Algorithm::ES256 => Verifying::ES256(ES256PublicKey::from_jwk(jwk).ok()?),
             Algorithm::ES384 => Verifying::ES384(ES384PublicKey::from_jwk(jwk).ok()?),
             Algorithm::EdDSA => Verifying::EdDSA(Ed25519PublicKey::from_jwk(jwk).ok()?),
@@ -151,17 +161,13 @@ impl PublicKey {
         })
     }
 
-    /// Whether `token` carries this key's valid signature (jwt-simple checks that the header's
-    /// `alg` is this key's algorithm); `now` is the filter's clock.
+    /// Whether `token` carries this key's valid signature (the header's `alg` must be this
+    /// key's algorithm); `now` is the filter's clock.
     pub fn verifies(&self, token: &str, now: u64) -> bool {
         let options = Some(options(now));
         match &self.key {
-            Verifying::RS256(k) => k.verify_token::<NoCustomClaims>(token, options).is_ok(),
-            Verifying::RS384(k) => k.verify_token::<NoCustomClaims>(token, options).is_ok(),
-            Verifying::RS512(k) => k.verify_token::<NoCustomClaims>(token, options).is_ok(),
-            Verifying::PS256(k) => k.verify_token::<NoCustomClaims>(token, options).is_ok(),
-            Verifying::PS384(k) => k.verify_token::<NoCustomClaims>(token, options).is_ok(),
-            Verifying::PS512(k) => k.verify_token::<NoCustomClaims>(token, options).is_ok(),
+            Verifying::Rsa(k) => jws::signed(token, self.algorithm.name())
+                .is_some_and(|(input, signature)| k.verifies(input.as_bytes(), &signature)),
             Verifying::ES256(k) => k.verify_token::<NoCustomClaims>(token, options).is_ok(),
             Verifying::ES384(k) => k.verify_token::<NoCustomClaims>(token, options).is_ok(),
             Verifying::EdDSA(k) => k.verify_token::<NoCustomClaims>(token, options).is_ok(),

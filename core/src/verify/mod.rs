@@ -12,6 +12,7 @@ pub mod jws;
 pub mod keys;
 pub mod revocation;
 mod revocation_list;
+pub mod rsa_verify;
 pub mod token;
 
 /// The longest credential (token or key) read, in bytes.
