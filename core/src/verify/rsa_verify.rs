@@ -65,7 +65,9 @@ impl RsaVerifier {
             return None;
         }
         let n = trim_leading_zeros(n);
-        let bits = n.len() * 8 - n.first().map_or(8, |top| top.leading_zeros() as usize);
+        let bits = n.first().map_or(0, |top| {
+            (n.len() - 1) * 8 + (8 - top.leading_zeros() as usize)
+        });
         if !MODULUS_BITS.contains(&bits) {
             return None;
         }
@@ -89,12 +91,16 @@ impl RsaVerifier {
 
     fn check<D>(&self, message: &[u8], signature: &[u8]) -> bool
     where
-        D: Digest + rsa::sha2::digest::FixedOutputReset + rsa::sha2::digest::const_oid::AssociatedOid,
+        D: Digest
+            + rsa::sha2::digest::FixedOutputReset
+            + rsa::sha2::digest::const_oid::AssociatedOid,
     {
         let hashed = D::digest(message);
         if self.pss {
             // Pss::new: the salt is exactly as long as the hash (RFC 7518, section 3.5).
-            Pss::<D>::new().verify(&self.key, &hashed, signature).is_ok()
+            Pss::<D>::new()
+                .verify(&self.key, &hashed, signature)
+                .is_ok()
         } else {
             Pkcs1v15Sign::new::<D>()
                 .verify(&self.key, &hashed, signature)
