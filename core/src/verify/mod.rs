@@ -6,6 +6,7 @@ pub mod base64url;
 pub mod cache;
 pub mod claim_values;
 pub mod claims;
+pub mod curve_verify;
 pub mod issuer;
 pub mod jwks;
 pub mod jws;

@@ -7,7 +7,7 @@
 //! 65537), and this module holds the key to the same policy again. The encoded message is
 //! compared whole, so a signature of the wrong length, a representative not below the
 //! modulus, another hash or a DigestInfo of another spelling (without its NULL parameters) is
-//! refused. jwt-simple stays the reference: `core/tests/rsa_differential.rs` holds every
+//! refused. jwt-simple stays the reference: `core/tests/signature_differential.rs` holds every
 //! accept and refuse of this path to its.
 
 use rsa::pss::Pss;

@@ -1,6 +1,7 @@
-//! The filter's RSA path (verify/rsa_verify.rs, reached through `KeySet` and
-//! `PublicKey::verifies`) against jwt-simple, the reference: every token, crafted here or made
-//! from the JWT catalogue, must be accepted or refused by both alike. Where the filter reads a
+//! The filter's signature checks (verify/rsa_verify.rs, verify/curve_verify.rs, behind the
+//! JWS reader, reached through `KeySet` and `PublicKey::verifies`) against jwt-simple's
+//! `verify_token`, the reference: every token, crafted here or made from the JWT catalogue,
+//! must be accepted or refused by both alike. Where the filter reads a
 //! token more strictly than jwt-simple (listed below, with why), it refuses and jwt-simple
 //! accepts: the strict reading wins.
 
@@ -171,7 +172,7 @@ fn token(input: &str, signature: &[u8]) -> String {
 fn ours(jwk: &str, alg: &str, token: &str) -> bool {
     let jwks = format!(r#"{{"keys":[{jwk}]}}"#);
     let set = KeySet::parse(jwks.as_bytes(), &[Algorithm::parse(alg).unwrap()]).unwrap();
-    set.keys.iter().any(|k| k.verifies(token, NOW))
+    set.keys.iter().any(|k| k.verifies(token))
 }
 
 /// Whether jwt-simple accepts it, told what the filter tells it (the signature only).
@@ -198,6 +199,9 @@ fn reference(jwk: &str, alg: &str, token: &str) -> bool {
         "PS256" => check!(PS256PublicKey),
         "PS384" => check!(PS384PublicKey),
         "PS512" => check!(PS512PublicKey),
+        "ES256" => check!(ES256PublicKey),
+        "ES384" => check!(ES384PublicKey),
+        "EdDSA" => check!(Ed25519PublicKey),
         other => panic!("{other}"),
     }
 }
@@ -209,9 +213,11 @@ fn same(jwk: &str, alg: &str, token: &str, case: &str) -> bool {
     a
 }
 
-#[path = "rsa_differential/crafted.rs"]
+#[path = "signature_differential/crafted.rs"]
 mod crafted;
-#[path = "rsa_differential/keys.rs"]
+#[path = "signature_differential/curves.rs"]
+mod curves;
+#[path = "signature_differential/keys.rs"]
 mod keys;
-#[path = "rsa_differential/vectors.rs"]
+#[path = "signature_differential/vectors.rs"]
 mod vectors;

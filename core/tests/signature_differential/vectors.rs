@@ -4,7 +4,7 @@
 use super::*;
 
 /// Vectors the filter refuses and jwt-simple accepts, and why: the strict reading wins.
-const STRICTER: [(&str, &str); 4] = [
+pub const STRICTER: [(&str, &str); 4] = [
     (
         "J08b",
         "crit [] is refused in any form; jwt-simple refuses a non-empty list only",
@@ -17,7 +17,7 @@ const STRICTER: [(&str, &str); 4] = [
     ("J15e", "a token_type that is not a string, the same"),
 ];
 
-fn unescape(token: &str) -> String {
+pub fn unescape(token: &str) -> String {
     token
         .replace("\\r", "\r")
         .replace("\\n", "\n")
