@@ -149,17 +149,21 @@ impl PublicKey {
     }
 
     /// Whether `token` carries this key's valid signature: its header names this key's
-    /// algorithm and reads as jwt-simple requires ([`jws::signed`]), and the signature of its
-    /// signing input verifies. Times are not looked at: the filter checks them itself.
+    /// algorithm and reads as jwt-simple requires ([`jws::signed`]), and [`PublicKey::signs`].
+    /// Times are not looked at: the filter checks them itself.
     pub fn verifies(&self, token: &str) -> bool {
-        let Some((input, signature)) = jws::signed(token, self.algorithm.name()) else {
-            return false;
-        };
+        jws::signed(token, self.algorithm.name())
+            .is_some_and(|(input, signature)| self.signs(input, &signature))
+    }
+
+    /// Whether `signature` is this key's signature of `input` (a token's `header.payload`,
+    /// whose header the caller read as [`jws::signed`] does).
+    pub fn signs(&self, input: &str, signature: &[u8]) -> bool {
         match &self.key {
-            Verifying::Rsa(k) => k.verifies(input.as_bytes(), &signature),
-            Verifying::ES256(k) => curve_verify::es256(k, input, &signature),
-            Verifying::ES384(k) => curve_verify::es384(k, input, &signature),
-            Verifying::EdDSA(k) => curve_verify::eddsa(k, input, &signature),
+            Verifying::Rsa(k) => k.verifies(input.as_bytes(), signature),
+            Verifying::ES256(k) => curve_verify::es256(k, input, signature),
+            Verifying::ES384(k) => curve_verify::es384(k, input, signature),
+            Verifying::EdDSA(k) => curve_verify::eddsa(k, input, signature),
         }
     }
 }
