@@ -135,7 +135,7 @@ impl RsaVerifier {
         }
         let params = self.key.n_params();
         let s = BoxedUint::from_be_slice(signature, params.bits_precision()).ok()?;
-        if &s >= self.key.n().as_ref() {
+        if s >= *self.key.n().as_ref() {
             return None;
         }
         let base = BoxedMontyForm::new(s, params);

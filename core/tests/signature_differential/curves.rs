@@ -33,11 +33,14 @@ fn minus(a: &[u8], b: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Signs a signing input.
+type SignFn = Box<dyn Fn(&str) -> Vec<u8>>;
+
 /// A curve's signer: its public JWK and a signature of any signing input.
 struct Curve {
     alg: &'static str,
     jwk: String,
-    sign: Box<dyn Fn(&str) -> Vec<u8>>,
+    sign: SignFn,
     order: Option<Vec<u8>>,
 }
 
