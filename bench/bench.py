@@ -453,6 +453,8 @@ def main():
                         "cache of 10,000, so that nearly every request is a full verification)")
     parser.add_argument("--variant", action="append", default=[], metavar="NAME=WASM",
                         help="another build of the filter to compare, with the same configuration")
+    parser.add_argument("--arms", help="comma-separated arms to drive (with `tollgate`, e.g. "
+                        "`tollgate` to compare it with the variants alone); default: every arm")
     args = parser.parse_args()
 
     global ENVOY
@@ -580,6 +582,10 @@ def main():
         if not workloads:
             die(f"--only {args.only}: no such workload (workloads: "
                 f"{', '.join(HS256_WORKLOADS + ISSUER_WORKLOADS)}, or hs256, issuer)")
+    if args.arms:
+        kept = set(args.arms.split(",")) | {"tollgate"}
+        for _, arm_names, _ in workloads.values():
+            arm_names[:] = [a for a in arm_names if a in kept]
     used = {arm for _, arm_names, _ in workloads.values() for arm in arm_names}
     arms = {name: config for name, config in arms.items() if name in used or name in variants}
     for name in variants:

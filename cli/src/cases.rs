@@ -318,7 +318,7 @@ impl Materials<'_> {
         let path = self.dir.join(key_file);
         // The key's text is never quoted: only the file's name is.
         let text = crate::input::read_text(&path).map_err(|e| format!("mint.key: {e}"))?;
-        crate::provider_token::mint(&text, keys, &claims, mint.kid.as_deref(), self.now)
+        crate::provider_token::mint(&text, keys, &claims, mint.kid.as_deref())
             .map_err(|e| format!("mint.key: {}: {e}", path.display()))
     }
 }

@@ -338,3 +338,24 @@ fn roles_are_kept_as_the_provider_spells_them_and_an_uncarriable_one_never_makes
         );
     }
 }
+
+/// `Issuers::check` is told the token's algorithm; a token whose header names another is
+/// refused before any signature is checked, whoever calls it.
+#[test]
+fn the_algorithm_told_must_be_the_headers() {
+    use tollgate_core::verify::issuer::IssuerCheck;
+    use tollgate_core::verify::jwks::Algorithm;
+    use tollgate_core::verify::token::TokenError;
+    let rs = signer("RS256", "k1");
+    let ps = signer("PS256", "k2");
+    let mut issuer = inline_issuer(json!({"keys": [rs.jwk.clone(), ps.jwk.clone()]}));
+    issuer["algorithms"] = json!(["RS256", "PS256"]);
+    let config = config_with(issuer);
+    let token = (rs.sign)(claims(json!({})));
+    let check = |alg| config.issuers.check(&token, alg, now(), |_| None);
+    assert!(matches!(check(Algorithm::RS256), IssuerCheck::Valid(_)));
+    assert_eq!(
+        check(Algorithm::PS256),
+        IssuerCheck::Refused(TokenError::Algorithm)
+    );
+}

@@ -4,7 +4,8 @@
 //! leading zero added or removed, every bit of a signature flipped in turn, bit flips in the
 //! header and the payload, another hash, another key), headers jwt-simple refuses or accepts
 //! (`crit`, `typ`, `salt`, fields of the wrong type, a missing `alg`) and payloads it cannot
-//! read: both must answer alike, every time.
+//! read: the native module accepts exactly the tokens jwt-simple accepts that the project's
+//! reading of a JWS (`jws::signed`, stricter: no `crit` or `salt` at all) lets through.
 
 #![allow(
     clippy::unwrap_used,
@@ -19,6 +20,7 @@ use jwt_simple::prelude::*;
 use jwt_simple::reexports::ct_codecs::{Base64UrlSafeNoPadding, Decoder, Encoder};
 use serde_json::json;
 use tollgate_core::verify::jwks::{Algorithm, KeySet, PublicKey};
+use tollgate_core::verify::jws;
 
 const NOW: u64 = 1_800_000_000;
 
@@ -302,8 +304,9 @@ fn aws_lc_answers_as_jwt_simple_does_for_every_crafted_token() {
     let mut accepted = 0;
     for signer in &signers {
         for token in crafted(signer) {
-            let reference = (signer.reference)(&token);
-            let native = signer.key.verifies(&token, NOW);
+            let read = jws::signed(&token, signer.alg).is_some();
+            let reference = (signer.reference)(&token) && read;
+            let native = signer.key.verifies(&token);
             assert_eq!(native, reference, "{}: {token}", signer.alg);
             checked += 1;
             accepted += usize::from(native);
@@ -312,11 +315,11 @@ fn aws_lc_answers_as_jwt_simple_does_for_every_crafted_token() {
         for other in signers.iter().filter(|o| o.alg != signer.alg) {
             let header = format!(r#"{{"alg":"{}"}}"#, other.alg);
             let token = signed(other, &header, PAYLOAD);
-            assert!(!signer.key.verifies(&token, NOW));
+            assert!(!signer.key.verifies(&token));
             assert!(!(signer.reference)(&token));
         }
     }
     assert!(checked > 5_000, "{checked} tokens");
     // Each signer's good token and the headers and payloads jwt-simple accepts.
-    assert!(accepted >= 5 * 8, "{accepted} accepted");
+    assert!(accepted >= 5 * 7, "{accepted} accepted");
 }

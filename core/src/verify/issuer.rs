@@ -1,8 +1,9 @@
 //! Access tokens signed by identity providers ("issuers") with asymmetric keys.
 //!
 //! The JWS reader of this crate reads header and claims strictly (a repeated claim, `crit`,
-//! a bad NumericDate refuse the token); jwt-simple checks the signature with the one issuer's
-//! keys that the token's `iss` names, of the token's exact algorithm and `kid`. Where the
+//! a bad NumericDate refuse the token); the signature is checked (`jwks::PublicKey::signs`:
+//! `rsa_verify` for RSA, `curve_verify` for ECDSA and EdDSA) with the one issuer's keys that
+//! the token's `iss` names, of the token's exact algorithm and `kid`. Where the
 //! keys come from (inline, or fetched and shared by the filter) is not this module's concern:
 //! it is handed the key set the worker holds, and says when keys are missing.
 
@@ -11,6 +12,7 @@ use std::rc::Rc;
 use serde_json::{Map, Value};
 
 use crate::identity::{CredentialKind, Identity, RoleDrop, Roles};
+use crate::verify::base64url;
 use crate::verify::claims;
 use crate::verify::jwks::{Algorithm, KeyDigest, KeySet};
 use crate::verify::jws;
@@ -155,6 +157,9 @@ impl Issuers {
         if header.salt.is_some() || !header.is_jwt() {
             return Err(TokenError::Malformed);
         }
+        if header.alg != algorithm.name() {
+            return Err(TokenError::Algorithm);
+        }
         let kid = header.kid.as_deref().map(str::to_owned);
         let mut claims_buffer = Vec::new();
         let claims =
@@ -202,13 +207,17 @@ impl Issuers {
                 };
             }
         }
-        // A token is tried against a few keys only, with a `kid` or without: each try is a
-        // signature verification, and a provider may publish dozens of keys, several under
-        // one `kid`.
+        // The header and claims were read above as `jws::signed` reads them: the signature
+        // is decoded once and tried against a few keys only, with a `kid` or without: each
+        // try is a signature verification, and a provider may publish dozens of keys, several
+        // under one `kid`.
+        let mut signature = Vec::new();
+        base64url::decode_into(parts.signature.as_bytes(), &mut signature)
+            .ok_or(TokenError::BadSignature)?;
         let key = keys
             .candidates(algorithm, kid.as_deref())
             .take(MAX_KEY_TRIES)
-            .find(|key| key.verifies(token, now))
+            .find(|key| key.signs(parts.signing_input, &signature))
             .ok_or(TokenError::BadSignature)?;
         let payload = claims::parse_payload(parts.payload).ok_or(TokenError::Malformed)?;
         let (identity, dropped_role) = identity(issuer, &payload)?;

@@ -8,6 +8,11 @@ use jwt_simple::prelude::*;
 use serde_json::{Map, Value};
 
 use crate::verify::claims;
+use crate::verify::curve_verify;
+use crate::verify::jws;
+#[cfg(feature = "native-crypto")]
+use crate::verify::native_signature::NativeKey;
+use crate::verify::rsa_verify::RsaVerifier;
 
 /// The largest JWKS document read, in bytes (a fetched body beyond this is refused before
 /// it is copied into the VM).
@@ -78,15 +83,11 @@ impl Algorithm {
     }
 }
 
-/// A public key, typed by the one algorithm it verifies.
+/// A public key, typed by the one algorithm it verifies. RSA keys (RS*, PS*) are verified
+/// by [`RsaVerifier`], the others by jwt-simple.
 #[derive(Clone)]
 enum Verifying {
-    RS256(RS256PublicKey),
-    RS384(RS384PublicKey),
-    RS512(RS512PublicKey),
-    PS256(PS256PublicKey),
-    PS384(PS384PublicKey),
-    PS512(PS512PublicKey),
+    Rsa(RsaVerifier),
     ES256(ES256PublicKey),
     ES384(ES384PublicKey),
     EdDSA(Ed25519PublicKey),
@@ -98,7 +99,7 @@ pub struct PublicKey {
     pub kid: Option<String>,
     pub algorithm: Algorithm,
     key: Verifying,
-    /// The same key for AWS-LC (the native module's RSA and ECDSA checks).
+    /// The same key for AWS-LC (the native module's RSA PKCS#1 and ECDSA checks).
     #[cfg(feature = "native-crypto")]
     native: Option<super::native_signature::NativeKey>,
     /// What the key is, whatever the JWKS around it: SHA-256 of its algorithm, `kid` and
@@ -118,93 +119,90 @@ impl std::fmt::Debug for PublicKey {
     }
 }
 
-/// What jwt-simple is told when it verifies: the signature only. Its time checks are turned
-/// off (every time since the epoch tolerated, future `iat`/`nbf` accepted) because the filter
-/// makes them itself, on its stricter reading of the claims, and tells an expired token
-/// (`TOKEN_EXPIRED`) from a bad signature.
-fn options(now: u64) -> VerificationOptions {
-    VerificationOptions {
-        artificial_time: Some(Duration::from_secs(now)),
-        time_tolerance: Some(Duration::from_secs(now)),
-        accept_future: true,
-        max_token_length: Some(crate::verify::MAX_CREDENTIAL_LEN),
-        ..VerificationOptions::default()
-    }
-}
-
 impl PublicKey {
     /// Loads one JWK (as JSON text) for `algorithm`, or `None` when jwt-simple refuses it.
     fn load(jwk: &str, algorithm: Algorithm) -> Option<PublicKey> {
+        #[cfg(feature = "native-crypto")]
+        let mut native = None;
         let key = match algorithm {
-            Algorithm::RS256 => Verifying::RS256(RS256PublicKey::from_jwk(jwk).ok()?),
-            Algorithm::RS384 => Verifying::RS384(RS384PublicKey::from_jwk(jwk).ok()?),
-            Algorithm::RS512 => Verifying::RS512(RS512PublicKey::from_jwk(jwk).ok()?),
-            Algorithm::PS256 => Verifying::PS256(PS256PublicKey::from_jwk(jwk).ok()?),
-            Algorithm::PS384 => Verifying::PS384(PS384PublicKey::from_jwk(jwk).ok()?),
-            Algorithm::PS512 => Verifying::PS512(PS512PublicKey::from_jwk(jwk).ok()?),
-            Algorithm::ES256 => Verifying::ES256(ES256PublicKey::from_jwk(jwk).ok()?),
-            Algorithm::ES384 => Verifying::ES384(ES384PublicKey::from_jwk(jwk).ok()?),
+            // jwt-simple's import for every RSA algorithm: the JWK's `alg`, `use` and
+            // `key_ops` are checked the same whatever the hash.
+            Algorithm::RS256
+            | Algorithm::RS384
+            | Algorithm::RS512
+            | Algorithm::PS256
+            | Algorithm::PS384
+            | Algorithm::PS512 => {
+                let imported = match algorithm {
+                    Algorithm::RS256 => RS256PublicKey::from_jwk(jwk).ok()?.to_components(),
+                    Algorithm::RS384 => RS384PublicKey::from_jwk(jwk).ok()?.to_components(),
+                    Algorithm::RS512 => RS512PublicKey::from_jwk(jwk).ok()?.to_components(),
+                    Algorithm::PS256 => PS256PublicKey::from_jwk(jwk).ok()?.to_components(),
+                    Algorithm::PS384 => PS384PublicKey::from_jwk(jwk).ok()?.to_components(),
+                    _ => PS512PublicKey::from_jwk(jwk).ok()?.to_components(),
+                };
+                #[cfg(feature = "native-crypto")]
+                {
+                    native = NativeKey::rsa(algorithm, &imported.n, &imported.e);
+                }
+                Verifying::Rsa(RsaVerifier::new(&imported.n, &imported.e, algorithm)?)
+            }
+            Algorithm::ES256 => {
+                let key = ES256PublicKey::from_jwk(jwk).ok()?;
+                #[cfg(feature = "native-crypto")]
+                {
+                    native = NativeKey::ec(algorithm, &key.public_key().to_bytes_uncompressed());
+                }
+                Verifying::ES256(key)
+            }
+            Algorithm::ES384 => {
+                let key = ES384PublicKey::from_jwk(jwk).ok()?;
+                #[cfg(feature = "native-crypto")]
+                {
+                    native = NativeKey::ec(algorithm, &key.public_key().to_bytes_uncompressed());
+                }
+                Verifying::ES384(key)
+            }
             Algorithm::EdDSA => Verifying::EdDSA(Ed25519PublicKey::from_jwk(jwk).ok()?),
         };
         Some(PublicKey {
             kid: None,
             algorithm,
             #[cfg(feature = "native-crypto")]
-            native: native(&key),
+            native,
             key,
             digest: [0; 32],
         })
     }
 
-    /// Whether AWS-LC checks this key's signatures (the native module's RSA and ECDSA keys).
+    /// Whether AWS-LC checks this key's signatures (the native module's RSA PKCS#1 and
+    /// ECDSA keys).
     #[cfg(feature = "native-crypto")]
     pub fn checked_natively(&self) -> bool {
         self.native.is_some()
     }
 
-    /// Whether `token` carries this key's valid signature (jwt-simple checks that the header's
-    /// `alg` is this key's algorithm); `now` is the filter's clock.
-    pub fn verifies(&self, token: &str, now: u64) -> bool {
+    /// Whether `token` carries this key's valid signature: its header names this key's
+    /// algorithm and reads as jwt-simple requires ([`jws::signed`]), and [`PublicKey::signs`].
+    /// Times are not looked at: the filter checks them itself.
+    pub fn verifies(&self, token: &str) -> bool {
+        jws::signed(token, self.algorithm.name())
+            .is_some_and(|(input, signature)| self.signs(input, &signature))
+    }
+
+    /// Whether `signature` is this key's signature of `input` (a token's `header.payload`,
+    /// whose header the caller read as [`jws::signed`] does).
+    pub fn signs(&self, input: &str, signature: &[u8]) -> bool {
         #[cfg(feature = "native-crypto")]
         if let Some(native) = &self.native {
-            return native.verifies(token);
+            return native.signs(input.as_bytes(), signature);
         }
-        let options = Some(options(now));
         match &self.key {
-            Verifying::RS256(k) => k.verify_token::<NoCustomClaims>(token, options).is_ok(),
-            Verifying::RS384(k) => k.verify_token::<NoCustomClaims>(token, options).is_ok(),
-            Verifying::RS512(k) => k.verify_token::<NoCustomClaims>(token, options).is_ok(),
-            Verifying::PS256(k) => k.verify_token::<NoCustomClaims>(token, options).is_ok(),
-            Verifying::PS384(k) => k.verify_token::<NoCustomClaims>(token, options).is_ok(),
-            Verifying::PS512(k) => k.verify_token::<NoCustomClaims>(token, options).is_ok(),
-            Verifying::ES256(k) => k.verify_token::<NoCustomClaims>(token, options).is_ok(),
-            Verifying::ES384(k) => k.verify_token::<NoCustomClaims>(token, options).is_ok(),
-            Verifying::EdDSA(k) => k.verify_token::<NoCustomClaims>(token, options).is_ok(),
+            Verifying::Rsa(k) => k.verifies(input.as_bytes(), signature),
+            Verifying::ES256(k) => curve_verify::es256(k, input, signature),
+            Verifying::ES384(k) => curve_verify::es384(k, input, signature),
+            Verifying::EdDSA(k) => curve_verify::eddsa(k, input, signature),
         }
-    }
-}
-
-/// The key for AWS-LC, for the algorithms it checks ([`super::native_signature`]).
-#[cfg(feature = "native-crypto")]
-fn native(key: &Verifying) -> Option<super::native_signature::NativeKey> {
-    use super::native_signature::NativeKey;
-    use aws_lc_rs::signature as lc;
-    let rsa = |alg, c: RSAPublicKeyComponents, params| NativeKey::rsa(alg, &c.n, &c.e, params);
-    match key {
-        Verifying::RS256(k) => rsa("RS256", k.to_components(), &lc::RSA_PKCS1_2048_8192_SHA256),
-        Verifying::RS384(k) => rsa("RS384", k.to_components(), &lc::RSA_PKCS1_2048_8192_SHA384),
-        Verifying::RS512(k) => rsa("RS512", k.to_components(), &lc::RSA_PKCS1_2048_8192_SHA512),
-        Verifying::ES256(k) => NativeKey::ec(
-            "ES256",
-            &k.public_key().to_bytes_uncompressed(),
-            &lc::ECDSA_P256_SHA256_FIXED,
-        ),
-        Verifying::ES384(k) => NativeKey::ec(
-            "ES384",
-            &k.public_key().to_bytes_uncompressed(),
-            &lc::ECDSA_P384_SHA384_FIXED,
-        ),
-        _ => None,
     }
 }
 

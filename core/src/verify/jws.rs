@@ -198,6 +198,26 @@ pub fn parse_claims<'b>(segment: &str, buffer: &'b mut Vec<u8>) -> Option<Claims
     parse_object(segment, buffer)
 }
 
+/// What a signature must cover and the signature's bytes, when `token` is a compact JWS
+/// whose header names exactly `alg` and whose header and payload read as jwt-simple's
+/// `verify_token` requires, or more strictly (`crit` in any form, a `salt`, a nesting deeper
+/// than [`MAX_DEPTH`] refuse it): what it checks besides the signature and the times.
+pub fn signed<'t>(token: &'t str, alg: &str) -> Option<(&'t str, Vec<u8>)> {
+    if token.len() > crate::verify::MAX_CREDENTIAL_LEN {
+        return None;
+    }
+    let parts = split(token)?;
+    let mut buffer = Vec::new();
+    let header = parse_header(parts.header, &mut buffer)?;
+    if header.alg != alg || header.crit.is_some() || header.salt.is_some() || !header.is_jwt() {
+        return None;
+    }
+    parse_claims(parts.payload, &mut buffer)?;
+    let mut signature = Vec::with_capacity(parts.signature.len() / 4 * 3 + 2);
+    base64url::decode_into(parts.signature.as_bytes(), &mut signature)?;
+    Some((parts.signing_input, signature))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,6 +6,7 @@ pub mod base64url;
 pub mod cache;
 pub mod claim_values;
 pub mod claims;
+pub mod curve_verify;
 pub mod issuer;
 pub mod jwks;
 pub mod jws;
@@ -14,6 +15,7 @@ pub mod keys;
 pub mod native_signature;
 pub mod revocation;
 mod revocation_list;
+pub mod rsa_verify;
 pub mod token;
 
 /// The longest credential (token or key) read, in bytes.

@@ -1,108 +1,45 @@
-//! Issuers' RSA (PKCS#1 v1.5) and ECDSA tokens checked with AWS-LC (feature `native-crypto`,
-//! the native module's): its constant-time, assembly-optimised arithmetic for the signature,
-//! and jwt-simple's own reading of the token around it, step by step as its `verify_token`
-//! does with the options [`super::jwks`] passes (the length limit, three parts, the header's
-//! fields and types, no `crit`, a `typ` of JWT, the key's `alg`, a readable `salt`, then the
-//! signature, then claims it can read). PS* and EdDSA keys stay with jwt-simple.
-//! `core/tests/native_signatures.rs` runs vectors and crafted signatures through both.
+//! Issuers' RSA (PKCS#1 v1.5: RS256, RS384, RS512) and ECDSA (ES256, ES384) signatures
+//! checked with AWS-LC (feature `native-crypto`, the native module's): constant-time,
+//! assembly-optimised arithmetic, on the key parsed once. The token around the signature is
+//! read as for every key ([`super::jws::signed`]); PS* and EdDSA keys keep the pure-Rust
+//! check. `core/tests/native_signatures.rs` runs crafted tokens through this and jwt-simple.
 
-use aws_lc_rs::signature::{
-    EcdsaVerificationAlgorithm, ParsedPublicKey, RsaParameters, RsaPublicKeyComponents,
-};
-use jwt_simple::prelude::{JWTClaims, NoCustomClaims};
-use jwt_simple::reexports::ct_codecs::{Base64UrlSafeNoPadding, Decoder};
-use serde::Deserialize;
+use aws_lc_rs::signature::{self as lc, ParsedPublicKey, RsaPublicKeyComponents};
 
-use crate::verify::MAX_CREDENTIAL_LEN;
+use super::jwks::Algorithm;
 
-/// A key parsed once for AWS-LC, and the `alg` its tokens name.
+/// A key parsed once for AWS-LC.
 #[derive(Clone)]
-pub struct NativeKey {
-    alg: &'static str,
-    key: ParsedPublicKey,
-}
-
-/// jwt-simple's JOSE header, field for field (its types decide what a header may hold).
-#[derive(Deserialize)]
-#[allow(dead_code)]
-struct Header {
-    alg: String,
-    cty: Option<String>,
-    kid: Option<String>,
-    typ: Option<String>,
-    crit: Option<Vec<String>>,
-    x5c: Option<Vec<String>>,
-    jku: Option<String>,
-    jwk: Option<String>,
-    x5u: Option<String>,
-    x5t: Option<String>,
-    #[serde(rename = "x5t#S256")]
-    x5t_s256: Option<String>,
-    salt: Option<String>,
-}
-
-fn decode(text: &str) -> Option<Vec<u8>> {
-    Base64UrlSafeNoPadding::decode_to_vec(text, None).ok()
-}
+pub struct NativeKey(ParsedPublicKey);
 
 impl NativeKey {
-    /// An RSA key from its modulus and exponent (big-endian, as jwt-simple loaded them).
-    pub fn rsa(
-        alg: &'static str,
-        n: &[u8],
-        e: &[u8],
-        params: &'static RsaParameters,
-    ) -> Option<NativeKey> {
+    /// An RSA key of `algorithm` from its modulus and exponent (big-endian, as jwt-simple
+    /// imported them); `None` for PS* (and a key AWS-LC refuses).
+    pub fn rsa(algorithm: Algorithm, n: &[u8], e: &[u8]) -> Option<NativeKey> {
+        let params = match algorithm {
+            Algorithm::RS256 => &lc::RSA_PKCS1_2048_8192_SHA256,
+            Algorithm::RS384 => &lc::RSA_PKCS1_2048_8192_SHA384,
+            Algorithm::RS512 => &lc::RSA_PKCS1_2048_8192_SHA512,
+            _ => return None,
+        };
         let key = RsaPublicKeyComponents { n, e }
             .to_parsed_public_key(params)
             .ok()?;
-        Some(NativeKey { alg, key })
+        Some(NativeKey(key))
     }
 
-    /// An EC key from its uncompressed point.
-    pub fn ec(
-        alg: &'static str,
-        point: &[u8],
-        curve: &'static EcdsaVerificationAlgorithm,
-    ) -> Option<NativeKey> {
-        let key = ParsedPublicKey::new(curve, point).ok()?;
-        Some(NativeKey { alg, key })
+    /// An EC key of `algorithm` from its uncompressed point.
+    pub fn ec(algorithm: Algorithm, point: &[u8]) -> Option<NativeKey> {
+        let curve = match algorithm {
+            Algorithm::ES256 => &lc::ECDSA_P256_SHA256_FIXED,
+            Algorithm::ES384 => &lc::ECDSA_P384_SHA384_FIXED,
+            _ => return None,
+        };
+        ParsedPublicKey::new(curve, point).ok().map(NativeKey)
     }
 
-    /// Whether `token` carries this key's valid signature, read as jwt-simple reads it.
-    pub fn verifies(&self, token: &str) -> bool {
-        self.check(token).is_some()
-    }
-
-    fn check(&self, token: &str) -> Option<()> {
-        if token.len() > MAX_CREDENTIAL_LEN {
-            return None;
-        }
-        let mut parts = token.split('.');
-        let (header_b64, claims_b64, signature_b64) = (parts.next()?, parts.next()?, parts.next()?);
-        if parts.next().is_some() {
-            return None;
-        }
-        let header: Header = serde_json::from_slice(&decode(header_b64)?).ok()?;
-        if header.crit.as_ref().is_some_and(|crit| !crit.is_empty()) {
-            return None;
-        }
-        if let Some(typ) = &header.typ {
-            let typ = typ.to_uppercase();
-            if typ != "JWT" && !typ.ends_with("+JWT") {
-                return None;
-            }
-        }
-        if header.alg != self.alg {
-            return None;
-        }
-        if let Some(salt) = &header.salt {
-            decode(salt)?;
-        }
-        let signature = decode(signature_b64)?;
-        let signed = token.get(..header_b64.len() + 1 + claims_b64.len())?;
-        self.key.verify_sig(signed.as_bytes(), &signature).ok()?;
-        serde_json::from_slice::<JWTClaims<NoCustomClaims>>(&decode(claims_b64)?).ok()?;
-        Some(())
+    /// Whether `signature` is this key's signature of `input`.
+    pub fn signs(&self, input: &[u8], signature: &[u8]) -> bool {
+        self.0.verify_sig(input, signature).is_ok()
     }
 }
