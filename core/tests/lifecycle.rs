@@ -377,3 +377,27 @@ fn a_worker_that_does_not_fetch_is_served_by_the_one_that_does() {
         Some("svc-orders")
     );
 }
+
+/// Held requests are decided at most `MAX_DECIDED_PER_CALL` per callback (each answer or
+/// resumption calls into the host for that request, nested): the rest on the next ticks, in
+/// the order they came, none forgotten.
+#[test]
+fn many_held_requests_are_decided_a_batch_per_callback() {
+    use tollgate_core::lifecycle::MAX_DECIDED_PER_CALL;
+    let (mut filter, root) = worker(&Rc::default());
+    let requests: Vec<FakeRequest> = (1..=200).map(|id| send(&filter, &root, id).1).collect();
+    filter.tick(&root);
+    answer(&mut filter, &root, Some(b"200"), true, &jwks());
+    let resumed = || requests.iter().filter(|r| r.state.resumed.get()).count();
+    assert_eq!(resumed(), MAX_DECIDED_PER_CALL);
+    assert!(requests[..MAX_DECIDED_PER_CALL].iter().all(|r| r.state.resumed.get()));
+    let mut ticks = 0;
+    while resumed() < requests.len() {
+        root.advance(100);
+        filter.tick(&root);
+        ticks += 1;
+        assert!(resumed() <= MAX_DECIDED_PER_CALL * (ticks + 1));
+        assert!(ticks < 10, "{} of 200 let on", resumed());
+    }
+    assert_eq!(ticks, 200 / MAX_DECIDED_PER_CALL);
+}

@@ -36,6 +36,10 @@ pub const TICK: Duration = Duration::from_secs(1);
 /// The tick when issuers' keys or the revocation feed are fetched: how soon a held request
 /// sees keys another worker fetched, and a worker the list another worker polled.
 pub const FETCH_TICK: Duration = Duration::from_millis(100);
+/// The most held requests decided in one callback (answered or let on): deciding thousands
+/// at once nests as many calls of the host into the filter (in proxy-wasm, V8 ran out of
+/// stack at a few hundred).
+pub const MAX_DECIDED_PER_CALL: usize = 64;
 /// How often expired tokens are dropped from the cache, in seconds.
 const SWEEP_SECONDS: u64 = 10;
 
@@ -192,10 +196,21 @@ impl Filter {
     /// Decides the held requests again, with the keys there are, and lets them on or answers
     /// them; one whose keys came but lack its `kid` is held again (till its own deadline)
     /// when a fetch could bring it and `may_hold`. A request whose client left is skipped.
-    fn decide_held(&self, host: &impl RootHost, held: Vec<Held>, may_hold: bool) {
+    fn decide_held(&self, host: &impl RootHost, mut held: Vec<Held>, may_hold: bool) {
         let Some(config) = &self.config else {
             return;
         };
+        // Each answer or resumption re-enters the host for that request (Envoy runs the
+        // request's filters, and in proxy-wasm calls the VM again, nested): at most
+        // MAX_DECIDED_PER_CALL per callback, the rest on the next tick, in the order they came.
+        // (Under the old configuration, on a reload, all at once: its fetcher goes.)
+        if may_hold && held.len() > MAX_DECIDED_PER_CALL {
+            let later = held.split_off(MAX_DECIDED_PER_CALL);
+            if let Ok(mut fetcher) = self.fetcher.try_borrow_mut() {
+                let waiting = std::mem::replace(&mut fetcher.held, later);
+                fetcher.held.extend(waiting);
+            }
+        }
         for request in held {
             // A request its body got refused has been answered already.
             if !request.held.replace(false) {
