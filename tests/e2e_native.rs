@@ -192,3 +192,39 @@ fn a_panic_in_the_filter_fails_the_request_closed_and_envoy_stays_up() {
         .count();
     assert_eq!(lines, 1, "logged once:\n{log}");
 }
+
+/// Each worker configures its filter on its first request: that request is decided with the
+/// keys the process fetched already, not held for a tick to install them (it was, and each
+/// request held for a `kid` the keys lack was counted held twice).
+#[test]
+fn a_workers_first_request_uses_the_keys_the_process_has() {
+    std::env::set_var("TOLLGATE_NATIVE", module());
+    let idp = support::idp::Idp::start();
+    let envoy = support::idp::envoy_trusting(
+        json!([support::idp::issuer_entry(&idp, 600)]),
+        idp.port(),
+        json!({}),
+    );
+    let token = idp.token("RS256");
+    // The first request waits for the first fetch; every later one, on any of the four
+    // workers (each request is a new connection), is decided at once.
+    assert_eq!(envoy.send(&support::idp::bearer(&token)).status, 200);
+    for _ in 0..16 {
+        assert_eq!(envoy.send(&support::idp::bearer(&token)).status, 200);
+    }
+    wait_until("the held request counted", Duration::from_secs(10), || {
+        envoy
+            .stats("wasmcustom.tollgate.issuer_keys.requests_held.idp")
+            .values()
+            .sum::<u64>()
+            >= 1
+    });
+    let held: u64 = envoy
+        .stats("wasmcustom.tollgate.issuer_keys.requests_held.idp")
+        .values()
+        .sum();
+    assert_eq!(
+        held, 1,
+        "only the request that came before the keys was held"
+    );
+}

@@ -390,7 +390,9 @@ fn many_held_requests_are_decided_a_batch_per_callback() {
     answer(&mut filter, &root, Some(b"200"), true, &jwks());
     let resumed = || requests.iter().filter(|r| r.state.resumed.get()).count();
     assert_eq!(resumed(), MAX_DECIDED_PER_CALL);
-    assert!(requests[..MAX_DECIDED_PER_CALL].iter().all(|r| r.state.resumed.get()));
+    assert!(requests[..MAX_DECIDED_PER_CALL]
+        .iter()
+        .all(|r| r.state.resumed.get()));
     let mut ticks = 0;
     while resumed() < requests.len() {
         root.advance(100);

@@ -58,7 +58,9 @@ pub fn filter_for(config: &Arc<NativeConfig>) -> Option<Rc<WorkerFilter>> {
         let made = Rc::new(WorkerFilter {
             config: Arc::clone(config),
             filter: RefCell::new(filter),
-            last_tick: Cell::new(crate::now_ms()),
+            // Due at once: the first request installs the keys and revocation list the
+            // process has before it is decided (else it would wait a tick for them).
+            last_tick: Cell::new(0),
             period_ms: u64::try_from(tick.as_millis()).unwrap_or(1_000),
         });
         filters.push(Rc::clone(&made));
