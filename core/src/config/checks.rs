@@ -171,6 +171,19 @@ const RESERVED_HEADERS: &[&str] = &[
     "te",
     "keep-alive",
     "proxy-authorization",
+    // What the upstream serves and caches by: a claim's value there would pick a byte range,
+    // a condition or a cache entry for the client.
+    "range",
+    "if-range",
+    "if-match",
+    "if-none-match",
+    "if-modified-since",
+    "if-unmodified-since",
+    "cache-control",
+    "pragma",
+    "trailer",
+    "baggage",
+    "priority",
 ];
 
 pub(super) fn check_header_name(name: &str) -> Result<(), String> {
