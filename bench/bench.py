@@ -837,9 +837,10 @@ def memory(args, envoy, workdir, mint_tokens):
     served = envoy.stats("http.bench.downstream_rq_total").get("http.bench.downstream_rq_total", 0) - served_before
     after = envoy.rss_kib()
     growth = (after - before) / before * 100
+    quarters = [samples[len(samples) * q // 4] for q in range(1, 4)] if len(samples) >= 4 else []
     print(f"\nmemory ({envoy.name}): {served:,} requests with distinct tokens; Envoy RSS {before / 1024:.1f} MiB -> "
-          f"{after / 1024:.1f} MiB ({growth:+.1f}%), peak {max(samples + [after]) / 1024:.1f} MiB "
-          f"(target: under 5% growth)")
+          f"{after / 1024:.1f} MiB ({growth:+.1f}%), peak {max(samples + [after]) / 1024:.1f} MiB; at each quarter: "
+          f"{', '.join(f'{q / 1024:.1f}' for q in quarters)} MiB (target: under 5% growth)")
 
 
 if __name__ == "__main__":
