@@ -92,6 +92,7 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_config_scheduled(
         || {
             if let Some(config) = config(module) {
                 main_thread::tick(config.id, envoy);
+                config.publish_counts();
             }
         },
         || (),

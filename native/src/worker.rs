@@ -157,8 +157,9 @@ impl RootHost for WorkerEnvoy<'_> {
             .ok_or(HostError("metric not defined"))
     }
 
+    /// Added to the configuration's pending counts: the main thread hands them to Envoy.
     fn increment_metric(&self, id: u32, by: i64) -> Result<(), HostError> {
-        metrics::increment(self.config.envoy(), id, u64::try_from(by).unwrap_or(0))
+        self.config.count(id, u64::try_from(by).unwrap_or(0))
     }
 
     fn record_metric(&self, id: u32, value: u64) -> Result<(), HostError> {
