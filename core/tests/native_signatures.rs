@@ -7,6 +7,8 @@
 //! read: the native module accepts exactly the tokens jwt-simple accepts that the project's
 //! reading of a JWS (`jws::signed`, stricter: no `crit` or `salt` at all) lets through.
 
+// With feature `native-crypto` only (`make unit` runs it so: its core-native step).
+#![cfg(feature = "native-crypto")]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
