@@ -283,7 +283,7 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_stream_complete(
     module: FilterModule,
 ) {
     if let Some(stream) = stream(module) {
-        guarded(|| stream.worker.flush_counters(), || ());
+        guarded(|| stream.worker.report(), || ());
     }
 }
 

@@ -91,13 +91,13 @@ impl WorkerFilter {
         filter.tick(&host);
         // What the tick decided (held requests answered or let on) is counted now: a worker
         // may see no other request for long.
-        filter.flush_counters(&host);
+        filter.report(&host);
     }
 
-    /// Hands the counts over (a request ended).
-    pub fn flush_counters(&self) {
+    /// Hands over what the request left to report (it ended): counts, dropped roles.
+    pub fn report(&self) {
         if let Ok(filter) = self.filter.try_borrow() {
-            filter.flush_counters(&WorkerEnvoy {
+            filter.report(&WorkerEnvoy {
                 config: &self.config,
             });
         }

@@ -145,9 +145,17 @@ impl Filter {
         self.decide_held(host, held, true);
     }
 
-    /// Hands the counts over now rather than on the next tick (a host without a tick per
-    /// worker does it when a request ends).
-    pub fn flush_counters(&self, host: &impl RootHost) {
+    /// Hands over now, rather than on the next tick, what requests left to report: the roles
+    /// a provider's token named that no header could carry (counted, and one line), and the
+    /// counts. A host without a tick per worker does it when a request ends.
+    pub fn report(&self, host: &impl RootHost) {
+        if let Ok(mut worker) = self.worker.try_borrow_mut() {
+            let (dropped, line) = worker.dropped_roles.take();
+            self.counters.add(Counter::RoleDropped, dropped);
+            if let Some(line) = line {
+                host.log(Level::Warn, &line);
+            }
+        }
         self.counters.flush(host);
     }
 
