@@ -357,6 +357,9 @@ fn a_worker_that_does_not_fetch_is_served_by_the_one_that_does() {
     );
     let (mut follower, root) = worker(&process);
     root.follower.set(true);
+    // The request comes after the first fetch started (in the same millisecond, that fetch
+    // would answer it).
+    root.clock.set(main_root.clock.get() + 10);
     follower.tick(&root);
     let (step, request) = send(&follower, &root, 7);
     assert_eq!(step, Step::Pause, "held for a kid the keys lack");
