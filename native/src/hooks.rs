@@ -251,7 +251,7 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_request_trailers(
             let names: Vec<String> = request
                 .headers(abi::REQUEST_TRAILER)
                 .into_iter()
-                .map(|(name, _)| String::from_utf8_lossy(&name).into_owned())
+                .map(|(name, _)| stream::name_text(name))
                 .collect();
             let remove = |name: &str| request.remove_trailer(name);
             match stream.flow.try_borrow_mut() {

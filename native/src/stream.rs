@@ -183,7 +183,7 @@ impl Host for EnvoyRequest {
     fn request_headers(&self) -> Vec<(String, Vec<u8>)> {
         self.headers(abi::REQUEST_HEADER)
             .into_iter()
-            .map(|(name, value)| (String::from_utf8_lossy(&name).into_owned(), value))
+            .map(|(name, value)| (name_text(name), value))
             .collect()
     }
 
@@ -310,4 +310,9 @@ pub unsafe fn read_range(buffers: &[EnvoyBuffer], start: usize, len: usize) -> V
         offset = end;
     }
     out
+}
+
+/// A header name as text, without a second copy when it is UTF-8 (Envoy's always are).
+pub fn name_text(name: Vec<u8>) -> String {
+    String::from_utf8(name).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
