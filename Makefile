@@ -238,8 +238,10 @@ $(OHA):
 ## BENCH_ARGS="--only issuer" for the issuers' workloads alone).
 bench: wasm native setup bench-tools
 	$(CARGO) build --release --target wasm32-wasip1 -p noop-filter
+	$(CARGO) build --profile native -p noop-native
 	$(CARGO) build --release -p tollgate-core --bin mint-token
 	ENVOY=$(abspath $(ENVOY)) TOLLGATE_WASM=$(abspath $(WASM)) NATIVE_SO=$(abspath $(NATIVE)) \
+	  NOOP_NATIVE_SO=$(abspath target/native/libnoop_native.so) \
 	  NOOP_WASM=$(abspath target/wasm32-wasip1/release/noop_filter.wasm) \
 	  MINT_TOKEN=$(abspath target/release/mint-token) OHA=$(abspath $(OHA)) \
 	  python3 bench/bench.py $(BENCH_ARGS)

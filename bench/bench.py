@@ -124,6 +124,18 @@ def native_filter(configuration):
     }
 
 
+def noop_native_filter():
+    """The do-nothing native module (bench/noop-native): every hook lets the stream on."""
+    return {
+        "name": "noop_native",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.dynamic_modules.v3.DynamicModuleFilter",
+            "dynamic_module_config": {"name": "noop_native", "do_not_close": True},
+            "filter_name": "noop",
+        },
+    }
+
+
 def cached(filter_):
     """A jwt_authn filter with its verified-token cache on (it is off unless configured)."""
     filter_ = json.loads(json.dumps(filter_))
@@ -462,6 +474,7 @@ def main():
     tollgate_wasm = need("TOLLGATE_WASM")
     noop_wasm = need("NOOP_WASM")
     native_so = need("NATIVE_SO")
+    noop_native_so = need("NOOP_NATIVE_SO")
     mint = need("MINT_TOKEN")
     for tool in ("wrk", "taskset"):
         if not shutil.which(tool):
@@ -531,6 +544,8 @@ def main():
     arms = {
         "none": bootstrap([]),
         "noop": bootstrap([wasm_filter(noop_wasm, {})]),
+        # The do-nothing native module: what any dynamic module costs Envoy per stream.
+        "noop_native": bootstrap([noop_native_filter()]),
         "jwt_authn": bootstrap([jwt_authn_filter(secret)]),
         "jwt_authn_cached": bootstrap([cached(jwt_authn_filter(secret))]),
         "jwt_local": bootstrap([jwt_authn_issuer_filter(jwks=jwks)]),
@@ -555,7 +570,7 @@ def main():
                                             tollgate_env)])
         variants.append(name)
     spoof = {"x-auth-user": "mallory"}
-    hs_arms = ["none", "noop", "jwt_authn", "jwt_authn_cached", "tollgate", "native"]
+    hs_arms = ["none", "noop", "noop_native", "jwt_authn", "jwt_authn_cached", "tollgate", "native"]
     issuer_arms = ["jwt_local", "jwt_local_cached", "jwt_remote", "tollgate", "tollgate_uri", "native"]
     # workload: (script, arms, expected non-2xx for the authenticating arms)
     workloads = {
@@ -602,8 +617,10 @@ def main():
     try:
         native_env = {"TOLLGATE_SECRET": secret,
                       "ENVOY_DYNAMIC_MODULES_SEARCH_PATH": os.path.dirname(os.path.abspath(native_so))}
+        noop_native_env = {"ENVOY_DYNAMIC_MODULES_SEARCH_PATH": os.path.dirname(os.path.abspath(noop_native_so))}
+        envs = {"native": native_env, "noop_native": noop_native_env}
         for name, config in arms.items():
-            envoys[name] = Envoy(name, config, workdir, env=native_env if name == "native" else None)
+            envoys[name] = Envoy(name, config, workdir, env=envs.get(name))
         started = time.time()
         run(args, envoys, workloads, scripts, tollgate_wasm, noop_wasm, native_so, variants)
         if "jwt_remote" in envoys or "tollgate_uri" in envoys:
@@ -706,7 +723,7 @@ def run(args, envoys, workloads, scripts, tollgate_wasm, noop_wasm, native_so, v
         print(f"round {r + 1}/{args.rounds} done", file=sys.stderr)
 
     median = {k: statistics.median(v) for k, v in results.items()}
-    arms = [a for a in ["none", "noop", "jwt_authn", "jwt_authn_cached", "jwt_local", "jwt_local_cached",
+    arms = [a for a in ["none", "noop", "noop_native", "jwt_authn", "jwt_authn_cached", "jwt_local", "jwt_local_cached",
                         "jwt_remote", "tollgate", "tollgate_uri", "tollgate_revoked", "native"]
             if a in envoys] + variants
 

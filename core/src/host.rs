@@ -30,6 +30,16 @@ pub struct HostError(pub &'static str);
 pub trait Host {
     /// Every request header, pseudo-headers included, as bytes.
     fn request_headers(&self) -> Vec<(String, Vec<u8>)>;
+    /// Hands every request header to `read`, without a copy per header where the host can
+    /// (the native module copies them into one buffer); by default [`Host::request_headers`].
+    fn with_request_headers<R>(&self, read: impl FnOnce(&[(&str, &[u8])]) -> R) -> R {
+        let owned = self.request_headers();
+        let headers: Vec<(&str, &[u8])> = owned
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_slice()))
+            .collect();
+        read(&headers)
+    }
     /// The host's clock, in unix seconds.
     fn now(&self) -> u64;
     fn remove_header(&self, name: &str) -> Result<(), HostError>;
@@ -98,20 +108,21 @@ pub fn on_request_headers(
     may_wait: bool,
     count: impl Fn(Counter),
 ) -> AfterHeaders {
-    let headers = host.request_headers();
-    let decision = decide_stream(config, worker, &headers, stream_ends, &|| host.now());
-    let body = decision.form.as_ref().map(|kind| BodyScan {
-        scanner: FormScanner::new(kind),
-        authority: headers
-            .iter()
-            .find(|(name, _)| name == ":authority")
-            .map(|(_, value)| value.clone())
-            .unwrap_or_default(),
-        rule: decision.rule_label(),
-    });
-    let verdict = apply_decision(host, config, &headers, &decision, may_wait, count);
-    let body = body.filter(|_| verdict != Verdict::Answered);
-    AfterHeaders { verdict, body }
+    host.with_request_headers(|headers| {
+        let decision = decide_stream(config, worker, headers, stream_ends, &|| host.now());
+        let body = decision.form.as_ref().map(|kind| BodyScan {
+            scanner: FormScanner::new(kind),
+            authority: headers
+                .iter()
+                .find(|(name, _)| *name == ":authority")
+                .map(|(_, value)| value.to_vec())
+                .unwrap_or_default(),
+            rule: decision.rule_label(),
+        });
+        let verdict = apply_decision(host, config, headers, &decision, may_wait, count);
+        let body = body.filter(|_| verdict != Verdict::Answered);
+        AfterHeaders { verdict, body }
+    })
 }
 
 /// Reads the next chunk of a form body (`ends`: the last one). A field named like a
@@ -173,7 +184,7 @@ pub fn change_refused(host: &impl Host, error: HostError, count: impl Fn(Counter
 fn apply_decision(
     host: &impl Host,
     config: &Config,
-    headers: &[(String, Vec<u8>)],
+    headers: &[(&str, &[u8])],
     decision: &Decision<'_>,
     may_wait: bool,
     count: impl Fn(Counter),
@@ -187,10 +198,18 @@ fn apply_decision(
         Some(false) => count(Counter::CacheMiss),
         None => {}
     }
-    for (field, value) in decision.log_fields() {
-        if logged(config.access_log_fields, &decision.outcome, field) {
-            if let Err(error) = host.set_property(field.property(), value.as_bytes()) {
-                failed(host, &count, Call::Property, error);
+    if logs_outcome_only(config.access_log_fields, &decision.outcome) {
+        // The common case, without building the other fields.
+        let label = decision.outcome.label().as_bytes();
+        if let Err(error) = host.set_property(LogField::Outcome.property(), label) {
+            failed(host, &count, Call::Property, error);
+        }
+    } else {
+        for (field, value) in decision.log_fields() {
+            if logged(config.access_log_fields, &decision.outcome, field) {
+                if let Err(error) = host.set_property(field.property(), value.as_bytes()) {
+                    failed(host, &count, Call::Property, error);
+                }
             }
         }
     }
@@ -205,9 +224,13 @@ fn apply_decision(
 /// identity headers are the client's. A refusal's code and rule always (they are nowhere
 /// else); the rest only when the configuration asks for every field.
 fn logged(fields: AccessLogFields, outcome: &Outcome, field: LogField) -> bool {
-    fields == AccessLogFields::EveryRequest
-        || field == LogField::Outcome
-        || matches!(outcome, Outcome::Denied(_) | Outcome::Redirected(_))
+    field == LogField::Outcome || !logs_outcome_only(fields, outcome)
+}
+
+/// Whether the outcome is the only field [`logged`] for this request.
+fn logs_outcome_only(fields: AccessLogFields, outcome: &Outcome) -> bool {
+    fields != AccessLogFields::EveryRequest
+        && !matches!(outcome, Outcome::Denied(_) | Outcome::Redirected(_))
 }
 
 /// The decision's header edits, then its answer if it has one. An edit the host refuses

@@ -2,6 +2,7 @@
 //! request's host calls ([`EnvoyRequest`], the core's [`Host`]) over the ABI.
 #![allow(unsafe_code)]
 
+use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -187,6 +188,32 @@ impl Host for EnvoyRequest {
             .collect()
     }
 
+    /// The headers copied into one buffer (not borrowed from Envoy: the decision's edits
+    /// change Envoy's header map while the headers are read).
+    fn with_request_headers<R>(&self, read: impl FnOnce(&[(&str, &[u8])]) -> R) -> R {
+        // SAFETY: in a hook of this stream (or of another on its worker, for a held
+        // request); the array holds as many entries as Envoy said.
+        let copied = unsafe {
+            let count = abi::envoy_dynamic_module_callback_http_get_headers_size(
+                self.envoy,
+                abi::REQUEST_HEADER,
+            );
+            let mut headers = vec![EnvoyHeader::EMPTY; count];
+            let got = count > 0
+                && abi::envoy_dynamic_module_callback_http_get_headers(
+                    self.envoy,
+                    abi::REQUEST_HEADER,
+                    headers.as_mut_ptr(),
+                );
+            if got {
+                HeaderCopy::of(&headers)
+            } else {
+                HeaderCopy::default()
+            }
+        };
+        read(&copied.views())
+    }
+
     fn now(&self) -> u64 {
         crate::now_ms() / 1000
     }
@@ -206,7 +233,7 @@ impl Host for EnvoyRequest {
     /// Filter state under the `.wasm`'s names (`wasm.tollgate.outcome`...), so that one
     /// access-log format serves both builds.
     fn set_property(&self, name: &str, value: &[u8]) -> Result<(), HostError> {
-        let key = format!("wasm.{name}");
+        let key = filter_state_key(name);
         // SAFETY: in a hook of this stream; the buffers outlive the call.
         let done = unsafe {
             abi::envoy_dynamic_module_callback_http_set_filter_state_bytes(
@@ -290,6 +317,92 @@ pub unsafe fn copy_headers(ptr: *const EnvoyHeader, count: usize) -> Vec<(Vec<u8
     }
 }
 
+/// The filter-state key of property `name`: `wasm.<name>`, without an allocation for the
+/// access-log fields.
+fn filter_state_key(name: &str) -> Cow<'static, str> {
+    const KEYS: [&str; 8] = [
+        "wasm.tollgate.outcome",
+        "wasm.tollgate.type",
+        "wasm.tollgate.role",
+        "wasm.tollgate.user",
+        "wasm.tollgate.name",
+        "wasm.tollgate.issuer",
+        "wasm.tollgate.code",
+        "wasm.tollgate.rule",
+    ];
+    match KEYS
+        .iter()
+        .find(|key| key.strip_prefix("wasm.") == Some(name))
+    {
+        Some(key) => Cow::Borrowed(key),
+        None => Cow::Owned(format!("wasm.{name}")),
+    }
+}
+
+/// Headers copied into one buffer: names and values back to back, with their bounds.
+#[derive(Default)]
+struct HeaderCopy {
+    bytes: Vec<u8>,
+    /// Per header, where its name starts, where its name ends (its value starts) and where
+    /// its value ends in `bytes`.
+    bounds: Vec<[usize; 3]>,
+}
+
+impl HeaderCopy {
+    /// # Safety
+    /// Each entry's buffers must be valid (or null).
+    unsafe fn of(headers: &[EnvoyHeader]) -> HeaderCopy {
+        let size = headers
+            .iter()
+            .map(|h| h.key_length.saturating_add(h.value_length))
+            .fold(0usize, usize::saturating_add);
+        let mut copy = HeaderCopy {
+            bytes: Vec::with_capacity(size),
+            bounds: Vec::with_capacity(headers.len()),
+        };
+        for header in headers {
+            let start = copy.bytes.len();
+            // SAFETY: the caller's promise.
+            let (name, value) = unsafe {
+                (
+                    slice(header.key_ptr, header.key_length),
+                    slice(header.value_ptr, header.value_length),
+                )
+            };
+            copy.bytes.extend_from_slice(name);
+            copy.bytes.extend_from_slice(value);
+            let name_end = start + name.len();
+            copy.bounds.push([start, name_end, name_end + value.len()]);
+        }
+        copy
+    }
+
+    /// The headers as text names and byte values. A name that is not UTF-8 (Envoy's codecs
+    /// refuse those) reads as U+FFFD, which matches no name the filter looks for.
+    fn views(&self) -> Vec<(&str, &[u8])> {
+        self.bounds
+            .iter()
+            .map(|&[start, name_end, value_end]| {
+                let name = self.bytes.get(start..name_end).unwrap_or_default();
+                let value = self.bytes.get(name_end..value_end).unwrap_or_default();
+                (text(name), value)
+            })
+            .collect()
+    }
+}
+
+/// A header name as text: U+FFFD when it is not UTF-8. ASCII (every name Envoy passes) is
+/// taken as it is: `from_utf8` costs about a hundred instructions a name, more than the rest
+/// of the copy.
+fn text(name: &[u8]) -> &str {
+    if name.is_ascii() {
+        // SAFETY: ASCII is UTF-8.
+        unsafe { std::str::from_utf8_unchecked(name) }
+    } else {
+        std::str::from_utf8(name).unwrap_or("\u{fffd}")
+    }
+}
+
 /// `len` bytes from `start` of the body held in `buffers` (copied: only those).
 ///
 /// # Safety
@@ -315,4 +428,51 @@ pub unsafe fn read_range(buffers: &[EnvoyBuffer], start: usize, len: usize) -> V
 /// A header name as text, without a second copy when it is UTF-8 (Envoy's always are).
 pub fn name_text(name: Vec<u8>) -> String {
     String::from_utf8(name).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tollgate_core::decision::LogField;
+
+    #[test]
+    fn every_access_log_field_has_its_filter_state_key_without_an_allocation() {
+        for field in LogField::ALL {
+            let key = filter_state_key(field.property());
+            assert!(matches!(key, Cow::Borrowed(_)), "{field:?}");
+            assert_eq!(key, format!("wasm.{}", field.property()));
+        }
+        assert_eq!(filter_state_key("other"), "wasm.other");
+    }
+
+    #[test]
+    fn copied_headers_read_back_as_sent_and_a_name_not_utf8_matches_nothing() {
+        let sent: [(&[u8], &[u8]); 4] = [
+            (b":path", b"/a?b"),
+            (b"authorization", b"Bearer x"),
+            (b"x-\xffname", b"\xff\x00"),
+            (b"empty", b""),
+        ];
+        let headers: Vec<EnvoyHeader> = sent
+            .iter()
+            .map(|(name, value)| EnvoyHeader {
+                key_ptr: name.as_ptr(),
+                key_length: name.len(),
+                value_ptr: value.as_ptr(),
+                value_length: value.len(),
+            })
+            .collect();
+        // SAFETY: the entries point into `sent`, alive here.
+        let copy = unsafe { HeaderCopy::of(&headers) };
+        let views = copy.views();
+        assert_eq!(views.len(), 4);
+        for ((name, value), (sent_name, sent_value)) in views.iter().zip(sent) {
+            assert_eq!(value, &sent_value);
+            if sent_name.is_ascii() {
+                assert_eq!(name.as_bytes(), sent_name);
+            } else {
+                assert_eq!(*name, "\u{fffd}");
+            }
+        }
+    }
 }

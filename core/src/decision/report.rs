@@ -22,6 +22,18 @@ pub enum LogField {
 }
 
 impl LogField {
+    /// Every field.
+    pub const ALL: [LogField; 8] = [
+        LogField::Outcome,
+        LogField::Type,
+        LogField::Role,
+        LogField::User,
+        LogField::Name,
+        LogField::Issuer,
+        LogField::Code,
+        LogField::Rule,
+    ];
+
     /// The field's name.
     pub fn name(self) -> &'static str {
         match self {
