@@ -17,7 +17,7 @@ IDP_MODULES   := tests/idp/node_modules/.package-lock.json
 ROUTER_MODULES := tests/routers/node_modules/.package-lock.json
 FORM_MODULES  := tests/forms/node_modules/.package-lock.json
 
-.PHONY: all setup test-tools bench-tools build wasm native native-trap native-abi e2e-builds cli bins run-bins lint test unit e2e e2e-native cost-growth run compose-config differential bench bench-cost fuzz fuzz-seeds soak clean
+.PHONY: all setup test-tools bench-tools build wasm native native-trap native-abi e2e-builds cli bins run-bins lint test unit e2e e2e-native cost-growth run compose-config differential bench bench-envoy-cost bench-cost fuzz fuzz-seeds soak clean
 
 all: build
 
@@ -260,6 +260,16 @@ cost-growth:
 	python3 bench/cost_growth.py
 
 ## Instructions per request of the decision core, by request kind (callgrind; repeatable).
+## Instructions Envoy executes per request under callgrind: no filter, the do-nothing native
+## module, jwt_authn without and with its cache, the native module (and where its request
+## hook spends them). Repeatable on a noisy machine; about a minute per arm.
+bench-envoy-cost: native setup
+	$(CARGO) build --profile native -p noop-native
+	$(CARGO) build --release -p tollgate-core --bin mint-token
+	ENVOY=$(abspath $(ENVOY)) NATIVE_SO=$(abspath $(NATIVE)) \
+	  NOOP_NATIVE_SO=$(abspath target/native/libnoop_native.so) \
+	  MINT_TOKEN=$(abspath target/release/mint-token) python3 bench/envoy_cost.py --functions
+
 bench-cost:
 	$(CARGO) build --profile cost -p tollgate-core --example decision_cost
 	python3 bench/cost.py
