@@ -18,8 +18,14 @@ use crate::credential::Locations;
 use crate::decision::{decide_stream, Action, Decision, HeaderEdit, KeyWait, LogField, Outcome};
 use crate::denial::{BadRequest, Code, Denial};
 use crate::metrics::Counter;
+use crate::oidc::flow::Pending;
+use sign_in::Before;
+
+mod sign_in;
 use crate::response::{self, LocalResponse};
 use crate::worker::WorkerState;
+
+pub use sign_in::on_call_answer;
 use std::cell::Cell;
 
 /// A host call the host refused: what it said (its status), for the log.
@@ -46,6 +52,18 @@ pub trait Host {
     fn debug(&self, line: &str);
     /// Logs a line at warning level.
     fn warn(&self, line: &str);
+    /// Sends a request (`headers` with its pseudo-headers, and `body`) through `cluster` for
+    /// this request, answered within `timeout_ms`; the answer comes to this request's flow
+    /// (`RequestFlow::on_call_answer`). A host without such calls refuses.
+    fn http_call(
+        &self,
+        _cluster: &str,
+        _headers: &[(&str, &str)],
+        _body: &[u8],
+        _timeout_ms: u64,
+    ) -> Result<u32, HostError> {
+        Err(HostError("no request calls"))
+    }
 }
 
 /// What the host does with the request after the headers.
@@ -58,6 +76,8 @@ pub enum Verdict {
     /// Hold it until an issuer's keys are fetched, then decide it again (with `may_wait`
     /// false once the wait is over). Nothing was applied, counted or logged.
     Wait(KeyWait),
+    /// Hold it: a call to the OpenID provider was sent for it, whose answer answers it.
+    Calling,
 }
 
 /// The most of a form body the host holds while reading it: no byte of a refused body then
@@ -75,6 +95,8 @@ pub struct AfterHeaders {
     /// Set when a form body follows on a checked path and the request is let on or held: the
     /// host hands every chunk to [`on_request_body`] and lets nothing on before it answers.
     pub body: Option<BodyScan>,
+    /// Set with [`Verdict::Calling`]: what the request waits for.
+    pub pending: Option<Pending>,
 }
 
 /// A form body being read for credential fields.
@@ -98,7 +120,24 @@ pub fn on_request_headers(
     may_wait: bool,
     count: impl Fn(Counter),
 ) -> AfterHeaders {
-    let headers = host.request_headers();
+    let mut headers = host.request_headers();
+    let mut session_cookie = None;
+    if let Some(oidc) = &config.oidc {
+        match sign_in::before_decision(host, oidc, &headers, &count) {
+            Before::Decide(Some(view)) => {
+                headers = view.headers;
+                session_cookie = Some(view.cookie);
+            }
+            Before::Decide(None) => {}
+            Before::Done(verdict, pending) => {
+                return AfterHeaders {
+                    verdict,
+                    body: None,
+                    pending,
+                };
+            }
+        }
+    }
     let decision = decide_stream(config, worker, &headers, stream_ends, &|| host.now());
     let body = decision.form.as_ref().map(|kind| BodyScan {
         scanner: FormScanner::new(kind),
@@ -109,9 +148,25 @@ pub fn on_request_headers(
             .unwrap_or_default(),
         rule: decision.rule_label(),
     });
+    let waits = may_wait && decision.awaits_keys.is_some();
+    if let (false, Some(cookie)) = (waits, &session_cookie) {
+        if let Err(error) = sign_in::keep_cookies(host, cookie.as_deref()) {
+            failed(host, &count, Call::HeaderChange, error);
+            respond(host, &count, &response::unavailable());
+            return AfterHeaders {
+                verdict: Verdict::Answered,
+                body: None,
+                pending: None,
+            };
+        }
+    }
     let verdict = apply_decision(host, config, &headers, &decision, may_wait, count);
     let body = body.filter(|_| verdict != Verdict::Answered);
-    AfterHeaders { verdict, body }
+    AfterHeaders {
+        verdict,
+        body,
+        pending: None,
+    }
 }
 
 /// Reads the next chunk of a form body (`ends`: the last one). A field named like a
@@ -182,6 +237,9 @@ fn apply_decision(
         return Verdict::Wait(wait);
     }
     count(Counter::for_outcome(&decision.outcome));
+    if config.oidc.is_some() && matches!(decision.outcome, Outcome::Redirected(_)) {
+        count(Counter::SignIn(crate::metrics::SignInEvent::Started));
+    }
     match decision.cache_hit {
         Some(true) => count(Counter::CacheHit),
         Some(false) => count(Counter::CacheMiss),
@@ -245,7 +303,7 @@ fn apply(host: &impl Host, count: &dyn Fn(Counter), decision: &Decision<'_>) -> 
 }
 
 /// Sends `answer`.
-fn respond(host: &impl Host, count: &dyn Fn(Counter), answer: &LocalResponse) {
+pub(crate) fn respond(host: &impl Host, count: &dyn Fn(Counter), answer: &LocalResponse) {
     let headers: Vec<(&str, &str)> = answer
         .headers
         .iter()
@@ -258,7 +316,7 @@ fn respond(host: &impl Host, count: &dyn Fn(Counter), answer: &LocalResponse) {
 
 /// A host call of the request path that can fail, and what its failure does.
 #[derive(Debug, Clone, Copy)]
-enum Call {
+pub(crate) enum Call {
     Property,
     HeaderChange,
     Answer,
@@ -287,7 +345,12 @@ thread_local! {
 /// worker's first.
 #[cold]
 #[inline(never)]
-fn failed(host: &impl Host, count: &dyn Fn(Counter), call: Call, HostError(said): HostError) {
+pub(crate) fn failed(
+    host: &impl Host,
+    count: &dyn Fn(Counter),
+    call: Call,
+    HostError(said): HostError,
+) {
     count(Counter::HostCallFailed);
     if !FAILURE_LOGGED.replace(true) {
         host.warn(&format!(
