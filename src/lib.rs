@@ -280,6 +280,10 @@ impl Host for CurrentRequest {
         hostcalls::dispatch_http_call(cluster, headers.to_vec(), Some(body), vec![], timeout)
             .map_err(refused)
     }
+
+    fn continue_request(&self) -> Result<(), HostError> {
+        hostcalls::resume_http_request().map_err(refused)
+    }
 }
 
 impl HeldRequest for CurrentRequest {
@@ -328,6 +332,19 @@ impl HttpContext for Stream {
             hostcalls::remove_map_value(MapType::HttpRequestTrailers, name).map_err(refused)
         };
         action(self.flow.on_trailers(&CurrentRequest, &names, remove))
+    }
+
+    /// A session refreshed while the request waited: its new cookies go to the browser on
+    /// the upstream's response.
+    fn on_http_response_headers(&mut self, _headers: usize, _end_of_stream: bool) -> HostAction {
+        for cookie in self.flow.take_response_cookies() {
+            let _ = hostcalls::add_map_value_bytes(
+                MapType::HttpResponseHeaders,
+                "set-cookie",
+                cookie.as_bytes(),
+            );
+        }
+        HostAction::Continue
     }
 }
 

@@ -62,7 +62,10 @@ impl Site {
         for (key, value) in oidc_extra.as_object().unwrap() {
             oidc[key] = value.clone();
         }
+        // No clock skew: a session's access token expires when its `exp` says (the refresh
+        // test's tokens live 3 seconds).
         let config = json!({
+            "clock_skew_seconds": 0,
             "issuers": [issuer_entry(&idp, 600)],
             "rules": [{"path": "/bye", "mode": "none"}],
             "oidc": oidc
@@ -306,6 +309,8 @@ fn a_browser_signs_in_at_the_provider_shares_the_session_and_logs_out() {
     let browser = chromium();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/oidc-roundtrip.mjs");
     let site = Site::start(json!({}));
+    // Access tokens that expire while the browser is on the site: the session is refreshed.
+    site.idp.set_token_ttl(3);
     let page = format!("http://{}/app/dashboard?tab=orders", site.host());
     let out = Command::new("node")
         .arg(&script)
@@ -366,6 +371,13 @@ fn a_browser_signs_in_at_the_provider_shares_the_session_and_logs_out() {
         .unwrap()
         .iter()
         .all(|c| c["httpOnly"] == true));
+    // The access token expired: the page reloaded until the session's cookie was renewed,
+    // the identity unchanged.
+    assert_eq!(report["refreshed"], true, "{report}");
+    assert_eq!(
+        upstream_header(&report["after_refresh"], "x-auth-user"),
+        Some("alice".into())
+    );
     assert!(
         report["after_logout_url"]
             .as_str()
@@ -388,10 +400,24 @@ fn a_browser_signs_in_at_the_provider_shares_the_session_and_logs_out() {
             .contains("/interaction/"),
         "{report}"
     );
+    // The cookies of before the logout, put back: once their access token has expired, the
+    // refresh token (revoked at logout) is refused and the browser must sign in again.
+    assert!(
+        report["old_cookies_url"]
+            .as_str()
+            .unwrap()
+            .contains("/interaction/"),
+        "{report}"
+    );
     wait_until(
-        "the sign-in and logout are counted",
+        "the session's events are counted",
         Duration::from_secs(10),
-        || site.counter("login_completed") >= 1 && site.counter("logged_out") >= 1,
+        || {
+            site.counter("login_completed") >= 1
+                && site.counter("logged_out") >= 1
+                && site.counter("refreshed") >= 1
+                && site.counter("refresh_failed") >= 1
+        },
     );
     let log = site.envoy.log();
     for secret in [WEB_SECRET, COOKIE_KEYS] {

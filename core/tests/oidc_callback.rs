@@ -15,7 +15,7 @@ use serde_json::json;
 use tollgate_core::config::Config;
 use tollgate_core::oidc::cookies::Jar;
 use tollgate_core::oidc::flow::{self, Intercepted, Pending, Seen};
-use tollgate_core::oidc::{session, SignInEvent};
+use tollgate_core::oidc::{refresh, session, SignInEvent};
 
 mod oidc_support;
 
@@ -193,7 +193,12 @@ fn a_good_answer_sets_the_session_and_returns_the_browser() {
         .collect();
     let cookie = format!("theme=dark; {}", jar.join("; "));
     let headers = browser("/orders", Some(&cookie));
-    let (view, rest) = flow::session_view(oidc, &headers, now()).unwrap();
+    let session = refresh::session_view(oidc, &headers, now()).unwrap();
+    let (view, rest) = (session.headers, session.cookie);
+    assert_eq!(
+        session.kept.unwrap().r.as_deref(),
+        Some("refresh-token-value")
+    );
     assert_eq!(rest.as_deref(), Some(&b"theme=dark"[..]));
     let auth = view.iter().find(|(n, _)| n == "authorization").unwrap();
     assert_eq!(auth.1, b"Bearer access-token-value");
@@ -203,12 +208,15 @@ fn a_good_answer_sets_the_session_and_returns_the_browser() {
     // A tampered session cookie is no session (its cookies still leave the upstream).
     let tampered = cookie.replacen("tollgate-session=k1.", "tollgate-session=k1.A", 1);
     let headers = browser("/orders", Some(&tampered));
-    let (view, _) = flow::session_view(oidc, &headers, now()).unwrap();
-    assert!(view.iter().all(|(n, _)| n != "authorization"));
+    let session = refresh::session_view(oidc, &headers, now()).unwrap();
+    assert!(session.headers.iter().all(|(n, _)| n != "authorization"));
+    assert!(session.kept.is_none());
     // The request's own Authorization header wins: the session is not added beside it.
     let mut headers = browser("/orders", Some(&cookie));
     headers.push(("authorization".into(), b"Bearer mine".to_vec()));
-    let (view, _) = flow::session_view(oidc, &headers, now()).unwrap();
+    let view = refresh::session_view(oidc, &headers, now())
+        .unwrap()
+        .headers;
     assert_eq!(view.iter().filter(|(n, _)| n == "authorization").count(), 1);
 }
 
@@ -345,4 +353,45 @@ fn bad_oidc_configurations_name_the_key_and_never_the_secret() {
     let e = Config::parse(json.as_bytes(), &weak).unwrap_err();
     assert_eq!(e.key, "oidc.cookie_key_env");
     assert!(!e.to_string().contains("c2VjcmV0"), "{e}");
+}
+
+#[test]
+fn a_refresh_keeps_what_the_provider_does_not_renew() {
+    let config = config(json!({"client_secret_env": "CLIENT_SECRET"}));
+    let oidc = config.oidc.as_ref().unwrap();
+    let kept = session::Kept {
+        r: Some("old-refresh".into()),
+        i: Some("old.id.token".into()),
+    };
+    let call = refresh::call(oidc, &kept).unwrap();
+    assert_eq!(
+        String::from_utf8(call.body).unwrap(),
+        "grant_type=refresh_token&refresh_token=old-refresh"
+    );
+    let answer = json!({"access_token": "new-access", "token_type": "Bearer"}).to_string();
+    let provider = flow::Answer {
+        status: Some("200"),
+        body: answer.as_bytes(),
+    };
+    let (token, cookies) = refresh::renewed(oidc, &kept, provider, now()).unwrap();
+    assert_eq!(token, "new-access");
+    let jar: Vec<&str> = cookies
+        .iter()
+        .map(|c| c.split(';').next().unwrap())
+        .collect();
+    let headers = browser("/", Some(&jar.join("; ")));
+    let seen = Seen::read(&headers);
+    assert_eq!(session::kept(oidc, &seen.cookies, now()).unwrap(), kept);
+    assert_eq!(
+        session::access_token(oidc, &seen.cookies, now()).as_deref(),
+        Some("new-access")
+    );
+    // A refused refresh (invalid_grant) ends the session.
+    let refused = flow::Answer {
+        status: Some("400"),
+        body: br#"{"error":"invalid_grant"}"#,
+    };
+    assert!(refresh::renewed(oidc, &kept, refused, now()).is_none());
+    assert!(refresh::ended(oidc).iter().all(|c| c.contains("Max-Age=0")));
+    assert!(refresh::call(oidc, &session::Kept::default()).is_none());
 }

@@ -102,6 +102,7 @@ impl EnvoyHeader {
 /// `http_header_type`.
 pub const REQUEST_HEADER: u32 = 0;
 pub const REQUEST_TRAILER: u32 = 1;
+pub const RESPONSE_HEADER: u32 = 2;
 /// `http_body_type`.
 pub const RECEIVED_REQUEST_BODY: u32 = 0;
 pub const BUFFERED_REQUEST_BODY: u32 = 1;

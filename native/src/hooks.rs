@@ -266,6 +266,30 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_request_trailers(
     )
 }
 
+/// The upstream's response: a session refreshed while the request waited gets its new
+/// cookies.
+#[no_mangle]
+pub extern "C" fn envoy_dynamic_module_on_http_filter_response_headers(
+    envoy: FilterEnvoy,
+    module: FilterModule,
+    _end_of_stream: bool,
+) -> u32 {
+    if let Some(stream) = stream(module) {
+        let request = EnvoyRequest::new(envoy);
+        guarded(
+            || {
+                if let Ok(mut flow) = stream.flow.try_borrow_mut() {
+                    for cookie in flow.take_response_cookies() {
+                        request.add_response_cookie(&cookie);
+                    }
+                }
+            },
+            || stream.worker.config.count_panic(),
+        );
+    }
+    abi::HEADERS_CONTINUE
+}
+
 /// The answer to the call a request made to the OpenID provider (`result` 0: Envoy got an
 /// answer): the request is answered.
 #[no_mangle]

@@ -162,6 +162,11 @@ impl EnvoyRequest {
             .ok_or(HostError("the header change was refused"))
     }
 
+    /// Adds `Set-Cookie: cookie` to the upstream's response (in its headers' hook).
+    pub fn add_response_cookie(&self, cookie: &str) {
+        let _ = self.change(abi::RESPONSE_HEADER, "set-cookie", cookie.as_bytes(), true);
+    }
+
     pub fn remove_trailer(&self, name: &str) -> Result<(), HostError> {
         self.change(abi::REQUEST_TRAILER, name, b"", false)
     }
@@ -248,6 +253,12 @@ impl Host for EnvoyRequest {
 
     fn warn(&self, line: &str) {
         log::line(abi::LOG_WARN, line);
+    }
+
+    fn continue_request(&self) -> Result<(), HostError> {
+        // SAFETY: in the callout hook of this stream, on its worker.
+        unsafe { abi::envoy_dynamic_module_callback_http_filter_continue_decoding(self.envoy) };
+        Ok(())
     }
 
     fn http_call(

@@ -1,5 +1,6 @@
 //! Hooks Envoy requires of every HTTP filter module that tollgate has no use for: the
-//! response's callbacks (the filter works on requests), the streamed calls out of Envoy
+//! response's body and trailers (the filter works on requests; its headers get a refreshed
+//! session's cookies: `hooks.rs`), the streamed calls out of Envoy
 //! (its calls to the provider are one-shot: `hooks.rs`), and the downstream's
 //! watermarks. Each does nothing and lets the stream go on.
 
@@ -7,15 +8,6 @@
 #![allow(unsafe_code)]
 
 use crate::abi::{self, EnvoyBuffer, EnvoyHeader, FilterEnvoy, FilterModule};
-
-#[no_mangle]
-pub extern "C" fn envoy_dynamic_module_on_http_filter_response_headers(
-    _envoy: FilterEnvoy,
-    _module: FilterModule,
-    _end_of_stream: bool,
-) -> u32 {
-    abi::HEADERS_CONTINUE
-}
 
 #[no_mangle]
 pub extern "C" fn envoy_dynamic_module_on_http_filter_response_body(

@@ -1,6 +1,8 @@
 // Browser sign-in through an OpenID provider, in headless Chromium: opens a protected page,
 // signs in on the provider's login form, is back on the page; a second tab shares the
-// session; logout ends it at the provider and the page asks for a sign-in again. Reports
+// session; the page is reloaded until the session is refreshed (its access token must
+// expire within the deadline); logout ends it at the provider and the page asks for a
+// sign-in again, also with the cookies of before the logout put back. Reports
 // what the browser saw as one JSON line on stdout (the upstream's view: echo-upstream's
 // header table).
 //
@@ -37,6 +39,17 @@ const cookieView = (cookies) => cookies.map((c) => ({
 }));
 
 const report = {};
+const DEADLINE_MS = 30000;
+
+/** Polls `check` (every 250 ms) until it holds or the deadline passes. */
+async function until(check) {
+  const end = Date.now() + DEADLINE_MS;
+  while (Date.now() < end) {
+    if (await check()) return true;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  return false;
+}
 try {
   const context = await browser.newContext();
   const page = await context.newPage();
@@ -58,6 +71,14 @@ try {
 
   const cookies = await context.cookies();
   report.cookies = cookieView(cookies.filter((c) => c.name.startsWith('tollgate-')));
+  const session = async () => (await context.cookies()).find((c) => c.name === 'tollgate-session')?.value;
+  const first = await session();
+  report.refreshed = await until(async () => {
+    await page.reload();
+    return page.url() === url && (await session()) !== first;
+  });
+  report.after_refresh = await upstream(page);
+  const before = await context.cookies();
 
   await page.goto(new URL('/logout', url).toString());
   report.logout_url = page.url();
@@ -71,6 +92,14 @@ try {
 
   await page.goto(url);
   report.revisit_url = page.url();
+
+  await until(async () => {
+    await context.clearCookies();
+    await context.addCookies(before);
+    await page.goto(url);
+    report.old_cookies_url = page.url();
+    return page.url().includes('/interaction/');
+  });
 } catch (err) {
   report.error = String(err);
   console.log(JSON.stringify(report));

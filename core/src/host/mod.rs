@@ -21,6 +21,7 @@ use crate::metrics::Counter;
 use crate::oidc::flow::Pending;
 use sign_in::Before;
 
+mod session;
 mod sign_in;
 use crate::response::{self, LocalResponse};
 use crate::worker::WorkerState;
@@ -62,6 +63,10 @@ pub trait Host {
         _body: &[u8],
         _timeout_ms: u64,
     ) -> Result<u32, HostError> {
+        Err(HostError("no request calls"))
+    }
+    /// Lets on a request that waited for a call of [`Host::http_call`].
+    fn continue_request(&self) -> Result<(), HostError> {
         Err(HostError("no request calls"))
     }
 }
@@ -120,13 +125,31 @@ pub fn on_request_headers(
     may_wait: bool,
     count: impl Fn(Counter),
 ) -> AfterHeaders {
+    decide_request(host, config, worker, (stream_ends, may_wait), None, &count)
+}
+
+/// [`on_request_headers`]; with `refreshed`, the request's session was just refreshed: it is
+/// decided with the new access token (`Some`), or without a session, whose cookies its
+/// answer clears (`None`: the provider refused). (One body for all: the decision is the
+/// bulk of the `.wasm`.)
+#[inline(never)]
+fn decide_request(
+    host: &impl Host,
+    config: &Config,
+    worker: &mut WorkerState,
+    (stream_ends, may_wait): (bool, bool),
+    refreshed: Option<Option<&str>>,
+    count: &dyn Fn(Counter),
+) -> AfterHeaders {
     let mut headers = host.request_headers();
     let mut session_cookie = None;
+    let mut kept = None;
     if let Some(oidc) = &config.oidc {
-        match sign_in::before_decision(host, oidc, &headers, &count) {
+        match sign_in::before_decision(host, oidc, &headers, refreshed, count) {
             Before::Decide(Some(view)) => {
                 headers = view.headers;
                 session_cookie = Some(view.cookie);
+                kept = view.kept;
             }
             Before::Decide(None) => {}
             Before::Done(verdict, pending) => {
@@ -138,7 +161,15 @@ pub fn on_request_headers(
             }
         }
     }
-    let decision = decide_stream(config, worker, &headers, stream_ends, &|| host.now());
+    let mut decision = decide_stream(config, worker, &headers, stream_ends, &|| host.now());
+    if let (Some(oidc), Some(None), Action::Respond(answer, _)) =
+        (&config.oidc, refreshed, &mut decision.action)
+    {
+        let ended = crate::oidc::refresh::ended(oidc);
+        answer
+            .headers
+            .extend(ended.into_iter().map(|cookie| ("set-cookie", cookie)));
+    }
     let body = decision.form.as_ref().map(|kind| BodyScan {
         scanner: FormScanner::new(kind),
         authority: headers
@@ -148,11 +179,18 @@ pub fn on_request_headers(
             .unwrap_or_default(),
         rule: decision.rule_label(),
     });
+    if let (Some(oidc), Some(kept)) = (&config.oidc, kept) {
+        if session::expired(&decision) {
+            if let Some(after) = session::start_refresh(host, oidc, kept, stream_ends) {
+                return after;
+            }
+        }
+    }
     let waits = may_wait && decision.awaits_keys.is_some();
     if let (false, Some(cookie)) = (waits, &session_cookie) {
         if let Err(error) = sign_in::keep_cookies(host, cookie.as_deref()) {
-            failed(host, &count, Call::HeaderChange, error);
-            respond(host, &count, &response::unavailable());
+            failed(host, count, Call::HeaderChange, error);
+            respond(host, count, &response::unavailable());
             return AfterHeaders {
                 verdict: Verdict::Answered,
                 body: None,

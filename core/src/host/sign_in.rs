@@ -8,16 +8,10 @@ use crate::metrics::{Counter, SignInEvent};
 use crate::oidc::flow::{self, Intercepted, Pending, Seen};
 use crate::oidc::page;
 use crate::oidc::provider_call::CALL_TIMEOUT_MS;
+use crate::oidc::refresh::{self, SessionView};
 use crate::oidc::Oidc;
 use crate::response::LocalResponse;
 use crate::worker::WorkerState;
-
-/// The headers the decision reads with a session, and the `Cookie` header the upstream
-/// gets (none: no cookie).
-pub struct SessionView {
-    pub headers: Vec<(String, Vec<u8>)>,
-    pub cookie: Option<Vec<u8>>,
-}
 
 /// What comes before the decision.
 pub enum Before {
@@ -51,7 +45,7 @@ fn scrub(host: &impl Host, oidc: &Oidc, count: &dyn Fn(Counter)) -> Result<(), (
 }
 
 /// Answers with `answer`, counting `event`.
-fn answer(
+pub(super) fn answer(
     host: &impl Host,
     count: &dyn Fn(Counter),
     answer: &LocalResponse,
@@ -71,8 +65,17 @@ pub fn before_decision(
     host: &impl Host,
     oidc: &Oidc,
     headers: &[(String, Vec<u8>)],
+    refreshed: Option<Option<&str>>,
     count: &dyn Fn(Counter),
 ) -> Before {
+    if let Some(token) = refreshed {
+        let (headers, cookie) = refresh::with_token(headers, token);
+        return Before::Decide(Some(SessionView {
+            headers,
+            cookie,
+            kept: None,
+        }));
+    }
     let seen = Seen::read(headers);
     let now = host.now();
     match flow::intercept(oidc, &seen, now) {
@@ -105,13 +108,9 @@ pub fn before_decision(
                             error.0
                         ));
                     }
-                    let event = match pending {
-                        Pending::Exchange { .. } => SignInEvent::FailedTokenEndpoint,
-                        Pending::Logout { .. } => SignInEvent::LoggedOut,
-                    };
-                    let response = match pending {
-                        Pending::Logout { answer } => answer,
-                        Pending::Exchange { .. } => page::unavailable(),
+                    let (response, event) = match pending {
+                        Pending::Logout { answer } => (answer, SignInEvent::LoggedOut),
+                        _ => (page::unavailable(), SignInEvent::FailedTokenEndpoint),
                     };
                     answer(host, count, &response, Some(event));
                     Before::Done(Verdict::Answered, None)
@@ -119,10 +118,7 @@ pub fn before_decision(
             };
         }
     }
-    Before::Decide(
-        flow::session_view(oidc, headers, now)
-            .map(|(headers, cookie)| SessionView { headers, cookie }),
-    )
+    Before::Decide(refresh::session_view(oidc, headers, now))
 }
 
 /// The filter's cookies leave the request (before the decision's own edits, which were
@@ -137,20 +133,34 @@ pub fn keep_cookies(host: &impl Host, cookie: Option<&[u8]>) -> Result<(), HostE
 }
 
 /// The provider's answer (`status`, none when it did not answer in time; `body`) to the call
-/// a request waits for: the request is answered.
+/// a request waits for: the request is answered, or (after a session's refresh) decided
+/// again and let on; the cookies for the upstream's response.
 pub fn on_call_answer(
     host: &impl Host,
     config: &Config,
-    worker: &WorkerState,
+    worker: &mut WorkerState,
     pending: Pending,
     status: Option<&str>,
     body: &[u8],
     count: &dyn Fn(Counter),
-) {
+) -> Vec<String> {
     let Some(oidc) = &config.oidc else {
         host::respond(host, count, &page::unavailable());
-        return;
+        return Vec::new();
     };
+    if let Pending::Refresh { kept, stream_ends } = pending {
+        let provider = flow::Answer { status, body };
+        let refreshed = super::session::on_refresh_answer(
+            host,
+            config,
+            oidc,
+            worker,
+            (kept, stream_ends),
+            provider,
+            count,
+        );
+        return refreshed.1;
+    }
     let issuer = config.issuers.list.get(oidc.issuer);
     let fetched = worker.issuer_keys.get(oidc.issuer);
     let (response, event) = flow::on_answer(
@@ -169,4 +179,5 @@ pub fn on_call_answer(
         ));
     }
     answer(host, count, &response, Some(event));
+    Vec::new()
 }

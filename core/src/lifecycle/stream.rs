@@ -35,6 +35,8 @@ pub struct RequestFlow {
     form: Option<FormBody>,
     /// Set while the request waits for a call to the OpenID provider.
     pending: Option<Pending>,
+    /// Cookies for the upstream's response (a refreshed session).
+    response_cookies: Vec<String>,
 }
 
 /// A form body being read, and how much of what the host buffers was read already.
@@ -64,6 +66,7 @@ impl RequestFlow {
             held: None,
             form: None,
             pending: None,
+            response_cookies: Vec::new(),
         }
     }
 
@@ -193,13 +196,20 @@ impl RequestFlow {
         let (Some(pending), Some(config)) = (self.pending.take(), self.config.clone()) else {
             return;
         };
-        let Ok(worker) = self.worker.try_borrow() else {
+        let Ok(mut worker) = self.worker.try_borrow_mut() else {
             let _ = host.respond(503, &[("content-type", "text/plain")], b"busy\n");
             return;
         };
         let counters = &self.counters;
         let count = |c| counters.count(c);
-        host::on_call_answer(host, &config, &worker, pending, status, body, &count);
+        self.response_cookies =
+            host::on_call_answer(host, &config, &mut worker, pending, status, body, &count);
+    }
+
+    /// The `Set-Cookie` lines the upstream's response carries (a session refreshed while the
+    /// request waited), taken once.
+    pub fn take_response_cookies(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.response_cookies)
     }
 
     /// Whether the request waits for a call to the OpenID provider.

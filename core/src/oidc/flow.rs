@@ -10,7 +10,7 @@ use super::events::SignInEvent;
 use super::id_token::{self, IdTokenError};
 use super::page;
 use super::provider_call::{self, ProviderCall};
-use super::session;
+use super::session::{self, Kept};
 use super::start::{redirect_uri, Transaction};
 use crate::request::query::{self, encode_component};
 use crate::response::{self, LocalResponse};
@@ -91,6 +91,9 @@ pub enum Pending {
     },
     /// A refresh token's revocation at logout, answered with `answer` whatever happens.
     Logout { answer: LocalResponse },
+    /// A session's refresh (`kept`: what its refresh cookie held); the request is decided
+    /// again with the new access token (`stream_ends`: no body follows).
+    Refresh { kept: Kept, stream_ends: bool },
 }
 
 /// The callback and logout paths of `oidc`, at unix time `now`.
@@ -221,6 +224,7 @@ pub fn on_answer(
     let Answer { status, body } = answer;
     let (transaction, origin) = match pending {
         Pending::Logout { answer } => return (answer, SignInEvent::LoggedOut),
+        Pending::Refresh { .. } => return (page::unavailable(), SignInEvent::RefreshFailed),
         Pending::Exchange {
             transaction,
             origin,
@@ -269,39 +273,4 @@ pub fn same_origin(url: &str, origin: &str) -> String {
     } else {
         format!("{origin}/")
     }
-}
-
-/// The request's headers as the decision reads them with a session: the session cookie's
-/// access token as `Authorization: Bearer` (unless the request has its own `Authorization`),
-/// and the filter's cookies gone. `None` when the request carries none of the filter's
-/// cookies. The second value is the `Cookie` header to leave the upstream (none: remove it).
-#[allow(clippy::type_complexity)]
-pub fn session_view(
-    oidc: &Oidc,
-    headers: &[(String, Vec<u8>)],
-    now: u64,
-) -> Option<(Vec<(String, Vec<u8>)>, Option<Vec<u8>>)> {
-    let seen = Seen::read(headers);
-    if !cookies::any_of_ours(&seen.cookies) {
-        return None;
-    }
-    let token = (!seen.has_authorization)
-        .then(|| session::access_token(oidc, &seen.cookies, now))
-        .flatten();
-    let rest = cookies::without_ours(&seen.cookies);
-    let mut view: Vec<(String, Vec<u8>)> = headers
-        .iter()
-        .filter(|(name, _)| name != "cookie")
-        .cloned()
-        .collect();
-    if let Some(rest) = &rest {
-        view.push(("cookie".to_owned(), rest.clone()));
-    }
-    if let Some(token) = token {
-        view.push((
-            "authorization".to_owned(),
-            format!("Bearer {token}").into_bytes(),
-        ));
-    }
-    Some((view, rest))
 }

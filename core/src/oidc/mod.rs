@@ -15,6 +15,7 @@ pub mod id_token;
 pub mod page;
 pub mod provider_call;
 pub mod random;
+pub mod refresh;
 pub mod seal;
 pub mod session;
 pub mod start;
