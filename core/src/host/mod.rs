@@ -179,7 +179,9 @@ fn decide_request(
             .unwrap_or_default(),
         rule: decision.rule_label(),
     });
-    if let (Some(oidc), Some(kept)) = (&config.oidc, kept) {
+    // Only a request without a body is refreshed: one with a body would go on, after the
+    // refresh, without its form body being read for credentials.
+    if let (Some(oidc), Some(kept), true) = (&config.oidc, kept, stream_ends) {
         if session::expired(&decision) {
             if let Some(after) = session::start_refresh(host, oidc, kept, stream_ends) {
                 return after;
