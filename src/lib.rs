@@ -203,7 +203,20 @@ struct Stream {
     flow: RequestFlow,
 }
 
-impl Context for Stream {}
+impl Context for Stream {
+    /// The answer to the call this request made to the OpenID provider (sent from this
+    /// context, so the SDK routes its answer here).
+    fn on_http_call_response(&mut self, _token: u32, headers: usize, body_size: usize, _: usize) {
+        let status = (headers > 0)
+            .then(|| Envoy.answer_header(":status"))
+            .flatten()
+            .and_then(|status| String::from_utf8(status).ok());
+        let max = body_size.min(tollgate_core::oidc::provider_call::MAX_ANSWER + 1);
+        let body = Envoy.answer_body(max).unwrap_or_default();
+        self.flow
+            .on_call_answer(&CurrentRequest, status.as_deref(), &body);
+    }
+}
 
 /// The request of the host's current (effective) context: the stream's own callbacks, and a
 /// held request that the root context decides again.
@@ -255,6 +268,22 @@ impl Host for CurrentRequest {
     fn warn(&self, line: &str) {
         warn!("{line}");
     }
+
+    fn http_call(
+        &self,
+        cluster: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+        timeout_ms: u64,
+    ) -> Result<u32, HostError> {
+        let timeout = Duration::from_millis(timeout_ms);
+        hostcalls::dispatch_http_call(cluster, headers.to_vec(), Some(body), vec![], timeout)
+            .map_err(refused)
+    }
+
+    fn continue_request(&self) -> Result<(), HostError> {
+        hostcalls::resume_http_request().map_err(refused)
+    }
 }
 
 impl HeldRequest for CurrentRequest {
@@ -303,6 +332,19 @@ impl HttpContext for Stream {
             hostcalls::remove_map_value(MapType::HttpRequestTrailers, name).map_err(refused)
         };
         action(self.flow.on_trailers(&CurrentRequest, &names, remove))
+    }
+
+    /// A session refreshed while the request waited: its new cookies go to the browser on
+    /// the upstream's response.
+    fn on_http_response_headers(&mut self, _headers: usize, _end_of_stream: bool) -> HostAction {
+        for cookie in self.flow.take_response_cookies() {
+            let _ = hostcalls::add_map_value_bytes(
+                MapType::HttpResponseHeaders,
+                "set-cookie",
+                cookie.as_bytes(),
+            );
+        }
+        HostAction::Continue
     }
 }
 

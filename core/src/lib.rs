@@ -13,6 +13,8 @@
 //! 6. [`decision`]: the flow that ties these together, and the edits or response it returns;
 //!    it tells each step to a [`decision::Trace`] when asked (`tollgate explain`).
 //! 7. [`denial`] and [`response`]: why a request is refused, and the answer the client gets.
+//! 8. [`oidc`]: browser sign-in through an OpenID provider (the redirect, the callback's
+//!    checks and code exchange, the sealed session cookies read as an access token).
 //!
 //! At the edges: [`config`] (parsed and validated whole before any request), [`worker`] (the
 //! state one Envoy worker keeps between requests), [`fetch`] (when an issuer's keys are
@@ -47,6 +49,7 @@ pub mod held;
 pub mod host;
 pub mod lifecycle;
 pub mod metrics;
+pub mod oidc;
 pub mod worker;
 
 /// The crate version, logged when a configuration loads.

@@ -36,7 +36,12 @@ pub enum Counter {
     /// A token verified in full whose roles claim held a value the role header cannot carry
     /// (left out; the token never becomes `user` for it).
     RoleDropped,
+    /// A browser sign-in through the OpenID provider: started, completed, failed, a session
+    /// refreshed, a logout.
+    SignIn(SignInEvent),
 }
+
+pub use crate::oidc::SignInEvent;
 
 impl Counter {
     /// Every counter, in a fixed order: [`Counter::index`] is the position here.
@@ -54,6 +59,7 @@ impl Counter {
             Counter::HostCallFailed,
             Counter::RoleDropped,
         ]);
+        all.extend(SignInEvent::ALL.map(Counter::SignIn));
         all
     }
 
@@ -73,6 +79,7 @@ impl Counter {
             Counter::CacheMiss => kinds + codes + 6,
             Counter::HostCallFailed => kinds + codes + 7,
             Counter::RoleDropped => kinds + codes + 8,
+            Counter::SignIn(event) => kinds + codes + 9 + event.index(),
         }
     }
 
@@ -92,6 +99,7 @@ impl Counter {
             Counter::CacheMiss => "tollgate.token_cache.miss".into(),
             Counter::HostCallFailed => "tollgate.host_call_failed".into(),
             Counter::RoleDropped => "tollgate.role_dropped".into(),
+            Counter::SignIn(event) => format!("tollgate.oidc.{}", event.as_str()),
         }
     }
 
@@ -116,7 +124,7 @@ mod tests {
     #[test]
     fn indexes_match_the_order_of_all() {
         let all = Counter::all();
-        assert_eq!(all.len(), 22);
+        assert_eq!(all.len(), 31);
         for (i, counter) in all.iter().enumerate() {
             assert_eq!(counter.index(), i, "{counter:?}");
         }

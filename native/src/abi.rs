@@ -102,6 +102,7 @@ impl EnvoyHeader {
 /// `http_header_type`.
 pub const REQUEST_HEADER: u32 = 0;
 pub const REQUEST_TRAILER: u32 = 1;
+pub const RESPONSE_HEADER: u32 = 2;
 /// `http_body_type`.
 pub const RECEIVED_REQUEST_BODY: u32 = 0;
 pub const BUFFERED_REQUEST_BODY: u32 = 1;
@@ -207,6 +208,18 @@ extern "C" {
     pub fn envoy_dynamic_module_callback_http_filter_config_scheduler_delete(
         scheduler: ConfigScheduler,
     );
+
+    // A call through a cluster for one request (l.2697); its answer comes to the stream's
+    // `on_http_filter_http_callout_done`.
+    pub fn envoy_dynamic_module_callback_http_filter_http_callout(
+        filter_envoy_ptr: FilterEnvoy,
+        callout_id_out: *mut u64,
+        cluster_name: ModuleBuffer,
+        headers: *mut ModuleHeader,
+        headers_size: usize,
+        body: ModuleBuffer,
+        timeout_milliseconds: u64,
+    ) -> u32;
 
     // A call through a cluster from the main thread (l.2814).
     pub fn envoy_dynamic_module_callback_http_filter_config_http_callout(

@@ -266,6 +266,65 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_request_trailers(
     )
 }
 
+/// The upstream's response: a session refreshed while the request waited gets its new
+/// cookies.
+#[no_mangle]
+pub extern "C" fn envoy_dynamic_module_on_http_filter_response_headers(
+    envoy: FilterEnvoy,
+    module: FilterModule,
+    _end_of_stream: bool,
+) -> u32 {
+    if let Some(stream) = stream(module) {
+        let request = EnvoyRequest::new(envoy);
+        guarded(
+            || {
+                if let Ok(mut flow) = stream.flow.try_borrow_mut() {
+                    for cookie in flow.take_response_cookies() {
+                        request.add_response_cookie(&cookie);
+                    }
+                }
+            },
+            || stream.worker.config.count_panic(),
+        );
+    }
+    abi::HEADERS_CONTINUE
+}
+
+/// The answer to the call a request made to the OpenID provider (`result` 0: Envoy got an
+/// answer): the request is answered.
+#[no_mangle]
+pub extern "C" fn envoy_dynamic_module_on_http_filter_http_callout_done(
+    envoy: FilterEnvoy,
+    module: FilterModule,
+    _callout_id: u64,
+    result: u32,
+    headers: *const EnvoyHeader,
+    headers_size: usize,
+    chunks: *const EnvoyBuffer,
+    chunks_size: usize,
+) {
+    let Some(stream) = stream(module) else {
+        return;
+    };
+    let request = EnvoyRequest::new(envoy);
+    guarded(
+        || {
+            let ok = result == abi::CALLOUT_SUCCESS;
+            // SAFETY: Envoy's arrays of these lengths, valid during this hook.
+            let (status, body) = unsafe {
+                stream::callout_answer(ok, (headers, headers_size), (chunks, chunks_size))
+            };
+            if let Ok(mut flow) = stream.flow.try_borrow_mut() {
+                flow.on_call_answer(&request, status.as_deref(), &body);
+            }
+        },
+        || {
+            stream.worker.config.count_panic();
+            request.fail();
+        },
+    );
+}
+
 #[no_mangle]
 pub extern "C" fn envoy_dynamic_module_on_http_filter_scheduled(
     _envoy: FilterEnvoy,

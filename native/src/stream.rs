@@ -163,6 +163,11 @@ impl EnvoyRequest {
             .ok_or(HostError("the header change was refused"))
     }
 
+    /// Adds `Set-Cookie: cookie` to the upstream's response (in its headers' hook).
+    pub fn add_response_cookie(&self, cookie: &str) {
+        let _ = self.change(abi::RESPONSE_HEADER, "set-cookie", cookie.as_bytes(), true);
+    }
+
     pub fn remove_trailer(&self, name: &str) -> Result<(), HostError> {
         self.change(abi::REQUEST_TRAILER, name, b"", false)
     }
@@ -276,6 +281,45 @@ impl Host for EnvoyRequest {
     fn warn(&self, line: &str) {
         log::line(abi::LOG_WARN, line);
     }
+
+    fn continue_request(&self) -> Result<(), HostError> {
+        // SAFETY: in the callout hook of this stream, on its worker.
+        unsafe { abi::envoy_dynamic_module_callback_http_filter_continue_decoding(self.envoy) };
+        Ok(())
+    }
+
+    fn http_call(
+        &self,
+        cluster: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+        timeout_ms: u64,
+    ) -> Result<u32, HostError> {
+        let mut headers: Vec<ModuleHeader> = headers
+            .iter()
+            .map(|(name, value)| ModuleHeader::of(name, value.as_bytes()))
+            .collect();
+        let mut id = 0u64;
+        // SAFETY: in a hook of this stream; every buffer outlives the call.
+        let result = unsafe {
+            abi::envoy_dynamic_module_callback_http_filter_http_callout(
+                self.envoy,
+                &mut id,
+                ModuleBuffer::of(cluster.as_bytes()),
+                headers.as_mut_ptr(),
+                headers.len(),
+                ModuleBuffer::of(body),
+                timeout_ms,
+            )
+        };
+        match result {
+            abi::CALLOUT_SUCCESS => {
+                u32::try_from(id).map_err(|_| HostError("call id out of range"))
+            }
+            2 => Err(HostError("ClusterNotFound")),
+            _ => Err(HostError("the call could not start")),
+        }
+    }
 }
 
 impl HeldRequest for EnvoyRequest {
@@ -284,6 +328,37 @@ impl HeldRequest for EnvoyRequest {
         unsafe { abi::envoy_dynamic_module_callback_http_filter_continue_decoding(self.envoy) };
         Ok(())
     }
+}
+
+/// The `:status` and body (at most the provider answer the core reads, and one byte more) of
+/// a call's answer; no status when Envoy got none (`ok` false).
+///
+/// # Safety
+/// Each pair must be Envoy's array and its length, valid (the callout hook).
+pub unsafe fn callout_answer(
+    ok: bool,
+    headers: (*const EnvoyHeader, usize),
+    chunks: (*const EnvoyBuffer, usize),
+) -> (Option<String>, Vec<u8>) {
+    if !ok {
+        return (None, Vec::new());
+    }
+    // SAFETY: the caller's promise.
+    let (headers, chunks) = unsafe {
+        (
+            copy_headers(headers.0, headers.1),
+            slice(chunks.0, chunks.1),
+        )
+    };
+    let status = headers
+        .into_iter()
+        .find(|(name, _)| name == b":status")
+        .and_then(|(_, value)| String::from_utf8(value).ok());
+    let max = tollgate_core::oidc::provider_call::MAX_ANSWER + 1;
+    let total: usize = chunks.iter().map(|c| c.length).sum();
+    // SAFETY: Envoy's buffers, valid during the hook.
+    let body = unsafe { read_range(chunks, 0, total.min(max)) };
+    (status, body)
 }
 
 /// `count` entries at `ptr` (none for null).

@@ -1,21 +1,13 @@
 //! Hooks Envoy requires of every HTTP filter module that tollgate has no use for: the
-//! response's callbacks (the filter works on requests), the stream-level calls out of Envoy
-//! and their answers (its calls go out from the main thread), and the downstream's
+//! response's body and trailers (the filter works on requests; its headers get a refreshed
+//! session's cookies: `hooks.rs`), the streamed calls out of Envoy
+//! (its calls to the provider are one-shot: `hooks.rs`), and the downstream's
 //! watermarks. Each does nothing and lets the stream go on.
 
 // `no_mangle`: the names Envoy looks up.
 #![allow(unsafe_code)]
 
 use crate::abi::{self, EnvoyBuffer, EnvoyHeader, FilterEnvoy, FilterModule};
-
-#[no_mangle]
-pub extern "C" fn envoy_dynamic_module_on_http_filter_response_headers(
-    _envoy: FilterEnvoy,
-    _module: FilterModule,
-    _end_of_stream: bool,
-) -> u32 {
-    abi::HEADERS_CONTINUE
-}
 
 #[no_mangle]
 pub extern "C" fn envoy_dynamic_module_on_http_filter_response_body(
@@ -32,19 +24,6 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_response_trailers(
     _module: FilterModule,
 ) -> u32 {
     abi::TRAILERS_CONTINUE
-}
-
-#[no_mangle]
-pub extern "C" fn envoy_dynamic_module_on_http_filter_http_callout_done(
-    _envoy: FilterEnvoy,
-    _module: FilterModule,
-    _callout_id: u64,
-    _result: u32,
-    _headers: *const EnvoyHeader,
-    _headers_size: usize,
-    _chunks: *const EnvoyBuffer,
-    _chunks_size: usize,
-) {
 }
 
 #[no_mangle]

@@ -294,9 +294,14 @@ fn every_example_configuration_matches_the_schema() {
             .map(|e| e.to_string())
             .collect();
         assert!(errors.is_empty(), "{source}: {errors:?}");
-        // And the filter itself accepts it (secrets given as variables are filled in).
+        // And the filter itself accepts it (secrets given as variables are filled in; cookie
+        // keys as `kid:key`, 32 bytes in base64url).
         let parsed = support::Config::parse(config.to_string().as_bytes(), &|name| {
-            Some(format!("test-value-of-{name}-0123456789abcdefghij"))
+            Some(if name.ends_with("COOKIE_KEYS") {
+                "k1:ZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXp7fH1-f4CBgoM".to_owned()
+            } else {
+                format!("test-value-of-{name}-0123456789abcdefghij")
+            })
         });
         assert!(parsed.is_ok(), "{source}: {:?}", parsed.err());
     }
@@ -379,8 +384,9 @@ fn every_example_configuration_matches_the_schema() {
         "revocation",
         "token_headers",
         "payload_header",
+        "oidc",
     ] {
         assert!(keys.contains(&key), "{key} is missing from the schema");
     }
-    assert_eq!(keys.len(), 19);
+    assert_eq!(keys.len(), 20);
 }

@@ -2,6 +2,7 @@
 // driven by tests/support/idp.rs.
 //
 //   node server.mjs [--port P] [--issuer URL] [--slow-seconds N]
+//                   [--web-redirect URL [--web-post-logout URL]]
 //
 // Prints `listening 127.0.0.1:P` on stdout once it serves; exits when its standard input
 // closes. With --port 0 (the default) the system chooses the port; without --issuer the
@@ -13,6 +14,12 @@
 //     tokens are JWTs (typ at+jwt) for the resource server `api://tollgate-tests`, signed with
 //     RS256 for the client `tollgate-rs256` and ES256 for `tollgate-es256` (the resource
 //     server's jwt.sign is chosen per client in getResourceServerInfo).
+//   - with --web-redirect, a browser client `tollgate-web` (authorization code with PKCE,
+//     client_secret_basic, redirect URI URL, post-logout URI --web-post-logout): the dev
+//     login form (any login and password; the login becomes `sub`), consent given without a
+//     prompt, a refresh token with every code, RFC 7009 revocation at /token/revocation and
+//     RP-initiated logout at /session/end. Its access tokens are RS256 JWTs for the audience
+//     below, like the other clients'.
 //   - the JWKS at /jwks (the provider's own), counted, with a fault mode (see below).
 //   - /control/... (never under the issuer's path):
 //       POST /control/rotate[?drop_old=1]  a new signing key per algorithm signs from now on;
@@ -24,6 +31,8 @@
 //                                          default 10 or --slow-seconds), stale (after N
 //                                          seconds, the key set as it was when this mode
 //                                          was set: keys rotated since are not in it)
+//       POST /control/token_fault?mode=M[&seconds=N]  how /token answers: ok, down, 500,
+//                                          slow (after N seconds, default --slow-seconds)
 //       GET  /control/stats                {"jwks_fetches": n, "token_requests": n, ...}
 //       POST /control/reset_stats
 //       POST /control/token_ttl?seconds=N  the lifetime of tokens issued from now on
@@ -83,13 +92,17 @@ const CLIENTS = {
 };
 
 function parseArgs(argv) {
-  const args = { port: 0, issuer: undefined, slowSeconds: 10 };
+  const args = {
+    port: 0, issuer: undefined, slowSeconds: 10, webRedirect: undefined, webPostLogout: undefined,
+  };
   for (let i = 0; i < argv.length; i += 1) {
     const value = argv[i + 1];
     switch (argv[i]) {
       case '--port': args.port = Number(value); i += 1; break;
       case '--issuer': args.issuer = value; i += 1; break;
       case '--slow-seconds': args.slowSeconds = Number(value); i += 1; break;
+      case '--web-redirect': args.webRedirect = value; i += 1; break;
+      case '--web-post-logout': args.webPostLogout = value; i += 1; break;
       default:
         console.error(`unknown argument ${argv[i]}`);
         process.exit(2);
@@ -138,7 +151,25 @@ let provider;
 /** The provider's request handler (built once per provider). */
 let handle;
 
+/** The browser client of --web-redirect (as in tests/e2e_oidc.rs). */
+const WEB_CLIENT = 'tollgate-web';
+const WEB_SECRET = 'idp-test-secret-web-5Rq8Zt2Lm7Xc4Vb9';
+
+function webClients() {
+  if (!args.webRedirect) return [];
+  return [{
+    client_id: WEB_CLIENT,
+    client_secret: WEB_SECRET,
+    grant_types: ['authorization_code', 'refresh_token'],
+    response_types: ['code'],
+    redirect_uris: [args.webRedirect],
+    post_logout_redirect_uris: args.webPostLogout ? [args.webPostLogout] : [],
+    token_endpoint_auth_method: 'client_secret_basic',
+  }];
+}
+
 function buildProvider() {
+  const web = Boolean(args.webRedirect);
   const p = new Provider(issuer, {
     jwks: { keys: keys.map((k) => ({ ...k })) },
     clients: Object.entries(CLIENTS).map(([id, c]) => ({
@@ -148,12 +179,23 @@ function buildProvider() {
       response_types: [],
       redirect_uris: [],
       token_endpoint_auth_method: 'client_secret_basic',
-    })),
+    })).concat(webClients()),
+    // The browser client's consent is given without a prompt (a first-party application).
+    loadExistingGrant: async (ctx) => {
+      const accountId = ctx.oidc.session?.accountId;
+      if (!web || !accountId || ctx.oidc.client?.clientId !== WEB_CLIENT) return undefined;
+      const grant = new ctx.oidc.provider.Grant({ clientId: WEB_CLIENT, accountId });
+      grant.addOIDCScope('openid offline_access');
+      grant.addResourceScope(AUDIENCE, SCOPE);
+      await grant.save();
+      return grant;
+    },
+    issueRefreshToken: async (ctx, client) => client.grantTypeAllowed('refresh_token'),
     features: {
-      devInteractions: { enabled: false },
+      devInteractions: { enabled: web },
       clientCredentials: { enabled: true },
       introspection: { enabled: false },
-      revocation: { enabled: false },
+      revocation: { enabled: web },
       resourceIndicators: {
         enabled: true,
         defaultResource: async () => AUDIENCE,
@@ -175,8 +217,9 @@ function buildProvider() {
     },
     ttl: { ClientCredentials: () => tokenTtl },
     extraTokenClaims: async (ctx, token) => CLIENTS[token.clientId]?.claims,
-    // The dev-only cookie keys warning is of no concern here (no interactions).
-    cookies: { keys: [randomUUID()] },
+    // The dev-only cookie keys warning is of no concern here. Lax long-term cookies: the
+    // tests speak plain HTTP, where browsers drop SameSite=None cookies.
+    cookies: { keys: [randomUUID()], long: { httpOnly: true, sameSite: 'lax' } },
   });
   p.proxy = false;
   // Errors of the provider: the message only (never a request's credentials).
@@ -195,6 +238,8 @@ let jwksFetches = 0;
 /** The lifetime of the access tokens issued from now on, in seconds. */
 let tokenTtl = 3600;
 let tokenRequests = 0;
+/** How /token answers: ok, down, 500 or slow. */
+let tokenFault = 'ok';
 
 function jwksBody() {
   return JSON.stringify({
@@ -326,6 +371,18 @@ async function control(req, res, url) {
       send(res, 200, JSON.stringify({ token_ttl: tokenTtl }));
       return;
     }
+    case 'POST /control/token_fault': {
+      const mode = url.searchParams.get('mode');
+      if (!['ok', 'down', '500', 'slow'].includes(mode)) {
+        send(res, 400, '{"error":"mode must be one of ok, down, 500, slow"}');
+        return;
+      }
+      const seconds = url.searchParams.get('seconds');
+      if (seconds !== null) slowSeconds = Number(seconds);
+      tokenFault = mode;
+      send(res, 200, JSON.stringify({ token_fault: tokenFault }));
+      return;
+    }
     case 'GET /control/stats':
       send(res, 200, JSON.stringify({
         jwks_fetches: jwksFetches, token_requests: tokenRequests, fault, slow_seconds: slowSeconds,
@@ -374,7 +431,16 @@ const server = http.createServer((req, res) => {
     send(res, 404, '{"error":"not under the issuer"}');
     return;
   }
-  if (url.pathname === `${prefix}/token`) tokenRequests += 1;
+  if (url.pathname === `${prefix}/token`) {
+    tokenRequests += 1;
+    if (tokenFault === 'down') { req.socket.destroy(); return; }
+    if (tokenFault === '500') { send(res, 500, '{"error":"server_error"}'); return; }
+    if (tokenFault === 'slow') {
+      const timer = setTimeout(passOn, slowSeconds * 1000);
+      res.on('close', () => clearTimeout(timer));
+      return;
+    }
+  }
   passOn();
 });
 

@@ -27,6 +27,10 @@ pub const ES256_CLIENT: &str = "tollgate-es256";
 /// The scope a token is asked for (the resource server grants `read write admin`).
 pub const SCOPE: &str = "read write";
 
+/// The browser client of [`Idp::start_web`], and its secret (as in `tests/idp/server.mjs`).
+pub const WEB_CLIENT: &str = "tollgate-web";
+pub const WEB_SECRET: &str = "idp-test-secret-web-5Rq8Zt2Lm7Xc4Vb9";
+
 /// The clients' secrets (as in `tests/idp/server.mjs`).
 const RS256_SECRET: &str = "idp-test-secret-rs256-4qV8mZ2xKp7LwN3c";
 const ES256_SECRET: &str = "idp-test-secret-es256-9tH5yR1bQj6DfS8e";
@@ -114,12 +118,32 @@ impl Idp {
         Idp::launch(port, Some(issuer))
     }
 
+    /// Starts the provider on `port` with the browser client [`WEB_CLIENT`]: the
+    /// authorization code flow back to `redirect_uri`, RP-initiated logout back to
+    /// `post_logout_uri` (see `tests/idp/server.mjs`).
+    pub fn start_web(port: u16, redirect_uri: &str, post_logout_uri: &str) -> Idp {
+        Idp::launch_with(
+            port,
+            None,
+            &[
+                "--web-redirect",
+                redirect_uri,
+                "--web-post-logout",
+                post_logout_uri,
+            ],
+        )
+    }
+
     /// A port that was free a moment ago, for [`Idp::start_on`].
     pub fn free_port() -> u16 {
         free_port()
     }
 
     fn launch(port: u16, issuer: Option<&str>) -> Idp {
+        Idp::launch_with(port, issuer, &[])
+    }
+
+    fn launch_with(port: u16, issuer: Option<&str>, extra: &[&str]) -> Idp {
         let dir = manifest_dir().join("tests/idp");
         let installed = dir.join("node_modules/oidc-provider/package.json");
         assert!(
@@ -139,6 +163,7 @@ impl Idp {
         if let Some(issuer) = issuer {
             command.args(["--issuer", issuer]);
         }
+        command.args(extra);
         let mut child = command.spawn().unwrap_or_else(|e| {
             panic!(
                 "cannot run {} ({e}): the test OpenID provider needs Node.js 20 (or set NODE)",
@@ -312,6 +337,15 @@ impl Idp {
     }
 
     /// The lifetime of the tokens issued from now on (3600 s at start).
+    /// How the token endpoint answers from now on: `ok`, `down`, `500`, or `slow` (after
+    /// `seconds`).
+    pub fn token_fault(&self, mode: &str, seconds: u64) {
+        self.control(
+            "POST",
+            &format!("/control/token_fault?mode={mode}&seconds={seconds}"),
+        );
+    }
+
     pub fn set_token_ttl(&self, seconds: u64) {
         self.control("POST", &format!("/control/token_ttl?seconds={seconds}"));
     }

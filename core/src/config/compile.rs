@@ -56,6 +56,10 @@ impl RawConfig {
             clock_skew,
             max_lifetime: self.max_lifetime_seconds,
         };
+        let oidc = self
+            .oidc
+            .map(|raw| raw.compile(&issuers.list, env))
+            .transpose()?;
         let known_roles = KnownRoles {
             clients: &clients,
             from_claims: issuers.list.iter().any(|i| i.roles_claim.is_some()),
@@ -128,6 +132,7 @@ impl RawConfig {
             forward_credentials: self.forward_credentials.unwrap_or(false),
             token_headers,
             payload_header,
+            oidc,
             access_log_fields: match self.access_log_fields.as_deref() {
                 None | Some("refusals") => AccessLogFields::Refusals,
                 Some("every_request") => AccessLogFields::EveryRequest,

@@ -11,6 +11,7 @@ mod error;
 mod issuers;
 pub mod key_strength;
 mod material;
+mod oidc;
 mod raw;
 mod revocation;
 mod rules;
@@ -61,6 +62,8 @@ pub struct Config {
     pub token_headers: Vec<crate::credential::TokenHeader>,
     /// The header of a verified token's claims (base64url JSON), when configured.
     pub payload_header: Option<String>,
+    /// Browser sign-in through an OpenID provider, when configured.
+    pub oidc: Option<crate::oidc::Oidc>,
 }
 
 /// Which decisions set the access-log properties (`wasm.tollgate.*`).
@@ -136,7 +139,7 @@ impl Config {
     /// One line for the configuration log: counts only, never values.
     pub fn summary(&self) -> String {
         format!(
-            "{} rules, {} secrets, {} API keys, {} publishable keys, {} clients, {} issuers, login redirect {}",
+            "{} rules, {} secrets, {} API keys, {} publishable keys, {} clients, {} issuers, login redirect {}{}",
             self.rule_count,
             self.verifier.key_count(),
             self.keys.count(CredentialKind::ApiKey),
@@ -144,6 +147,7 @@ impl Config {
             self.clients.len(),
             self.issuers.list.len(),
             if self.login.is_some() { "on" } else { "off" },
+            if self.oidc.is_some() { ", browser sign-in on" } else { "" },
         )
     }
 }

@@ -67,6 +67,7 @@ pub(super) struct RawConfig {
     #[serde(default)]
     pub(super) token_headers: Vec<super::sources::RawTokenHeader>,
     pub(super) payload_header: Option<String>,
+    pub(super) oidc: Option<super::oidc::RawOidc>,
 }
 
 #[derive(Deserialize)]

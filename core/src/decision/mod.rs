@@ -107,7 +107,7 @@ where
     let Some(target) = request.target else {
         trace.step(Step::NoPath);
         let denial = BadRequest::UnsafePath(PathError::Missing).into();
-        return refuse(config, &request, None, None, denial, None);
+        return refuse(config, &request, None, None, denial, None, now);
     };
     let (raw_path, query) = path::split_target(target);
     let readings = match path::readings(raw_path) {
@@ -124,6 +124,7 @@ where
                 None,
                 BadRequest::UnsafePath(error).into(),
                 None,
+                now,
             );
         }
     };
@@ -139,6 +140,7 @@ where
             rule,
             denial,
             found,
+            now,
         )
     };
     let hidden =

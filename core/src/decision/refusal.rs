@@ -20,6 +20,7 @@ pub(super) fn refuse<'a>(
     rule: Option<usize>,
     denial: Denial,
     found: Option<Found>,
+    now: &dyn Fn() -> u64,
 ) -> Decision<'a> {
     let (raw_path, query) = path::split_target(request.target.unwrap_or_default());
     let names = CredentialNames::new(super::locations(config));
@@ -32,13 +33,20 @@ pub(super) fn refuse<'a>(
         .map(|name| HeaderEdit::Remove(name))
         .collect();
     remove_credentials(names, request, raw_path, query, &found, &mut scrub);
-    if let (Some(login), Some(normal_path)) = (&config.login, normal_path) {
+    let signs_in = config.login.is_some() || config.oidc.is_some();
+    if let (true, Some(normal_path)) = (signs_in, normal_path) {
         if denial.status() == 401 && is_browser_navigation(request) {
             let clean = query::path_without_params(normal_path.as_bytes(), |n| names.path_param(n))
                 .and_then(|p| String::from_utf8(p).ok());
             let normal_path = clean.as_deref().unwrap_or(normal_path);
-            let location = login_location(names, login, request, normal_path, query);
-            let response = response::redirect(location);
+            let (site, original) = original_url(names, request, normal_path, query);
+            let response = match (&config.oidc, &config.login) {
+                (Some(oidc), _) if !site.is_empty() => {
+                    crate::oidc::start::sign_in(oidc, &site, &original, now())
+                }
+                (_, Some(login)) => response::redirect(login_location(login, &original)),
+                _ => response::error(denial, request.authority),
+            };
             return Decision::respond(response, scrub, Outcome::Redirected(denial), rule);
         }
     }
@@ -60,14 +68,14 @@ fn is_browser_navigation(request: &RequestView<'_>) -> bool {
     method_ok && wants_html && !xhr
 }
 
-/// `<login_url>?<return_param>=<original URL>`, the URL rebuilt from its normalised path.
-fn login_location(
+/// The site (`scheme://authority`, empty when the authority is not plain) and the original
+/// URL, rebuilt from its normalised path without credential parameters.
+fn original_url(
     names: CredentialNames<'_>,
-    login: &Login,
     request: &RequestView<'_>,
     normal_path: &str,
     query: Option<&[u8]>,
-) -> String {
+) -> (String, String) {
     let scheme = if request.scheme == b"http" {
         "http"
     } else {
@@ -89,6 +97,12 @@ fn login_location(
     if original.len() > MAX_RETURN_URL {
         original = format!("{site}/").into_bytes();
     }
+    let original = String::from_utf8(original).unwrap_or_else(|_| format!("{site}/"));
+    (site, original)
+}
+
+/// `<login_url>?<return_param>=<original URL>`.
+fn login_location(login: &Login, original: &str) -> String {
     let separator = match login.url.as_bytes().last() {
         Some(b'?') | Some(b'&') => "",
         _ if login.url.contains('?') => "&",
@@ -98,7 +112,7 @@ fn login_location(
         "{}{separator}{}={}",
         login.url,
         login.return_param,
-        query::encode_component(&original)
+        query::encode_component(original.as_bytes())
     )
 }
 

@@ -9,6 +9,7 @@ use super::issuer_keys::KeyFetcher;
 use super::root_host::RootHost;
 use crate::config::Config;
 use crate::host::{self, BodyScan, Host, HostError, Verdict, HOLD_BODY_BYTES};
+use crate::oidc::flow::Pending;
 use crate::worker::WorkerState;
 
 /// What the host does with the request after a callback.
@@ -32,6 +33,10 @@ pub struct RequestFlow {
     held: Option<Rc<Cell<bool>>>,
     /// A form body being read for credential fields (see [`RequestFlow::on_body`]).
     form: Option<FormBody>,
+    /// Set while the request waits for a call to the OpenID provider.
+    pending: Option<Pending>,
+    /// Cookies for the upstream's response (a refreshed session).
+    response_cookies: Vec<String>,
 }
 
 /// A form body being read, and how much of what the host buffers was read already.
@@ -60,6 +65,8 @@ impl RequestFlow {
             fetcher,
             held: None,
             form: None,
+            pending: None,
+            response_cookies: Vec::new(),
         }
     }
 
@@ -101,6 +108,10 @@ impl RequestFlow {
         let wait = match after.verdict {
             Verdict::Continue => return Step::Continue,
             Verdict::Answered => return Step::Pause,
+            Verdict::Calling => {
+                self.pending = after.pending;
+                return Step::Pause;
+            }
             Verdict::Wait(wait) => wait,
         };
         let Ok(mut fetcher) = self.fetcher.try_borrow_mut() else {
@@ -128,7 +139,7 @@ impl RequestFlow {
             .verdict
         {
             Verdict::Continue => Step::Continue,
-            Verdict::Answered | Verdict::Wait(_) => Step::Pause,
+            Verdict::Answered | Verdict::Calling | Verdict::Wait(_) => Step::Pause,
         }
     }
 
@@ -178,8 +189,36 @@ impl RequestFlow {
         self.unless_held()
     }
 
+    /// The answer to the call this request made to the OpenID provider (`status`: its
+    /// `:status`, none when it did not answer in time; `body`): the request is answered.
+    /// An answer to no call of this request is ignored.
+    pub fn on_call_answer(&mut self, host: &impl Host, status: Option<&str>, body: &[u8]) {
+        let (Some(pending), Some(config)) = (self.pending.take(), self.config.clone()) else {
+            return;
+        };
+        let Ok(mut worker) = self.worker.try_borrow_mut() else {
+            let _ = host.respond(503, &[("content-type", "text/plain")], b"busy\n");
+            return;
+        };
+        let counters = &self.counters;
+        let count = |c| counters.count(c);
+        self.response_cookies =
+            host::on_call_answer(host, &config, &mut worker, pending, status, body, &count);
+    }
+
+    /// The `Set-Cookie` lines the upstream's response carries (a session refreshed while the
+    /// request waited), taken once.
+    pub fn take_response_cookies(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.response_cookies)
+    }
+
+    /// Whether the request waits for a call to the OpenID provider.
+    pub fn is_calling(&self) -> bool {
+        self.pending.is_some()
+    }
+
     fn unless_held(&self) -> Step {
-        if self.is_held() {
+        if self.is_held() || self.is_calling() {
             Step::Pause
         } else {
             Step::Continue

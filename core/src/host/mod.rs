@@ -18,8 +18,16 @@ use crate::credential::Locations;
 use crate::decision::{decide_stream, Action, Decision, HeaderEdit, KeyWait, LogField, Outcome};
 use crate::denial::{BadRequest, Code, Denial};
 use crate::metrics::Counter;
+use crate::oidc::flow::Pending;
+use crate::oidc::session::Kept;
+use sign_in::Before;
+
+mod session;
+mod sign_in;
 use crate::response::{self, LocalResponse};
 use crate::worker::WorkerState;
+
+pub use sign_in::on_call_answer;
 use std::cell::Cell;
 
 /// A host call the host refused: what it said (its status), for the log.
@@ -56,6 +64,22 @@ pub trait Host {
     fn debug(&self, line: &str);
     /// Logs a line at warning level.
     fn warn(&self, line: &str);
+    /// Sends a request (`headers` with its pseudo-headers, and `body`) through `cluster` for
+    /// this request, answered within `timeout_ms`; the answer comes to this request's flow
+    /// (`RequestFlow::on_call_answer`). A host without such calls refuses.
+    fn http_call(
+        &self,
+        _cluster: &str,
+        _headers: &[(&str, &str)],
+        _body: &[u8],
+        _timeout_ms: u64,
+    ) -> Result<u32, HostError> {
+        Err(HostError("no request calls"))
+    }
+    /// Lets on a request that waited for a call of [`Host::http_call`].
+    fn continue_request(&self) -> Result<(), HostError> {
+        Err(HostError("no request calls"))
+    }
 }
 
 /// What the host does with the request after the headers.
@@ -68,6 +92,8 @@ pub enum Verdict {
     /// Hold it until an issuer's keys are fetched, then decide it again (with `may_wait`
     /// false once the wait is over). Nothing was applied, counted or logged.
     Wait(KeyWait),
+    /// Hold it: a call to the OpenID provider was sent for it, whose answer answers it.
+    Calling,
 }
 
 /// The most of a form body the host holds while reading it: no byte of a refused body then
@@ -85,6 +111,8 @@ pub struct AfterHeaders {
     /// Set when a form body follows on a checked path and the request is let on or held: the
     /// host hands every chunk to [`on_request_body`] and lets nothing on before it answers.
     pub body: Option<BodyScan>,
+    /// Set with [`Verdict::Calling`]: what the request waits for.
+    pub pending: Option<Pending>,
 }
 
 /// A form body being read for credential fields.
@@ -108,21 +136,127 @@ pub fn on_request_headers(
     may_wait: bool,
     count: impl Fn(Counter),
 ) -> AfterHeaders {
-    host.with_request_headers(|headers| {
-        let decision = decide_stream(config, worker, headers, stream_ends, &|| host.now());
-        let body = decision.form.as_ref().map(|kind| BodyScan {
-            scanner: FormScanner::new(kind),
-            authority: headers
-                .iter()
-                .find(|(name, _)| *name == ":authority")
-                .map(|(_, value)| value.to_vec())
-                .unwrap_or_default(),
-            rule: decision.rule_label(),
+    decide_request(host, config, worker, (stream_ends, may_wait), None, &count)
+}
+
+/// What sign-in found on a request with a session: the `Cookie` header the upstream gets and
+/// what the refresh cookie holds.
+#[derive(Default)]
+struct SessionFound {
+    cookie: Option<Option<Vec<u8>>>,
+    kept: Option<Kept>,
+}
+
+/// [`on_request_headers`]; with `refreshed`, the request's session was just refreshed: it is
+/// decided with the new access token (`Some`), or without a session, whose cookies its
+/// answer clears (`None`: the provider refused). Without `oidc` the headers are read as the
+/// host hands them over (no copy per header); with it, as sign-in rewrote them.
+pub(super) fn decide_request(
+    host: &impl Host,
+    config: &Config,
+    worker: &mut WorkerState,
+    flags: (bool, bool),
+    refreshed: Option<Option<&str>>,
+    count: &dyn Fn(Counter),
+) -> AfterHeaders {
+    let Some(oidc) = &config.oidc else {
+        return host.with_request_headers(|headers| {
+            let found = SessionFound::default();
+            decide_headers(
+                host, config, worker, headers, flags, refreshed, found, count,
+            )
         });
-        let verdict = apply_decision(host, config, headers, &decision, may_wait, count);
-        let body = body.filter(|_| verdict != Verdict::Answered);
-        AfterHeaders { verdict, body }
-    })
+    };
+    let headers = host.request_headers();
+    let view = match sign_in::before_decision(host, oidc, &headers, refreshed, count) {
+        Before::Decide(view) => view,
+        Before::Done(verdict, pending) => {
+            return AfterHeaders {
+                verdict,
+                body: None,
+                pending,
+            }
+        }
+    };
+    let (owned, found) = match view {
+        Some(view) => (
+            view.headers,
+            SessionFound {
+                cookie: Some(view.cookie),
+                kept: view.kept,
+            },
+        ),
+        None => (headers, SessionFound::default()),
+    };
+    let headers: Vec<(&str, &[u8])> = owned
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.as_slice()))
+        .collect();
+    decide_headers(
+        host, config, worker, &headers, flags, refreshed, found, count,
+    )
+}
+
+/// Decides the request from `headers` and applies the decision. (One body for every request:
+/// the decision is the bulk of the `.wasm`.)
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+fn decide_headers(
+    host: &impl Host,
+    config: &Config,
+    worker: &mut WorkerState,
+    headers: &[(&str, &[u8])],
+    (stream_ends, may_wait): (bool, bool),
+    refreshed: Option<Option<&str>>,
+    found: SessionFound,
+    count: &dyn Fn(Counter),
+) -> AfterHeaders {
+    let mut decision = decide_stream(config, worker, headers, stream_ends, &|| host.now());
+    if let (Some(oidc), Some(None), Action::Respond(answer, _)) =
+        (&config.oidc, refreshed, &mut decision.action)
+    {
+        let ended = crate::oidc::refresh::ended(oidc);
+        answer
+            .headers
+            .extend(ended.into_iter().map(|cookie| ("set-cookie", cookie)));
+    }
+    let body = decision.form.as_ref().map(|kind| BodyScan {
+        scanner: FormScanner::new(kind),
+        authority: headers
+            .iter()
+            .find(|(name, _)| *name == ":authority")
+            .map(|(_, value)| value.to_vec())
+            .unwrap_or_default(),
+        rule: decision.rule_label(),
+    });
+    // Only a request without a body is refreshed: one with a body would go on, after the
+    // refresh, without its form body being read for credentials.
+    if let (Some(oidc), Some(kept), true) = (&config.oidc, found.kept, stream_ends) {
+        if session::expired(&decision) {
+            if let Some(after) = session::start_refresh(host, oidc, kept, stream_ends) {
+                return after;
+            }
+        }
+    }
+    let waits = may_wait && decision.awaits_keys.is_some();
+    if let (false, Some(cookie)) = (waits, &found.cookie) {
+        if let Err(error) = sign_in::keep_cookies(host, cookie.as_deref()) {
+            failed(host, count, Call::HeaderChange, error);
+            respond(host, count, &response::unavailable());
+            return AfterHeaders {
+                verdict: Verdict::Answered,
+                body: None,
+                pending: None,
+            };
+        }
+    }
+    let verdict = apply_decision(host, config, headers, &decision, may_wait, count);
+    let body = body.filter(|_| verdict != Verdict::Answered);
+    AfterHeaders {
+        verdict,
+        body,
+        pending: None,
+    }
 }
 
 /// Reads the next chunk of a form body (`ends`: the last one). A field named like a
@@ -193,6 +327,9 @@ fn apply_decision(
         return Verdict::Wait(wait);
     }
     count(Counter::for_outcome(&decision.outcome));
+    if config.oidc.is_some() && matches!(decision.outcome, Outcome::Redirected(_)) {
+        count(Counter::SignIn(crate::metrics::SignInEvent::Started));
+    }
     match decision.cache_hit {
         Some(true) => count(Counter::CacheHit),
         Some(false) => count(Counter::CacheMiss),
@@ -268,7 +405,7 @@ fn apply(host: &impl Host, count: &dyn Fn(Counter), decision: &Decision<'_>) -> 
 }
 
 /// Sends `answer`.
-fn respond(host: &impl Host, count: &dyn Fn(Counter), answer: &LocalResponse) {
+pub(crate) fn respond(host: &impl Host, count: &dyn Fn(Counter), answer: &LocalResponse) {
     let headers: Vec<(&str, &str)> = answer
         .headers
         .iter()
@@ -281,7 +418,7 @@ fn respond(host: &impl Host, count: &dyn Fn(Counter), answer: &LocalResponse) {
 
 /// A host call of the request path that can fail, and what its failure does.
 #[derive(Debug, Clone, Copy)]
-enum Call {
+pub(crate) enum Call {
     Property,
     HeaderChange,
     Answer,
@@ -310,7 +447,12 @@ thread_local! {
 /// worker's first.
 #[cold]
 #[inline(never)]
-fn failed(host: &impl Host, count: &dyn Fn(Counter), call: Call, HostError(said): HostError) {
+pub(crate) fn failed(
+    host: &impl Host,
+    count: &dyn Fn(Counter),
+    call: Call,
+    HostError(said): HostError,
+) {
     count(Counter::HostCallFailed);
     if !FAILURE_LOGGED.replace(true) {
         host.warn(&format!(

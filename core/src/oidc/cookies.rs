@@ -1,0 +1,136 @@
+//! The sign-in cookies: their names (`__Host-` prefixed when secure), their `Set-Cookie`
+//! lines, and reading them from the request's `Cookie` headers.
+
+use super::config::Oidc;
+
+/// What a cookie of the filter holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Jar {
+    /// The sign-in under way: state, nonce, PKCE verifier, return URL.
+    Transaction,
+    /// The session's access token.
+    Session,
+    /// The session's refresh token and ID token.
+    Refresh,
+}
+
+impl Jar {
+    pub const ALL: [Jar; 3] = [Jar::Transaction, Jar::Session, Jar::Refresh];
+
+    fn base(self) -> &'static str {
+        match self {
+            Jar::Transaction => "tollgate-signin",
+            Jar::Session => "tollgate-session",
+            Jar::Refresh => "tollgate-refresh",
+        }
+    }
+
+    /// The cookie's name under `oidc`.
+    pub fn name(self, oidc: &Oidc) -> &'static str {
+        match (oidc.cookie_secure, self) {
+            (true, Jar::Transaction) => "__Host-tollgate-signin",
+            (true, Jar::Session) => "__Host-tollgate-session",
+            (true, Jar::Refresh) => "__Host-tollgate-refresh",
+            (false, jar) => jar.base(),
+        }
+    }
+}
+
+/// The most bytes of one `Set-Cookie` value browsers keep (RFC 6265 section 6.1).
+pub const MAX_COOKIE: usize = 4096;
+
+/// `Set-Cookie` for `jar` holding `value` for `max_age` seconds; `None` when it is over
+/// [`MAX_COOKIE`].
+pub fn set(oidc: &Oidc, jar: Jar, value: &str, max_age: u64) -> Option<String> {
+    let line = format!(
+        "{}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{}",
+        jar.name(oidc),
+        if oidc.cookie_secure { "; Secure" } else { "" }
+    );
+    (line.len() <= MAX_COOKIE).then_some(line)
+}
+
+/// `Set-Cookie` that removes `jar`.
+pub fn clear(oidc: &Oidc, jar: Jar) -> String {
+    format!(
+        "{}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax{}",
+        jar.name(oidc),
+        if oidc.cookie_secure { "; Secure" } else { "" }
+    )
+}
+
+/// The value of the cookie `name` in the `Cookie` headers `cookies`: the first, trimmed.
+pub fn find<'c>(cookies: &[&'c [u8]], name: &str) -> Option<&'c [u8]> {
+    pairs(cookies)
+        .find(|(n, _)| *n == name.as_bytes())
+        .map(|(_, v)| v)
+}
+
+/// Every `name=value` of the `Cookie` headers, trimmed (a piece without `=` is a name).
+fn pairs<'a, 'c>(cookies: &'a [&'c [u8]]) -> impl Iterator<Item = (&'c [u8], &'c [u8])> + 'a {
+    cookies.iter().flat_map(|header| {
+        header.split(|b| *b == b';').map(|piece| {
+            let piece = piece.trim_ascii();
+            match piece.iter().position(|b| *b == b'=') {
+                Some(at) => {
+                    let (name, value) = piece.split_at(at);
+                    (
+                        name.trim_ascii(),
+                        value.get(1..).unwrap_or_default().trim_ascii(),
+                    )
+                }
+                None => (piece, &b""[..]),
+            }
+        })
+    })
+}
+
+/// Whether the `Cookie` headers hold a cookie of the filter (any spelling of its names a
+/// server might read: any case, either prefix).
+pub fn any_of_ours(cookies: &[&[u8]]) -> bool {
+    pairs(cookies).any(|(name, _)| is_ours(name))
+}
+
+fn is_ours(name: &[u8]) -> bool {
+    let lower = name.to_ascii_lowercase();
+    let base = lower.strip_prefix(b"__host-").unwrap_or(&lower);
+    Jar::ALL.iter().any(|jar| base == jar.base().as_bytes())
+}
+
+/// The `Cookie` header without the filter's cookies (`None` when nothing is left).
+pub fn without_ours(cookies: &[&[u8]]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    for header in cookies {
+        for piece in header.split(|b| *b == b';') {
+            let trimmed = piece.trim_ascii();
+            let name = trimmed.split(|b| *b == b'=').next().unwrap_or_default();
+            if trimmed.is_empty() || is_ours(name.trim_ascii()) {
+                continue;
+            }
+            if !out.is_empty() {
+                out.extend_from_slice(b"; ");
+            }
+            out.extend_from_slice(trimmed);
+        }
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_and_strips_our_cookies() {
+        let headers: [&[u8]; 2] = [
+            b"a=1; tollgate-session=xyz ; b=2",
+            b"__HOST-Tollgate-Refresh=r;c",
+        ];
+        assert_eq!(find(&headers, "tollgate-session"), Some(&b"xyz"[..]));
+        assert_eq!(find(&headers, "b"), Some(&b"2"[..]));
+        assert!(any_of_ours(&headers));
+        assert_eq!(without_ours(&headers).unwrap(), b"a=1; b=2; c");
+        assert_eq!(without_ours(&[b"tollgate-signin=x"]), None);
+        assert!(!any_of_ours(&[b"tollgate-sessions=1"]));
+    }
+}

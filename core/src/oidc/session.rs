@@ -1,0 +1,68 @@
+//! A session: the cookies set when a sign-in completes or a session is refreshed, and the
+//! access token read back from them.
+
+use super::config::Oidc;
+use super::cookies::{self, Jar};
+use super::provider_call::Tokens;
+
+/// What the refresh cookie holds: the refresh token and the ID token (the logout's hint),
+/// sealed as two lines (empty: none; tokens are visible ASCII).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Kept {
+    pub r: Option<String>,
+    pub i: Option<String>,
+}
+
+impl Kept {
+    fn encode(&self) -> Vec<u8> {
+        let (r, i) = (self.r.as_deref(), self.i.as_deref());
+        format!("{}\n{}", r.unwrap_or_default(), i.unwrap_or_default()).into_bytes()
+    }
+
+    fn decode(plain: &[u8]) -> Option<Kept> {
+        let text = std::str::from_utf8(plain).ok()?;
+        let (r, i) = text.split_once('\n')?;
+        let some = |t: &str| (!t.is_empty()).then(|| t.to_owned());
+        Some(Kept {
+            r: some(r),
+            i: some(i),
+        })
+    }
+}
+
+/// The `Set-Cookie` lines of a session holding `tokens`, from unix time `now`; `None` when
+/// the access token does not fit a cookie. An ID token that does not fit beside the refresh
+/// token is left out (the logout then has no hint).
+pub fn set_cookies(oidc: &Oidc, tokens: &Tokens, now: u64) -> Option<Vec<String>> {
+    let until = now.saturating_add(oidc.session_seconds);
+    let seal = |jar: Jar, plain: &[u8]| {
+        let sealed = oidc.sealer.seal(jar.name(oidc), until, plain)?;
+        cookies::set(oidc, jar, &sealed, oidc.session_seconds)
+    };
+    let session = seal(Jar::Session, tokens.access_token.as_bytes())?;
+    let mut kept = Kept {
+        r: tokens.refresh_token.clone(),
+        i: tokens.id_token.clone(),
+    };
+    let mut refresh = seal(Jar::Refresh, &kept.encode());
+    if refresh.is_none() {
+        kept.i = None;
+        refresh = seal(Jar::Refresh, &kept.encode());
+    }
+    let refresh = refresh.unwrap_or_else(|| cookies::clear(oidc, Jar::Refresh));
+    Some(vec![session, refresh])
+}
+
+/// The access token of the session cookie, when it opens at unix time `now`.
+pub fn access_token(oidc: &Oidc, cookies: &[&[u8]], now: u64) -> Option<String> {
+    let name = Jar::Session.name(oidc);
+    let plain = oidc.sealer.open(name, cookies::find(cookies, name)?, now)?;
+    String::from_utf8(plain).ok()
+}
+
+/// What the refresh cookie keeps, when it opens at unix time `now`.
+pub fn kept(oidc: &Oidc, cookies: &[&[u8]], now: u64) -> Option<Kept> {
+    let name = Jar::Refresh.name(oidc);
+    let plain = oidc.sealer.open(name, cookies::find(cookies, name)?, now)?;
+    Kept::decode(&plain)
+}

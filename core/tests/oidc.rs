@@ -1,0 +1,88 @@
+//! Sign-in's pieces, natively: the configuration, the redirect to the provider, the
+//! callback's checks, the code exchange's answer and the session read back.
+
+// Tests may panic, unwrap and index: a failure is the point.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use serde_json::json;
+
+use tollgate_core::decision::{decide, Action, Outcome};
+use tollgate_core::oidc::flow::Seen;
+use tollgate_core::oidc::random;
+use tollgate_core::oidc::start::Transaction;
+use tollgate_core::worker::WorkerState;
+
+mod oidc_support;
+
+use oidc_support::*;
+
+#[test]
+fn a_browser_without_a_session_goes_to_the_provider_with_pkce() {
+    let config = config(json!({}));
+    let oidc = config.oidc.as_ref().unwrap();
+    assert!(oidc.cookie_secure);
+    let (location, cookie) = start(&config, "/orders?page=2");
+    assert!(
+        location.starts_with("https://idp.test/auth?response_type=code&"),
+        "{location}"
+    );
+    assert_eq!(param(&location, "client_id"), "web");
+    assert_eq!(
+        param(&location, "redirect_uri"),
+        "https://app.test/oauth/callback"
+    );
+    assert_eq!(param(&location, "scope"), "openid");
+    assert_eq!(param(&location, "code_challenge_method"), "S256");
+    assert!(cookie.starts_with("__Host-tollgate-signin="));
+    let headers = browser("/", Some(&cookie));
+    let seen = Seen::read(&headers);
+    let transaction = Transaction::open(oidc, &seen.cookies, now()).unwrap();
+    assert_eq!(transaction.s, param(&location, "state"));
+    assert_eq!(transaction.n, param(&location, "nonce"));
+    assert_eq!(
+        random::challenge(&transaction.v),
+        param(&location, "code_challenge")
+    );
+    assert_eq!(transaction.r, "https://app.test/orders?page=2");
+    // Expired after ten minutes.
+    assert!(Transaction::open(oidc, &seen.cookies, now() + 601).is_none());
+}
+
+#[test]
+fn cookies_are_secure_and_host_prefixed_by_default_and_plain_when_asked() {
+    let config = config(json!({}));
+    let headers = browser("/", None);
+    let decision = decide(&config, &mut WorkerState::default(), &headers, now());
+    let Action::Respond(answer, _) = decision.action else {
+        panic!()
+    };
+    let cookie = answer.header("set-cookie").unwrap();
+    assert!(cookie.starts_with("__Host-tollgate-signin="), "{cookie}");
+    for part in [
+        "; Path=/",
+        "; HttpOnly",
+        "; SameSite=Lax",
+        "; Secure",
+        "; Max-Age=600",
+    ] {
+        assert!(cookie.contains(part), "{cookie}");
+    }
+    assert!(!cookie.contains("Domain"), "{cookie}");
+    let plain = self::config(json!({"cookie_secure": false}));
+    let (_, cookie) = start(&plain, "/");
+    assert!(cookie.starts_with("tollgate-signin="), "{cookie}");
+}
+
+#[test]
+fn api_clients_still_get_a_401() {
+    let config = config(json!({}));
+    let mut headers = browser("/", None);
+    headers.retain(|(n, _)| n != "accept");
+    let decision = decide(&config, &mut WorkerState::default(), &headers, now());
+    assert!(matches!(decision.outcome, Outcome::Denied(_)));
+}

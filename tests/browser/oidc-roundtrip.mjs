@@ -1,0 +1,110 @@
+// Browser sign-in through an OpenID provider, in headless Chromium: opens a protected page,
+// signs in on the provider's login form, is back on the page; a second tab shares the
+// session; the page is reloaded until the session is refreshed (its access token must
+// expire within the deadline); logout ends it at the provider and the page asks for a
+// sign-in again, also with the cookies of before the logout put back. Reports
+// what the browser saw as one JSON line on stdout (the upstream's view: echo-upstream's
+// header table).
+//
+//   node oidc-roundtrip.mjs <protected-url> <login>
+//
+// CHROMIUM overrides the browser (default /usr/bin/chromium, Debian's package).
+import { chromium } from 'playwright-core';
+
+const [url, login] = process.argv.slice(2);
+if (!url || !login) {
+  console.error('usage: node oidc-roundtrip.mjs <protected-url> <login>');
+  process.exit(2);
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: [
+    '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  ],
+});
+
+/** The headers echo-upstream shows on its page, as [name, value] pairs. */
+async function upstream(page) {
+  const rows = await page.locator('table tr').evaluateAll((trs) => trs.map((tr) => {
+    const cells = tr.querySelectorAll('td');
+    return [cells[0]?.textContent ?? '', cells[1]?.textContent ?? ''];
+  }));
+  return { user: await page.locator('#user').textContent(), headers: rows };
+}
+
+const cookieView = (cookies) => cookies.map((c) => ({
+  name: c.name, path: c.path, httpOnly: c.httpOnly, sameSite: c.sameSite, secure: c.secure,
+}));
+
+const report = {};
+const DEADLINE_MS = 30000;
+
+/** Polls `check` (every 250 ms) until it holds or the deadline passes. */
+async function until(check) {
+  const end = Date.now() + DEADLINE_MS;
+  while (Date.now() < end) {
+    if (await check()) return true;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  return false;
+}
+try {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  page.setDefaultTimeout(20000);
+
+  await page.goto(url);
+  report.login_url = page.url();
+  await page.fill('input[name=login]', login);
+  await page.fill('input[name=password]', 'any-password');
+  await Promise.all([page.waitForURL(url), page.click('button[type=submit]')]);
+  report.back_at = page.url();
+  report.upstream = await upstream(page);
+
+  const second = await context.newPage();
+  await second.goto(url);
+  report.second_tab_url = second.url();
+  report.second_tab = await upstream(second);
+  await second.close();
+
+  const cookies = await context.cookies();
+  report.cookies = cookieView(cookies.filter((c) => c.name.startsWith('tollgate-')));
+  const session = async () => (await context.cookies()).find((c) => c.name === 'tollgate-session')?.value;
+  const first = await session();
+  report.refreshed = await until(async () => {
+    await page.reload();
+    return page.url() === url && (await session()) !== first;
+  });
+  report.after_refresh = await upstream(page);
+  const before = await context.cookies();
+
+  await page.goto(new URL('/logout', url).toString());
+  report.logout_url = page.url();
+  // The provider asks whether to end its session too.
+  const yes = page.locator('button[name=logout][value=yes]');
+  if (await yes.count()) {
+    await Promise.all([page.waitForURL(/\/bye/), yes.click()]);
+  }
+  report.after_logout_url = page.url();
+  report.cookies_after_logout = cookieView(await context.cookies());
+
+  await page.goto(url);
+  report.revisit_url = page.url();
+
+  await until(async () => {
+    await context.clearCookies();
+    await context.addCookies(before);
+    await page.goto(url);
+    report.old_cookies_url = page.url();
+    return page.url().includes('/interaction/');
+  });
+} catch (err) {
+  report.error = String(err);
+  console.log(JSON.stringify(report));
+  await browser.close();
+  process.exit(1);
+}
+console.log(JSON.stringify(report));
+await browser.close();
