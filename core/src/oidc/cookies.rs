@@ -59,11 +59,14 @@ pub fn clear(oidc: &Oidc, jar: Jar) -> String {
     )
 }
 
-/// The value of the cookie `name` in the `Cookie` headers `cookies`: the first, trimmed.
+/// The value of the cookie `name` in the `Cookie` headers `cookies`, trimmed; none when the
+/// name comes more than once (a cookie tossed in from a sibling host, or set under another
+/// path, beside the filter's own: which one is the filter's cannot be told, and servers
+/// disagree on which they read).
 pub fn find<'c>(cookies: &[&'c [u8]], name: &str) -> Option<&'c [u8]> {
-    pairs(cookies)
-        .find(|(n, _)| *n == name.as_bytes())
-        .map(|(_, v)| v)
+    let mut named = pairs(cookies).filter(|(n, _)| *n == name.as_bytes());
+    let (_, value) = named.next()?;
+    named.next().is_none().then_some(value)
 }
 
 /// Every `name=value` of the `Cookie` headers, trimmed (a piece without `=` is a name).
@@ -119,6 +122,15 @@ pub fn without_ours(cookies: &[&[u8]]) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cookie_name_sent_twice_reads_as_none() {
+        let tossed: [&[u8]; 1] = [b"tollgate-session=mallory; a=1; tollgate-session=alice"];
+        assert_eq!(find(&tossed, "tollgate-session"), None);
+        let split: [&[u8]; 2] = [b"tollgate-session=mallory", b"tollgate-session=alice"];
+        assert_eq!(find(&split, "tollgate-session"), None);
+        assert_eq!(find(&split[..1], "tollgate-session"), Some(&b"mallory"[..]));
+    }
 
     #[test]
     fn finds_and_strips_our_cookies() {

@@ -9,6 +9,9 @@ fn html(status: u32, title: &str, text: &str) -> LocalResponse {
         headers: vec![
             ("content-type", "text/html; charset=utf-8".to_owned()),
             ("cache-control", "no-store".to_owned()),
+            // The page's URL may be the callback's, with the code and state in it: no link
+            // from it sends that URL on as `Referer`.
+            ("referrer-policy", "no-referrer".to_owned()),
         ],
         body: format!(
             "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>{title}</title></head>\n<body><h1>{title}</h1>\n<p>{text}</p>\n<p><a href=\"/\">Start again</a></p></body></html>\n"
@@ -44,4 +47,28 @@ pub fn refused() -> LocalResponse {
         "Sign-in was not completed",
         "The identity provider did not confirm the sign-in. Please start again.",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_page_keeps_its_url_out_of_referer_and_caches() {
+        for page in [unavailable(), bad_state(), refused()] {
+            let header = |name: &str| {
+                page.headers
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| v.as_str())
+            };
+            assert_eq!(
+                header("referrer-policy"),
+                Some("no-referrer"),
+                "{}",
+                page.status
+            );
+            assert_eq!(header("cache-control"), Some("no-store"), "{}", page.status);
+        }
+    }
 }
