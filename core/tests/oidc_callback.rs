@@ -260,6 +260,41 @@ fn a_bad_id_token_or_a_failed_exchange_completes_nothing() {
     }
 }
 
+/// An ID token for the audiences `audiences` naming `azp` (none: no `azp` claim).
+fn id_token_for(nonce: &str, audiences: &[&str], azp: Option<&str>) -> String {
+    let mut custom = json!({ "nonce": nonce });
+    if let Some(azp) = azp {
+        custom["azp"] = json!(azp);
+    }
+    let claims = Claims::with_custom_claims(custom, Duration::from_mins(5))
+        .with_issuer(ISS)
+        .with_audiences(audiences.iter().map(|a| a.to_string()).collect())
+        .with_subject("alice");
+    pair().sign(claims).unwrap()
+}
+
+#[test]
+fn an_id_token_for_another_authorized_party_is_refused() {
+    let config = config(json!({}));
+    let (pending, ..) = exchange(&config);
+    let Pending::Exchange { transaction, .. } = &pending else {
+        panic!()
+    };
+    let nonce = transaction.n.clone();
+    for (audiences, azp, status) in [
+        (&["web", "other"][..], Some("other"), 401),
+        (&["web", "other"][..], None, 401),
+        (&["web"][..], Some("other"), 401),
+        (&["web", "other"][..], Some("web"), 302),
+        (&["web"][..], None, 302),
+    ] {
+        let id = id_token_for(&nonce, audiences, azp);
+        let answer = json!({"access_token": "a", "id_token": id});
+        let (response, _) = finish(&config, pending.clone(), Some("200"), &answer.to_string());
+        assert_eq!(response.status, status, "{audiences:?} {azp:?}");
+    }
+}
+
 #[test]
 fn return_urls_stay_on_the_origin() {
     let origin = "https://app.test";

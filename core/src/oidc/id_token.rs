@@ -25,6 +25,28 @@ pub enum IdTokenError {
     Times,
 }
 
+/// `azp` (OpenID Connect Core 3.1.3.7): when present it must be the client; a token for
+/// several audiences must have it.
+fn authorized_party_ok(aud: &Option<Audience>, payload: &str, client_id: &str) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Party<'a> {
+        #[serde(default, borrow)]
+        azp: Option<std::borrow::Cow<'a, str>>,
+    }
+    let mut buffer = Vec::new();
+    if base64url::decode_into(payload.as_bytes(), &mut buffer).is_none() {
+        return false;
+    }
+    let Ok(party) = serde_json::from_slice::<Party<'_>>(&buffer) else {
+        return false;
+    };
+    let several = matches!(aud, Some(Audience::Many(list)) if list.len() > 1);
+    match party.azp {
+        Some(azp) => azp == client_id,
+        None => !several,
+    }
+}
+
 /// Checks `token` for `client_id` and `nonce` at unix time `now`; `fetched` is the keys the
 /// worker holds for the issuer (a remote `jwks_uri`).
 pub fn check(
@@ -60,7 +82,7 @@ pub fn check(
         Some(Audience::Many(list)) => list.iter().any(|a| a == client_id),
         None => false,
     };
-    if !audience_ok {
+    if !audience_ok || !authorized_party_ok(&claims.aud, parts.payload, client_id) {
         return Err(IdTokenError::Audience);
     }
     let sent = claims.nonce.as_deref().unwrap_or_default();
