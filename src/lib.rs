@@ -18,7 +18,7 @@ use proxy_wasm::types::{
 
 use tollgate_core::host::{Host, HostError};
 use tollgate_core::lifecycle::{
-    Filter, HeldRequest, Level, MetricKind, RequestFlow, RootHost, Step,
+    Filter, HeldRequest, Level, MetricKind, RequestFlow, ResponseHeader, RootHost, Step,
 };
 
 #[allow(unsafe_code)]
@@ -337,12 +337,19 @@ impl HttpContext for Stream {
     /// A session refreshed while the request waited: its new cookies go to the browser on
     /// the upstream's response.
     fn on_http_response_headers(&mut self, _headers: usize, _end_of_stream: bool) -> HostAction {
-        for cookie in self.flow.take_response_cookies() {
-            let _ = hostcalls::add_map_value_bytes(
-                MapType::HttpResponseHeaders,
-                "set-cookie",
-                cookie.as_bytes(),
-            );
+        for header in self.flow.take_response_headers() {
+            let _ = match header {
+                ResponseHeader::Add(name, value) => hostcalls::add_map_value_bytes(
+                    MapType::HttpResponseHeaders,
+                    name,
+                    value.as_bytes(),
+                ),
+                ResponseHeader::Set(name, value) => hostcalls::set_map_value_bytes(
+                    MapType::HttpResponseHeaders,
+                    name,
+                    Some(value.as_bytes()),
+                ),
+            };
         }
         HostAction::Continue
     }

@@ -21,11 +21,6 @@ mod oidc_support;
 
 use oidc_support::*;
 
-fn callback(config: &Config, query: &str, cookie: Option<&str>) -> Intercepted {
-    let headers = browser(&format!("/oauth/callback?{query}"), cookie);
-    flow::intercept(config.oidc.as_ref().unwrap(), &Seen::read(&headers), now())
-}
-
 fn answered(intercepted: Intercepted) -> (u32, Option<SignInEvent>, String) {
     match intercepted {
         Intercepted::Answer(answer, event) => (answer.status, event, answer.body),
@@ -76,20 +71,6 @@ fn a_provider_error_is_a_page_and_no_call() {
     assert!(!body.contains("script"));
 }
 
-/// A sign-in up to the code exchange: the call and what the request waits with.
-fn exchange(config: &Config) -> (flow::Pending, Vec<u8>, Vec<(&'static str, String)>) {
-    let (location, cookie) = start(config, "/orders?page=2");
-    let state = param(&location, "state");
-    match callback(
-        config,
-        &format!("code=the-code&state={state}"),
-        Some(&cookie),
-    ) {
-        Intercepted::Call(call, pending) => (pending, call.body, call.headers),
-        other => panic!("no call: {other:?}"),
-    }
-}
-
 #[test]
 fn the_code_is_exchanged_with_the_verifier() {
     let config = config(json!({}));
@@ -121,35 +102,6 @@ fn the_code_is_exchanged_with_the_verifier() {
     assert!(!String::from_utf8(body).unwrap().contains("client_id"));
     let basic = headers.iter().find(|(k, _)| *k == "authorization").unwrap();
     assert_eq!(basic.1, "Basic d2ViOmNsaWVudC1zZWNyZXQtdmFsdWU=");
-}
-
-fn id_token(nonce: &str, audience: &str) -> String {
-    let claims = Claims::with_custom_claims(json!({ "nonce": nonce }), Duration::from_mins(5))
-        .with_issuer(ISS)
-        .with_audience(audience)
-        .with_subject("alice");
-    pair().sign(claims).unwrap()
-}
-
-fn finish(
-    config: &Config,
-    pending: Pending,
-    status: Option<&str>,
-    body: &str,
-) -> (tollgate_core::response::LocalResponse, SignInEvent) {
-    let oidc = config.oidc.as_ref().unwrap();
-    let issuer = config.issuers.list.first();
-    flow::on_answer(
-        oidc,
-        (issuer, None),
-        pending,
-        flow::Answer {
-            status,
-            body: body.as_bytes(),
-        },
-        60,
-        now(),
-    )
 }
 
 #[test]

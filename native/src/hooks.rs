@@ -279,8 +279,8 @@ pub extern "C" fn envoy_dynamic_module_on_http_filter_response_headers(
         guarded(
             || {
                 if let Ok(mut flow) = stream.flow.try_borrow_mut() {
-                    for cookie in flow.take_response_cookies() {
-                        request.add_response_cookie(&cookie);
+                    for header in flow.take_response_headers() {
+                        request.change_response(&header);
                     }
                 }
             },

@@ -8,7 +8,7 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use tollgate_core::host::{Host, HostError};
-use tollgate_core::lifecycle::{HeldRequest, RequestFlow, Step};
+use tollgate_core::lifecycle::{HeldRequest, RequestFlow, ResponseHeader, Step};
 
 use crate::abi::{self, EnvoyBuffer, EnvoyHeader, FilterEnvoy, ModuleBuffer, ModuleHeader};
 use crate::worker::{self, WorkerFilter};
@@ -163,9 +163,16 @@ impl EnvoyRequest {
             .ok_or(HostError("the header change was refused"))
     }
 
-    /// Adds `Set-Cookie: cookie` to the upstream's response (in its headers' hook).
-    pub fn add_response_cookie(&self, cookie: &str) {
-        let _ = self.change(abi::RESPONSE_HEADER, "set-cookie", cookie.as_bytes(), true);
+    /// Changes the upstream's response headers (in their hook).
+    pub fn change_response(&self, header: &ResponseHeader) {
+        let _ = match header {
+            ResponseHeader::Add(name, value) => {
+                self.change(abi::RESPONSE_HEADER, name, value.as_bytes(), true)
+            }
+            ResponseHeader::Set(name, value) => {
+                self.change(abi::RESPONSE_HEADER, name, value.as_bytes(), false)
+            }
+        };
     }
 
     pub fn remove_trailer(&self, name: &str) -> Result<(), HostError> {

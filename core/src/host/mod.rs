@@ -147,16 +147,39 @@ struct SessionFound {
     kept: Option<Kept>,
 }
 
-/// [`on_request_headers`]; with `refreshed`, the request's session was just refreshed: it is
-/// decided with the new access token (`Some`), or without a session, whose cookies its
-/// answer clears (`None`: the provider refused). Without `oidc` the headers are read as the
+/// A session refreshed while its request waited, for the request decided again.
+#[derive(Clone, Copy)]
+pub(crate) enum Refreshed<'a> {
+    /// With the new access token; `cookies`: the renewed session's `Set-Cookie` lines, which
+    /// go to the browser on whatever answers the request (an answer without them leaves the
+    /// browser the refresh token the provider just replaced).
+    Renewed {
+        token: &'a str,
+        cookies: &'a [String],
+    },
+    /// The provider refused: the request is decided without a session, whose cookies its
+    /// answer clears.
+    Ended,
+}
+
+impl<'a> Refreshed<'a> {
+    /// The new access token, when there is one.
+    fn token(self) -> Option<&'a str> {
+        match self {
+            Refreshed::Renewed { token, .. } => Some(token),
+            Refreshed::Ended => None,
+        }
+    }
+}
+
+/// [`on_request_headers`]; with `refreshed`, the request's session was just refreshed. Without `oidc` the headers are read as the
 /// host hands them over (no copy per header); with it, as sign-in rewrote them.
 pub(super) fn decide_request(
     host: &impl Host,
     config: &Config,
     worker: &mut WorkerState,
     flags: (bool, bool),
-    refreshed: Option<Option<&str>>,
+    refreshed: Option<Refreshed<'_>>,
     count: &dyn Fn(Counter),
 ) -> AfterHeaders {
     let Some(oidc) = &config.oidc else {
@@ -168,7 +191,13 @@ pub(super) fn decide_request(
         });
     };
     let headers = host.request_headers();
-    let view = match sign_in::before_decision(host, oidc, &headers, refreshed, count) {
+    let view = match sign_in::before_decision(
+        host,
+        oidc,
+        &headers,
+        refreshed.map(Refreshed::token),
+        count,
+    ) {
         Before::Decide(view) => view,
         Before::Done(verdict, pending) => {
             return AfterHeaders {
@@ -207,18 +236,20 @@ fn decide_headers(
     worker: &mut WorkerState,
     headers: &[(&str, &[u8])],
     (stream_ends, may_wait): (bool, bool),
-    refreshed: Option<Option<&str>>,
+    refreshed: Option<Refreshed<'_>>,
     found: SessionFound,
     count: &dyn Fn(Counter),
 ) -> AfterHeaders {
     let mut decision = decide_stream(config, worker, headers, stream_ends, &|| host.now());
-    if let (Some(oidc), Some(None), Action::Respond(answer, _)) =
-        (&config.oidc, refreshed, &mut decision.action)
-    {
-        let ended = crate::oidc::refresh::ended(oidc);
+    if let (Some(refreshed), Action::Respond(answer, _)) = (refreshed, &mut decision.action) {
+        let cookies = match (refreshed, &config.oidc) {
+            (Refreshed::Renewed { cookies, .. }, _) => cookies.to_vec(),
+            (Refreshed::Ended, Some(oidc)) => crate::oidc::refresh::ended(oidc),
+            (Refreshed::Ended, None) => Vec::new(),
+        };
         answer
             .headers
-            .extend(ended.into_iter().map(|cookie| ("set-cookie", cookie)));
+            .extend(cookies.into_iter().map(|cookie| ("set-cookie", cookie)));
     }
     let body = decision.form.as_ref().map(|kind| BodyScan {
         scanner: FormScanner::new(kind),

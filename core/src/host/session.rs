@@ -2,7 +2,7 @@
 //! the session's refresh token while the request waits, then the request decided again with
 //! the new one (or, when the provider refuses, the session ended).
 
-use super::{failed, AfterHeaders, Call, Host, Verdict};
+use super::{failed, AfterHeaders, Call, Host, Refreshed, Verdict};
 use crate::config::Config;
 use crate::decision::{Decision, Outcome};
 use crate::denial::Denial;
@@ -68,7 +68,7 @@ pub fn on_refresh_answer(
             config,
             worker,
             (stream_ends, false),
-            Some(None),
+            Some(Refreshed::Ended),
             count,
         );
         if after.verdict == Verdict::Continue {
@@ -82,7 +82,10 @@ pub fn on_refresh_answer(
         config,
         worker,
         (stream_ends, false),
-        Some(Some(&token)),
+        Some(Refreshed::Renewed {
+            token: &token,
+            cookies: &cookies,
+        }),
         count,
     )
     .verdict;

@@ -23,7 +23,7 @@ pub use counters::Counters;
 pub use issuer_keys::{Held, KeyFetcher, MAX_HELD};
 pub use revocation_feed::FeedPoller;
 pub use root_host::{HeldRequest, Level, MetricKind, RootHost};
-pub use stream::{RequestFlow, Step};
+pub use stream::{RequestFlow, ResponseHeader, Step};
 
 use crate::config::Config;
 use crate::held::Waiting;

@@ -206,10 +206,10 @@ impl RequestFlow {
             host::on_call_answer(host, &config, &mut worker, pending, status, body, &count);
     }
 
-    /// The `Set-Cookie` lines the upstream's response carries (a session refreshed while the
-    /// request waited), taken once.
-    pub fn take_response_cookies(&mut self) -> Vec<String> {
-        std::mem::take(&mut self.response_cookies)
+    /// What the upstream's response gets (a session refreshed while the request waited: its
+    /// new cookies), taken once.
+    pub fn take_response_headers(&mut self) -> Vec<ResponseHeader> {
+        response_headers(std::mem::take(&mut self.response_cookies))
     }
 
     /// Whether the request waits for a call to the OpenID provider.
@@ -263,5 +263,48 @@ impl RequestFlow {
             self.form = Some(form);
         }
         Some(step)
+    }
+}
+
+/// A change the filter makes to the upstream's response headers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResponseHeader {
+    /// Appended beside what the upstream sent.
+    Add(&'static str, String),
+    /// Set over what the upstream sent.
+    Set(&'static str, &'static str),
+}
+
+/// The response headers for a renewed session's `cookies`: the cookies, and a
+/// `Cache-Control` that keeps the response out of shared caches (a cache in front of Envoy
+/// that kept a response the upstream marked `public` would hand the session to others).
+pub fn response_headers(cookies: Vec<String>) -> Vec<ResponseHeader> {
+    if cookies.is_empty() {
+        return Vec::new();
+    }
+    let mut headers: Vec<ResponseHeader> = cookies
+        .into_iter()
+        .map(|cookie| ResponseHeader::Add("set-cookie", cookie))
+        .collect();
+    headers.push(ResponseHeader::Set("cache-control", "private, no-store"));
+    headers
+}
+
+#[cfg(test)]
+mod response_tests {
+    use super::*;
+
+    #[test]
+    fn renewed_cookies_go_out_on_a_response_no_shared_cache_keeps() {
+        assert!(response_headers(Vec::new()).is_empty());
+        let headers = response_headers(vec!["a=1; HttpOnly".into(), "b=2; HttpOnly".into()]);
+        assert_eq!(
+            headers,
+            [
+                ResponseHeader::Add("set-cookie", "a=1; HttpOnly".into()),
+                ResponseHeader::Add("set-cookie", "b=2; HttpOnly".into()),
+                ResponseHeader::Set("cache-control", "private, no-store"),
+            ]
+        );
     }
 }

@@ -3,6 +3,10 @@
 
 #![allow(dead_code)]
 
+pub mod exchange;
+#[allow(unused_imports)]
+pub use exchange::*;
+
 use jwt_simple::prelude::Ed25519KeyPair;
 use serde_json::{json, Value};
 

@@ -1,0 +1,160 @@
+//! A session refreshed while its request waited, through the host calls the filter makes:
+//! whatever answers the request carries the renewed cookies.
+
+// Tests may panic, unwrap and index: a failure is the point.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::cell::{Cell, RefCell};
+
+use jwt_simple::prelude::{Claims, Duration, EdDSAKeyPairLike};
+use serde_json::json;
+
+use tollgate_core::config::Config;
+use tollgate_core::host::{Host, HostError};
+use tollgate_core::oidc::flow::Pending;
+
+mod oidc_support;
+
+use oidc_support::*;
+
+/// An answer the filter gave: its status and headers.
+type Answered = (u32, Vec<(String, String)>);
+
+/// A browser's request through the host calls the filter makes: what it answered, and the
+/// calls it sent to the provider.
+struct BrowserRequest {
+    headers: Vec<(String, Vec<u8>)>,
+    answered: RefCell<Option<Answered>>,
+    calls: Cell<u32>,
+    continued: Cell<bool>,
+}
+
+impl BrowserRequest {
+    fn new(headers: Vec<(String, Vec<u8>)>) -> BrowserRequest {
+        BrowserRequest {
+            headers,
+            answered: Default::default(),
+            calls: Default::default(),
+            continued: Default::default(),
+        }
+    }
+}
+
+impl Host for BrowserRequest {
+    fn request_headers(&self) -> Vec<(String, Vec<u8>)> {
+        self.headers.clone()
+    }
+    fn now(&self) -> u64 {
+        now()
+    }
+    fn remove_header(&self, _: &str) -> Result<(), HostError> {
+        Ok(())
+    }
+    fn set_header(&self, _: &str, _: &[u8]) -> Result<(), HostError> {
+        Ok(())
+    }
+    fn add_header(&self, _: &str, _: &[u8]) -> Result<(), HostError> {
+        Ok(())
+    }
+    fn set_property(&self, _: &str, _: &[u8]) -> Result<(), HostError> {
+        Ok(())
+    }
+    fn respond(&self, status: u32, headers: &[(&str, &str)], _: &[u8]) -> Result<(), HostError> {
+        let headers = headers
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect();
+        *self.answered.borrow_mut() = Some((status, headers));
+        Ok(())
+    }
+    fn debug_enabled(&self) -> bool {
+        false
+    }
+    fn debug(&self, _: &str) {}
+    fn warn(&self, _: &str) {}
+    fn http_call(&self, _: &str, _: &[(&str, &str)], _: &[u8], _: u64) -> Result<u32, HostError> {
+        self.calls.set(self.calls.get() + 1);
+        Ok(1)
+    }
+    fn continue_request(&self) -> Result<(), HostError> {
+        self.continued.set(true);
+        Ok(())
+    }
+}
+
+/// An access token of the issuer for `sub`, expiring at unix time `exp`.
+fn access_token(sub: &str, exp: u64) -> String {
+    let mut claims = Claims::with_custom_claims(json!({}), Duration::from_mins(5))
+        .with_issuer(ISS)
+        .with_audience("web")
+        .with_subject(sub);
+    claims.issued_at = Some(Duration::from_secs(exp.min(now()).saturating_sub(120)));
+    claims.expires_at = Some(Duration::from_secs(exp));
+    pair().sign(claims).unwrap()
+}
+
+#[test]
+fn a_request_refused_after_its_session_was_refreshed_still_gets_the_new_cookies() {
+    let mut json = config_json(json!({"scopes": ["offline_access"]}));
+    json["rules"] = json!([{"prefix": "/admin", "mode": "required", "roles": ["admin"]}]);
+    let config = Config::parse(json.to_string().as_bytes(), &env).unwrap();
+    // A session whose access token has expired.
+    let (pending, ..) = exchange(&config);
+    let Pending::Exchange { transaction, .. } = &pending else {
+        panic!()
+    };
+    let answer = json!({
+        "access_token": access_token("alice", now() - 600), "refresh_token": "first-refresh",
+        "id_token": id_token(&transaction.n, "web"), "token_type": "Bearer"
+    });
+    let (response, _) = finish(&config, pending.clone(), Some("200"), &answer.to_string());
+    let jar: Vec<String> = response
+        .headers
+        .iter()
+        .filter(|(n, v)| *n == "set-cookie" && !v.contains("Max-Age=0"))
+        .map(|(_, v)| v.split(';').next().unwrap().to_owned())
+        .collect();
+    // The page needs a role alice lacks: the session is refreshed, then the request refused.
+    let request = BrowserRequest::new(browser("/admin/panel", Some(&jar.join("; "))));
+    let mut worker = tollgate_core::worker::WorkerState::default();
+    let after =
+        tollgate_core::host::on_request_headers(&request, &config, &mut worker, true, true, |_| ());
+    assert_eq!(
+        request.calls.get(),
+        1,
+        "the refresh was not sent: {:?} {:?}",
+        after.verdict,
+        request.answered.borrow()
+    );
+    let renewed = json!({
+        "access_token": access_token("alice", now() + 300), "refresh_token": "second-refresh",
+        "token_type": "Bearer", "expires_in": 300
+    });
+    let cookies = tollgate_core::host::on_call_answer(
+        &request,
+        &config,
+        &mut worker,
+        after.pending.unwrap(),
+        Some("200"),
+        renewed.to_string().as_bytes(),
+        &|_| (),
+    );
+    assert!(cookies.is_empty(), "the request was not let on");
+    let (status, headers) = request.answered.borrow().clone().unwrap();
+    assert_eq!(status, 403);
+    let set: Vec<&String> = headers
+        .iter()
+        .filter(|(n, _)| n == "set-cookie")
+        .map(|(_, v)| v)
+        .collect();
+    assert!(
+        set.iter()
+            .any(|c| c.contains("tollgate-refresh=") && !c.contains("Max-Age=0")),
+        "the renewed refresh cookie is not on the answer: {set:?}"
+    );
+}
