@@ -209,6 +209,13 @@ fn a_bad_id_token_or_a_failed_exchange_completes_nothing() {
             .unwrap()
             .starts_with("text/html"));
         assert!(!response.body.contains("secret"));
+        // The sign-in is over: its cookie cannot drive another exchange.
+        let cleared = response.headers.iter().any(|(n, v)| {
+            *n == "set-cookie"
+                && v.starts_with("__Host-tollgate-signin=;")
+                && v.contains("Max-Age=0")
+        });
+        assert!(cleared, "{:?}", response.headers);
     }
 }
 

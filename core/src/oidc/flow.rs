@@ -230,8 +230,12 @@ pub fn on_answer(
             origin,
         } => (transaction, origin),
     };
+    // A failed sign-in ends its transaction: its cookie and state cannot drive more code
+    // exchanges (each a call to the provider with the client's secret).
+    let ended = || vec![cookies::clear(oidc, Jar::Transaction)];
     let Some(tokens) = provider_call::tokens(status, body) else {
-        return (page::unavailable(), SignInEvent::FailedTokenEndpoint);
+        let answer = with_cookies(page::unavailable(), ended());
+        return (answer, SignInEvent::FailedTokenEndpoint);
     };
     let checked = match (issuer, tokens.id_token.as_deref()) {
         (Some(issuer), Some(id)) => id_token::check(
@@ -246,14 +250,14 @@ pub fn on_answer(
         _ => Err(IdTokenError::Malformed),
     };
     if checked.is_err() {
-        let answer = with_cookies(
-            page::refused(),
-            vec![cookies::clear(oidc, Jar::Transaction)],
+        return (
+            with_cookies(page::refused(), ended()),
+            SignInEvent::FailedIdToken,
         );
-        return (answer, SignInEvent::FailedIdToken);
     }
     let Some(mut set) = session::set_cookies(oidc, &tokens, now) else {
-        return (page::unavailable(), SignInEvent::FailedTokenEndpoint);
+        let answer = with_cookies(page::unavailable(), ended());
+        return (answer, SignInEvent::FailedTokenEndpoint);
     };
     set.push(cookies::clear(oidc, Jar::Transaction));
     let back = same_origin(&transaction.r, &origin);
