@@ -262,7 +262,12 @@ fn a_failing_token_endpoint_gives_a_page_a_person_can_read() {
             .starts_with("text/html"));
         assert!(response.text().contains("try again"), "{}", response.text());
         assert!(!response.text().contains("not-a-code"));
-        assert!(set_cookies(&response).is_empty(), "{mode}: no session");
+        // No session; the sign-in is over (its cookie cannot drive another exchange).
+        let set = set_cookies(&response);
+        assert!(
+            set.iter().all(|c| c.contains("Max-Age=0")) && set.len() == 1,
+            "{mode}: {set:?}"
+        );
     }
     wait_until("the failures are counted", Duration::from_secs(10), || {
         site.counter("login_failed.token_endpoint") >= 4
