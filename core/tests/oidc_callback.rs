@@ -278,6 +278,29 @@ fn return_urls_stay_on_the_origin() {
 }
 
 #[test]
+fn another_site_cannot_sign_the_browser_out() {
+    let config = config(json!({}));
+    let oidc = config.oidc.as_ref().unwrap();
+    for (site, status) in [
+        ("cross-site", 403),
+        ("same-site", 403),
+        ("same-origin", 302),
+        ("none", 302),
+    ] {
+        let mut headers = browser("/logout", None);
+        headers.push(("sec-fetch-site".into(), site.as_bytes().to_vec()));
+        match flow::intercept(oidc, &Seen::read(&headers), now()) {
+            Intercepted::Answer(answer, _) => {
+                assert_eq!(answer.status, status, "{site}");
+                let clears = answer.headers.iter().any(|(n, _)| *n == "set-cookie");
+                assert_eq!(clears, status == 302, "{site}");
+            }
+            other => panic!("{site}: {other:?}"),
+        }
+    }
+}
+
+#[test]
 fn logout_clears_the_session_and_ends_it_at_the_provider() {
     let config = config(json!({
         "end_session_endpoint": "https://idp.test/session/end",

@@ -26,6 +26,8 @@ pub struct Seen<'h> {
     pub authority: &'h [u8],
     pub has_authorization: bool,
     pub cookies: Vec<&'h [u8]>,
+    /// `Sec-Fetch-Site`: where the browser says the request started.
+    pub fetch_site: &'h [u8],
 }
 
 impl<'h> Seen<'h> {
@@ -41,6 +43,7 @@ impl<'h> Seen<'h> {
                 ":authority" => seen.authority = value,
                 "authorization" => seen.has_authorization = true,
                 "cookie" => seen.cookies.push(value),
+                "sec-fetch-site" => seen.fetch_site = value,
                 _ => {}
             }
         }
@@ -156,6 +159,12 @@ fn callback(oidc: &Oidc, seen: &Seen<'_>, now: u64) -> Intercepted {
 /// Logout: the session's cookies cleared, the refresh token revoked when the provider has a
 /// revocation endpoint, the browser sent to the provider's end of session (or `/`).
 fn logout(oidc: &Oidc, seen: &Seen<'_>, now: u64) -> Intercepted {
+    // Another site (a sibling host included) cannot sign the browser out: a link or a
+    // script elsewhere would end the session and revoke its refresh token. Browsers say
+    // where a request started; one that says nothing (an old browser, a bookmark) is let.
+    if matches!(seen.fetch_site, b"cross-site" | b"same-site") {
+        return Intercepted::Answer(page::logout_elsewhere(), None);
+    }
     let kept = session::kept(oidc, &seen.cookies, now).unwrap_or_default();
     let location = match &oidc.end_session_endpoint {
         Some(end) => {

@@ -49,13 +49,22 @@ pub fn refused() -> LocalResponse {
     )
 }
 
+/// 403: a sign-out that started on another site.
+pub fn logout_elsewhere() -> LocalResponse {
+    html(
+        403,
+        "Sign-out must start on this site",
+        "This sign-out link came from another site. Sign out from this site's own pages.",
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn every_page_keeps_its_url_out_of_referer_and_caches() {
-        for page in [unavailable(), bad_state(), refused()] {
+        for page in [unavailable(), bad_state(), refused(), logout_elsewhere()] {
             let header = |name: &str| {
                 page.headers
                     .iter()
