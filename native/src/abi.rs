@@ -123,6 +123,26 @@ pub const TRAILERS_CONTINUE: u32 = 0;
 pub const TRAILERS_STOP_ITERATION: u32 = 1;
 /// `http_callout_init_result` and `http_callout_result`: success.
 pub const CALLOUT_SUCCESS: u32 = 0;
+/// `http_callout_init_result`: the cluster is not configured.
+pub const CALLOUT_CLUSTER_NOT_FOUND: u32 = 2;
+
+/// A call's headers as the ABI takes them (borrowing `headers`).
+pub fn module_headers<'a>(headers: &[(&'a str, &'a str)]) -> Vec<ModuleHeader> {
+    headers
+        .iter()
+        .map(|(name, value)| ModuleHeader::of(name, value.as_bytes()))
+        .collect()
+}
+
+/// What a call's `http_callout_init_result` and the `id` Envoy gave it mean.
+pub fn callout_started(result: u32, id: u64) -> Result<u32, tollgate_core::host::HostError> {
+    use tollgate_core::host::HostError;
+    match result {
+        CALLOUT_SUCCESS => u32::try_from(id).map_err(|_| HostError("call id out of range")),
+        CALLOUT_CLUSTER_NOT_FOUND => Err(HostError("ClusterNotFound")),
+        _ => Err(HostError("the call could not start")),
+    }
+}
 /// `metrics_result`: success.
 pub const METRICS_SUCCESS: u32 = 0;
 

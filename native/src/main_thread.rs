@@ -12,7 +12,7 @@ use std::time::Duration;
 use tollgate_core::host::HostError;
 use tollgate_core::lifecycle::{Filter, Level, MetricKind, RootHost};
 
-use crate::abi::{self, ConfigEnvoy, EnvoyBuffer, EnvoyHeader, ModuleBuffer, ModuleHeader};
+use crate::abi::{self, ConfigEnvoy, EnvoyBuffer, EnvoyHeader, ModuleBuffer};
 use crate::config::PANICKED;
 use crate::stream::EnvoyRequest;
 use crate::{log, metrics, shared};
@@ -60,10 +60,7 @@ impl RootHost for MainEnvoy<'_> {
         headers: &[(&str, &str)],
         timeout_ms: u64,
     ) -> Result<u32, HostError> {
-        let mut headers: Vec<ModuleHeader> = headers
-            .iter()
-            .map(|(name, value)| ModuleHeader::of(name, value.as_bytes()))
-            .collect();
+        let mut headers = abi::module_headers(headers);
         let mut id = 0u64;
         // SAFETY: on the main thread, in a hook of the live configuration; every buffer
         // outlives the call.
@@ -78,13 +75,7 @@ impl RootHost for MainEnvoy<'_> {
                 timeout_ms,
             )
         };
-        match result {
-            abi::CALLOUT_SUCCESS => {
-                u32::try_from(id).map_err(|_| HostError("call id out of range"))
-            }
-            2 => Err(HostError("ClusterNotFound")),
-            _ => Err(HostError("the call could not start")),
-        }
+        abi::callout_started(result, id)
     }
 
     fn answer_header(&self, name: &str) -> Option<Vec<u8>> {

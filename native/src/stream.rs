@@ -302,10 +302,7 @@ impl Host for EnvoyRequest {
         body: &[u8],
         timeout_ms: u64,
     ) -> Result<u32, HostError> {
-        let mut headers: Vec<ModuleHeader> = headers
-            .iter()
-            .map(|(name, value)| ModuleHeader::of(name, value.as_bytes()))
-            .collect();
+        let mut headers = abi::module_headers(headers);
         let mut id = 0u64;
         // SAFETY: in a hook of this stream; every buffer outlives the call.
         let result = unsafe {
@@ -319,13 +316,7 @@ impl Host for EnvoyRequest {
                 timeout_ms,
             )
         };
-        match result {
-            abi::CALLOUT_SUCCESS => {
-                u32::try_from(id).map_err(|_| HostError("call id out of range"))
-            }
-            2 => Err(HostError("ClusterNotFound")),
-            _ => Err(HostError("the call could not start")),
-        }
+        abi::callout_started(result, id)
     }
 }
 
