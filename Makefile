@@ -17,7 +17,7 @@ IDP_MODULES   := tests/idp/node_modules/.package-lock.json
 ROUTER_MODULES := tests/routers/node_modules/.package-lock.json
 FORM_MODULES  := tests/forms/node_modules/.package-lock.json
 
-.PHONY: all setup test-tools bench-tools build wasm native native-trap native-abi e2e-builds cli bins run-bins lint test unit e2e e2e-native cost-growth run compose-config differential bench bench-envoy-cost bench-cost fuzz fuzz-seeds soak clean
+.PHONY: all setup test-tools bench-tools build wasm trap-wasm native native-trap native-abi e2e-builds cli bins run-bins lint test unit e2e e2e-native cost-growth run compose-config differential bench bench-envoy-cost bench-cost fuzz fuzz-seeds soak clean
 
 all: build
 
@@ -150,9 +150,9 @@ native-abi: native setup
 ## End-to-end tests: the built module in a real Envoy (and a real browser), and the
 ## differentials against other parsers (python, node); the root crate's tests only, so
 ## nothing make unit runs runs again.
-## (With the test-trap build of the module, kept apart in target/trap, for the fail-closed
-## test; and the committed fuzz corpus replayed through the fuzz properties.)
-TRAP_WASM := target/trap/wasm32-wasip1/release/tollgate.wasm
+## (With the test-trap build of the module, copied to target/trap, for the fail-closed test;
+## and the committed fuzz corpus replayed through the fuzz properties.)
+TRAP_WASM := target/trap/tollgate.wasm
 
 E2E_ENV = ENVOY=$(abspath $(ENVOY)) TOLLGATE_WASM=$(abspath $(WASM)) \
 	  TOLLGATE_TRAP_WASM=$(abspath $(TRAP_WASM)) \
@@ -161,9 +161,15 @@ E2E_ENV = ENVOY=$(abspath $(ENVOY)) TOLLGATE_WASM=$(abspath $(WASM)) \
 	  TOLLGATE_ECHO=$(abspath target/debug/echo-upstream) \
 	  TOLLGATE_MINT=$(abspath target/debug/mint-token) CHROMIUM=$(CHROMIUM) CARGO=$(CARGO)
 
-e2e-builds: wasm native native-trap setup test-tools
+e2e-builds: trap-wasm wasm native native-trap setup test-tools
 	$(CARGO) build -p tollgate-signin -p tollgate-echo -p tollgate-core --bins
-	$(CARGO) build --release --target wasm32-wasip1 --lib --features test-trap --target-dir target/trap
+
+# The test-trap .wasm shares the target directory (and so every dependency's build) with the
+# module: it is copied out, then the module's own output is built back (a few seconds).
+trap-wasm: .run/wasm-target
+	$(CARGO) build --release --target wasm32-wasip1 --lib --features test-trap
+	@mkdir -p $(dir $(TRAP_WASM)) && cp $(WASM) $(TRAP_WASM).tmp && mv $(TRAP_WASM).tmp $(TRAP_WASM)
+	$(CARGO) build --release --target wasm32-wasip1 --lib
 
 e2e: e2e-builds
 	$(E2E_ENV) scripts/run-tests.sh e2e --features envoy-tests --test '*'
@@ -188,11 +194,14 @@ differential: wasm setup
 ## Everything CI runs (with a short soak). Every step runs even when one fails; the failed
 ## steps are listed at the end, and make test then fails.
 test:
-	@failed=""; \
-	for step in lint unit e2e e2e-native cost-growth; do \
-	  $(MAKE) --no-print-directory $$step || failed="$$failed $$step"; \
+	@failed=""; times=""; \
+	for step in lint unit e2e e2e-native cost-growth soak; do \
+	  started=$$(date +%s); \
+	  if [ $$step = soak ]; then args="SOAK_SECONDS=20 SOAK_TOKENS=5000"; else args=""; fi; \
+	  $(MAKE) --no-print-directory $$step $$args || failed="$$failed $$step"; \
+	  times="$$times $$step $$(( $$(date +%s) - started ))s"; \
 	done; \
-	$(MAKE) --no-print-directory soak SOAK_SECONDS=20 SOAK_TOKENS=5000 || failed="$$failed soak"; \
+	echo "make test: seconds per step:$$times"; \
 	if [ -n "$$failed" ]; then echo "make test: FAILED:$$failed"; exit 1; fi; \
 	echo "make test: every step passed"
 
@@ -256,8 +265,8 @@ bench: wasm native setup bench-tools
 cost-growth:
 	@command -v valgrind >/dev/null || { $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y valgrind \
 	  || { $(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y valgrind; }; }
-	$(CARGO) build --profile cost -p tollgate-core --example decision_cost
-	python3 bench/cost_growth.py
+	$(CARGO) build --profile native -p tollgate-core --example decision_cost
+	DECISION_COST=target/native/examples/decision_cost python3 bench/cost_growth.py
 
 ## Instructions per request of the decision core, by request kind (callgrind; repeatable).
 ## Instructions Envoy executes per request under callgrind: no filter, the do-nothing native

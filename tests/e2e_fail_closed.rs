@@ -1,8 +1,8 @@
 //! Fail-closed: when the filter traps, Envoy answers 5xx and never lets the request on; every
 //! example configuration asks for that.
 //!
-//! Uses the test-trap build (`cargo build --features test-trap --target-dir target/trap`,
-//! done by `make e2e`), whose filter traps on a request marked `x-tollgate-test-trap`, after
+//! Uses the test-trap build (`make trap-wasm`, copied to `target/trap`; done by `make e2e`),
+//! whose filter traps on a request marked `x-tollgate-test-trap`, after
 //! setting the identity headers and before letting the request on.
 
 // Tests may panic, unwrap and index: a failure is the point.

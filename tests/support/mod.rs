@@ -103,7 +103,7 @@ pub fn wasm_module() -> PathBuf {
 pub fn trap_module() -> PathBuf {
     file_from_env(
         "TOLLGATE_TRAP_WASM",
-        "target/trap/wasm32-wasip1/release/tollgate.wasm",
+        "target/trap/tollgate.wasm",
         "run `make e2e`",
     )
 }
