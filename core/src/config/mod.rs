@@ -8,6 +8,7 @@ mod checks;
 mod compile;
 mod conditions;
 mod error;
+mod error_path;
 mod issuers;
 pub mod key_strength;
 mod material;
@@ -22,6 +23,7 @@ pub use revocation::RevocationFeed;
 
 use error::{without_secret_names, without_values};
 use raw::RawConfig;
+use serde::Deserialize;
 
 use crate::identity::{CredentialKind, IdentityHeaders};
 use crate::response::Login;
@@ -90,9 +92,9 @@ impl Config {
             return Err(ConfigError::new("configuration", "is not a JSON object"));
         }
         let mut de = serde_json::Deserializer::from_slice(json);
-        let raw: RawConfig = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-            let path = e.path().to_string();
-            let (key, problem) = without_secret_names(&path, &e.inner().to_string());
+        let raw = RawConfig::deserialize(&mut de).map_err(|e| {
+            let path = error_path::path_at(json, e.line(), e.column());
+            let (key, problem) = without_secret_names(&path, &e.to_string());
             let key = match key {
                 "." | "" => "configuration",
                 key => key,
