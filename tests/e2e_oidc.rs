@@ -67,7 +67,9 @@ impl Site {
         let config = json!({
             "clock_skew_seconds": 0,
             "issuers": [issuer_entry(&idp, 600)],
-            "rules": [{"path": "/bye", "mode": "none"}],
+            // Under /oauth/ nothing is checked: a near miss of the callback path would reach
+            // the upstream if sign-in did not refuse it.
+            "rules": [{"path": "/bye", "mode": "none"}, {"prefix": "/oauth/", "mode": "none"}],
             "oidc": oidc
         });
         let access_log = support::scratch_dir("oidc-access-log").join("access.log");
@@ -223,6 +225,37 @@ fn a_callback_without_the_sign_ins_state_is_400_and_the_provider_is_not_called()
     let access_log = || std::fs::read_to_string(&site.access_log).unwrap_or_default();
     wait_until("the access log is written", Duration::from_secs(10), || {
         access_log().matches("/oauth/callback").count() >= 4
+    });
+    let log = access_log();
+    assert!(!log.contains("code=abc") && !log.contains(&state), "{log}");
+}
+
+#[test]
+fn a_path_a_server_may_read_as_the_callback_is_refused_and_never_reaches_the_upstream() {
+    let site = Site::start(json!({}));
+    let (location, cookie) = site.start_sign_in("/");
+    let state = param(&location, "state");
+    site.idp.reset_stats();
+    let spellings = [
+        "/OAuth/Callback",
+        "/oauth//callback",
+        "/oauth/%63allback",
+        "/oauth/callback/",
+        "/Logout",
+    ];
+    for path in spellings {
+        let response = site.browse(&format!("{path}?code=abc&state={state}"), Some(&cookie));
+        assert_eq!(response.status, 400, "{path}: {}", response.text());
+        assert!(
+            response.text().contains("<h1>"),
+            "{path}: {}",
+            response.text()
+        );
+    }
+    assert_eq!(site.idp.token_requests(), 0, "the provider was called");
+    let access_log = || std::fs::read_to_string(&site.access_log).unwrap_or_default();
+    wait_until("the access log is written", Duration::from_secs(10), || {
+        access_log().lines().count() >= spellings.len() + 1
     });
     let log = access_log();
     assert!(!log.contains("code=abc") && !log.contains(&state), "{log}");

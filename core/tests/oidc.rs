@@ -86,3 +86,51 @@ fn api_clients_still_get_a_401() {
     let decision = decide(&config, &mut WorkerState::default(), &headers, now());
     assert!(matches!(decision.outcome, Outcome::Denied(_)));
 }
+
+#[test]
+fn a_path_a_server_may_read_as_the_callback_or_logout_is_refused() {
+    use tollgate_core::oidc::flow::{self, Intercepted};
+    use tollgate_core::oidc::SignInEvent;
+    let config = config(json!({}));
+    let oidc = config.oidc.as_ref().unwrap();
+    let (location, cookie) = start(&config, "/");
+    let query = format!("?code=c&state={}", param(&location, "state"));
+    for path in [
+        "/OAuth/Callback",
+        "/oauth//callback",
+        "//oauth/callback",
+        "/oauth/%63allback",
+        "/oauth/callback/",
+        "/oauth/callback;x=1",
+        "/oauth/./callback",
+        "/x/../oauth/callback",
+        "/oauth%2Fcallback",
+        "/LOGOUT",
+        "/logout/",
+        "/%6cogout",
+    ] {
+        let headers = browser(&format!("{path}{query}"), Some(&cookie));
+        match flow::intercept(oidc, &Seen::read(&headers), now()) {
+            Intercepted::Answer(answer, event) => {
+                assert_eq!(answer.status, 400, "{path}");
+                assert_eq!(event, Some(SignInEvent::FailedState), "{path}");
+                assert!(!answer.body.contains("code=c"), "{path}");
+            }
+            other => panic!("{path}: {other:?}"),
+        }
+    }
+    for path in [
+        "/oauth/callbacks",
+        "/oauth",
+        "/oauth/callback/x",
+        "/logouts",
+        "/",
+    ] {
+        let headers = browser(&format!("{path}{query}"), Some(&cookie));
+        let seen = Seen::read(&headers);
+        assert!(
+            matches!(flow::intercept(oidc, &seen, now()), Intercepted::Pass),
+            "{path}"
+        );
+    }
+}

@@ -32,11 +32,11 @@ fn outcome(event: Option<SignInEvent>) -> &'static str {
     }
 }
 
-/// The callback's code and state leave the path, and the filter's cookies the request, so
-/// that the access log records neither. A refused change fails the request closed.
-fn scrub(host: &impl Host, oidc: &Oidc, count: &dyn Fn(Counter)) -> Result<(), ()> {
+/// The query (a callback's code and state) leaves the path, and the filter's cookies the
+/// request, so that the access log records neither. A refused change fails the request closed.
+fn scrub(host: &impl Host, path: &[u8], count: &dyn Fn(Counter)) -> Result<(), ()> {
     let done = host
-        .set_header(":path", oidc.redirect_path.as_bytes())
+        .set_header(":path", path)
         .and_then(|()| host.remove_header("cookie"));
     done.map_err(|error| {
         host::failed(host, count, Call::HeaderChange, error);
@@ -81,13 +81,13 @@ pub fn before_decision(
     match flow::intercept(oidc, &seen, now) {
         Intercepted::Pass => {}
         Intercepted::Answer(response, event) => {
-            if scrub(host, oidc, count).is_ok() {
+            if scrub(host, seen.path, count).is_ok() {
                 answer(host, count, &response, event);
             }
             return Before::Done(Verdict::Answered, None);
         }
         Intercepted::Call(call, pending) => {
-            if scrub(host, oidc, count).is_err() {
+            if scrub(host, seen.path, count).is_err() {
                 return Before::Done(Verdict::Answered, None);
             }
             let headers: Vec<(&str, &str)> = call

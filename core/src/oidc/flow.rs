@@ -111,7 +111,37 @@ pub fn intercept(oidc: &Oidc, seen: &Seen<'_>, now: u64) -> Intercepted {
     {
         return logout(oidc, seen, now);
     }
+    if reads_as_own_path(oidc, seen.path) {
+        return Intercepted::Answer(page::not_own_path(), Some(SignInEvent::FailedState));
+    }
     Intercepted::Pass
+}
+
+/// Whether a server behind Envoy may read `path`, which is not spelled as the callback or
+/// logout path, as one of them: under any of the path's readings (decoded, slashes merged,
+/// dot segments resolved, `;` parameters cut), in any case, with or without a trailing `/`
+/// (as Express, ASP.NET Core and Envoy's `case_sensitive: false` routes do). Such a request
+/// never reaches the upstream with a callback's code or a logout's meaning; it is refused.
+fn reads_as_own_path(oidc: &Oidc, path: &[u8]) -> bool {
+    let Ok(readings) = crate::request::path::readings(path) else {
+        // The decision refuses a path that cannot be read.
+        return false;
+    };
+    let own = std::iter::once(oidc.redirect_path.as_str()).chain(oidc.logout_path.as_deref());
+    let found = readings.iter().any(|reading| {
+        let reading = without_trailing_slash(reading);
+        own.clone()
+            .any(|own| reading.eq_ignore_ascii_case(without_trailing_slash(own)))
+    });
+    found
+}
+
+/// `path` without one trailing `/` (`/` stays `/`).
+fn without_trailing_slash(path: &str) -> &str {
+    match path.strip_suffix('/') {
+        Some(bare) if !bare.is_empty() => bare,
+        _ => path,
+    }
 }
 
 /// The provider sent the browser back: the state must be the transaction's, before anything

@@ -40,6 +40,15 @@ pub fn bad_state() -> LocalResponse {
     )
 }
 
+/// 400: an address a server may read as the callback or logout address, not spelled as it.
+pub fn not_own_path() -> LocalResponse {
+    html(
+        400,
+        "This address is not in use",
+        "This address is spelled unlike the site's sign-in addresses. Please start again.",
+    )
+}
+
 /// 401: the provider refused the sign-in, or its answer did not pass the checks.
 pub fn refused() -> LocalResponse {
     html(
