@@ -33,6 +33,15 @@ enum Transport {
     Http2,
 }
 
+impl Transport {
+    fn scheme(self) -> &'static str {
+        match self {
+            Transport::Http1 => "http",
+            Transport::Http2 => "https",
+        }
+    }
+}
+
 /// Envoy with browser sign-in through a provider of its own, both on loopback.
 struct Site {
     envoy: Envoy,
@@ -52,11 +61,7 @@ impl Site {
     /// [`Site::start`] reached over `transport`.
     fn start_over(transport: Transport, oidc_extra: Value) -> Site {
         let port = support::free_port();
-        let scheme = match transport {
-            Transport::Http1 => "http",
-            Transport::Http2 => "https",
-        };
-        let origin = format!("{scheme}://127.0.0.1:{port}");
+        let origin = format!("{}://127.0.0.1:{port}", transport.scheme());
         let idp = Idp::start_web(
             Idp::free_port(),
             &format!("{origin}/oauth/callback"),
@@ -123,10 +128,7 @@ impl Site {
 
     /// `scheme://host`: where browsers see the site.
     fn origin(&self) -> String {
-        match self.transport {
-            Transport::Http1 => format!("http://{}", self.host()),
-            Transport::Http2 => format!("https://{}", self.host()),
-        }
+        format!("{}://{}", self.transport.scheme(), self.host())
     }
 
     /// The name the filter gives its cookie `name` on this site (`__Host-` on https).

@@ -29,11 +29,17 @@ fn over_http2_a_browser_signs_in_and_out_and_a_callback_without_state_is_refused
     let site = Site::start_over(Transport::Http2, json!({}));
     callback_without_state_is_refused(&site);
     browser_round_trip(&site);
-    let log = std::fs::read_to_string(&site.access_log).unwrap_or_default();
-    let lines: Vec<&str> = log.lines().collect();
-    assert!(lines.len() >= 10, "{log}");
+    // Envoy writes its access log in batches: wait for the browser's page after logout.
+    let access_log = || std::fs::read_to_string(&site.access_log).unwrap_or_default();
+    wait_until(
+        "the browser's requests are logged",
+        Duration::from_secs(30),
+        || access_log().contains("GET /bye "),
+    );
+    let log = access_log();
+    assert!(log.lines().count() >= 10, "{log}");
     assert!(
-        lines.iter().all(|line| line.contains(" HTTP/2\"")),
+        log.lines().all(|line| line.contains(" HTTP/2\"")),
         "a request was not HTTP/2:\n{log}"
     );
 }
