@@ -28,6 +28,24 @@ fn a_browser_signs_in_at_the_provider_shares_the_session_and_logs_out() {
 fn over_http2_a_browser_signs_in_and_out_and_a_callback_without_state_is_refused() {
     let site = Site::start_over(Transport::Http2, json!({}));
     callback_without_state_is_refused(&site);
+    // HTTP/2 lets a client send its cookies as separate `cookie` fields (RFC 9113, 8.2.3):
+    // the sign-in's cookie among others still opens, and the code goes to the provider (which
+    // did not issue it: a 503 page).
+    let (location, cookie) = site.start_sign_in("/");
+    site.idp.reset_stats();
+    let callback = format!(
+        "/oauth/callback?code=abc&state={}",
+        param(&location, "state")
+    );
+    let request = Request::get(callback)
+        .host(&site.host())
+        .browser()
+        .header("Cookie", "theme=dark")
+        .header("Cookie", &cookie)
+        .header("Cookie", "lang=en");
+    let response = send_h2(site.envoy.port, &request);
+    assert_eq!(response.status, 503, "{}", response.text());
+    assert_eq!(site.idp.token_requests(), 1);
     browser_round_trip(&site);
     // Envoy writes its access log in batches: wait for the browser's page after logout.
     let access_log = || std::fs::read_to_string(&site.access_log).unwrap_or_default();
