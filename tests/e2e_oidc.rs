@@ -1,7 +1,8 @@
 //! Browser sign-in through a real OpenID provider (npm's `oidc-provider`, `tests/idp`) in a
 //! real Envoy: the redirect with PKCE, the callback's refusals (no call to the provider
 //! without the sign-in's state), a failing token endpoint, tampered cookies, and the whole
-//! round trip in headless Chromium (sign-in, a second tab, logout).
+//! round trip in headless Chromium (sign-in, a second tab, logout), over HTTP/1.1 and over
+//! HTTP/2 (TLS with ALPN `h2`, as browsers speak it).
 
 // Tests may panic, unwrap and index: a failure is the point.
 #![allow(
@@ -13,30 +14,54 @@
 
 mod support;
 
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{json, Value};
 use support::idp::{issuer_entry, Idp, WEB_CLIENT, WEB_SECRET};
-use support::{wait_until, Envoy, Request, Response, Setup};
+use support::{send_h2, wait_until, Envoy, Request, Response, Setup, Tls};
 
 /// The cookie keys (one `kid:key`, 32 bytes in base64url).
 const COOKIE_KEYS: &str = "t1:ZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXp7fH1-f4CBgoM";
+
+/// How browsers reach the site.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Transport {
+    /// Plain HTTP/1.1; the cookies without `Secure` (`cookie_secure: false`).
+    Http1,
+    /// TLS offering `h2` by ALPN (a self-signed certificate); the cookies as by default
+    /// (`Secure`, `__Host-`). The provider stays plain HTTP on its own port.
+    Http2,
+}
+
+impl Transport {
+    fn scheme(self) -> &'static str {
+        match self {
+            Transport::Http1 => "http",
+            Transport::Http2 => "https",
+        }
+    }
+}
 
 /// Envoy with browser sign-in through a provider of its own, both on loopback.
 struct Site {
     envoy: Envoy,
     idp: Idp,
-    /// Envoy's access log (the default format: the path as the filter left it).
+    /// Envoy's access log (the default format: the path as the filter left it, and
+    /// `%PROTOCOL%`).
     access_log: std::path::PathBuf,
+    transport: Transport,
 }
 
 impl Site {
     /// `oidc_extra` overrides keys of `oidc`.
     fn start(oidc_extra: Value) -> Site {
+        Site::start_over(Transport::Http1, oidc_extra)
+    }
+
+    /// [`Site::start`] reached over `transport`.
+    fn start_over(transport: Transport, oidc_extra: Value) -> Site {
         let port = support::free_port();
-        let origin = format!("http://127.0.0.1:{port}");
+        let origin = format!("{}://127.0.0.1:{port}", transport.scheme());
         let idp = Idp::start_web(
             Idp::free_port(),
             &format!("{origin}/oauth/callback"),
@@ -56,9 +81,11 @@ impl Site {
             "logout_path": "/logout",
             "post_logout_redirect_uri": format!("{origin}/bye"),
             "scopes": ["offline_access"],
-            "cookie_key_env": "COOKIE_KEYS",
-            "cookie_secure": false
+            "cookie_key_env": "COOKIE_KEYS"
         });
+        if transport == Transport::Http1 {
+            oidc["cookie_secure"] = json!(false);
+        }
         for (key, value) in oidc_extra.as_object().unwrap() {
             oidc[key] = value.clone();
         }
@@ -78,6 +105,9 @@ impl Site {
             .vm_env("COOKIE_KEYS", COOKIE_KEYS)
             .cluster("idp", idp.port())
             .listen_on(port);
+        if transport == Transport::Http2 {
+            setup = setup.tls(&Tls::self_signed());
+        }
         setup.hcm = json!({"access_log": [{
             "name": "envoy.access_loggers.file",
             "typed_config": {
@@ -90,6 +120,7 @@ impl Site {
             envoy,
             idp,
             access_log,
+            transport,
         }
     }
 
@@ -97,13 +128,30 @@ impl Site {
         format!("127.0.0.1:{}", self.envoy.port)
     }
 
-    /// A page load of `target`, with `cookie` when given.
+    /// `scheme://host`: where browsers see the site.
+    fn origin(&self) -> String {
+        format!("{}://{}", self.transport.scheme(), self.host())
+    }
+
+    /// The name the filter gives its cookie `name` on this site (`__Host-` on https).
+    fn cookie_name(&self, name: &str) -> String {
+        match self.transport {
+            Transport::Http1 => name.to_owned(),
+            Transport::Http2 => format!("__Host-{name}"),
+        }
+    }
+
+    /// A page load of `target`, with `cookie` when given: raw HTTP/1.1, or curl over TLS
+    /// that must negotiate HTTP/2.
     fn browse(&self, target: &str, cookie: Option<&str>) -> Response {
         let mut request = Request::get(target).host(&self.host()).browser();
         if let Some(cookie) = cookie {
             request = request.header("Cookie", cookie);
         }
-        self.envoy.send(&request)
+        match self.transport {
+            Transport::Http1 => self.envoy.send(&request),
+            Transport::Http2 => send_h2(self.envoy.port, &request),
+        }
     }
 
     /// A sign-in started from `target`: the provider's URL and the transaction cookie.
@@ -196,18 +244,25 @@ fn by_default_the_cookies_are_secure_and_host_prefixed() {
 
 #[test]
 fn a_callback_without_the_sign_ins_state_is_400_and_the_provider_is_not_called() {
-    let site = Site::start(json!({}));
+    callback_without_state_is_refused(&Site::start(json!({})));
+}
+
+/// A callback without the sign-in's state (no cookie, a forged state, none, a cookie that
+/// does not open) is a 400 page, the provider's token endpoint is not called, and neither
+/// the code nor the state reaches the access log.
+fn callback_without_state_is_refused(site: &Site) {
     let (location, cookie) = site.start_sign_in("/");
     let state = param(&location, "state");
     site.idp.reset_stats();
+    let foreign = format!(
+        "{}=t1.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        site.cookie_name("tollgate-signin")
+    );
     for (query, cookie) in [
         (format!("code=abc&state={state}"), None),
         ("code=abc&state=forged".to_owned(), Some(cookie.as_str())),
         ("code=abc".to_owned(), Some(cookie.as_str())),
-        (
-            format!("code=abc&state={state}"),
-            Some("tollgate-signin=t1.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
-        ),
+        (format!("code=abc&state={state}"), Some(foreign.as_str())),
     ] {
         let response = site.browse(&format!("/oauth/callback?{query}"), cookie);
         assert_eq!(response.status, 400, "{query}: {}", response.text());
@@ -333,144 +388,5 @@ fn a_tampered_or_foreign_session_cookie_is_no_session() {
     assert_eq!(open.status, 200);
 }
 
-fn chromium() -> String {
-    let path = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    assert!(
-        Path::new(&path).exists(),
-        "Chromium is not installed at {path}: the sign-in round trip cannot run"
-    );
-    path
-}
-
-#[test]
-fn a_browser_signs_in_at_the_provider_shares_the_session_and_logs_out() {
-    let browser = chromium();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/oidc-roundtrip.mjs");
-    let site = Site::start(json!({}));
-    // Access tokens that expire while the browser is on the site: the session is refreshed.
-    site.idp.set_token_ttl(3);
-    let page = format!("http://{}/app/dashboard?tab=orders", site.host());
-    let out = Command::new("node")
-        .arg(&script)
-        .args([&page, "alice"])
-        .env("CHROMIUM", &browser)
-        .output()
-        .expect("node runs the browser");
-    assert!(
-        out.status.success(),
-        "the browser run failed:\n{}\n{}\nEnvoy:\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-        site.envoy.log()
-    );
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-    eprintln!("{report}");
-    assert!(
-        report["login_url"]
-            .as_str()
-            .unwrap()
-            .contains("/interaction/"),
-        "{report}"
-    );
-    assert_eq!(report["back_at"], page.as_str(), "{report}");
-    let seen = &report["upstream"];
-    assert_eq!(
-        upstream_header(seen, "x-auth-user"),
-        Some("alice".into()),
-        "{report}"
-    );
-    assert_eq!(
-        upstream_header(seen, "x-auth-type"),
-        Some("access_token".into())
-    );
-    assert_eq!(upstream_header(seen, "x-auth-name"), Some("idp".into()));
-    assert_eq!(upstream_header(seen, "authorization"), None, "{report}");
-    let cookie = upstream_header(seen, "cookie").unwrap_or_default();
-    assert!(
-        !cookie.contains("tollgate-"),
-        "the session reached the upstream: {cookie}"
-    );
-    assert_eq!(
-        upstream_header(&report["second_tab"], "x-auth-user"),
-        Some("alice".into())
-    );
-    let names: Vec<&str> = report["cookies"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["name"].as_str().unwrap())
-        .collect();
-    assert!(
-        names.contains(&"tollgate-session") && names.contains(&"tollgate-refresh"),
-        "{names:?}"
-    );
-    assert!(report["cookies"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .all(|c| c["httpOnly"] == true));
-    // The access token expired: the page reloaded until the session's cookie was renewed,
-    // the identity unchanged.
-    assert_eq!(report["refreshed"], true, "{report}");
-    assert_eq!(
-        upstream_header(&report["after_refresh"], "x-auth-user"),
-        Some("alice".into())
-    );
-    assert!(
-        report["after_logout_url"]
-            .as_str()
-            .unwrap()
-            .ends_with("/bye"),
-        "{report}"
-    );
-    assert!(
-        report["cookies_after_logout"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|c| !c["name"].as_str().unwrap().starts_with("tollgate-")),
-        "{report}"
-    );
-    assert!(
-        report["revisit_url"]
-            .as_str()
-            .unwrap()
-            .contains("/interaction/"),
-        "{report}"
-    );
-    // The cookies of before the logout, put back: once their access token has expired, the
-    // refresh token (revoked at logout) is refused and the browser must sign in again.
-    assert!(
-        report["old_cookies_url"]
-            .as_str()
-            .unwrap()
-            .contains("/interaction/"),
-        "{report}"
-    );
-    wait_until(
-        "the session's events are counted",
-        Duration::from_secs(10),
-        || {
-            site.counter("login_completed") >= 1
-                && site.counter("logged_out") >= 1
-                && site.counter("refreshed") >= 1
-                && site.counter("refresh_failed") >= 1
-        },
-    );
-    let log = site.envoy.log();
-    for secret in [WEB_SECRET, COOKIE_KEYS] {
-        assert!(!log.contains(secret));
-    }
-}
-
-/// The single value of `name` an upstream answer (echo-upstream's JSON) shows.
-fn upstream_header(seen: &Value, name: &str) -> Option<String> {
-    let values: Vec<String> = seen["headers"]
-        .as_array()?
-        .iter()
-        .filter(|pair| pair[0].as_str().unwrap().eq_ignore_ascii_case(name))
-        .map(|pair| pair[1].as_str().unwrap().to_owned())
-        .collect();
-    assert!(values.len() <= 1, "{name}: {values:?}");
-    values.into_iter().next()
-}
+#[path = "e2e_oidc/browser.rs"]
+mod browser;

@@ -4,7 +4,11 @@
 // expire within the deadline); logout ends it at the provider and the page asks for a
 // sign-in again, also with the cookies of before the logout put back. Reports
 // what the browser saw as one JSON line on stdout (the upstream's view: echo-upstream's
-// header table).
+// header table; the protocol of each page load of the site, `h2` or `http/1.1`).
+//
+// An https URL is Envoy's TLS listener with a self-signed certificate (not checked), where
+// the filter's cookies are `__Host-` prefixed: names are reported as set, and found here
+// with the prefix or without.
 //
 //   node oidc-roundtrip.mjs <protected-url> <login>
 //
@@ -22,6 +26,7 @@ const browser = await chromium.launch({
   args: [
     '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
     '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    ...(url.startsWith('https:') ? ['--ignore-certificate-errors'] : []),
   ],
 });
 
@@ -34,11 +39,14 @@ async function upstream(page) {
   return { user: await page.locator('#user').textContent(), headers: rows };
 }
 
+/** A cookie's name without the `__Host-` prefix of a secure origin. */
+const bare = (name) => name.replace(/^__Host-/, '');
+
 const cookieView = (cookies) => cookies.map((c) => ({
   name: c.name, path: c.path, httpOnly: c.httpOnly, sameSite: c.sameSite, secure: c.secure,
 }));
 
-const report = {};
+const report = { protocols: [] };
 const DEADLINE_MS = 30000;
 
 /** Polls `check` (every 250 ms) until it holds or the deadline passes. */
@@ -49,6 +57,13 @@ async function until(check) {
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
   return false;
+}
+/** Records the protocol the page's current document came over (Navigation Timing). */
+async function protocolOf(step, page) {
+  const protocol = await page.evaluate(
+    () => performance.getEntriesByType('navigation')[0]?.nextHopProtocol ?? null,
+  );
+  report.protocols.push({ step, url: page.url(), protocol });
 }
 try {
   const context = await browser.newContext();
@@ -62,22 +77,25 @@ try {
   await Promise.all([page.waitForURL(url), page.click('button[type=submit]')]);
   report.back_at = page.url();
   report.upstream = await upstream(page);
+  await protocolOf('back_at', page);
 
   const second = await context.newPage();
   await second.goto(url);
   report.second_tab_url = second.url();
   report.second_tab = await upstream(second);
+  await protocolOf('second_tab', second);
   await second.close();
 
   const cookies = await context.cookies();
-  report.cookies = cookieView(cookies.filter((c) => c.name.startsWith('tollgate-')));
-  const session = async () => (await context.cookies()).find((c) => c.name === 'tollgate-session')?.value;
+  report.cookies = cookieView(cookies.filter((c) => bare(c.name).startsWith('tollgate-')));
+  const session = async () => (await context.cookies()).find((c) => bare(c.name) === 'tollgate-session')?.value;
   const first = await session();
   report.refreshed = await until(async () => {
     await page.reload();
     return page.url() === url && (await session()) !== first;
   });
   report.after_refresh = await upstream(page);
+  await protocolOf('after_refresh', page);
   const before = await context.cookies();
 
   await page.goto(new URL('/logout', url).toString());
@@ -88,6 +106,7 @@ try {
     await Promise.all([page.waitForURL(/\/bye/), yes.click()]);
   }
   report.after_logout_url = page.url();
+  await protocolOf('after_logout', page);
   report.cookies_after_logout = cookieView(await context.cookies());
 
   await page.goto(url);

@@ -235,6 +235,7 @@ impl Envoy {
             dynamic: true,
             module: setup.module.clone(),
             component_log_level: setup.component_log_level.clone(),
+            tls: setup.tls.clone(),
         }
         .lds();
         updated["version_info"] = json!(version);

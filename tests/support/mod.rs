@@ -36,6 +36,7 @@ mod http;
 pub mod idp;
 mod process;
 mod signin;
+mod tls;
 
 #[allow(unused_imports)]
 pub use build::*;
@@ -49,6 +50,8 @@ use process::spawn_tied;
 pub use process::stdout_of;
 #[allow(unused_imports)]
 pub use signin::*;
+#[allow(unused_imports)]
+pub use tls::*;
 
 /// Polls `check` until it holds; panics naming `what` once `within` has passed. Tests wait
 /// with this, never with a fixed sleep: the machine may be loaded.
@@ -208,6 +211,8 @@ pub struct Setup {
     pub module: Option<PathBuf>,
     /// Envoy's `--component-log-level` (the filter logs through the `wasm` logger).
     pub component_log_level: String,
+    /// Serve the listener over TLS ([`Setup::tls`]).
+    pub tls: Option<Tls>,
 }
 
 impl Setup {
@@ -223,6 +228,7 @@ impl Setup {
             dynamic: false,
             module: None,
             component_log_level: "wasm:debug".into(),
+            tls: None,
         }
     }
 
@@ -335,13 +341,17 @@ impl Setup {
                 target.insert(k.clone(), v.clone());
             }
         }
+        let mut chain = json!({"filters": [{
+            "name": "envoy.filters.network.http_connection_manager",
+            "typed_config": hcm
+        }]});
+        if let Some(tls) = &self.tls {
+            chain["transport_socket"] = tls.transport_socket();
+        }
         json!({
             "name": "main",
             "address": {"socket_address": {"address": "127.0.0.1", "port_value": self.listen_port}},
-            "filter_chains": [{"filters": [{
-                "name": "envoy.filters.network.http_connection_manager",
-                "typed_config": hcm
-            }]}]
+            "filter_chains": [chain]
         })
     }
 
