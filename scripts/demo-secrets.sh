@@ -18,8 +18,12 @@ TOLLGATE_PUBLISHABLE_KEY=$(demo_secret publishable-key pk_demo_)
 TOLLGATE_CLIENT_SECRET=$(demo_secret client-secret cs_demo_)
 # The sign-in service's admin key (revocation by jti and by subject).
 TOLLGATE_SIGNIN_ADMIN_KEY=$(demo_secret signin-admin-key ak_demo_)
+# Browser sign-in (oidc): the client secret the demo provider and the filter share, and the
+# key that seals the session cookies (`kid:key`, 32 random bytes in base64url).
+TOLLGATE_OIDC_CLIENT_SECRET=$(demo_secret oidc-client-secret oc_demo_)
+TOLLGATE_COOKIE_KEYS=$(demo_secret cookie-keys demo:)
 export TOLLGATE_SECRET TOLLGATE_API_KEY TOLLGATE_PUBLISHABLE_KEY TOLLGATE_CLIENT_SECRET \
-  TOLLGATE_SIGNIN_ADMIN_KEY
+  TOLLGATE_SIGNIN_ADMIN_KEY TOLLGATE_OIDC_CLIENT_SECRET TOLLGATE_COOKIE_KEYS
 
 umask 077
 cat > .env <<ENV
@@ -28,4 +32,6 @@ TOLLGATE_API_KEY=$TOLLGATE_API_KEY
 TOLLGATE_PUBLISHABLE_KEY=$TOLLGATE_PUBLISHABLE_KEY
 TOLLGATE_CLIENT_SECRET=$TOLLGATE_CLIENT_SECRET
 TOLLGATE_SIGNIN_ADMIN_KEY=$TOLLGATE_SIGNIN_ADMIN_KEY
+TOLLGATE_OIDC_CLIENT_SECRET=$TOLLGATE_OIDC_CLIENT_SECRET
+TOLLGATE_COOKIE_KEYS=$TOLLGATE_COOKIE_KEYS
 ENV

@@ -26,8 +26,12 @@ TOLLGATE_SIGNIN_ADMIN_KEY=$TOLLGATE_SIGNIN_ADMIN_KEY "$BIN_DIR"/tollgate-signin 
   --config demo/signin/signin.json --database .run/signin.db > .run/signin.log 2>&1 &
 pids+=($!)
 # The provider exits when its standard input closes: this loop holds it open while this
-# script runs.
+# script runs. Its browser client tollgate-web (the filter's oidc) comes back to
+# /oauth/callback and, after logout, to /public/signed-out; its secret is the demo's.
 "$NODE" tests/idp/server.mjs --port 9400 --issuer http://127.0.0.1:9400 \
+  --web-redirect http://127.0.0.1:10000/oauth/callback \
+  --web-post-logout http://127.0.0.1:10000/public/signed-out \
+  --web-secret-env TOLLGATE_OIDC_CLIENT_SECRET \
   < <(while kill -0 $$ 2>/dev/null; do sleep 1; done) > .run/idp.log 2>&1 &
 idp_pid=$!
 pids+=("$idp_pid")
@@ -69,7 +73,9 @@ base=http://127.0.0.1:10000
 cat <<MSG
 
 tollgate is serving $base (Envoy admin: http://127.0.0.1:9901)
-Open $base/app in a browser and sign in as demo / demo-password.
+Open $base/app in a browser: you sign in at the demo OpenID provider (any login and
+password), and the page shows who the upstream was told you are; $base/oauth/logout ends it.
+The demo sign-in service (demo / demo-password) serves tokens: POST $base/login, below.
 Logs: .run/envoy.log, .run/access.log, .run/signin.log, .run/idp.log, .run/echo-upstream.log.
 Counters: curl -s http://127.0.0.1:9901/stats/prometheus | grep tollgate
 Ctrl-C stops everything.
@@ -84,7 +90,7 @@ Try:
   curl -i -H "Authorization: Bearer $TOLLGATE_API_KEY" $base/admin/stats
   curl -i -H "Authorization: Bearer $TOLLGATE_PUBLISHABLE_KEY" $base/catalog/items
   curl -i "$base/reports/daily?client_id=reporting-job&client_secret=$TOLLGATE_CLIENT_SECRET"
-  curl -i -H 'Accept: text/html' $base/app                # 302 to /login
+  curl -i -H 'Accept: text/html' $base/app                # 302 to the provider's sign-in
   curl -i -H 'Content-Type: application/json' -d '{"username":"demo","password":"demo-password"}' $base/login
   curl -i -d "token=$token" $base/auth/revoke                # RFC 7009: the token revokes itself
   curl -i -H "Authorization: Bearer $token" $base/api/orders   # within 2 s: 401 TOKEN_REVOKED

@@ -35,6 +35,14 @@ const ENV: &[(&str, &str)] = &[
         "TOLLGATE_CLIENT_SECRET",
         "cs_alerts_test_client_secret_rroDnobDQCm7JU",
     ),
+    (
+        "TOLLGATE_OIDC_CLIENT_SECRET",
+        "oc_demo_cHXGGhItcFmii-nzd1StJrW98SxNXq3E",
+    ),
+    (
+        "TOLLGATE_COOKIE_KEYS",
+        "demo:g3w8W8tZvaVe5W3WfmQT6WqxikPHTFqVdccDFz8VKm8",
+    ),
 ];
 
 fn tool(name: &str) -> String {

@@ -35,6 +35,14 @@ const ENV: &[(&str, &str)] = &[
         "TOLLGATE_CLIENT_SECRET",
         "cs_demo_edge_client_secret_Jm3Rx9Kp6Ws2",
     ),
+    (
+        "TOLLGATE_OIDC_CLIENT_SECRET",
+        "oc_demo_yZG9RwoJtm3fB5rEPU7DRpNh1lQp2ITm",
+    ),
+    (
+        "TOLLGATE_COOKIE_KEYS",
+        "demo:OtVfJ_8fwFcyQUjcZ-1bLT4nAoLH1H5jssTl8oVLjyk",
+    ),
 ];
 const HOST: &str = "127.0.0.1:10000";
 

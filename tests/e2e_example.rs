@@ -21,6 +21,8 @@ const SECRET: &str = "example-readme-session-Tq8Vz3Kw7Rm2Xc9Nb4Hf";
 const API_KEY: &str = "sk_demo_example_api_key_T9J5d8mTwcYu9aQKFMKQtQAh6oMS";
 const PUBLISHABLE_KEY: &str = "pk_demo_example_publishable_Xq7Rt2Lm9Kv4Wc8N";
 const CLIENT_SECRET: &str = "cs_demo_example_client_secret_rroDnobDQCm7JUcKkHnVm5uMGonr";
+const OIDC_CLIENT_SECRET: &str = "oc_demo_B4gvZZ6jNxM07dk25wyd0X4Q4NOKV7mZ";
+const COOKIE_KEYS: &str = "demo:3Kgd08AKIdZv0U_dIzYlYyZuwLqaLt642L9L0hK0rB0";
 
 /// The variables `scripts/run.sh` gives Envoy.
 const ENV: &[(&str, &str)] = &[
@@ -28,6 +30,8 @@ const ENV: &[(&str, &str)] = &[
     ("TOLLGATE_API_KEY", API_KEY),
     ("TOLLGATE_PUBLISHABLE_KEY", PUBLISHABLE_KEY),
     ("TOLLGATE_CLIENT_SECRET", CLIENT_SECRET),
+    ("TOLLGATE_OIDC_CLIENT_SECRET", OIDC_CLIENT_SECRET),
+    ("TOLLGATE_COOKIE_KEYS", COOKIE_KEYS),
 ];
 
 fn mint(args: &[&str]) -> String {
@@ -172,10 +176,12 @@ fn every_credential_kind_on_the_example_configuration() {
             .host(host)
             .header("Accept", "text/html"),
     );
+    // A browser signs in at the demo provider (oidc), to come back to /oauth/callback.
     assert_eq!(r.status, 302);
-    assert_eq!(
-        r.header("location"),
-        Some("/login?redirect=http%3A%2F%2F127.0.0.1%3A10000%2Fapp")
+    let location = r.header("location").unwrap();
+    assert!(
+        location.starts_with("http://127.0.0.1:9400/auth?response_type=code&client_id=tollgate-web&redirect_uri=http%3A%2F%2F127.0.0.1%3A10000%2Foauth%2Fcallback&"),
+        "{location}"
     );
 
     let r = envoy.send(
@@ -266,14 +272,14 @@ fn example_refuses_to_start_without_its_secrets() {
         "TOLLGATE_SECRET",
         "TOLLGATE_API_KEY",
         "TOLLGATE_CLIENT_SECRET",
+        "TOLLGATE_OIDC_CLIENT_SECRET",
+        "TOLLGATE_COOKIE_KEYS",
     ] {
         let env: Vec<(&str, &str)> = ENV.iter().copied().filter(|(k, _)| *k != missing).collect();
         match example_envoy(1, &env) {
             Ok(_) => panic!("the example served without {missing}"),
             Err(refused) => assert!(
-                refused
-                    .log
-                    .contains(&format!("environment variable \"{missing}\" is not set")),
+                refused.log.contains(&format!("\"{missing}\" is not set")),
                 "{}",
                 refused.log
             ),

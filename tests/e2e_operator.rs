@@ -29,6 +29,14 @@ const ENV: &[(&str, &str)] = &[
     ("TOLLGATE_API_KEY", API_KEY),
     ("TOLLGATE_PUBLISHABLE_KEY", PUBLISHABLE_KEY),
     ("TOLLGATE_CLIENT_SECRET", CLIENT_SECRET),
+    (
+        "TOLLGATE_OIDC_CLIENT_SECRET",
+        "oc_demo_HTDQBSM9ecAhDxmBCFk72cb1jkct5M0S",
+    ),
+    (
+        "TOLLGATE_COOKIE_KEYS",
+        "demo:X89Qrbi53GwtXRPr4eCPsSWat-LLNZbUdjBxF9u37AA",
+    ),
     ("TOLLGATE_SIGNIN_ADMIN_KEY", support::SIGNIN_ADMIN_KEY),
 ];
 

@@ -42,6 +42,14 @@ const ENV: &[(&str, &str)] = &[
         "TOLLGATE_CLIENT_SECRET",
         "cs_demo_signin_client_secret_Pz4Hn8Tw3Qk7Rv2M",
     ),
+    (
+        "TOLLGATE_OIDC_CLIENT_SECRET",
+        "oc_demo_dkKG0QGiCzn6EzxOmBTPWd1j6xC9ocap",
+    ),
+    (
+        "TOLLGATE_COOKIE_KEYS",
+        "demo:ttI-Mjg4fA2S8rrbxLP-NbKw8pUE0zz0Nkk_7I2qBP8",
+    ),
 ];
 
 /// The service behind the shipped `envoy/envoy.yaml`.

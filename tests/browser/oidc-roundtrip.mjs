@@ -4,20 +4,34 @@
 // expire within the deadline); logout ends it at the provider and the page asks for a
 // sign-in again, also with the cookies of before the logout put back. Reports
 // what the browser saw as one JSON line on stdout (the upstream's view: echo-upstream's
-// header table; the protocol of each page load of the site, `h2` or `http/1.1`).
+// header table; the protocol of each page load of the site, `h2` or `http/1.1`; the
+// Set-Cookie lines of the answer that set the session, their sizes).
 //
 // An https URL is Envoy's TLS listener with a self-signed certificate (not checked), where
 // the filter's cookies are `__Host-` prefixed: names are reported as set, and found here
 // with the prefix or without.
 //
-//   node oidc-roundtrip.mjs <protected-url> <login>
+//   node oidc-roundtrip.mjs <protected-url> <login> [--logout PATH] [--signed-out PATH]
+//                           [--no-expiry]
+//
+// --logout is the filter's logout_path (default /logout), --signed-out the path of the
+// post-logout page (default /bye). --no-expiry: the session's access token does not expire
+// during the run (a configuration with clock skew), so the refresh and the replay of the
+// cookies of before the logout are left out.
 //
 // CHROMIUM overrides the browser (default /usr/bin/chromium, Debian's package).
 import { chromium } from 'playwright-core';
 
-const [url, login] = process.argv.slice(2);
-if (!url || !login) {
-  console.error('usage: node oidc-roundtrip.mjs <protected-url> <login>');
+const [url, login, ...options] = process.argv.slice(2);
+const option = (name, fallback) => {
+  const at = options.indexOf(name);
+  return at >= 0 ? options[at + 1] : fallback;
+};
+const logoutPath = option('--logout', '/logout');
+const signedOutPath = option('--signed-out', '/bye');
+const expiry = !options.includes('--no-expiry');
+if (!url || !login || !logoutPath || !signedOutPath) {
+  console.error('usage: node oidc-roundtrip.mjs <protected-url> <login> [--logout PATH] [--signed-out PATH] [--no-expiry]');
   process.exit(2);
 }
 
@@ -69,6 +83,18 @@ try {
   const context = await browser.newContext();
   const page = await context.newPage();
   page.setDefaultTimeout(20000);
+  // The answer that sets the session (the callback's): its Set-Cookie lines, as sent.
+  const sessionSet = new Promise((resolve) => {
+    page.on('response', async (response) => {
+      const lines = (await response.headersArray().catch(() => []))
+        .filter((h) => h.name.toLowerCase() === 'set-cookie')
+        .map((h) => h.value);
+      if (lines.some((line) => bare(line).startsWith('tollgate-session='))) {
+        resolve({ url: new URL(response.url()).pathname, lines });
+      }
+    });
+    setTimeout(() => resolve({ url: null, lines: [] }), DEADLINE_MS).unref();
+  });
 
   await page.goto(url);
   report.login_url = page.url();
@@ -78,6 +104,13 @@ try {
   report.back_at = page.url();
   report.upstream = await upstream(page);
   await protocolOf('back_at', page);
+  const set = await sessionSet;
+  report.session_set_at = set.url;
+  report.session_set_cookies = set.lines.map((line) => ({
+    name: line.split('=', 1)[0],
+    bytes: Buffer.byteLength(line),
+    name_value_bytes: Buffer.byteLength(line.split(';', 1)[0]),
+  }));
 
   const second = await context.newPage();
   await second.goto(url);
@@ -90,20 +123,25 @@ try {
   report.cookies = cookieView(cookies.filter((c) => bare(c.name).startsWith('tollgate-')));
   const session = async () => (await context.cookies()).find((c) => bare(c.name) === 'tollgate-session')?.value;
   const first = await session();
-  report.refreshed = await until(async () => {
-    await page.reload();
-    return page.url() === url && (await session()) !== first;
-  });
-  report.after_refresh = await upstream(page);
-  await protocolOf('after_refresh', page);
+  if (expiry) {
+    report.refreshed = await until(async () => {
+      await page.reload();
+      return page.url() === url && (await session()) !== first;
+    });
+    report.after_refresh = await upstream(page);
+    await protocolOf('after_refresh', page);
+  }
   const before = await context.cookies();
 
-  await page.goto(new URL('/logout', url).toString());
+  await page.goto(new URL(logoutPath, url).toString());
   report.logout_url = page.url();
   // The provider asks whether to end its session too.
   const yes = page.locator('button[name=logout][value=yes]');
   if (await yes.count()) {
-    await Promise.all([page.waitForURL(/\/bye/), yes.click()]);
+    await Promise.all([
+      page.waitForURL((u) => u.pathname === signedOutPath || u.pathname.startsWith(signedOutPath)),
+      yes.click(),
+    ]);
   }
   report.after_logout_url = page.url();
   await protocolOf('after_logout', page);
@@ -112,7 +150,7 @@ try {
   await page.goto(url);
   report.revisit_url = page.url();
 
-  await until(async () => {
+  if (expiry) await until(async () => {
     await context.clearCookies();
     await context.addCookies(before);
     await page.goto(url);

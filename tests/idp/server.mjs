@@ -1,10 +1,11 @@
 // A real OpenID Connect provider (npm's oidc-provider) for the issuers end-to-end tests,
 // driven by tests/support/idp.rs.
 //
-//   node server.mjs [--port P] [--issuer URL] [--slow-seconds N]
-//                   [--web-redirect URL [--web-post-logout URL]]
+//   node server.mjs [--port P] [--host H] [--issuer URL] [--slow-seconds N]
+//                   [--web-redirect URL [--web-post-logout URL] [--web-secret-env NAME]]
 //
-// Prints `listening 127.0.0.1:P` on stdout once it serves; exits when its standard input
+// Prints `listening H:P` on stdout once it serves (H is 127.0.0.1 unless --host says
+// otherwise: 0.0.0.0 in a container whose port is published); exits when its standard input
 // closes. With --port 0 (the default) the system chooses the port; without --issuer the
 // issuer is http://127.0.0.1:P (an issuer with a path mounts the provider under that path).
 //
@@ -18,7 +19,8 @@
 //     client_secret_basic, redirect URI URL, post-logout URI --web-post-logout): the dev
 //     login form (any login and password; the login becomes `sub`), consent given without a
 //     prompt, a refresh token with every code, RFC 7009 revocation at /token/revocation and
-//     RP-initiated logout at /session/end. Its access tokens are RS256 JWTs for the audience
+//     RP-initiated logout at /session/end. Its secret is the tests' fixed one, or with
+//     --web-secret-env the value of that environment variable (the demo's random one). Its access tokens are RS256 JWTs for the audience
 //     below, like the other clients'.
 //   - the JWKS at /jwks (the provider's own), counted, with a fault mode (see below).
 //   - /control/... (never under the issuer's path):
@@ -93,16 +95,24 @@ const CLIENTS = {
 
 function parseArgs(argv) {
   const args = {
-    port: 0, issuer: undefined, slowSeconds: 10, webRedirect: undefined, webPostLogout: undefined,
+    port: 0,
+    host: '127.0.0.1',
+    issuer: undefined,
+    slowSeconds: 10,
+    webRedirect: undefined,
+    webPostLogout: undefined,
+    webSecretEnv: undefined,
   };
   for (let i = 0; i < argv.length; i += 1) {
     const value = argv[i + 1];
     switch (argv[i]) {
       case '--port': args.port = Number(value); i += 1; break;
+      case '--host': args.host = value; i += 1; break;
       case '--issuer': args.issuer = value; i += 1; break;
       case '--slow-seconds': args.slowSeconds = Number(value); i += 1; break;
       case '--web-redirect': args.webRedirect = value; i += 1; break;
       case '--web-post-logout': args.webPostLogout = value; i += 1; break;
+      case '--web-secret-env': args.webSecretEnv = value; i += 1; break;
       default:
         console.error(`unknown argument ${argv[i]}`);
         process.exit(2);
@@ -110,6 +120,10 @@ function parseArgs(argv) {
   }
   if (!Number.isInteger(args.port) || args.port < 0 || args.port > 65535) {
     console.error('--port must be a port number');
+    process.exit(2);
+  }
+  if (args.webSecretEnv !== undefined && !process.env[args.webSecretEnv]) {
+    console.error(`--web-secret-env: the environment variable ${args.webSecretEnv} is not set`);
     process.exit(2);
   }
   return args;
@@ -153,7 +167,9 @@ let handle;
 
 /** The browser client of --web-redirect (as in tests/e2e_oidc.rs). */
 const WEB_CLIENT = 'tollgate-web';
-const WEB_SECRET = 'idp-test-secret-web-5Rq8Zt2Lm7Xc4Vb9';
+const WEB_SECRET = args.webSecretEnv
+  ? process.env[args.webSecretEnv]
+  : 'idp-test-secret-web-5Rq8Zt2Lm7Xc4Vb9';
 
 function webClients() {
   if (!args.webRedirect) return [];
@@ -444,12 +460,12 @@ const server = http.createServer((req, res) => {
   passOn();
 });
 
-server.listen(args.port, '127.0.0.1', () => {
+server.listen(args.port, args.host, () => {
   const { port } = server.address();
   issuer = args.issuer ?? `http://127.0.0.1:${port}`;
   provider = buildProvider();
   handle = provider.callback();
-  process.stdout.write(`listening 127.0.0.1:${port}\n`);
+  process.stdout.write(`listening ${args.host}:${port}\n`);
 });
 
 server.on('error', (err) => {

@@ -305,6 +305,17 @@ pub fn example_envoy_from(
     idp_port: u16,
     env: &[(&str, &str)],
 ) -> Result<Envoy, Refused> {
+    example_envoy_listening(path, 0, signin_port, idp_port, env)
+}
+
+/// [`example_envoy_from`] listening on `listen_port` (0: a port the system chooses).
+pub fn example_envoy_listening(
+    path: &Path,
+    listen_port: u16,
+    signin_port: u16,
+    idp_port: u16,
+    env: &[(&str, &str)],
+) -> Result<Envoy, Refused> {
     let file = path.file_name().unwrap().to_str().unwrap();
     let yaml = std::fs::read_to_string(path).unwrap();
     for original in [
@@ -322,7 +333,10 @@ pub fn example_envoy_from(
     }
     let replaced = yaml
         .replace("address: 0.0.0.0,", "address: 127.0.0.1,")
-        .replace("port_value: 10000}", "port_value: 0}")
+        .replace(
+            "port_value: 10000}",
+            &format!("port_value: {listen_port}}}"),
+        )
         .replace("port_value: 9901}", "port_value: 0}")
         .replace(
             "port_value: 18080}",

@@ -139,11 +139,40 @@ impl Idp {
         free_port()
     }
 
+    /// The provider `make run` starts: the issuer `issuer` on `port`, its browser client
+    /// coming back to `redirect_uri` (and `post_logout_uri`), with the secret `secret` given
+    /// as `--web-secret-env` names it, the variable `secret_env`.
+    pub fn start_demo(
+        port: u16,
+        issuer: &str,
+        redirect_uri: &str,
+        post_logout_uri: &str,
+        (secret_env, secret): (&str, &str),
+    ) -> Idp {
+        Idp::launch_env(
+            port,
+            Some(issuer),
+            &[
+                "--web-redirect",
+                redirect_uri,
+                "--web-post-logout",
+                post_logout_uri,
+                "--web-secret-env",
+                secret_env,
+            ],
+            &[(secret_env, secret)],
+        )
+    }
+
     fn launch(port: u16, issuer: Option<&str>) -> Idp {
         Idp::launch_with(port, issuer, &[])
     }
 
     fn launch_with(port: u16, issuer: Option<&str>, extra: &[&str]) -> Idp {
+        Idp::launch_env(port, issuer, extra, &[])
+    }
+
+    fn launch_env(port: u16, issuer: Option<&str>, extra: &[&str], env: &[(&str, &str)]) -> Idp {
         let dir = manifest_dir().join("tests/idp");
         let installed = dir.join("node_modules/oidc-provider/package.json");
         assert!(
@@ -163,7 +192,7 @@ impl Idp {
         if let Some(issuer) = issuer {
             command.args(["--issuer", issuer]);
         }
-        command.args(extra);
+        command.args(extra).envs(env.iter().copied());
         let mut child = command.spawn().unwrap_or_else(|e| {
             panic!(
                 "cannot run {} ({e}): the test OpenID provider needs Node.js 20 (or set NODE)",

@@ -83,7 +83,13 @@ pub fn env_file(dir: &Path, names: &[(&str, &str)]) -> (PathBuf, Vec<String>) {
     let mut text = String::from("# random test secrets\n");
     let mut values = Vec::new();
     for (name, prefix) in names {
-        let value = format!("{prefix}{}", random_alnum(40));
+        // Cookie keys are `kid:key`, the key 32 bytes in base64url: 43 characters, the last
+        // one's low four bits zero.
+        let value = if name.ends_with("COOKIE_KEYS") {
+            format!("{prefix}{}A", random_alnum(42))
+        } else {
+            format!("{prefix}{}", random_alnum(40))
+        };
         text.push_str(&format!("{name}={value}\n"));
         values.push(value);
     }
@@ -93,11 +99,13 @@ pub fn env_file(dir: &Path, names: &[(&str, &str)]) -> (PathBuf, Vec<String>) {
 }
 
 /// The variables envoy/envoy.yaml's configuration names (as scripts/demo-secrets.sh makes).
-pub const ENVOY_VARS: [(&str, &str); 4] = [
+pub const ENVOY_VARS: [(&str, &str); 6] = [
     ("TOLLGATE_SECRET", ""),
     ("TOLLGATE_API_KEY", "sk_demo_"),
     ("TOLLGATE_PUBLISHABLE_KEY", "pk_demo_"),
     ("TOLLGATE_CLIENT_SECRET", "cs_demo_"),
+    ("TOLLGATE_OIDC_CLIENT_SECRET", "oc_demo_"),
+    ("TOLLGATE_COOKIE_KEYS", "demo:"),
 ];
 
 /// The variables the Istio WasmPlugin's configuration names (envoy/istio/gateway-secrets.yaml).
