@@ -108,6 +108,12 @@ fn a_path_a_server_may_read_as_the_callback_or_logout_is_refused() {
         "/LOGOUT",
         "/logout/",
         "/%6cogout",
+        // Letters outside ASCII that Java, Go, .NET or Python fold onto ASCII ones.
+        "/oauth/callbac%E2%84%AA",
+        "/oauth/callback.json",
+        "/oauth/callback.html",
+        "/logout.json",
+        "/OAUTH/CALLBAC%E2%84%AA.JSON",
     ] {
         let headers = browser(&format!("{path}{query}"), Some(&cookie));
         match flow::intercept(oidc, &Seen::read(&headers), now()) {

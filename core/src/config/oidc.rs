@@ -6,6 +6,7 @@ use serde::Deserialize;
 use super::ConfigError;
 use crate::oidc::config::{ClusterEndpoint, Oidc, DEFAULT_SESSION_SECONDS, SESSION_SECONDS};
 use crate::oidc::seal::Sealer;
+use crate::rules::{Matcher, Mode, Rule, RuleSet};
 use crate::verify::issuer::Issuer;
 
 /// `oidc` as written.
@@ -86,6 +87,24 @@ fn check_path(key: &str, path: &str) -> Result<(), ConfigError> {
             "must be a plain path: '/' then visible ASCII, without a query, '%', '\\' or dot segments",
         ))
     }
+}
+
+/// The callback and logout paths as rules ([`Oidc::own_paths`]); both were checked plain.
+fn own_paths(redirect_path: &str, logout_path: Option<&str>) -> RuleSet {
+    let rules = std::iter::once(redirect_path)
+        .chain(logout_path)
+        .enumerate()
+        .map(|(index, path)| Rule {
+            index,
+            matcher: Matcher::Exact(path.to_owned()),
+            methods: None,
+            mode: Mode::Required,
+            roles: Vec::new(),
+            conditions: None,
+            hosts: None,
+        })
+        .collect();
+    RuleSet::new(rules, Mode::None)
 }
 
 impl RawOidc {
@@ -200,6 +219,7 @@ impl RawOidc {
             revocation_endpoint,
             end_session_endpoint: self.end_session_endpoint,
             cluster: self.cluster,
+            own_paths: own_paths(&self.redirect_path, self.logout_path.as_deref()),
             redirect_path: self.redirect_path,
             logout_path: self.logout_path,
             post_logout_redirect_uri: self.post_logout_redirect_uri,

@@ -33,6 +33,9 @@ pub struct Oidc {
     pub cluster: String,
     pub redirect_path: String,
     pub logout_path: Option<String>,
+    /// The callback and logout paths as `required` rules over a default of `none`: a request
+    /// path the rules read as one of them (any reading, case or format suffix) is theirs.
+    pub own_paths: crate::rules::RuleSet,
     pub post_logout_redirect_uri: Option<String>,
     /// The `scope` sent, space-separated (always with `openid`).
     pub scope: String,

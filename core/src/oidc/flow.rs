@@ -118,30 +118,17 @@ pub fn intercept(oidc: &Oidc, seen: &Seen<'_>, now: u64) -> Intercepted {
 }
 
 /// Whether a server behind Envoy may read `path`, which is not spelled as the callback or
-/// logout path, as one of them: under any of the path's readings (decoded, slashes merged,
-/// dot segments resolved, `;` parameters cut), in any case, with or without a trailing `/`
-/// (as Express, ASP.NET Core and Envoy's `case_sensitive: false` routes do). Such a request
-/// never reaches the upstream with a callback's code or a logout's meaning; it is refused.
+/// logout path, as one of them: read as the rules read a path (decoded, slashes merged, dot
+/// segments resolved, `;` parameters cut, a trailing `/` or a format suffix like `.json`
+/// cut, in any case, the four letters outside ASCII that fold onto ASCII ones included).
+/// Such a request never reaches the upstream with a callback's code or a logout's meaning:
+/// it is refused.
 fn reads_as_own_path(oidc: &Oidc, path: &[u8]) -> bool {
     let Ok(readings) = crate::request::path::readings(path) else {
         // The decision refuses a path that cannot be read.
         return false;
     };
-    let own = std::iter::once(oidc.redirect_path.as_str()).chain(oidc.logout_path.as_deref());
-    let found = readings.iter().any(|reading| {
-        let reading = without_trailing_slash(reading);
-        own.clone()
-            .any(|own| reading.eq_ignore_ascii_case(without_trailing_slash(own)))
-    });
-    found
-}
-
-/// `path` without one trailing `/` (`/` stays `/`).
-fn without_trailing_slash(path: &str) -> &str {
-    match path.strip_suffix('/') {
-        Some(bare) if !bare.is_empty() => bare,
-        _ => path,
-    }
+    oidc.own_paths.policy_for_readings(b"GET", &readings).mode == crate::rules::Mode::Required
 }
 
 /// The provider sent the browser back: the state must be the transaction's, before anything
@@ -288,7 +275,7 @@ pub fn on_answer(
         ),
         _ => Err(IdTokenError::Malformed),
     };
-    if checked.is_err() {
+    if checked.is_err() || !session::of_sign_in_issuer(oidc, &tokens.access_token) {
         return (
             with_cookies(page::refused(), ended()),
             SignInEvent::FailedIdToken,
