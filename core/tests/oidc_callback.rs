@@ -112,8 +112,9 @@ fn a_good_answer_sets_the_session_and_returns_the_browser() {
     let Pending::Exchange { transaction, .. } = &pending else {
         panic!()
     };
+    let access = access_token("alice", now() + 300);
     let answer = json!({
-        "access_token": "access-token-value", "refresh_token": "refresh-token-value",
+        "access_token": access, "refresh_token": "refresh-token-value",
         "id_token": id_token(&transaction.n, "web"), "token_type": "Bearer"
     });
     let (response, event) = finish(&config, pending.clone(), Some("200"), &answer.to_string());
@@ -147,13 +148,12 @@ fn a_good_answer_sets_the_session_and_returns_the_browser() {
     let headers = browser("/orders", Some(&cookie));
     let session = refresh::session_view(oidc, &headers, now()).unwrap();
     let (view, rest) = (session.headers, session.cookie);
-    assert_eq!(
-        session.kept.unwrap().r.as_deref(),
-        Some("refresh-token-value")
-    );
+    let sealed = session.refresh_cookie.unwrap();
+    let opened = session::open_kept(oidc, &sealed, now()).unwrap();
+    assert_eq!(opened.r.as_deref(), Some("refresh-token-value"));
     assert_eq!(rest.as_deref(), Some(&b"theme=dark"[..]));
     let auth = view.iter().find(|(n, _)| n == "authorization").unwrap();
-    assert_eq!(auth.1, b"Bearer access-token-value");
+    assert_eq!(auth.1, format!("Bearer {access}").into_bytes());
     assert_eq!(view.iter().filter(|(n, _)| n == "cookie").count(), 1);
     let kept = session::kept(oidc, &Seen::read(&headers).cookies, now()).unwrap();
     assert_eq!(kept.r.as_deref(), Some("refresh-token-value"));
@@ -162,7 +162,7 @@ fn a_good_answer_sets_the_session_and_returns_the_browser() {
     let headers = browser("/orders", Some(&tampered));
     let session = refresh::session_view(oidc, &headers, now()).unwrap();
     assert!(session.headers.iter().all(|(n, _)| n != "authorization"));
-    assert!(session.kept.is_none());
+    assert!(session.refresh_cookie.is_none());
     // The request's own Authorization header wins: the session is not added beside it.
     let mut headers = browser("/orders", Some(&cookie));
     headers.push(("authorization".into(), b"Bearer mine".to_vec()));
@@ -185,7 +185,7 @@ fn a_bad_id_token_or_a_failed_exchange_completes_nothing() {
         (id_token(&nonce, "another-client"), "audience"),
         (id_token(&nonce, "web").replace('.', ".x"), "malformed"),
     ] {
-        let answer = json!({"access_token": "a", "id_token": id});
+        let answer = json!({"access_token": access_token("alice", now() + 300), "id_token": id});
         let (response, event) = finish(&config, pending.clone(), Some("200"), &answer.to_string());
         assert_eq!(
             (response.status, event),
@@ -248,7 +248,7 @@ fn an_id_token_for_another_authorized_party_is_refused() {
         (&["web"][..], None, 302),
     ] {
         let id = id_token_for(&nonce, audiences, azp);
-        let answer = json!({"access_token": "a", "id_token": id});
+        let answer = json!({"access_token": access_token("alice", now() + 300), "id_token": id});
         let (response, _) = finish(&config, pending.clone(), Some("200"), &answer.to_string());
         assert_eq!(response.status, status, "{audiences:?} {azp:?}");
     }
@@ -385,13 +385,14 @@ fn a_refresh_keeps_what_the_provider_does_not_renew() {
         String::from_utf8(call.body).unwrap(),
         "grant_type=refresh_token&refresh_token=old-refresh"
     );
-    let answer = json!({"access_token": "new-access", "token_type": "Bearer"}).to_string();
+    let new_access = access_token("alice", now() + 300);
+    let answer = json!({"access_token": new_access, "token_type": "Bearer"}).to_string();
     let provider = flow::Answer {
         status: Some("200"),
         body: answer.as_bytes(),
     };
     let (token, cookies) = refresh::renewed(oidc, &kept, provider, now()).unwrap();
-    assert_eq!(token, "new-access");
+    assert_eq!(token, new_access);
     let jar: Vec<&str> = cookies
         .iter()
         .map(|c| c.split(';').next().unwrap())
@@ -401,7 +402,7 @@ fn a_refresh_keeps_what_the_provider_does_not_renew() {
     assert_eq!(session::kept(oidc, &seen.cookies, now()).unwrap(), kept);
     assert_eq!(
         session::access_token(oidc, &seen.cookies, now()).as_deref(),
-        Some("new-access")
+        Some(new_access.as_str())
     );
     // A refused refresh (invalid_grant) ends the session.
     let refused = flow::Answer {
@@ -411,4 +412,48 @@ fn a_refresh_keeps_what_the_provider_does_not_renew() {
     assert!(refresh::renewed(oidc, &kept, refused, now()).is_none());
     assert!(refresh::ended(oidc).iter().all(|c| c.contains("Max-Age=0")));
     assert!(refresh::call(oidc, &session::Kept::default()).is_none());
+}
+
+#[test]
+fn a_session_holds_only_the_sign_in_issuers_access_token() {
+    let config = config(json!({}));
+    let oidc = config.oidc.as_ref().unwrap();
+    let (pending, ..) = exchange(&config);
+    let Pending::Exchange { transaction, .. } = &pending else {
+        panic!()
+    };
+    // Another issuer's token (a provider mixing up issuers), and an opaque one.
+    let foreign = pair()
+        .sign(
+            Claims::create(Duration::from_mins(5))
+                .with_issuer("https://other.test")
+                .with_subject("admin"),
+        )
+        .unwrap();
+    for access in [foreign.as_str(), "opaque-token"] {
+        let answer = json!({"access_token": access, "id_token": id_token(&transaction.n, "web")})
+            .to_string();
+        let (response, event) = finish(&config, pending.clone(), Some("200"), &answer);
+        assert_eq!(
+            (response.status, event),
+            (401, SignInEvent::FailedIdToken),
+            "{access}"
+        );
+        assert!(!response
+            .headers
+            .iter()
+            .any(|(_, v)| v.contains("tollgate-session=")));
+        let kept = session::Kept {
+            r: Some("r".into()),
+            i: None,
+        };
+        let provider = flow::Answer {
+            status: Some("200"),
+            body: answer.as_bytes(),
+        };
+        assert!(
+            refresh::renewed(oidc, &kept, provider, now()).is_none(),
+            "{access}"
+        );
+    }
 }

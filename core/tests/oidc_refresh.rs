@@ -11,7 +11,6 @@
 
 use std::cell::{Cell, RefCell};
 
-use jwt_simple::prelude::{Claims, Duration, EdDSAKeyPairLike};
 use serde_json::json;
 
 use tollgate_core::config::Config;
@@ -85,17 +84,6 @@ impl Host for BrowserRequest {
         self.continued.set(true);
         Ok(())
     }
-}
-
-/// An access token of the issuer for `sub`, expiring at unix time `exp`.
-fn access_token(sub: &str, exp: u64) -> String {
-    let mut claims = Claims::with_custom_claims(json!({}), Duration::from_mins(5))
-        .with_issuer(ISS)
-        .with_audience("web")
-        .with_subject(sub);
-    claims.issued_at = Some(Duration::from_secs(exp.min(now()).saturating_sub(120)));
-    claims.expires_at = Some(Duration::from_secs(exp));
-    pair().sign(claims).unwrap()
 }
 
 #[test]

@@ -19,7 +19,6 @@ use crate::decision::{decide_stream, Action, Decision, HeaderEdit, KeyWait, LogF
 use crate::denial::{BadRequest, Code, Denial};
 use crate::metrics::Counter;
 use crate::oidc::flow::Pending;
-use crate::oidc::session::Kept;
 use sign_in::Before;
 
 mod session;
@@ -140,11 +139,11 @@ pub fn on_request_headers(
 }
 
 /// What sign-in found on a request with a session: the `Cookie` header the upstream gets and
-/// what the refresh cookie holds.
+/// the refresh cookie's sealed value.
 #[derive(Default)]
 struct SessionFound {
     cookie: Option<Option<Vec<u8>>>,
-    kept: Option<Kept>,
+    refresh_cookie: Option<Vec<u8>>,
 }
 
 /// A session refreshed while its request waited, for the request decided again.
@@ -212,7 +211,7 @@ pub(super) fn decide_request(
             view.headers,
             SessionFound {
                 cookie: Some(view.cookie),
-                kept: view.kept,
+                refresh_cookie: view.refresh_cookie,
             },
         ),
         None => (headers, SessionFound::default()),
@@ -262,8 +261,9 @@ fn decide_headers(
     });
     // Only a request without a body is refreshed: one with a body would go on, after the
     // refresh, without its form body being read for credentials.
-    if let (Some(oidc), Some(kept), true) = (&config.oidc, found.kept, stream_ends) {
-        if session::expired(&decision) {
+    if let (Some(oidc), Some(sealed), true) = (&config.oidc, &found.refresh_cookie, stream_ends) {
+        let kept = || crate::oidc::session::open_kept(oidc, sealed, host.now());
+        if let Some(kept) = session::expired(&decision).then(kept).flatten() {
             if let Some(after) = session::start_refresh(host, oidc, kept, stream_ends) {
                 return after;
             }

@@ -73,7 +73,7 @@ pub fn before_decision(
         return Before::Decide(Some(SessionView {
             headers,
             cookie,
-            kept: None,
+            refresh_cookie: None,
         }));
     }
     let seen = Seen::read(headers);

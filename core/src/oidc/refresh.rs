@@ -16,8 +16,9 @@ pub struct SessionView {
     pub headers: Vec<(String, Vec<u8>)>,
     /// The `Cookie` header the upstream gets (none: no cookie).
     pub cookie: Option<Vec<u8>>,
-    /// What the refresh cookie holds, when the access token came from the session.
-    pub kept: Option<Kept>,
+    /// The refresh cookie's sealed value, when the access token came from the session: opened
+    /// ([`session::open_kept`]) only when that token has expired.
+    pub refresh_cookie: Option<Vec<u8>>,
 }
 
 /// The request's headers with a session (`None` when the request carries none of the
@@ -30,14 +31,15 @@ pub fn session_view(oidc: &Oidc, headers: &[(String, Vec<u8>)], now: u64) -> Opt
     let token = (!seen.has_authorization)
         .then(|| session::access_token(oidc, &seen.cookies, now))
         .flatten();
-    let kept = token
+    let refresh_cookie = token
         .as_ref()
-        .and_then(|_| session::kept(oidc, &seen.cookies, now));
+        .and_then(|_| cookies::find(&seen.cookies, Jar::Refresh.name(oidc)))
+        .map(<[u8]>::to_vec);
     let (headers, cookie) = with_token(headers, token.as_deref());
     Some(SessionView {
         headers,
         cookie,
-        kept,
+        refresh_cookie,
     })
 }
 
@@ -86,7 +88,8 @@ pub fn renewed(
     answer: Answer<'_>,
     now: u64,
 ) -> Option<(String, Vec<String>)> {
-    let fresh = provider_call::tokens(answer.status, answer.body)?;
+    let fresh = provider_call::tokens(answer.status, answer.body)
+        .filter(|fresh| session::of_sign_in_issuer(oidc, &fresh.access_token))?;
     let tokens = Tokens {
         refresh_token: fresh.refresh_token.or_else(|| kept.r.clone()),
         id_token: fresh.id_token.or_else(|| kept.i.clone()),

@@ -53,6 +53,22 @@ pub fn set_cookies(oidc: &Oidc, tokens: &Tokens, now: u64) -> Option<Vec<String>
     Some(vec![session, refresh])
 }
 
+/// Whether `access_token` is a JWT of the sign-in's issuer (its `iss`; the signature is
+/// checked on every request). A session holds only the sign-in provider's tokens: a provider
+/// cannot hand the browser another issuer's token (and its identities).
+pub fn of_sign_in_issuer(oidc: &Oidc, access_token: &str) -> bool {
+    let Some(compact) = crate::verify::jws::split(access_token) else {
+        return false;
+    };
+    crate::verify::claims::parse_payload(compact.payload)
+        .and_then(|claims| {
+            claims
+                .get("iss")
+                .and_then(|iss| iss.as_str().map(str::to_owned))
+        })
+        .is_some_and(|iss| iss == oidc.issuer_id)
+}
+
 /// The access token of the session cookie, when it opens at unix time `now`.
 pub fn access_token(oidc: &Oidc, cookies: &[&[u8]], now: u64) -> Option<String> {
     let name = Jar::Session.name(oidc);
@@ -62,7 +78,10 @@ pub fn access_token(oidc: &Oidc, cookies: &[&[u8]], now: u64) -> Option<String> 
 
 /// What the refresh cookie keeps, when it opens at unix time `now`.
 pub fn kept(oidc: &Oidc, cookies: &[&[u8]], now: u64) -> Option<Kept> {
-    let name = Jar::Refresh.name(oidc);
-    let plain = oidc.sealer.open(name, cookies::find(cookies, name)?, now)?;
-    Kept::decode(&plain)
+    open_kept(oidc, cookies::find(cookies, Jar::Refresh.name(oidc))?, now)
+}
+
+/// What the refresh cookie's value `sealed` keeps, when it opens at unix time `now`.
+pub fn open_kept(oidc: &Oidc, sealed: &[u8], now: u64) -> Option<Kept> {
+    Kept::decode(&oidc.sealer.open(Jar::Refresh.name(oidc), sealed, now)?)
 }

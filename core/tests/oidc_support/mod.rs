@@ -7,7 +7,7 @@ pub mod exchange;
 #[allow(unused_imports)]
 pub use exchange::*;
 
-use jwt_simple::prelude::Ed25519KeyPair;
+use jwt_simple::prelude::{Claims, Duration, Ed25519KeyPair, EdDSAKeyPairLike};
 use serde_json::{json, Value};
 
 use tollgate_core::config::Config;
@@ -28,6 +28,17 @@ pub fn env(name: &str) -> Option<String> {
 pub fn pair() -> Ed25519KeyPair {
     let pem = include_str!("../../../tests/data/issuer-keys/ed25519.pem");
     Ed25519KeyPair::from_pem(pem).unwrap().with_key_id("k1")
+}
+
+/// An access token of the issuer for `sub`, expiring at unix time `exp`.
+pub fn access_token(sub: &str, exp: u64) -> String {
+    let mut claims = Claims::with_custom_claims(json!({}), Duration::from_mins(5))
+        .with_issuer(ISS)
+        .with_audience("web")
+        .with_subject(sub);
+    claims.issued_at = Some(Duration::from_secs(exp.min(now()).saturating_sub(120)));
+    claims.expires_at = Some(Duration::from_secs(exp));
+    pair().sign(claims).unwrap()
 }
 
 pub fn config_json(oidc: Value) -> Value {
