@@ -20,7 +20,9 @@ KINDS = ["valid-token", "distinct-tokens", "missing-token", "invalid-token", "ap
          # An identity provider's tokens, keys inline: a cache hit, then full verifications.
          "rs256-token", "rs256-distinct", "es256-distinct", "eddsa-distinct",
          # A rule with conditions (audience, scope, two claims): cache hits, then new tokens.
-         "conditions-token", "conditions-distinct"]
+         "conditions-token", "conditions-distinct",
+         # Browser sign-in configured: the RS256 token in the session cookie, then as Bearer.
+         "session-token", "session-bearer"]
 ITERATIONS = 1000
 # Full verifications of asymmetric signatures cost millions of instructions (and minting the
 # distinct RSA tokens, outside the count, takes a while under valgrind): fewer suffice.

@@ -16,6 +16,9 @@
 //! Condition kinds (a rule with an audience, a scope and two claims; decision_cost/conditions.rs):
 //! conditions-token (a cache hit) and conditions-distinct (a new token each request).
 //!
+//! Sign-in kinds (`oidc` configured; decision_cost/session.rs): session-token (the access
+//! token in the sealed session cookie) and session-bearer (the same token as a Bearer header).
+//!
 //! `decision_cost --growth <small> <large> [kind...]` is for `make cost-growth`
 //! (bench/cost_growth.py): for each kind (default: all), one request of the kind made bigger
 //! each of three ways, first to `small` then to `large` bytes, each through its own call of
@@ -31,12 +34,16 @@
 mod body;
 #[path = "decision_cost/conditions.rs"]
 mod conditions;
+#[path = "decision_cost/session.rs"]
+mod session;
 
 use std::hint::black_box;
 
 use jwt_simple::prelude::*;
 use tollgate_core::config::Config;
 use tollgate_core::decision::{decide, Decision};
+use tollgate_core::oidc::flow::{intercept, Seen};
+use tollgate_core::oidc::refresh::session_view;
 use tollgate_core::verify::token::{claims_for, AccessClaims, SigningKey};
 use tollgate_core::worker::WorkerState;
 
@@ -128,6 +135,11 @@ impl IssuerKey {
 
 /// `CONFIG` with the issuer of every issuer kind, its keys inline.
 fn issuer_config() -> Result<Config, String> {
+    Config::parse(issuer_config_json()?.as_bytes(), &|_| None).map_err(|e| e.to_string())
+}
+
+/// The text of [`issuer_config`].
+fn issuer_config_json() -> Result<String, String> {
     let mut keys = Vec::new();
     for kind in ["rs256", "es256", "eddsa"] {
         let key = IssuerKey::load(kind).ok_or(format!("cannot load the {kind} key"))?;
@@ -147,7 +159,7 @@ fn issuer_config() -> Result<Config, String> {
         .as_object_mut()
         .ok_or("the configuration is not an object")?
         .insert("issuers".into(), issuers);
-    Config::parse(config.to_string().as_bytes(), &|_| None).map_err(|e| e.to_string())
+    Ok(config.to_string())
 }
 
 /// `iterations` requests of issuer kind `kind`.
@@ -200,13 +212,25 @@ fn measured(config: &Config, worker: &mut WorkerState, requests: &[Headers], bod
             allowed += usize::from(body::through_filter(config, worker, headers, body));
             continue;
         }
-        let decision: Decision = decide(config, worker, headers, NOW);
-        allowed += usize::from(matches!(
-            decision.outcome,
-            tollgate_core::decision::Outcome::Allowed(_)
-        ));
-        black_box(decision);
+        allowed += usize::from(through_sign_in(config, worker, headers));
     }
+    allowed
+}
+
+/// The decision of `headers`; with sign-in configured, after the filter's steps before it
+/// (session.rs): the callback and logout paths checked, the session read from its cookies.
+fn through_sign_in(config: &Config, worker: &mut WorkerState, headers: &Headers) -> bool {
+    let view = config.oidc.as_ref().and_then(|oidc| {
+        black_box(intercept(oidc, &Seen::read(headers), NOW));
+        session_view(oidc, headers, NOW)
+    });
+    let headers = view.as_ref().map_or(headers, |view| &view.headers);
+    let decision: Decision = decide(config, worker, headers, NOW);
+    let allowed = matches!(
+        decision.outcome,
+        tollgate_core::decision::Outcome::Allowed(_)
+    );
+    black_box(decision);
     allowed
 }
 
@@ -421,7 +445,14 @@ fn main() {
     let mut worker = WorkerState::default();
     let kind = args.next().unwrap_or_else(|| "valid-token".into());
     let iterations: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(1000);
-    let (config, requests) = if conditions::KINDS.contains(&kind.as_str()) {
+    let (config, requests) = if session::KINDS.contains(&kind.as_str()) {
+        let config = session::config().unwrap_or_else(|e| {
+            eprintln!("{e}");
+            std::process::exit(1);
+        });
+        let requests = session::requests(&config, &kind, iterations);
+        (config, requests)
+    } else if conditions::KINDS.contains(&kind.as_str()) {
         let config = conditions::config().unwrap_or_else(|e| {
             eprintln!("{e}");
             std::process::exit(1);
@@ -442,7 +473,7 @@ fn main() {
     };
     // One request first, outside the measurement (warms any cache, as in steady state).
     if let Some(first) = requests.first() {
-        black_box(decide(&config, &mut worker, first, NOW));
+        black_box(through_sign_in(&config, &mut worker, first));
     }
     let allowed = measured(&config, &mut worker, &requests, &body::of_kind(&kind));
     println!("{kind}: {iterations} requests, {allowed} allowed");

@@ -72,9 +72,9 @@ pub fn find<'c>(cookies: &[&'c [u8]], name: &str) -> Option<&'c [u8]> {
 /// Every `name=value` of the `Cookie` headers, trimmed (a piece without `=` is a name).
 fn pairs<'a, 'c>(cookies: &'a [&'c [u8]]) -> impl Iterator<Item = (&'c [u8], &'c [u8])> + 'a {
     cookies.iter().flat_map(|header| {
-        header.split(|b| *b == b';').map(|piece| {
+        pieces(header).map(|piece| {
             let piece = piece.trim_ascii();
-            match piece.iter().position(|b| *b == b'=') {
+            match memchr::memchr(b'=', piece) {
                 Some(at) => {
                     let (name, value) = piece.split_at(at);
                     (
@@ -88,6 +88,23 @@ fn pairs<'a, 'c>(cookies: &'a [&'c [u8]]) -> impl Iterator<Item = (&'c [u8], &'c
     })
 }
 
+/// The `;`-separated pieces of one `Cookie` header (found with memchr: a session's cookies
+/// are kilobytes, read on every request).
+fn pieces(header: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = Some(header);
+    std::iter::from_fn(move || {
+        let text = rest?;
+        match memchr::memchr(b';', text) {
+            Some(at) => {
+                let (piece, after) = text.split_at(at);
+                rest = after.get(1..);
+                Some(piece)
+            }
+            None => rest.take(),
+        }
+    })
+}
+
 /// Whether the `Cookie` headers hold a cookie of the filter (any spelling of its names a
 /// server might read: any case, either prefix).
 pub fn any_of_ours(cookies: &[&[u8]]) -> bool {
@@ -95,16 +112,20 @@ pub fn any_of_ours(cookies: &[&[u8]]) -> bool {
 }
 
 fn is_ours(name: &[u8]) -> bool {
-    let lower = name.to_ascii_lowercase();
-    let base = lower.strip_prefix(b"__host-").unwrap_or(&lower);
-    Jar::ALL.iter().any(|jar| base == jar.base().as_bytes())
+    let base = match name.split_at_checked(7) {
+        Some((prefix, rest)) if prefix.eq_ignore_ascii_case(b"__host-") => rest,
+        _ => name,
+    };
+    Jar::ALL
+        .iter()
+        .any(|jar| base.eq_ignore_ascii_case(jar.base().as_bytes()))
 }
 
 /// The `Cookie` header without the filter's cookies (`None` when nothing is left).
 pub fn without_ours(cookies: &[&[u8]]) -> Option<Vec<u8>> {
     let mut out = Vec::new();
     for header in cookies {
-        for piece in header.split(|b| *b == b';') {
+        for piece in pieces(header) {
             let trimmed = piece.trim_ascii();
             let name = trimmed.split(|b| *b == b'=').next().unwrap_or_default();
             if trimmed.is_empty() || is_ours(name.trim_ascii()) {
