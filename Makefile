@@ -68,18 +68,18 @@ $(FORM_MODULES): tests/forms/package.json tests/forms/package-lock.json
 build: wasm cli
 
 ## The filter module alone (what make run, make e2e and make bench load into Envoy).
-## Binaryen's wasm-opt -O2 then rewrites it in place (13 % smaller: the module stays under
-## 1 MB). Cargo links its own output there again on every build: the optimised module of
+## Binaryen's wasm-opt -Oz then rewrites it in place (18 % smaller: the module stays under
+## 1 MB; -Oz measured 2 % below -O2's requests/s, within the run's spread). Cargo links its own output there again on every build: the optimised module of
 ## the same cargo output is kept in .run/ and put back without optimising again.
 wasm: .run/wasm-target .run/wasm-opt
 	$(CARGO) build --release --target wasm32-wasip1 --lib
-	@if cmp -s $(WASM) .run/tollgate.raw.wasm; then \
-	  cp .run/tollgate.opt.wasm $(WASM).tmp && mv $(WASM).tmp $(WASM); \
-	elif ! cmp -s $(WASM) .run/tollgate.opt.wasm; then \
-	  cp $(WASM) .run/tollgate.raw.wasm \
-	  && wasm-opt -O2 --enable-bulk-memory --enable-sign-ext --enable-mutable-globals \
-	    --enable-nontrapping-float-to-int .run/tollgate.raw.wasm -o .run/tollgate.opt.wasm \
-	  && cp .run/tollgate.opt.wasm $(WASM).tmp && mv $(WASM).tmp $(WASM); \
+	@if cmp -s $(WASM) .run/tollgate.raw-oz.wasm; then \
+	  cp .run/tollgate.opt-oz.wasm $(WASM).tmp && mv $(WASM).tmp $(WASM); \
+	elif ! cmp -s $(WASM) .run/tollgate.opt-oz.wasm; then \
+	  cp $(WASM) .run/tollgate.raw-oz.wasm \
+	  && wasm-opt -Oz --enable-bulk-memory --enable-sign-ext --enable-mutable-globals \
+	    --enable-nontrapping-float-to-int .run/tollgate.raw-oz.wasm -o .run/tollgate.opt-oz.wasm \
+	  && cp .run/tollgate.opt-oz.wasm $(WASM).tmp && mv $(WASM).tmp $(WASM); \
 	fi
 	@ls -l $(WASM)
 
