@@ -14,6 +14,7 @@ use tollgate_core::worker::WorkerState;
 use crate::fetched_keys::FetchedKeys;
 use crate::filter_off::Skip;
 
+mod sign_in;
 mod steps;
 mod token;
 
@@ -148,9 +149,27 @@ pub fn explain_with(
     let mut worker = WorkerState::default();
     fetched.install(&mut worker);
     worker.revocations.fresh_at = now;
+    let (first, viewed) = match sign_in::before(config, headers, now) {
+        sign_in::Before::Answered { step, answer } => {
+            return Explanation {
+                request: listed(headers),
+                steps: vec![step],
+                mode: None,
+                rule: "sign-in".to_owned(),
+                identity: None,
+                upstream: None,
+                answer,
+                filter_skipped: None,
+            }
+        }
+        sign_in::Before::Decide { step, headers } => (step, headers),
+    };
+    // With a session, the request as the decision reads it (the session's token as its
+    // Authorization header, the filter's cookies gone).
+    let decided = viewed.as_deref().unwrap_or(headers);
     let mut told = steps::Told::new(config, now);
-    let decision = decide_traced(config, &mut worker, headers, now, &mut told);
-    let mut steps = told.steps;
+    let decision = decide_traced(config, &mut worker, decided, now, &mut told);
+    let mut steps: Vec<Step> = first.into_iter().chain(told.steps).collect();
     let identity = match &decision.outcome {
         Outcome::Allowed(identity) => Some(identity_shown(identity)),
         Outcome::Denied(denial) | Outcome::Redirected(denial) => {
@@ -162,7 +181,7 @@ pub fn explain_with(
         }
         Outcome::Preflight | Outcome::Unchecked => None,
     };
-    let (answer, upstream) = answer_of(&decision, headers);
+    let (answer, upstream) = answer_of(&decision, decided);
     Explanation {
         request: listed(headers),
         steps,

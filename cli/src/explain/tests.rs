@@ -147,3 +147,85 @@ fn the_host_read_and_the_host_scoped_rule_are_told() {
     assert_eq!(last.step, "host", "{}", refused.render());
     assert_eq!(refused.answer.status, 400);
 }
+
+/// Configuration J with browser sign-in through its provider.
+fn sign_in_config() -> Config {
+    let mut json = tollgate_testkit::provider::config_j();
+    json["oidc"] = serde_json::json!({
+        "issuer": "acme", "client_id": "orders", "cluster": "idp",
+        "authorization_endpoint": "https://idp.acme.test/auth",
+        "token_endpoint": "https://idp.acme.test/token",
+        "redirect_path": "/oauth/callback", "logout_path": "/logout",
+        "cookie_key_env": "COOKIE_KEYS"
+    });
+    let env = |name: &str| {
+        (name == "COOKIE_KEYS").then(|| "c1:3q2-7wABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGho".to_owned())
+    };
+    Config::parse(json.to_string().as_bytes(), &env).unwrap()
+}
+
+#[test]
+fn a_browser_request_is_explained_with_its_session_or_without() {
+    use tollgate_core::oidc::{provider_call::Tokens, session};
+    let config = sign_in_config();
+    let now = tollgate_testkit::now();
+    let (_, access) = tollgate_testkit::provider::provider_tokens(now).remove(0);
+    let tokens = Tokens {
+        access_token: access,
+        id_token: None,
+        refresh_token: Some("r".into()),
+    };
+    let set = session::set_cookies(config.oidc.as_ref().unwrap(), &tokens, now).unwrap();
+    let jar: Vec<&str> = set.iter().map(|c| c.split(';').next().unwrap()).collect();
+    let cookie = format!("theme=dark; {}", jar.join("; "));
+    let browser = [("accept", "text/html"), ("cookie", cookie.as_str())];
+    let signed_in = explain(&config, &request("GET", "/orders/1", &browser), now);
+    let text = signed_in.render();
+    assert!(
+        step(&signed_in, "session").says[0].starts_with("the session cookie opens"),
+        "{text}"
+    );
+    assert_eq!(signed_in.answer.status, 200, "{text}");
+    assert_eq!(
+        signed_in.identity.as_ref().unwrap().user.as_deref(),
+        Some("carol")
+    );
+    let upstream = signed_in.upstream.as_ref().unwrap();
+    assert!(
+        upstream
+            .headers
+            .contains(&("cookie".to_owned(), "theme=dark".to_owned())),
+        "{text}"
+    );
+    assert!(upstream
+        .headers
+        .iter()
+        .all(|(n, v)| n != "authorization" && !v.contains("tollgate-")));
+
+    let without = explain(
+        &config,
+        &request("GET", "/orders/1", &[("accept", "text/html")]),
+        now,
+    );
+    assert!(
+        step(&without, "session").says[0].starts_with("no cookie"),
+        "{}",
+        without.render()
+    );
+    assert_eq!(without.answer.status, 302, "{}", without.render());
+
+    let callback = explain(
+        &config,
+        &request("GET", "/oauth/callback?code=c&state=s", &browser),
+        now,
+    );
+    assert_eq!(
+        (callback.answer.status, callback.rule.as_str()),
+        (400, "sign-in")
+    );
+    assert!(step(&callback, "sign-in").says[0].starts_with("the callback path"));
+    let logout = explain(&config, &request("GET", "/logout", &browser), now);
+    assert_eq!(logout.answer.status, 302, "{}", logout.render());
+    let near = explain(&config, &request("GET", "/Logout", &browser), now);
+    assert_eq!(near.answer.status, 400, "{}", near.render());
+}

@@ -1,0 +1,119 @@
+//! Browser sign-in's part of an explanation (`oidc` configured): the callback and logout
+//! paths the filter answers itself, and the session a request's cookies carry, read before
+//! the decision as the filter reads them.
+
+use tollgate_core::config::Config;
+use tollgate_core::oidc::flow::{self, Intercepted, Pending, Seen};
+use tollgate_core::oidc::refresh;
+use tollgate_core::response::LocalResponse;
+
+use super::{Answer, Step};
+
+/// What sign-in does with a request before the decision.
+pub enum Before {
+    /// Decided by the decision, from `headers` when the session rewrote them.
+    Decide {
+        step: Option<Step>,
+        headers: Option<Vec<(String, Vec<u8>)>>,
+    },
+    /// Answered by sign-in (a callback, a logout, a near miss of their paths).
+    Answered { step: Step, answer: Answer },
+}
+
+/// Sign-in's step for `headers` at unix time `now`.
+pub fn before(config: &Config, headers: &[(String, Vec<u8>)], now: u64) -> Before {
+    let Some(oidc) = &config.oidc else {
+        return Before::Decide {
+            step: None,
+            headers: None,
+        };
+    };
+    let seen = Seen::read(headers);
+    let path = String::from_utf8_lossy(seen.path).into_owned();
+    let answered = |says: Vec<String>, response: &LocalResponse| Before::Answered {
+        step: Step {
+            step: "sign-in",
+            says,
+        },
+        answer: answer(response),
+    };
+    match flow::intercept(oidc, &seen, now) {
+        Intercepted::Pass => {}
+        Intercepted::Answer(response, _) => {
+            let says = if path == oidc.redirect_path {
+                "the callback path: refused before any call to the provider (no sign-in of this browser under way, or its state does not match, or the provider answered an error)"
+            } else if oidc.logout_path.as_deref() == Some(path.as_str()) {
+                "the logout path: the session's cookies are cleared and the browser goes on to the provider's logout"
+            } else {
+                "a spelling of the callback or logout path that a server may read as it: refused"
+            };
+            return answered(vec![says.to_owned()], &response);
+        }
+        Intercepted::Call(_, Pending::Logout { answer: response }) => {
+            let says = "the logout path: the refresh token is revoked at the provider while the request waits, the session's cookies are cleared, and the browser goes on to the provider's logout";
+            return answered(vec![says.to_owned()], &response);
+        }
+        Intercepted::Call(..) => {
+            let says = format!(
+                "the callback path, with this browser's state: the code and the verifier are exchanged at the token endpoint through cluster {} while the request waits (explain does not call the provider); the ID token is then checked and the session set",
+                oidc.cluster
+            );
+            return Before::Answered {
+                step: Step {
+                    step: "sign-in",
+                    says: vec![says],
+                },
+                answer: Answer {
+                    outcome: "waits for the provider".to_owned(),
+                    status: 0,
+                    code: None,
+                    headers: Vec::new(),
+                    body: None,
+                    edits: Vec::new(),
+                },
+            };
+        }
+    }
+    let Some(view) = refresh::session_view(oidc, headers, now) else {
+        let says = "no cookie of the filter: no session (a browser on a required path is sent to the provider)";
+        return Before::Decide {
+            step: Some(Step {
+                step: "session",
+                says: vec![says.to_owned()],
+            }),
+            headers: None,
+        };
+    };
+    let has_authorization =
+        |list: &[(String, Vec<u8>)]| list.iter().any(|(n, _)| n == "authorization");
+    let says = if has_authorization(headers) {
+        "the request has its own Authorization header: it is checked with that one; the filter's cookies leave the request"
+    } else if has_authorization(&view.headers) {
+        "the session cookie opens: its access token is checked as the request's Authorization: Bearer; the filter's cookies leave the request"
+    } else {
+        "a cookie of the filter that does not open (tampered, another key, expired, or named twice): no session; the filter's cookies leave the request"
+    };
+    Before::Decide {
+        step: Some(Step {
+            step: "session",
+            says: vec![says.to_owned()],
+        }),
+        headers: Some(view.headers),
+    }
+}
+
+/// Sign-in's own answer, as an explanation shows an answer.
+fn answer(response: &LocalResponse) -> Answer {
+    Answer {
+        outcome: "sign-in".to_owned(),
+        status: response.status,
+        code: None,
+        headers: response
+            .headers
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), v.clone()))
+            .collect(),
+        body: (!response.body.is_empty()).then(|| response.body.clone()),
+        edits: Vec::new(),
+    }
+}
