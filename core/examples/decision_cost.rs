@@ -222,7 +222,7 @@ fn measured(config: &Config, worker: &mut WorkerState, requests: &[Headers], bod
 fn through_sign_in(config: &Config, worker: &mut WorkerState, headers: &Headers) -> bool {
     let view = config.oidc.as_ref().and_then(|oidc| {
         black_box(intercept(oidc, &Seen::read(headers), NOW));
-        session_view(oidc, headers, NOW)
+        session_view(oidc, headers, NOW, &mut worker.sessions)
     });
     let headers = view.as_ref().map_or(headers, |view| &view.headers);
     let decision: Decision = decide(config, worker, headers, NOW);

@@ -18,6 +18,8 @@ pub struct WorkerState {
     pub issuer_keys: IssuerKeys,
     /// The revoked tokens, as the revocation feed last said.
     pub revocations: Revocations,
+    /// Browser sign-in's session cookies opened before, with their access tokens.
+    pub sessions: crate::oidc::opened::OpenedSessions,
     /// Tokens whose roles claim held a value the role header cannot carry, not yet counted.
     pub dropped_roles: DroppedRoles,
 }

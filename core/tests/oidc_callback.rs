@@ -146,7 +146,7 @@ fn a_good_answer_sets_the_session_and_returns_the_browser() {
         .collect();
     let cookie = format!("theme=dark; {}", jar.join("; "));
     let headers = browser("/orders", Some(&cookie));
-    let session = refresh::session_view(oidc, &headers, now()).unwrap();
+    let session = refresh::session_view(oidc, &headers, now(), &mut Default::default()).unwrap();
     let (view, rest) = (session.headers, session.cookie);
     let sealed = session.refresh_cookie.unwrap();
     let opened = session::open_kept(oidc, &sealed, now()).unwrap();
@@ -160,13 +160,13 @@ fn a_good_answer_sets_the_session_and_returns_the_browser() {
     // A tampered session cookie is no session (its cookies still leave the upstream).
     let tampered = cookie.replacen("tollgate-session=k1.", "tollgate-session=k1.A", 1);
     let headers = browser("/orders", Some(&tampered));
-    let session = refresh::session_view(oidc, &headers, now()).unwrap();
+    let session = refresh::session_view(oidc, &headers, now(), &mut Default::default()).unwrap();
     assert!(session.headers.iter().all(|(n, _)| n != "authorization"));
     assert!(session.refresh_cookie.is_none());
     // The request's own Authorization header wins: the session is not added beside it.
     let mut headers = browser("/orders", Some(&cookie));
     headers.push(("authorization".into(), b"Bearer mine".to_vec()));
-    let view = refresh::session_view(oidc, &headers, now())
+    let view = refresh::session_view(oidc, &headers, now(), &mut Default::default())
         .unwrap()
         .headers;
     assert_eq!(view.iter().filter(|(n, _)| n == "authorization").count(), 1);
@@ -401,7 +401,7 @@ fn a_refresh_keeps_what_the_provider_does_not_renew() {
     let seen = Seen::read(&headers);
     assert_eq!(session::kept(oidc, &seen.cookies, now()).unwrap(), kept);
     assert_eq!(
-        session::access_token(oidc, &seen.cookies, now()).as_deref(),
+        session::access_token(oidc, &seen.cookies, now(), &mut Default::default()).as_deref(),
         Some(new_access.as_str())
     );
     // A refused refresh (invalid_grant) ends the session.

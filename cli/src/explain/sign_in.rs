@@ -74,7 +74,8 @@ pub fn before(config: &Config, headers: &[(String, Vec<u8>)], now: u64) -> Befor
             };
         }
     }
-    let Some(view) = refresh::session_view(oidc, headers, now) else {
+    let opened = &mut tollgate_core::oidc::opened::OpenedSessions::default();
+    let Some(view) = refresh::session_view(oidc, headers, now, opened) else {
         let says = "no cookie of the filter: no session (a browser on a required path is sent to the provider)";
         return Before::Decide {
             step: Some(Step {

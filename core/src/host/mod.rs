@@ -195,7 +195,7 @@ pub(super) fn decide_request(
         oidc,
         &headers,
         refreshed.map(Refreshed::token),
-        count,
+        (&mut worker.sessions, count),
     ) {
         Before::Decide(view) => view,
         Before::Done(verdict, pending) => {

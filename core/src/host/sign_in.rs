@@ -6,6 +6,7 @@ use crate::config::Config;
 use crate::decision::LogField;
 use crate::metrics::{Counter, SignInEvent};
 use crate::oidc::flow::{self, Intercepted, Pending, Seen};
+use crate::oidc::opened::OpenedSessions;
 use crate::oidc::page;
 use crate::oidc::provider_call::CALL_TIMEOUT_MS;
 use crate::oidc::refresh::{self, SessionView};
@@ -66,7 +67,7 @@ pub fn before_decision(
     oidc: &Oidc,
     headers: &[(String, Vec<u8>)],
     refreshed: Option<Option<&str>>,
-    count: &dyn Fn(Counter),
+    (opened, count): (&mut OpenedSessions, &dyn Fn(Counter)),
 ) -> Before {
     if let Some(token) = refreshed {
         let (headers, cookie) = refresh::with_token(headers, token);
@@ -118,7 +119,7 @@ pub fn before_decision(
             };
         }
     }
-    Before::Decide(refresh::session_view(oidc, headers, now))
+    Before::Decide(refresh::session_view(oidc, headers, now, opened))
 }
 
 /// The filter's cookies leave the request (before the decision's own edits, which were

@@ -12,6 +12,7 @@ pub mod cookies;
 pub mod events;
 pub mod flow;
 pub mod id_token;
+pub mod opened;
 pub mod page;
 pub mod provider_call;
 pub mod random;

@@ -5,6 +5,7 @@
 use super::config::Oidc;
 use super::cookies::{self, Jar};
 use super::flow::{Answer, Seen};
+use super::opened::OpenedSessions;
 use super::provider_call::{self, ProviderCall, Tokens};
 use super::session::{self, Kept};
 
@@ -23,13 +24,18 @@ pub struct SessionView {
 
 /// The request's headers with a session (`None` when the request carries none of the
 /// filter's cookies). A request with its own `Authorization` header is read with that one.
-pub fn session_view(oidc: &Oidc, headers: &[(String, Vec<u8>)], now: u64) -> Option<SessionView> {
+pub fn session_view(
+    oidc: &Oidc,
+    headers: &[(String, Vec<u8>)],
+    now: u64,
+    opened: &mut OpenedSessions,
+) -> Option<SessionView> {
     let seen = Seen::read(headers);
     if !cookies::any_of_ours(&seen.cookies) {
         return None;
     }
     let token = (!seen.has_authorization)
-        .then(|| session::access_token(oidc, &seen.cookies, now))
+        .then(|| session::access_token(oidc, &seen.cookies, now, opened))
         .flatten();
     let refresh_cookie = token
         .as_ref()

@@ -110,6 +110,12 @@ impl Sealer {
     /// The plaintext of `value` sealed for the cookie `name`, when a key here opens it and
     /// it has not expired at unix time `now`.
     pub fn open(&self, name: &str, value: &[u8], now: u64) -> Option<Vec<u8>> {
+        self.open_until(name, value, now)
+            .map(|(plaintext, _)| plaintext)
+    }
+
+    /// [`Sealer::open`], with the unix time the seal expires at.
+    pub fn open_until(&self, name: &str, value: &[u8], now: u64) -> Option<(Vec<u8>, u64)> {
         let value = std::str::from_utf8(value).ok()?;
         let (kid, body) = value.split_once('.')?;
         let (_, cipher) = self.keys.iter().find(|(k, _)| k == kid)?;
@@ -124,7 +130,7 @@ impl Sealer {
         let message = cipher.decrypt(&Nonce::from(nonce), payload).ok()?;
         let (expires, plaintext) = message.split_at_checked(8)?;
         let expires = u64::from_be_bytes(expires.try_into().ok()?);
-        (now < expires).then(|| plaintext.to_vec())
+        (now < expires).then(|| (plaintext.to_vec(), expires))
     }
 }
 

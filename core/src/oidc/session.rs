@@ -1,8 +1,11 @@
 //! A session: the cookies set when a sign-in completes or a session is refreshed, and the
 //! access token read back from them.
 
+use std::rc::Rc;
+
 use super::config::Oidc;
 use super::cookies::{self, Jar};
+use super::opened::OpenedSessions;
 use super::provider_call::Tokens;
 
 /// What the refresh cookie holds: the refresh token and the ID token (the logout's hint),
@@ -69,11 +72,23 @@ pub fn of_sign_in_issuer(oidc: &Oidc, access_token: &str) -> bool {
         .is_some_and(|iss| iss == oidc.issuer_id)
 }
 
-/// The access token of the session cookie, when it opens at unix time `now`.
-pub fn access_token(oidc: &Oidc, cookies: &[&[u8]], now: u64) -> Option<String> {
+/// The access token of the session cookie, when it opens at unix time `now`: from
+/// `opened` when this worker opened the same cookie before, else opened and kept there.
+pub fn access_token(
+    oidc: &Oidc,
+    cookies: &[&[u8]],
+    now: u64,
+    opened: &mut OpenedSessions,
+) -> Option<String> {
     let name = Jar::Session.name(oidc);
-    let plain = oidc.sealer.open(name, cookies::find(cookies, name)?, now)?;
-    String::from_utf8(plain).ok()
+    let sealed = cookies::find(cookies, name)?;
+    if let Some(token) = opened.get(sealed, now) {
+        return Some(token.to_string());
+    }
+    let (plain, until) = oidc.sealer.open_until(name, sealed, now)?;
+    let token = String::from_utf8(plain).ok()?;
+    opened.keep(sealed, Rc::from(token.as_str()), until);
+    Some(token)
 }
 
 /// What the refresh cookie keeps, when it opens at unix time `now`.

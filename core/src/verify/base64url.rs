@@ -25,22 +25,25 @@ fn value(c: u8) -> u32 {
 }
 
 /// Appends the bytes `input` encodes to `out`; `None` when `input` is not strict base64url.
-/// Four characters at a time, through a table: a session cookie or a token is decoded in a
-/// few instructions a byte.
+/// Four characters at a time, through a table, into room made once: a session cookie or a
+/// token is decoded in a few instructions a byte.
 pub(crate) fn decode_into(input: &[u8], out: &mut Vec<u8>) -> Option<()> {
     if input.len() % 4 == 1 {
         return None;
     }
-    out.reserve(input.len() / 4 * 3 + 2);
+    let start = out.len();
+    let whole = input.len() / 4;
+    out.resize(start + whole * 3, 0);
     let mut quads = input.chunks_exact(4);
-    for quad in quads.by_ref() {
+    let written = out.get_mut(start..).unwrap_or_default().chunks_exact_mut(3);
+    for (quad, bytes) in quads.by_ref().zip(written) {
         let &[a, b, c, d] = quad else { return None };
         let (a, b, c, d) = (value(a), value(b), value(c), value(d));
         if (a | b | c | d) & 0x80 != 0 {
             return None;
         }
         let n = (a << 18) | (b << 12) | (c << 6) | d;
-        out.extend_from_slice(&[(n >> 16) as u8, (n >> 8) as u8, n as u8]);
+        bytes.copy_from_slice(&[(n >> 16) as u8, (n >> 8) as u8, n as u8]);
     }
     match *quads.remainder() {
         [] => Some(()),
