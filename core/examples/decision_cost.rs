@@ -224,14 +224,18 @@ fn through_sign_in(config: &Config, worker: &mut WorkerState, headers: &Headers)
         black_box(intercept(oidc, &Seen::read(headers), NOW));
         session_view(oidc, headers, NOW, &mut worker.sessions)
     });
-    let headers = view.as_ref().map_or(headers, |view| &view.headers);
-    let decision: Decision = decide(config, worker, headers, NOW);
-    let allowed = matches!(
-        decision.outcome,
-        tollgate_core::decision::Outcome::Allowed(_)
-    );
-    black_box(decision);
-    allowed
+    let allowed = |decision: Decision| {
+        let allowed = matches!(
+            decision.outcome,
+            tollgate_core::decision::Outcome::Allowed(_)
+        );
+        black_box(decision);
+        allowed
+    };
+    match &view {
+        Some(view) => allowed(decide(config, worker, &view.headers(headers), NOW)),
+        None => allowed(decide(config, worker, headers, NOW)),
+    }
 }
 
 const KINDS: &[&str] = &[

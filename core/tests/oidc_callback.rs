@@ -147,29 +147,34 @@ fn a_good_answer_sets_the_session_and_returns_the_browser() {
     let cookie = format!("theme=dark; {}", jar.join("; "));
     let headers = browser("/orders", Some(&cookie));
     let session = refresh::session_view(oidc, &headers, now(), &mut Default::default()).unwrap();
-    let (view, rest) = (session.headers, session.cookie);
-    let sealed = session.refresh_cookie.unwrap();
+    let (view, rest) = (session.headers(&headers), session.cookie.clone());
+    let sealed = session.refresh_cookie.clone().unwrap();
     let opened = session::open_kept(oidc, &sealed, now()).unwrap();
     assert_eq!(opened.r.as_deref(), Some("refresh-token-value"));
     assert_eq!(rest.as_deref(), Some(&b"theme=dark"[..]));
-    let auth = view.iter().find(|(n, _)| n == "authorization").unwrap();
-    assert_eq!(auth.1, format!("Bearer {access}").into_bytes());
-    assert_eq!(view.iter().filter(|(n, _)| n == "cookie").count(), 1);
+    let auth = view.iter().find(|(n, _)| *n == "authorization").unwrap();
+    assert_eq!(auth.1, format!("Bearer {access}").as_bytes());
+    assert_eq!(view.iter().filter(|(n, _)| *n == "cookie").count(), 1);
     let kept = session::kept(oidc, &Seen::read(&headers).cookies, now()).unwrap();
     assert_eq!(kept.r.as_deref(), Some("refresh-token-value"));
     // A tampered session cookie is no session (its cookies still leave the upstream).
     let tampered = cookie.replacen("tollgate-session=k1.", "tollgate-session=k1.A", 1);
     let headers = browser("/orders", Some(&tampered));
     let session = refresh::session_view(oidc, &headers, now(), &mut Default::default()).unwrap();
-    assert!(session.headers.iter().all(|(n, _)| n != "authorization"));
+    assert!(session
+        .headers(&headers)
+        .iter()
+        .all(|(n, _)| *n != "authorization"));
     assert!(session.refresh_cookie.is_none());
     // The request's own Authorization header wins: the session is not added beside it.
     let mut headers = browser("/orders", Some(&cookie));
     headers.push(("authorization".into(), b"Bearer mine".to_vec()));
-    let view = refresh::session_view(oidc, &headers, now(), &mut Default::default())
-        .unwrap()
-        .headers;
-    assert_eq!(view.iter().filter(|(n, _)| n == "authorization").count(), 1);
+    let session = refresh::session_view(oidc, &headers, now(), &mut Default::default()).unwrap();
+    let view = session.headers(&headers);
+    assert_eq!(
+        view.iter().filter(|(n, _)| *n == "authorization").count(),
+        1
+    );
 }
 
 #[test]

@@ -89,7 +89,7 @@ pub fn before(config: &Config, headers: &[(String, Vec<u8>)], now: u64) -> Befor
         |list: &[(String, Vec<u8>)]| list.iter().any(|(n, _)| n == "authorization");
     let says = if has_authorization(headers) {
         "the request has its own Authorization header: it is checked with that one; the filter's cookies leave the request"
-    } else if has_authorization(&view.headers) {
+    } else if view.bearer.is_some() {
         "the session cookie opens: its access token is checked as the request's Authorization: Bearer; the filter's cookies leave the request"
     } else {
         "a cookie of the filter that does not open (tampered, another key, expired, or named twice): no session; the filter's cookies leave the request"
@@ -99,7 +99,12 @@ pub fn before(config: &Config, headers: &[(String, Vec<u8>)], now: u64) -> Befor
             step: "session",
             says: vec![says.to_owned()],
         }),
-        headers: Some(view.headers),
+        headers: Some(
+            view.headers(headers)
+                .into_iter()
+                .map(|(name, value)| (name.to_owned(), value.to_vec()))
+                .collect(),
+        ),
     }
 }
 

@@ -206,20 +206,23 @@ pub(super) fn decide_request(
             }
         }
     };
-    let (owned, found) = match view {
-        Some(view) => (
-            view.headers,
+    let (found, view) = match view {
+        Some(mut view) => (
             SessionFound {
-                cookie: Some(view.cookie),
-                refresh_cookie: view.refresh_cookie,
+                cookie: Some(view.cookie.clone()),
+                refresh_cookie: view.refresh_cookie.take(),
             },
+            Some(view),
         ),
-        None => (headers, SessionFound::default()),
+        None => (SessionFound::default(), None),
     };
-    let headers: Vec<(&str, &[u8])> = owned
-        .iter()
-        .map(|(name, value)| (name.as_str(), value.as_slice()))
-        .collect();
+    let headers: Vec<(&str, &[u8])> = match &view {
+        Some(view) => view.headers(&headers),
+        None => headers
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_slice()))
+            .collect(),
+    };
     decide_headers(
         host, config, worker, &headers, flags, refreshed, found, count,
     )

@@ -69,15 +69,10 @@ pub fn before_decision(
     refreshed: Option<Option<&str>>,
     (opened, count): (&mut OpenedSessions, &dyn Fn(Counter)),
 ) -> Before {
-    if let Some(token) = refreshed {
-        let (headers, cookie) = refresh::with_token(headers, token);
-        return Before::Decide(Some(SessionView {
-            headers,
-            cookie,
-            refresh_cookie: None,
-        }));
-    }
     let seen = Seen::read(headers);
+    if let Some(token) = refreshed {
+        return Before::Decide(Some(refresh::with_token(&seen.cookies, token)));
+    }
     let now = host.now();
     match flow::intercept(oidc, &seen, now) {
         Intercepted::Pass => {}

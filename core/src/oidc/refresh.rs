@@ -9,17 +9,31 @@ use super::opened::OpenedSessions;
 use super::provider_call::{self, ProviderCall, Tokens};
 use super::session::{self, Kept};
 
-/// A request with the filter's cookies, as the decision reads it.
+/// A request with the filter's cookies, as the decision reads it: the request's headers
+/// without its `Cookie` headers, then `cookie` and `bearer` (see [`SessionView::headers`]).
 #[derive(Debug)]
 pub struct SessionView {
-    /// The headers: the filter's cookies gone, the session's access token as
-    /// `Authorization: Bearer` when there is one.
-    pub headers: Vec<(String, Vec<u8>)>,
+    /// `Bearer <the session's access token>`, when the session gives the request one.
+    pub bearer: Option<Vec<u8>>,
     /// The `Cookie` header the upstream gets (none: no cookie).
     pub cookie: Option<Vec<u8>>,
     /// The refresh cookie's sealed value, when the access token came from the session: opened
     /// ([`session::open_kept`]) only when that token has expired.
     pub refresh_cookie: Option<Vec<u8>>,
+}
+
+impl SessionView {
+    /// The headers of `request` as the decision reads them: its own without `Cookie`, the
+    /// remaining `Cookie` and the session's `Authorization`, borrowed (none is copied).
+    pub fn headers<'a>(&'a self, request: &'a [(String, Vec<u8>)]) -> Vec<(&'a str, &'a [u8])> {
+        let own = request
+            .iter()
+            .filter(|(name, _)| name != "cookie")
+            .map(|(name, value)| (name.as_str(), value.as_slice()));
+        let cookie = self.cookie.as_deref().map(|c| ("cookie", c));
+        let bearer = self.bearer.as_deref().map(|b| ("authorization", b));
+        own.chain(cookie).chain(bearer).collect()
+    }
 }
 
 /// The request's headers with a session (`None` when the request carries none of the
@@ -41,38 +55,20 @@ pub fn session_view(
         .as_ref()
         .and_then(|_| cookies::find(&seen.cookies, Jar::Refresh.name(oidc)))
         .map(<[u8]>::to_vec);
-    let (headers, cookie) = with_token(headers, token.as_deref());
     Some(SessionView {
-        headers,
-        cookie,
         refresh_cookie,
+        ..with_token(&seen.cookies, token.as_deref())
     })
 }
 
-/// `headers` without the filter's cookies, with `token` as `Authorization: Bearer`; and the
-/// `Cookie` header left.
-#[allow(clippy::type_complexity)]
-pub fn with_token(
-    headers: &[(String, Vec<u8>)],
-    token: Option<&str>,
-) -> (Vec<(String, Vec<u8>)>, Option<Vec<u8>>) {
-    let seen = Seen::read(headers);
-    let rest = cookies::without_ours(&seen.cookies);
-    let mut view: Vec<(String, Vec<u8>)> = headers
-        .iter()
-        .filter(|(name, _)| name != "cookie")
-        .cloned()
-        .collect();
-    if let Some(rest) = &rest {
-        view.push(("cookie".to_owned(), rest.clone()));
+/// The view of a request whose `Cookie` headers are `cookies`, with `token` as its
+/// `Authorization: Bearer`: the filter's cookies gone.
+pub fn with_token(cookies: &[&[u8]], token: Option<&str>) -> SessionView {
+    SessionView {
+        bearer: token.map(|token| [b"Bearer ", token.as_bytes()].concat()),
+        cookie: cookies::without_ours(cookies),
+        refresh_cookie: None,
     }
-    if let Some(token) = token {
-        view.push((
-            "authorization".to_owned(),
-            format!("Bearer {token}").into_bytes(),
-        ));
-    }
-    (view, rest)
 }
 
 /// The refresh-token grant of `kept`, when it holds a refresh token.
