@@ -113,6 +113,9 @@ fn run(command: Command) -> Result<u8, CliError> {
                 },
             );
             let mut explanation = explain::explain_with(&config, &list, now_or(e.now), &fetched);
+            if let Some(token) = &explanation.session_token {
+                redactor.add_credential(token);
+            }
             explanation.filter_skipped = filter_off::skip(&loaded, &list);
             let text = if e.json {
                 let cannot =

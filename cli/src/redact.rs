@@ -90,8 +90,10 @@ impl Redactor {
                     for pair in value.split([';', ',']) {
                         if let Some((n, v)) = pair.split_once('=') {
                             let n = n.trim();
+                            // Sign-in's sealed cookies carry a session: a credential too.
                             if names.cookie(n.as_bytes()) != Spelling::Other
                                 || names.param(n.as_bytes()) != Spelling::Other
+                                || tollgate_core::oidc::cookies::is_ours(n.as_bytes())
                             {
                                 self.add_credential(v.trim());
                             }

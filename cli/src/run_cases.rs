@@ -61,6 +61,9 @@ pub fn run(
             redactor.add_credential(token);
         }
         let mut explanation = explain_with(config, &list, materials.now, materials.fetched);
+        if let Some(token) = &explanation.session_token {
+            redactor.add_credential(token);
+        }
         explanation.filter_skipped = crate::filter_off::skip(loaded, &list);
         let mut problems = compare(case, &explanation);
         if let Some(skip) = explanation.filter_skipped.as_ref().filter(|s| s.certain) {

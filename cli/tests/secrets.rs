@@ -222,3 +222,37 @@ fn many_credentials_in_one_request_are_masked() {
     assert!(!run.stdout.contains("k0002999"), "{}", run.stdout);
     assert_no_secret(&run.all(), &secrets, &[]);
 }
+
+/// Sign-in's sealed cookies carry a session: `explain` masks their values like any other
+/// credential, in every spelling of their names a server reads.
+#[test]
+fn explain_masks_the_values_of_sign_ins_cookies() {
+    let dir = scratch("explain-session-cookies");
+    let (env, _) = env_file(&dir, &ENVOY_VARS);
+    let env = env.to_str().unwrap();
+    let sealed: Vec<String> = (0..3)
+        .map(|_| format!("demo.{}", common::random_alnum(80)))
+        .collect();
+    let cookie = format!(
+        "Cookie: theme=dark; tollgate-session={}; __Host-Tollgate-Refresh={}; TOLLGATE-SIGNIN={}",
+        sealed[0], sealed[1], sealed[2]
+    );
+    for json in [false, true] {
+        let mut args = vec!["explain", "--config", "envoy/envoy.yaml", "--env-file", env];
+        if json {
+            args.push("--json");
+        }
+        args.extend([
+            "GET",
+            "/app",
+            "-H",
+            cookie.as_str(),
+            "-H",
+            "Accept: text/html",
+        ]);
+        let run = tollgate(&args);
+        assert_eq!(run.status, 0, "{}", run.all());
+        assert!(run.stdout.contains("theme=dark"), "{}", run.stdout);
+        assert_no_secret(&run.all(), &sealed, &[]);
+    }
+}

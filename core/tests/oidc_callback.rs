@@ -15,6 +15,7 @@ use serde_json::json;
 use tollgate_core::config::Config;
 use tollgate_core::oidc::cookies::Jar;
 use tollgate_core::oidc::flow::{self, Intercepted, Pending, Seen};
+use tollgate_core::oidc::provider_call::Tokens;
 use tollgate_core::oidc::{refresh, session, SignInEvent};
 
 mod oidc_support;
@@ -460,5 +461,18 @@ fn a_session_holds_only_the_sign_in_issuers_access_token() {
             refresh::renewed(oidc, &kept, provider, now()).is_none(),
             "{access}"
         );
+        // A session cookie sealed with such a token (before this check, or by another
+        // deployment sharing the keys) opens to no session.
+        let tokens = Tokens {
+            access_token: access.to_owned(),
+            id_token: None,
+            refresh_token: None,
+        };
+        let set = session::set_cookies(oidc, &tokens, now()).unwrap();
+        let jar: Vec<&str> = set.iter().map(|c| c.split(';').next().unwrap()).collect();
+        let headers = browser("/orders", Some(&jar.join("; ")));
+        let opened = &mut Default::default();
+        let view = refresh::session_view(oidc, &headers, now(), opened).unwrap();
+        assert!(view.bearer.is_none(), "{access}");
     }
 }

@@ -37,6 +37,10 @@ pub struct Explanation {
     /// decision above is then not what happens (see [`crate::filter_off::skip`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub filter_skipped: Option<Skip>,
+    /// The access token a session cookie of the request holds: masked in the output like the
+    /// request's own credentials.
+    #[serde(skip)]
+    pub session_token: Option<String>,
 }
 
 /// A request as the filter or the upstream sees it.
@@ -149,7 +153,7 @@ pub fn explain_with(
     let mut worker = WorkerState::default();
     fetched.install(&mut worker);
     worker.revocations.fresh_at = now;
-    let (first, viewed) = match sign_in::before(config, headers, now) {
+    let (first, viewed, session_token) = match sign_in::before(config, headers, now) {
         sign_in::Before::Answered { step, answer } => {
             return Explanation {
                 request: listed(headers),
@@ -160,9 +164,14 @@ pub fn explain_with(
                 upstream: None,
                 answer,
                 filter_skipped: None,
+                session_token: None,
             }
         }
-        sign_in::Before::Decide { step, headers } => (step, headers),
+        sign_in::Before::Decide {
+            step,
+            headers,
+            token,
+        } => (step, headers, token),
     };
     // With a session, the request as the decision reads it (the session's token as its
     // Authorization header, the filter's cookies gone).
@@ -191,6 +200,7 @@ pub fn explain_with(
         upstream,
         answer,
         filter_skipped: None,
+        session_token,
     }
 }
 

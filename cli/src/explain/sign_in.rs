@@ -11,10 +11,12 @@ use super::{Answer, Step};
 
 /// What sign-in does with a request before the decision.
 pub enum Before {
-    /// Decided by the decision, from `headers` when the session rewrote them.
+    /// Decided by the decision, from `headers` when the session rewrote them (`token`: the
+    /// access token the session holds, for the output's redactor).
     Decide {
         step: Option<Step>,
         headers: Option<Vec<(String, Vec<u8>)>>,
+        token: Option<String>,
     },
     /// Answered by sign-in (a callback, a logout, a near miss of their paths).
     Answered { step: Step, answer: Answer },
@@ -26,6 +28,7 @@ pub fn before(config: &Config, headers: &[(String, Vec<u8>)], now: u64) -> Befor
         return Before::Decide {
             step: None,
             headers: None,
+            token: None,
         };
     };
     let seen = Seen::read(headers);
@@ -83,6 +86,7 @@ pub fn before(config: &Config, headers: &[(String, Vec<u8>)], now: u64) -> Befor
                 says: vec![says.to_owned()],
             }),
             headers: None,
+            token: None,
         };
     };
     let has_authorization =
@@ -94,7 +98,13 @@ pub fn before(config: &Config, headers: &[(String, Vec<u8>)], now: u64) -> Befor
     } else {
         "a cookie of the filter that does not open (tampered, another key, expired, or named twice): no session; the filter's cookies leave the request"
     };
+    let token = view
+        .bearer
+        .as_deref()
+        .and_then(|b| b.strip_prefix(b"Bearer "))
+        .map(|t| String::from_utf8_lossy(t).into_owned());
     Before::Decide {
+        token,
         step: Some(Step {
             step: "session",
             says: vec![says.to_owned()],

@@ -111,7 +111,9 @@ pub fn any_of_ours(cookies: &[&[u8]]) -> bool {
     pairs(cookies).any(|(name, _)| is_ours(name))
 }
 
-fn is_ours(name: &[u8]) -> bool {
+/// Whether a cookie named `name` is one of the filter's, in any spelling a server might read
+/// (any case, either prefix).
+pub fn is_ours(name: &[u8]) -> bool {
     let base = match name.split_at_checked(7) {
         Some((prefix, rest)) if prefix.eq_ignore_ascii_case(b"__host-") => rest,
         _ => name,

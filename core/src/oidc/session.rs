@@ -72,8 +72,10 @@ pub fn of_sign_in_issuer(oidc: &Oidc, access_token: &str) -> bool {
         .is_some_and(|iss| iss == oidc.issuer_id)
 }
 
-/// The access token of the session cookie, when it opens at unix time `now`: from
-/// `opened` when this worker opened the same cookie before, else opened and kept there.
+/// The access token of the session cookie, when it opens at unix time `now` and holds a
+/// token of the sign-in's issuer (a cookie sealed before that check, or under keys shared
+/// with another deployment, may not): from `opened` when this worker opened the same
+/// cookie before, else opened, checked and kept there.
 pub fn access_token(
     oidc: &Oidc,
     cookies: &[&[u8]],
@@ -86,7 +88,9 @@ pub fn access_token(
         return Some(token.to_string());
     }
     let (plain, until) = oidc.sealer.open_until(name, sealed, now)?;
-    let token = String::from_utf8(plain).ok()?;
+    let token = String::from_utf8(plain)
+        .ok()
+        .filter(|token| of_sign_in_issuer(oidc, token))?;
     opened.keep(sealed, Rc::from(token.as_str()), until);
     Some(token)
 }
