@@ -221,8 +221,9 @@ fn measured(config: &Config, worker: &mut WorkerState, requests: &[Headers], bod
 /// (session.rs): the callback and logout paths checked, the session read from its cookies.
 fn through_sign_in(config: &Config, worker: &mut WorkerState, headers: &Headers) -> bool {
     let view = config.oidc.as_ref().and_then(|oidc| {
-        black_box(intercept(oidc, &Seen::read(headers), NOW));
-        session_view(oidc, headers, NOW, &mut worker.sessions)
+        let seen = Seen::read(headers);
+        black_box(intercept(oidc, &seen, NOW));
+        session_view(oidc, &seen, NOW, &mut worker.sessions)
     });
     let allowed = |decision: Decision| {
         let allowed = matches!(

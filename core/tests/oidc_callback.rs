@@ -147,7 +147,8 @@ fn a_good_answer_sets_the_session_and_returns_the_browser() {
         .collect();
     let cookie = format!("theme=dark; {}", jar.join("; "));
     let headers = browser("/orders", Some(&cookie));
-    let session = refresh::session_view(oidc, &headers, now(), &mut Default::default()).unwrap();
+    let session =
+        refresh::session_view(oidc, &Seen::read(&headers), now(), &mut Default::default()).unwrap();
     let (view, rest) = (session.headers(&headers), session.cookie.clone());
     let sealed = session.refresh_cookie.clone().unwrap();
     let opened = session::open_kept(oidc, &sealed, now()).unwrap();
@@ -161,7 +162,8 @@ fn a_good_answer_sets_the_session_and_returns_the_browser() {
     // A tampered session cookie is no session (its cookies still leave the upstream).
     let tampered = cookie.replacen("tollgate-session=k1.", "tollgate-session=k1.A", 1);
     let headers = browser("/orders", Some(&tampered));
-    let session = refresh::session_view(oidc, &headers, now(), &mut Default::default()).unwrap();
+    let session =
+        refresh::session_view(oidc, &Seen::read(&headers), now(), &mut Default::default()).unwrap();
     assert!(session
         .headers(&headers)
         .iter()
@@ -170,7 +172,8 @@ fn a_good_answer_sets_the_session_and_returns_the_browser() {
     // The request's own Authorization header wins: the session is not added beside it.
     let mut headers = browser("/orders", Some(&cookie));
     headers.push(("authorization".into(), b"Bearer mine".to_vec()));
-    let session = refresh::session_view(oidc, &headers, now(), &mut Default::default()).unwrap();
+    let session =
+        refresh::session_view(oidc, &Seen::read(&headers), now(), &mut Default::default()).unwrap();
     let view = session.headers(&headers);
     assert_eq!(
         view.iter().filter(|(n, _)| *n == "authorization").count(),
@@ -472,7 +475,7 @@ fn a_session_holds_only_the_sign_in_issuers_access_token() {
         let jar: Vec<&str> = set.iter().map(|c| c.split(';').next().unwrap()).collect();
         let headers = browser("/orders", Some(&jar.join("; ")));
         let opened = &mut Default::default();
-        let view = refresh::session_view(oidc, &headers, now(), opened).unwrap();
+        let view = refresh::session_view(oidc, &Seen::read(&headers), now(), opened).unwrap();
         assert!(view.bearer.is_none(), "{access}");
     }
 }

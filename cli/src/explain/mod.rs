@@ -231,22 +231,30 @@ fn answer_of(decision: &Decision<'_>, headers: &[(String, Vec<u8>)]) -> (Answer,
             let code = serde_json::from_str::<serde_json::Value>(&response.body)
                 .ok()
                 .and_then(|b| b.get("code").and_then(|c| c.as_str()).map(str::to_owned));
-            (
-                Answer {
-                    outcome,
-                    status: response.status,
-                    code,
-                    headers: response
-                        .headers
-                        .iter()
-                        .map(|(n, v)| ((*n).to_owned(), v.clone()))
-                        .collect(),
-                    body: (!response.body.is_empty()).then(|| response.body.clone()),
-                    edits: edits.iter().map(edit_text).collect(),
-                },
-                None,
-            )
+            let edits = edits.iter().map(edit_text).collect();
+            (responded(response, outcome, code, edits), None)
         }
+    }
+}
+
+/// The filter's own answer `response`, as an explanation shows it.
+fn responded(
+    response: &tollgate_core::response::LocalResponse,
+    outcome: String,
+    code: Option<String>,
+    edits: Vec<String>,
+) -> Answer {
+    Answer {
+        outcome,
+        status: response.status,
+        code,
+        headers: response
+            .headers
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), v.clone()))
+            .collect(),
+        body: (!response.body.is_empty()).then(|| response.body.clone()),
+        edits,
     }
 }
 

@@ -78,7 +78,7 @@ pub fn before(config: &Config, headers: &[(String, Vec<u8>)], now: u64) -> Befor
         }
     }
     let opened = &mut tollgate_core::oidc::opened::OpenedSessions::default();
-    let Some(view) = refresh::session_view(oidc, headers, now, opened) else {
+    let Some(view) = refresh::session_view(oidc, &seen, now, opened) else {
         let says = "no cookie of the filter: no session (a browser on a required path is sent to the provider)";
         return Before::Decide {
             step: Some(Step {
@@ -120,16 +120,5 @@ pub fn before(config: &Config, headers: &[(String, Vec<u8>)], now: u64) -> Befor
 
 /// Sign-in's own answer, as an explanation shows an answer.
 fn answer(response: &LocalResponse) -> Answer {
-    Answer {
-        outcome: "sign-in".to_owned(),
-        status: response.status,
-        code: None,
-        headers: response
-            .headers
-            .iter()
-            .map(|(n, v)| ((*n).to_owned(), v.clone()))
-            .collect(),
-        body: (!response.body.is_empty()).then(|| response.body.clone()),
-        edits: Vec::new(),
-    }
+    super::responded(response, "sign-in".to_owned(), None, Vec::new())
 }

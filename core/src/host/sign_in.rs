@@ -114,7 +114,7 @@ pub fn before_decision(
             };
         }
     }
-    Before::Decide(refresh::session_view(oidc, headers, now, opened))
+    Before::Decide(refresh::session_view(oidc, &seen, now, opened))
 }
 
 /// The filter's cookies leave the request (before the decision's own edits, which were

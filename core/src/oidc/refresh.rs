@@ -36,15 +36,15 @@ impl SessionView {
     }
 }
 
-/// The request's headers with a session (`None` when the request carries none of the
-/// filter's cookies). A request with its own `Authorization` header is read with that one.
+/// The session of a request (`seen`: what sign-in read of its headers; `None` when it
+/// carries none of the filter's cookies). A request with its own `Authorization` header is
+/// read with that one.
 pub fn session_view(
     oidc: &Oidc,
-    headers: &[(String, Vec<u8>)],
+    seen: &Seen<'_>,
     now: u64,
     opened: &mut OpenedSessions,
 ) -> Option<SessionView> {
-    let seen = Seen::read(headers);
     if !cookies::any_of_ours(&seen.cookies) {
         return None;
     }
