@@ -41,9 +41,9 @@ use std::hint::black_box;
 
 use jwt_simple::prelude::*;
 use tollgate_core::config::Config;
-use tollgate_core::decision::{decide, Decision};
+use tollgate_core::decision::{decide, decide_in_session, Decision, NoTrace};
 use tollgate_core::oidc::flow::{intercept, Seen};
-use tollgate_core::oidc::refresh::session_view;
+use tollgate_core::oidc::refresh::{session_view, SessionView};
 use tollgate_core::verify::token::{claims_for, AccessClaims, SigningKey};
 use tollgate_core::worker::WorkerState;
 
@@ -233,10 +233,15 @@ fn through_sign_in(config: &Config, worker: &mut WorkerState, headers: &Headers)
         black_box(decision);
         allowed
     };
-    match &view {
-        Some(view) => allowed(decide(config, worker, &view.headers(headers), NOW)),
-        None => allowed(decide(config, worker, headers, NOW)),
-    }
+    let read = (headers.as_slice(), view.as_ref().map(SessionView::session));
+    allowed(decide_in_session(
+        config,
+        worker,
+        read,
+        true,
+        &|| NOW,
+        &mut NoTrace,
+    ))
 }
 
 const KINDS: &[&str] = &[

@@ -6,7 +6,9 @@
 
 use serde::Serialize;
 use tollgate_core::config::Config;
-use tollgate_core::decision::{apply_edits, decide_traced, Action, Decision, HeaderEdit, Outcome};
+use tollgate_core::decision::{
+    apply_edits, decide_in_session, Action, Decision, HeaderEdit, Outcome,
+};
 use tollgate_core::denial::Denial;
 use tollgate_core::identity::Identity;
 use tollgate_core::worker::WorkerState;
@@ -167,17 +169,25 @@ pub fn explain_with(
                 session_token: None,
             }
         }
-        sign_in::Before::Decide {
-            step,
-            headers,
-            token,
-        } => (step, headers, token),
+        sign_in::Before::Decide { step, viewed } => {
+            let token = viewed.as_ref().and_then(|viewed| viewed.token.clone());
+            (step, viewed, token)
+        }
     };
-    // With a session, the request as the decision reads it (the session's token as its
-    // Authorization header, the filter's cookies gone).
-    let decided = viewed.as_deref().unwrap_or(headers);
+    // With a session, the request as the filter hands it on (the filter's cookies gone),
+    // decided with the session's token as its credential.
+    let handed_on = viewed.as_ref().map(|viewed| viewed.handed_on(headers));
+    let decided = handed_on.as_deref().unwrap_or(headers);
+    let session = viewed.as_ref().map(sign_in::Viewed::session);
     let mut told = steps::Told::new(config, now);
-    let decision = decide_traced(config, &mut worker, decided, now, &mut told);
+    let decision = decide_in_session(
+        config,
+        &mut worker,
+        (headers, session),
+        true,
+        &|| now,
+        &mut told,
+    );
     let mut steps: Vec<Step> = first.into_iter().chain(told.steps).collect();
     let identity = match &decision.outcome {
         Outcome::Allowed(identity) => Some(identity_shown(identity)),

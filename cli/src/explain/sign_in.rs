@@ -5,21 +5,51 @@
 use tollgate_core::config::Config;
 use tollgate_core::oidc::flow::{self, Intercepted, Pending, Seen};
 use tollgate_core::oidc::refresh;
+use tollgate_core::request::Session;
 use tollgate_core::response::LocalResponse;
 
 use super::{Answer, Step};
 
 /// What sign-in does with a request before the decision.
 pub enum Before {
-    /// Decided by the decision, from `headers` when the session rewrote them (`token`: the
-    /// access token the session holds, for the output's redactor).
+    /// Decided by the decision, in the session `viewed` when the request carries cookies of
+    /// the filter.
     Decide {
         step: Option<Step>,
-        headers: Option<Vec<(String, Vec<u8>)>>,
-        token: Option<String>,
+        viewed: Option<Viewed>,
     },
     /// Answered by sign-in (a callback, a logout, a near miss of their paths).
     Answered { step: Step, answer: Answer },
+}
+
+/// A request's session as sign-in read it from its cookies.
+pub struct Viewed {
+    /// The access token the session holds (the decision reads it as the request's bearer
+    /// credential; also for the output's redactor).
+    pub token: Option<String>,
+    /// The `Cookie` header without the filter's cookies.
+    pub cookie: Option<Vec<u8>>,
+}
+
+impl Viewed {
+    /// What the decision reads in place of the request's cookies and `Authorization`.
+    pub fn session(&self) -> Session<'_> {
+        Session {
+            token: self.token.as_deref(),
+            cookie: self.cookie.as_deref(),
+        }
+    }
+
+    /// `headers` as the filter hands them on before the decision's edits: the filter's
+    /// cookies gone.
+    pub fn handed_on(&self, headers: &[(String, Vec<u8>)]) -> Vec<(String, Vec<u8>)> {
+        let own = headers.iter().filter(|(name, _)| name != "cookie").cloned();
+        let cookie = self
+            .cookie
+            .clone()
+            .map(|cookie| ("cookie".to_owned(), cookie));
+        own.chain(cookie).collect()
+    }
 }
 
 /// Sign-in's step for `headers` at unix time `now`.
@@ -27,8 +57,7 @@ pub fn before(config: &Config, headers: &[(String, Vec<u8>)], now: u64) -> Befor
     let Some(oidc) = &config.oidc else {
         return Before::Decide {
             step: None,
-            headers: None,
-            token: None,
+            viewed: None,
         };
     };
     let seen = Seen::read(headers);
@@ -85,36 +114,27 @@ pub fn before(config: &Config, headers: &[(String, Vec<u8>)], now: u64) -> Befor
                 step: "session",
                 says: vec![says.to_owned()],
             }),
-            headers: None,
-            token: None,
+            viewed: None,
         };
     };
     let has_authorization =
         |list: &[(String, Vec<u8>)]| list.iter().any(|(n, _)| n == "authorization");
     let says = if has_authorization(headers) {
         "the request has its own Authorization header: it is checked with that one; the filter's cookies leave the request"
-    } else if view.bearer.is_some() {
+    } else if view.token.is_some() {
         "the session cookie opens: its access token is checked as the request's Authorization: Bearer; the filter's cookies leave the request"
     } else {
         "a cookie of the filter that does not open (tampered, another key, expired, or named twice): no session; the filter's cookies leave the request"
     };
-    let token = view
-        .bearer
-        .as_deref()
-        .and_then(|b| b.strip_prefix(b"Bearer "))
-        .map(|t| String::from_utf8_lossy(t).into_owned());
     Before::Decide {
-        token,
         step: Some(Step {
             step: "session",
             says: vec![says.to_owned()],
         }),
-        headers: Some(
-            view.headers(headers)
-                .into_iter()
-                .map(|(name, value)| (name.to_owned(), value.to_vec()))
-                .collect(),
-        ),
+        viewed: Some(Viewed {
+            token: view.token.as_deref().map(str::to_owned),
+            cookie: view.cookie,
+        }),
     }
 }
 

@@ -1,5 +1,6 @@
 //! Finding the one credential a request carries, and refusing requests that carry several.
 
+mod bearer;
 pub mod form;
 mod multipart;
 pub mod spellings;
@@ -13,7 +14,9 @@ use crate::denial::{BadCredential, BadRequest, Denial};
 use crate::request::query::{self, name_is};
 use crate::request::RequestView;
 pub use crate::request::TokenHeader;
-use crate::verify::MAX_CREDENTIAL_LEN;
+pub(crate) use bearer::is_b64token;
+pub use bearer::is_bearer_credential;
+use bearer::{bearer_from_header, checked_bearer};
 
 /// Query parameter names of client credentials.
 pub const CLIENT_ID_PARAM: &str = "client_id";
@@ -81,12 +84,21 @@ pub fn extract_with<'a>(
     let token_header = token_headers::find(request)?;
     let found = QueryCredentials::find(query.unwrap_or_default(), at.query_param)?;
     let client = found.client_id.is_some() || found.client_secret.is_some();
+    let session = request.session_token;
     let methods = usize::from(header.is_some())
+        + usize::from(session.is_some())
         + usize::from(token_header.is_some())
         + usize::from(found.token.is_some())
         + usize::from(client);
     if methods > 1 {
         return Err(Denial::InvalidRequest(BadRequest::SeveralMethods));
+    }
+    if let Some(value) = session {
+        // Checked when the session was set or its cookie opened (`Session::token`).
+        return Ok(Some(Presented::Bearer {
+            value: Cow::Borrowed(value),
+            source: Source::Header,
+        }));
     }
     if let Some(value) = header {
         if !sources.is_empty() {
@@ -160,71 +172,6 @@ impl<'a> QueryCredentials<'a> {
     }
 }
 
-/// Parses `Bearer <credential>` (scheme in any case, then one or more spaces).
-fn bearer_from_header(value: &[u8]) -> Result<Presented<'_>, Denial> {
-    let (scheme, rest) = match value.iter().position(|&b| b == b' ') {
-        Some(sp) => (
-            value.get(..sp).unwrap_or_default(),
-            value.get(sp..).unwrap_or_default(),
-        ),
-        None => (value, &[][..]),
-    };
-    if !scheme.eq_ignore_ascii_case(b"bearer") {
-        return Err(Denial::InvalidCredentials(BadCredential::NotBearer));
-    }
-    let spaces = rest.iter().take_while(|&&b| b == b' ').count();
-    let credential = rest.get(spaces..).unwrap_or_default();
-    Ok(Presented::Bearer {
-        value: checked_bearer(Cow::Borrowed(credential))?,
-        source: Source::Header,
-    })
-}
-
-/// Checks length, then the RFC 6750 `b64token` grammar; the result is ASCII.
-fn checked_bearer(value: Cow<'_, [u8]>) -> Result<Cow<'_, str>, Denial> {
-    let invalid = |reason| Err(Denial::InvalidCredentials(reason));
-    if value.is_empty() {
-        return invalid(BadCredential::Empty);
-    }
-    if value.len() > MAX_CREDENTIAL_LEN {
-        return invalid(BadCredential::TooLong);
-    }
-    if !is_b64token(&value) {
-        return invalid(BadCredential::BadCharacters);
-    }
-    Ok(match value {
-        Cow::Borrowed(bytes) => Cow::Borrowed(std::str::from_utf8(bytes).unwrap_or_default()),
-        Cow::Owned(bytes) => Cow::Owned(String::from_utf8(bytes).unwrap_or_default()),
-    })
-}
-
-/// The characters of a `b64token` body, by byte value.
-#[allow(clippy::indexing_slicing)] // Evaluated at compile time: out of bounds fails the build.
-const B64TOKEN: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut b = 0;
-    while b < 256 {
-        let c = b as u8;
-        table[b] =
-            c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~' | b'+' | b'/');
-        b += 1;
-    }
-    table
-};
-
-/// `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="` (RFC 6750 section 2.1).
-pub(crate) fn is_b64token(value: &[u8]) -> bool {
-    let padding = value.iter().rev().take_while(|&&b| b == b'=').count();
-    let body = value.get(..value.len() - padding).unwrap_or_default();
-    // Folded without an early exit (the table's index is a byte: never out of bounds), so
-    // that the loop runs without a branch per byte.
-    #[allow(clippy::indexing_slicing)]
-    let all = body
-        .iter()
-        .fold(true, |all, &b| all & B64TOKEN[usize::from(b)]);
-    !body.is_empty() && all
-}
-
 /// The value of the token cookie across every `Cookie` header; two of them is a 400.
 fn token_cookie<'a>(cookies: &[&'a [u8]], name: &str) -> Result<Option<&'a [u8]>, Denial> {
     let mut found = None;
@@ -250,6 +197,7 @@ pub(crate) fn cookie_pairs(header: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::verify::MAX_CREDENTIAL_LEN;
 
     const AT: Locations<'static> = Locations {
         query_param: "access_token",

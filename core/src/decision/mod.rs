@@ -31,8 +31,8 @@ use crate::credential::{self, Locations};
 use crate::denial::{BadRequest, Denial};
 use crate::identity::Identity;
 use crate::request::path::{self, PathError};
-use crate::request::RequestView;
 use crate::request::{form, host};
+use crate::request::{RequestView, Session};
 use crate::rules::{Mode, Policy};
 use crate::worker::WorkerState;
 
@@ -96,10 +96,27 @@ where
     N: AsRef<str>,
     V: AsRef<[u8]>,
 {
+    decide_in_session(config, worker, (headers, None), stream_ends, now, trace)
+}
+
+/// [`decide_stream_traced`] of a request whose `Cookie` headers and access token are those
+/// of a browser `session`, when one is given (sign-in read them from its cookies).
+pub fn decide_in_session<'a, N, V>(
+    config: &'a Config,
+    worker: &mut WorkerState,
+    (headers, session): (&'a [(N, V)], Option<Session<'a>>),
+    stream_ends: bool,
+    now: &dyn Fn() -> u64,
+    trace: &mut impl Trace,
+) -> Decision<'a>
+where
+    N: AsRef<str>,
+    V: AsRef<[u8]>,
+{
     // The steps are those of README's "How a request is decided".
     // 1. Identity headers the client sent are removed, on every path.
     let spoof = |name: &str| config.identity_headers.is_spoof(name);
-    let request = RequestView::read(headers, spoof, &config.token_headers);
+    let request = RequestView::read_in_session(headers, session, spoof, &config.token_headers);
     trace.step(Step::Request(&request));
     let mut edits: Vec<HeaderEdit<'a>> = Vec::with_capacity(request.spoofed.len() + 5);
     edits.extend(request.spoofed.iter().map(|name| HeaderEdit::Remove(name)));

@@ -15,10 +15,13 @@ use crate::config::{AccessLogFields, Config};
 use crate::credential::form::FormScanner;
 use crate::credential::spellings::CredentialNames;
 use crate::credential::Locations;
-use crate::decision::{decide_stream, Action, Decision, HeaderEdit, KeyWait, LogField, Outcome};
+use crate::decision::{
+    decide_in_session, Action, Decision, HeaderEdit, KeyWait, LogField, NoTrace, Outcome,
+};
 use crate::denial::{BadRequest, Code, Denial};
 use crate::metrics::Counter;
 use crate::oidc::flow::Pending;
+use crate::oidc::refresh::SessionView;
 use sign_in::Before;
 
 mod session;
@@ -138,14 +141,6 @@ pub fn on_request_headers(
     decide_request(host, config, worker, (stream_ends, may_wait), None, &count)
 }
 
-/// What sign-in found on a request with a session: the `Cookie` header the upstream gets and
-/// the refresh cookie's sealed value.
-#[derive(Default)]
-struct SessionFound {
-    cookie: Option<Option<Vec<u8>>>,
-    refresh_cookie: Option<Vec<u8>>,
-}
-
 /// A session refreshed while its request waited, for the request decided again.
 #[derive(Clone, Copy)]
 pub(crate) enum Refreshed<'a> {
@@ -183,9 +178,14 @@ pub(super) fn decide_request(
 ) -> AfterHeaders {
     let Some(oidc) = &config.oidc else {
         return host.with_request_headers(|headers| {
-            let found = SessionFound::default();
             decide_headers(
-                host, config, worker, headers, flags, refreshed, found, count,
+                host,
+                config,
+                worker,
+                (headers, None),
+                flags,
+                refreshed,
+                count,
             )
         });
     };
@@ -206,25 +206,18 @@ pub(super) fn decide_request(
             }
         }
     };
-    let (found, view) = match view {
-        Some(mut view) => (
-            SessionFound {
-                cookie: Some(view.cookie.clone()),
-                refresh_cookie: view.refresh_cookie.take(),
-            },
-            Some(view),
-        ),
-        None => (SessionFound::default(), None),
-    };
-    let headers: Vec<(&str, &[u8])> = match &view {
-        Some(view) => view.headers(&headers),
-        None => headers
-            .iter()
-            .map(|(name, value)| (name.as_str(), value.as_slice()))
-            .collect(),
-    };
+    let headers: Vec<(&str, &[u8])> = headers
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.as_slice()))
+        .collect();
     decide_headers(
-        host, config, worker, &headers, flags, refreshed, found, count,
+        host,
+        config,
+        worker,
+        (&headers, view.as_ref()),
+        flags,
+        refreshed,
+        count,
     )
 }
 
@@ -236,13 +229,14 @@ fn decide_headers(
     host: &impl Host,
     config: &Config,
     worker: &mut WorkerState,
-    headers: &[(&str, &[u8])],
+    (headers, view): (&[(&str, &[u8])], Option<&SessionView<'_>>),
     (stream_ends, may_wait): (bool, bool),
     refreshed: Option<Refreshed<'_>>,
-    found: SessionFound,
     count: &dyn Fn(Counter),
 ) -> AfterHeaders {
-    let mut decision = decide_stream(config, worker, headers, stream_ends, &|| host.now());
+    let now = || host.now();
+    let read = (headers, view.map(SessionView::session));
+    let mut decision = decide_in_session(config, worker, read, stream_ends, &now, &mut NoTrace);
     if let (Some(refreshed), Action::Respond(answer, _)) = (refreshed, &mut decision.action) {
         let cookies = match (refreshed, &config.oidc) {
             (Refreshed::Renewed { cookies, .. }, _) => cookies.to_vec(),
@@ -264,7 +258,8 @@ fn decide_headers(
     });
     // Only a request without a body is refreshed: one with a body would go on, after the
     // refresh, without its form body being read for credentials.
-    if let (Some(oidc), Some(sealed), true) = (&config.oidc, &found.refresh_cookie, stream_ends) {
+    let refresh_cookie = view.and_then(|view| view.refresh_cookie);
+    if let (Some(oidc), Some(sealed), true) = (&config.oidc, refresh_cookie, stream_ends) {
         let kept = || crate::oidc::session::open_kept(oidc, sealed, host.now());
         if let Some(kept) = session::expired(&decision).then(kept).flatten() {
             if let Some(after) = session::start_refresh(host, oidc, kept, stream_ends) {
@@ -273,8 +268,8 @@ fn decide_headers(
         }
     }
     let waits = may_wait && decision.awaits_keys.is_some();
-    if let (false, Some(cookie)) = (waits, &found.cookie) {
-        if let Err(error) = sign_in::keep_cookies(host, cookie.as_deref()) {
+    if let (false, Some(view)) = (waits, view) {
+        if let Err(error) = sign_in::keep_cookies(host, view.cookie.as_deref()) {
             failed(host, count, Call::HeaderChange, error);
             respond(host, count, &response::unavailable());
             return AfterHeaders {

@@ -15,10 +15,10 @@ use crate::response::LocalResponse;
 use crate::worker::WorkerState;
 
 /// What comes before the decision.
-pub enum Before {
+pub enum Before<'h> {
     /// Decide the request, from these headers when given (a session read from its cookies;
     /// then [`keep_cookies`] before the decision is applied).
-    Decide(Option<SessionView>),
+    Decide(Option<SessionView<'h>>),
     /// Sign-in answered the request, or holds it for a call to the provider.
     Done(Verdict, Option<Pending>),
 }
@@ -62,13 +62,13 @@ pub(super) fn answer(
 }
 
 /// Sign-in's part of a request's headers (`headers`, as the host gave them).
-pub fn before_decision(
+pub fn before_decision<'h>(
     host: &impl Host,
     oidc: &Oidc,
-    headers: &[(String, Vec<u8>)],
+    headers: &'h [(String, Vec<u8>)],
     refreshed: Option<Option<&str>>,
     (opened, count): (&mut OpenedSessions, &dyn Fn(Counter)),
-) -> Before {
+) -> Before<'h> {
     let seen = Seen::read(headers);
     if let Some(token) = refreshed {
         return Before::Decide(Some(refresh::with_token(&seen.cookies, token)));

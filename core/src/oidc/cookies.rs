@@ -71,21 +71,9 @@ pub fn find<'c>(cookies: &[&'c [u8]], name: &str) -> Option<&'c [u8]> {
 
 /// Every `name=value` of the `Cookie` headers, trimmed (a piece without `=` is a name).
 fn pairs<'a, 'c>(cookies: &'a [&'c [u8]]) -> impl Iterator<Item = (&'c [u8], &'c [u8])> + 'a {
-    cookies.iter().flat_map(|header| {
-        pieces(header).map(|piece| {
-            let piece = piece.trim_ascii();
-            match memchr::memchr(b'=', piece) {
-                Some(at) => {
-                    let (name, value) = piece.split_at(at);
-                    (
-                        name.trim_ascii(),
-                        value.get(1..).unwrap_or_default().trim_ascii(),
-                    )
-                }
-                None => (piece, &b""[..]),
-            }
-        })
-    })
+    cookies
+        .iter()
+        .flat_map(|header| pieces(header).map(|piece| name_and_value(piece.trim_ascii())))
 }
 
 /// The `;`-separated pieces of one `Cookie` header (found with memchr: a session's cookies
@@ -125,21 +113,74 @@ pub fn is_ours(name: &[u8]) -> bool {
 
 /// The `Cookie` header without the filter's cookies (`None` when nothing is left).
 pub fn without_ours(cookies: &[&[u8]]) -> Option<Vec<u8>> {
-    let mut out = Vec::new();
+    // Any two of the filter's names: each is dropped as one of the filter's cookies anyway.
+    let (session, refresh) = (Jar::Session.base(), Jar::Refresh.base());
+    read(cookies, session, refresh).others
+}
+
+/// What a request's `Cookie` headers hold of a session, read in one pass.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct SessionCookies<'c> {
+    /// Whether a cookie of the filter comes, in any spelling ([`is_ours`]).
+    pub any_of_ours: bool,
+    /// The session cookie's value (as [`find`] reads it).
+    pub session: Option<&'c [u8]>,
+    /// The refresh cookie's value (as [`find`] reads it).
+    pub refresh: Option<&'c [u8]>,
+    /// The `Cookie` header without the filter's cookies (as [`without_ours`]).
+    pub others: Option<Vec<u8>>,
+}
+
+/// The session and refresh cookies, named `session` and `refresh`, and the rest of the
+/// `Cookie` headers: one pass, each byte read a bounded number of times (a session's cookies
+/// are kilobytes, read on every request).
+pub fn read<'c>(cookies: &[&'c [u8]], session: &str, refresh: &str) -> SessionCookies<'c> {
+    let mut read = SessionCookies::default();
+    let (mut sessions, mut refreshes) = (0, 0);
+    let mut others = Vec::with_capacity(cookies.iter().map(|header| header.len()).sum());
     for header in cookies {
         for piece in pieces(header) {
             let trimmed = piece.trim_ascii();
-            let name = trimmed.split(|b| *b == b'=').next().unwrap_or_default();
-            if trimmed.is_empty() || is_ours(name.trim_ascii()) {
+            let (name, value) = name_and_value(trimmed);
+            if trimmed.is_empty() {
                 continue;
             }
-            if !out.is_empty() {
-                out.extend_from_slice(b"; ");
+            // The names as the filter sets them first: comparing in any case costs more.
+            if name == session.as_bytes() {
+                sessions += 1;
+                read.session = Some(value);
+            } else if name == refresh.as_bytes() {
+                refreshes += 1;
+                read.refresh = Some(value);
+            } else if !is_ours(name) {
+                if !others.is_empty() {
+                    others.extend_from_slice(b"; ");
+                }
+                others.extend_from_slice(trimmed);
+                continue;
             }
-            out.extend_from_slice(trimmed);
+            read.any_of_ours = true;
         }
     }
-    (!out.is_empty()).then_some(out)
+    // A name that comes twice reads as none (see [`find`]).
+    read.session = read.session.filter(|_| sessions == 1);
+    read.refresh = read.refresh.filter(|_| refreshes == 1);
+    read.others = (!others.is_empty()).then_some(others);
+    read
+}
+
+/// The trimmed name and value of one trimmed `name=value` piece (without `=`: a name).
+fn name_and_value(piece: &[u8]) -> (&[u8], &[u8]) {
+    match memchr::memchr(b'=', piece) {
+        Some(at) => {
+            let (name, value) = piece.split_at(at);
+            (
+                name.trim_ascii(),
+                value.get(1..).unwrap_or_default().trim_ascii(),
+            )
+        }
+        None => (piece, &b""[..]),
+    }
 }
 
 #[cfg(test)]
@@ -156,6 +197,31 @@ mod tests {
     }
 
     #[test]
+    fn one_pass_reads_as_find_and_without_ours() {
+        let (session, refresh) = ("tollgate-session", "tollgate-refresh");
+        let cases: [&[&[u8]]; 5] = [
+            &[b"a=1; tollgate-session=s ; b=2", b"tollgate-refresh=r;c"],
+            &[b"tollgate-session=s; TOLLGATE-SESSION=t; x"],
+            &[
+                b"tollgate-session=s",
+                b"tollgate-session=t; tollgate-refresh=r",
+            ],
+            &[b"__Host-tollgate-session=h; tollgate-signin=x; =v"],
+            &[b"theme=dark", b""],
+        ];
+        for headers in cases {
+            let read = read(headers, session, refresh);
+            assert_eq!(read.session, find(headers, session), "{headers:?}");
+            assert_eq!(read.refresh, find(headers, refresh), "{headers:?}");
+            assert_eq!(read.any_of_ours, any_of_ours(headers), "{headers:?}");
+            assert_eq!(read.others, without_ours(headers), "{headers:?}");
+        }
+        let read = read(cases[2], session, refresh);
+        assert_eq!((read.session, read.refresh), (None, Some(&b"r"[..])));
+        assert_eq!(without_ours(cases[3]).unwrap(), b"=v");
+    }
+
+    #[test]
     fn finds_and_strips_our_cookies() {
         let headers: [&[u8]; 2] = [
             b"a=1; tollgate-session=xyz ; b=2",
@@ -166,6 +232,7 @@ mod tests {
         assert!(any_of_ours(&headers));
         assert_eq!(without_ours(&headers).unwrap(), b"a=1; b=2; c");
         assert_eq!(without_ours(&[b"tollgate-signin=x"]), None);
+        assert_eq!(without_ours(&[b"=x; a"]).unwrap(), b"=x; a");
         assert!(!any_of_ours(&[b"tollgate-sessions=1"]));
     }
 }

@@ -275,7 +275,7 @@ pub fn on_answer(
         ),
         _ => Err(IdTokenError::Malformed),
     };
-    if checked.is_err() || !session::of_sign_in_issuer(oidc, &tokens.access_token) {
+    if checked.is_err() || !session::is_sign_in_token(oidc, &tokens.access_token) {
         return (
             with_cookies(page::refused(), ended()),
             SignInEvent::FailedIdToken,

@@ -5,45 +5,50 @@
 //! configuration starts new workers).
 
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasher, Hasher};
 use std::rc::Rc;
+
+use rustc_hash::FxBuildHasher;
 
 /// The most sealed values kept; the set is emptied when it is full (about 1.6 KB each).
 pub const MAX_OPENED: usize = 1024;
 
-/// A sealed value, hashed by its first bytes (the key id and the random nonce) and compared
-/// whole: hashing kilobytes on every request would cost what the set saves.
-#[derive(Debug, PartialEq, Eq)]
-struct Sealed(Box<[u8]>);
-
-/// How many leading bytes of a sealed value are hashed.
+/// How many leading bytes of a sealed value are hashed (the key id and the random nonce):
+/// hashing kilobytes on every request would cost what the set saves.
 const HASHED: usize = 48;
 
-impl Hash for Sealed {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        hash_prefix(&self.0, state);
-    }
-}
-
-fn hash_prefix<H: Hasher>(value: &[u8], state: &mut H) {
-    state.write_usize(value.len());
-    state.write(value.get(..HASHED).unwrap_or(value));
+/// One opened value: the sealed value whole (compared on every lookup), its access token and
+/// when its seal expires.
+#[derive(Debug)]
+struct Opened {
+    sealed: Box<[u8]>,
+    token: Rc<str>,
+    until: u64,
 }
 
 /// The sealed session cookies opened on this worker, with their access tokens.
 #[derive(Debug, Default)]
 pub struct OpenedSessions {
-    opened: HashMap<Sealed, (Rc<str>, u64)>,
+    /// By the hash of the sealed value's first bytes: two values with one hash keep the later
+    /// one, and a lookup compares the value whole. FxHash is safe here: only values this
+    /// filter sealed (each with a random nonce) enter, so nobody can choose colliding keys.
+    opened: HashMap<u64, Opened, FxBuildHasher>,
 }
 
 impl OpenedSessions {
+    /// The hash of `sealed`'s length and first bytes.
+    fn key(&self, sealed: &[u8]) -> u64 {
+        let mut state = FxBuildHasher.build_hasher();
+        state.write_usize(sealed.len());
+        state.write(sealed.get(..HASHED).unwrap_or(sealed));
+        state.finish()
+    }
+
     /// The access token of `sealed`, when it was opened here and its seal has not expired
-    /// at unix time `now`.
+    /// at unix time `now` (looked up without copying `sealed`).
     pub fn get(&self, sealed: &[u8], now: u64) -> Option<Rc<str>> {
-        // Looked up without copying the value: a boxed slice hashes and compares as `sealed`.
-        let key = Sealed(sealed.into());
-        let (token, until) = self.opened.get(&key)?;
-        (now < *until).then(|| Rc::clone(token))
+        let opened = self.opened.get(&self.key(sealed))?;
+        (*opened.sealed == *sealed && now < opened.until).then(|| Rc::clone(&opened.token))
     }
 
     /// Keeps `token`, opened from `sealed`, until unix time `until`.
@@ -51,7 +56,12 @@ impl OpenedSessions {
         if self.opened.len() >= MAX_OPENED {
             self.opened.clear();
         }
-        self.opened.insert(Sealed(sealed.into()), (token, until));
+        let opened = Opened {
+            sealed: sealed.into(),
+            token,
+            until,
+        };
+        self.opened.insert(self.key(sealed), opened);
     }
 
     /// How many are kept.

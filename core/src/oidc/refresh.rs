@@ -2,70 +2,74 @@
 //! `Authorization: Bearer`, the filter's cookies kept from the upstream, and an expired
 //! access token refreshed with the refresh token while the request waits.
 
+use std::rc::Rc;
+
 use super::config::Oidc;
 use super::cookies::{self, Jar};
 use super::flow::{Answer, Seen};
 use super::opened::OpenedSessions;
 use super::provider_call::{self, ProviderCall, Tokens};
 use super::session::{self, Kept};
+use crate::request::Session;
 
-/// A request with the filter's cookies, as the decision reads it: the request's headers
-/// without its `Cookie` headers, then `cookie` and `bearer` (see [`SessionView::headers`]).
+/// A request with the filter's cookies, as the decision reads it ([`SessionView::session`]).
 #[derive(Debug)]
-pub struct SessionView {
-    /// `Bearer <the session's access token>`, when the session gives the request one.
-    pub bearer: Option<Vec<u8>>,
+pub struct SessionView<'h> {
+    /// The session's access token, when the session gives the request one (checked:
+    /// [`session::is_sign_in_token`]).
+    pub token: Option<Rc<str>>,
     /// The `Cookie` header the upstream gets (none: no cookie).
     pub cookie: Option<Vec<u8>>,
     /// The refresh cookie's sealed value, when the access token came from the session: opened
     /// ([`session::open_kept`]) only when that token has expired.
-    pub refresh_cookie: Option<Vec<u8>>,
+    pub refresh_cookie: Option<&'h [u8]>,
 }
 
-impl SessionView {
-    /// The headers of `request` as the decision reads them: its own without `Cookie`, the
-    /// remaining `Cookie` and the session's `Authorization`, borrowed (none is copied).
-    pub fn headers<'a>(&'a self, request: &'a [(String, Vec<u8>)]) -> Vec<(&'a str, &'a [u8])> {
-        let own = request
-            .iter()
-            .filter(|(name, _)| name != "cookie")
-            .map(|(name, value)| (name.as_str(), value.as_slice()));
-        let cookie = self.cookie.as_deref().map(|c| ("cookie", c));
-        let bearer = self.bearer.as_deref().map(|b| ("authorization", b));
-        own.chain(cookie).chain(bearer).collect()
+impl SessionView<'_> {
+    /// What the decision reads in place of the request's `Cookie` headers and
+    /// `Authorization` (borrowed).
+    pub fn session(&self) -> Session<'_> {
+        Session {
+            token: self.token.as_deref(),
+            cookie: self.cookie.as_deref(),
+        }
     }
 }
 
 /// The session of a request (`seen`: what sign-in read of its headers; `None` when it
 /// carries none of the filter's cookies). A request with its own `Authorization` header is
-/// read with that one.
-pub fn session_view(
+/// read with that one. The `Cookie` headers are read once.
+pub fn session_view<'h>(
     oidc: &Oidc,
-    seen: &Seen<'_>,
+    seen: &Seen<'h>,
     now: u64,
     opened: &mut OpenedSessions,
-) -> Option<SessionView> {
-    if !cookies::any_of_ours(&seen.cookies) {
+) -> Option<SessionView<'h>> {
+    let found = cookies::read(
+        &seen.cookies,
+        Jar::Session.name(oidc),
+        Jar::Refresh.name(oidc),
+    );
+    if !found.any_of_ours {
         return None;
     }
-    let token = (!seen.has_authorization)
-        .then(|| session::access_token(oidc, &seen.cookies, now, opened))
-        .flatten();
-    let refresh_cookie = token
-        .as_ref()
-        .and_then(|_| cookies::find(&seen.cookies, Jar::Refresh.name(oidc)))
-        .map(<[u8]>::to_vec);
+    let token = match (seen.has_authorization, found.session) {
+        (false, Some(sealed)) => session::access_token(oidc, sealed, now, opened),
+        _ => None,
+    };
+    let refresh_cookie = token.as_ref().and(found.refresh);
     Some(SessionView {
+        token,
+        cookie: found.others,
         refresh_cookie,
-        ..with_token(&seen.cookies, token.as_deref())
     })
 }
 
-/// The view of a request whose `Cookie` headers are `cookies`, with `token` as its
-/// `Authorization: Bearer`: the filter's cookies gone.
-pub fn with_token(cookies: &[&[u8]], token: Option<&str>) -> SessionView {
+/// The view of a request whose `Cookie` headers are `cookies`, with `token` (a session's:
+/// [`session::is_sign_in_token`]) as its access token: the filter's cookies gone.
+pub fn with_token<'h>(cookies: &[&[u8]], token: Option<&str>) -> SessionView<'h> {
     SessionView {
-        bearer: token.map(|token| [b"Bearer ", token.as_bytes()].concat()),
+        token: token.map(Rc::from),
         cookie: cookies::without_ours(cookies),
         refresh_cookie: None,
     }
@@ -91,7 +95,7 @@ pub fn renewed(
     now: u64,
 ) -> Option<(String, Vec<String>)> {
     let fresh = provider_call::tokens(answer.status, answer.body)
-        .filter(|fresh| session::of_sign_in_issuer(oidc, &fresh.access_token))?;
+        .filter(|fresh| session::is_sign_in_token(oidc, &fresh.access_token))?;
     let tokens = Tokens {
         refresh_token: fresh.refresh_token.or_else(|| kept.r.clone()),
         id_token: fresh.id_token.or_else(|| kept.i.clone()),

@@ -56,10 +56,15 @@ pub fn set_cookies(oidc: &Oidc, tokens: &Tokens, now: u64) -> Option<Vec<String>
     Some(vec![session, refresh])
 }
 
-/// Whether `access_token` is a JWT of the sign-in's issuer (its `iss`; the signature is
-/// checked on every request). A session holds only the sign-in provider's tokens: a provider
-/// cannot hand the browser another issuer's token (and its identities).
-pub fn of_sign_in_issuer(oidc: &Oidc, access_token: &str) -> bool {
+/// Whether `access_token` may be a session's: a bearer credential as the decision reads one,
+/// and a JWT of the sign-in's issuer (its `iss`; the signature is checked on every request).
+/// A session holds only the sign-in provider's tokens: a provider cannot hand the browser
+/// another issuer's token (and its identities). The decision takes a session's token as
+/// checked ([`crate::request::Session`]).
+pub fn is_sign_in_token(oidc: &Oidc, access_token: &str) -> bool {
+    if !crate::credential::is_bearer_credential(access_token.as_bytes()) {
+        return false;
+    }
     let Some(compact) = crate::verify::jws::split(access_token) else {
         return false;
     };
@@ -72,26 +77,27 @@ pub fn of_sign_in_issuer(oidc: &Oidc, access_token: &str) -> bool {
         .is_some_and(|iss| iss == oidc.issuer_id)
 }
 
-/// The access token of the session cookie, when it opens at unix time `now` and holds a
-/// token of the sign-in's issuer (a cookie sealed before that check, or under keys shared
-/// with another deployment, may not): from `opened` when this worker opened the same
-/// cookie before, else opened, checked and kept there.
+/// The access token of the session cookie's value `sealed`, when it opens at unix time `now`
+/// and holds a session's token ([`is_sign_in_token`]; a cookie sealed before that check, or
+/// under keys shared with another deployment, may not): from `opened` when this worker
+/// opened the same value before, else opened, checked and kept there.
 pub fn access_token(
     oidc: &Oidc,
-    cookies: &[&[u8]],
+    sealed: &[u8],
     now: u64,
     opened: &mut OpenedSessions,
-) -> Option<String> {
-    let name = Jar::Session.name(oidc);
-    let sealed = cookies::find(cookies, name)?;
+) -> Option<Rc<str>> {
     if let Some(token) = opened.get(sealed, now) {
-        return Some(token.to_string());
+        return Some(token);
     }
-    let (plain, until) = oidc.sealer.open_until(name, sealed, now)?;
+    let (plain, until) = oidc
+        .sealer
+        .open_until(Jar::Session.name(oidc), sealed, now)?;
     let token = String::from_utf8(plain)
         .ok()
-        .filter(|token| of_sign_in_issuer(oidc, token))?;
-    opened.keep(sealed, Rc::from(token.as_str()), until);
+        .filter(|token| is_sign_in_token(oidc, token))?;
+    let token = Rc::from(token);
+    opened.keep(sealed, Rc::clone(&token), until);
     Some(token)
 }
 

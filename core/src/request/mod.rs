@@ -47,6 +47,8 @@ pub struct RequestView<'a> {
     pub scheme: &'a [u8],
     /// The first `Authorization` value.
     pub authorization: Option<&'a [u8]>,
+    /// A browser session's access token ([`Session::token`]).
+    pub session_token: Option<&'a str>,
     /// How many `Authorization` headers there are.
     pub authorization_count: usize,
     /// Every `Cookie` value, in order (HTTP/2 may send several).
@@ -72,6 +74,17 @@ pub struct RequestView<'a> {
     /// carries, and headers that spell one without being it (`x_access_token`: a server may
     /// read them, the filter does not): each name once, in order.
     pub token_headers: Vec<SentTokenHeader<'a>>,
+}
+
+/// What a browser session puts in place of a request's `Cookie` headers and `Authorization`:
+/// sign-in read them, and the decision reads the request through this.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Session<'a> {
+    /// The session's access token, in the place of an `Authorization: Bearer`; already
+    /// checked as a bearer credential (`oidc::session::is_sign_in_token`).
+    pub token: Option<&'a str>,
+    /// The `Cookie` header without the filter's cookies (none: no cookie is left).
+    pub cookie: Option<&'a [u8]>,
 }
 
 /// A header that carries a token or key (`token_headers`), after `prefix` when one is given.
@@ -105,6 +118,30 @@ impl<'a> RequestView<'a> {
         RequestView::read(headers, is_identity_header, &[])
     }
 
+    /// [`RequestView::read`] of a request in a browser session, when `session` is given: its
+    /// `Cookie` headers and access token are the session's.
+    pub fn read_in_session<N, V>(
+        headers: &'a [(N, V)],
+        session: Option<Session<'a>>,
+        is_identity_header: impl Fn(&str) -> bool,
+        sources: &[TokenHeader],
+    ) -> Self
+    where
+        N: AsRef<str>,
+        V: AsRef<[u8]>,
+    {
+        let Some(session) = session else {
+            return RequestView::read(headers, is_identity_header, sources);
+        };
+        let own = headers
+            .iter()
+            .filter(|(name, _)| name.as_ref() != names::COOKIE);
+        let mut view = RequestView::read_each(own, is_identity_header, sources);
+        view.cookies.extend(session.cookie);
+        view.session_token = session.token;
+        view
+    }
+
     /// [`RequestView::new`], also reading the token headers `sources`.
     pub fn read<N, V>(
         headers: &'a [(N, V)],
@@ -114,6 +151,19 @@ impl<'a> RequestView<'a> {
     where
         N: AsRef<str>,
         V: AsRef<[u8]>,
+    {
+        RequestView::read_each(headers.iter(), is_identity_header, sources)
+    }
+
+    /// [`RequestView::read`] of the headers `headers` yields.
+    fn read_each<N, V>(
+        headers: impl Iterator<Item = &'a (N, V)>,
+        is_identity_header: impl Fn(&str) -> bool,
+        sources: &[TokenHeader],
+    ) -> Self
+    where
+        N: AsRef<str> + 'a,
+        V: AsRef<[u8]> + 'a,
     {
         let mut view = RequestView::default();
         for (name, value) in headers {
