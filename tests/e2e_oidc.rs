@@ -60,6 +60,11 @@ impl Site {
 
     /// [`Site::start`] reached over `transport`.
     fn start_over(transport: Transport, oidc_extra: Value) -> Site {
+        Site::start_after(transport, oidc_extra, |_| {})
+    }
+
+    /// [`Site::start_over`], with `prepare` done to the provider before Envoy starts.
+    fn start_after(transport: Transport, oidc_extra: Value, prepare: impl FnOnce(&Idp)) -> Site {
         let port = support::free_port();
         let origin = format!("{}://127.0.0.1:{port}", transport.scheme());
         let idp = Idp::start_web(
@@ -67,6 +72,7 @@ impl Site {
             &format!("{origin}/oauth/callback"),
             &format!("{origin}/bye"),
         );
+        prepare(&idp);
         let issuer = idp.issuer().to_owned();
         let mut oidc = json!({
             "issuer": "idp",
@@ -86,8 +92,12 @@ impl Site {
         if transport == Transport::Http1 {
             oidc["cookie_secure"] = json!(false);
         }
+        // A key set to null is left out.
         for (key, value) in oidc_extra.as_object().unwrap() {
-            oidc[key] = value.clone();
+            match value {
+                Value::Null => drop(oidc.as_object_mut().unwrap().remove(key)),
+                value => oidc[key] = value.clone(),
+            }
         }
         // No clock skew: a session's access token expires when its `exp` says (the refresh
         // test's tokens live 3 seconds).
@@ -390,3 +400,61 @@ fn a_tampered_or_foreign_session_cookie_is_no_session() {
 
 #[path = "e2e_oidc/browser.rs"]
 mod browser;
+
+/// `oidc.discovery` without any endpoint configured: the provider's document names another
+/// issuer at first (refused: a browser gets a page to try again, an API client its 401),
+/// then its own; the browser is then sent to the endpoint the document names.
+#[test]
+fn discovery_refuses_another_issuers_document_and_then_uses_the_providers_own() {
+    let discovering = json!({
+        "discovery": true,
+        "authorization_endpoint": null,
+        "token_endpoint": null,
+        "revocation_endpoint": null,
+        "end_session_endpoint": null
+    });
+    let site = Site::start_after(Transport::Http1, discovering, |idp| {
+        idp.discovery_fault("other_issuer")
+    });
+    wait_until(
+        "the other issuer's document is refused",
+        Duration::from_secs(20),
+        || {
+            site.envoy
+                .log()
+                .contains("names issuer \"https://other-issuer.invalid\"")
+        },
+    );
+    let page = site.browse("/orders", None);
+    assert_eq!(page.status, 503, "{}", page.text());
+    assert!(
+        page.text().contains("Sign-in is unavailable"),
+        "{}",
+        page.text()
+    );
+    assert!(page.header("retry-after").is_some());
+    assert!(!page.text().contains("other-issuer"), "{}", page.text());
+    let api = site.envoy.send(&Request::get("/orders").host(&site.host()));
+    assert_eq!(api.status, 401, "{}", api.text());
+    wait_until("the page is counted", Duration::from_secs(10), || {
+        site.counter("login_failed.discovery") >= 1
+    });
+    site.idp.discovery_fault("ok");
+    let issuer = site.idp.issuer().to_owned();
+    wait_until(
+        "a browser is sent to the discovered endpoint",
+        Duration::from_secs(30),
+        || {
+            let page = site.browse("/orders", None);
+            page.status == 302
+                && page
+                    .header("location")
+                    .is_some_and(|to| to.starts_with(&format!("{issuer}/auth?response_type=code&")))
+        },
+    );
+    assert!(site.idp.discovery_fetches() >= 2);
+    assert!(site
+        .envoy
+        .log()
+        .contains("the provider's endpoints discovered"));
+}

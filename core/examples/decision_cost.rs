@@ -222,7 +222,7 @@ fn measured(config: &Config, worker: &mut WorkerState, requests: &[Headers], bod
 fn through_sign_in(config: &Config, worker: &mut WorkerState, headers: &Headers) -> bool {
     let view = config.oidc.as_ref().and_then(|oidc| {
         let seen = Seen::read(headers);
-        black_box(intercept(oidc, &seen, NOW));
+        black_box(intercept(oidc, oidc.endpoints(None), &seen, NOW));
         session_view(oidc, &seen, NOW, &mut worker.sessions)
     });
     let allowed = |decision: Decision| {

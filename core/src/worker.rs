@@ -20,6 +20,9 @@ pub struct WorkerState {
     pub revocations: Revocations,
     /// Browser sign-in's session cookies opened before, with their access tokens.
     pub sessions: crate::oidc::opened::OpenedSessions,
+    /// With `oidc.discovery`: the provider's endpoints from its discovery document (the
+    /// configuration's winning), once installed.
+    pub discovered: Option<Rc<crate::oidc::config::Endpoints>>,
     /// Tokens whose roles claim held a value the role header cannot carry, not yet counted.
     pub dropped_roles: DroppedRoles,
 }

@@ -116,7 +116,7 @@ fn a_path_a_server_may_read_as_the_callback_or_logout_is_refused() {
         "/OAUTH/CALLBAC%E2%84%AA.JSON",
     ] {
         let headers = browser(&format!("{path}{query}"), Some(&cookie));
-        match flow::intercept(oidc, &Seen::read(&headers), now()) {
+        match flow::intercept(oidc, oidc.endpoints(None), &Seen::read(&headers), now()) {
             Intercepted::Answer(answer, event) => {
                 assert_eq!(answer.status, 400, "{path}");
                 assert_eq!(event, Some(SignInEvent::FailedState), "{path}");
@@ -135,8 +135,33 @@ fn a_path_a_server_may_read_as_the_callback_or_logout_is_refused() {
         let headers = browser(&format!("{path}{query}"), Some(&cookie));
         let seen = Seen::read(&headers);
         assert!(
-            matches!(flow::intercept(oidc, &seen, now()), Intercepted::Pass),
+            matches!(
+                flow::intercept(oidc, oidc.endpoints(None), &seen, now()),
+                Intercepted::Pass
+            ),
             "{path}"
         );
     }
+}
+
+#[test]
+fn a_token_cookie_named_like_sign_ins_own_cookies_is_refused() {
+    for name in [
+        "TOLLGATE-SESSION",
+        "tollgate-signin",
+        "__Host-tollgate-refresh",
+    ] {
+        let mut json = config_json(json!({}));
+        json["token_cookie"] = json!(name);
+        let error = tollgate_core::config::Config::parse(json.to_string().as_bytes(), &env)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("token_cookie") && error.contains("sign-in"),
+            "{name}: {error}"
+        );
+    }
+    let mut json = config_json(json!({}));
+    json["token_cookie"] = json!("tollgate-sessions");
+    assert!(tollgate_core::config::Config::parse(json.to_string().as_bytes(), &env).is_ok());
 }

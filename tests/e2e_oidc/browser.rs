@@ -16,9 +16,25 @@ fn chromium() -> String {
     path
 }
 
+/// With the endpoints from the provider's discovery document (none configured): the
+/// token endpoint (exchange, refresh), the revocation endpoint and the end of session
+/// (logout) are the document's.
 #[test]
 fn a_browser_signs_in_at_the_provider_shares_the_session_and_logs_out() {
-    browser_round_trip(&Site::start(json!({})));
+    let discovered = json!({
+        "discovery": true,
+        "authorization_endpoint": null,
+        "token_endpoint": null,
+        "revocation_endpoint": null,
+        "end_session_endpoint": null
+    });
+    let site = Site::start(discovered);
+    wait_until(
+        "the endpoints are discovered",
+        Duration::from_secs(30),
+        || site.browse("/", None).status == 302,
+    );
+    browser_round_trip(&site);
 }
 
 /// The same over HTTP/2 (TLS, ALPN `h2`, `Secure` `__Host-` cookies): the browser's page

@@ -33,6 +33,8 @@
 //                                          default 10 or --slow-seconds), stale (after N
 //                                          seconds, the key set as it was when this mode
 //                                          was set: keys rotated since are not in it)
+//       POST /control/discovery_fault?mode=M  how the discovery document answers: ok, 500,
+//                                          other_issuer (another issuer's document)
 //       POST /control/token_fault?mode=M[&seconds=N]  how /token answers: ok, down, 500,
 //                                          slow (after N seconds, default --slow-seconds)
 //       GET  /control/stats                {"jwks_fetches": n, "token_requests": n, ...}
@@ -256,6 +258,10 @@ let tokenTtl = 3600;
 let tokenRequests = 0;
 /** How /token answers: ok, down, 500 or slow. */
 let tokenFault = 'ok';
+/** How the discovery document answers: ok, 500, or other_issuer (the document of another
+ * issuer: its `issuer` and endpoints elsewhere). */
+let discoveryFault = 'ok';
+let discoveryFetches = 0;
 
 function jwksBody() {
   return JSON.stringify({
@@ -399,14 +405,29 @@ async function control(req, res, url) {
       send(res, 200, JSON.stringify({ token_fault: tokenFault }));
       return;
     }
+    case 'POST /control/discovery_fault': {
+      const mode = url.searchParams.get('mode');
+      if (!['ok', '500', 'other_issuer'].includes(mode)) {
+        send(res, 400, '{"error":"mode must be one of ok, 500, other_issuer"}');
+        return;
+      }
+      discoveryFault = mode;
+      send(res, 200, JSON.stringify({ discovery_fault: discoveryFault }));
+      return;
+    }
     case 'GET /control/stats':
       send(res, 200, JSON.stringify({
-        jwks_fetches: jwksFetches, token_requests: tokenRequests, fault, slow_seconds: slowSeconds,
+        jwks_fetches: jwksFetches,
+        token_requests: tokenRequests,
+        discovery_fetches: discoveryFetches,
+        fault,
+        slow_seconds: slowSeconds,
       }));
       return;
     case 'POST /control/reset_stats':
       jwksFetches = 0;
       tokenRequests = 0;
+      discoveryFetches = 0;
       send(res, 200, '{}');
       return;
     case 'GET /control/token': {
@@ -446,6 +467,20 @@ const server = http.createServer((req, res) => {
   if (prefix && url.pathname !== prefix && !url.pathname.startsWith(`${prefix}/`)) {
     send(res, 404, '{"error":"not under the issuer"}');
     return;
+  }
+  if (url.pathname === `${prefix}/.well-known/openid-configuration`) {
+    discoveryFetches += 1;
+    if (discoveryFault === '500') { send(res, 500, '{"error":"server_error"}'); return; }
+    if (discoveryFault === 'other_issuer') {
+      const other = 'https://other-issuer.invalid';
+      send(res, 200, JSON.stringify({
+        issuer: other,
+        authorization_endpoint: `${other}/auth`,
+        token_endpoint: `${other}/token`,
+        jwks_uri: `${other}/jwks`,
+      }));
+      return;
+    }
   }
   if (url.pathname === `${prefix}/token`) {
     tokenRequests += 1;

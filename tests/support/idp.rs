@@ -375,6 +375,18 @@ impl Idp {
         );
     }
 
+    /// How the discovery document answers from now on: `ok`, `500`, or `other_issuer`.
+    pub fn discovery_fault(&self, mode: &str) {
+        self.control("POST", &format!("/control/discovery_fault?mode={mode}"));
+    }
+
+    /// Requests for the discovery document since the start or [`Idp::reset_stats`].
+    pub fn discovery_fetches(&self) -> u64 {
+        self.control("GET", "/control/stats")["discovery_fetches"]
+            .as_u64()
+            .unwrap()
+    }
+
     pub fn set_token_ttl(&self, seconds: u64) {
         self.control("POST", &format!("/control/token_ttl?seconds={seconds}"));
     }

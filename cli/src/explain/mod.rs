@@ -152,28 +152,32 @@ pub fn explain_with(
 ) -> Explanation {
     // A worker as the filter starts one: no fetched keys but those given, an empty
     // revocation list, fresh.
-    let mut worker = WorkerState::default();
+    let mut worker = WorkerState {
+        discovered: sign_in::discovered(config),
+        ..WorkerState::default()
+    };
     fetched.install(&mut worker);
     worker.revocations.fresh_at = now;
-    let (first, viewed, session_token) = match sign_in::before(config, headers, now) {
-        sign_in::Before::Answered { step, answer } => {
-            return Explanation {
-                request: listed(headers),
-                steps: vec![step],
-                mode: None,
-                rule: "sign-in".to_owned(),
-                identity: None,
-                upstream: None,
-                answer,
-                filter_skipped: None,
-                session_token: None,
+    let (first, viewed, session_token) =
+        match sign_in::before(config, worker.discovered.as_deref(), headers, now) {
+            sign_in::Before::Answered { step, answer } => {
+                return Explanation {
+                    request: listed(headers),
+                    steps: vec![step],
+                    mode: None,
+                    rule: "sign-in".to_owned(),
+                    identity: None,
+                    upstream: None,
+                    answer,
+                    filter_skipped: None,
+                    session_token: None,
+                }
             }
-        }
-        sign_in::Before::Decide { step, viewed } => {
-            let token = viewed.as_ref().and_then(|viewed| viewed.token.clone());
-            (step, viewed, token)
-        }
-    };
+            sign_in::Before::Decide { step, viewed } => {
+                let token = viewed.as_ref().and_then(|viewed| viewed.token.clone());
+                (step, viewed, token)
+            }
+        };
     // With a session, the request as the filter hands it on (the filter's cookies gone),
     // decided with the session's token as its credential.
     let handed_on = viewed.as_ref().map(|viewed| viewed.handed_on(headers));

@@ -2,7 +2,10 @@
 //! paths the filter answers itself, and the session a request's cookies carry, read before
 //! the decision as the filter reads them.
 
+use std::rc::Rc;
+
 use tollgate_core::config::Config;
+use tollgate_core::oidc::config::{cluster_endpoint, Endpoints};
 use tollgate_core::oidc::flow::{self, Intercepted, Pending, Seen};
 use tollgate_core::oidc::refresh;
 use tollgate_core::request::Session;
@@ -52,8 +55,38 @@ impl Viewed {
     }
 }
 
-/// Sign-in's step for `headers` at unix time `now`.
-pub fn before(config: &Config, headers: &[(String, Vec<u8>)], now: u64) -> Before {
+/// With `oidc.discovery`, the endpoints as the filter would have them once the provider's
+/// document is fetched (explain does not fetch it): the configuration's, else named after
+/// the document's keys.
+pub fn discovered(config: &Config) -> Option<Rc<Endpoints>> {
+    let oidc = config
+        .oidc
+        .as_ref()
+        .filter(|oidc| oidc.discovery.is_some())?;
+    let configured = &oidc.configured;
+    let named = |key: &str| format!("https://discovered.invalid/{key}");
+    Some(Rc::new(Endpoints {
+        authorization: configured
+            .authorization
+            .clone()
+            .unwrap_or_else(|| named("authorization_endpoint")),
+        token: configured
+            .token
+            .clone()
+            .unwrap_or_else(|| cluster_endpoint(&named("token_endpoint"))),
+        revocation: configured.revocation.clone(),
+        end_session: configured.end_session.clone(),
+    }))
+}
+
+/// Sign-in's step for `headers` at unix time `now`, with the provider's endpoints
+/// `discovered` when the configuration asks for discovery.
+pub fn before(
+    config: &Config,
+    discovered: Option<&Endpoints>,
+    headers: &[(String, Vec<u8>)],
+    now: u64,
+) -> Before {
     let Some(oidc) = &config.oidc else {
         return Before::Decide {
             step: None,
@@ -69,7 +102,7 @@ pub fn before(config: &Config, headers: &[(String, Vec<u8>)], now: u64) -> Befor
         },
         answer: answer(response),
     };
-    match flow::intercept(oidc, &seen, now) {
+    match flow::intercept(oidc, oidc.endpoints(discovered), &seen, now) {
         Intercepted::Pass => {}
         Intercepted::Answer(response, _) => {
             let says = if path == oidc.redirect_path {

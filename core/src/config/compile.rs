@@ -102,6 +102,14 @@ impl RawConfig {
         }
         let token_cookie = self.token_cookie.unwrap_or_else(|| "access_token".into());
         with_key("token_cookie", check_cookie_name(&token_cookie))?;
+        // Sign-in takes its own cookies, in any spelling, out of every request: a token cookie
+        // named like one would never be read.
+        if oidc.is_some() && crate::oidc::cookies::is_ours(token_cookie.as_bytes()) {
+            return Err(ConfigError::new(
+                "token_cookie",
+                "is a name of sign-in's own cookies (tollgate-signin, tollgate-session, tollgate-refresh, in any case, __Host- prefixed or not)",
+            ));
+        }
 
         let return_param = self.return_param.unwrap_or_else(|| "redirect".into());
         with_key("return_param", check_param_name(&return_param))?;

@@ -4,7 +4,12 @@
 use serde::Deserialize;
 
 use super::ConfigError;
-use crate::oidc::config::{ClusterEndpoint, Oidc, DEFAULT_SESSION_SECONDS, SESSION_SECONDS};
+use std::rc::Rc;
+
+use crate::oidc::config::{
+    cluster_endpoint, is_plain_url, ClusterEndpoint, Configured, Endpoints, Oidc,
+    DEFAULT_SESSION_SECONDS, SESSION_SECONDS,
+};
 use crate::oidc::seal::Sealer;
 use crate::rules::{Matcher, Mode, Rule, RuleSet};
 use crate::verify::issuer::Issuer;
@@ -16,8 +21,9 @@ pub(super) struct RawOidc {
     issuer: String,
     client_id: String,
     client_secret_env: Option<String>,
-    authorization_endpoint: String,
-    token_endpoint: String,
+    authorization_endpoint: Option<String>,
+    token_endpoint: Option<String>,
+    discovery: Option<bool>,
     end_session_endpoint: Option<String>,
     revocation_endpoint: Option<String>,
     cluster: String,
@@ -34,18 +40,9 @@ fn err(key: &str, problem: impl Into<String>) -> ConfigError {
     ConfigError::new(format!("oidc.{key}"), problem)
 }
 
-/// An absolute `http(s)` URL without a fragment, visible ASCII.
+/// An absolute `http(s)` URL without a fragment, visible ASCII ([`is_plain_url`]).
 fn check_url(key: &str, url: &str) -> Result<(), ConfigError> {
-    let ok = url.len() <= 2048
-        && url.bytes().all(|b| b.is_ascii_graphic())
-        && !url.contains('#')
-        && ["https://", "http://"].iter().any(|scheme| {
-            url.strip_prefix(scheme).is_some_and(|rest| {
-                let host = rest.split(['/', '?']).next().unwrap_or_default();
-                !host.is_empty() && !host.contains('@') && !host.contains('\\')
-            })
-        });
-    if ok {
+    if is_plain_url(url) {
         Ok(())
     } else {
         Err(err(
@@ -58,17 +55,7 @@ fn check_url(key: &str, url: &str) -> Result<(), ConfigError> {
 /// An endpoint reached through the cluster, from its URL.
 fn endpoint(key: &str, url: &str) -> Result<ClusterEndpoint, ConfigError> {
     check_url(key, url)?;
-    let https = url.starts_with("https://");
-    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or_default();
-    let (authority, path) = match rest.find('/') {
-        Some(at) => rest.split_at(at),
-        None => (rest, "/"),
-    };
-    Ok(ClusterEndpoint {
-        https,
-        authority: authority.to_owned(),
-        path: path.to_owned(),
-    })
+    Ok(cluster_endpoint(url))
 }
 
 /// A path of the filter's own: `/` then visible ASCII, no query or fragment.
@@ -107,7 +94,42 @@ fn own_paths(redirect_path: &str, logout_path: Option<&str>) -> RuleSet {
     RuleSet::new(rules, Mode::None)
 }
 
+/// Where the issuer `iss` publishes its discovery document (OpenID Connect Discovery 1.0
+/// section 4: the issuer without a trailing `/`, then `/.well-known/openid-configuration`).
+fn discovery_document(iss: &str) -> Result<ClusterEndpoint, ConfigError> {
+    let url = format!(
+        "{}/.well-known/openid-configuration",
+        iss.trim_end_matches('/')
+    );
+    if !is_plain_url(&url) || iss.contains('?') {
+        return Err(err(
+            "discovery",
+            "needs an issuer whose `issuer` is an http(s) URL without a query or fragment",
+        ));
+    }
+    Ok(cluster_endpoint(&url))
+}
+
 impl RawOidc {
+    /// The endpoints the configuration names, checked.
+    fn configured_endpoints(&self) -> Result<Configured, ConfigError> {
+        if let Some(url) = &self.authorization_endpoint {
+            check_url("authorization_endpoint", url)?;
+        }
+        if let Some(url) = &self.end_session_endpoint {
+            check_url("end_session_endpoint", url)?;
+        }
+        let cluster = |key: &str, url: &Option<String>| {
+            url.as_deref().map(|url| endpoint(key, url)).transpose()
+        };
+        Ok(Configured {
+            authorization: self.authorization_endpoint.clone(),
+            token: cluster("token_endpoint", &self.token_endpoint)?,
+            revocation: cluster("revocation_endpoint", &self.revocation_endpoint)?,
+            end_session: self.end_session_endpoint.clone(),
+        })
+    }
+
     /// Checks `oidc` against the configured `issuers`; `env` reads the VM's environment.
     pub(super) fn compile(
         self,
@@ -127,6 +149,7 @@ impl RawOidc {
                     ),
                 )
             })?;
+        let configured = self.configured_endpoints()?;
         let plain = |text: &str| {
             !text.is_empty() && text.len() <= 256 && text.bytes().all(|b| b.is_ascii_graphic())
         };
@@ -152,15 +175,22 @@ impl RawOidc {
             },
             None => None,
         };
-        check_url("authorization_endpoint", &self.authorization_endpoint)?;
-        let token_endpoint = endpoint("token_endpoint", &self.token_endpoint)?;
-        let revocation_endpoint = self
-            .revocation_endpoint
-            .map(|url| endpoint("revocation_endpoint", &url))
-            .transpose()?;
-        if let Some(url) = &self.end_session_endpoint {
-            check_url("end_session_endpoint", url)?;
-        }
+        let discovery = match self.discovery {
+            Some(true) => Some(discovery_document(&entry.issuer)?),
+            _ => None,
+        };
+        let required = |key| Err(err(key, "is required (or set oidc.discovery to true)"));
+        let fixed = match (&discovery, &configured.authorization, &configured.token) {
+            (Some(_), ..) => None,
+            (None, None, _) => return required("authorization_endpoint"),
+            (None, _, None) => return required("token_endpoint"),
+            (None, Some(authorization), Some(token)) => Some(Rc::new(Endpoints {
+                authorization: authorization.clone(),
+                token: token.clone(),
+                revocation: configured.revocation.clone(),
+                end_session: configured.end_session.clone(),
+            })),
+        };
         if let Some(url) = &self.post_logout_redirect_uri {
             check_url("post_logout_redirect_uri", url)?;
         }
@@ -214,10 +244,9 @@ impl RawOidc {
             issuer_id: entry.issuer.clone(),
             client_id: self.client_id,
             client_secret,
-            authorization_endpoint: self.authorization_endpoint,
-            token_endpoint,
-            revocation_endpoint,
-            end_session_endpoint: self.end_session_endpoint,
+            configured,
+            discovery,
+            fixed,
             cluster: self.cluster,
             own_paths: own_paths(&self.redirect_path, self.logout_path.as_deref()),
             redirect_path: self.redirect_path,

@@ -117,6 +117,13 @@ where
     // 1. Identity headers the client sent are removed, on every path.
     let spoof = |name: &str| config.identity_headers.is_spoof(name);
     let request = RequestView::read_in_session(headers, session, spoof, &config.token_headers);
+    // Where a browser is sent to sign in (with discovery, the endpoints this worker has).
+    let discovered = worker.discovered.clone();
+    let sign_in = config
+        .oidc
+        .as_ref()
+        .and_then(|oidc| oidc.endpoints(discovered.as_deref()));
+    let site = (config, sign_in);
     trace.step(Step::Request(&request));
     let mut edits: Vec<HeaderEdit<'a>> = Vec::with_capacity(request.spoofed.len() + 5);
     edits.extend(request.spoofed.iter().map(|name| HeaderEdit::Remove(name)));
@@ -124,7 +131,7 @@ where
     let Some(target) = request.target else {
         trace.step(Step::NoPath);
         let denial = BadRequest::UnsafePath(PathError::Missing).into();
-        return refuse(config, &request, None, None, denial, None, now);
+        return refuse(site, &request, None, None, denial, None, now);
     };
     let (raw_path, query) = path::split_target(target);
     let readings = match path::readings(raw_path) {
@@ -135,7 +142,7 @@ where
                 error,
             });
             return refuse(
-                config,
+                site,
                 &request,
                 None,
                 None,
@@ -151,7 +158,7 @@ where
     let query_overrides = spellings::query_method_overrides(query);
     let refuse_at = |rule, denial: Denial, found: Option<Found>| {
         refuse(
-            config,
+            site,
             &request,
             Some(readings.first()),
             rule,

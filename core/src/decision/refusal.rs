@@ -5,6 +5,7 @@ use super::{Decision, HeaderEdit, Outcome};
 use crate::config::Config;
 use crate::credential::spellings::{self, CredentialNames, Found};
 use crate::denial::Denial;
+use crate::oidc::config::Endpoints;
 use crate::request::{path, query, RequestView};
 use crate::response::{self, Login};
 
@@ -12,9 +13,10 @@ use crate::response::{self, Login};
 const MAX_RETURN_URL: usize = 2048;
 
 /// Refuses the request: a JSON error, or for a browser on a 401, a redirect to sign in.
-/// `normal_path` is the normalised path when there is one.
+/// `normal_path` is the normalised path when there is one; `sign_in`: the provider's
+/// endpoints, when sign-in is configured and they are known.
 pub(super) fn refuse<'a>(
-    config: &Config,
+    (config, sign_in): (&Config, Option<&Endpoints>),
     request: &RequestView<'a>,
     normal_path: Option<&str>,
     rule: Option<usize>,
@@ -42,7 +44,7 @@ pub(super) fn refuse<'a>(
             let (site, original) = original_url(names, request, normal_path, query);
             let response = match (&config.oidc, &config.login) {
                 (Some(oidc), _) if !site.is_empty() => {
-                    crate::oidc::start::sign_in(oidc, &site, &original, now())
+                    crate::oidc::start::sign_in((oidc, sign_in), &site, &original, now())
                 }
                 (_, Some(login)) => response::redirect(login_location(login, &original)),
                 _ => response::error(denial, request.authority),

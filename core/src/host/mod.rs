@@ -19,7 +19,7 @@ use crate::decision::{
     decide_in_session, Action, Decision, HeaderEdit, KeyWait, LogField, NoTrace, Outcome,
 };
 use crate::denial::{BadRequest, Code, Denial};
-use crate::metrics::Counter;
+use crate::metrics::{Counter, SignInEvent};
 use crate::oidc::flow::Pending;
 use crate::oidc::refresh::SessionView;
 use sign_in::Before;
@@ -190,9 +190,10 @@ pub(super) fn decide_request(
         });
     };
     let headers = host.request_headers();
+    let discovered = worker.discovered.clone();
     let view = match sign_in::before_decision(
         host,
-        oidc,
+        (oidc, oidc.endpoints(discovered.as_deref())),
         &headers,
         refreshed.map(Refreshed::token),
         (&mut worker.sessions, count),
@@ -262,7 +263,9 @@ fn decide_headers(
     if let (Some(oidc), Some(sealed), true) = (&config.oidc, refresh_cookie, stream_ends) {
         let kept = || crate::oidc::session::open_kept(oidc, sealed, host.now());
         if let Some(kept) = session::expired(&decision).then(kept).flatten() {
-            if let Some(after) = session::start_refresh(host, oidc, kept, stream_ends) {
+            let endpoints = oidc.endpoints(worker.discovered.as_deref());
+            if let Some(after) = session::start_refresh(host, (oidc, endpoints), kept, stream_ends)
+            {
                 return after;
             }
         }
@@ -279,7 +282,16 @@ fn decide_headers(
             };
         }
     }
-    let verdict = apply_decision(host, config, headers, &decision, may_wait, count);
+    // With discovery, a browser sent to sign in before the endpoints came got a 503 page.
+    let sign_in =
+        config
+            .oidc
+            .as_ref()
+            .map(|oidc| match oidc.endpoints(worker.discovered.as_deref()) {
+                Some(_) => SignInEvent::Started,
+                None => SignInEvent::FailedDiscovery,
+            });
+    let verdict = apply_decision(host, (config, sign_in), headers, &decision, may_wait, count);
     let body = body.filter(|_| verdict != Verdict::Answered);
     AfterHeaders {
         verdict,
@@ -343,10 +355,11 @@ pub fn change_refused(host: &impl Host, error: HostError, count: impl Fn(Counter
     respond(host, &count, &response::unavailable());
 }
 
-/// Applies a decision on the headers: counted, logged, edits and answer.
+/// Applies a decision on the headers: counted, logged, edits and answer (`sign_in`: what a
+/// browser sent to sign in is counted as, when sign-in is configured).
 fn apply_decision(
     host: &impl Host,
-    config: &Config,
+    (config, sign_in): (&Config, Option<SignInEvent>),
     headers: &[(&str, &[u8])],
     decision: &Decision<'_>,
     may_wait: bool,
@@ -356,8 +369,8 @@ fn apply_decision(
         return Verdict::Wait(wait);
     }
     count(Counter::for_outcome(&decision.outcome));
-    if config.oidc.is_some() && matches!(decision.outcome, Outcome::Redirected(_)) {
-        count(Counter::SignIn(crate::metrics::SignInEvent::Started));
+    if let (Some(event), Outcome::Redirected(_)) = (sign_in, &decision.outcome) {
+        count(Counter::SignIn(event));
     }
     match decision.cache_hit {
         Some(true) => count(Counter::CacheHit),

@@ -7,6 +7,7 @@ use crate::config::Config;
 use crate::decision::{Decision, Outcome};
 use crate::denial::Denial;
 use crate::metrics::{Counter, SignInEvent};
+use crate::oidc::config::Endpoints;
 use crate::oidc::flow::{Answer, Pending};
 use crate::oidc::provider_call::CALL_TIMEOUT_MS;
 use crate::oidc::refresh;
@@ -23,14 +24,15 @@ pub fn expired(decision: &Decision<'_>) -> bool {
 }
 
 /// Sends the refresh of `kept` for a request whose session's access token expired; the
-/// request then waits. `None` when there is no refresh token or the call cannot be sent.
+/// request then waits. `None` when there is no refresh token, the provider's endpoints are
+/// not known yet (discovery), or the call cannot be sent.
 pub fn start_refresh(
     host: &impl Host,
-    oidc: &Oidc,
+    (oidc, endpoints): (&Oidc, Option<&Endpoints>),
     kept: Kept,
     stream_ends: bool,
 ) -> Option<AfterHeaders> {
-    let call = refresh::call(oidc, &kept)?;
+    let call = refresh::call(oidc, endpoints?, &kept)?;
     let headers: Vec<(&str, &str)> = call
         .headers
         .iter()

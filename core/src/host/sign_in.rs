@@ -5,6 +5,7 @@ use super::{self as host, Call, Host, HostError, Verdict};
 use crate::config::Config;
 use crate::decision::LogField;
 use crate::metrics::{Counter, SignInEvent};
+use crate::oidc::config::Endpoints;
 use crate::oidc::flow::{self, Intercepted, Pending, Seen};
 use crate::oidc::opened::OpenedSessions;
 use crate::oidc::page;
@@ -64,7 +65,7 @@ pub(super) fn answer(
 /// Sign-in's part of a request's headers (`headers`, as the host gave them).
 pub fn before_decision<'h>(
     host: &impl Host,
-    oidc: &Oidc,
+    (oidc, endpoints): (&Oidc, Option<&Endpoints>),
     headers: &'h [(String, Vec<u8>)],
     refreshed: Option<Option<&str>>,
     (opened, count): (&mut OpenedSessions, &dyn Fn(Counter)),
@@ -74,7 +75,7 @@ pub fn before_decision<'h>(
         return Before::Decide(Some(refresh::with_token(&seen.cookies, token)));
     }
     let now = host.now();
-    match flow::intercept(oidc, &seen, now) {
+    match flow::intercept(oidc, endpoints, &seen, now) {
         Intercepted::Pass => {}
         Intercepted::Answer(response, event) => {
             if scrub(host, seen.path, count).is_ok() {

@@ -27,11 +27,11 @@ pub fn create_record(host: &impl RootHost, key: &str) {
 }
 
 /// Writes `next(record)` over the current record, by compare-and-swap; the record written,
-/// or `None` when other workers kept writing.
+/// or `None` when other workers kept writing. (`dyn`: one body for every caller.)
 pub fn update_record(
     host: &impl RootHost,
     key: &str,
-    next: impl Fn(FetchRecord) -> FetchRecord,
+    next: &dyn Fn(FetchRecord) -> FetchRecord,
 ) -> Option<FetchRecord> {
     for _ in 0..CAS_TRIES {
         let (record, cas) = read_record(host, key);
@@ -51,7 +51,7 @@ pub fn update_record(
 pub fn take_lease(
     host: &impl RootHost,
     key: &str,
-    due: impl Fn(&FetchRecord) -> Option<FetchRecord>,
+    due: &dyn Fn(&FetchRecord) -> Option<FetchRecord>,
 ) -> bool {
     let (record, cas) = read_record(host, key);
     let Some(leased) = due(&record) else {

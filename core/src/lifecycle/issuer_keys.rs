@@ -337,7 +337,7 @@ impl Source {
         now: u64,
     ) -> Option<u32> {
         let unknown_kid = reason == FetchReason::UnknownKid;
-        let leased = take_lease(host, &self.record_key, |record| {
+        let leased = take_lease(host, &self.record_key, &|record| {
             record
                 .due(now, self.refresh_ms(), unknown_kid)
                 .map(|_| record.leased(now, reason))
@@ -397,7 +397,7 @@ impl Source {
             },
         );
         let Some(fetched) = fetched else {
-            return update_record(host, &self.record_key, FetchRecord::failed);
+            return update_record(host, &self.record_key, &FetchRecord::failed);
         };
         let installed = worker.issuer_keys.version(self.issuer);
         let same = |record: &FetchRecord| {
@@ -411,7 +411,7 @@ impl Source {
         if !same(&record) {
             let _ = host.shared_set(&self.keys_key, fetched.body, None);
         }
-        update_record(host, &self.record_key, |record| {
+        update_record(host, &self.record_key, &|record| {
             record.fetched(now, fetched.started, !same(&record))
         })
     }

@@ -1,7 +1,8 @@
 //! What a worker's root context does between requests, written against its host calls
 //! ([`RootHost`]) so that it runs natively in tests: the configuration's loading, the
 //! counters handed over on the tick, the sweep of the token cache, the issuers' key fetches
-//! ([`issuer_keys`]), the revocation feed's polls ([`revocation_feed`]), and the requests
+//! ([`issuer_keys`]), the revocation feed's polls ([`revocation_feed`]), the sign-in
+//! provider's discovery ([`Discoverer`]), and the requests
 //! held for keys, decided again when they come ([`Filter::on_call_answer`],
 //! [`Filter::tick`]). Each request's callbacks are a [`RequestFlow`].
 //!
@@ -10,6 +11,7 @@
 
 mod calls;
 mod counters;
+mod discovery;
 pub mod issuer_keys;
 pub mod revocation_feed;
 mod root_host;
@@ -20,6 +22,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 pub use counters::Counters;
+pub use discovery::Discoverer;
 pub use issuer_keys::{Held, KeyFetcher, MAX_HELD};
 pub use revocation_feed::FeedPoller;
 pub use root_host::{HeldRequest, Level, MetricKind, RootHost};
@@ -53,6 +56,8 @@ pub struct Filter {
     fetcher: Rc<RefCell<KeyFetcher>>,
     /// The revocation feed's poller, when the configuration has one.
     feed: Option<FeedPoller>,
+    /// The sign-in provider's discovery, when the configuration asks for it.
+    discovery: Option<Discoverer>,
     last_sweep: u64,
 }
 
@@ -94,9 +99,12 @@ impl Filter {
                     .revocation
                     .as_ref()
                     .map(|feed| FeedPoller::new(host, feed, skew, &mut worker, now));
-                let fetches = fetcher.fetches_keys() || self.feed.is_some();
+                let config = Rc::new(config);
+                self.discovery = Discoverer::new(host, &config, &mut worker);
+                let fetches =
+                    fetcher.fetches_keys() || self.feed.is_some() || self.discovery.is_some();
                 self.fetcher = Rc::new(RefCell::new(fetcher));
-                self.config = Some(Rc::new(config));
+                self.config = Some(config);
                 self.worker = Rc::new(RefCell::new(worker));
                 self.counters.count(Counter::ConfigLoaded);
                 Some(if fetches { FETCH_TICK } else { TICK })
@@ -140,6 +148,9 @@ impl Filter {
             if let Some(feed) = &mut self.feed {
                 feed.tick(host, &mut worker, now);
             }
+            if let Some(discovery) = &mut self.discovery {
+                discovery.tick(host, &mut worker, now);
+            }
             fetcher.tick(host, &mut worker, now)
         };
         self.decide_held(host, held, true);
@@ -177,6 +188,13 @@ impl Filter {
             if let Some(feed) = &mut self.feed {
                 let now = host.now_ms();
                 if feed.on_response(host, token, status.as_deref(), body_size, &mut worker, now) {
+                    return;
+                }
+            }
+            if let Some(discovery) = &mut self.discovery {
+                let now = host.now_ms();
+                let answer = (status.as_deref(), body_size);
+                if discovery.on_response(host, token, answer, &mut worker, now) {
                     return;
                 }
             }

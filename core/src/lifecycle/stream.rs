@@ -152,7 +152,10 @@ impl RequestFlow {
         ends: bool,
         read: impl FnOnce(usize, usize) -> Vec<u8>,
     ) -> Step {
-        if let Some(step) = self.read_form(host, size, ends, read) {
+        let mut read = Some(read);
+        let mut read_once =
+            |start, len| read.take().map(|read| read(start, len)).unwrap_or_default();
+        if let Some(step) = self.read_form(host, size, ends, &mut read_once) {
             return step;
         }
         self.unless_held()
@@ -183,7 +186,7 @@ impl RequestFlow {
                 }
             }
         }
-        if self.read_form(host, 0, true, |_, _| Vec::new()) == Some(Step::Pause) {
+        if self.read_form(host, 0, true, &mut |_, _| Vec::new()) == Some(Step::Pause) {
             return Step::Pause;
         }
         self.unless_held()
@@ -234,7 +237,7 @@ impl RequestFlow {
         host: &impl Host,
         size: usize,
         ends: bool,
-        read: impl FnOnce(usize, usize) -> Vec<u8>,
+        read: &mut dyn FnMut(usize, usize) -> Vec<u8>,
     ) -> Option<Step> {
         let (mut form, config) = (self.form.take()?, self.config.clone()?);
         if self.held.is_some() && !self.is_held() {

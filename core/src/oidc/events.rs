@@ -13,19 +13,23 @@ pub enum SignInEvent {
     FailedTokenEndpoint,
     /// The ID token did not pass (signature, issuer, audience, nonce, times).
     FailedIdToken,
+    /// The provider's endpoints are not known yet: its discovery document has not been
+    /// fetched (a 503 page; counted for sign-ins started and callbacks alike).
+    FailedDiscovery,
     Refreshed,
     RefreshFailed,
     LoggedOut,
 }
 
 impl SignInEvent {
-    pub const ALL: [SignInEvent; 9] = [
+    pub const ALL: [SignInEvent; 10] = [
         SignInEvent::Started,
         SignInEvent::Completed,
         SignInEvent::FailedState,
         SignInEvent::FailedProvider,
         SignInEvent::FailedTokenEndpoint,
         SignInEvent::FailedIdToken,
+        SignInEvent::FailedDiscovery,
         SignInEvent::Refreshed,
         SignInEvent::RefreshFailed,
         SignInEvent::LoggedOut,
@@ -40,6 +44,7 @@ impl SignInEvent {
             SignInEvent::FailedProvider => "login_failed.provider_error",
             SignInEvent::FailedTokenEndpoint => "login_failed.token_endpoint",
             SignInEvent::FailedIdToken => "login_failed.id_token",
+            SignInEvent::FailedDiscovery => "login_failed.discovery",
             SignInEvent::Refreshed => "refreshed",
             SignInEvent::RefreshFailed => "refresh_failed",
             SignInEvent::LoggedOut => "logged_out",

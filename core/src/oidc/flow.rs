@@ -4,7 +4,7 @@
 
 use subtle::ConstantTimeEq;
 
-use super::config::Oidc;
+use super::config::{Endpoints, Oidc};
 use super::cookies::{self, Jar};
 use super::events::SignInEvent;
 use super::id_token::{self, IdTokenError};
@@ -99,17 +99,23 @@ pub enum Pending {
     Refresh { kept: Kept, stream_ends: bool },
 }
 
-/// The callback and logout paths of `oidc`, at unix time `now`.
-pub fn intercept(oidc: &Oidc, seen: &Seen<'_>, now: u64) -> Intercepted {
+/// The callback and logout paths of `oidc` with the provider's `endpoints` (none: not
+/// discovered yet), at unix time `now`.
+pub fn intercept(
+    oidc: &Oidc,
+    endpoints: Option<&Endpoints>,
+    seen: &Seen<'_>,
+    now: u64,
+) -> Intercepted {
     if seen.path == oidc.redirect_path.as_bytes() {
-        return callback(oidc, seen, now);
+        return callback(oidc, endpoints, seen, now);
     }
     if oidc
         .logout_path
         .as_deref()
         .is_some_and(|p| seen.path == p.as_bytes())
     {
-        return logout(oidc, seen, now);
+        return logout(oidc, endpoints, seen, now);
     }
     if reads_as_own_path(oidc, seen.path) {
         return Intercepted::Answer(page::not_own_path(), Some(SignInEvent::FailedState));
@@ -133,7 +139,7 @@ fn reads_as_own_path(oidc: &Oidc, path: &[u8]) -> bool {
 
 /// The provider sent the browser back: the state must be the transaction's, before anything
 /// is sent to the provider.
-fn callback(oidc: &Oidc, seen: &Seen<'_>, now: u64) -> Intercepted {
+fn callback(oidc: &Oidc, endpoints: Option<&Endpoints>, seen: &Seen<'_>, now: u64) -> Intercepted {
     let transaction = Transaction::open(oidc, &seen.cookies, now);
     let state = seen.param("state").unwrap_or_default();
     let (Some(transaction), Some(origin)) = (transaction, seen.origin()) else {
@@ -153,10 +159,15 @@ fn callback(oidc: &Oidc, seen: &Seen<'_>, now: u64) -> Intercepted {
     let Some(code) = seen.param("code").filter(|c| !c.is_empty()) else {
         return Intercepted::Answer(page::bad_state(), Some(SignInEvent::FailedState));
     };
+    let Some(endpoints) = endpoints else {
+        // Discovery has not answered yet (an Envoy started after the one that sent the
+        // browser): the code stays unused, and the page asks to try again.
+        return Intercepted::Answer(page::unavailable(), Some(SignInEvent::FailedDiscovery));
+    };
     let redirect = redirect_uri(oidc, &origin);
     let call = provider_call::post(
         oidc,
-        &oidc.token_endpoint,
+        &endpoints.token,
         &[
             ("grant_type", "authorization_code"),
             ("code", &code),
@@ -175,7 +186,7 @@ fn callback(oidc: &Oidc, seen: &Seen<'_>, now: u64) -> Intercepted {
 
 /// Logout: the session's cookies cleared, the refresh token revoked when the provider has a
 /// revocation endpoint, the browser sent to the provider's end of session (or `/`).
-fn logout(oidc: &Oidc, seen: &Seen<'_>, now: u64) -> Intercepted {
+fn logout(oidc: &Oidc, endpoints: Option<&Endpoints>, seen: &Seen<'_>, now: u64) -> Intercepted {
     // Another site (a sibling host included) cannot sign the browser out: a link or a
     // script elsewhere would end the session and revoke its refresh token. Browsers say
     // where a request started; one that says nothing (an old browser, a bookmark) is let.
@@ -183,7 +194,7 @@ fn logout(oidc: &Oidc, seen: &Seen<'_>, now: u64) -> Intercepted {
         return Intercepted::Answer(page::logout_elsewhere(), None);
     }
     let kept = session::kept(oidc, &seen.cookies, now).unwrap_or_default();
-    let location = match &oidc.end_session_endpoint {
+    let location = match endpoints.and_then(|e| e.end_session.as_ref()) {
         Some(end) => {
             let mut params = vec![("client_id", oidc.client_id.as_str())];
             if let Some(hint) = &kept.i {
@@ -209,7 +220,7 @@ fn logout(oidc: &Oidc, seen: &Seen<'_>, now: u64) -> Intercepted {
         .map(|jar| cookies::clear(oidc, *jar))
         .collect();
     let answer = with_cookies(response::redirect(location), clears);
-    match (&oidc.revocation_endpoint, &kept.r) {
+    match (endpoints.and_then(|e| e.revocation.as_ref()), &kept.r) {
         (Some(endpoint), Some(refresh)) => {
             let call = provider_call::post(
                 oidc,

@@ -9,6 +9,7 @@
 
 pub mod config;
 pub mod cookies;
+pub mod discovery;
 pub mod events;
 pub mod flow;
 pub mod id_token;

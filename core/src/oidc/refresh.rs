@@ -4,7 +4,7 @@
 
 use std::rc::Rc;
 
-use super::config::Oidc;
+use super::config::{Endpoints, Oidc};
 use super::cookies::{self, Jar};
 use super::flow::{Answer, Seen};
 use super::opened::OpenedSessions;
@@ -75,12 +75,13 @@ pub fn with_token<'h>(cookies: &[&[u8]], token: Option<&str>) -> SessionView<'h>
     }
 }
 
-/// The refresh-token grant of `kept`, when it holds a refresh token.
-pub fn call(oidc: &Oidc, kept: &Kept) -> Option<ProviderCall> {
+/// The refresh-token grant of `kept` at the provider's `endpoints`, when it holds a refresh
+/// token.
+pub fn call(oidc: &Oidc, endpoints: &Endpoints, kept: &Kept) -> Option<ProviderCall> {
     let refresh = kept.r.as_deref()?;
     Some(provider_call::post(
         oidc,
-        &oidc.token_endpoint,
+        &endpoints.token,
         &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
     ))
 }

@@ -2,7 +2,7 @@
 //! with a fresh `state`, `nonce` and PKCE `S256` challenge, all three (and the URL to come
 //! back to) sealed in a short-lived transaction cookie.
 
-use super::config::Oidc;
+use super::config::{Endpoints, Oidc};
 use super::cookies::{self, Jar};
 use super::{page, random};
 use crate::request::query::encode_component;
@@ -53,10 +53,19 @@ pub fn redirect_uri(oidc: &Oidc, origin: &str) -> String {
     format!("{origin}{}", oidc.redirect_path)
 }
 
-/// The answer that sends a browser at `origin` (`scheme://authority`) to the provider, to
-/// come back to `return_url`; a 503 page when the host gave no random bytes or the cookie
-/// would be too large.
-pub fn sign_in(oidc: &Oidc, origin: &str, return_url: &str, now: u64) -> LocalResponse {
+/// The answer that sends a browser at `origin` (`scheme://authority`) to the provider's
+/// `endpoints`, to come back to `return_url`; a 503 page when the endpoints are not known
+/// yet (discovery has not answered), the host gave no random bytes or the cookie would be
+/// too large.
+pub fn sign_in(
+    (oidc, endpoints): (&Oidc, Option<&Endpoints>),
+    origin: &str,
+    return_url: &str,
+    now: u64,
+) -> LocalResponse {
+    let Some(endpoints) = endpoints else {
+        return page::unavailable();
+    };
     let fresh = (random::token(), random::token(), random::token());
     let (Some(state), Some(nonce), Some(verifier)) = fresh else {
         return page::unavailable();
@@ -77,14 +86,14 @@ pub fn sign_in(oidc: &Oidc, origin: &str, return_url: &str, now: u64) -> LocalRe
     let Some(cookie) = cookie else {
         return page::unavailable();
     };
-    let separator = if oidc.authorization_endpoint.contains('?') {
+    let separator = if endpoints.authorization.contains('?') {
         '&'
     } else {
         '?'
     };
     let location = format!(
         "{}{separator}response_type=code&client_id={}&redirect_uri={}&scope={}&state={}&nonce={}&code_challenge={challenge}&code_challenge_method=S256",
-        oidc.authorization_endpoint,
+        endpoints.authorization,
         encode_component(oidc.client_id.as_bytes()),
         encode_component(redirect_uri(oidc, origin).as_bytes()),
         encode_component(oidc.scope.as_bytes()),

@@ -130,15 +130,13 @@ impl<'a> RequestView<'a> {
         N: AsRef<str>,
         V: AsRef<[u8]>,
     {
-        let Some(session) = session else {
-            return RequestView::read(headers, is_identity_header, sources);
-        };
-        let own = headers
-            .iter()
-            .filter(|(name, _)| name.as_ref() != names::COOKIE);
-        let mut view = RequestView::read_each(own, is_identity_header, sources);
-        view.cookies.extend(session.cookie);
-        view.session_token = session.token;
+        let without_cookies = session.is_some();
+        let mut view =
+            RequestView::read_each(headers, without_cookies, is_identity_header, sources);
+        if let Some(session) = session {
+            view.cookies.extend(session.cookie);
+            view.session_token = session.token;
+        }
         view
     }
 
@@ -152,23 +150,26 @@ impl<'a> RequestView<'a> {
         N: AsRef<str>,
         V: AsRef<[u8]>,
     {
-        RequestView::read_each(headers.iter(), is_identity_header, sources)
+        RequestView::read_each(headers, false, is_identity_header, sources)
     }
 
-    /// [`RequestView::read`] of the headers `headers` yields.
+    /// [`RequestView::read`], without the `Cookie` headers when `without_cookies` (one body
+    /// for both: the decision is the bulk of the `.wasm`).
     fn read_each<N, V>(
-        headers: impl Iterator<Item = &'a (N, V)>,
+        headers: &'a [(N, V)],
+        without_cookies: bool,
         is_identity_header: impl Fn(&str) -> bool,
         sources: &[TokenHeader],
     ) -> Self
     where
-        N: AsRef<str> + 'a,
-        V: AsRef<[u8]> + 'a,
+        N: AsRef<str>,
+        V: AsRef<[u8]>,
     {
         let mut view = RequestView::default();
         for (name, value) in headers {
             let (name, value) = (name.as_ref(), value.as_ref());
             match name {
+                names::COOKIE if without_cookies => {}
                 names::METHOD => view.method = value,
                 names::PATH => view.target = Some(value),
                 names::AUTHORITY => view.authority = value,

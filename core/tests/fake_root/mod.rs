@@ -48,6 +48,8 @@ pub struct RequestState {
     pub headers: Vec<(String, Vec<u8>)>,
     pub set: RefCell<Vec<(String, Vec<u8>)>>,
     pub answered: RefCell<Option<(u32, String)>>,
+    /// The headers of the answer, when answered.
+    pub answer_headers: RefCell<Vec<(String, String)>>,
     pub resumed: Cell<bool>,
 }
 
@@ -92,8 +94,12 @@ impl Host for FakeRequest {
     fn set_property(&self, _: &str, _: &[u8]) -> Result<(), HostError> {
         Ok(())
     }
-    fn respond(&self, status: u32, _: &[(&str, &str)], body: &[u8]) -> Result<(), HostError> {
+    fn respond(&self, status: u32, headers: &[(&str, &str)], body: &[u8]) -> Result<(), HostError> {
         let body = String::from_utf8_lossy(body).into_owned();
+        *self.state.answer_headers.borrow_mut() = headers
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+            .collect();
         *self.state.answered.borrow_mut() = Some((status, body));
         Ok(())
     }
@@ -158,6 +164,7 @@ impl FakeRoot {
                     .collect(),
                 set: RefCell::default(),
                 answered: RefCell::default(),
+                answer_headers: RefCell::default(),
                 resumed: Cell::new(false),
             }),
             clock: Rc::clone(&self.clock),

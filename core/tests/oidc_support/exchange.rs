@@ -14,7 +14,8 @@ use super::{browser, now, pair, param, start, ISS};
 /// The provider's callback with `query`, the browser sending `cookie`.
 pub fn callback(config: &Config, query: &str, cookie: Option<&str>) -> Intercepted {
     let headers = browser(&format!("/oauth/callback?{query}"), cookie);
-    flow::intercept(config.oidc.as_ref().unwrap(), &Seen::read(&headers), now())
+    let oidc = config.oidc.as_ref().unwrap();
+    flow::intercept(oidc, oidc.endpoints(None), &Seen::read(&headers), now())
 }
 
 /// A sign-in up to the code exchange: the call and what the request waits with.
