@@ -18,7 +18,7 @@ KINDS = ["valid-token", "distinct-tokens", "missing-token", "invalid-token", "ap
          # A valid token and a 1 KiB urlencoded body, the body read for credential fields.
          "form-post",
          # An identity provider's tokens, keys inline: a cache hit, then full verifications.
-         "rs256-token", "rs256-distinct", "es256-distinct", "eddsa-distinct",
+         "rs256-token", "rs256-distinct", "es256-distinct", "es384-distinct", "eddsa-distinct",
          # A rule with conditions (audience, scope, two claims): cache hits, then new tokens.
          "conditions-token", "conditions-distinct",
          # Browser sign-in configured: the RS256 token in the session cookie, then as Bearer.
@@ -26,7 +26,8 @@ KINDS = ["valid-token", "distinct-tokens", "missing-token", "invalid-token", "ap
 ITERATIONS = 1000
 # Full verifications of asymmetric signatures cost millions of instructions (and minting the
 # distinct RSA tokens, outside the count, takes a while under valgrind): fewer suffice.
-ITERATIONS_OF = {"rs256-distinct": 100, "es256-distinct": 100, "eddsa-distinct": 100}
+ITERATIONS_OF = {"rs256-distinct": 100, "es256-distinct": 100, "es384-distinct": 100,
+                 "eddsa-distinct": 100}
 
 
 def main():

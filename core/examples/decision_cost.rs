@@ -10,7 +10,7 @@
 //!
 //! Issuer kinds (an identity provider's asymmetric tokens, keys inline, the fixed test keys of
 //! tests/data/issuer-keys; the configuration then has the issuer too): rs256-token (the same
-//! token, a cache hit), rs256-distinct, es256-distinct, eddsa-distinct (a new token each
+//! token, a cache hit), rs256-distinct, es256-distinct, es384-distinct, eddsa-distinct (a new token each
 //! request: a full verification).
 //!
 //! Condition kinds (a rule with an audience, a scope and two claims; decision_cost/conditions.rs):
@@ -76,6 +76,7 @@ const ISSUER_KINDS: &[&str] = &[
     "rs256-token",
     "rs256-distinct",
     "es256-distinct",
+    "es384-distinct",
     "eddsa-distinct",
 ];
 
@@ -84,6 +85,7 @@ const ISSUER_KINDS: &[&str] = &[
 enum IssuerKey {
     RS256(RS256KeyPair),
     ES256(ES256KeyPair),
+    ES384(ES384KeyPair),
     EdDSA(Ed25519KeyPair),
 }
 
@@ -105,6 +107,8 @@ impl IssuerKey {
                 .map(|k| IssuerKey::RS256(k.with_key_id("rsa"))),
             Some("es256") => ES256KeyPair::from_pem(&pem("ec-p256.pem"))
                 .map(|k| IssuerKey::ES256(k.with_key_id("ec"))),
+            Some("es384") => ES384KeyPair::from_pem(&pem("ec-p384.pem"))
+                .map(|k| IssuerKey::ES384(k.with_key_id("ec384"))),
             Some("eddsa") => Ed25519KeyPair::from_pem(&pem("ed25519.pem"))
                 .map(|k| IssuerKey::EdDSA(k.with_key_id("ed"))),
             _ => return None,
@@ -116,6 +120,7 @@ impl IssuerKey {
         match self {
             IssuerKey::RS256(k) => k.public_key().with_key_id("rsa").to_jwk(),
             IssuerKey::ES256(k) => k.public_key().with_key_id("ec").to_jwk(),
+            IssuerKey::ES384(k) => k.public_key().with_key_id("ec384").to_jwk(),
             IssuerKey::EdDSA(k) => k.public_key().with_key_id("ed").to_jwk(),
         }
     }
@@ -127,6 +132,7 @@ impl IssuerKey {
         match self {
             IssuerKey::RS256(k) => k.sign(claims),
             IssuerKey::ES256(k) => k.sign(claims),
+            IssuerKey::ES384(k) => k.sign(claims),
             IssuerKey::EdDSA(k) => k.sign(claims),
         }
         .unwrap_or_default()
@@ -141,7 +147,7 @@ fn issuer_config() -> Result<Config, String> {
 /// The text of [`issuer_config`].
 fn issuer_config_json() -> Result<String, String> {
     let mut keys = Vec::new();
-    for kind in ["rs256", "es256", "eddsa"] {
+    for kind in ["rs256", "es256", "es384", "eddsa"] {
         let key = IssuerKey::load(kind).ok_or(format!("cannot load the {kind} key"))?;
         keys.push(
             serde_json::from_str::<serde_json::Value>(&key.public_jwk())

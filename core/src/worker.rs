@@ -20,6 +20,8 @@ pub struct WorkerState {
     pub revocations: Revocations,
     /// Browser sign-in's session cookies opened before, with their access tokens.
     pub sessions: crate::oidc::opened::OpenedSessions,
+    /// Sessions refreshed moments ago, by their old refresh cookie.
+    pub renewed: crate::oidc::renewed::RenewedSessions,
     /// With `oidc.discovery`: the provider's endpoints from its discovery document (the
     /// configuration's winning), once installed.
     pub discovered: Option<Rc<crate::oidc::config::Endpoints>>,

@@ -115,6 +115,9 @@ pub struct AfterHeaders {
     pub body: Option<BodyScan>,
     /// Set with [`Verdict::Calling`]: what the request waits for.
     pub pending: Option<Pending>,
+    /// With [`Verdict::Continue`]: a renewed session's `Set-Cookie` lines, for the
+    /// upstream's response.
+    pub cookies: Vec<String>,
 }
 
 /// A form body being read for credential fields.
@@ -204,6 +207,7 @@ pub(super) fn decide_request(
                 verdict,
                 body: None,
                 pending,
+                cookies: Vec::new(),
             }
         }
     };
@@ -260,11 +264,29 @@ fn decide_headers(
     // Only a request without a body is refreshed: one with a body would go on, after the
     // refresh, without its form body being read for credentials.
     let refresh_cookie = view.and_then(|view| view.refresh_cookie);
-    if let (Some(oidc), Some(sealed), true) = (&config.oidc, refresh_cookie, stream_ends) {
-        let kept = || crate::oidc::session::open_kept(oidc, sealed, host.now());
-        if let Some(kept) = session::expired(&decision).then(kept).flatten() {
+    let expired = refresh_cookie.filter(|_| stream_ends && session::expired(&decision));
+    if let (Some(oidc), Some(sealed)) = (&config.oidc, expired) {
+        // Refreshed moments ago by another request with the same cookies: that renewal.
+        if let Some(renewal) = worker.renewed.get(sealed, host.now()) {
+            let verdict =
+                session::decide_renewed(host, config, worker, stream_ends, &renewal, count);
+            let cookies = match verdict {
+                Verdict::Continue => renewal.cookies.to_vec(),
+                _ => Vec::new(),
+            };
+            return AfterHeaders {
+                verdict,
+                body: None,
+                pending: None,
+                cookies,
+            };
+        }
+        let kept = crate::oidc::session::open_kept(oidc, sealed, host.now());
+        if let Some(kept) = kept {
             let endpoints = oidc.endpoints(worker.discovered.as_deref());
-            if let Some(after) = session::start_refresh(host, (oidc, endpoints), kept, stream_ends)
+            let refresh = (kept, sealed);
+            if let Some(after) =
+                session::start_refresh(host, (oidc, endpoints), refresh, stream_ends)
             {
                 return after;
             }
@@ -279,6 +301,7 @@ fn decide_headers(
                 verdict: Verdict::Answered,
                 body: None,
                 pending: None,
+                cookies: Vec::new(),
             };
         }
     }
@@ -297,6 +320,7 @@ fn decide_headers(
         verdict,
         body,
         pending: None,
+        cookies: Vec::new(),
     }
 }
 

@@ -2,6 +2,8 @@
 //! the session's refresh token while the request waits, then the request decided again with
 //! the new one (or, when the provider refuses, the session ended).
 
+use std::rc::Rc;
+
 use super::{failed, AfterHeaders, Call, Host, Refreshed, Verdict};
 use crate::config::Config;
 use crate::decision::{Decision, Outcome};
@@ -11,6 +13,7 @@ use crate::oidc::config::Endpoints;
 use crate::oidc::flow::{Answer, Pending};
 use crate::oidc::provider_call::CALL_TIMEOUT_MS;
 use crate::oidc::refresh;
+use crate::oidc::renewed::Renewal;
 use crate::oidc::session::Kept;
 use crate::oidc::Oidc;
 use crate::verify::token::TokenError;
@@ -29,7 +32,7 @@ pub fn expired(decision: &Decision<'_>) -> bool {
 pub fn start_refresh(
     host: &impl Host,
     (oidc, endpoints): (&Oidc, Option<&Endpoints>),
-    kept: Kept,
+    (kept, sealed): (Kept, &[u8]),
     stream_ends: bool,
 ) -> Option<AfterHeaders> {
     let call = refresh::call(oidc, endpoints?, &kept)?;
@@ -43,7 +46,12 @@ pub fn start_refresh(
     Some(AfterHeaders {
         verdict: Verdict::Calling,
         body: None,
-        pending: Some(Pending::Refresh { kept, stream_ends }),
+        pending: Some(Pending::Refresh {
+            kept,
+            sealed: sealed.to_vec(),
+            stream_ends,
+        }),
+        cookies: Vec::new(),
     })
 }
 
@@ -57,11 +65,26 @@ pub fn on_refresh_answer(
     config: &Config,
     oidc: &Oidc,
     worker: &mut WorkerState,
-    (kept, stream_ends): (Kept, bool),
+    (kept, sealed, stream_ends): (Kept, &[u8], bool),
     provider: Answer<'_>,
     count: &dyn Fn(Counter),
 ) -> (Verdict, Vec<String>) {
-    let Some((token, cookies)) = refresh::renewed(oidc, &kept, provider, host.now()) else {
+    let now = host.now();
+    let renewal = match refresh::renewed(oidc, &kept, provider, now) {
+        Some((token, cookies)) => {
+            count(Counter::SignIn(SignInEvent::Refreshed));
+            let renewal = Renewal {
+                token: Rc::from(token),
+                cookies: Rc::from(cookies),
+            };
+            worker.renewed.keep(sealed, renewal.clone(), now);
+            Some(renewal)
+        }
+        // Another request of this session, sent with the same refresh cookie, refreshed it
+        // first (a provider that rotates refresh tokens refuses this one): its renewal.
+        None => worker.renewed.get(sealed, now),
+    };
+    let Some(renewal) = renewal else {
         // The session ends: decided without it (a browser is sent to sign in), its cookies
         // cleared by the answer.
         count(Counter::SignIn(SignInEvent::RefreshFailed));
@@ -78,24 +101,37 @@ pub fn on_refresh_answer(
         }
         return (after.verdict, Vec::new());
     };
-    count(Counter::SignIn(SignInEvent::Refreshed));
-    let verdict = super::decide_request(
-        host,
-        config,
-        worker,
-        (stream_ends, false),
-        Some(Refreshed::Renewed {
-            token: &token,
-            cookies: &cookies,
-        }),
-        count,
-    )
-    .verdict;
+    let verdict = decide_renewed(host, config, worker, stream_ends, &renewal, count);
     if verdict == Verdict::Continue {
         if let Err(error) = host.continue_request() {
             failed(host, &count, Call::Answer, error);
         }
-        return (verdict, cookies);
+        return (verdict, renewal.cookies.to_vec());
     }
     (verdict, Vec::new())
+}
+
+/// The request decided again with the session's `renewal`: a refusal carries its cookies;
+/// when it is let on, the caller sets them on the upstream's response.
+pub fn decide_renewed(
+    host: &impl Host,
+    config: &Config,
+    worker: &mut WorkerState,
+    stream_ends: bool,
+    renewal: &Renewal,
+    count: &dyn Fn(Counter),
+) -> Verdict {
+    let renewed = Refreshed::Renewed {
+        token: &renewal.token,
+        cookies: &renewal.cookies,
+    };
+    super::decide_request(
+        host,
+        config,
+        worker,
+        (stream_ends, false),
+        Some(renewed),
+        count,
+    )
+    .verdict
 }

@@ -145,14 +145,19 @@ pub fn on_call_answer(
         host::respond(host, count, &page::unavailable());
         return Vec::new();
     };
-    if let Pending::Refresh { kept, stream_ends } = pending {
+    if let Pending::Refresh {
+        kept,
+        sealed,
+        stream_ends,
+    } = pending
+    {
         let provider = flow::Answer { status, body };
         let refreshed = super::session::on_refresh_answer(
             host,
             config,
             oidc,
             worker,
-            (kept, stream_ends),
+            (kept, &sealed, stream_ends),
             provider,
             count,
         );

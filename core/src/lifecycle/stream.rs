@@ -106,7 +106,12 @@ impl RequestFlow {
             streaming: false,
         });
         let wait = match after.verdict {
-            Verdict::Continue => return Step::Continue,
+            Verdict::Continue => {
+                // A session renewed moments ago by another request: its cookies go out on
+                // the upstream's response.
+                self.response_cookies = after.cookies;
+                return Step::Continue;
+            }
             Verdict::Answered => return Step::Pause,
             Verdict::Calling => {
                 self.pending = after.pending;

@@ -94,9 +94,14 @@ pub enum Pending {
     },
     /// A refresh token's revocation at logout, answered with `answer` whatever happens.
     Logout { answer: LocalResponse },
-    /// A session's refresh (`kept`: what its refresh cookie held); the request is decided
-    /// again with the new access token (`stream_ends`: no body follows).
-    Refresh { kept: Kept, stream_ends: bool },
+    /// A session's refresh (`kept`: what its refresh cookie held, `sealed`: that cookie's
+    /// value); the request is decided again with the new access token (`stream_ends`: no
+    /// body follows).
+    Refresh {
+        kept: Kept,
+        sealed: Vec<u8>,
+        stream_ends: bool,
+    },
 }
 
 /// The callback and logout paths of `oidc` with the provider's `endpoints` (none: not

@@ -18,6 +18,7 @@ pub mod page;
 pub mod provider_call;
 pub mod random;
 pub mod refresh;
+pub mod renewed;
 pub mod seal;
 pub mod session;
 pub mod start;
