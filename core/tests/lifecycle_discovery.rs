@@ -134,7 +134,7 @@ fn another_issuers_document_or_an_endpoint_in_clear_is_refused_and_the_last_keep
     assert_eq!(
         root.logged(
             Level::Warn,
-            "names issuer \"https://evil.test\", not \"https://idp.test\""
+            "names another issuer than \"https://idp.test\""
         ),
         1
     );
@@ -188,4 +188,36 @@ fn another_issuers_document_or_an_endpoint_in_clear_is_refused_and_the_last_keep
     root.set_answer(None, false, b"");
     filter.on_call_answer(&root, root.last_sent().id, 0, 0);
     assert_eq!(root.metric("tollgate.oidc.discovery_failed"), 3);
+}
+
+/// A configuration of another issuer string with the same document address (a trailing
+/// `/`) does not take the document stored for the first one: it fetches its own.
+#[test]
+fn another_issuer_at_the_same_address_fetches_its_own_document() {
+    let process = Rc::default();
+    let (mut filter, root) = worker(&process);
+    filter.tick(&root);
+    answer(
+        &mut filter,
+        &root,
+        b"200",
+        &document("https://idp.test", "https://login.idp.test"),
+    );
+    let mut json: Value = serde_json::from_slice(&config()).unwrap();
+    json["issuers"][0]["issuer"] = json!("https://idp.test/");
+    let other_root = FakeRoot::new(&process, T);
+    let mut other = Filter::default();
+    let text = json.to_string().into_bytes();
+    assert!(other
+        .configure(&other_root, &text, &oidc_support::env)
+        .is_some());
+    other.tick(&other_root);
+    assert_eq!(
+        other_root.sent.borrow().len(),
+        1,
+        "fetched for its own issuer"
+    );
+    let good = document("https://idp.test/", "https://login.idp.test");
+    answer(&mut other, &other_root, b"200", &good);
+    assert_eq!(page_load(&other, &other_root, 1).answer().unwrap().0, 302);
 }

@@ -89,7 +89,7 @@ fn the_document_must_be_the_issuers_and_its_endpoints_plain() {
         "",
     ] {
         assert!(
-            with("issuer", json!(other)).contains("names issuer"),
+            with("issuer", json!(other)).contains("names another issuer"),
             "{other}"
         );
     }

@@ -1,6 +1,6 @@
-//! What a session may hold and when a callback can complete: only the sign-in issuer's
-//! access tokens, well formed (at the callback, at refresh, and when a cookie is opened),
-//! and no code exchange before the provider's endpoints are known (discovery).
+//! What a session may hold, and what needs the provider's endpoints: only the sign-in
+//! issuer's access tokens, well formed (at the callback, at refresh, and when a cookie is
+//! opened); no code exchange, and no half logout, before discovery has answered.
 
 // Tests may panic, unwrap and index: a failure is the point.
 #![allow(
@@ -125,4 +125,56 @@ fn before_discovery_answers_a_callback_gets_a_page_and_keeps_its_code_unused() {
 /// started.
 fn config_with_endpoints() -> tollgate_core::config::Config {
     config(json!({}))
+}
+
+/// Before discovery has answered, a logout that could not revoke the refresh token or end
+/// the provider's session gets a page to try again (the cookies stay); with those endpoints
+/// in the configuration, it goes on with them.
+#[test]
+fn before_discovery_answers_a_logout_is_whole_or_not_at_all() {
+    let discovering =
+        json!({"discovery": true, "authorization_endpoint": null, "token_endpoint": null});
+    let config = config(discovering.clone());
+    let oidc = config.oidc.as_ref().unwrap();
+    let tokens = Tokens {
+        access_token: access_token("alice", now() + 300),
+        id_token: Some("id.token.value".into()),
+        refresh_token: Some("refresh-token-value".into()),
+    };
+    let set = session::set_cookies(oidc, &tokens, now()).unwrap();
+    let jar: Vec<&str> = set.iter().map(|c| c.split(';').next().unwrap()).collect();
+    let headers = browser("/logout", Some(&jar.join("; ")));
+    match flow::intercept(oidc, None, &Seen::read(&headers), now()) {
+        Intercepted::Answer(response, event) => {
+            assert_eq!(
+                (response.status, event),
+                (503, Some(SignInEvent::FailedDiscovery))
+            );
+            assert!(response
+                .headers
+                .iter()
+                .all(|(name, _)| *name != "set-cookie"));
+        }
+        _ => panic!("a logout went on without the provider's endpoints"),
+    }
+    let mut named = discovering;
+    named["revocation_endpoint"] = json!("https://idp.test/revoke");
+    named["end_session_endpoint"] = json!("https://idp.test/bye");
+    let config = self::config(named);
+    let oidc = config.oidc.as_ref().unwrap();
+    match flow::intercept(oidc, None, &Seen::read(&headers), now()) {
+        Intercepted::Call(call, Pending::Logout { answer }) => {
+            assert!(call
+                .headers
+                .iter()
+                .any(|(n, v)| *n == ":path" && v == "/revoke"));
+            let to = answer
+                .headers
+                .iter()
+                .find(|(n, _)| *n == "location")
+                .unwrap();
+            assert!(to.1.starts_with("https://idp.test/bye?"), "{}", to.1);
+        }
+        _ => panic!("the configured endpoints were not used"),
+    }
 }

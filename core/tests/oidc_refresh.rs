@@ -147,32 +147,12 @@ fn a_request_refused_after_its_session_was_refreshed_still_gets_the_new_cookies(
     );
 }
 
-/// A session whose access token expired, and the cookies that carry it.
-fn expired_session(config: &Config) -> String {
-    let (pending, ..) = exchange(config);
-    let Pending::Exchange { transaction, .. } = &pending else {
-        panic!()
-    };
-    let answer = json!({
-        "access_token": access_token("alice", now() - 600), "refresh_token": "first-refresh",
-        "id_token": id_token(&transaction.n, "web"), "token_type": "Bearer"
-    });
-    let (response, _) = finish(config, pending.clone(), Some("200"), &answer.to_string());
-    let jar: Vec<String> = response
-        .headers
-        .iter()
-        .filter(|(n, v)| *n == "set-cookie" && !v.contains("Max-Age=0"))
-        .map(|(_, v)| v.split(';').next().unwrap().to_owned())
-        .collect();
-    jar.join("; ")
-}
-
 /// A browser's requests that carry the same expired session, sent before the first one's
-/// refresh came back: one refresh at the provider is handed to the others, whether they
-/// come after it (no call of their own) or sent their own refresh, which a provider that
-/// rotates refresh tokens refuses (the session does not end).
+/// refresh came back: the others wait for it (no call of their own), then take its renewal;
+/// so does a request with the old cookies that comes after it.
 #[test]
 fn requests_with_the_same_old_cookies_take_the_refresh_another_request_made() {
+    use tollgate_core::host::Verdict;
     let config = Config::parse(
         config_json(json!({"scopes": ["offline_access"]}))
             .to_string()
@@ -183,64 +163,53 @@ fn requests_with_the_same_old_cookies_take_the_refresh_another_request_made() {
     let cookies = expired_session(&config);
     let mut worker = tollgate_core::worker::WorkerState::default();
     let page = |path: &str| BrowserRequest::new(browser(path, Some(&cookies)));
-    let decide = |request: &BrowserRequest, worker: &mut _| {
-        tollgate_core::host::on_request_headers(request, &config, worker, true, true, |_| ())
+    let decide = |request: &BrowserRequest, worker: &mut _, may_wait| {
+        tollgate_core::host::on_request_headers(request, &config, worker, true, may_wait, |_| ())
     };
     let (first, second) = (page("/orders"), page("/orders/2"));
-    let first_after = decide(&first, &mut worker);
-    let second_after = decide(&second, &mut worker);
+    let first_after = decide(&first, &mut worker, true);
+    let second_after = decide(&second, &mut worker, true);
+    assert_eq!((first.calls.get(), second.calls.get()), (1, 0));
+    assert_eq!(second_after.verdict, Verdict::WaitRefresh);
+    assert!(second_after.refresh_wait.is_some());
+    // Its wait over before an answer: decided as it is, without a refresh of its own.
+    let impatient = page("/orders/5");
+    let after = decide(&impatient, &mut worker, false);
     assert_eq!(
-        (first.calls.get(), second.calls.get()),
-        (1, 1),
-        "both refreshed"
+        (impatient.calls.get(), after.verdict),
+        (0, Verdict::Answered)
     );
     let renewed = json!({
         "access_token": access_token("alice", now() + 300), "refresh_token": "second-refresh",
         "token_type": "Bearer", "expires_in": 300
     });
-    let answer = |request: &BrowserRequest, worker: &mut _, pending, status, body: &str| {
-        tollgate_core::host::on_call_answer(
-            request,
-            &config,
-            worker,
-            pending,
-            Some(status),
-            body.as_bytes(),
-            &|_| (),
-        )
-    };
-    let new_cookies = answer(
+    let new_cookies = tollgate_core::host::on_call_answer(
         &first,
+        &config,
         &mut worker,
         first_after.pending.unwrap(),
-        "200",
-        &renewed.to_string(),
+        Some("200"),
+        renewed.to_string().as_bytes(),
+        &|_| (),
     );
     assert!(first.continued.get());
-    assert!(
-        new_cookies.iter().any(|c| c.contains("tollgate-session=")),
-        "{new_cookies:?}"
+    assert!(new_cookies.iter().any(|c| c.contains("tollgate-session=")));
+    let second_after = decide(&second, &mut worker, true);
+    assert_eq!(second_after.verdict, Verdict::Continue);
+    assert_eq!(
+        (second.calls.get(), second_after.cookies),
+        (0, new_cookies.clone())
     );
-    // The provider refuses the old refresh token a second time: the first renewal is used.
-    let refused = r#"{"error":"invalid_grant"}"#;
-    let second_cookies = answer(
-        &second,
-        &mut worker,
-        second_after.pending.unwrap(),
-        "400",
-        refused,
-    );
-    assert!(second.continued.get(), "{:?}", second.answered.borrow());
-    assert_eq!(second_cookies, new_cookies);
-    // A third request with the old cookies, after both: no call, the same renewal.
     let third = page("/orders/3");
-    let third_after = decide(&third, &mut worker);
+    let third_after = decide(&third, &mut worker, true);
     assert_eq!(third.calls.get(), 0);
-    assert_eq!(third_after.verdict, tollgate_core::host::Verdict::Continue);
     assert_eq!(third_after.cookies, new_cookies);
-    // Once the renewal is older than RENEWED_SECONDS, the old cookies refresh again.
-    let mut later = tollgate_core::worker::WorkerState::default();
+    // Another worker knows nothing of it: the old cookies refresh there.
     let fourth = page("/orders/4");
-    decide(&fourth, &mut later);
+    decide(
+        &fourth,
+        &mut tollgate_core::worker::WorkerState::default(),
+        true,
+    );
     assert_eq!(fourth.calls.get(), 1);
 }

@@ -96,6 +96,9 @@ pub enum Verdict {
     Wait(KeyWait),
     /// Hold it: a call to the OpenID provider was sent for it, whose answer answers it.
     Calling,
+    /// Hold it until another request's refresh of its session is answered
+    /// ([`AfterHeaders::refresh_wait`]), then decide it again. Nothing was applied.
+    WaitRefresh,
 }
 
 /// The most of a form body the host holds while reading it: no byte of a refused body then
@@ -118,6 +121,8 @@ pub struct AfterHeaders {
     /// With [`Verdict::Continue`]: a renewed session's `Set-Cookie` lines, for the
     /// upstream's response.
     pub cookies: Vec<String>,
+    /// With [`Verdict::WaitRefresh`]: the refresh cookie whose refresh it waits for.
+    pub refresh_wait: Option<Vec<u8>>,
 }
 
 /// A form body being read for credential fields.
@@ -208,6 +213,7 @@ pub(super) fn decide_request(
                 body: None,
                 pending,
                 cookies: Vec::new(),
+                refresh_wait: None,
             }
         }
     };
@@ -266,30 +272,9 @@ fn decide_headers(
     let refresh_cookie = view.and_then(|view| view.refresh_cookie);
     let expired = refresh_cookie.filter(|_| stream_ends && session::expired(&decision));
     if let (Some(oidc), Some(sealed)) = (&config.oidc, expired) {
-        // Refreshed moments ago by another request with the same cookies: that renewal.
-        if let Some(renewal) = worker.renewed.get(sealed, host.now()) {
-            let verdict =
-                session::decide_renewed(host, config, worker, stream_ends, &renewal, count);
-            let cookies = match verdict {
-                Verdict::Continue => renewal.cookies.to_vec(),
-                _ => Vec::new(),
-            };
-            return AfterHeaders {
-                verdict,
-                body: None,
-                pending: None,
-                cookies,
-            };
-        }
-        let kept = crate::oidc::session::open_kept(oidc, sealed, host.now());
-        if let Some(kept) = kept {
-            let endpoints = oidc.endpoints(worker.discovered.as_deref());
-            let refresh = (kept, sealed);
-            if let Some(after) =
-                session::start_refresh(host, (oidc, endpoints), refresh, stream_ends)
-            {
-                return after;
-            }
+        let flags = (stream_ends, may_wait);
+        if let Some(after) = session::refresh(host, (config, oidc), worker, sealed, flags, count) {
+            return after;
         }
     }
     let waits = may_wait && decision.awaits_keys.is_some();
@@ -302,6 +287,7 @@ fn decide_headers(
                 body: None,
                 pending: None,
                 cookies: Vec::new(),
+                refresh_wait: None,
             };
         }
     }
@@ -321,6 +307,7 @@ fn decide_headers(
         body,
         pending: None,
         cookies: Vec::new(),
+        refresh_wait: None,
     }
 }
 

@@ -13,7 +13,7 @@ use crate::oidc::config::Endpoints;
 use crate::oidc::flow::{Answer, Pending};
 use crate::oidc::provider_call::CALL_TIMEOUT_MS;
 use crate::oidc::refresh;
-use crate::oidc::renewed::Renewal;
+use crate::oidc::renewed::{Refresh, Renewal};
 use crate::oidc::session::Kept;
 use crate::oidc::Oidc;
 use crate::verify::token::TokenError;
@@ -52,6 +52,7 @@ pub fn start_refresh(
             stream_ends,
         }),
         cookies: Vec::new(),
+        refresh_wait: None,
     })
 }
 
@@ -82,7 +83,10 @@ pub fn on_refresh_answer(
         }
         // Another request of this session, sent with the same refresh cookie, refreshed it
         // first (a provider that rotates refresh tokens refuses this one): its renewal.
-        None => worker.renewed.get(sealed, now),
+        None => {
+            worker.renewed.end(sealed, now);
+            worker.renewed.renewal(sealed, now)
+        }
     };
     let Some(renewal) = renewal else {
         // The session ends: decided without it (a browser is sent to sign in), its cookies
@@ -109,6 +113,62 @@ pub fn on_refresh_answer(
         return (verdict, renewal.cookies.to_vec());
     }
     (verdict, Vec::new())
+}
+
+/// The step of a request whose session's access token expired (`sealed`: its refresh
+/// cookie), with `(stream_ends, may_wait)`: decided with the renewal or the end of a refresh
+/// of the same cookie on this worker moments ago; held while one is in flight (when it may
+/// wait); else the refresh is sent. `None`: none of these (no refresh token, no endpoints,
+/// the call refused): the decision is applied as it is.
+pub fn refresh(
+    host: &impl Host,
+    (config, oidc): (&Config, &Oidc),
+    worker: &mut WorkerState,
+    sealed: &[u8],
+    (stream_ends, may_wait): (bool, bool),
+    count: &dyn Fn(Counter),
+) -> Option<AfterHeaders> {
+    let now = host.now();
+    let after = |verdict, cookies| AfterHeaders {
+        verdict,
+        body: None,
+        pending: None,
+        cookies,
+        refresh_wait: None,
+    };
+    match worker.renewed.get(sealed, now) {
+        Some(Refresh::Renewed(renewal)) => {
+            let verdict = decide_renewed(host, config, worker, stream_ends, &renewal, count);
+            let cookies = match verdict {
+                Verdict::Continue => renewal.cookies.to_vec(),
+                _ => Vec::new(),
+            };
+            return Some(after(verdict, cookies));
+        }
+        Some(Refresh::Ended) => {
+            let flags = (stream_ends, false);
+            let ended = Some(Refreshed::Ended);
+            return Some(super::decide_request(
+                host, config, worker, flags, ended, count,
+            ));
+        }
+        Some(Refresh::InFlight) if may_wait => {
+            return Some(AfterHeaders {
+                refresh_wait: Some(sealed.to_vec()),
+                ..after(Verdict::WaitRefresh, Vec::new())
+            });
+        }
+        // Its wait is over: decided as it is, without a second refresh.
+        Some(Refresh::InFlight) => return None,
+        None => {}
+    }
+    let kept = crate::oidc::session::open_kept(oidc, sealed, now)?;
+    let endpoints = oidc.endpoints(worker.discovered.as_deref());
+    let started = start_refresh(host, (oidc, endpoints), (kept, sealed), stream_ends)?;
+    worker
+        .renewed
+        .begin(sealed, now, CALL_TIMEOUT_MS.div_ceil(1000) + 1);
+    Some(started)
 }
 
 /// The request decided again with the session's `renewal`: a refusal carries its cookies;

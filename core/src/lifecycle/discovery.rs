@@ -45,9 +45,11 @@ impl Discoverer {
     ) -> Option<Discoverer> {
         let oidc = config.oidc.as_ref()?;
         let document = oidc.discovery.clone()?;
+        // The issuer is part of the key: a configuration of another issuer (a trailing `/`,
+        // another scheme) never takes a document stored for this one.
         let base = format!(
-            "tollgate.discovery|{}|{}|{}",
-            oidc.cluster, document.authority, document.path
+            "tollgate.discovery|{}|{}|{}|{}|{}",
+            oidc.cluster, document.https, document.authority, document.path, oidc.issuer_id
         );
         let discoverer = Discoverer {
             config: Rc::clone(config),

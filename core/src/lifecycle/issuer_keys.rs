@@ -8,7 +8,7 @@
 //! keys of a newer version and decides again the requests it held for them. When to fetch
 //! is [`crate::fetch`]'s, when a held request is decided [`crate::held`]'s.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 
@@ -20,7 +20,8 @@ use crate::config::Config;
 use crate::decision::KeyWait;
 use crate::fetch::{FetchReason, FetchRecord, MAX_WAIT_MS};
 use crate::held::Waiting;
-use crate::verify::issuer::RemoteKeys;
+use crate::oidc::renewed::Refresh;
+use crate::verify::issuer::{KeysNeeded, RemoteKeys};
 use crate::verify::jwks::{Algorithm, KeySet, MAX_JWKS_BYTES};
 use crate::worker::WorkerState;
 
@@ -78,6 +79,17 @@ pub struct Held {
     pub stream_ends: bool,
     /// Shared with the request's context: while set, its body and trailers are held too.
     pub held: Rc<Cell<bool>>,
+    /// Set for a request held for another request's refresh of its session: that refresh
+    /// cookie, and where a renewal's cookies go for the upstream's response.
+    pub refresh: Option<RefreshWait>,
+}
+
+/// What a request held for another request's refresh of its session waits for.
+pub struct RefreshWait {
+    /// The session's refresh cookie (sealed).
+    pub sealed: Vec<u8>,
+    /// Shared with the request's context: the renewed session's cookies, once decided.
+    pub cookies: Rc<RefCell<Vec<String>>>,
 }
 
 /// The key sources of one configuration, the fetches in flight and the held requests.
@@ -183,7 +195,37 @@ impl KeyFetcher {
             waiting,
             stream_ends,
             held,
+            refresh: None,
         });
+    }
+
+    /// Holds a request (`context_id`, no body) until another request's refresh of its
+    /// session (`wait`) is answered, or until `deadline` (unix milliseconds) at the latest.
+    pub fn hold_for_refresh(
+        &mut self,
+        context_id: u32,
+        wait: RefreshWait,
+        (now, deadline): (u64, u64),
+        held: Rc<Cell<bool>>,
+    ) -> bool {
+        if self.held.len() >= MAX_HELD {
+            return false;
+        }
+        held.set(true);
+        self.held.push(Held {
+            context_id,
+            issuer: usize::MAX,
+            waiting: Waiting {
+                why: KeysNeeded::NeverFetched,
+                since: now,
+                deadline,
+                seen: 0,
+            },
+            stream_ends: true,
+            held,
+            refresh: Some(wait),
+        });
+        true
     }
 
     /// The tick: installs newer keys, starts the fetches that are due, and returns the held
@@ -234,10 +276,15 @@ impl KeyFetcher {
             .filter(|s| issuer.is_none_or(|i| i == s.issuer))
             .map(|s| (s.issuer, read_record(host, &s.record_key).0))
             .collect();
-        let ready = |h: &Held| {
-            records.iter().any(|(i, record)| {
+        let ready = |h: &Held| match &h.refresh {
+            // Until the other request's refresh is answered (or its time is up).
+            Some(wait) => {
+                let refresh = worker.renewed.get(&wait.sealed, now / 1000);
+                now >= h.waiting.deadline || !matches!(refresh, Some(Refresh::InFlight))
+            }
+            None => records.iter().any(|(i, record)| {
                 *i == h.issuer && h.waiting.ready(record, worker.issuer_keys.version(*i), now)
-            })
+            }),
         };
         let (done, waiting): (Vec<Held>, Vec<Held>) =
             std::mem::take(&mut self.held).into_iter().partition(ready);

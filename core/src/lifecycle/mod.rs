@@ -101,8 +101,11 @@ impl Filter {
                     .map(|feed| FeedPoller::new(host, feed, skew, &mut worker, now));
                 let config = Rc::new(config);
                 self.discovery = Discoverer::new(host, &config, &mut worker);
-                let fetches =
-                    fetcher.fetches_keys() || self.feed.is_some() || self.discovery.is_some();
+                // Requests held for a session's refresh are woken on the tick too.
+                let fetches = fetcher.fetches_keys()
+                    || self.feed.is_some()
+                    || self.discovery.is_some()
+                    || config.oidc.is_some();
                 self.fetcher = Rc::new(RefCell::new(fetcher));
                 self.config = Some(config);
                 self.worker = Rc::new(RefCell::new(worker));
@@ -260,10 +263,9 @@ impl Filter {
                     may_wait,
                     count,
                 )
-                .verdict
             };
-            let mut verdict = decide(&mut worker, may_hold);
-            if let Verdict::Wait(wait) = verdict {
+            let mut after = decide(&mut worker, may_hold);
+            if let Verdict::Wait(wait) = after.verdict {
                 let waiting = Waiting {
                     why: wait.why,
                     seen: worker.issuer_keys.version(wait.issuer),
@@ -275,9 +277,16 @@ impl Filter {
                     fetcher.hold(host, id, wait.issuer, waiting, ends, request.held);
                     continue;
                 }
-                verdict = decide(&mut worker, false);
+                after = decide(&mut worker, false);
             }
-            if verdict == Verdict::Continue {
+            if after.verdict == Verdict::WaitRefresh {
+                // Its wait is over: decided as it is.
+                after = decide(&mut worker, false);
+            }
+            if let Some(wait) = &request.refresh {
+                *wait.cookies.borrow_mut() = std::mem::take(&mut after.cookies);
+            }
+            if after.verdict == Verdict::Continue {
                 let _ = current.resume();
             }
         }

@@ -5,7 +5,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use super::counters::Counters;
-use super::issuer_keys::KeyFetcher;
+use super::issuer_keys::{KeyFetcher, RefreshWait};
 use super::root_host::RootHost;
 use crate::config::Config;
 use crate::host::{self, BodyScan, Host, HostError, Verdict, HOLD_BODY_BYTES};
@@ -37,6 +37,9 @@ pub struct RequestFlow {
     pending: Option<Pending>,
     /// Cookies for the upstream's response (a refreshed session).
     response_cookies: Vec<String>,
+    /// The same, handed over by the worker when the request was held for another request's
+    /// refresh of its session and decided again.
+    handed_cookies: Rc<RefCell<Vec<String>>>,
 }
 
 /// A form body being read, and how much of what the host buffers was read already.
@@ -67,6 +70,7 @@ impl RequestFlow {
             form: None,
             pending: None,
             response_cookies: Vec::new(),
+            handed_cookies: Rc::default(),
         }
     }
 
@@ -118,6 +122,11 @@ impl RequestFlow {
                 return Step::Pause;
             }
             Verdict::Wait(wait) => wait,
+            Verdict::WaitRefresh => {
+                let sealed = after.refresh_wait.unwrap_or_default();
+                drop(worker);
+                return self.wait_for_refresh(host, root, sealed, end_of_stream);
+            }
         };
         let Ok(mut fetcher) = self.fetcher.try_borrow_mut() else {
             return Step::Pause;
@@ -140,12 +149,60 @@ impl RequestFlow {
         }
         // No fetch can bring the keys soon: decided now with the keys there are.
         let count = |c| counters.count(c);
-        match host::on_request_headers(host, &config, &mut worker, end_of_stream, false, count)
-            .verdict
-        {
-            Verdict::Continue => Step::Continue,
-            Verdict::Answered | Verdict::Calling | Verdict::Wait(_) => Step::Pause,
+        let after =
+            host::on_request_headers(host, &config, &mut worker, end_of_stream, false, count);
+        drop(fetcher);
+        self.after_waiting(after)
+    }
+
+    /// The step of a request decided without waiting: what it was handed is kept.
+    fn after_waiting(&mut self, after: host::AfterHeaders) -> Step {
+        match after.verdict {
+            Verdict::Continue => {
+                self.response_cookies = after.cookies;
+                Step::Continue
+            }
+            Verdict::Calling => {
+                self.pending = after.pending;
+                Step::Pause
+            }
+            Verdict::Answered | Verdict::Wait(_) | Verdict::WaitRefresh => Step::Pause,
         }
+    }
+
+    /// Holds the request until another request's refresh of its session (`sealed`: the
+    /// refresh cookie) is answered; decided now when it cannot be held.
+    fn wait_for_refresh(
+        &mut self,
+        host: &impl Host,
+        root: &impl RootHost,
+        sealed: Vec<u8>,
+        end_of_stream: bool,
+    ) -> Step {
+        let now = root.now_ms();
+        let deadline = now.saturating_add(crate::oidc::provider_call::CALL_TIMEOUT_MS + 1_000);
+        let held = Rc::new(Cell::new(true));
+        let wait = RefreshWait {
+            sealed,
+            cookies: Rc::clone(&self.handed_cookies),
+        };
+        let holds = self.fetcher.try_borrow_mut().is_ok_and(|mut fetcher| {
+            fetcher.hold_for_refresh(self.context_id, wait, (now, deadline), Rc::clone(&held))
+        });
+        if holds {
+            self.held = Some(held);
+            return Step::Pause;
+        }
+        let (Some(config), Ok(mut worker)) = (self.config.clone(), self.worker.try_borrow_mut())
+        else {
+            return Step::Pause;
+        };
+        let counters = Rc::clone(&self.counters);
+        let count = |c| counters.count(c);
+        let after =
+            host::on_request_headers(host, &config, &mut worker, end_of_stream, false, count);
+        drop(worker);
+        self.after_waiting(after)
     }
 
     /// A body chunk: the host buffered `size` bytes (`read(start, len)` reads them), the last
@@ -217,7 +274,11 @@ impl RequestFlow {
     /// What the upstream's response gets (a session refreshed while the request waited: its
     /// new cookies), taken once.
     pub fn take_response_headers(&mut self) -> Vec<ResponseHeader> {
-        response_headers(std::mem::take(&mut self.response_cookies))
+        let mut cookies = std::mem::take(&mut self.response_cookies);
+        if let Ok(mut handed) = self.handed_cookies.try_borrow_mut() {
+            cookies.append(&mut handed);
+        }
+        response_headers(cookies)
     }
 
     /// Whether the request waits for a call to the OpenID provider.

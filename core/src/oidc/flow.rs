@@ -199,7 +199,28 @@ fn logout(oidc: &Oidc, endpoints: Option<&Endpoints>, seen: &Seen<'_>, now: u64)
         return Intercepted::Answer(page::logout_elsewhere(), None);
     }
     let kept = session::kept(oidc, &seen.cookies, now).unwrap_or_default();
-    let location = match endpoints.and_then(|e| e.end_session.as_ref()) {
+    // Before discovery has answered, the configuration's own endpoints; without them a
+    // logout would leave the refresh token alive or the provider's session open: a page asks
+    // to try again, and the cookies stay.
+    let configured = &oidc.configured;
+    let (end_session, revocation) = match endpoints {
+        Some(endpoints) => (
+            endpoints.end_session.as_ref(),
+            endpoints.revocation.as_ref(),
+        ),
+        None if configured.end_session.is_some()
+            && (kept.r.is_none() || configured.revocation.is_some()) =>
+        {
+            (
+                configured.end_session.as_ref(),
+                configured.revocation.as_ref(),
+            )
+        }
+        None => {
+            return Intercepted::Answer(page::unavailable(), Some(SignInEvent::FailedDiscovery))
+        }
+    };
+    let location = match end_session {
         Some(end) => {
             let mut params = vec![("client_id", oidc.client_id.as_str())];
             if let Some(hint) = &kept.i {
@@ -225,7 +246,7 @@ fn logout(oidc: &Oidc, endpoints: Option<&Endpoints>, seen: &Seen<'_>, now: u64)
         .map(|jar| cookies::clear(oidc, *jar))
         .collect();
     let answer = with_cookies(response::redirect(location), clears);
-    match (endpoints.and_then(|e| e.revocation.as_ref()), &kept.r) {
+    match (revocation, &kept.r) {
         (Some(endpoint), Some(refresh)) => {
             let call = provider_call::post(
                 oidc,

@@ -51,6 +51,8 @@ pub struct RequestState {
     /// The headers of the answer, when answered.
     pub answer_headers: RefCell<Vec<(String, String)>>,
     pub resumed: Cell<bool>,
+    /// Calls to the OpenID provider it sent.
+    pub calls: Cell<u32>,
 }
 
 #[derive(Clone)]
@@ -108,6 +110,14 @@ impl Host for FakeRequest {
     }
     fn debug(&self, _: &str) {}
     fn warn(&self, _: &str) {}
+    fn http_call(&self, _: &str, _: &[(&str, &str)], _: &[u8], _: u64) -> Result<u32, HostError> {
+        self.state.calls.set(self.state.calls.get() + 1);
+        Ok(self.state.calls.get())
+    }
+    fn continue_request(&self) -> Result<(), HostError> {
+        self.state.resumed.set(true);
+        Ok(())
+    }
 }
 
 impl HeldRequest for FakeRequest {
@@ -166,6 +176,7 @@ impl FakeRoot {
                 answered: RefCell::default(),
                 answer_headers: RefCell::default(),
                 resumed: Cell::new(false),
+                calls: Cell::new(0),
             }),
             clock: Rc::clone(&self.clock),
         };

@@ -62,3 +62,23 @@ pub fn finish(
         now(),
     )
 }
+
+/// A session whose access token expired, and the cookies that carry it.
+pub fn expired_session(config: &Config) -> String {
+    let (pending, ..) = exchange(config);
+    let Pending::Exchange { transaction, .. } = &pending else {
+        panic!()
+    };
+    let answer = json!({
+        "access_token": super::access_token("alice", now() - 600), "refresh_token": "first-refresh",
+        "id_token": id_token(&transaction.n, "web"), "token_type": "Bearer"
+    });
+    let (response, _) = finish(config, pending.clone(), Some("200"), &answer.to_string());
+    let jar: Vec<String> = response
+        .headers
+        .iter()
+        .filter(|(n, v)| *n == "set-cookie" && !v.contains("Max-Age=0"))
+        .map(|(_, v)| v.split(';').next().unwrap().to_owned())
+        .collect();
+    jar.join("; ")
+}
