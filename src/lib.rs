@@ -131,7 +131,7 @@ impl RootHost for Envoy {
     fn held_request(&self, context_id: u32) -> Option<CurrentRequest> {
         hostcalls::set_effective_context(context_id)
             .ok()
-            .map(|()| CurrentRequest)
+            .map(|()| CurrentRequest { held: true })
     }
 
     fn now_ms(&self) -> u64 {
@@ -213,14 +213,22 @@ impl Context for Stream {
             .and_then(|status| String::from_utf8(status).ok());
         let max = body_size.min(tollgate_core::oidc::provider_call::MAX_ANSWER + 1);
         let body = Envoy.answer_body(max).unwrap_or_default();
-        self.flow
-            .on_call_answer(&CurrentRequest, status.as_deref(), &body);
+        self.flow.on_call_answer(&STREAM, status.as_deref(), &body);
     }
 }
 
 /// The request of the host's current (effective) context: the stream's own callbacks, and a
 /// held request that the root context decides again.
-struct CurrentRequest;
+///
+/// A held request sends no call to the OpenID provider (`held`): sent from the root
+/// context's callback, the SDK would route its answer to the root context, and the request
+/// would wait for it in vain. It is decided without (an expired session is not refreshed).
+struct CurrentRequest {
+    held: bool,
+}
+
+/// The request of the stream's own callback.
+const STREAM: CurrentRequest = CurrentRequest { held: false };
 
 impl Host for CurrentRequest {
     fn request_headers(&self) -> Vec<(String, Vec<u8>)> {
@@ -276,6 +284,9 @@ impl Host for CurrentRequest {
         body: &[u8],
         timeout_ms: u64,
     ) -> Result<u32, HostError> {
+        if self.held {
+            return Err(HostError("a held request sends no call"));
+        }
         let timeout = Duration::from_millis(timeout_ms);
         hostcalls::dispatch_http_call(cluster, headers.to_vec(), Some(body), vec![], timeout)
             .map_err(refused)
@@ -301,7 +312,7 @@ fn action(step: Step) -> HostAction {
 
 impl HttpContext for Stream {
     fn on_http_request_headers(&mut self, _headers: usize, end_of_stream: bool) -> HostAction {
-        let step = self.flow.on_headers(&CurrentRequest, &Envoy, end_of_stream);
+        let step = self.flow.on_headers(&STREAM, &Envoy, end_of_stream);
         #[cfg(feature = "test-trap")]
         if step == Step::Continue {
             trap_if_marked(self);
@@ -316,10 +327,7 @@ impl HttpContext for Stream {
                 .flatten()
                 .unwrap_or_default()
         };
-        action(
-            self.flow
-                .on_body(&CurrentRequest, size, end_of_stream, read),
-        )
+        action(self.flow.on_body(&STREAM, size, end_of_stream, read))
     }
 
     fn on_http_request_trailers(&mut self, _trailers: usize) -> HostAction {
@@ -331,7 +339,7 @@ impl HttpContext for Stream {
         let remove = |name: &str| {
             hostcalls::remove_map_value(MapType::HttpRequestTrailers, name).map_err(refused)
         };
-        action(self.flow.on_trailers(&CurrentRequest, &names, remove))
+        action(self.flow.on_trailers(&STREAM, &names, remove))
     }
 
     /// A session refreshed while the request waited: its new cookies go to the browser on

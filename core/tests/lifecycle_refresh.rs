@@ -101,3 +101,26 @@ fn when_the_provider_refuses_the_refresh_the_waiting_requests_end_the_session_to
         && v.contains("tollgate-session=;")
         && v.contains("Max-Age=0")));
 }
+
+/// The first refresh never answers: a waiting request, decided again when its wait is over,
+/// sends its own refresh, and that call's answer lets it on.
+#[test]
+fn a_waiting_request_whose_refresh_never_comes_refreshes_itself() {
+    let (mut filter, root, cookies) = worker();
+    let (first, second) = (page(&root, 1, &cookies), page(&root, 2, &cookies));
+    let mut first_flow = filter.request(1);
+    let mut second_flow = filter.request(2);
+    first_flow.on_headers(&first, &root, true);
+    second_flow.on_headers(&second, &root, true);
+    root.advance(7_000);
+    filter.tick(&root);
+    assert_eq!(second.state.calls.get(), 1, "its own refresh");
+    assert!(second_flow.is_calling());
+    let renewed = json!({
+        "access_token": access_token("alice", now() + 300), "refresh_token": "next-refresh",
+        "token_type": "Bearer", "expires_in": 300
+    });
+    second_flow.on_call_answer(&second, Some("200"), renewed.to_string().as_bytes());
+    assert!(second.state.resumed.get(), "{:?}", second.answer());
+    assert!(!set_cookies(&second_flow.take_response_headers()).is_empty());
+}

@@ -124,6 +124,24 @@ try {
   const session = async () => (await context.cookies()).find((c) => bare(c.name) === 'tollgate-session')?.value;
   const first = await session();
   if (expiry) {
+    // Four requests at once, again and again, until the session is refreshed: those sent
+    // once the access token expired carry the same old cookies, and one refresh at the
+    // provider must serve them all (its token requests are counted around the step).
+    const stats = async () => {
+      const control = new URL('/control/stats', report.login_url);
+      return (await (await fetch(control)).json()).token_requests;
+    };
+    const before = await stats();
+    report.parallel_statuses = [];
+    report.parallel_refreshed = await until(async () => {
+      const statuses = await page.evaluate(async (target) => {
+        const loads = [0, 1, 2, 3].map(() => fetch(target, { credentials: 'same-origin' }));
+        return (await Promise.all(loads)).map((answer) => answer.status);
+      }, url);
+      report.parallel_statuses.push(...statuses);
+      return (await session()) !== first;
+    });
+    report.parallel_refreshes = (await stats()) - before;
     report.refreshed = await until(async () => {
       await page.reload();
       return page.url() === url && (await session()) !== first;

@@ -122,6 +122,11 @@ fn browser_round_trip(site: &Site) {
         "{report}"
     );
     assert_eq!(report["back_at"], page.as_str(), "{report}");
+    // Parallel requests with the same expired session: one refresh at the provider.
+    assert_eq!(report["parallel_refreshed"], true, "{report}");
+    assert_eq!(report["parallel_refreshes"], 1, "{report}");
+    let statuses = report["parallel_statuses"].as_array().unwrap();
+    assert!(statuses.iter().all(|status| status == 200), "{report}");
     let seen = &report["upstream"];
     assert_eq!(
         upstream_header(seen, "x-auth-user"),

@@ -79,18 +79,23 @@ pub struct Held {
     pub stream_ends: bool,
     /// Shared with the request's context: while set, its body and trailers are held too.
     pub held: Rc<Cell<bool>>,
+    /// Shared with the request's context: what deciding it again handed back.
+    pub handed: Rc<RefCell<Handed>>,
     /// Set for a request held for another request's refresh of its session: that refresh
-    /// cookie, and where a renewal's cookies go for the upstream's response.
-    pub refresh: Option<RefreshWait>,
+    /// cookie (sealed).
+    pub refresh: Option<Vec<u8>>,
 }
 
-/// What a request held for another request's refresh of its session waits for.
-pub struct RefreshWait {
-    /// The session's refresh cookie (sealed).
-    pub sealed: Vec<u8>,
-    /// Shared with the request's context: the renewed session's cookies, once decided.
-    pub cookies: Rc<RefCell<Vec<String>>>,
+/// What a held request, decided again, hands back to its context: a renewed session's
+/// cookies for the upstream's response, or the call to the provider it now waits for.
+#[derive(Default)]
+pub struct Handed {
+    pub cookies: Vec<String>,
+    pub pending: Option<crate::oidc::flow::Pending>,
 }
+
+/// What a held request shares with its context: whether it is held, and what it is handed.
+pub type HeldWith = (Rc<Cell<bool>>, Rc<RefCell<Handed>>);
 
 /// The key sources of one configuration, the fetches in flight and the held requests.
 #[derive(Default)]
@@ -183,7 +188,7 @@ impl KeyFetcher {
         issuer: usize,
         waiting: Waiting,
         stream_ends: bool,
-        held: Rc<Cell<bool>>,
+        (held, handed): HeldWith,
     ) {
         if let Some(source) = self.source_of(issuer) {
             count(host, source.metrics.waited);
@@ -195,18 +200,20 @@ impl KeyFetcher {
             waiting,
             stream_ends,
             held,
+            handed,
             refresh: None,
         });
     }
 
     /// Holds a request (`context_id`, no body) until another request's refresh of its
-    /// session (`wait`) is answered, or until `deadline` (unix milliseconds) at the latest.
+    /// session (`sealed`: its refresh cookie) is answered, or until `deadline` (unix
+    /// milliseconds) at the latest.
     pub fn hold_for_refresh(
         &mut self,
         context_id: u32,
-        wait: RefreshWait,
+        sealed: Vec<u8>,
         (now, deadline): (u64, u64),
-        held: Rc<Cell<bool>>,
+        (held, handed): HeldWith,
     ) -> bool {
         if self.held.len() >= MAX_HELD {
             return false;
@@ -223,7 +230,8 @@ impl KeyFetcher {
             },
             stream_ends: true,
             held,
-            refresh: Some(wait),
+            handed,
+            refresh: Some(sealed),
         });
         true
     }
@@ -278,8 +286,8 @@ impl KeyFetcher {
             .collect();
         let ready = |h: &Held| match &h.refresh {
             // Until the other request's refresh is answered (or its time is up).
-            Some(wait) => {
-                let refresh = worker.renewed.get(&wait.sealed, now / 1000);
+            Some(sealed) => {
+                let refresh = worker.renewed.get(sealed, now / 1000);
                 now >= h.waiting.deadline || !matches!(refresh, Some(Refresh::InFlight))
             }
             None => records.iter().any(|(i, record)| {

@@ -274,7 +274,8 @@ impl Filter {
                 let now = host.now_ms();
                 if fetcher.worth_holding(host, wait.issuer, &waiting, &worker, now) {
                     let (id, ends) = (request.context_id, request.stream_ends);
-                    fetcher.hold(host, id, wait.issuer, waiting, ends, request.held);
+                    let with = (request.held, request.handed);
+                    fetcher.hold(host, id, wait.issuer, waiting, ends, with);
                     continue;
                 }
                 after = decide(&mut worker, false);
@@ -283,8 +284,9 @@ impl Filter {
                 // Its wait is over: decided as it is.
                 after = decide(&mut worker, false);
             }
-            if let Some(wait) = &request.refresh {
-                *wait.cookies.borrow_mut() = std::mem::take(&mut after.cookies);
+            if let Ok(mut handed) = request.handed.try_borrow_mut() {
+                handed.cookies = std::mem::take(&mut after.cookies);
+                handed.pending = after.pending.take();
             }
             if after.verdict == Verdict::Continue {
                 let _ = current.resume();

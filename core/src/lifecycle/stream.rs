@@ -5,7 +5,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use super::counters::Counters;
-use super::issuer_keys::{KeyFetcher, RefreshWait};
+use super::issuer_keys::{Handed, KeyFetcher};
 use super::root_host::RootHost;
 use crate::config::Config;
 use crate::host::{self, BodyScan, Host, HostError, Verdict, HOLD_BODY_BYTES};
@@ -37,9 +37,8 @@ pub struct RequestFlow {
     pending: Option<Pending>,
     /// Cookies for the upstream's response (a refreshed session).
     response_cookies: Vec<String>,
-    /// The same, handed over by the worker when the request was held for another request's
-    /// refresh of its session and decided again.
-    handed_cookies: Rc<RefCell<Vec<String>>>,
+    /// What the worker handed over when it decided the request again after holding it.
+    handed: Rc<RefCell<Handed>>,
 }
 
 /// A form body being read, and how much of what the host buffers was read already.
@@ -70,7 +69,7 @@ impl RequestFlow {
             form: None,
             pending: None,
             response_cookies: Vec::new(),
-            handed_cookies: Rc::default(),
+            handed: Rc::default(),
         }
     }
 
@@ -136,14 +135,8 @@ impl RequestFlow {
         if fetcher.worth_holding(root, wait.issuer, &waiting, &worker, now) {
             let held = Rc::new(Cell::new(true));
             let id = self.context_id;
-            fetcher.hold(
-                root,
-                id,
-                wait.issuer,
-                waiting,
-                end_of_stream,
-                Rc::clone(&held),
-            );
+            let with = (Rc::clone(&held), Rc::clone(&self.handed));
+            fetcher.hold(root, id, wait.issuer, waiting, end_of_stream, with);
             self.held = Some(held);
             return Step::Pause;
         }
@@ -182,12 +175,9 @@ impl RequestFlow {
         let now = root.now_ms();
         let deadline = now.saturating_add(crate::oidc::provider_call::CALL_TIMEOUT_MS + 1_000);
         let held = Rc::new(Cell::new(true));
-        let wait = RefreshWait {
-            sealed,
-            cookies: Rc::clone(&self.handed_cookies),
-        };
+        let with = (Rc::clone(&held), Rc::clone(&self.handed));
         let holds = self.fetcher.try_borrow_mut().is_ok_and(|mut fetcher| {
-            fetcher.hold_for_refresh(self.context_id, wait, (now, deadline), Rc::clone(&held))
+            fetcher.hold_for_refresh(self.context_id, sealed, (now, deadline), with)
         });
         if holds {
             self.held = Some(held);
@@ -258,7 +248,10 @@ impl RequestFlow {
     /// `:status`, none when it did not answer in time; `body`): the request is answered.
     /// An answer to no call of this request is ignored.
     pub fn on_call_answer(&mut self, host: &impl Host, status: Option<&str>, body: &[u8]) {
-        let (Some(pending), Some(config)) = (self.pending.take(), self.config.clone()) else {
+        // Its own call, or one it started when the worker decided it again after holding it.
+        let handed = || self.handed.try_borrow_mut().ok()?.pending.take();
+        let pending = self.pending.take().or_else(handed);
+        let (Some(pending), Some(config)) = (pending, self.config.clone()) else {
             return;
         };
         let Ok(mut worker) = self.worker.try_borrow_mut() else {
@@ -275,15 +268,15 @@ impl RequestFlow {
     /// new cookies), taken once.
     pub fn take_response_headers(&mut self) -> Vec<ResponseHeader> {
         let mut cookies = std::mem::take(&mut self.response_cookies);
-        if let Ok(mut handed) = self.handed_cookies.try_borrow_mut() {
-            cookies.append(&mut handed);
+        if let Ok(mut handed) = self.handed.try_borrow_mut() {
+            cookies.append(&mut handed.cookies);
         }
         response_headers(cookies)
     }
 
     /// Whether the request waits for a call to the OpenID provider.
     pub fn is_calling(&self) -> bool {
-        self.pending.is_some()
+        self.pending.is_some() || self.handed.try_borrow().is_ok_and(|h| h.pending.is_some())
     }
 
     fn unless_held(&self) -> Step {
