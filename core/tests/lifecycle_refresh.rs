@@ -124,3 +124,23 @@ fn a_waiting_request_whose_refresh_never_comes_refreshes_itself() {
     assert!(second.state.resumed.get(), "{:?}", second.answer());
     assert!(!set_cookies(&second_flow.take_response_headers()).is_empty());
 }
+
+/// The request whose refresh was at the provider goes away (its client left): the requests
+/// waiting for it are decided on the next tick, not when their wait is over.
+#[test]
+fn when_the_refreshing_request_goes_away_the_others_stop_waiting_for_it() {
+    let (mut filter, root, cookies) = worker();
+    let (first, second) = (page(&root, 1, &cookies), page(&root, 2, &cookies));
+    let mut first_flow = filter.request(1);
+    let mut second_flow = filter.request(2);
+    first_flow.on_headers(&first, &root, true);
+    second_flow.on_headers(&second, &root, true);
+    assert!(second_flow.is_held());
+    drop(first_flow);
+    filter.tick(&root);
+    assert_eq!(
+        second.state.calls.get(),
+        1,
+        "decided at once: its own refresh"
+    );
+}

@@ -204,6 +204,29 @@ fn requests_with_the_same_old_cookies_take_the_refresh_another_request_made() {
     let third_after = decide(&third, &mut worker, true);
     assert_eq!(third.calls.get(), 0);
     assert_eq!(third_after.cookies, new_cookies);
+    // The old refresh cookie beside another session cookie (a thief's own) gets nothing: its
+    // refresh goes to the provider.
+    let thief_session = expired_session(&config);
+    let session_of = |jar: &str| {
+        jar.split("; ")
+            .find(|c| c.contains("tollgate-session="))
+            .unwrap()
+            .to_owned()
+    };
+    let refresh_of = |jar: &str| {
+        jar.split("; ")
+            .find(|c| c.contains("tollgate-refresh="))
+            .unwrap()
+            .to_owned()
+    };
+    let mixed = format!("{}; {}", session_of(&thief_session), refresh_of(&cookies));
+    let thief = BrowserRequest::new(browser("/orders/6", Some(&mixed)));
+    decide(&thief, &mut worker, true);
+    assert_eq!(
+        thief.calls.get(),
+        1,
+        "no renewal without the session's own cookies"
+    );
     // Another worker knows nothing of it: the old cookies refresh there.
     let fourth = page("/orders/4");
     decide(

@@ -22,6 +22,7 @@ use crate::denial::{BadRequest, Code, Denial};
 use crate::metrics::{Counter, SignInEvent};
 use crate::oidc::flow::Pending;
 use crate::oidc::refresh::SessionView;
+use crate::oidc::renewed::{Jar, OldCookies};
 use sign_in::Before;
 
 mod session;
@@ -121,8 +122,8 @@ pub struct AfterHeaders {
     /// With [`Verdict::Continue`]: a renewed session's `Set-Cookie` lines, for the
     /// upstream's response.
     pub cookies: Vec<String>,
-    /// With [`Verdict::WaitRefresh`]: the refresh cookie whose refresh it waits for.
-    pub refresh_wait: Option<Vec<u8>>,
+    /// With [`Verdict::WaitRefresh`]: the session cookies whose refresh it waits for.
+    pub refresh_wait: Option<OldCookies>,
 }
 
 /// A form body being read for credential fields.
@@ -269,11 +270,16 @@ fn decide_headers(
     });
     // Only a request without a body is refreshed: one with a body would go on, after the
     // refresh, without its form body being read for credentials.
-    let refresh_cookie = view.and_then(|view| view.refresh_cookie);
-    let expired = refresh_cookie.filter(|_| stream_ends && session::expired(&decision));
-    if let (Some(oidc), Some(sealed)) = (&config.oidc, expired) {
+    let jar = view.and_then(|view| {
+        Some(Jar {
+            refresh: view.refresh_cookie?,
+            session: view.session_cookie?,
+        })
+    });
+    let expired = jar.filter(|_| stream_ends && session::expired(&decision));
+    if let (Some(oidc), Some(jar)) = (&config.oidc, expired) {
         let flags = (stream_ends, may_wait);
-        if let Some(after) = session::refresh(host, (config, oidc), worker, sealed, flags, count) {
+        if let Some(after) = session::refresh(host, (config, oidc), worker, jar, flags, count) {
             return after;
         }
     }

@@ -13,7 +13,7 @@ use crate::oidc::config::Endpoints;
 use crate::oidc::flow::{Answer, Pending};
 use crate::oidc::provider_call::CALL_TIMEOUT_MS;
 use crate::oidc::refresh;
-use crate::oidc::renewed::{Refresh, Renewal};
+use crate::oidc::renewed::{Jar, OldCookies, Refresh, Renewal};
 use crate::oidc::session::Kept;
 use crate::oidc::Oidc;
 use crate::verify::token::TokenError;
@@ -32,7 +32,7 @@ pub fn expired(decision: &Decision<'_>) -> bool {
 pub fn start_refresh(
     host: &impl Host,
     (oidc, endpoints): (&Oidc, Option<&Endpoints>),
-    (kept, sealed): (Kept, &[u8]),
+    (kept, jar): (Kept, Jar<'_>),
     stream_ends: bool,
 ) -> Option<AfterHeaders> {
     let call = refresh::call(oidc, endpoints?, &kept)?;
@@ -48,7 +48,7 @@ pub fn start_refresh(
         body: None,
         pending: Some(Pending::Refresh {
             kept,
-            sealed: sealed.to_vec(),
+            old: OldCookies::of(jar),
             stream_ends,
         }),
         cookies: Vec::new(),
@@ -66,7 +66,7 @@ pub fn on_refresh_answer(
     config: &Config,
     oidc: &Oidc,
     worker: &mut WorkerState,
-    (kept, sealed, stream_ends): (Kept, &[u8], bool),
+    (kept, jar, stream_ends): (Kept, Jar<'_>, bool),
     provider: Answer<'_>,
     count: &dyn Fn(Counter),
 ) -> (Verdict, Vec<String>) {
@@ -78,14 +78,14 @@ pub fn on_refresh_answer(
                 token: Rc::from(token),
                 cookies: Rc::from(cookies),
             };
-            worker.renewed.keep(sealed, renewal.clone(), now);
+            worker.renewed.keep(jar, renewal.clone(), now);
             Some(renewal)
         }
         // Another request of this session, sent with the same refresh cookie, refreshed it
         // first (a provider that rotates refresh tokens refuses this one): its renewal.
         None => {
-            worker.renewed.end(sealed, now);
-            worker.renewed.renewal(sealed, now)
+            worker.renewed.end(jar, now);
+            worker.renewed.renewal(jar, now)
         }
     };
     let Some(renewal) = renewal else {
@@ -115,8 +115,7 @@ pub fn on_refresh_answer(
     (verdict, Vec::new())
 }
 
-/// The step of a request whose session's access token expired (`sealed`: its refresh
-/// cookie), with `(stream_ends, may_wait)`: decided with the renewal or the end of a refresh
+/// The step of a request whose session's access token expired (`jar`: its cookies), with `(stream_ends, may_wait)`: decided with the renewal or the end of a refresh
 /// of the same cookie on this worker moments ago; held while one is in flight (when it may
 /// wait); else the refresh is sent. `None`: none of these (no refresh token, no endpoints,
 /// the call refused): the decision is applied as it is.
@@ -124,7 +123,7 @@ pub fn refresh(
     host: &impl Host,
     (config, oidc): (&Config, &Oidc),
     worker: &mut WorkerState,
-    sealed: &[u8],
+    jar: Jar<'_>,
     (stream_ends, may_wait): (bool, bool),
     count: &dyn Fn(Counter),
 ) -> Option<AfterHeaders> {
@@ -136,7 +135,7 @@ pub fn refresh(
         cookies,
         refresh_wait: None,
     };
-    match worker.renewed.get(sealed, now) {
+    match worker.renewed.get(jar, now) {
         Some(Refresh::Renewed(renewal)) => {
             let verdict = decide_renewed(host, config, worker, stream_ends, &renewal, count);
             let cookies = match verdict {
@@ -154,7 +153,7 @@ pub fn refresh(
         }
         Some(Refresh::InFlight) if may_wait => {
             return Some(AfterHeaders {
-                refresh_wait: Some(sealed.to_vec()),
+                refresh_wait: Some(OldCookies::of(jar)),
                 ..after(Verdict::WaitRefresh, Vec::new())
             });
         }
@@ -162,12 +161,12 @@ pub fn refresh(
         Some(Refresh::InFlight) => return None,
         None => {}
     }
-    let kept = crate::oidc::session::open_kept(oidc, sealed, now)?;
+    let kept = crate::oidc::session::open_kept(oidc, jar.refresh, now)?;
     let endpoints = oidc.endpoints(worker.discovered.as_deref());
-    let started = start_refresh(host, (oidc, endpoints), (kept, sealed), stream_ends)?;
+    let started = start_refresh(host, (oidc, endpoints), (kept, jar), stream_ends)?;
     worker
         .renewed
-        .begin(sealed, now, CALL_TIMEOUT_MS.div_ceil(1000) + 1);
+        .begin(jar, now, CALL_TIMEOUT_MS.div_ceil(1000) + 1);
     Some(started)
 }
 

@@ -147,7 +147,7 @@ pub fn on_call_answer(
     };
     if let Pending::Refresh {
         kept,
-        sealed,
+        old,
         stream_ends,
     } = pending
     {
@@ -157,7 +157,7 @@ pub fn on_call_answer(
             config,
             oidc,
             worker,
-            (kept, &sealed, stream_ends),
+            (kept, old.jar(), stream_ends),
             provider,
             count,
         );

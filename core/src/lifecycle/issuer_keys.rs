@@ -20,7 +20,7 @@ use crate::config::Config;
 use crate::decision::KeyWait;
 use crate::fetch::{FetchReason, FetchRecord, MAX_WAIT_MS};
 use crate::held::Waiting;
-use crate::oidc::renewed::Refresh;
+use crate::oidc::renewed::{OldCookies, Refresh};
 use crate::verify::issuer::{KeysNeeded, RemoteKeys};
 use crate::verify::jwks::{Algorithm, KeySet, MAX_JWKS_BYTES};
 use crate::worker::WorkerState;
@@ -81,9 +81,9 @@ pub struct Held {
     pub held: Rc<Cell<bool>>,
     /// Shared with the request's context: what deciding it again handed back.
     pub handed: Rc<RefCell<Handed>>,
-    /// Set for a request held for another request's refresh of its session: that refresh
-    /// cookie (sealed).
-    pub refresh: Option<Vec<u8>>,
+    /// Set for a request held for another request's refresh of its session: the session's
+    /// cookies.
+    pub refresh: Option<OldCookies>,
 }
 
 /// What a held request, decided again, hands back to its context: a renewed session's
@@ -206,12 +206,12 @@ impl KeyFetcher {
     }
 
     /// Holds a request (`context_id`, no body) until another request's refresh of its
-    /// session (`sealed`: its refresh cookie) is answered, or until `deadline` (unix
-    /// milliseconds) at the latest.
+    /// session (`old`: its cookies) is answered, or until `deadline` (unix milliseconds) at
+    /// the latest.
     pub fn hold_for_refresh(
         &mut self,
         context_id: u32,
-        sealed: Vec<u8>,
+        old: OldCookies,
         (now, deadline): (u64, u64),
         (held, handed): HeldWith,
     ) -> bool {
@@ -231,7 +231,7 @@ impl KeyFetcher {
             stream_ends: true,
             held,
             handed,
-            refresh: Some(sealed),
+            refresh: Some(old),
         });
         true
     }
@@ -286,8 +286,8 @@ impl KeyFetcher {
             .collect();
         let ready = |h: &Held| match &h.refresh {
             // Until the other request's refresh is answered (or its time is up).
-            Some(sealed) => {
-                let refresh = worker.renewed.get(sealed, now / 1000);
+            Some(old) => {
+                let refresh = worker.renewed.get(old.jar(), now / 1000);
                 now >= h.waiting.deadline || !matches!(refresh, Some(Refresh::InFlight))
             }
             None => records.iter().any(|(i, record)| {

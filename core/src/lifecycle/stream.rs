@@ -10,6 +10,7 @@ use super::root_host::RootHost;
 use crate::config::Config;
 use crate::host::{self, BodyScan, Host, HostError, Verdict, HOLD_BODY_BYTES};
 use crate::oidc::flow::Pending;
+use crate::oidc::renewed::OldCookies;
 use crate::worker::WorkerState;
 
 /// What the host does with the request after a callback.
@@ -122,9 +123,11 @@ impl RequestFlow {
             }
             Verdict::Wait(wait) => wait,
             Verdict::WaitRefresh => {
-                let sealed = after.refresh_wait.unwrap_or_default();
                 drop(worker);
-                return self.wait_for_refresh(host, root, sealed, end_of_stream);
+                let Some(old) = after.refresh_wait else {
+                    return Step::Pause;
+                };
+                return self.wait_for_refresh(host, root, old, end_of_stream);
             }
         };
         let Ok(mut fetcher) = self.fetcher.try_borrow_mut() else {
@@ -163,13 +166,13 @@ impl RequestFlow {
         }
     }
 
-    /// Holds the request until another request's refresh of its session (`sealed`: the
-    /// refresh cookie) is answered; decided now when it cannot be held.
+    /// Holds the request until another request's refresh of its session (`old`: its
+    /// cookies) is answered; decided now when it cannot be held.
     fn wait_for_refresh(
         &mut self,
         host: &impl Host,
         root: &impl RootHost,
-        sealed: Vec<u8>,
+        old: OldCookies,
         end_of_stream: bool,
     ) -> Step {
         let now = root.now_ms();
@@ -177,7 +180,7 @@ impl RequestFlow {
         let held = Rc::new(Cell::new(true));
         let with = (Rc::clone(&held), Rc::clone(&self.handed));
         let holds = self.fetcher.try_borrow_mut().is_ok_and(|mut fetcher| {
-            fetcher.hold_for_refresh(self.context_id, sealed, (now, deadline), with)
+            fetcher.hold_for_refresh(self.context_id, old, (now, deadline), with)
         });
         if holds {
             self.held = Some(held);
@@ -325,6 +328,18 @@ impl RequestFlow {
             self.form = Some(form);
         }
         Some(step)
+    }
+}
+
+impl Drop for RequestFlow {
+    /// A request that goes away while its session's refresh is at the provider never gets
+    /// the answer: the requests waiting for that refresh are decided on the next tick.
+    fn drop(&mut self) {
+        if let Some(Pending::Refresh { old, .. }) = &self.pending {
+            if let Ok(mut worker) = self.worker.try_borrow_mut() {
+                worker.renewed.forget(old.jar());
+            }
+        }
     }
 }
 

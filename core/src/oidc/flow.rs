@@ -10,6 +10,7 @@ use super::events::SignInEvent;
 use super::id_token::{self, IdTokenError};
 use super::page;
 use super::provider_call::{self, ProviderCall};
+use super::renewed::OldCookies;
 use super::session::{self, Kept};
 use super::start::{redirect_uri, Transaction};
 use crate::request::query::{self, encode_component};
@@ -94,12 +95,12 @@ pub enum Pending {
     },
     /// A refresh token's revocation at logout, answered with `answer` whatever happens.
     Logout { answer: LocalResponse },
-    /// A session's refresh (`kept`: what its refresh cookie held, `sealed`: that cookie's
-    /// value); the request is decided again with the new access token (`stream_ends`: no
+    /// A session's refresh (`kept`: what its refresh cookie held, `old`: the session's
+    /// cookies); the request is decided again with the new access token (`stream_ends`: no
     /// body follows).
     Refresh {
         kept: Kept,
-        sealed: Vec<u8>,
+        old: OldCookies,
         stream_ends: bool,
     },
 }

@@ -23,6 +23,9 @@ pub struct SessionView<'h> {
     /// The refresh cookie's sealed value, when the access token came from the session: opened
     /// ([`session::open_kept`]) only when that token has expired.
     pub refresh_cookie: Option<&'h [u8]>,
+    /// The session cookie's sealed value, with the refresh cookie (a refresh is known by
+    /// both: [`crate::oidc::renewed::Jar`]).
+    pub session_cookie: Option<&'h [u8]>,
 }
 
 impl SessionView<'_> {
@@ -58,10 +61,12 @@ pub fn session_view<'h>(
         _ => None,
     };
     let refresh_cookie = token.as_ref().and(found.refresh);
+    let session_cookie = token.as_ref().and(found.session);
     Some(SessionView {
         token,
         cookie: found.others,
         refresh_cookie,
+        session_cookie,
     })
 }
 
@@ -72,6 +77,7 @@ pub fn with_token<'h>(cookies: &[&[u8]], token: Option<&str>) -> SessionView<'h>
         token: token.map(Rc::from),
         cookie: cookies::without_ours(cookies),
         refresh_cookie: None,
+        session_cookie: None,
     }
 }
 
