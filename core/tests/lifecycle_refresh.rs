@@ -14,7 +14,7 @@ use fake_root::{FakeRequest, FakeRoot, Process};
 use oidc_support::*;
 use serde_json::json;
 use tollgate_core::config::Config;
-use tollgate_core::lifecycle::{Filter, ResponseHeader, Step};
+use tollgate_core::lifecycle::{Filter, RequestFlow, ResponseHeader, Step};
 
 fn config_json_text() -> Vec<u8> {
     config_json(json!({"scopes": ["offline_access"]}))
@@ -40,6 +40,16 @@ fn page(root: &FakeRoot, id: u32, cookies: &str) -> FakeRequest {
     root.request(id, &headers)
 }
 
+/// Two page loads with the same session `cookies`, each decided by its flow.
+fn both_sent(filter: &Filter, root: &FakeRoot, cookies: &str) -> [(FakeRequest, RequestFlow); 2] {
+    [1, 2].map(|id| {
+        let request = page(root, id, cookies);
+        let mut flow = filter.request(id);
+        assert_eq!(flow.on_headers(&request, root, true), Step::Pause);
+        (request, flow)
+    })
+}
+
 fn set_cookies(headers: &[ResponseHeader]) -> Vec<String> {
     headers
         .iter()
@@ -53,11 +63,7 @@ fn set_cookies(headers: &[ResponseHeader]) -> Vec<String> {
 #[test]
 fn one_refresh_goes_to_the_provider_and_the_others_wait_for_it() {
     let (mut filter, root, cookies) = worker();
-    let (first, second) = (page(&root, 1, &cookies), page(&root, 2, &cookies));
-    let mut first_flow = filter.request(1);
-    let mut second_flow = filter.request(2);
-    assert_eq!(first_flow.on_headers(&first, &root, true), Step::Pause);
-    assert_eq!(second_flow.on_headers(&second, &root, true), Step::Pause);
+    let [(first, mut first_flow), (second, mut second_flow)] = both_sent(&filter, &root, &cookies);
     assert_eq!((first.state.calls.get(), second.state.calls.get()), (1, 0));
     assert!(second_flow.is_held());
     // Not answered yet: the tick leaves the second one held.
@@ -85,11 +91,7 @@ fn one_refresh_goes_to_the_provider_and_the_others_wait_for_it() {
 #[test]
 fn when_the_provider_refuses_the_refresh_the_waiting_requests_end_the_session_too() {
     let (mut filter, root, cookies) = worker();
-    let (first, second) = (page(&root, 1, &cookies), page(&root, 2, &cookies));
-    let mut first_flow = filter.request(1);
-    let mut second_flow = filter.request(2);
-    first_flow.on_headers(&first, &root, true);
-    second_flow.on_headers(&second, &root, true);
+    let [(first, mut first_flow), (second, _second_flow)] = both_sent(&filter, &root, &cookies);
     first_flow.on_call_answer(&first, Some("400"), br#"{"error":"invalid_grant"}"#);
     assert_eq!(first.answer().unwrap().0, 302);
     filter.tick(&root);
@@ -107,11 +109,7 @@ fn when_the_provider_refuses_the_refresh_the_waiting_requests_end_the_session_to
 #[test]
 fn a_waiting_request_whose_refresh_never_comes_refreshes_itself() {
     let (mut filter, root, cookies) = worker();
-    let (first, second) = (page(&root, 1, &cookies), page(&root, 2, &cookies));
-    let mut first_flow = filter.request(1);
-    let mut second_flow = filter.request(2);
-    first_flow.on_headers(&first, &root, true);
-    second_flow.on_headers(&second, &root, true);
+    let [(_first, _first_flow), (second, mut second_flow)] = both_sent(&filter, &root, &cookies);
     root.advance(7_000);
     filter.tick(&root);
     assert_eq!(second.state.calls.get(), 1, "its own refresh");
@@ -130,11 +128,7 @@ fn a_waiting_request_whose_refresh_never_comes_refreshes_itself() {
 #[test]
 fn when_the_refreshing_request_goes_away_the_others_stop_waiting_for_it() {
     let (mut filter, root, cookies) = worker();
-    let (first, second) = (page(&root, 1, &cookies), page(&root, 2, &cookies));
-    let mut first_flow = filter.request(1);
-    let mut second_flow = filter.request(2);
-    first_flow.on_headers(&first, &root, true);
-    second_flow.on_headers(&second, &root, true);
+    let [(_first, first_flow), (second, second_flow)] = both_sent(&filter, &root, &cookies);
     assert!(second_flow.is_held());
     drop(first_flow);
     filter.tick(&root);

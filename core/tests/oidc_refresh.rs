@@ -15,7 +15,6 @@ use serde_json::json;
 
 use tollgate_core::config::Config;
 use tollgate_core::host::{Host, HostError};
-use tollgate_core::oidc::flow::Pending;
 
 mod oidc_support;
 
@@ -92,23 +91,9 @@ fn a_request_refused_after_its_session_was_refreshed_still_gets_the_new_cookies(
     json["rules"] = json!([{"prefix": "/admin", "mode": "required", "roles": ["admin"]}]);
     let config = Config::parse(json.to_string().as_bytes(), &env).unwrap();
     // A session whose access token has expired.
-    let (pending, ..) = exchange(&config);
-    let Pending::Exchange { transaction, .. } = &pending else {
-        panic!()
-    };
-    let answer = json!({
-        "access_token": access_token("alice", now() - 600), "refresh_token": "first-refresh",
-        "id_token": id_token(&transaction.n, "web"), "token_type": "Bearer"
-    });
-    let (response, _) = finish(&config, pending.clone(), Some("200"), &answer.to_string());
-    let jar: Vec<String> = response
-        .headers
-        .iter()
-        .filter(|(n, v)| *n == "set-cookie" && !v.contains("Max-Age=0"))
-        .map(|(_, v)| v.split(';').next().unwrap().to_owned())
-        .collect();
+    let cookies = expired_session(&config);
     // The page needs a role alice lacks: the session is refreshed, then the request refused.
-    let request = BrowserRequest::new(browser("/admin/panel", Some(&jar.join("; "))));
+    let request = BrowserRequest::new(browser("/admin/panel", Some(&cookies)));
     let mut worker = tollgate_core::worker::WorkerState::default();
     let after =
         tollgate_core::host::on_request_headers(&request, &config, &mut worker, true, true, |_| ());
